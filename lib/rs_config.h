@@ -1,0 +1,63 @@
+/* rs_config: a process's configuration as one table of options, each with
+ * a flag, an environment variable, a default and bounds. Flags win over the
+ * environment, the environment over the default; everything is validated
+ * before the process starts work. */
+#ifndef RS_CONFIG_H
+#define RS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+    RS_OPT_INT,    /* integer within [min, max] */
+    RS_OPT_STRING, /* text; a NULL default means "no value" */
+    RS_OPT_FLAG,   /* boolean switch: present or not; env accepts 1/0/true/false */
+} rs_opt_type_t;
+
+typedef struct {
+    const char *name;     /* flag name without the leading dashes */
+    const char *env;      /* environment variable, or NULL */
+    rs_opt_type_t type;
+    const char *fallback; /* default, as text; NULL for none */
+    long long min, max;   /* bounds for RS_OPT_INT */
+    const char *help;
+    bool secret;          /* printed with any password masked */
+    /* Filled in by rs_config_parse: */
+    long long int_value;
+    const char *str_value;
+    bool set;             /* given by flag or environment */
+} rs_opt_t;
+
+typedef struct {
+    const char *program; /* e.g. "recsign-sink" */
+    const char *usage;   /* one line after the program name, e.g. "[options]" */
+    const char *summary; /* what the program does, one paragraph */
+    rs_opt_t *opts;
+    size_t count;
+} rs_config_t;
+
+/* Exit codes shared by every recsign program. */
+enum { RS_EXIT_OK = 0, RS_EXIT_RUNTIME = 1, RS_EXIT_USAGE = 2 };
+
+/* Parses argv[first..argc) against the table. Returns 0 when the process
+ * should run, RS_CONFIG_HELP when --help was printed (exit 0), or -1 after
+ * printing a one-line usage error to stderr (exit 2). Positional arguments
+ * are refused. */
+#define RS_CONFIG_HELP 1
+int rs_config_parse(rs_config_t *self, int argc, char **argv, int first)
+    __attribute__((warn_unused_result));
+
+/* Looks an option up by name; aborts on a name not in the table (a
+ * programming error, not an input error). */
+rs_opt_t *rs_config_opt(rs_config_t *self, const char *name);
+long long rs_config_int(rs_config_t *self, const char *name);
+const char *rs_config_str(rs_config_t *self, const char *name);
+bool rs_config_flag(rs_config_t *self, const char *name);
+
+/* Logs every option's effective value once, secrets masked. */
+void rs_config_log(rs_config_t *self);
+
+/* Writes url with any password replaced by "***" into out. */
+void rs_config_mask_url(const char *url, char *out, size_t out_size);
+
+#endif

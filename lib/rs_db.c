@@ -1,0 +1,107 @@
+/* rs_db: see rs_db.h. */
+#include "rs_db.h"
+#include "rs_bytes.h"
+#include "rs_config.h"
+#include "rs_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void s_one_line(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    size_t len = strlen(s);
+    while (len && s[len - 1] == ' ')
+        s[--len] = '\0';
+}
+
+const char *rs_db_error(PGconn *conn)
+{
+    static __thread char buf[512];
+    snprintf(buf, sizeof buf, "%s", conn ? PQerrorMessage(conn) : "no connection");
+    s_one_line(buf);
+    return buf;
+}
+
+PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_size)
+{
+    char masked[512];
+    rs_config_mask_url(url, masked, sizeof masked);
+    if (!url || !*url) {
+        snprintf(err, err_size, "no database URL given; expected --db or RECSIGN_DB_URL, e.g. postgresql://user@host/dbname");
+        return NULL;
+    }
+    const char *keys[] = { "dbname", "application_name", "connect_timeout", NULL };
+    const char *values[] = { url, app, "10", NULL };
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (!conn) {
+        snprintf(err, err_size, "cannot connect to %s: out of memory", masked);
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char reason[400];
+        snprintf(reason, sizeof reason, "%s", PQerrorMessage(conn));
+        s_one_line(reason);
+        snprintf(err, err_size, "cannot connect to database %s: %s", masked, reason);
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
+{
+    PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, err_size, "database has no recsign schema (%s); run 'recsign init' first",
+                 rs_db_error(conn));
+        PQclear(res);
+        return -1;
+    }
+    int version = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (version != RS_SCHEMA_VERSION) {
+        snprintf(err, err_size, "database schema is version %d; expected %d (run 'recsign init' to migrate)",
+                 version, RS_SCHEMA_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+int rs_db_exec(PGconn *conn, const char *what, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType status = PQresultStatus(res);
+    PQclear(res);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        rs_error("%s failed: %s", what, rs_db_error(conn));
+        return -1;
+    }
+    return 0;
+}
+
+int rs_db_query_int(PGconn *conn, const char *what, const char *sql, int64_t *out)
+{
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 1) {
+        rs_error("%s failed: %s", what, rs_db_error(conn));
+        PQclear(res);
+        return -1;
+    }
+    *out = PQgetisnull(res, 0, 0) ? 0 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+int64_t rs_db_get_int8(const PGresult *res, int row, int col)
+{
+    return (int64_t) rs_get_u64((const uint8_t *) PQgetvalue(res, row, col));
+}
+
+int32_t rs_db_get_int4(const PGresult *res, int row, int col)
+{
+    return (int32_t) rs_get_u32((const uint8_t *) PQgetvalue(res, row, col));
+}

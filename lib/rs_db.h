@@ -1,0 +1,42 @@
+/* rs_db: what every database-using recsign process shares: connecting
+ * (one-line errors, passwords masked), the schema version check, and
+ * helpers for binary parameters and results. Each process keeps its own
+ * SQL in one store file beside its main.c. */
+#ifndef RS_DB_H
+#define RS_DB_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The schema version this build reads and writes; 'recsign init' migrates
+ * a database up to it. */
+#define RS_SCHEMA_VERSION 1
+
+/* Connects to url as application `app`. Returns NULL on failure with a
+ * one-line reason (URL masked) in err. */
+PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_size);
+
+/* Checks that the database carries schema version RS_SCHEMA_VERSION.
+ * Returns 0, or -1 with a one-line reason in err. */
+int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
+    __attribute__((warn_unused_result));
+
+/* Runs SQL that returns no rows. Returns 0, or -1 after logging the
+ * server's message with `what` for context. */
+int rs_db_exec(PGconn *conn, const char *what, const char *sql)
+    __attribute__((warn_unused_result));
+
+/* Runs a query whose result is a single bigint (text format) into *out.
+ * Returns 0 or -1 (logged). */
+int rs_db_query_int(PGconn *conn, const char *what, const char *sql, int64_t *out)
+    __attribute__((warn_unused_result));
+
+/* The server's last error, flattened to one line (a static buffer). */
+const char *rs_db_error(PGconn *conn);
+
+/* Binary-format field readers for PQgetvalue results (network order). */
+int64_t rs_db_get_int8(const PGresult *res, int row, int col);
+int32_t rs_db_get_int4(const PGresult *res, int row, int col);
+
+#endif

@@ -1,0 +1,285 @@
+/* rs_proto: see rs_proto.h for the message table. */
+#include "rs_proto.h"
+#include "rs_bytes.h"
+#include "rs_crypto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RS_BATCH_RECORD_MIN (4u + RS_MESSAGE_HEADER_BYTES)
+
+int rs_proto_type(const uint8_t *data, size_t size)
+{
+    if (!data || size < 2 || data[0] != RS_PROTO_VERSION)
+        return -1;
+    return data[1];
+}
+
+static void s_put_header(uint8_t *buf, uint8_t type)
+{
+    buf[0] = RS_PROTO_VERSION;
+    buf[1] = type;
+}
+
+/* --- BATCH ------------------------------------------------------------ */
+
+struct rs_batch_writer_t {
+    uint8_t *buf;
+    size_t size;
+    size_t cap;
+    uint32_t count;
+};
+
+rs_batch_writer_t *rs_batch_writer_new(void)
+{
+    rs_batch_writer_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cap = 64 * 1024;
+    self->buf = malloc(self->cap);
+    if (!self->buf) {
+        free(self);
+        return NULL;
+    }
+    rs_batch_writer_reset(self, 0);
+    return self;
+}
+
+void rs_batch_writer_destroy(rs_batch_writer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->buf);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void rs_batch_writer_reset(rs_batch_writer_t *self, uint64_t run_id)
+{
+    s_put_header(self->buf, RS_MSG_BATCH);
+    rs_put_u64(self->buf + 2, run_id);
+    rs_put_u32(self->buf + 10, 0);
+    self->size = RS_BATCH_HEADER_BYTES;
+    self->count = 0;
+}
+
+int rs_batch_writer_add(rs_batch_writer_t *self, int64_t record_id, const uint8_t *payload,
+                        size_t payload_len)
+{
+    if (payload_len > RS_PAYLOAD_MAX || self->count >= RS_BATCH_MAX)
+        return -1;
+    size_t need = self->size + 4 + RS_MESSAGE_HEADER_BYTES + payload_len;
+    if (need > self->cap) {
+        size_t cap = self->cap;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *grown = realloc(self->buf, cap);
+        if (!grown)
+            return -1;
+        self->buf = grown;
+        self->cap = cap;
+    }
+    uint8_t *p = self->buf + self->size;
+    rs_put_u32(p, (uint32_t) (RS_MESSAGE_HEADER_BYTES + payload_len));
+    rs_message_header(p + 4, record_id);
+    if (payload_len)
+        memcpy(p + 4 + RS_MESSAGE_HEADER_BYTES, payload, payload_len);
+    self->size = need;
+    self->count++;
+    return 0;
+}
+
+uint32_t rs_batch_writer_count(const rs_batch_writer_t *self)
+{
+    return self->count;
+}
+
+const uint8_t *rs_batch_writer_data(rs_batch_writer_t *self, size_t *size)
+{
+    rs_put_u32(self->buf + 10, self->count);
+    *size = self->size;
+    return self->buf;
+}
+
+int rs_batch_decode(rs_batch_t *out, const uint8_t *data, size_t size)
+{
+    if (size < RS_BATCH_HEADER_BYTES || rs_proto_type(data, size) != RS_MSG_BATCH)
+        return -1;
+    uint32_t count = rs_get_u32(data + 10);
+    if (count == 0 || count > RS_BATCH_MAX)
+        return -1;
+    const uint8_t *p = data + RS_BATCH_HEADER_BYTES;
+    const uint8_t *end = data + size;
+    for (uint32_t i = 0; i < count; i++) {
+        if ((size_t) (end - p) < RS_BATCH_RECORD_MIN)
+            return -1;
+        uint32_t len = rs_get_u32(p);
+        if (len < RS_MESSAGE_HEADER_BYTES || len > RS_MESSAGE_HEADER_BYTES + RS_PAYLOAD_MAX
+            || (size_t) (end - p - 4) < len)
+            return -1;
+        if (memcmp(p + 4, RS_MESSAGE_DOMAIN, RS_MESSAGE_DOMAIN_BYTES) != 0)
+            return -1;
+        p += 4 + len;
+    }
+    if (p != end)
+        return -1;
+    out->run_id = rs_get_u64(data + 2);
+    out->count = count;
+    out->records = data + RS_BATCH_HEADER_BYTES;
+    out->end = end;
+    return 0;
+}
+
+void rs_batch_iter_init(rs_batch_iter_t *it, const rs_batch_t *batch)
+{
+    it->pos = batch->records;
+    it->end = batch->end;
+}
+
+bool rs_batch_iter_next(rs_batch_iter_t *it, int64_t *record_id, const uint8_t **message,
+                        size_t *message_len)
+{
+    if (it->pos >= it->end)
+        return false;
+    uint32_t len = rs_get_u32(it->pos);
+    *message = it->pos + 4;
+    *message_len = len;
+    *record_id = (int64_t) rs_get_u64(it->pos + 4 + RS_MESSAGE_DOMAIN_BYTES);
+    it->pos += 4 + len;
+    return true;
+}
+
+/* --- LEASE_REQ -------------------------------------------------------- */
+
+static bool s_printable(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap)
+{
+    size_t holder_len = strnlen(msg->holder, sizeof msg->holder);
+    size_t size = RS_LEASE_REQ_MIN_BYTES + holder_len;
+    if (holder_len > RS_HOLDER_MAX || cap < size || !s_printable(msg->holder, holder_len))
+        return 0;
+    s_put_header(buf, RS_MSG_LEASE_REQ);
+    rs_put_u64(buf + 2, msg->seq);
+    rs_put_u64(buf + 10, msg->release_lease_id);
+    buf[18] = msg->want ? 1 : 0;
+    rs_put_u64(buf + 19, msg->run_id);
+    rs_put_u32(buf + 27, msg->batch_records);
+    buf[31] = (uint8_t) holder_len;
+    memcpy(buf + 32, msg->holder, holder_len);
+    return size;
+}
+
+int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
+{
+    if (size < RS_LEASE_REQ_MIN_BYTES || rs_proto_type(data, size) != RS_MSG_LEASE_REQ)
+        return -1;
+    size_t holder_len = data[31];
+    if (holder_len > RS_HOLDER_MAX || size != RS_LEASE_REQ_MIN_BYTES + holder_len)
+        return -1;
+    if (data[18] > 1 || !s_printable((const char *) data + 32, holder_len))
+        return -1;
+    out->seq = rs_get_u64(data + 2);
+    out->release_lease_id = rs_get_u64(data + 10);
+    out->want = data[18] == 1;
+    out->run_id = rs_get_u64(data + 19);
+    out->batch_records = rs_get_u32(data + 27);
+    memcpy(out->holder, data + 32, holder_len);
+    out->holder[holder_len] = '\0';
+    return 0;
+}
+
+/* --- LEASE_REP -------------------------------------------------------- */
+
+size_t rs_lease_rep_encode(const rs_lease_rep_t *msg, uint8_t *buf, size_t cap)
+{
+    size_t size = RS_LEASE_REP_MIN_BYTES + msg->sealed_len;
+    if (msg->sealed_len > RS_SEALED_MAX || cap < size)
+        return 0;
+    s_put_header(buf, RS_MSG_LEASE_REP);
+    rs_put_u64(buf + 2, msg->seq);
+    buf[10] = msg->release_status;
+    buf[11] = msg->granted ? 1 : 0;
+    rs_put_u64(buf + 12, msg->lease_id);
+    rs_put_u32(buf + 20, msg->key_id);
+    rs_put_u32(buf + 24, msg->ttl_ms);
+    rs_put_u16(buf + 28, msg->sealed_len);
+    memcpy(buf + 30, msg->sealed, msg->sealed_len);
+    return size;
+}
+
+int rs_lease_rep_decode(rs_lease_rep_t *out, const uint8_t *data, size_t size)
+{
+    if (size < RS_LEASE_REP_MIN_BYTES || rs_proto_type(data, size) != RS_MSG_LEASE_REP)
+        return -1;
+    uint16_t sealed_len = rs_get_u16(data + 28);
+    if (sealed_len > RS_SEALED_MAX || size != RS_LEASE_REP_MIN_BYTES + sealed_len)
+        return -1;
+    if (data[10] > RS_RELEASE_UNKNOWN || data[11] > 1)
+        return -1;
+    out->seq = rs_get_u64(data + 2);
+    out->release_status = data[10];
+    out->granted = data[11] == 1;
+    out->lease_id = rs_get_u64(data + 12);
+    out->key_id = rs_get_u32(data + 20);
+    out->ttl_ms = rs_get_u32(data + 24);
+    out->sealed_len = sealed_len;
+    memcpy(out->sealed, data + 30, sealed_len);
+    /* A grant must name a lease and carry a secret; a non-grant carries nothing. */
+    if (out->granted != (out->lease_id != 0) || out->granted != (sealed_len != 0))
+        return -1;
+    return 0;
+}
+
+/* --- RESULTS ---------------------------------------------------------- */
+
+size_t rs_results_size(uint32_t count)
+{
+    return RS_RESULTS_HEADER_BYTES + (size_t) count * RS_RESULT_ENTRY_BYTES;
+}
+
+size_t rs_results_begin(uint8_t *buf, uint64_t lease_id, uint32_t key_id, uint32_t count)
+{
+    s_put_header(buf, RS_MSG_RESULTS);
+    rs_put_u64(buf + 2, lease_id);
+    rs_put_u32(buf + 10, key_id);
+    rs_put_u32(buf + 14, count);
+    return rs_results_size(count);
+}
+
+void rs_results_put(uint8_t *buf, uint32_t index, int64_t record_id, const uint8_t *signature)
+{
+    uint8_t *p = buf + RS_RESULTS_HEADER_BYTES + (size_t) index * RS_RESULT_ENTRY_BYTES;
+    rs_put_u64(p, (uint64_t) record_id);
+    memcpy(p + 8, signature, RS_SIG_BYTES);
+}
+
+int rs_results_decode(rs_results_t *out, const uint8_t *data, size_t size)
+{
+    if (size < RS_RESULTS_HEADER_BYTES || rs_proto_type(data, size) != RS_MSG_RESULTS)
+        return -1;
+    uint32_t count = rs_get_u32(data + 14);
+    if (count == 0 || count > RS_BATCH_MAX || size != rs_results_size(count))
+        return -1;
+    out->lease_id = rs_get_u64(data + 2);
+    out->key_id = rs_get_u32(data + 10);
+    out->count = count;
+    out->entries = data + RS_RESULTS_HEADER_BYTES;
+    if (out->lease_id == 0)
+        return -1;
+    return 0;
+}
+
+void rs_results_get(const rs_results_t *msg, uint32_t index, int64_t *record_id,
+                    const uint8_t **signature)
+{
+    const uint8_t *p = msg->entries + (size_t) index * RS_RESULT_ENTRY_BYTES;
+    *record_id = (int64_t) rs_get_u64(p);
+    *signature = p + 8;
+}

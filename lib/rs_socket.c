@@ -1,0 +1,65 @@
+/* rs_socket: see rs_socket.h. */
+#include "rs_socket.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *s_strip_mark(const char *endpoint, rs_socket_role_t role)
+{
+    if ((role == RS_BIND && endpoint[0] == '@') || (role == RS_CONNECT && endpoint[0] == '>'))
+        return endpoint + 1;
+    return endpoint;
+}
+
+int rs_socket_check_endpoint(const char *endpoint, rs_socket_role_t role, char *err,
+                             size_t err_size)
+{
+    if (!endpoint || !*endpoint) {
+        snprintf(err, err_size, "empty endpoint; expected tcp://HOST:PORT");
+        return -1;
+    }
+    const char *plain = s_strip_mark(endpoint, role);
+    if (strncmp(plain, "tcp://", 6) && strncmp(plain, "ipc://", 6) && strncmp(plain, "inproc://", 9)) {
+        snprintf(err, err_size, "endpoint '%s' is not valid; expected tcp://HOST:PORT (or ipc://PATH)%s",
+                 endpoint, (plain[0] == '@' || plain[0] == '>') ? " without a bind/connect mark that contradicts its role" : "");
+        return -1;
+    }
+    if (!strncmp(plain, "tcp://", 6) && !strchr(plain + 6, ':')) {
+        snprintf(err, err_size, "endpoint '%s' has no port; expected tcp://HOST:PORT", endpoint);
+        return -1;
+    }
+    return 0;
+}
+
+zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role, int sndhwm,
+                       int rcvhwm, int linger_ms, char *err, size_t err_size)
+{
+    if (rs_socket_check_endpoint(endpoint, role, err, err_size) != 0)
+        return NULL;
+    const char *plain = s_strip_mark(endpoint, role);
+    zsock_t *sock = zsock_new(type);
+    if (!sock) {
+        snprintf(err, err_size, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    if (sndhwm > 0)
+        zsock_set_sndhwm(sock, sndhwm);
+    if (rcvhwm > 0)
+        zsock_set_rcvhwm(sock, rcvhwm);
+    zsock_set_linger(sock, linger_ms);
+    int rc = role == RS_BIND ? zsock_bind(sock, "%s", plain) : zsock_connect(sock, "%s", plain);
+    if (rc == -1) {
+        snprintf(err, err_size, "cannot %s %s: %s", role == RS_BIND ? "bind" : "connect to", plain,
+                 zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    return sock;
+}
+
+zmsg_t *rs_socket_recv_ready(zsock_t *sock)
+{
+    if (!(zsock_events(sock) & ZMQ_POLLIN))
+        return NULL;
+    return zmsg_recv(sock);
+}

@@ -1,0 +1,28 @@
+/* rs_socket: creating a ZeroMQ socket that binds or connects to a
+ * user-given endpoint, with high-water marks set deliberately and a
+ * one-line error when the endpoint is bad or cannot be bound. */
+#ifndef RS_SOCKET_H
+#define RS_SOCKET_H
+
+#include <czmq.h>
+#include <stdbool.h>
+
+typedef enum { RS_BIND, RS_CONNECT } rs_socket_role_t;
+
+/* type is a ZMQ_* socket type. Endpoints are tcp://, ipc:// or inproc://
+ * addresses; a leading '@' or '>' (CZMQ's bind/connect marks) is accepted
+ * when it matches the role. sndhwm/rcvhwm of 0 leave libzmq's defaults.
+ * Linger is set to linger_ms. Returns NULL with the reason in err. */
+zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role, int sndhwm,
+                       int rcvhwm, int linger_ms, char *err, size_t err_size);
+
+/* Checks an endpoint's form without creating anything. Returns 0 or -1
+ * with the reason in err. */
+int rs_socket_check_endpoint(const char *endpoint, rs_socket_role_t role, char *err,
+                             size_t err_size);
+
+/* Receives one message if one is waiting, without blocking; NULL when
+ * none is (or on interruption). */
+zmsg_t *rs_socket_recv_ready(zsock_t *sock);
+
+#endif

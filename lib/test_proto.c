@@ -1,0 +1,236 @@
+/* test_proto: every message round-trips, and every decoder rejects
+ * truncated, oversized and garbage input. */
+#include "rs_bytes.h"
+#include "rs_check.h"
+#include "rs_crypto.h"
+#include "rs_proto.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every proper prefix and every one-byte extension must fail to decode. */
+typedef int (*s_decode_fn)(const uint8_t *data, size_t size);
+
+static void s_check_truncations(s_decode_fn decode, const uint8_t *data, size_t size)
+{
+    RS_CHECK(decode(data, size) == 0);
+    for (size_t n = 0; n < size; n++)
+        RS_CHECK(decode(data, n) != 0);
+    uint8_t *longer = malloc(size + 1);
+    memcpy(longer, data, size);
+    longer[size] = 0;
+    RS_CHECK(decode(longer, size + 1) != 0);
+    free(longer);
+}
+
+static int s_batch(const uint8_t *d, size_t n)
+{
+    rs_batch_t b;
+    return rs_batch_decode(&b, d, n);
+}
+
+static int s_req(const uint8_t *d, size_t n)
+{
+    rs_lease_req_t m;
+    return rs_lease_req_decode(&m, d, n);
+}
+
+static int s_rep(const uint8_t *d, size_t n)
+{
+    rs_lease_rep_t m;
+    return rs_lease_rep_decode(&m, d, n);
+}
+
+static int s_results(const uint8_t *d, size_t n)
+{
+    rs_results_t m;
+    return rs_results_decode(&m, d, n);
+}
+
+static void test_batch(void)
+{
+    rs_batch_writer_t *w = rs_batch_writer_new();
+    RS_CHECK(w);
+    rs_batch_writer_reset(w, 42);
+    const uint8_t payload[] = "hello";
+    RS_CHECK(rs_batch_writer_add(w, 7, payload, 5) == 0);
+    RS_CHECK(rs_batch_writer_add(w, -3, NULL, 0) == 0);
+    uint8_t *big = calloc(1, RS_PAYLOAD_MAX + 1);
+    RS_CHECK(rs_batch_writer_add(w, 9, big, RS_PAYLOAD_MAX + 1) != 0);
+    RS_CHECK(rs_batch_writer_add(w, INT64_MAX, big, 300000) == 0);
+    RS_CHECK(rs_batch_writer_count(w) == 3);
+    size_t size;
+    const uint8_t *data = rs_batch_writer_data(w, &size);
+
+    rs_batch_t b;
+    RS_CHECK(rs_batch_decode(&b, data, size) == 0);
+    RS_CHECK(b.run_id == 42 && b.count == 3);
+    rs_batch_iter_t it;
+    rs_batch_iter_init(&it, &b);
+    int64_t id;
+    const uint8_t *msg;
+    size_t len;
+    uint8_t expect[RS_MESSAGE_HEADER_BYTES + 5];
+    RS_CHECK(rs_batch_iter_next(&it, &id, &msg, &len));
+    RS_CHECK(id == 7 && len == rs_message_build(expect, 7, payload, 5));
+    RS_CHECK(memcmp(msg, expect, len) == 0);
+    RS_CHECK(rs_batch_iter_next(&it, &id, &msg, &len));
+    RS_CHECK(id == -3 && len == RS_MESSAGE_HEADER_BYTES);
+    RS_CHECK(rs_batch_iter_next(&it, &id, &msg, &len));
+    RS_CHECK(id == INT64_MAX && len == RS_MESSAGE_HEADER_BYTES + 300000);
+    RS_CHECK(!rs_batch_iter_next(&it, &id, &msg, &len));
+
+    /* Small copy for the exhaustive truncation check. */
+    rs_batch_writer_reset(w, 1);
+    RS_CHECK(rs_batch_writer_add(w, 1, payload, 5) == 0);
+    RS_CHECK(rs_batch_writer_add(w, 2, payload, 3) == 0);
+    data = rs_batch_writer_data(w, &size);
+    uint8_t copy[256];
+    memcpy(copy, data, size);
+    s_check_truncations(s_batch, copy, size);
+
+    /* A record whose length overruns the frame, a wrong domain prefix, a
+     * count of zero or beyond the bound, another version: all rejected. */
+    uint8_t bad[256];
+    memcpy(bad, copy, size);
+    rs_put_u32(bad + RS_BATCH_HEADER_BYTES, 0xffffffffu);
+    RS_CHECK(s_batch(bad, size) != 0);
+    memcpy(bad, copy, size);
+    bad[RS_BATCH_HEADER_BYTES + 4] ^= 1;
+    RS_CHECK(s_batch(bad, size) != 0);
+    memcpy(bad, copy, size);
+    rs_put_u32(bad + 10, 0);
+    RS_CHECK(s_batch(bad, size) != 0);
+    rs_put_u32(bad + 10, RS_BATCH_MAX + 1);
+    RS_CHECK(s_batch(bad, size) != 0);
+    memcpy(bad, copy, size);
+    bad[0] = 2;
+    RS_CHECK(s_batch(bad, size) != 0);
+    free(big);
+    rs_batch_writer_destroy(&w);
+    RS_CHECK(w == NULL);
+}
+
+static void test_lease_req(void)
+{
+    rs_lease_req_t in = { .seq = 9, .release_lease_id = 77, .want = true, .run_id = 3,
+                          .batch_records = 100 };
+    strcpy(in.holder, "host/123/4");
+    uint8_t buf[RS_LEASE_REQ_MAX_BYTES];
+    size_t size = rs_lease_req_encode(&in, buf, sizeof buf);
+    RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + strlen(in.holder));
+    rs_lease_req_t out;
+    RS_CHECK(rs_lease_req_decode(&out, buf, size) == 0);
+    RS_CHECK(out.seq == 9 && out.release_lease_id == 77 && out.want && out.run_id == 3
+             && out.batch_records == 100 && strcmp(out.holder, in.holder) == 0);
+    s_check_truncations(s_req, buf, size);
+    RS_CHECK(rs_lease_req_encode(&in, buf, 10) == 0);
+    buf[18] = 2; /* want must be 0 or 1 */
+    RS_CHECK(s_req(buf, size) != 0);
+    buf[18] = 1;
+    buf[32] = '\n'; /* holder must be printable */
+    RS_CHECK(s_req(buf, size) != 0);
+    in.holder[3] = '\t';
+    RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == 0);
+}
+
+static void test_lease_rep(void)
+{
+    rs_lease_rep_t in = { .seq = 5, .release_status = RS_RELEASE_OK, .granted = true,
+                          .lease_id = 1234, .key_id = 17, .ttl_ms = 10000,
+                          .sealed_len = RS_SEALED_BYTES };
+    randombytes_buf(in.sealed, in.sealed_len);
+    uint8_t buf[RS_LEASE_REP_MAX_BYTES];
+    size_t size = rs_lease_rep_encode(&in, buf, sizeof buf);
+    RS_CHECK(size == RS_LEASE_REP_MIN_BYTES + RS_SEALED_BYTES);
+    rs_lease_rep_t out;
+    RS_CHECK(rs_lease_rep_decode(&out, buf, size) == 0);
+    RS_CHECK(out.seq == 5 && out.release_status == RS_RELEASE_OK && out.granted
+             && out.lease_id == 1234 && out.key_id == 17 && out.ttl_ms == 10000
+             && out.sealed_len == RS_SEALED_BYTES && !memcmp(out.sealed, in.sealed, RS_SEALED_BYTES));
+    s_check_truncations(s_rep, buf, size);
+    /* A grant without a secret, or a refusal with a lease, is malformed. */
+    rs_lease_rep_t odd = { .seq = 1, .granted = true, .lease_id = 3 };
+    size = rs_lease_rep_encode(&odd, buf, sizeof buf);
+    RS_CHECK(s_rep(buf, size) != 0);
+    rs_lease_rep_t none = { .seq = 1, .release_status = RS_RELEASE_UNKNOWN };
+    size = rs_lease_rep_encode(&none, buf, sizeof buf);
+    RS_CHECK(rs_lease_rep_decode(&out, buf, size) == 0 && !out.granted);
+    buf[10] = 9;
+    RS_CHECK(s_rep(buf, size) != 0);
+    /* A sealed length beyond the bound. */
+    in.sealed_len = RS_SEALED_MAX + 1;
+    RS_CHECK(rs_lease_rep_encode(&in, buf, sizeof buf) == 0);
+}
+
+static void test_results(void)
+{
+    uint32_t count = 3;
+    uint8_t *buf = malloc(rs_results_size(count));
+    size_t size = rs_results_begin(buf, 99, 4, count);
+    uint8_t sig[RS_SIG_BYTES];
+    for (uint32_t i = 0; i < count; i++) {
+        memset(sig, (int) i + 1, sizeof sig);
+        rs_results_put(buf, i, (int64_t) i * 1000 - 1, sig);
+    }
+    rs_results_t r;
+    RS_CHECK(rs_results_decode(&r, buf, size) == 0);
+    RS_CHECK(r.lease_id == 99 && r.key_id == 4 && r.count == 3);
+    for (uint32_t i = 0; i < count; i++) {
+        int64_t id;
+        const uint8_t *s;
+        rs_results_get(&r, i, &id, &s);
+        RS_CHECK(id == (int64_t) i * 1000 - 1 && s[0] == i + 1 && s[63] == i + 1);
+    }
+    s_check_truncations(s_results, buf, size);
+    rs_put_u32(buf + 14, 0xffffffffu); /* a count the frame cannot hold */
+    RS_CHECK(s_results(buf, size) != 0);
+    rs_put_u32(buf + 14, count);
+    rs_put_u64(buf + 2, 0); /* lease 0 names no lease */
+    RS_CHECK(s_results(buf, size) != 0);
+    free(buf);
+}
+
+static void test_garbage(void)
+{
+    /* Random frames of every small size, with the right header bytes so
+     * that each decoder's body checks are what gets exercised. */
+    uint8_t buf[512];
+    for (int round = 0; round < 200000; round++) {
+        size_t size = (size_t) randombytes_uniform(sizeof buf);
+        randombytes_buf(buf, size);
+        if (size >= 2) {
+            buf[0] = RS_PROTO_VERSION;
+            buf[1] = (uint8_t) (1 + randombytes_uniform(4));
+        }
+        rs_batch_t b;
+        if (rs_batch_decode(&b, buf, size) == 0) {
+            rs_batch_iter_t it;
+            rs_batch_iter_init(&it, &b);
+            int64_t id;
+            const uint8_t *m;
+            size_t len;
+            uint32_t n = 0;
+            while (rs_batch_iter_next(&it, &id, &m, &len))
+                n++;
+            RS_CHECK(n == b.count);
+        }
+        (void) s_req(buf, size);
+        (void) s_rep(buf, size);
+        (void) s_results(buf, size);
+    }
+    RS_CHECK(rs_proto_type(NULL, 0) == -1);
+}
+
+int main(void)
+{
+    RS_CHECK(rs_crypto_init() == 0);
+    test_batch();
+    test_lease_req();
+    test_lease_rep();
+    test_results();
+    test_garbage();
+    printf("proto: ok\n");
+    return 0;
+}

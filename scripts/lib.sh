@@ -1,0 +1,379 @@
+# scripts/lib.sh: shell helpers shared by scripts/run_local.sh, scripts/test.sh
+# and the integration tests (tests/harness.sh). Source it; it defines
+# functions and a few variables, and runs nothing by itself.
+#
+# Sections, one concept each:
+#   logging ............ rs_say, rs_warn, rs_die
+#   dependencies ....... rs_ensure_deps
+#   build .............. rs_build
+#   PostgreSQL ......... rs_pg_start, rs_pg_stop, rs_psql
+#   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all
+#   ports .............. rs_free_port, rs_release_ports
+
+# shellcheck shell=bash
+
+RS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# --- logging ---------------------------------------------------------------
+# Script messages go to stderr with the script's name, so that they never mix
+# with output a caller may parse.
+
+RS_PROG="${RS_PROG:-$(basename "$0")}"
+
+rs_say()  { printf '%s: %s\n' "$RS_PROG" "$*" >&2; }
+rs_warn() { printf '%s: warning: %s\n' "$RS_PROG" "$*" >&2; }
+rs_die()  { printf '%s: error: %s\n' "$RS_PROG" "$*" >&2; exit 1; }
+
+# --- dependencies ----------------------------------------------------------
+# What recsign needs from Debian to build, run and test, detected by what is
+# actually usable (pkg-config modules, commands, PostgreSQL server binaries),
+# not by package names, so that a source install counts too.
+
+# Prints the newest PostgreSQL server bin directory (the one holding initdb),
+# or nothing. Debian keeps server binaries out of PATH.
+rs_pg_bindir() {
+    local d best="" bestv=-1 v
+    for d in /usr/lib/postgresql/*/bin; do
+        [[ -x "$d/initdb" ]] || continue
+        v="${d#/usr/lib/postgresql/}"
+        v="${v%%/*}"
+        v="${v%%.*}"
+        [[ "$v" =~ ^[0-9]+$ ]] || v=0
+        if (( v > bestv )); then bestv=$v; best=$d; fi
+    done
+    if [[ -z "$best" ]] && command -v initdb >/dev/null 2>&1; then
+        best="$(dirname "$(command -v initdb)")"
+    fi
+    [[ -n "$best" ]] && printf '%s\n' "$best"
+}
+
+# Prints the Debian packages that are missing, space separated.
+rs_missing_packages() {
+    local -a missing=()
+    command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+    command -v meson >/dev/null 2>&1 || missing+=(meson)
+    command -v ninja >/dev/null 2>&1 || missing+=(ninja-build)
+    command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    [[ -n "$(rs_pg_bindir)" ]] || missing+=(postgresql)
+    if command -v pkg-config >/dev/null 2>&1; then
+        pkg-config --exists libzmq    || missing+=(libzmq3-dev)
+        pkg-config --exists libczmq   || missing+=(libczmq-dev)
+        pkg-config --exists libsodium || missing+=(libsodium-dev)
+        pkg-config --exists libpq     || missing+=(libpq-dev)
+    else
+        # Without pkg-config the libraries cannot be checked: ask for all of
+        # them (apt-get skips what is already installed).
+        missing+=(pkg-config libzmq3-dev libczmq-dev libsodium-dev libpq-dev)
+    fi
+    printf '%s\n' "${missing[*]}"
+}
+
+# Installs what is missing when running as root; otherwise prints the exact
+# command to run and exits 1. RECSIGN_SKIP_DEPS=1 skips the check.
+rs_ensure_deps() {
+    [[ "${RECSIGN_SKIP_DEPS:-0}" == 1 ]] && return 0
+    local missing
+    missing="$(rs_missing_packages)"
+    [[ -z "$missing" ]] && return 0
+    if [[ "$(id -u)" -ne 0 ]]; then
+        rs_say "missing build/run dependencies; install them with:"
+        printf '  sudo apt-get install -y --no-install-recommends %s\n' "$missing" >&2
+        exit 1
+    fi
+    rs_say "installing missing packages: $missing"
+    # shellcheck disable=SC2086  # $missing is a word list on purpose
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            $missing </dev/null \
+        || rs_die "apt-get install $missing failed"
+    missing="$(rs_missing_packages)"
+    [[ -z "$missing" ]] || rs_die "still missing after install: $missing"
+}
+
+# --- build -----------------------------------------------------------------
+# One build directory (RECSIGN_BUILD_DIR, default build/ under the repo);
+# configured once, with warnings as errors under CI.
+
+rs_build_dir() { printf '%s\n' "${RECSIGN_BUILD_DIR:-$RS_ROOT/build}"; }
+
+rs_build() {
+    local dir
+    dir="$(rs_build_dir)"
+    if [[ ! -f "$dir/build.ninja" ]]; then
+        local -a opts=()
+        [[ "${CI:-}" == true ]] && opts+=(--werror)
+        rs_say "configuring $dir"
+        meson setup "${opts[@]}" "$dir" "$RS_ROOT" >&2 || rs_die "meson setup failed"
+    fi
+    rs_say "building in $dir"
+    meson compile -C "$dir" >&2 || rs_die "build failed"
+}
+
+# --- private PostgreSQL cluster ----------------------------------------------
+# A throwaway cluster per run or per test: its own directory, reachable only
+# through a unix socket in that directory (no TCP port to collide on), trust
+# authentication for role `recsign`. fsync stays on so that timings are honest.
+# As root, the server runs as the unprivileged `postgres` user (PostgreSQL
+# refuses to run as root).
+#
+# After rs_pg_start DIR:
+#   RS_PG_DIR      the cluster directory (socket lives here, data in DIR/data)
+#   RS_PG_URL      postgresql://recsign@/recsign?host=DIR  (also exported)
+
+# Runs a command as the cluster's owner.
+rs_pg_as_owner() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        if command -v runuser >/dev/null 2>&1; then
+            runuser -u postgres -- "$@"
+        else
+            setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+        fi
+    else
+        "$@"
+    fi
+}
+
+# Starts a cluster in DIR (created if needed; keep its path short: a unix
+# socket path must stay under ~100 bytes). Returns non-zero on failure, after
+# printing the server log's tail.
+rs_pg_start() {
+    local dir="$1" bindir
+    bindir="$(rs_pg_bindir)" || true
+    [[ -n "$bindir" ]] || { rs_warn "PostgreSQL server binaries (initdb) not found"; return 1; }
+    mkdir -p "$dir" || return 1
+    dir="$(cd "$dir" && pwd)"
+    if (( ${#dir} > 90 )); then
+        rs_warn "cluster directory path too long for a unix socket: $dir"
+        return 1
+    fi
+    if [[ "$(id -u)" -eq 0 ]]; then
+        id postgres >/dev/null 2>&1 || { rs_warn "running as root needs a 'postgres' system user"; return 1; }
+        chown postgres: "$dir" || return 1
+    fi
+    # The owner must be able to chdir to the data directory and back.
+    if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+        (cd "$dir" && rs_pg_as_owner "$bindir/initdb" -D "$dir/data" -U recsign --auth=trust \
+            -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1) \
+            || (cd "$dir" && rs_pg_as_owner "$bindir/initdb" -D "$dir/data" -U recsign --auth=trust \
+                -E UTF8 --no-locale >"$dir/initdb.log" 2>&1) \
+            || { rs_warn "initdb failed:"; tail -n 20 "$dir/initdb.log" >&2; return 1; }
+        rs_pg_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
+
+# recsign private cluster: unix socket only, in the cluster's directory.
+listen_addresses = ''
+unix_socket_directories = '$dir'
+fsync = on
+max_wal_size = 2GB
+shared_buffers = 256MB
+max_connections = 100
+EOF
+    fi
+    (cd "$dir" && rs_pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
+        -w -t 60 start >/dev/null) \
+        || { rs_warn "PostgreSQL did not start:"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
+    # pg_ctl -w already waited; this bounded loop also covers slow sockets.
+    local i
+    for ((i = 0; i < 100; i++)); do
+        psql -X -q -h "$dir" -U recsign -d postgres -c 'select 1' >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    (( i < 100 )) || { rs_warn "PostgreSQL is not accepting connections"; return 1; }
+    if [[ -z "$(psql -X -Atq -h "$dir" -U recsign -d postgres \
+                  -c "select 1 from pg_database where datname = 'recsign'")" ]]; then
+        psql -X -q -h "$dir" -U recsign -d postgres -c 'create database recsign' >/dev/null \
+            || { rs_warn "could not create database recsign"; return 1; }
+    fi
+    RS_PG_DIR="$dir"
+    RS_PG_URL="postgresql://recsign@/recsign?host=$dir"
+    export RS_PG_DIR RS_PG_URL
+}
+
+# Prints the command that stops the cluster in DIR (for --keep messages).
+rs_pg_stop_command() {
+    local dir="$1" bindir prefix=""
+    bindir="$(rs_pg_bindir)" || true
+    [[ "$(id -u)" -eq 0 ]] && prefix="runuser -u postgres -- "
+    printf '%s%s/pg_ctl -D %s/data stop -m fast\n' "$prefix" "$bindir" "$dir"
+}
+
+# Stops the cluster in DIR (fast shutdown: disconnects clients).
+rs_pg_stop() {
+    local dir="${1:-${RS_PG_DIR:-}}" bindir
+    [[ -n "$dir" && -f "$dir/data/postmaster.pid" ]] || return 0
+    bindir="$(rs_pg_bindir)" || true
+    (cd "$dir" && rs_pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1) \
+        || (cd "$dir" && rs_pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop \
+            >/dev/null 2>&1) || true
+}
+
+# Runs SQL against a database URL: rs_psql URL [psql args...]. Unaligned,
+# tuples only, stops at the first error.
+rs_psql() {
+    local url="$1"
+    shift
+    psql -X -Atq -v ON_ERROR_STOP=1 -d "$url" "$@"
+}
+
+# --- processes ---------------------------------------------------------------
+# Every background process a script starts is recorded (pid, name, log file)
+# so that one call stops them all, and a watcher can tell which one died.
+
+RS_PIDS=()
+RS_PNAMES=()
+RS_PLOGS=()
+
+# rs_proc_start NAME LOGFILE COMMAND [ARGS...]: starts COMMAND in the
+# background with stdout and stderr appended to LOGFILE. Sets RS_LAST_PID.
+rs_proc_start() {
+    local name="$1" log="$2"
+    shift 2
+    "$@" </dev/null >>"$log" 2>&1 &
+    RS_LAST_PID=$!
+    RS_PIDS+=("$RS_LAST_PID")
+    RS_PNAMES+=("$name")
+    RS_PLOGS+=("$log")
+}
+
+# True while PID runs (a zombie, i.e. exited but not yet reaped, is not).
+# Reads /proc directly: this runs in polling loops.
+rs_proc_alive() {
+    local pid="$1" stat state
+    [[ -n "$pid" ]] || return 1
+    { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || return 1
+    state="${stat##*) }"
+    state="${state%% *}"
+    [[ -n "$state" && "$state" != Z && "$state" != X ]]
+}
+
+# Index of PID in the process table, or nothing.
+rs_proc_index() {
+    local i
+    for i in "${!RS_PIDS[@]}"; do
+        [[ "${RS_PIDS[$i]}" == "$1" ]] && { printf '%s\n' "$i"; return 0; }
+    done
+    return 1
+}
+
+# Prints the last N (default 20) lines of every recorded process's log.
+rs_proc_tails() {
+    local n="${1:-20}" i
+    for i in "${!RS_PIDS[@]}"; do
+        printf -- '--- last %s lines of %s (%s) ---\n' "$n" "${RS_PNAMES[$i]}" "${RS_PLOGS[$i]}" >&2
+        tail -n "$n" "${RS_PLOGS[$i]}" >&2 2>/dev/null || true
+    done
+}
+
+# rs_wait_proc PID TIMEOUT_SECONDS: waits for PID (one of ours) to exit while
+# watching every other recorded process. Sets RS_WAIT_STATUS to PID's exit
+# status and returns 0 when it exited; returns 124 on timeout and 125 when
+# another recorded process died first (RS_DEAD_NAME names it; a line on
+# stderr says which, with its log's tail).
+rs_wait_proc() {
+    local pid="$1" timeout="$2" start now i other
+    start=$SECONDS
+    RS_WAIT_STATUS=""
+    RS_DEAD_NAME=""
+    while rs_proc_alive "$pid"; do
+        for i in "${!RS_PIDS[@]}"; do
+            other="${RS_PIDS[$i]}"
+            [[ "$other" == "$pid" || -z "$other" ]] && continue
+            if ! rs_proc_alive "$other"; then
+                local st=0
+                wait "$other" 2>/dev/null || st=$?
+                RS_DEAD_NAME="${RS_PNAMES[$i]}"
+                rs_warn "${RS_PNAMES[$i]} (pid $other) exited early with status $st; last lines of ${RS_PLOGS[$i]}:"
+                tail -n 20 "${RS_PLOGS[$i]}" >&2 2>/dev/null || true
+                RS_PIDS[$i]=""
+                return 125
+            fi
+        done
+        now=$SECONDS
+        (( now - start >= timeout )) && return 124
+        sleep 0.1
+    done
+    local st=0
+    wait "$pid" 2>/dev/null || st=$?
+    RS_WAIT_STATUS=$st
+    i="$(rs_proc_index "$pid")" && RS_PIDS[$i]=""
+    return 0
+}
+
+# Stops every recorded process still running: SIGTERM, up to
+# RS_STOP_GRACE seconds (default 5) to exit, then SIGKILL. Reaps them all.
+rs_proc_stop_all() {
+    local pid i deadline any
+    for pid in "${RS_PIDS[@]}"; do
+        [[ -n "$pid" ]] && rs_proc_alive "$pid" && { kill -TERM "$pid" 2>/dev/null || true; }
+    done
+    deadline=$((SECONDS + ${RS_STOP_GRACE:-5}))
+    while :; do
+        any=0
+        for pid in "${RS_PIDS[@]}"; do
+            [[ -n "$pid" ]] && rs_proc_alive "$pid" && any=1
+        done
+        (( any == 0 || SECONDS >= deadline )) && break
+        sleep 0.1
+    done
+    for i in "${!RS_PIDS[@]}"; do
+        pid="${RS_PIDS[$i]}"
+        [[ -n "$pid" ]] || continue
+        if rs_proc_alive "$pid"; then
+            rs_warn "${RS_PNAMES[$i]} (pid $pid) ignored SIGTERM for ${RS_STOP_GRACE:-5} s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+        RS_PIDS[$i]=""
+    done
+    return 0
+}
+
+# --- ports -------------------------------------------------------------------
+# Free TCP ports on 127.0.0.1 for tests that run in parallel. A port is taken
+# when nothing listens on it and a lock directory for it could be created
+# (mkdir is atomic), so two tests of this machine never pick the same port
+# between choosing it and binding it.
+
+RS_PORT_LOCKS=()
+RS_PORT_LOCK_ROOT="${TMPDIR:-/tmp}/recsign-ports"
+
+# True when something listens on 127.0.0.1:PORT (or any address).
+rs_port_in_use() {
+    local port="$1"
+    if command -v ss >/dev/null 2>&1; then
+        [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+    fi
+}
+
+# rs_free_port VAR [PREFERRED]: sets VAR to a free port, PREFERRED if it is
+# free. (Not a $(...) function: the lock must be recorded in this shell.)
+rs_free_port() {
+    local -n rs_fp_out="$1"
+    local preferred="${2:-}" port tries
+    mkdir -p "$RS_PORT_LOCK_ROOT" 2>/dev/null || true
+    # Locks older than a day belong to dead runs.
+    find "$RS_PORT_LOCK_ROOT" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
+    for ((tries = 0; tries < 200; tries++)); do
+        if [[ -n "$preferred" && $tries -eq 0 ]]; then
+            port="$preferred"
+        else
+            port=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+        fi
+        rs_port_in_use "$port" && continue
+        if mkdir "$RS_PORT_LOCK_ROOT/$port" 2>/dev/null; then
+            RS_PORT_LOCKS+=("$RS_PORT_LOCK_ROOT/$port")
+            rs_fp_out="$port"
+            return 0
+        fi
+    done
+    rs_warn "no free TCP port found"
+    return 1
+}
+
+# Releases the port locks this shell took.
+rs_release_ports() {
+    local l
+    for l in "${RS_PORT_LOCKS[@]}"; do rmdir "$l" 2>/dev/null || true; done
+    RS_PORT_LOCKS=()
+}

@@ -1,0 +1,209 @@
+/* admin_store: the SQL of 'recsign init', 'status' and 'verify'. */
+#include "admin_store.h"
+
+#include "rs_bytes.h"
+#include "rs_db.h"
+#include "rs_log.h"
+
+#include <stdio.h>
+
+/* pg_advisory_xact_lock key of the admin CLI ("recsign" in ASCII). */
+#define S_ADMIN_LOCK "32199625157470062"
+
+#define S_INT8_OID 20
+#define S_INT4_OID 23
+
+/* PostgreSQL counts binary timestamps from 2000-01-01, Unix from 1970. */
+#define S_PG_EPOCH_US (946684800LL * 1000000LL)
+
+int admin_store_begin_locked(PGconn *conn)
+{
+    if (rs_db_exec(conn, "starting a transaction", "BEGIN"))
+        return -1;
+    return rs_db_exec(conn, "taking the recsign admin lock",
+                      "SELECT pg_advisory_xact_lock(" S_ADMIN_LOCK ")");
+}
+
+int admin_store_begin_snapshot(PGconn *conn)
+{
+    return rs_db_exec(conn, "starting a snapshot transaction",
+                      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+int admin_store_commit(PGconn *conn)
+{
+    return rs_db_exec(conn, "committing", "COMMIT");
+}
+
+void admin_store_rollback(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "ROLLBACK");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rs_debug("rollback: %s", rs_db_error(conn));
+    PQclear(res);
+}
+
+PGresult *admin_store_query(PGconn *conn, const char *what, const char *sql, int nparams,
+                            const int64_t *params, ExecStatusType expect)
+{
+    Oid types[4];
+    uint8_t values[4][8];
+    const char *ptrs[4];
+    int lengths[4], formats[4];
+    if (nparams < 0 || nparams > 4) {
+        rs_error("%s: %d parameters; expected 0 to 4", what, nparams);
+        return NULL;
+    }
+    for (int i = 0; i < nparams; i++) {
+        types[i] = S_INT8_OID;
+        rs_put_u64(values[i], (uint64_t) params[i]);
+        ptrs[i] = (const char *) values[i];
+        lengths[i] = 8;
+        formats[i] = 1;
+    }
+    PGresult *res = PQexecParams(conn, sql, nparams, types, ptrs, lengths, formats, 1);
+    if (PQresultStatus(res) != expect) {
+        rs_error("%s failed: %s", what, rs_db_error(conn));
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+int admin_store_mark_migrated(PGconn *conn, int version)
+{
+    int64_t v = version;
+    PGresult *res = admin_store_query(conn, "recording the migration",
+                            "INSERT INTO schema_migrations (version) VALUES ($1::int8::int4)", 1,
+                            &v, PGRES_COMMAND_OK);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+int admin_store_max_key_id(PGconn *conn, int64_t *out)
+{
+    return rs_db_query_int(conn, "reading the highest key id",
+                           "SELECT coalesce(max(id), 0) FROM keys", out);
+}
+
+int admin_store_max_record_id(PGconn *conn, int64_t *out)
+{
+    return rs_db_query_int(conn, "reading the highest record id",
+                           "SELECT coalesce(max(id), 0) FROM records", out);
+}
+
+admin_copy_t *admin_store_copy_keys(PGconn *conn)
+{
+    return admin_copy_new(conn,
+                          "COPY keys (id, public_key, sealed_secret) FROM STDIN (FORMAT binary)");
+}
+
+admin_copy_t *admin_store_copy_records(PGconn *conn)
+{
+    return admin_copy_new(conn, "COPY records (id, payload) FROM STDIN (FORMAT binary)");
+}
+
+PGresult *admin_store_status_counts(PGconn *conn)
+{
+    return admin_store_query(conn, "counting records, signatures and leases",
+                   "SELECT (SELECT count(*) FROM records),"
+                   "       (SELECT count(*) FROM signatures),"
+                   "       (SELECT count(*) FROM keys),"
+                   "       count(*),"
+                   "       count(*) FILTER (WHERE end_reason = 'released'),"
+                   "       count(*) FILTER (WHERE end_reason = 'expired'),"
+                   "       count(*) FILTER (WHERE ended_at IS NULL),"
+                   "       (SELECT count(*) FROM runs)"
+                   "  FROM leases",
+                   0, NULL, PGRES_TUPLES_OK);
+}
+
+PGresult *admin_store_open_leases(PGconn *conn, int limit)
+{
+    int64_t p = limit;
+    return admin_store_query(conn, "listing open leases",
+                   "SELECT id, key_id, holder, granted_at FROM leases"
+                   " WHERE ended_at IS NULL ORDER BY id LIMIT $1",
+                   1, &p, PGRES_TUPLES_OK);
+}
+
+PGresult *admin_store_key_use(PGconn *conn)
+{
+    return admin_store_query(conn, "counting the use of each key",
+                   "SELECT k.id, coalesce(l.n, 0)::int8, coalesce(s.n, 0)::int8"
+                   "  FROM keys k"
+                   "  LEFT JOIN (SELECT key_id, count(*) AS n FROM leases GROUP BY key_id) l"
+                   "    ON l.key_id = k.id"
+                   "  LEFT JOIN (SELECT key_id, count(*) AS n FROM signatures GROUP BY key_id) s"
+                   "    ON s.key_id = k.id"
+                   " ORDER BY k.id",
+                   0, NULL, PGRES_TUPLES_OK);
+}
+
+PGresult *admin_store_runs(PGconn *conn, int limit)
+{
+    int64_t p = limit;
+    return admin_store_query(conn, "listing runs",
+                   "SELECT * FROM (SELECT id, batch_size, started_at, first_dispatch_at, finished_at"
+                   "                 FROM runs ORDER BY id DESC LIMIT $1) r ORDER BY id",
+                   1, &p, PGRES_TUPLES_OK);
+}
+
+int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows,
+                                 int64_t max_bytes)
+{
+    /* Keyset pagination keeps each page an index range scan however far
+     * in; the running sum of payload sizes (octet_length reads the TOAST
+     * header, not the value) caps a page's memory for large payloads. */
+    static const char sql[] =
+        "SELECT record_id, payload, signature, public_key FROM ("
+        "  SELECT s.record_id, r.payload, s.signature, k.public_key,"
+        "         sum(coalesce(octet_length(r.payload), 0))"
+        "           OVER (ORDER BY s.record_id ROWS UNBOUNDED PRECEDING) AS upto"
+        "    FROM signatures s"
+        "    LEFT JOIN records r ON r.id = s.record_id"
+        "    LEFT JOIN keys k ON k.id = s.key_id"
+        "   WHERE s.record_id >= $1"
+        "   ORDER BY s.record_id"
+        "   LIMIT $2) page"
+        " WHERE upto - coalesce(octet_length(payload), 0) < $3"
+        " ORDER BY record_id";
+    Oid types[3] = { S_INT8_OID, S_INT8_OID, S_INT8_OID };
+    uint8_t values[3][8];
+    rs_put_u64(values[0], (uint64_t) from_id);
+    rs_put_u64(values[1], (uint64_t) max_rows);
+    rs_put_u64(values[2], (uint64_t) max_bytes);
+    const char *ptrs[3] = { (const char *) values[0], (const char *) values[1],
+                            (const char *) values[2] };
+    int lengths[3] = { 8, 8, 8 }, formats[3] = { 1, 1, 1 };
+    if (!PQsendQueryParams(conn, sql, 3, types, ptrs, lengths, formats, 1)) {
+        rs_error("reading signatures failed: %s", rs_db_error(conn));
+        return -1;
+    }
+    return 0;
+}
+
+PGresult *admin_store_take_result(PGconn *conn, const char *what)
+{
+    PGresult *res = PQgetResult(conn);
+    PGresult *extra;
+    while ((extra = PQgetResult(conn)))
+        PQclear(extra);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rs_error("%s failed: %s", what, res ? PQresultErrorMessage(res) : rs_db_error(conn));
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+int64_t admin_store_get_time(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return ADMIN_TIME_NULL;
+    int64_t pg = rs_db_get_int8(res, row, col);
+    /* +-infinity are INT64_MAX / INT64_MIN: keep them out of range. */
+    if (pg == INT64_MAX || pg == INT64_MIN)
+        return pg;
+    return pg + S_PG_EPOCH_US;
+}

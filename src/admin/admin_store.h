@@ -1,0 +1,77 @@
+/* admin_store: the SQL of the admin CLI's init, status and verify
+ * commands (migrations live in migrate.c, the audit's checks in audit.c).
+ * Results are binary: read them with rs_db_get_int8/int4 and
+ * admin_store_get_time. */
+#ifndef ADMIN_STORE_H
+#define ADMIN_STORE_H
+
+#include "admin_copy.h"
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+/* "No timestamp" for admin_store_get_time: a NULL column. */
+#define ADMIN_TIME_NULL INT64_MIN
+
+/* BEGIN, then take the admin advisory lock for the transaction: it
+ * serialises migrations and id allocation among concurrent inits.
+ * Returns 0 or -1 (logged; the caller rolls back). */
+int admin_store_begin_locked(PGconn *conn) __attribute__((warn_unused_result));
+/* BEGIN a read-only transaction on one snapshot, so that every query of a
+ * status, verify or audit sees the same data while others write. */
+int admin_store_begin_snapshot(PGconn *conn) __attribute__((warn_unused_result));
+int admin_store_commit(PGconn *conn) __attribute__((warn_unused_result));
+/* Rolls back any open transaction; errors are ignored (logged at debug). */
+void admin_store_rollback(PGconn *conn);
+
+/* Runs sql with nparams (0..4) int8 parameters ($1::int8 ...) and binary
+ * results. Returns the result when its status is `expect` (the caller
+ * PQclears it), else NULL (logged with `what`). */
+PGresult *admin_store_query(PGconn *conn, const char *what, const char *sql, int nparams,
+                            const int64_t *params, ExecStatusType expect);
+
+/* Records that migration `version` was applied (inside its transaction). */
+int admin_store_mark_migrated(PGconn *conn, int version) __attribute__((warn_unused_result));
+
+/* Highest id in keys or records (0 when empty) into *out. */
+int admin_store_max_key_id(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
+int admin_store_max_record_id(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
+
+/* Binary COPY writers: keys rows are (int4 id, bytea public_key, bytea
+ * sealed_secret); records rows are (int8 id, bytea payload). NULL
+ * (logged) on failure; the caller ends or destroys the writer. */
+admin_copy_t *admin_store_copy_keys(PGconn *conn);
+admin_copy_t *admin_store_copy_records(PGconn *conn);
+
+/* Status queries. Each returns a result with tuples that the caller
+ * PQclears, or NULL (logged).
+ * counts: one row of int8: records, signatures, keys, leases, released,
+ *   expired, open leases, runs.
+ * open_leases: id int8, key_id int4, holder text, granted_at; the oldest
+ *   `limit` open leases.
+ * key_use: key_id int4, leases int8, signatures int8; every key by id.
+ * runs: id int8, batch_size int4, started_at, first_dispatch_at,
+ *   finished_at; the latest `limit` runs, oldest first. */
+PGresult *admin_store_status_counts(PGconn *conn);
+PGresult *admin_store_open_leases(PGconn *conn, int limit);
+PGresult *admin_store_key_use(PGconn *conn);
+PGresult *admin_store_runs(PGconn *conn, int limit);
+
+/* Sends (without waiting) the query for the next page of signatures to
+ * verify: those with record_id >= from_id in id order, at most max_rows
+ * and about max_bytes of payload (at least one row whatever its size).
+ * Columns: record_id int8, payload bytea (NULL: no such record),
+ * signature bytea, public_key bytea (NULL: no such key). Collect it with
+ * admin_store_take_result. Returns 0 or -1 (logged). */
+int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows,
+                                 int64_t max_bytes) __attribute__((warn_unused_result));
+
+/* Waits for the result of the query sent last and reads the connection
+ * until it is idle. Returns the rows, or NULL (logged with `what`). */
+PGresult *admin_store_take_result(PGconn *conn, const char *what);
+
+/* A binary timestamp(tz) column as microseconds since the Unix epoch, or
+ * ADMIN_TIME_NULL when the value is NULL. */
+int64_t admin_store_get_time(const PGresult *res, int row, int col);
+
+#endif

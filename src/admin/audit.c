@@ -1,0 +1,406 @@
+/* audit: the checks that prove rules 1-5 from stored data, with their SQL,
+ * and the report 'recsign audit' prints. */
+#include "audit.h"
+#include "admin_store.h"
+#include "lru_replay.h"
+#include "verify.h"
+
+#include "rs_db.h"
+#include "rs_log.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Offenders named per finding; the count covers them all. */
+#define S_SAMPLE 5
+#define S_EVENT_PAGE "10000"
+
+/* Each check's query returns, for up to $1 offenders in order, a text
+ * naming it and the total number of offenders (zero rows: none). */
+typedef enum {
+    C_UNSIGNED,      /* rule 1: records without a signature */
+    C_ORPHAN,        /* rule 1: signatures without a record */
+    C_DOUBLE,        /* rule 1: records signed more than once */
+    C_OVERLAP,       /* rule 2: leases that start while the key is leased */
+    C_NO_LEASE,      /* rules 2, 3: signatures whose lease does not exist */
+    C_KEY_MISMATCH,  /* rules 2, 3: signatures by another key than their lease's */
+    C_NO_KEY,        /* rule 2: signatures whose key does not exist */
+    C_MIXED_KEYS,    /* rule 3: leases whose signatures use several keys */
+    C_OVER_BATCH,    /* rule 3: leases with more signatures than records */
+    C_RUN_BOUNDS,    /* rule 5: runs with a batch size out of bounds */
+    C_NO_RUN,        /* rule 5: leases of no known run */
+    C_LEASE_OVER_RUN, /* rule 5: lease batches larger than their run's size */
+    C_SIGS_OVER_RUN, /* rule 5: leases with more signatures than the run's size */
+    C_COUNT
+} s_check_id_t;
+
+static const char *const s_check_sql[C_COUNT] = {
+    [C_UNSIGNED] =
+        "SELECT r.id::text, count(*) OVER () FROM records r"
+        " WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)"
+        " ORDER BY r.id LIMIT $1",
+    [C_ORPHAN] =
+        "SELECT s.record_id::text, count(*) OVER () FROM signatures s"
+        " WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = s.record_id)"
+        " ORDER BY s.record_id LIMIT $1",
+    [C_DOUBLE] =
+        "SELECT format('%s (%s times)', record_id, count(*)), count(*) OVER ()"
+        "  FROM signatures GROUP BY record_id HAVING count(*) > 1"
+        " ORDER BY record_id LIMIT $1",
+    /* A lease overlaps an earlier one of its key exactly when it starts
+     * before the latest end among the leases granted before it (an open
+     * lease ends at infinity). */
+    [C_OVERLAP] =
+        "SELECT format('lease %s on key %s', id, key_id), count(*) OVER () FROM ("
+        "  SELECT id, key_id, granted_at,"
+        "         max(coalesce(ended_at, 'infinity')) OVER (PARTITION BY key_id"
+        "           ORDER BY granted_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        "           AS busy_until"
+        "    FROM leases) l"
+        " WHERE busy_until > granted_at ORDER BY id LIMIT $1",
+    [C_NO_LEASE] =
+        "SELECT format('record %s: lease %s', s.record_id, s.lease_id), count(*) OVER ()"
+        "  FROM signatures s"
+        " WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.id = s.lease_id)"
+        " ORDER BY s.record_id LIMIT $1",
+    [C_KEY_MISMATCH] =
+        "SELECT format('record %s: key %s, lease %s has key %s', s.record_id, s.key_id, l.id,"
+        "              l.key_id), count(*) OVER ()"
+        "  FROM signatures s JOIN leases l ON l.id = s.lease_id"
+        " WHERE l.key_id <> s.key_id ORDER BY s.record_id LIMIT $1",
+    [C_NO_KEY] =
+        "SELECT format('record %s: key %s', s.record_id, s.key_id), count(*) OVER ()"
+        "  FROM signatures s"
+        " WHERE NOT EXISTS (SELECT 1 FROM keys k WHERE k.id = s.key_id)"
+        " ORDER BY s.record_id LIMIT $1",
+    [C_MIXED_KEYS] =
+        "SELECT format('lease %s: %s keys', lease_id, count(DISTINCT key_id)), count(*) OVER ()"
+        "  FROM signatures GROUP BY lease_id HAVING count(DISTINCT key_id) > 1"
+        " ORDER BY lease_id LIMIT $1",
+    [C_OVER_BATCH] =
+        "SELECT format('lease %s: %s signatures, batch of %s', l.id, c.n, l.batch_records),"
+        "       count(*) OVER ()"
+        "  FROM (SELECT lease_id, count(*) AS n FROM signatures GROUP BY lease_id) c"
+        "  JOIN leases l ON l.id = c.lease_id"
+        " WHERE c.n > l.batch_records ORDER BY l.id LIMIT $1",
+    [C_RUN_BOUNDS] =
+        "SELECT format('run %s: batch size %s', id, batch_size), count(*) OVER () FROM runs"
+        " WHERE batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 100000"
+        " ORDER BY id LIMIT $1",
+    [C_NO_RUN] =
+        "SELECT format('lease %s: run %s', l.id, l.run_id), count(*) OVER () FROM leases l"
+        " WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = l.run_id)"
+        " ORDER BY l.id LIMIT $1",
+    [C_LEASE_OVER_RUN] =
+        "SELECT format('lease %s: batch of %s, run %s batch size %s', l.id, l.batch_records,"
+        "              r.id, r.batch_size), count(*) OVER ()"
+        "  FROM leases l JOIN runs r ON r.id = l.run_id"
+        " WHERE l.batch_records > r.batch_size ORDER BY l.id LIMIT $1",
+    [C_SIGS_OVER_RUN] =
+        "SELECT format('lease %s: %s signatures, run %s batch size %s', l.id, c.n, r.id,"
+        "              r.batch_size), count(*) OVER ()"
+        "  FROM (SELECT lease_id, count(*) AS n FROM signatures GROUP BY lease_id) c"
+        "  JOIN leases l ON l.id = c.lease_id JOIN runs r ON r.id = l.run_id"
+        " WHERE c.n > r.batch_size ORDER BY l.id LIMIT $1",
+};
+
+/* What a check found: how many offenders, and the first few named. */
+typedef struct {
+    int64_t total;
+    char sample[400];
+} s_found_t;
+
+/* Counts over the whole snapshot, for the details of rules that hold. */
+typedef struct {
+    int64_t records, signatures, keys, leases, open_leases, keys_leased, runs, frozen;
+} s_stats_t;
+
+/* Rule 4's replay outcome. */
+typedef struct {
+    int64_t created, grants, ends, violations;
+    char sample[400];
+} s_lru_t;
+
+/* One rule's report line under construction. */
+typedef struct {
+    char text[2048];
+    size_t len;
+    int violations;
+} s_line_t;
+
+static void s_append(char *buf, size_t size, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void s_append(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+    if (*len >= size - 1)
+        return;
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(buf + *len, size - *len, fmt, args);
+    va_end(args);
+    if (n > 0)
+        *len = *len + (size_t) n < size ? *len + (size_t) n : size - 1;
+}
+
+/* Adds "label: N (first, second, ...)" to the line when found->total > 0. */
+static void s_report(s_line_t *line, const char *label, const s_found_t *found)
+{
+    if (found->total == 0)
+        return;
+    s_append(line->text, sizeof line->text, &line->len, "%s%s: %lld (%s)",
+             line->violations ? "; " : "", label, (long long) found->total, found->sample);
+    line->violations++;
+}
+
+static int s_run_check(PGconn *conn, s_check_id_t id, s_found_t *found)
+{
+    int64_t limit = S_SAMPLE;
+    char what[64];
+    snprintf(what, sizeof what, "audit check %d", (int) id);
+    PGresult *res = admin_store_query(conn, what, s_check_sql[id], 1, &limit, PGRES_TUPLES_OK);
+    if (!res)
+        return -1;
+    int rows = PQntuples(res);
+    size_t len = 0;
+    found->total = rows ? rs_db_get_int8(res, 0, 1) : 0;
+    found->sample[0] = '\0';
+    for (int i = 0; i < rows; i++)
+        s_append(found->sample, sizeof found->sample, &len, "%s%.*s", i ? ", " : "",
+                 PQgetlength(res, i, 0), PQgetvalue(res, i, 0));
+    if (found->total > rows)
+        s_append(found->sample, sizeof found->sample, &len, ", ...");
+    PQclear(res);
+    return 0;
+}
+
+static int s_read_stats(PGconn *conn, s_stats_t *stats)
+{
+    PGresult *res = admin_store_query(
+        conn, "audit counts",
+        "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signatures),"
+        "       (SELECT count(*) FROM keys), (SELECT count(*) FROM leases),"
+        "       (SELECT count(*) FROM leases WHERE ended_at IS NULL),"
+        "       (SELECT count(DISTINCT key_id) FROM leases), (SELECT count(*) FROM runs),"
+        "       (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'runs'::regclass"
+        "           AND tgname = 'runs_batch_size_frozen' AND tgenabled <> 'D')",
+        0, NULL, PGRES_TUPLES_OK);
+    if (!res)
+        return -1;
+    int64_t *out[] = { &stats->records, &stats->signatures, &stats->keys, &stats->leases,
+                       &stats->open_leases, &stats->keys_leased, &stats->runs, &stats->frozen };
+    for (int i = 0; i < 8; i++)
+        *out[i] = rs_db_get_int8(res, 0, i);
+    PQclear(res);
+    return 0;
+}
+
+/* Rule 4: replays key creations, grants and ends in time order (ends
+ * before grants on a tie) through a cursor, so the lease log is streamed
+ * rather than held in memory. */
+static int s_replay_lru(PGconn *conn, s_lru_t *lru)
+{
+    memset(lru, 0, sizeof *lru);
+    PGresult *res = admin_store_query(conn, "listing key ids", "SELECT id FROM keys ORDER BY id",
+                                      0, NULL, PGRES_TUPLES_OK);
+    if (!res)
+        return -1;
+    int nkeys = PQntuples(res);
+    int32_t *ids = malloc((size_t) (nkeys ? nkeys : 1) * sizeof *ids);
+    if (!ids) {
+        PQclear(res);
+        rs_error("audit: out of memory for %d key ids", nkeys);
+        return -1;
+    }
+    for (int i = 0; i < nkeys; i++)
+        ids[i] = rs_db_get_int4(res, i, 0);
+    PQclear(res);
+    lru_replay_t *replay = lru_replay_new(ids, (size_t) nkeys);
+    free(ids);
+    if (!replay) {
+        rs_error("audit: out of memory for the replay of %d keys", nkeys);
+        return -1;
+    }
+    int rc = -1;
+    if (rs_db_exec(conn, "opening the lease log",
+                   "DECLARE recsign_lru_events NO SCROLL CURSOR FOR"
+                   " SELECT kind, key_id, lease_id FROM ("
+                   "   SELECT 0 AS kind, created_at AS at, id AS key_id, 0::int8 AS lease_id"
+                   "     FROM keys"
+                   "   UNION ALL SELECT 2, granted_at, key_id, id FROM leases"
+                   "   UNION ALL SELECT 1, ended_at, key_id, id FROM leases"
+                   "     WHERE ended_at IS NOT NULL) e"
+                   " ORDER BY at, kind, lease_id"))
+        goto done;
+    size_t len = 0;
+    for (;;) {
+        PGresult *page = admin_store_query(conn, "reading the lease log",
+                                           "FETCH " S_EVENT_PAGE " FROM recsign_lru_events", 0,
+                                           NULL, PGRES_TUPLES_OK);
+        if (!page)
+            goto done;
+        int rows = PQntuples(page);
+        for (int i = 0; i < rows; i++) {
+            int32_t kind = rs_db_get_int4(page, i, 0);
+            int32_t key = rs_db_get_int4(page, i, 1);
+            int64_t lease = rs_db_get_int8(page, i, 2);
+            if (kind == 0) {
+                lru->created++;
+                lru_replay_created(replay, key);
+            }
+            else if (kind == 1) {
+                lru->ends++;
+                lru_replay_end(replay, key);
+            }
+            else {
+                lru->grants++;
+                int32_t expected;
+                bool any_free;
+                if (lru_replay_grant(replay, key, &expected, &any_free))
+                    continue;
+                if (lru->violations++ < S_SAMPLE) {
+                    if (any_free)
+                        s_append(lru->sample, sizeof lru->sample, &len,
+                                 "%slease %lld took key %d, expected key %d",
+                                 len ? ", " : "", (long long) lease, key, expected);
+                    else
+                        s_append(lru->sample, sizeof lru->sample, &len,
+                                 "%slease %lld took key %d while no key was free",
+                                 len ? ", " : "", (long long) lease, key);
+                }
+                else if (lru->violations == S_SAMPLE + 1)
+                    s_append(lru->sample, sizeof lru->sample, &len, ", ...");
+            }
+        }
+        PQclear(page);
+        if (rows == 0)
+            break;
+    }
+    rc = rs_db_exec(conn, "closing the lease log", "CLOSE recsign_lru_events");
+done:
+    lru_replay_destroy(&replay);
+    return rc;
+}
+
+static void s_print(int rule, const char *name, const s_line_t *line, const char *ok_detail)
+{
+    if (line->violations)
+        printf("rule %d (%s): VIOLATED — %s\n", rule, name, line->text);
+    else
+        printf("rule %d (%s): ok — %s\n", rule, name, ok_detail);
+}
+
+/* Composes and prints the five lines; returns how many rules failed. */
+static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_verify_tally_t *v,
+                         const s_lru_t *lru, int threads)
+{
+    int violated = 0;
+    char ok[512];
+    s_line_t line;
+
+    memset(&line, 0, sizeof line);
+    if (st->records != st->signatures) {
+        s_append(line.text, sizeof line.text, &line.len, "%lld records but %lld signatures",
+                 (long long) st->records, (long long) st->signatures);
+        line.violations++;
+    }
+    s_report(&line, "records without a signature", &f[C_UNSIGNED]);
+    s_report(&line, "signatures without a record", &f[C_ORPHAN]);
+    s_report(&line, "records signed more than once", &f[C_DOUBLE]);
+    if (v->failed) {
+        char list[400];
+        admin_verify_describe(v, S_SAMPLE, list, sizeof list);
+        s_append(line.text, sizeof line.text, &line.len, "%ssignatures that fail to verify: %lld (%s)",
+                 line.violations ? "; " : "", (long long) v->failed, list);
+        line.violations++;
+    }
+    snprintf(ok, sizeof ok, "%lld records, %lld signatures, one per record; all verify (%d threads)",
+             (long long) st->records, (long long) st->signatures, threads);
+    s_print(1, "no double signing", &line, ok);
+    violated += line.violations > 0;
+
+    memset(&line, 0, sizeof line);
+    s_report(&line, "leases overlapping an earlier lease of their key", &f[C_OVERLAP]);
+    s_report(&line, "signatures whose lease does not exist", &f[C_NO_LEASE]);
+    s_report(&line, "signatures whose lease has another key", &f[C_KEY_MISMATCH]);
+    s_report(&line, "signatures whose key does not exist", &f[C_NO_KEY]);
+    snprintf(ok, sizeof ok,
+             "%lld leases on %lld keys, no two of one key overlap (%lld open); every signature's "
+             "lease and key exist and match",
+             (long long) st->leases, (long long) st->keys_leased, (long long) st->open_leases);
+    s_print(2, "one holder per key", &line, ok);
+    violated += line.violations > 0;
+
+    memset(&line, 0, sizeof line);
+    s_report(&line, "signatures whose lease has another key", &f[C_KEY_MISMATCH]);
+    s_report(&line, "leases whose signatures use several keys", &f[C_MIXED_KEYS]);
+    s_report(&line, "leases with more signatures than their batch", &f[C_OVER_BATCH]);
+    snprintf(ok, sizeof ok, "the signatures of each of %lld leases share its key and fit its batch",
+             (long long) st->leases);
+    s_print(3, "one key per batch", &line, ok);
+    violated += line.violations > 0;
+
+    memset(&line, 0, sizeof line);
+    if (lru->violations) {
+        s_append(line.text, sizeof line.text, &line.len,
+                 "grants that did not take the least recently used free key: %lld of %lld (%s)",
+                 (long long) lru->violations, (long long) lru->grants, lru->sample);
+        line.violations++;
+    }
+    snprintf(ok, sizeof ok,
+             "replayed %lld key creations, %lld grants, %lld ends: every grant took the least "
+             "recently used free key",
+             (long long) lru->created, (long long) lru->grants, (long long) lru->ends);
+    s_print(4, "least recently used first", &line, ok);
+    violated += line.violations > 0;
+
+    memset(&line, 0, sizeof line);
+    s_report(&line, "runs with a batch size outside 1..100000", &f[C_RUN_BOUNDS]);
+    s_report(&line, "leases of no known run", &f[C_NO_RUN]);
+    s_report(&line, "leases with a batch larger than their run's batch size", &f[C_LEASE_OVER_RUN]);
+    s_report(&line, "leases with more signatures than their run's batch size", &f[C_SIGS_OVER_RUN]);
+    snprintf(ok, sizeof ok,
+             "%lld runs with batch sizes in 1..100000; every lease and its signatures within its "
+             "run's batch size%s",
+             (long long) st->runs,
+             st->frozen ? "; batch size frozen by trigger"
+                        : "; note: trigger runs_batch_size_frozen is missing or disabled");
+    s_print(5, "fixed batch size", &line, ok);
+    violated += line.violations > 0;
+    return violated;
+}
+
+int admin_audit_run(PGconn *conn, int threads)
+{
+    s_stats_t stats;
+    s_found_t found[C_COUNT];
+    admin_verify_tally_t tally;
+    s_lru_t lru;
+    memset(&tally, 0, sizeof tally);
+    /* One snapshot for every check: the counts, the references and the
+     * replay then agree even while a run is writing. */
+    if (admin_store_begin_snapshot(conn))
+        return -1;
+    if (s_read_stats(conn, &stats))
+        goto fail;
+    for (int id = 0; id < C_COUNT; id++)
+        if (s_run_check(conn, (s_check_id_t) id, &found[id]))
+            goto fail;
+    if (s_replay_lru(conn, &lru))
+        goto fail;
+    if (admin_verify_all(conn, threads, &tally))
+        goto fail;
+    admin_store_rollback(conn);
+    int violated = s_print_rules(&stats, found, &tally, &lru, threads);
+    if (violated)
+        printf("audit: %d of 5 rules VIOLATED\n", violated);
+    else
+        printf("audit: all 5 rules hold\n");
+    return violated ? 1 : 0;
+fail:
+    admin_store_rollback(conn);
+    return -1;
+}

@@ -1,0 +1,154 @@
+/* cmd_status: 'recsign status': progress, open leases, key use and runs,
+ * compact enough to read at a glance on a large keyring. */
+#include "admin_store.h"
+#include "commands.h"
+
+#include "rs_db.h"
+#include "rs_log.h"
+
+#include <stdio.h>
+#include <time.h>
+
+/* Lists longer than these are cut, with a count of the rest. */
+#define S_OPEN_LEASES_SHOWN 20
+#define S_KEYS_SHOWN 24
+#define S_KEYS_PER_LINE 4
+#define S_RUNS_SHOWN 10
+
+/* Writes a time (microseconds since the Unix epoch) as ISO 8601 UTC with
+ * milliseconds, or "-" for ADMIN_TIME_NULL. */
+static const char *s_time(int64_t us, char *out, size_t size)
+{
+    if (us == ADMIN_TIME_NULL) {
+        snprintf(out, size, "-");
+        return out;
+    }
+    if (us == INT64_MAX) {
+        snprintf(out, size, "infinity");
+        return out;
+    }
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        secs--;
+        frac += 1000000;
+    }
+    time_t t = (time_t) secs;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(out, size, "?");
+        return out;
+    }
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (frac / 1000));
+    return out;
+}
+
+static void s_print_counts(const PGresult *res, int64_t *open_leases)
+{
+    int64_t records = rs_db_get_int8(res, 0, 0), signatures = rs_db_get_int8(res, 0, 1);
+    int64_t keys = rs_db_get_int8(res, 0, 2), leases = rs_db_get_int8(res, 0, 3);
+    int64_t released = rs_db_get_int8(res, 0, 4), expired = rs_db_get_int8(res, 0, 5);
+    int64_t open = rs_db_get_int8(res, 0, 6), runs = rs_db_get_int8(res, 0, 7);
+    double pct = records ? 100.0 * (double) signatures / (double) records : 0.0;
+    printf("records:    %lld signed of %lld (%.1f%%), %lld to go\n", (long long) signatures,
+           (long long) records, pct,
+           (long long) (records > signatures ? records - signatures : 0));
+    printf("keys:       %lld\n", (long long) keys);
+    printf("leases:     %lld granted: %lld released, %lld expired, %lld open\n",
+           (long long) leases, (long long) released, (long long) expired, (long long) open);
+    printf("runs:       %lld\n", (long long) runs);
+    *open_leases = open;
+}
+
+static void s_print_open_leases(const PGresult *res, int64_t total)
+{
+    if (total == 0)
+        return;
+    printf("open leases:\n");
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        char granted[40];
+        printf("  lease %-8lld key %-6d holder %-24.*s granted %s\n",
+               (long long) rs_db_get_int8(res, i, 0), rs_db_get_int4(res, i, 1),
+               PQgetlength(res, i, 2), PQgetvalue(res, i, 2),
+               s_time(admin_store_get_time(res, i, 3), granted, sizeof granted));
+    }
+    if (total > rows)
+        printf("  ... and %lld more\n", (long long) (total - rows));
+}
+
+/* One cell per key, several per line, then min/max over every key when
+ * the keyring is too large to list. */
+static void s_print_key_use(const PGresult *res)
+{
+    int rows = PQntuples(res);
+    if (rows == 0)
+        return;
+    printf("key use (leases granted / signatures stored):\n");
+    int64_t min_l = INT64_MAX, max_l = 0, min_s = INT64_MAX, max_s = 0, unused = 0;
+    for (int i = 0; i < rows; i++) {
+        int64_t l = rs_db_get_int8(res, i, 1), s = rs_db_get_int8(res, i, 2);
+        min_l = l < min_l ? l : min_l;
+        max_l = l > max_l ? l : max_l;
+        min_s = s < min_s ? s : min_s;
+        max_s = s > max_s ? s : max_s;
+        unused += l == 0;
+        if (i < S_KEYS_SHOWN) {
+            char cell[48];
+            snprintf(cell, sizeof cell, "key %d: %lld/%lld", rs_db_get_int4(res, i, 0),
+                     (long long) l, (long long) s);
+            int last = i % S_KEYS_PER_LINE == S_KEYS_PER_LINE - 1 || i == rows - 1
+                       || i == S_KEYS_SHOWN - 1;
+            printf("%s%-22s%s", i % S_KEYS_PER_LINE ? "" : "  ", cell, last ? "\n" : "");
+        }
+    }
+    if (rows > S_KEYS_SHOWN)
+        printf("  ... and %d more keys\n", rows - S_KEYS_SHOWN);
+    printf("  per key: leases %lld..%lld, signatures %lld..%lld; %lld keys never leased\n",
+           (long long) min_l, (long long) max_l, (long long) min_s, (long long) max_s,
+           (long long) unused);
+}
+
+static void s_print_runs(const PGresult *res, int64_t total)
+{
+    int rows = PQntuples(res);
+    if (rows == 0)
+        return;
+    printf("runs%s:\n", total > rows ? " (latest)" : "");
+    for (int i = 0; i < rows; i++) {
+        char started[40], first[40], finished[40];
+        printf("  run %-5lld batch %-6d started %s  first dispatch %s  finished %s\n",
+               (long long) rs_db_get_int8(res, i, 0), rs_db_get_int4(res, i, 1),
+               s_time(admin_store_get_time(res, i, 2), started, sizeof started),
+               s_time(admin_store_get_time(res, i, 3), first, sizeof first),
+               s_time(admin_store_get_time(res, i, 4), finished, sizeof finished));
+    }
+}
+
+int cmd_status(rs_config_t *cfg, PGconn *conn)
+{
+    (void) cfg;
+    PGresult *counts = NULL, *open = NULL, *keys = NULL, *runs = NULL;
+    int rc = -1;
+    /* One snapshot, so the numbers add up while a run is writing. */
+    if (admin_store_begin_snapshot(conn))
+        return -1;
+    counts = admin_store_status_counts(conn);
+    open = counts ? admin_store_open_leases(conn, S_OPEN_LEASES_SHOWN) : NULL;
+    keys = open ? admin_store_key_use(conn) : NULL;
+    runs = keys ? admin_store_runs(conn, S_RUNS_SHOWN) : NULL;
+    admin_store_rollback(conn);
+    if (runs) {
+        int64_t open_total = 0;
+        s_print_counts(counts, &open_total);
+        s_print_open_leases(open, open_total);
+        s_print_key_use(keys);
+        s_print_runs(runs, rs_db_get_int8(counts, 0, 7));
+        rc = 0;
+    }
+    PQclear(counts);
+    PQclear(open);
+    PQclear(keys);
+    PQclear(runs);
+    return rc;
+}

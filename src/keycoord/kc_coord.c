@@ -1,0 +1,382 @@
+/* kc_coord: see kc_coord.h. Sizes here are small (keys in the hundreds or
+ * thousands, open leases and waiters bounded by the number of signing
+ * threads), so the held set and the waiters are scanned linearly. */
+#include "kc_coord.h"
+#include "rs_time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint32_t id;
+    uint16_t sealed_len;
+    uint8_t sealed[RS_SEALED_MAX];
+    int32_t prev, next; /* free-queue links, -1 at the ends */
+    bool is_free;
+    int32_t held_slot;  /* position in self->held while held */
+    uint64_t lease_id;
+    int64_t deadline_mono_us;
+    char holder[RS_HOLDER_MAX + 1];
+} s_key_t;
+
+typedef struct {
+    void *cookie;
+    uint64_t seq;
+    uint64_t run_id;
+    uint32_t batch_records;
+    uint8_t release_status;
+    char holder[RS_HOLDER_MAX + 1];
+} s_waiter_t;
+
+struct kc_coord_t {
+    uint32_t ttl_ms;
+    uint64_t next_lease_id;
+    int64_t last_event_us;
+    kc_cookie_free_fn *cookie_free;
+
+    s_key_t *keys;
+    size_t key_count, key_cap;
+    int32_t head, tail;
+    size_t free_count;
+    int32_t *held;      /* key indices of open leases */
+    size_t held_count;
+
+    s_waiter_t *waiters; /* ring buffer, FIFO */
+    size_t waiter_cap, waiter_first, waiter_count;
+
+    kc_event_t *events;
+    size_t event_count, event_cap;
+};
+
+kc_coord_t *kc_coord_new(uint32_t ttl_ms, uint64_t first_lease_id, int64_t last_event_us,
+                         size_t max_waiters, kc_cookie_free_fn *cookie_free)
+{
+    kc_coord_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ttl_ms = ttl_ms;
+    self->next_lease_id = first_lease_id ? first_lease_id : 1;
+    self->last_event_us = last_event_us;
+    self->cookie_free = cookie_free;
+    self->head = self->tail = -1;
+    self->waiter_cap = max_waiters ? max_waiters : 1;
+    self->waiters = calloc(self->waiter_cap, sizeof *self->waiters);
+    if (!self->waiters) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void kc_coord_destroy(kc_coord_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kc_coord_t *self = *self_p;
+    for (size_t i = 0; i < self->waiter_count; i++) {
+        s_waiter_t *w = &self->waiters[(self->waiter_first + i) % self->waiter_cap];
+        if (self->cookie_free && w->cookie)
+            self->cookie_free(&w->cookie);
+    }
+    free(self->waiters);
+    free(self->keys);
+    free(self->held);
+    free(self->events);
+    free(self);
+    *self_p = NULL;
+}
+
+/* Event times are the coordinator's own clock, forced strictly increasing
+ * so that the log replays in the order events were handled. */
+static int64_t s_event_time(kc_coord_t *self)
+{
+    int64_t now = rs_wall_us();
+    if (now <= self->last_event_us)
+        now = self->last_event_us + 1;
+    self->last_event_us = now;
+    return now;
+}
+
+static kc_event_t *s_event_new(kc_coord_t *self, kc_event_type_t type, const s_key_t *key)
+{
+    if (self->event_count == self->event_cap) {
+        size_t cap = self->event_cap ? self->event_cap * 2 : 64;
+        kc_event_t *grown = realloc(self->events, cap * sizeof *grown);
+        if (!grown)
+            abort(); /* an event we cannot record is a grant we must not give */
+        self->events = grown;
+        self->event_cap = cap;
+    }
+    kc_event_t *e = &self->events[self->event_count++];
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    e->lease_id = key->lease_id;
+    e->key_id = key->id;
+    e->at_us = s_event_time(self);
+    return e;
+}
+
+static void s_free_push_tail(kc_coord_t *self, int32_t index)
+{
+    s_key_t *k = &self->keys[index];
+    k->is_free = true;
+    k->next = -1;
+    k->prev = self->tail;
+    if (self->tail >= 0)
+        self->keys[self->tail].next = index;
+    else
+        self->head = index;
+    self->tail = index;
+    self->free_count++;
+}
+
+static int32_t s_free_pop_head(kc_coord_t *self)
+{
+    int32_t index = self->head;
+    if (index < 0)
+        return -1;
+    s_key_t *k = &self->keys[index];
+    self->head = k->next;
+    if (self->head >= 0)
+        self->keys[self->head].prev = -1;
+    else
+        self->tail = -1;
+    k->is_free = false;
+    k->prev = k->next = -1;
+    self->free_count--;
+    return index;
+}
+
+static void s_hold(kc_coord_t *self, int32_t index, uint64_t lease_id, const char *holder,
+                   int64_t deadline)
+{
+    s_key_t *k = &self->keys[index];
+    k->lease_id = lease_id;
+    k->deadline_mono_us = deadline;
+    snprintf(k->holder, sizeof k->holder, "%s", holder);
+    k->held_slot = (int32_t) self->held_count;
+    self->held[self->held_count++] = index;
+}
+
+/* Ends the open lease on key `index` and queues the key at the tail. */
+static void s_end(kc_coord_t *self, int32_t index, const char *reason)
+{
+    s_key_t *k = &self->keys[index];
+    kc_event_t *e = s_event_new(self, KC_EVENT_END, k);
+    e->end_reason = reason;
+    int32_t last = self->held[--self->held_count];
+    self->held[k->held_slot] = last;
+    self->keys[last].held_slot = k->held_slot;
+    k->lease_id = 0;
+    k->holder[0] = '\0';
+    s_free_push_tail(self, index);
+}
+
+int kc_coord_add_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed, size_t sealed_len)
+{
+    if (sealed_len == 0 || sealed_len > RS_SEALED_MAX)
+        return -1;
+    for (size_t i = 0; i < self->key_count; i++)
+        if (self->keys[i].id == key_id)
+            return -1;
+    if (self->key_count == self->key_cap) {
+        size_t cap = self->key_cap ? self->key_cap * 2 : 64;
+        s_key_t *keys = realloc(self->keys, cap * sizeof *keys);
+        if (!keys)
+            return -1;
+        self->keys = keys;
+        int32_t *held = realloc(self->held, cap * sizeof *held);
+        if (!held)
+            return -1;
+        self->held = held;
+        self->key_cap = cap;
+    }
+    int32_t index = (int32_t) self->key_count++;
+    s_key_t *k = &self->keys[index];
+    memset(k, 0, sizeof *k);
+    k->id = key_id;
+    k->sealed_len = (uint16_t) sealed_len;
+    memcpy(k->sealed, sealed, sealed_len);
+    s_free_push_tail(self, index);
+    return 0;
+}
+
+int kc_coord_adopt_lease(kc_coord_t *self, uint64_t lease_id, uint32_t key_id, const char *holder,
+                         int64_t age_us, int64_t now_mono_us)
+{
+    for (size_t i = 0; i < self->key_count; i++) {
+        s_key_t *k = &self->keys[i];
+        if (k->id != key_id)
+            continue;
+        if (!k->is_free)
+            return -1;
+        /* Unlink from wherever it sits in the free queue. */
+        if (k->prev >= 0)
+            self->keys[k->prev].next = k->next;
+        else
+            self->head = k->next;
+        if (k->next >= 0)
+            self->keys[k->next].prev = k->prev;
+        else
+            self->tail = k->prev;
+        k->is_free = false;
+        k->prev = k->next = -1;
+        self->free_count--;
+        int64_t remaining = (int64_t) self->ttl_ms * 1000 - (age_us > 0 ? age_us : 0);
+        s_hold(self, (int32_t) i, lease_id, holder, now_mono_us + (remaining > 0 ? remaining : 0));
+        if (lease_id >= self->next_lease_id)
+            self->next_lease_id = lease_id + 1;
+        return 0;
+    }
+    return -1;
+}
+
+static int32_t s_find_held(const kc_coord_t *self, uint64_t lease_id)
+{
+    for (size_t i = 0; i < self->held_count; i++)
+        if (self->keys[self->held[i]].lease_id == lease_id)
+            return self->held[i];
+    return -1;
+}
+
+int kc_coord_release(kc_coord_t *self, uint64_t lease_id, const char *holder)
+{
+    int32_t index = s_find_held(self, lease_id);
+    if (index < 0 || strcmp(self->keys[index].holder, holder) != 0)
+        return RS_RELEASE_UNKNOWN;
+    s_end(self, index, "released");
+    return RS_RELEASE_OK;
+}
+
+int kc_coord_want(kc_coord_t *self, const char *holder, uint64_t run_id, uint32_t batch_records,
+                  uint64_t seq, uint8_t release_status, void *cookie)
+{
+    /* One lease per holder: if it holds one it did not give back, the grant
+     * never reached it (a lost reply it has now retried). */
+    for (size_t i = 0; i < self->held_count; i++) {
+        int32_t index = self->held[i];
+        if (strcmp(self->keys[index].holder, holder) == 0) {
+            s_end(self, index, "released");
+            break;
+        }
+    }
+    s_waiter_t *slot = NULL;
+    for (size_t i = 0; i < self->waiter_count && !slot; i++) {
+        s_waiter_t *w = &self->waiters[(self->waiter_first + i) % self->waiter_cap];
+        if (strcmp(w->holder, holder) == 0) {
+            if (self->cookie_free && w->cookie)
+                self->cookie_free(&w->cookie);
+            slot = w;
+        }
+    }
+    if (!slot) {
+        if (self->waiter_count == self->waiter_cap)
+            return 1;
+        slot = &self->waiters[(self->waiter_first + self->waiter_count) % self->waiter_cap];
+        self->waiter_count++;
+    }
+    slot->cookie = cookie;
+    slot->seq = seq;
+    slot->run_id = run_id;
+    slot->batch_records = batch_records;
+    slot->release_status = release_status;
+    snprintf(slot->holder, sizeof slot->holder, "%s", holder);
+    return 0;
+}
+
+bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out)
+{
+    if (self->waiter_count == 0 || self->free_count == 0)
+        return false;
+    s_waiter_t *w = &self->waiters[self->waiter_first];
+    self->waiter_first = (self->waiter_first + 1) % self->waiter_cap;
+    self->waiter_count--;
+
+    int32_t index = s_free_pop_head(self);
+    uint64_t lease_id = self->next_lease_id++;
+    s_hold(self, index, lease_id, w->holder, now_mono_us + (int64_t) self->ttl_ms * 1000);
+    s_key_t *k = &self->keys[index];
+    kc_event_t *e = s_event_new(self, KC_EVENT_GRANT, k);
+    e->run_id = w->run_id;
+    e->batch_records = w->batch_records;
+    snprintf(e->holder, sizeof e->holder, "%s", w->holder);
+
+    out->cookie = w->cookie;
+    out->seq = w->seq;
+    out->release_status = w->release_status;
+    out->lease_id = lease_id;
+    out->key_id = k->id;
+    out->sealed = k->sealed;
+    out->sealed_len = k->sealed_len;
+    w->cookie = NULL;
+    return true;
+}
+
+size_t kc_coord_expire(kc_coord_t *self, int64_t now_mono_us)
+{
+    size_t expired = 0;
+    /* s_end swaps the last held lease into slot i, so re-check slot i. */
+    for (size_t i = 0; i < self->held_count;) {
+        int32_t index = self->held[i];
+        if (self->keys[index].deadline_mono_us <= now_mono_us) {
+            s_end(self, index, "expired");
+            expired++;
+        }
+        else
+            i++;
+    }
+    return expired;
+}
+
+void kc_coord_abandon(kc_coord_t *self, uint64_t lease_id)
+{
+    int32_t index = s_find_held(self, lease_id);
+    if (index >= 0)
+        s_end(self, index, "expired");
+}
+
+int64_t kc_coord_next_deadline(const kc_coord_t *self)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < self->held_count; i++)
+        if (self->keys[self->held[i]].deadline_mono_us < next)
+            next = self->keys[self->held[i]].deadline_mono_us;
+    return next;
+}
+
+const kc_event_t *kc_coord_events(const kc_coord_t *self, size_t *count)
+{
+    *count = self->event_count;
+    return self->events;
+}
+
+void kc_coord_events_clear(kc_coord_t *self)
+{
+    self->event_count = 0;
+}
+
+size_t kc_coord_key_count(const kc_coord_t *self)
+{
+    return self->key_count;
+}
+
+size_t kc_coord_free_count(const kc_coord_t *self)
+{
+    return self->free_count;
+}
+
+size_t kc_coord_held_count(const kc_coord_t *self)
+{
+    return self->held_count;
+}
+
+size_t kc_coord_waiting_count(const kc_coord_t *self)
+{
+    return self->waiter_count;
+}
+
+uint32_t kc_coord_ttl_ms(const kc_coord_t *self)
+{
+    return self->ttl_ms;
+}

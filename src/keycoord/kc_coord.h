@@ -1,0 +1,108 @@
+/* kc_coord: the key coordinator's state machine, free of sockets and SQL.
+ * It owns the LRU queue of free keys, the open leases and the holders
+ * waiting for a key, and turns every grant and every lease end into an
+ * event that the caller must make durable before it answers anyone.
+ *
+ * Invariants: a key is either in the free queue or held by exactly one
+ * open lease; the free queue is ordered by release time, oldest first (keys
+ * never used since start-up come first, in the order they were added);
+ * lease ids and event times strictly increase. */
+#ifndef KC_COORD_H
+#define KC_COORD_H
+
+#include "rs_proto.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kc_coord_t kc_coord_t;
+
+typedef enum {
+    KC_EVENT_GRANT,
+    KC_EVENT_END,
+} kc_event_type_t;
+
+typedef struct {
+    kc_event_type_t type;
+    uint64_t lease_id;
+    uint32_t key_id;
+    int64_t at_us;          /* wall-clock event time, microseconds since the epoch */
+    const char *end_reason; /* KC_EVENT_END: "released" or "expired" */
+    uint64_t run_id;        /* KC_EVENT_GRANT */
+    uint32_t batch_records; /* KC_EVENT_GRANT */
+    char holder[RS_HOLDER_MAX + 1];
+} kc_event_t;
+
+/* A grant ready to be sent: the waiter it answers and the lease. */
+typedef struct {
+    void *cookie;           /* the caller's handle of the waiter (its routing id) */
+    uint64_t seq;           /* request sequence to echo */
+    uint8_t release_status; /* outcome of the release folded into the request */
+    uint64_t lease_id;
+    uint32_t key_id;
+    const uint8_t *sealed;  /* valid until the key is removed: keys never are */
+    uint16_t sealed_len;
+} kc_grant_t;
+
+/* Destroys a waiter's cookie when the coordinator drops the waiter. */
+typedef void (kc_cookie_free_fn)(void **cookie_p);
+
+/* ttl_ms: lease lifetime. first_lease_id: the next fencing token (one past
+ * the largest stored). last_event_us: the latest stored event time, so that
+ * new events sort after everything already in the log. max_waiters bounds
+ * the queue of holders waiting for a key. Returns NULL on allocation
+ * failure. */
+kc_coord_t *kc_coord_new(uint32_t ttl_ms, uint64_t first_lease_id, int64_t last_event_us,
+                         size_t max_waiters, kc_cookie_free_fn *cookie_free);
+void kc_coord_destroy(kc_coord_t **self_p);
+
+/* Adds a free key at the tail of the LRU queue (call in LRU order at
+ * start-up). Returns -1 on a duplicate id, a bad sealed secret length or
+ * allocation failure. */
+int kc_coord_add_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed, size_t sealed_len)
+    __attribute__((warn_unused_result));
+
+/* Marks key_id as held by an open lease found in the log at start-up (its
+ * holder may still be using it): it stays held until release or until
+ * ttl after the lease was granted, measured from now_mono_us minus the
+ * lease's age. Returns -1 when the key is unknown or already held. */
+int kc_coord_adopt_lease(kc_coord_t *self, uint64_t lease_id, uint32_t key_id, const char *holder,
+                         int64_t age_us, int64_t now_mono_us) __attribute__((warn_unused_result));
+
+/* Ends lease_id if it is open and held by `holder`; the key goes to the tail
+ * of the free queue. Returns RS_RELEASE_OK or RS_RELEASE_UNKNOWN. */
+int kc_coord_release(kc_coord_t *self, uint64_t lease_id, const char *holder);
+
+/* Queues a holder that wants a key. A holder already waiting is replaced
+ * (its old cookie freed): it retried. A holder that still holds a lease it
+ * did not release evidently never received that grant, so that lease ends
+ * first. Takes ownership of cookie. Returns 0 when queued, 1 when the
+ * waiting queue is full (cookie left with the caller). */
+int kc_coord_want(kc_coord_t *self, const char *holder, uint64_t run_id, uint32_t batch_records,
+                  uint64_t seq, uint8_t release_status, void *cookie);
+
+/* Grants the head of the free queue to the first waiter, if both exist.
+ * Returns true and fills *out (the cookie passes to the caller). */
+bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out);
+
+/* Ends, as expired, every lease whose deadline has passed. Returns how many. */
+size_t kc_coord_expire(kc_coord_t *self, int64_t now_mono_us);
+
+/* Ends a lease whose grant could not be delivered: its holder is gone. */
+void kc_coord_abandon(kc_coord_t *self, uint64_t lease_id);
+
+/* Earliest open-lease deadline on the monotonic clock, or INT64_MAX. */
+int64_t kc_coord_next_deadline(const kc_coord_t *self);
+
+/* Events produced since the last clear, in order. */
+const kc_event_t *kc_coord_events(const kc_coord_t *self, size_t *count);
+void kc_coord_events_clear(kc_coord_t *self);
+
+size_t kc_coord_key_count(const kc_coord_t *self);
+size_t kc_coord_free_count(const kc_coord_t *self);
+size_t kc_coord_held_count(const kc_coord_t *self);
+size_t kc_coord_waiting_count(const kc_coord_t *self);
+uint32_t kc_coord_ttl_ms(const kc_coord_t *self);
+
+#endif

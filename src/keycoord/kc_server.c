@@ -1,0 +1,269 @@
+/* kc_server: see kc_server.h. */
+#include "kc_server.h"
+#include "rs_log.h"
+#include "rs_socket.h"
+#include "rs_time.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define S_DRAIN_MAX 512        /* requests taken per loop turn before writing the log */
+#define S_STATS_INTERVAL_US 10000000
+
+typedef struct {
+    zframe_t *routing;
+    uint64_t lease_id; /* granted lease, 0 for a plain acknowledgement */
+    size_t size;
+    uint8_t body[RS_LEASE_REP_MAX_BYTES];
+} s_reply_t;
+
+struct kc_server_t {
+    zsock_t *router;
+    kc_coord_t *coord;
+    kc_store_t *store;
+    zpoller_t *poller;
+    s_reply_t *replies;
+    size_t reply_count, reply_cap;
+    uint64_t dropped_malformed, refused_full, undeliverable, grants, releases, expiries;
+    int64_t next_stats_us;
+};
+
+void kc_server_cookie_free(void **cookie_p)
+{
+    zframe_destroy((zframe_t **) cookie_p);
+}
+
+kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_store_t *store)
+{
+    kc_server_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->router = router;
+    self->coord = coord;
+    self->store = store;
+    self->poller = zpoller_new(router, NULL);
+    self->reply_cap = S_DRAIN_MAX * 2;
+    self->replies = calloc(self->reply_cap, sizeof *self->replies);
+    if (!self->poller || !self->replies) {
+        kc_server_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void kc_server_destroy(kc_server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kc_server_t *self = *self_p;
+    for (size_t i = 0; i < self->reply_count; i++)
+        zframe_destroy(&self->replies[i].routing);
+    free(self->replies);
+    zpoller_destroy(&self->poller);
+    free(self);
+    *self_p = NULL;
+}
+
+static s_reply_t *s_reply_new(kc_server_t *self)
+{
+    if (self->reply_count == self->reply_cap) {
+        size_t cap = self->reply_cap * 2;
+        s_reply_t *grown = realloc(self->replies, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        self->replies = grown;
+        self->reply_cap = cap;
+    }
+    s_reply_t *r = &self->replies[self->reply_count++];
+    memset(r, 0, offsetof(s_reply_t, body));
+    return r;
+}
+
+static void s_drop(kc_server_t *self, const char *why)
+{
+    self->dropped_malformed++;
+    /* Log the first few, then sparsely: a flood must not flood the log. */
+    if (self->dropped_malformed <= 10 || self->dropped_malformed % 1000 == 0)
+        rs_warn("dropped a malformed request (%s); %llu dropped so far", why,
+                (unsigned long long) self->dropped_malformed);
+}
+
+/* Takes one message off the router: [routing id][empty][request]. */
+static void s_handle_one(kc_server_t *self, zmsg_t *msg)
+{
+    if (zmsg_size(msg) != 3) {
+        s_drop(self, "wrong frame count");
+        return;
+    }
+    zframe_t *routing = zmsg_pop(msg);
+    zframe_t *empty = zmsg_pop(msg);
+    zframe_t *body = zmsg_pop(msg);
+    rs_lease_req_t req;
+    if (zframe_size(empty) != 0) {
+        s_drop(self, "missing empty delimiter");
+        goto done;
+    }
+    if (rs_lease_req_decode(&req, zframe_data(body), zframe_size(body)) != 0) {
+        s_drop(self, "bad lease request");
+        goto done;
+    }
+    if (req.want && (req.holder[0] == '\0' || req.batch_records == 0 || req.batch_records > RS_BATCH_MAX)) {
+        s_drop(self, "lease wanted without holder or with a bad batch size");
+        goto done;
+    }
+    uint8_t release_status = RS_RELEASE_NONE;
+    if (req.release_lease_id) {
+        release_status = (uint8_t) kc_coord_release(self->coord, req.release_lease_id, req.holder);
+        if (release_status == RS_RELEASE_OK)
+            self->releases++;
+        else
+            rs_warn("holder '%s' released lease %llu, which it does not hold (expired?)",
+                    req.holder, (unsigned long long) req.release_lease_id);
+    }
+    if (req.want) {
+        int rc = kc_coord_want(self->coord, req.holder, req.run_id, req.batch_records, req.seq,
+                               release_status, routing);
+        if (rc == 0) {
+            routing = NULL; /* the coordinator owns it now */
+            goto done;
+        }
+        self->refused_full++;
+        rs_warn("waiting queue full; told holder '%s' to retry later", req.holder);
+    }
+    /* A release, a ping, or a want that cannot wait: answer now, granting nothing. */
+    s_reply_t *r = s_reply_new(self);
+    if (r) {
+        rs_lease_rep_t rep = { .seq = req.seq, .release_status = release_status };
+        r->size = rs_lease_rep_encode(&rep, r->body, sizeof r->body);
+        r->routing = routing;
+        routing = NULL;
+    }
+done:
+    zframe_destroy(&routing);
+    zframe_destroy(&empty);
+    zframe_destroy(&body);
+}
+
+static void s_collect_grants(kc_server_t *self)
+{
+    kc_grant_t g;
+    int64_t now = rs_mono_us();
+    while (kc_coord_next_grant(self->coord, now, &g)) {
+        s_reply_t *r = s_reply_new(self);
+        if (!r) {
+            zframe_t *routing = g.cookie;
+            zframe_destroy(&routing);
+            kc_coord_abandon(self->coord, g.lease_id);
+            continue;
+        }
+        rs_lease_rep_t rep = {
+            .seq = g.seq,
+            .release_status = g.release_status,
+            .granted = true,
+            .lease_id = g.lease_id,
+            .key_id = g.key_id,
+            .ttl_ms = kc_coord_ttl_ms(self->coord),
+            .sealed_len = g.sealed_len,
+        };
+        memcpy(rep.sealed, g.sealed, g.sealed_len);
+        r->size = rs_lease_rep_encode(&rep, r->body, sizeof r->body);
+        r->routing = g.cookie;
+        r->lease_id = g.lease_id;
+        self->grants++;
+    }
+}
+
+/* Makes this turn's events durable; retries with backoff while the
+ * database is away. Returns -1 only when interrupted meanwhile. */
+static int s_write_log(kc_server_t *self)
+{
+    size_t count;
+    const kc_event_t *events = kc_coord_events(self->coord, &count);
+    if (count == 0)
+        return 0;
+    int backoff_ms = 100;
+    while (kc_store_write(self->store, events, count) != 0) {
+        if (zsys_interrupted)
+            return -1;
+        rs_warn("lease log write failed; %zu events held back, retrying in %d ms", count, backoff_ms);
+        zclock_sleep(backoff_ms);
+        backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+        if (kc_store_reconnect(self->store) != 0)
+            continue;
+    }
+    kc_coord_events_clear(self->coord);
+    return 0;
+}
+
+static void s_send_replies(kc_server_t *self)
+{
+    for (size_t i = 0; i < self->reply_count; i++) {
+        s_reply_t *r = &self->replies[i];
+        zmsg_t *msg = zmsg_new();
+        zmsg_append(msg, &r->routing);
+        zmsg_addmem(msg, NULL, 0);
+        zmsg_addmem(msg, r->body, r->size);
+        if (zmsg_send(&msg, self->router) != 0) {
+            /* ROUTER_MANDATORY: the peer is gone. Its grant is void. */
+            zmsg_destroy(&msg);
+            self->undeliverable++;
+            if (r->lease_id) {
+                rs_warn("grant of lease %llu could not be delivered; ending it",
+                        (unsigned long long) r->lease_id);
+                kc_coord_abandon(self->coord, r->lease_id);
+            }
+        }
+    }
+    self->reply_count = 0;
+}
+
+static void s_log_stats(kc_server_t *self, int64_t now)
+{
+    if (now < self->next_stats_us)
+        return;
+    self->next_stats_us = now + S_STATS_INTERVAL_US;
+    rs_info("keys free %zu, held %zu, waiting holders %zu; grants %llu, releases %llu, expiries %llu, dropped %llu, undeliverable %llu",
+            kc_coord_free_count(self->coord), kc_coord_held_count(self->coord),
+            kc_coord_waiting_count(self->coord), (unsigned long long) self->grants,
+            (unsigned long long) self->releases, (unsigned long long) self->expiries,
+            (unsigned long long) self->dropped_malformed,
+            (unsigned long long) self->undeliverable);
+}
+
+int kc_server_run(kc_server_t *self)
+{
+    self->next_stats_us = rs_mono_us() + S_STATS_INTERVAL_US;
+    while (!zsys_interrupted) {
+        int64_t now = rs_mono_us();
+        int64_t deadline = kc_coord_next_deadline(self->coord);
+        int64_t wait_us = deadline == INT64_MAX ? 1000000 : deadline - now;
+        if (wait_us > 1000000)
+            wait_us = 1000000;
+        if (wait_us < 0)
+            wait_us = 0;
+        void *which = zpoller_wait(self->poller, (int) ((wait_us + 999) / 1000));
+        if (zpoller_terminated(self->poller))
+            break;
+        now = rs_mono_us();
+        self->expiries += kc_coord_expire(self->coord, now);
+        if (which) {
+            for (int i = 0; i < S_DRAIN_MAX; i++) {
+                zmsg_t *msg = rs_socket_recv_ready(self->router);
+                if (!msg)
+                    break;
+                s_handle_one(self, msg);
+                zmsg_destroy(&msg);
+            }
+        }
+        s_collect_grants(self);
+        if (s_write_log(self) != 0)
+            break;
+        s_send_replies(self);
+        /* Undeliverable grants ended just now: write those ends too. */
+        if (s_write_log(self) != 0)
+            break;
+        s_log_stats(self, now);
+    }
+    s_log_stats(self, INT64_MAX);
+    return 0;
+}

@@ -1,0 +1,281 @@
+/* kc_store: see kc_store.h. */
+#include "kc_store.h"
+#include "rs_bytes.h"
+#include "rs_db.h"
+#include "rs_log.h"
+#include "rs_time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_LOCK_KEY "7378709592457798" /* one keycoord per database */
+/* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01. */
+#define S_PG_EPOCH_OFFSET_US 946684800000000LL
+#define S_TIMESTAMPTZ_OID 1184
+#define S_INT8_OID 20
+#define S_INT4_OID 23
+#define S_TEXT_OID 25
+
+struct kc_store_t {
+    PGconn *conn;
+    char *url;
+};
+
+static int s_prepare(kc_store_t *self)
+{
+    static const Oid grant_types[] = { S_INT8_OID, S_INT4_OID, S_TEXT_OID, S_TIMESTAMPTZ_OID,
+                                       S_INT8_OID, S_INT4_OID };
+    static const Oid end_types[] = { S_INT8_OID, S_TIMESTAMPTZ_OID, S_TEXT_OID };
+    PGresult *res = PQprepare(self->conn, "kc_grant",
+                              "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records)"
+                              " VALUES ($1, $2, $3, $4, $5, $6)",
+                              6, grant_types);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return -1;
+    res = PQprepare(self->conn, "kc_end",
+                    "UPDATE leases SET ended_at = $2, end_reason = $3"
+                    " WHERE id = $1 AND ended_at IS NULL",
+                    3, end_types);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+static int s_open(kc_store_t *self, char *err, size_t err_size)
+{
+    self->conn = rs_db_connect(self->url, "recsign-keycoord", err, err_size);
+    if (!self->conn)
+        return -1;
+    if (rs_db_check_schema(self->conn, err, err_size) != 0)
+        return -1;
+    int64_t locked = 0;
+    if (rs_db_query_int(self->conn, "taking the keycoord lock",
+                        "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")::int", &locked)
+        != 0) {
+        snprintf(err, err_size, "cannot take the keycoord lock: %s", rs_db_error(self->conn));
+        return -1;
+    }
+    if (!locked) {
+        snprintf(err, err_size, "another recsign-keycoord holds this database's keycoord lock; expected exactly one keycoord per database");
+        return -1;
+    }
+    if (s_prepare(self) != 0) {
+        snprintf(err, err_size, "cannot prepare lease statements: %s", rs_db_error(self->conn));
+        return -1;
+    }
+    return 0;
+}
+
+kc_store_t *kc_store_new(const char *db_url, char *err, size_t err_size)
+{
+    kc_store_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->url = strdup(db_url ? db_url : ""))) {
+        snprintf(err, err_size, "out of memory");
+        free(self);
+        return NULL;
+    }
+    if (s_open(self, err, err_size) != 0) {
+        kc_store_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void kc_store_destroy(kc_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kc_store_t *self = *self_p;
+    if (self->conn)
+        PQfinish(self->conn);
+    free(self->url);
+    free(self);
+    *self_p = NULL;
+}
+
+int kc_store_reconnect(kc_store_t *self)
+{
+    if (self->conn && PQstatus(self->conn) == CONNECTION_OK)
+        return 0;
+    if (self->conn)
+        PQfinish(self->conn);
+    self->conn = NULL;
+    char err[512];
+    if (s_open(self, err, sizeof err) != 0) {
+        rs_warn("database reconnect failed: %s", err);
+        return -1;
+    }
+    rs_info("database connection re-established");
+    return 0;
+}
+
+kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
+                          kc_cookie_free_fn *cookie_free, char *err, size_t err_size)
+{
+    PGresult *res = PQexec(self->conn,
+                           "SELECT coalesce(max(id), 0),"
+                           " coalesce((extract(epoch FROM greatest(max(granted_at), max(ended_at)))"
+                           " * 1000000)::bigint, 0) FROM leases");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, err_size, "cannot read the lease log: %s", rs_db_error(self->conn));
+        PQclear(res);
+        return NULL;
+    }
+    uint64_t next_lease = (uint64_t) strtoll(PQgetvalue(res, 0, 0), NULL, 10) + 1;
+    int64_t last_event = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+
+    kc_coord_t *coord = kc_coord_new(ttl_ms, next_lease, last_event, max_waiters, cookie_free);
+    if (!coord) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    /* LRU order: keys never released first (by id), then by last release. */
+    res = PQexecParams(self->conn,
+                       "SELECT k.id, k.sealed_secret FROM keys k"
+                       " LEFT JOIN (SELECT key_id, max(ended_at) AS last_end FROM leases"
+                       "            GROUP BY key_id) l ON l.key_id = k.id"
+                       " ORDER BY l.last_end NULLS FIRST, k.id",
+                       0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, err_size, "cannot read the keyring: %s", rs_db_error(self->conn));
+        goto fail;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        uint32_t key_id = (uint32_t) rs_db_get_int4(res, i, 0);
+        if (kc_coord_add_key(coord, key_id, (const uint8_t *) PQgetvalue(res, i, 1),
+                             (size_t) PQgetlength(res, i, 1))
+            != 0) {
+            snprintf(err, err_size, "key %u has a sealed secret of %d bytes; expected 1..%u",
+                     key_id, PQgetlength(res, i, 1), RS_SEALED_MAX);
+            goto fail;
+        }
+    }
+    PQclear(res);
+
+    /* A lease still open in the log may be in use by a holder that outlived
+     * the previous keycoord: keep its key out of the queue for its TTL. */
+    res = PQexec(self->conn,
+                 "SELECT id, key_id, holder,"
+                 " (extract(epoch FROM clock_timestamp() - granted_at) * 1000000)::bigint"
+                 " FROM leases WHERE ended_at IS NULL ORDER BY id");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, err_size, "cannot read open leases: %s", rs_db_error(self->conn));
+        goto fail;
+    }
+    int64_t now = rs_mono_us();
+    for (int i = 0; i < PQntuples(res); i++) {
+        uint64_t lease_id = (uint64_t) strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        uint32_t key_id = (uint32_t) strtoul(PQgetvalue(res, i, 1), NULL, 10);
+        int64_t age = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        if (kc_coord_adopt_lease(coord, lease_id, key_id, PQgetvalue(res, i, 2), age, now) != 0)
+            rs_warn("open lease %llu names key %u, which is unknown or already held; ignored",
+                    (unsigned long long) lease_id, key_id);
+        else
+            rs_info("lease %llu on key %u is still open in the log; the key stays out of the queue until it is released or expires",
+                    (unsigned long long) lease_id, key_id);
+    }
+    PQclear(res);
+    return coord;
+
+fail:
+    PQclear(res);
+    kc_coord_destroy(&coord);
+    return NULL;
+}
+
+static void s_put_time(uint8_t *buf, int64_t wall_us)
+{
+    rs_put_u64(buf, (uint64_t) (wall_us - S_PG_EPOCH_OFFSET_US));
+}
+
+static int s_send_event(kc_store_t *self, const kc_event_t *e)
+{
+    uint8_t id[8], key[4], at[8], run[8], batch[4];
+    rs_put_u64(id, e->lease_id);
+    rs_put_u32(key, e->key_id);
+    s_put_time(at, e->at_us);
+    if (e->type == KC_EVENT_GRANT) {
+        rs_put_u64(run, e->run_id);
+        rs_put_u32(batch, e->batch_records);
+        const char *values[] = { (char *) id, (char *) key, e->holder, (char *) at,
+                                 (char *) run, (char *) batch };
+        const int lengths[] = { 8, 4, (int) strlen(e->holder), 8, 8, 4 };
+        const int formats[] = { 1, 1, 0, 1, 1, 1 };
+        return PQsendQueryPrepared(self->conn, "kc_grant", 6, values, lengths, formats, 0) ? 0 : -1;
+    }
+    const char *values[] = { (char *) id, (char *) at, e->end_reason };
+    const int lengths[] = { 8, 8, (int) strlen(e->end_reason) };
+    const int formats[] = { 1, 1, 0 };
+    return PQsendQueryPrepared(self->conn, "kc_end", 3, values, lengths, formats, 0) ? 0 : -1;
+}
+
+int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
+{
+    if (count == 0)
+        return 0;
+    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
+        return -1;
+    /* One pipeline up to one Sync runs as one implicit transaction: either
+     * every event of this flush is stored, or none is. */
+    if (!PQenterPipelineMode(self->conn)) {
+        rs_error("lease log: cannot enter pipeline mode: %s", rs_db_error(self->conn));
+        return -1;
+    }
+    int failed = 0;
+    size_t sent = 0;
+    for (; sent < count; sent++)
+        if (s_send_event(self, &events[sent]) != 0) {
+            rs_error("lease log: cannot send event: %s", rs_db_error(self->conn));
+            failed = 1;
+            break;
+        }
+    if (!PQpipelineSync(self->conn)) {
+        rs_error("lease log: cannot sync: %s", rs_db_error(self->conn));
+        failed = 1;
+    }
+    for (size_t i = 0; i < sent; i++) {
+        PGresult *res = PQgetResult(self->conn);
+        if (!res) {
+            failed = 1;
+            break;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_COMMAND_OK && strcmp(PQcmdTuples(res), "1") != 0
+            && events[i].type == KC_EVENT_END) {
+            rs_warn("lease log: lease %llu was not open in the log when it ended",
+                    (unsigned long long) events[i].lease_id);
+        }
+        else if (status == PGRES_FATAL_ERROR) {
+            rs_error("lease log write failed: %s", PQresultErrorMessage(res));
+            failed = 1;
+        }
+        else if (status != PGRES_COMMAND_OK)
+            failed = 1;
+        PQclear(res);
+        /* Each query's results end with a NULL. */
+        while ((res = PQgetResult(self->conn)) != NULL)
+            PQclear(res);
+    }
+    /* Drain up to and including the Sync's result. */
+    for (int guard = 0; guard < 1000000; guard++) {
+        PGresult *res = PQgetResult(self->conn);
+        if (!res) {
+            if (PQstatus(self->conn) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        PQclear(res);
+        if (status == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (!PQexitPipelineMode(self->conn)) {
+        rs_error("lease log: cannot leave pipeline mode: %s", rs_db_error(self->conn));
+        failed = 1;
+    }
+    return failed ? -1 : 0;
+}

@@ -1,0 +1,34 @@
+/* kc_store: the keycoord's database side, and all of its SQL: loading the
+ * keyring in LRU order, recovering open leases, and appending grant and
+ * end events to the lease log in one transaction per flush. */
+#ifndef KC_STORE_H
+#define KC_STORE_H
+
+#include "kc_coord.h"
+
+#include <stddef.h>
+
+typedef struct kc_store_t kc_store_t;
+
+/* Connects, checks the schema and takes the keycoord's advisory lock (one
+ * keycoord per database). Returns NULL with a one-line reason in err. */
+kc_store_t *kc_store_new(const char *db_url, char *err, size_t err_size);
+void kc_store_destroy(kc_store_t **self_p);
+
+/* Builds the coordinator from the stored state: the next fencing token,
+ * the latest event time, free keys in LRU order (never used first, then by
+ * last release), and every lease still open in the log, adopted as held
+ * until its TTL runs out. Returns NULL with a reason in err. */
+kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
+                          kc_cookie_free_fn *cookie_free, char *err, size_t err_size);
+
+/* Appends events to the lease log atomically and durably. Returns 0, or -1
+ * after logging why (nothing of this flush is stored then). */
+int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
+    __attribute__((warn_unused_result));
+
+/* Re-establishes a broken connection (and the advisory lock). Returns 0
+ * when the connection is usable. */
+int kc_store_reconnect(kc_store_t *self) __attribute__((warn_unused_result));
+
+#endif

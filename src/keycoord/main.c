@@ -1,0 +1,99 @@
+/* recsign-keycoord: the only authority over keys. Reads its configuration,
+ * loads the keyring and lease log, binds its ROUTER and serves leases. */
+#include "kc_coord.h"
+#include "kc_server.h"
+#include "kc_store.h"
+#include "rs_config.h"
+#include "rs_log.h"
+#include "rs_socket.h"
+
+#include <czmq.h>
+#include <stdio.h>
+
+static rs_opt_t s_opts[] = {
+    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true,
+      .help = "PostgreSQL URL of the recsign database" },
+    { .name = "bind", .env = "RECSIGN_KEYCOORD_BIND", .type = RS_OPT_STRING,
+      .fallback = "tcp://*:5559", .help = "endpoint the lease ROUTER binds" },
+    { .name = "lease-ttl-ms", .env = "RECSIGN_LEASE_TTL_MS", .type = RS_OPT_INT,
+      .fallback = "10000", .min = 100, .max = 3600000,
+      .help = "lease lifetime; an unreleased key returns to the queue after it" },
+    { .name = "max-waiters", .env = "RECSIGN_KEYCOORD_MAX_WAITERS", .type = RS_OPT_INT,
+      .fallback = "4096", .min = 1, .max = 1000000,
+      .help = "holders that may wait for a free key at once; more are told to retry" },
+};
+
+int main(int argc, char **argv)
+{
+    rs_config_t config = {
+        .program = "recsign-keycoord",
+        .usage = "[options]",
+        .summary = "Grants exclusive, expiring leases on Ed25519 keys, least recently used "
+                   "first, and logs every lease in PostgreSQL.",
+        .opts = s_opts,
+        .count = sizeof s_opts / sizeof s_opts[0],
+    };
+    int rc = rs_config_parse(&config, argc, argv, 1);
+    if (rc != 0)
+        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
+    char err[512];
+    if (!rs_config_str(&config, "db")) {
+        fprintf(stderr, "recsign-keycoord: error: no database URL; expected --db URL or RECSIGN_DB_URL\n");
+        return RS_EXIT_USAGE;
+    }
+    if (rs_socket_check_endpoint(rs_config_str(&config, "bind"), RS_BIND, err, sizeof err) != 0) {
+        fprintf(stderr, "recsign-keycoord: error: --bind: %s\n", err);
+        return RS_EXIT_USAGE;
+    }
+    rs_log_init("keycoord");
+    zsys_init();
+    zsys_set_logstream(NULL);
+    rs_config_log(&config);
+
+    int exit_code = RS_EXIT_RUNTIME;
+    kc_coord_t *coord = NULL;
+    zsock_t *router = NULL;
+    kc_server_t *server = NULL;
+    kc_store_t *store = kc_store_new(rs_config_str(&config, "db"), err, sizeof err);
+    if (!store) {
+        rs_error("%s", err);
+        goto out;
+    }
+    coord = kc_store_load(store, (uint32_t) rs_config_int(&config, "lease-ttl-ms"),
+                          (size_t) rs_config_int(&config, "max-waiters"), kc_server_cookie_free,
+                          err, sizeof err);
+    if (!coord) {
+        rs_error("%s", err);
+        goto out;
+    }
+    if (kc_coord_key_count(coord) == 0)
+        rs_warn("the keyring is empty: no lease can be granted until keys are added ('recsign init --keys N')");
+    /* ROUTER drops replies to unknown peers silently unless MANDATORY is
+     * set; with it a send to a vanished holder fails at once and its grant
+     * is voided. A zero send timeout keeps a stuck peer from blocking us. */
+    router = rs_socket_new(ZMQ_ROUTER, rs_config_str(&config, "bind"), RS_BIND, 10000, 10000, 0,
+                           err, sizeof err);
+    if (!router) {
+        rs_error("%s", err);
+        goto out;
+    }
+    zsock_set_router_mandatory(router, 1);
+    zsock_set_sndtimeo(router, 0);
+    server = kc_server_new(router, coord, store);
+    if (!server) {
+        rs_error("out of memory");
+        goto out;
+    }
+    rs_info("serving leases on %s: %zu keys, %zu free, ttl %lld ms", rs_config_str(&config, "bind"),
+            kc_coord_key_count(coord), kc_coord_free_count(coord),
+            rs_config_int(&config, "lease-ttl-ms"));
+    kc_server_run(server);
+    rs_info("shutting down");
+    exit_code = RS_EXIT_OK;
+out:
+    kc_server_destroy(&server);
+    zsock_destroy(&router);
+    kc_coord_destroy(&coord);
+    kc_store_destroy(&store);
+    return exit_code;
+}

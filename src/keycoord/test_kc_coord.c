@@ -1,0 +1,168 @@
+/* test_kc_coord: the LRU queue of keys — least recently released first,
+ * one holder per key, waiting holders served in order, expiry, retries. */
+#include "kc_coord.h"
+#include "rs_check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const uint8_t s_sealed[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+static int s_freed;
+
+static void s_cookie_free(void **cookie_p)
+{
+    s_freed++;
+    *cookie_p = NULL;
+}
+
+static kc_coord_t *s_coord(int keys, uint32_t ttl_ms)
+{
+    kc_coord_t *c = kc_coord_new(ttl_ms, 1, 0, 16, s_cookie_free);
+    RS_CHECK(c);
+    for (int i = 1; i <= keys; i++)
+        RS_CHECK(kc_coord_add_key(c, (uint32_t) i, s_sealed, sizeof s_sealed) == 0);
+    return c;
+}
+
+/* Asks for a key for `holder` and returns the grant (fails if none). */
+static kc_grant_t s_lease(kc_coord_t *c, const char *holder, int64_t now)
+{
+    static int cookie;
+    RS_CHECK(kc_coord_want(c, holder, 1, 10, 1, RS_RELEASE_NONE, &cookie) == 0);
+    kc_grant_t g;
+    RS_CHECK(kc_coord_next_grant(c, now, &g));
+    return g;
+}
+
+static void test_lru_order(void)
+{
+    kc_coord_t *c = s_coord(3, 1000);
+    RS_CHECK(kc_coord_add_key(c, 2, s_sealed, sizeof s_sealed) != 0); /* duplicate id */
+    kc_grant_t a = s_lease(c, "a", 0), b = s_lease(c, "b", 0);
+    RS_CHECK(a.key_id == 1 && b.key_id == 2); /* never-used keys in the order added */
+    RS_CHECK(a.lease_id == 1 && b.lease_id == 2);
+    RS_CHECK(kc_coord_release(c, b.lease_id, "b") == RS_RELEASE_OK);
+    RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_OK);
+    /* Free order now: 3 (never used), 2 (released first), 1. */
+    RS_CHECK(s_lease(c, "x", 0).key_id == 3);
+    RS_CHECK(s_lease(c, "y", 0).key_id == 2);
+    RS_CHECK(s_lease(c, "z", 0).key_id == 1);
+    RS_CHECK(kc_coord_free_count(c) == 0 && kc_coord_held_count(c) == 3);
+
+    /* Events: 5 grants and 2 ends, times strictly increasing. */
+    size_t n;
+    const kc_event_t *e = kc_coord_events(c, &n);
+    RS_CHECK(n == 7);
+    for (size_t i = 1; i < n; i++)
+        RS_CHECK(e[i].at_us > e[i - 1].at_us);
+    RS_CHECK(e[2].type == KC_EVENT_END && e[2].key_id == 2 && !strcmp(e[2].end_reason, "released"));
+    RS_CHECK(e[0].type == KC_EVENT_GRANT && !strcmp(e[0].holder, "a") && e[0].batch_records == 10);
+    kc_coord_events_clear(c);
+    RS_CHECK(kc_coord_events(c, &n) && n == 0);
+    kc_coord_destroy(&c);
+    RS_CHECK(c == NULL);
+}
+
+static void test_exclusive_and_waiting(void)
+{
+    kc_coord_t *c = s_coord(1, 1000);
+    kc_grant_t a = s_lease(c, "a", 0);
+    int cookie_b, cookie_c;
+    RS_CHECK(kc_coord_want(c, "b", 1, 10, 5, RS_RELEASE_NONE, &cookie_b) == 0);
+    RS_CHECK(kc_coord_want(c, "c", 1, 10, 6, RS_RELEASE_NONE, &cookie_c) == 0);
+    kc_grant_t g;
+    RS_CHECK(!kc_coord_next_grant(c, 0, &g)); /* the only key is held */
+    RS_CHECK(kc_coord_waiting_count(c) == 2);
+    /* Only the holder can release; a wrong holder or lease id is unknown. */
+    RS_CHECK(kc_coord_release(c, a.lease_id, "b") == RS_RELEASE_UNKNOWN);
+    RS_CHECK(kc_coord_release(c, a.lease_id + 100, "a") == RS_RELEASE_UNKNOWN);
+    RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_OK);
+    RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_UNKNOWN); /* not twice */
+    RS_CHECK(kc_coord_next_grant(c, 0, &g));
+    RS_CHECK(g.cookie == &cookie_b && g.seq == 5 && g.key_id == 1); /* first come, first served */
+    RS_CHECK(!kc_coord_next_grant(c, 0, &g));
+    RS_CHECK(kc_coord_release(c, 2, "b") == RS_RELEASE_OK);
+    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.cookie == &cookie_c);
+    kc_coord_destroy(&c);
+}
+
+static void test_retry_and_bounds(void)
+{
+    kc_coord_t *c = s_coord(1, 1000);
+    kc_grant_t a = s_lease(c, "a", 0);
+    (void) a;
+    int first, second;
+    s_freed = 0;
+    RS_CHECK(kc_coord_want(c, "b", 1, 10, 1, RS_RELEASE_NONE, &first) == 0);
+    /* The same holder again (a Lazy Pirate retry) replaces its request. */
+    RS_CHECK(kc_coord_want(c, "b", 1, 10, 2, RS_RELEASE_NONE, &second) == 0);
+    RS_CHECK(s_freed == 1 && kc_coord_waiting_count(c) == 1);
+    /* Holder "a" asks again without releasing: its grant was lost, so its
+     * old lease ends and the key goes to the next waiter ("b"). */
+    int again;
+    RS_CHECK(kc_coord_want(c, "a", 1, 10, 3, RS_RELEASE_NONE, &again) == 0);
+    kc_grant_t g;
+    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.cookie == &second && g.seq == 2);
+    /* The waiting queue is bounded. */
+    int cookies[20];
+    int refused = 0;
+    for (int i = 0; i < 20; i++) {
+        char holder[8];
+        snprintf(holder, sizeof holder, "w%d", i);
+        refused += kc_coord_want(c, holder, 1, 1, 1, RS_RELEASE_NONE, &cookies[i]) == 1;
+    }
+    RS_CHECK(kc_coord_waiting_count(c) == 16 && refused == 5);
+    s_freed = 0;
+    kc_coord_destroy(&c);
+    RS_CHECK(s_freed == 16); /* every queued cookie is freed */
+}
+
+static void test_expiry(void)
+{
+    kc_coord_t *c = s_coord(2, 100);
+    kc_grant_t a = s_lease(c, "a", 1000);
+    RS_CHECK(kc_coord_next_deadline(c) == 1000 + 100 * 1000);
+    RS_CHECK(kc_coord_expire(c, 100999) == 0);
+    RS_CHECK(kc_coord_expire(c, 101000) == 1);
+    RS_CHECK(kc_coord_next_deadline(c) == INT64_MAX);
+    RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_UNKNOWN);
+    size_t n;
+    const kc_event_t *e = kc_coord_events(c, &n);
+    RS_CHECK(n == 2 && e[1].type == KC_EVENT_END && !strcmp(e[1].end_reason, "expired"));
+    /* The expired key went to the tail: the never-used key 2 comes first. */
+    RS_CHECK(s_lease(c, "b", 200000).key_id == 2);
+    RS_CHECK(s_lease(c, "c", 200000).key_id == 1);
+    /* An undeliverable grant ends at once. */
+    kc_coord_abandon(c, 3);
+    RS_CHECK(kc_coord_free_count(c) == 1);
+    kc_coord_destroy(&c);
+}
+
+static void test_adopt(void)
+{
+    /* An open lease found in the log keeps its key out of the queue until
+     * what is left of its TTL has passed. */
+    kc_coord_t *c = kc_coord_new(1000, 50, 0, 16, s_cookie_free);
+    RS_CHECK(kc_coord_add_key(c, 1, s_sealed, sizeof s_sealed) == 0);
+    RS_CHECK(kc_coord_add_key(c, 2, s_sealed, sizeof s_sealed) == 0);
+    RS_CHECK(kc_coord_adopt_lease(c, 60, 1, "old", 400000, 0) == 0);
+    RS_CHECK(kc_coord_adopt_lease(c, 61, 1, "old", 0, 0) != 0); /* already held */
+    RS_CHECK(kc_coord_adopt_lease(c, 62, 9, "old", 0, 0) != 0); /* no such key */
+    RS_CHECK(kc_coord_next_deadline(c) == 600000);
+    kc_grant_t g = s_lease(c, "new", 0);
+    RS_CHECK(g.key_id == 2 && g.lease_id == 61); /* fencing tokens continue past the log */
+    RS_CHECK(kc_coord_expire(c, 600000) == 1);
+    RS_CHECK(kc_coord_free_count(c) == 1);
+    kc_coord_destroy(&c);
+}
+
+int main(void)
+{
+    test_lru_order();
+    test_exclusive_and_waiting();
+    test_retry_and_bounds();
+    test_expiry();
+    test_adopt();
+    printf("kc_coord: ok\n");
+    return 0;
+}

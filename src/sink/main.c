@@ -1,0 +1,77 @@
+/* recsign-sink: collects signatures from workers and bulk-writes them to
+ * PostgreSQL. Reads its configuration, connects, binds and runs the loop. */
+#include "sink_loop.h"
+#include "sink_store.h"
+#include "rs_config.h"
+#include "rs_log.h"
+#include "rs_socket.h"
+
+#include <czmq.h>
+#include <stdio.h>
+
+static rs_opt_t s_opts[] = {
+    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true,
+      .help = "PostgreSQL URL of the recsign database" },
+    { .name = "bind", .env = "RECSIGN_SINK_BIND", .type = RS_OPT_STRING,
+      .fallback = "tcp://*:5558", .help = "endpoint the results PULL socket binds" },
+    { .name = "flush-rows", .env = "RECSIGN_SINK_FLUSH_ROWS", .type = RS_OPT_INT,
+      .fallback = "20000", .min = 1, .max = 1000000,
+      .help = "write to the database when this many signatures wait" },
+    { .name = "flush-ms", .env = "RECSIGN_SINK_FLUSH_MS", .type = RS_OPT_INT, .fallback = "50",
+      .min = 1, .max = 60000, .help = "or when the oldest waiting signature is this old" },
+};
+
+int main(int argc, char **argv)
+{
+    rs_config_t config = {
+        .program = "recsign-sink",
+        .usage = "[options]",
+        .summary = "Receives signatures from workers and stores them in PostgreSQL with binary "
+                   "COPY; the primary key on signatures.record_id makes every write idempotent.",
+        .opts = s_opts,
+        .count = sizeof s_opts / sizeof s_opts[0],
+    };
+    int rc = rs_config_parse(&config, argc, argv, 1);
+    if (rc != 0)
+        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
+    char err[512];
+    if (!rs_config_str(&config, "db")) {
+        fprintf(stderr, "recsign-sink: error: no database URL; expected --db URL or RECSIGN_DB_URL\n");
+        return RS_EXIT_USAGE;
+    }
+    if (rs_socket_check_endpoint(rs_config_str(&config, "bind"), RS_BIND, err, sizeof err) != 0) {
+        fprintf(stderr, "recsign-sink: error: --bind: %s\n", err);
+        return RS_EXIT_USAGE;
+    }
+    rs_log_init("sink");
+    zsys_init();
+    zsys_set_logstream(NULL);
+    rs_config_log(&config);
+
+    int exit_code = RS_EXIT_RUNTIME;
+    zsock_t *pull = NULL;
+    sink_store_t *store = sink_store_new(rs_config_str(&config, "db"), err, sizeof err);
+    if (!store) {
+        rs_error("%s", err);
+        goto out;
+    }
+    /* At the high-water mark, workers' pushes block: backpressure while a
+     * flush is slow or the database is away. */
+    pull = rs_socket_new(ZMQ_PULL, rs_config_str(&config, "bind"), RS_BIND, 0, 1000, 0, err,
+                         sizeof err);
+    if (!pull) {
+        rs_error("%s", err);
+        goto out;
+    }
+    rs_info("collecting signatures on %s", rs_config_str(&config, "bind"));
+    sink_loop_config_t loop = {
+        .flush_rows = (size_t) rs_config_int(&config, "flush-rows"),
+        .flush_ms = (int) rs_config_int(&config, "flush-ms"),
+    };
+    exit_code = sink_loop_run(pull, store, &loop) == 0 ? RS_EXIT_OK : RS_EXIT_RUNTIME;
+    rs_info("shutting down");
+out:
+    zsock_destroy(&pull);
+    sink_store_destroy(&store);
+    return exit_code;
+}

@@ -1,0 +1,142 @@
+/* sink_loop: see sink_loop.h. */
+#include "sink_loop.h"
+#include "rs_log.h"
+#include "rs_socket.h"
+#include "rs_time.h"
+
+typedef struct {
+    zsock_t *pull;
+    sink_store_t *store;
+    const sink_loop_config_t *config;
+    int64_t oldest_pending_us;  /* arrival of the oldest unflushed row, 0 if none */
+    int64_t total, stored;      /* records in the table, signatures stored */
+    int64_t stored_at_last_report, last_report_us, last_total_us;
+    uint64_t dropped;
+} s_loop_t;
+
+static void s_take(s_loop_t *self, zframe_t *frame)
+{
+    rs_results_t results;
+    if (rs_results_decode(&results, zframe_data(frame), zframe_size(frame)) != 0) {
+        self->dropped++;
+        if (self->dropped <= 10 || self->dropped % 1000 == 0)
+            rs_warn("dropped a malformed message of %zu bytes; %llu dropped so far",
+                    zframe_size(frame), (unsigned long long) self->dropped);
+        return;
+    }
+    if (sink_store_add(self->store, &results) != 0) {
+        rs_error("out of memory buffering %u signatures; they will be signed again", results.count);
+        return;
+    }
+    if (!self->oldest_pending_us)
+        self->oldest_pending_us = rs_mono_us();
+}
+
+/* Flushes, retrying with backoff while the database is away. With
+ * give_up_on_interrupt the retries stop at shutdown. Returns 0 or -1. */
+static int s_flush(s_loop_t *self, bool final)
+{
+    int backoff_ms = 100;
+    for (int attempt = 1;; attempt++) {
+        int64_t inserted;
+        if (sink_store_flush(self->store, &inserted) == 0) {
+            self->stored += inserted;
+            self->oldest_pending_us = 0;
+            return 0;
+        }
+        if ((zsys_interrupted && !final) || (final && attempt >= 5))
+            return -1;
+        rs_warn("flush of %zu signatures failed; retrying in %d ms",
+                sink_store_pending(self->store), backoff_ms);
+        zclock_sleep(backoff_ms);
+        backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+        if (sink_store_reconnect(self->store) != 0)
+            continue;
+    }
+}
+
+static void s_report(s_loop_t *self, int64_t now)
+{
+    if (now - self->last_total_us >= 10000000) {
+        int64_t total;
+        if (sink_store_count_records(self->store, &total) == 0)
+            self->total = total;
+        self->last_total_us = now;
+    }
+    int64_t delta = self->stored - self->stored_at_last_report;
+    /* Every second while signatures arrive, every 30 s while idle. */
+    if (now - self->last_report_us < (delta ? 1000000 : 30000000))
+        return;
+    double seconds = (double) (now - self->last_report_us) / 1e6;
+    rs_info("progress: %lld / %lld signed (%.1f%%), %.0f signatures/s",
+            (long long) self->stored, (long long) self->total,
+            self->total ? 100.0 * (double) self->stored / (double) self->total : 100.0,
+            (double) delta / seconds);
+    self->stored_at_last_report = self->stored;
+    self->last_report_us = now;
+}
+
+int sink_loop_run(zsock_t *pull, sink_store_t *store, const sink_loop_config_t *config)
+{
+    s_loop_t self = { .pull = pull, .store = store, .config = config };
+    if (sink_store_count_records(store, &self.total) != 0
+        || sink_store_count_signed(store, &self.stored) != 0)
+        rs_warn("cannot read the starting counts; progress will be approximate");
+    self.stored_at_last_report = self.stored;
+    self.last_report_us = self.last_total_us = rs_mono_us();
+    rs_info("progress: %lld / %lld signed at start", (long long) self.stored,
+            (long long) self.total);
+
+    zpoller_t *poller = zpoller_new(pull, NULL);
+    while (!zsys_interrupted) {
+        int64_t now = rs_mono_us();
+        int wait_ms = 1000;
+        if (self.oldest_pending_us) {
+            int64_t due = self.oldest_pending_us + (int64_t) config->flush_ms * 1000 - now;
+            wait_ms = due <= 0 ? 0 : (int) ((due + 999) / 1000);
+        }
+        if (zpoller_wait(poller, wait_ms)) {
+            /* Take what is waiting, up to one flush's worth. */
+            while (sink_store_pending(store) < config->flush_rows) {
+                zmsg_t *msg = rs_socket_recv_ready(pull);
+                if (!msg)
+                    break;
+                zframe_t *frame = zmsg_pop(msg);
+                if (frame && zmsg_size(msg) == 0)
+                    s_take(&self, frame);
+                else
+                    self.dropped++;
+                zframe_destroy(&frame);
+                zmsg_destroy(&msg);
+            }
+        }
+        else if (zpoller_terminated(poller))
+            break;
+        now = rs_mono_us();
+        bool due = self.oldest_pending_us
+                   && now - self.oldest_pending_us >= (int64_t) config->flush_ms * 1000;
+        if ((sink_store_pending(store) >= config->flush_rows || due) && s_flush(&self, false) != 0)
+            break;
+        s_report(&self, now);
+    }
+    /* Graceful stop: keep what already arrived. */
+    for (;;) {
+        zmsg_t *msg = rs_socket_recv_ready(pull);
+        if (!msg)
+            break;
+        zframe_t *frame = zmsg_pop(msg);
+        if (frame && zmsg_size(msg) == 0)
+            s_take(&self, frame);
+        zframe_destroy(&frame);
+        zmsg_destroy(&msg);
+    }
+    int rc = 0;
+    if (sink_store_pending(store) > 0 && s_flush(&self, true) != 0) {
+        rs_error("gave up %zu unflushed signatures at shutdown; their records will be signed again",
+                 sink_store_pending(store));
+        rc = -1;
+    }
+    s_report(&self, rs_mono_us() + 60000000);
+    zpoller_destroy(&poller);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* sink_store: the sink's database side, and all of its SQL. Signatures are
+ * buffered as PostgreSQL binary COPY rows; a flush copies them into a
+ * temporary staging table and moves them into `signatures` with one
+ * INSERT ... ON CONFLICT DO NOTHING, which makes every write idempotent and
+ * refuses results whose lease is unknown, belongs to another key, or ended
+ * by expiry (the lease id is a fencing token). One transaction per flush. */
+#ifndef SINK_STORE_H
+#define SINK_STORE_H
+
+#include "rs_proto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sink_store_t sink_store_t;
+
+/* Connects and checks the schema. Returns NULL with the reason in err. */
+sink_store_t *sink_store_new(const char *db_url, char *err, size_t err_size);
+void sink_store_destroy(sink_store_t **self_p);
+
+/* Buffers every signature of a decoded RESULTS message. Returns -1 when
+ * memory runs out (nothing of the message is kept then). */
+int sink_store_add(sink_store_t *self, const rs_results_t *results)
+    __attribute__((warn_unused_result));
+
+/* Rows buffered and not yet flushed. */
+size_t sink_store_pending(const sink_store_t *self);
+
+/* Writes the buffered rows in one transaction. On success empties the
+ * buffer and sets *inserted to the rows newly stored (the rest were
+ * already stored or were fenced off). Returns -1 after logging why; the
+ * buffer is kept for the next try. */
+int sink_store_flush(sink_store_t *self, int64_t *inserted) __attribute__((warn_unused_result));
+
+/* Current counts for progress reports. Return 0 or -1. */
+int sink_store_count_records(sink_store_t *self, int64_t *total)
+    __attribute__((warn_unused_result));
+int sink_store_count_signed(sink_store_t *self, int64_t *signed_count)
+    __attribute__((warn_unused_result));
+
+/* Re-establishes a broken connection. Returns 0 when usable. */
+int sink_store_reconnect(sink_store_t *self) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,98 @@
+/* recsign-ventilator: streams unsigned records to workers in batches of
+ * the run's fixed size and exits once every record is signed. */
+#include "vent_dispatch.h"
+#include "vent_store.h"
+#include "rs_config.h"
+#include "rs_log.h"
+#include "rs_proto.h"
+#include "rs_socket.h"
+
+#include <czmq.h>
+#include <stdio.h>
+
+static rs_opt_t s_opts[] = {
+    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true,
+      .help = "PostgreSQL URL of the recsign database" },
+    { .name = "bind", .env = "RECSIGN_VENTILATOR_BIND", .type = RS_OPT_STRING,
+      .fallback = "tcp://*:5557", .help = "endpoint the batch PUSH socket binds" },
+    { .name = "batch-size", .env = "RECSIGN_BATCH_SIZE", .type = RS_OPT_INT, .fallback = "100",
+      .min = 1, .max = RS_BATCH_MAX, .help = "records per batch, fixed for the whole run" },
+    { .name = "redispatch-ms", .env = "RECSIGN_REDISPATCH_MS", .type = RS_OPT_INT,
+      .fallback = "3000", .min = 10, .max = 3600000,
+      .help = "no progress for this long sends unsigned records again" },
+    { .name = "page-rows", .env = "RECSIGN_VENTILATOR_PAGE_ROWS", .type = RS_OPT_INT,
+      .fallback = "2000", .min = 1, .max = 100000, .help = "records read per database query" },
+};
+
+int main(int argc, char **argv)
+{
+    rs_config_t config = {
+        .program = "recsign-ventilator",
+        .usage = "[options]",
+        .summary = "Sends every unsigned record to the workers in batches of a size fixed for "
+                   "the run, and exits 0 once every record is signed.",
+        .opts = s_opts,
+        .count = sizeof s_opts / sizeof s_opts[0],
+    };
+    int rc = rs_config_parse(&config, argc, argv, 1);
+    if (rc != 0)
+        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
+    char err[512];
+    if (!rs_config_str(&config, "db")) {
+        fprintf(stderr, "recsign-ventilator: error: no database URL; expected --db URL or RECSIGN_DB_URL\n");
+        return RS_EXIT_USAGE;
+    }
+    if (rs_socket_check_endpoint(rs_config_str(&config, "bind"), RS_BIND, err, sizeof err) != 0) {
+        fprintf(stderr, "recsign-ventilator: error: --bind: %s\n", err);
+        return RS_EXIT_USAGE;
+    }
+    rs_log_init("ventilator");
+    zsys_init();
+    zsys_set_logstream(NULL);
+    rs_config_log(&config);
+
+    int exit_code = RS_EXIT_RUNTIME;
+    zsock_t *push = NULL;
+    vent_store_t *store = vent_store_new(rs_config_str(&config, "db"), err, sizeof err);
+    if (!store) {
+        rs_error("%s", err);
+        goto out;
+    }
+    int64_t run_id;
+    bool resumed;
+    /* The batch size is read once, here, and recorded with the run. */
+    int batch_size = (int) rs_config_int(&config, "batch-size");
+    rc = vent_store_open_run(store, batch_size, &run_id, &resumed, err, sizeof err);
+    if (rc != 0) {
+        rs_error("%s", err);
+        exit_code = rc == 1 ? RS_EXIT_USAGE : RS_EXIT_RUNTIME;
+        goto out;
+    }
+    rs_info("%s run %lld with batch size %d", resumed ? "resuming" : "starting", (long long) run_id,
+            batch_size);
+    /* A small per-worker queue keeps batches here until a thread is free to
+     * take them and bounds what is lost when a worker dies. At the mark the
+     * send blocks: that is the pipeline's flow control. */
+    push = rs_socket_new(ZMQ_PUSH, rs_config_str(&config, "bind"), RS_BIND, 2, 0, 0, err,
+                         sizeof err);
+    if (!push) {
+        rs_error("%s", err);
+        goto out;
+    }
+    zsock_set_sndtimeo(push, 200);
+    vent_dispatch_config_t dispatch = {
+        .run_id = run_id,
+        .batch_size = (uint32_t) batch_size,
+        .page_rows = (int) rs_config_int(&config, "page-rows"),
+        .redispatch_ms = (int) rs_config_int(&config, "redispatch-ms"),
+    };
+    rc = vent_dispatch_run(push, store, &dispatch);
+    exit_code = rc < 0 ? RS_EXIT_RUNTIME : RS_EXIT_OK;
+    if (rc == 1)
+        rs_info("interrupted; run %lld stays unfinished and resumes on the next start",
+                (long long) run_id);
+out:
+    zsock_destroy(&push);
+    vent_store_destroy(&store);
+    return exit_code;
+}

@@ -1,0 +1,174 @@
+/* vent_dispatch: see vent_dispatch.h. */
+#include "vent_dispatch.h"
+#include "rs_db.h"
+#include "rs_log.h"
+#include "rs_proto.h"
+#include "rs_time.h"
+
+#include <stdbool.h>
+
+typedef struct {
+    zsock_t *push;
+    vent_store_t *store;
+    const vent_dispatch_config_t *config;
+    rs_batch_writer_t *writer;
+    bool dispatched;          /* the run's first dispatch is recorded */
+    uint64_t batches, records, passes;
+    int64_t started_us;
+} s_dispatch_t;
+
+/* Retries a database step with backoff while the database is away.
+ * Returns false when interrupted. */
+static bool s_wait_for_db(s_dispatch_t *self, int *backoff_ms)
+{
+    if (zsys_interrupted)
+        return false;
+    zclock_sleep(*backoff_ms);
+    *backoff_ms = *backoff_ms < 5000 ? *backoff_ms * 2 : 5000;
+    if (vent_store_reconnect(self->store) != 0)
+        rs_warn("database unavailable; retrying in %d ms", *backoff_ms);
+    return !zsys_interrupted;
+}
+
+/* Sends the batch being built. PUSH blocks while every worker's queue is
+ * full (that is the flow control); the send timeout only lets us notice
+ * shutdown. Returns 0, or 1 when interrupted. */
+static int s_send(s_dispatch_t *self)
+{
+    uint32_t count = rs_batch_writer_count(self->writer);
+    if (count == 0)
+        return 0;
+    if (!self->dispatched) {
+        int backoff = 100;
+        while (vent_store_mark_dispatch(self->store, self->config->run_id) != 0)
+            if (!s_wait_for_db(self, &backoff))
+                return 1;
+        self->dispatched = true;
+        self->started_us = rs_mono_us();
+    }
+    size_t size;
+    const uint8_t *data = rs_batch_writer_data(self->writer, &size);
+    for (;;) {
+        zframe_t *frame = zframe_new(data, size);
+        if (zframe_send(&frame, self->push, 0) == 0)
+            break;
+        zframe_destroy(&frame);
+        if (zsys_interrupted)
+            return 1;
+    }
+    self->batches++;
+    self->records += count;
+    rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
+    return 0;
+}
+
+/* One pass over every record unsigned now. Returns 0, 1 when interrupted. */
+static int s_pass(s_dispatch_t *self)
+{
+    int64_t after = INT64_MIN;
+    int backoff = 100;
+    self->passes++;
+    rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
+    for (;;) {
+        PGresult *page = vent_store_page(self->store, after, self->config->page_rows);
+        if (!page) {
+            if (!s_wait_for_db(self, &backoff))
+                return 1;
+            continue;
+        }
+        backoff = 100;
+        int rows = PQntuples(page);
+        for (int i = 0; i < rows; i++) {
+            int64_t id = rs_db_get_int8(page, i, 0);
+            const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 1);
+            size_t len = (size_t) PQgetlength(page, i, 1);
+            after = id;
+            if (rs_batch_writer_add(self->writer, id, payload, len) != 0) {
+                rs_error("record %lld cannot be sent (payload of %zu bytes; at most %u allowed, or out of memory); skipped",
+                         (long long) id, len, RS_PAYLOAD_MAX);
+                continue;
+            }
+            if (rs_batch_writer_count(self->writer) == self->config->batch_size
+                && s_send(self) != 0) {
+                PQclear(page);
+                return 1;
+            }
+        }
+        PQclear(page);
+        if (rows < self->config->page_rows)
+            break;
+    }
+    return s_send(self);
+}
+
+/* Polls the signed count until all is signed (0), progress stalls for the
+ * re-dispatch timeout (2), or interruption (1). */
+static int s_watch(s_dispatch_t *self)
+{
+    int64_t last_unsigned = -1;
+    int64_t last_progress = rs_mono_us();
+    int backoff = 100;
+    while (!zsys_interrupted) {
+        int64_t unsigned_count;
+        if (vent_store_unsigned_estimate(self->store, &unsigned_count) != 0) {
+            if (!s_wait_for_db(self, &backoff))
+                return 1;
+            continue;
+        }
+        /* The estimate can only undercount when signatures exist without
+         * records; confirm the end with the exact anti-join. */
+        if (unsigned_count <= 0 && vent_store_unsigned_exact(self->store, &unsigned_count) != 0)
+            continue;
+        if (unsigned_count == 0)
+            return 0;
+        int64_t now = rs_mono_us();
+        if (unsigned_count != last_unsigned) {
+            last_unsigned = unsigned_count;
+            last_progress = now;
+        }
+        else if (now - last_progress >= (int64_t) self->config->redispatch_ms * 1000) {
+            rs_info("%lld records still unsigned and no progress for %d ms: dispatching them again",
+                    (long long) unsigned_count, self->config->redispatch_ms);
+            return 2;
+        }
+        zclock_sleep(20);
+    }
+    return 1;
+}
+
+int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
+{
+    s_dispatch_t self = { .push = push, .store = store, .config = config };
+    self.writer = rs_batch_writer_new();
+    if (!self.writer) {
+        rs_error("out of memory");
+        return -1;
+    }
+    int rc;
+    for (;;) {
+        if (s_pass(&self) != 0) {
+            rc = 1;
+            break;
+        }
+        rs_info("pass %llu: %llu batches, %llu records dispatched so far",
+                (unsigned long long) self.passes, (unsigned long long) self.batches,
+                (unsigned long long) self.records);
+        int watched = s_watch(&self);
+        if (watched == 2)
+            continue;
+        rc = watched;
+        break;
+    }
+    if (rc == 0) {
+        int backoff = 100;
+        while (vent_store_mark_finished(store, config->run_id) != 0)
+            if (!s_wait_for_db(&self, &backoff))
+                break;
+        double seconds = self.started_us ? (double) (rs_mono_us() - self.started_us) / 1e6 : 0;
+        rs_info("run %lld complete: every record is signed; this process dispatched %llu records in %llu batches over %.3f s",
+                (long long) config->run_id, (unsigned long long) self.records,
+                (unsigned long long) self.batches, seconds);
+    }
+    rs_batch_writer_destroy(&self.writer);
+    return rc;
+}

@@ -1,0 +1,47 @@
+/* vent_store: the ventilator's database side, and all of its SQL: the run
+ * record (batch size fixed per run), keyset-paginated reads of unsigned
+ * records, and the counts that tell when the run is complete. */
+#ifndef VENT_STORE_H
+#define VENT_STORE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vent_store_t vent_store_t;
+
+/* Connects, checks the schema and takes the ventilator's advisory lock
+ * (one ventilator per database). Returns NULL with the reason in err. */
+vent_store_t *vent_store_new(const char *db_url, char *err, size_t err_size);
+void vent_store_destroy(vent_store_t **self_p);
+
+/* Resumes the unfinished run if there is one, else records a new run with
+ * batch_size. Returns 0 with *run_id (and *resumed), 1 when the unfinished
+ * run has another batch size (reason in err), -1 on a database error. */
+int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
+                        char *err, size_t err_size) __attribute__((warn_unused_result));
+
+/* Records the first dispatch of the run (kept if already set). */
+int vent_store_mark_dispatch(vent_store_t *self, int64_t run_id)
+    __attribute__((warn_unused_result));
+/* Records that every record is signed. */
+int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
+    __attribute__((warn_unused_result));
+
+/* Up to `limit` unsigned records with id > after_id, in id order, as a
+ * binary result (id int8, payload bytea). NULL on error. Caller PQclears. */
+PGresult *vent_store_page(vent_store_t *self, int64_t after_id, int limit);
+
+/* Records minus signatures: cheap, and exact while every signature has its
+ * record. Returns 0 or -1. */
+int vent_store_unsigned_estimate(vent_store_t *self, int64_t *count)
+    __attribute__((warn_unused_result));
+/* Records that have no signature, counted exactly. Returns 0 or -1. */
+int vent_store_unsigned_exact(vent_store_t *self, int64_t *count)
+    __attribute__((warn_unused_result));
+
+/* Re-establishes a broken connection (and the lock). 0 when usable. */
+int vent_store_reconnect(vent_store_t *self) __attribute__((warn_unused_result));
+
+#endif

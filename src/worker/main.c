@@ -1,0 +1,160 @@
+/* recsign-worker: signing threads that pull batches from the ventilator,
+ * lease keys from the keycoord and push signatures to the sink. Holds the
+ * master key to unseal leased keys; has no database access. */
+#include "wk_lease.h"
+#include "wk_thread.h"
+#include "rs_config.h"
+#include "rs_crypto.h"
+#include "rs_log.h"
+#include "rs_socket.h"
+
+#include <czmq.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static rs_opt_t s_opts[] = {
+    { .name = "ventilator", .env = "RECSIGN_VENTILATOR_ENDPOINT", .type = RS_OPT_STRING,
+      .fallback = "tcp://localhost:5557", .help = "ventilator endpoint to pull batches from" },
+    { .name = "keycoord", .env = "RECSIGN_KEYCOORD_ENDPOINT", .type = RS_OPT_STRING,
+      .fallback = "tcp://localhost:5559", .help = "keycoord endpoint to lease keys from" },
+    { .name = "sink", .env = "RECSIGN_SINK_ENDPOINT", .type = RS_OPT_STRING,
+      .fallback = "tcp://localhost:5558", .help = "sink endpoint to push signatures to" },
+    { .name = "threads", .env = "RECSIGN_WORKER_THREADS", .type = RS_OPT_INT, .fallback = "0",
+      .min = 0, .max = 256, .help = "signing threads; 0 means one per online core" },
+    { .name = "master-key", .env = "RECSIGN_MASTER_KEY", .type = RS_OPT_STRING,
+      .fallback = "recsign-master.key", .help = "file holding the master key that unseals leased keys" },
+    { .name = "request-timeout-ms", .env = "RECSIGN_REQUEST_TIMEOUT_MS", .type = RS_OPT_INT,
+      .fallback = "2500", .min = 50, .max = 600000,
+      .help = "wait for a keycoord reply before reconnecting and retrying" },
+    { .name = "connect-timeout-ms", .env = "RECSIGN_CONNECT_TIMEOUT_MS", .type = RS_OPT_INT,
+      .fallback = "10000", .min = 100, .max = 3600000,
+      .help = "at start, how long the keycoord may take to first answer" },
+    { .name = "holder", .env = "RECSIGN_HOLDER", .type = RS_OPT_STRING,
+      .help = "holder name prefix in the lease log (default: host name)" },
+};
+
+/* Asks the keycoord for nothing, to learn at start whether it is there. */
+static int s_ping_keycoord(const char *endpoint, int timeout_ms, char *err, size_t err_size)
+{
+    wk_lease_client_t *client = wk_lease_client_new(endpoint, timeout_ms, err, err_size);
+    if (!client)
+        return -1;
+    rs_lease_req_t req = { .want = false };
+    snprintf(req.holder, sizeof req.holder, "ping");
+    rs_lease_rep_t rep;
+    int64_t sent;
+    int rc = wk_lease_client_call(client, &req, &rep, &sent, 1);
+    wk_lease_client_destroy(&client);
+    if (rc != 0 && !zsys_interrupted)
+        snprintf(err, err_size, "keycoord at %s did not answer within %d ms; expected a running recsign-keycoord there",
+                 endpoint, timeout_ms);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    rs_config_t config = {
+        .program = "recsign-worker",
+        .usage = "[options]",
+        .summary = "Signs batches of records with leased Ed25519 keys. Runs until SIGTERM or "
+                   "SIGINT, then finishes its batch, gives its key back and exits.",
+        .opts = s_opts,
+        .count = sizeof s_opts / sizeof s_opts[0],
+    };
+    int rc = rs_config_parse(&config, argc, argv, 1);
+    if (rc != 0)
+        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
+    char err[512];
+    static const char *endpoints[] = { "ventilator", "keycoord", "sink" };
+    for (size_t i = 0; i < 3; i++)
+        if (rs_socket_check_endpoint(rs_config_str(&config, endpoints[i]), RS_CONNECT, err,
+                                     sizeof err)
+            != 0) {
+            fprintf(stderr, "recsign-worker: error: --%s: %s\n", endpoints[i], err);
+            return RS_EXIT_USAGE;
+        }
+    rs_log_init("worker");
+    /* Unsealed keys live in this process: keep it out of core dumps and
+     * away from ptrace by other users. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (rs_crypto_init() != 0) {
+        rs_error("cannot initialise libsodium");
+        return RS_EXIT_RUNTIME;
+    }
+    uint8_t *master = rs_master_key_load(rs_config_str(&config, "master-key"), err, sizeof err);
+    if (!master) {
+        rs_error("%s", err);
+        return RS_EXIT_RUNTIME;
+    }
+    sodium_mprotect_readonly(master);
+    zsys_init();
+    zsys_set_logstream(NULL);
+    rs_config_log(&config);
+
+    int exit_code = RS_EXIT_RUNTIME;
+    long threads = rs_config_int(&config, "threads");
+    if (threads == 0)
+        threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+    wk_thread_args_t *args = calloc((size_t) threads, sizeof *args);
+    pthread_t *ids = calloc((size_t) threads, sizeof *ids);
+    char (*holders)[RS_HOLDER_MAX + 1] = calloc((size_t) threads, sizeof *holders);
+    if (!args || !ids || !holders) {
+        rs_error("out of memory");
+        goto out;
+    }
+    if (s_ping_keycoord(rs_config_str(&config, "keycoord"),
+                        (int) rs_config_int(&config, "connect-timeout-ms"), err, sizeof err)
+        != 0) {
+        if (zsys_interrupted)
+            exit_code = RS_EXIT_OK;
+        else
+            rs_error("%s", err);
+        goto out;
+    }
+    char host[64] = "worker";
+    gethostname(host, sizeof host - 1);
+    const char *prefix = rs_config_str(&config, "holder") ? rs_config_str(&config, "holder") : host;
+    long started = 0;
+    for (; started < threads; started++) {
+        snprintf(holders[started], RS_HOLDER_MAX + 1, "%.80s/%ld/%ld", prefix, (long) getpid(),
+                 started);
+        args[started] = (wk_thread_args_t) {
+            .ventilator = rs_config_str(&config, "ventilator"),
+            .keycoord = rs_config_str(&config, "keycoord"),
+            .sink = rs_config_str(&config, "sink"),
+            .master = master,
+            .holder = holders[started],
+            .request_timeout_ms = (int) rs_config_int(&config, "request-timeout-ms"),
+        };
+        if (pthread_create(&ids[started], NULL, wk_thread_run, &args[started]) != 0) {
+            rs_error("cannot start signing thread %ld", started);
+            zsys_interrupted = 1;
+            break;
+        }
+    }
+    rs_info("%ld signing threads started", started);
+    uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0;
+    int failed = 0;
+    for (long i = 0; i < started; i++) {
+        pthread_join(ids[i], NULL);
+        batches += args[i].batches;
+        signatures += args[i].signatures;
+        dropped += args[i].dropped;
+        expired += args[i].expired_batches;
+        failed |= args[i].failed;
+    }
+    rs_info("stopped: %llu batches, %llu signatures pushed, %llu batches dropped, %llu cut short by a lease deadline",
+            (unsigned long long) batches, (unsigned long long) signatures,
+            (unsigned long long) dropped, (unsigned long long) expired);
+    exit_code = failed ? RS_EXIT_RUNTIME : RS_EXIT_OK;
+out:
+    free(holders);
+    free(ids);
+    free(args);
+    rs_secret_free(master);
+    return exit_code;
+}

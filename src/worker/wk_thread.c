@@ -1,0 +1,204 @@
+/* wk_thread: see wk_thread.h. */
+#include "wk_thread.h"
+#include "wk_lease.h"
+#include "rs_crypto.h"
+#include "rs_log.h"
+#include "rs_proto.h"
+#include "rs_socket.h"
+#include "rs_time.h"
+
+#include <czmq.h>
+#include <sodium.h>
+#include <string.h>
+
+typedef struct {
+    wk_thread_args_t *args;
+    zsock_t *pull;
+    zsock_t *push;
+    zpoller_t *poller;
+    wk_lease_client_t *lease;
+    uint8_t *sk;            /* unsealed secret key, in secret memory */
+    uint64_t held_lease;    /* lease kept until the next request or idleness */
+} s_ctx_t;
+
+/* Stop signing this long before the lease's deadline: covers clock-rate
+ * differences and the time a last signature and push take. */
+static int64_t s_margin_us(uint32_t ttl_ms)
+{
+    return (int64_t) ttl_ms * 1000 / 5;
+}
+
+/* Gives back the held lease on its own, when no batch waits to carry it.
+ * max_attempts -1: a single attempt made while shutting down. */
+static void s_release_held(s_ctx_t *ctx, int max_attempts)
+{
+    if (!ctx->held_lease)
+        return;
+    rs_lease_req_t req = { .release_lease_id = ctx->held_lease };
+    snprintf(req.holder, sizeof req.holder, "%s", ctx->args->holder);
+    rs_lease_rep_t rep;
+    int64_t sent;
+    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, max_attempts) == 0
+        && rep.release_status != RS_RELEASE_OK)
+        rs_debug("release of lease %llu: the keycoord no longer knew it (it expired)",
+                 (unsigned long long) ctx->held_lease);
+    ctx->held_lease = 0;
+}
+
+/* Sends a frame, waiting out a full queue but not a shutdown. Takes the
+ * frame. Returns 0 or -1. */
+static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
+{
+    while (!zsys_interrupted) {
+        if (zframe_send(frame_p, ctx->push, 0) == 0)
+            return 0;
+        if (zmq_errno() != EAGAIN)
+            break;
+    }
+    zframe_destroy(frame_p);
+    return -1;
+}
+
+static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
+{
+    wk_thread_args_t *args = ctx->args;
+    rs_lease_req_t req = {
+        .release_lease_id = ctx->held_lease,
+        .want = true,
+        .run_id = batch->run_id,
+        .batch_records = batch->count,
+    };
+    snprintf(req.holder, sizeof req.holder, "%s", args->holder);
+    rs_lease_rep_t rep;
+    int64_t sent;
+    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 0) != 0)
+        return; /* interrupted: the batch will be dispatched again */
+    ctx->held_lease = 0;
+    if (!rep.granted) {
+        rs_warn("the keycoord granted no key (its queue is full); batch left for re-dispatch");
+        args->dropped++;
+        return;
+    }
+    ctx->held_lease = rep.lease_id;
+    int64_t deadline = sent + (int64_t) rep.ttl_ms * 1000 - s_margin_us(rep.ttl_ms);
+    if (rs_unseal(ctx->sk, rep.sealed, rep.sealed_len, rep.key_id, args->master) != 0) {
+        rs_error("cannot unseal key %u: this worker's master key is not the one the keyring was sealed with",
+                 rep.key_id);
+        args->failed = 1;
+        s_release_held(ctx, 3);
+        zsys_interrupted = 1;
+        return;
+    }
+    /* Sign into the outgoing frame directly. */
+    zframe_t *out = zframe_new(NULL, rs_results_size(batch->count));
+    uint8_t *buf = zframe_data(out);
+    rs_batch_iter_t it;
+    rs_batch_iter_init(&it, batch);
+    int64_t record_id;
+    const uint8_t *message;
+    size_t message_len;
+    uint8_t sig[RS_SIG_BYTES];
+    uint32_t signed_count = 0;
+    while (rs_batch_iter_next(&it, &record_id, &message, &message_len)) {
+        if (rs_mono_us() >= deadline) {
+            args->expired_batches++;
+            rs_warn("lease %llu reached its deadline after %u of %u records; the rest are left for re-dispatch",
+                    (unsigned long long) rep.lease_id, signed_count, batch->count);
+            break;
+        }
+        rs_sign(sig, message, message_len, ctx->sk);
+        rs_results_put(buf, signed_count++, record_id, sig);
+    }
+    sodium_memzero(ctx->sk, RS_SK_BYTES);
+    sodium_memzero(sig, sizeof sig);
+    if (signed_count == 0) {
+        zframe_destroy(&out);
+        return;
+    }
+    if (signed_count < batch->count) {
+        /* Cut short: re-frame with the real count. */
+        zframe_t *shorter = zframe_new(NULL, rs_results_size(signed_count));
+        memcpy(zframe_data(shorter), buf, rs_results_size(signed_count));
+        zframe_destroy(&out);
+        out = shorter;
+        buf = zframe_data(out);
+    }
+    rs_results_begin(buf, rep.lease_id, rep.key_id, signed_count);
+    if (s_push(ctx, &out) == 0) {
+        args->batches++;
+        args->signatures += signed_count;
+    }
+}
+
+static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
+{
+    wk_thread_args_t *args = ctx->args;
+    /* A small receive queue per thread: batches wait at the ventilator,
+     * where an idle thread can take them, not here. */
+    ctx->pull = rs_socket_new(ZMQ_PULL, args->ventilator, RS_CONNECT, 0, 2, 0, err, err_size);
+    if (!ctx->pull)
+        return -1;
+    /* Results are pushed with a long linger so that a graceful stop still
+     * delivers them; at the high-water mark the push blocks (backpressure
+     * from a slow sink), in 1 s slices to notice shutdown. */
+    ctx->push = rs_socket_new(ZMQ_PUSH, args->sink, RS_CONNECT, 100, 0, 5000, err, err_size);
+    if (!ctx->push)
+        return -1;
+    zsock_set_sndtimeo(ctx->push, 1000);
+    ctx->lease = wk_lease_client_new(args->keycoord, args->request_timeout_ms, err, err_size);
+    if (!ctx->lease)
+        return -1;
+    ctx->poller = zpoller_new(ctx->pull, NULL);
+    ctx->sk = rs_secret_alloc(RS_SK_BYTES);
+    if (!ctx->poller || !ctx->sk) {
+        snprintf(err, err_size, "out of memory (secret memory for the signing key)");
+        return -1;
+    }
+    return 0;
+}
+
+void *wk_thread_run(void *arg)
+{
+    s_ctx_t ctx = { .args = arg };
+    wk_thread_args_t *args = ctx.args;
+    char err[512];
+    if (s_setup(&ctx, err, sizeof err) != 0) {
+        rs_error("%s", err);
+        args->failed = 1;
+        zsys_interrupted = 1;
+        goto out;
+    }
+    while (!zsys_interrupted) {
+        if (!zpoller_wait(ctx.poller, 100)) {
+            if (zpoller_terminated(ctx.poller))
+                break;
+            s_release_held(&ctx, 2);
+            continue;
+        }
+        zframe_t *frame = zframe_recv(ctx.pull);
+        if (!frame)
+            break;
+        rs_batch_t batch;
+        if (rs_batch_decode(&batch, zframe_data(frame), zframe_size(frame)) != 0) {
+            args->dropped++;
+            rs_warn("dropped a malformed batch of %zu bytes", zframe_size(frame));
+        }
+        else
+            s_sign_batch(&ctx, &batch);
+        zframe_destroy(&frame);
+        /* Keep the key only if another batch is already here to carry the
+         * release; otherwise give it back now for others to use. */
+        if (ctx.held_lease && !(zsock_events(ctx.pull) & ZMQ_POLLIN))
+            s_release_held(&ctx, 2);
+    }
+out:
+    /* Graceful stop: give back what we hold, in one bounded attempt. */
+    if (ctx.lease)
+        s_release_held(&ctx, -1);
+    rs_secret_free(ctx.sk);
+    zpoller_destroy(&ctx.poller);
+    wk_lease_client_destroy(&ctx.lease);
+    zsock_destroy(&ctx.push);
+    zsock_destroy(&ctx.pull);
+    return NULL;
+}

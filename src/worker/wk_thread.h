@@ -1,0 +1,24 @@
+/* wk_thread: one signing thread of a worker. It pulls a batch, leases a
+ * key, signs every record straight out of the received frame, pushes the
+ * signatures with the lease id and gives the key back. */
+#ifndef WK_THREAD_H
+#define WK_THREAD_H
+
+#include <stdint.h>
+
+typedef struct {
+    const char *ventilator;   /* endpoints to connect */
+    const char *keycoord;
+    const char *sink;
+    const uint8_t *master;    /* master key, read-only, shared by threads */
+    const char *holder;       /* this thread's holder name, unique per thread */
+    int request_timeout_ms;
+    /* Counters written by the thread, read after it ends. */
+    uint64_t batches, signatures, dropped, expired_batches;
+    int failed;               /* set when the thread stopped on an error */
+} wk_thread_args_t;
+
+/* Runs until zsys_interrupted; pthread entry point taking wk_thread_args_t. */
+void *wk_thread_run(void *args);
+
+#endif

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# bad_input.sh: every process refuses bad input cleanly. Unknown flags and
+# out-of-range values exit 2, an unreachable database and a missing master
+# key exit 1; each time stderr carries exactly one error line (and nothing
+# else at RECSIGN_LOG_LEVEL=error), and no process crashes, dumps core or
+# prints a stack trace. --help exits 0 everywhere.
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+
+# A database URL whose socket directory does not exist: refused at once.
+nodb="postgresql://recsign@/recsign?host=$H_DIR/nowhere&connect_timeout=3"
+p1="" p2="" p3=""
+rs_free_port p1 || h_fail "no free port"
+rs_free_port p2 || h_fail "no free port"
+rs_free_port p3 || h_fail "no free port"
+checks=0
+
+# expect EXIT_CODE LEVEL COMMAND...: runs COMMAND (bounded by 30 s) with
+# RECSIGN_LOG_LEVEL=LEVEL and checks its exit code and stderr.
+expect() {
+    local want="$1" level="$2" rc=0 out="$H_DIR/out" err="$H_DIR/err" what
+    shift 2
+    what="${*#"$H_DIR"/}"
+    RECSIGN_LOG_LEVEL="$level" timeout -k 5 30 "$@" >"$out" 2>"$err" </dev/null || rc=$?
+    checks=$((checks + 1))
+    local lines errors
+    lines="$(wc -l <"$err")"
+    errors="$(grep -ci 'error' "$err" || true)"
+    if (( rc == 124 || rc == 137 )); then
+        h_fail "hung: $what"
+    fi
+    if (( rc >= 128 )) || grep -Eiq 'segmentation|core dumped|aborted|backtrace|stack trace|sanitizer|assertion|^#[0-9]+ ' "$out" "$err"; then
+        cat "$err" >&2
+        h_fail "crashed (status $rc): $what"
+    fi
+    if [[ "$rc" != "$want" ]]; then
+        cat "$err" >&2
+        h_fail "exit status $rc, expected $want: $what"
+    fi
+    if [[ "$errors" != 1 ]]; then
+        cat "$err" >&2
+        h_fail "stderr has $errors error lines, expected exactly 1: $what"
+    fi
+    if [[ "$level" == error && "$lines" != 1 ]]; then
+        cat "$err" >&2
+        h_fail "stderr has $lines lines, expected exactly 1: $what"
+    fi
+    printf '%s: ok (%s): %s\n    %s\n' "$RS_PROG" "$rc" "$what" "$(grep -i error "$err")" >&2
+}
+
+# expect_help COMMAND...: --help prints something and exits 0.
+expect_help() {
+    local rc=0
+    timeout 10 "$@" --help >"$H_DIR/out" 2>"$H_DIR/err" </dev/null || rc=$?
+    [[ "$rc" == 0 && -s "$H_DIR/out" ]] || { cat "$H_DIR/err" >&2; h_fail "$* --help exited $rc"; }
+}
+
+h_step "--help"
+for b in "$H_VENTILATOR" "$H_KEYCOORD" "$H_WORKER" "$H_SINK" "$H_ADMIN"; do
+    expect_help "$b"
+done
+
+h_step "unknown flags and values (exit 2)"
+for level in info error; do
+    expect 2 "$level" "$H_VENTILATOR" --no-such-flag
+    expect 2 "$level" "$H_KEYCOORD" --no-such-flag
+    expect 2 "$level" "$H_WORKER" --no-such-flag
+    expect 2 "$level" "$H_SINK" --no-such-flag
+    expect 2 "$level" "$H_ADMIN" --no-such-flag
+    expect 2 "$level" "$H_ADMIN" status --no-such-flag
+    expect 2 "$level" "$H_ADMIN" no-such-command
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --batch-size 0
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --batch-size 100001
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --batch-size ten
+    expect 2 "$level" "$H_WORKER" --threads -1
+done
+# The same range check through the environment.
+RECSIGN_BATCH_SIZE=0 expect 2 error "$H_VENTILATOR" --db "$nodb"
+
+h_step "unreachable database (exit 1)"
+for level in info error; do
+    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1"
+    expect 1 "$level" "$H_KEYCOORD" --db "$nodb" --bind "tcp://127.0.0.1:$p3"
+    expect 1 "$level" "$H_SINK" --db "$nodb" --bind "tcp://127.0.0.1:$p2"
+    expect 1 "$level" "$H_ADMIN" status --db "$nodb"
+    expect 1 "$level" "$H_ADMIN" audit --db "$nodb"
+done
+
+h_step "missing master key (exit 1)"
+for level in info error; do
+    expect 1 "$level" "$H_WORKER" --ventilator "tcp://127.0.0.1:$p1" --sink "tcp://127.0.0.1:$p2" \
+        --keycoord "tcp://127.0.0.1:$p3" --threads 1 --master-key "$H_DIR/no-such.key"
+done
+echo "$RS_PROG: ok: $checks bad inputs refused cleanly"
