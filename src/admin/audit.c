@@ -52,15 +52,21 @@ static const char *const s_check_sql[C_COUNT] = {
         " ORDER BY record_id LIMIT $1",
     /* A lease overlaps an earlier one of its key exactly when it starts
      * before the latest end among the leases granted before it (an open
-     * lease ends at infinity). */
+     * lease ends at infinity). Only the named few look up a partner. */
     [C_OVERLAP] =
-        "SELECT format('lease %s on key %s', id, key_id), count(*) OVER () FROM ("
-        "  SELECT id, key_id, granted_at,"
-        "         max(coalesce(ended_at, 'infinity')) OVER (PARTITION BY key_id"
-        "           ORDER BY granted_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
-        "           AS busy_until"
-        "    FROM leases) l"
-        " WHERE busy_until > granted_at ORDER BY id LIMIT $1",
+        "SELECT format('lease %s on key %s overlaps lease %s', o.id, o.key_id, p.id), o.total"
+        "  FROM (SELECT id, key_id, granted_at, count(*) OVER () AS total FROM ("
+        "          SELECT id, key_id, granted_at,"
+        "                 max(coalesce(ended_at, 'infinity')) OVER (PARTITION BY key_id"
+        "                   ORDER BY granted_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        "                   AS busy_until"
+        "            FROM leases) l"
+        "         WHERE busy_until > granted_at ORDER BY id LIMIT $1) o"
+        "  LEFT JOIN LATERAL (SELECT e.id FROM leases e"
+        "                      WHERE e.key_id = o.key_id AND (e.granted_at, e.id) < (o.granted_at, o.id)"
+        "                        AND coalesce(e.ended_at, 'infinity') > o.granted_at"
+        "                      ORDER BY e.granted_at, e.id LIMIT 1) p ON true"
+        " ORDER BY o.id",
     [C_NO_LEASE] =
         "SELECT format('record %s: lease %s', s.record_id, s.lease_id), count(*) OVER ()"
         "  FROM signatures s"
@@ -264,11 +270,11 @@ static int s_replay_lru(PGconn *conn, s_lru_t *lru)
                 if (lru->violations++ < S_SAMPLE) {
                     if (any_free)
                         s_append(lru->sample, sizeof lru->sample, &len,
-                                 "%slease %lld took key %d, expected key %d",
+                                 "%slease %lld took key %d (expected %d)",
                                  len ? ", " : "", (long long) lease, key, expected);
                     else
                         s_append(lru->sample, sizeof lru->sample, &len,
-                                 "%slease %lld took key %d while no key was free",
+                                 "%slease %lld took key %d (none free)",
                                  len ? ", " : "", (long long) lease, key);
                 }
                 else if (lru->violations == S_SAMPLE + 1)
@@ -363,9 +369,9 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
     s_report(&line, "leases with a batch larger than their run's batch size", &f[C_LEASE_OVER_RUN]);
     s_report(&line, "leases with more signatures than their run's batch size", &f[C_SIGS_OVER_RUN]);
     snprintf(ok, sizeof ok,
-             "%lld runs with batch sizes in 1..100000; every lease and its signatures within its "
+             "%lld run%s with batch sizes in 1..100000; every lease and its signatures within its "
              "run's batch size%s",
-             (long long) st->runs,
+             (long long) st->runs, st->runs == 1 ? "" : "s",
              st->frozen ? "; batch size frozen by trigger"
                         : "; note: trigger runs_batch_size_frozen is missing or disabled");
     s_print(5, "fixed batch size", &line, ok);

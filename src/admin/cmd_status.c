@@ -14,6 +14,8 @@
 #define S_KEYS_SHOWN 24
 #define S_KEYS_PER_LINE 4
 #define S_RUNS_SHOWN 10
+/* Room for any year gmtime_r can give. */
+#define S_TIME_BYTES 80
 
 /* Writes a time (microseconds since the Unix epoch) as ISO 8601 UTC with
  * milliseconds, or "-" for ADMIN_TIME_NULL. */
@@ -67,7 +69,7 @@ static void s_print_open_leases(const PGresult *res, int64_t total)
     printf("open leases:\n");
     int rows = PQntuples(res);
     for (int i = 0; i < rows; i++) {
-        char granted[40];
+        char granted[S_TIME_BYTES];
         printf("  lease %-8lld key %-6d holder %-24.*s granted %s\n",
                (long long) rs_db_get_int8(res, i, 0), rs_db_get_int4(res, i, 1),
                PQgetlength(res, i, 2), PQgetvalue(res, i, 2),
@@ -99,7 +101,11 @@ static void s_print_key_use(const PGresult *res)
                      (long long) l, (long long) s);
             int last = i % S_KEYS_PER_LINE == S_KEYS_PER_LINE - 1 || i == rows - 1
                        || i == S_KEYS_SHOWN - 1;
-            printf("%s%-22s%s", i % S_KEYS_PER_LINE ? "" : "  ", cell, last ? "\n" : "");
+            const char *indent = i % S_KEYS_PER_LINE ? "" : "  ";
+            if (last)
+                printf("%s%s\n", indent, cell); /* no trailing blanks */
+            else
+                printf("%s%-22s", indent, cell);
         }
     }
     if (rows > S_KEYS_SHOWN)
@@ -116,7 +122,7 @@ static void s_print_runs(const PGresult *res, int64_t total)
         return;
     printf("runs%s:\n", total > rows ? " (latest)" : "");
     for (int i = 0; i < rows; i++) {
-        char started[40], first[40], finished[40];
+        char started[S_TIME_BYTES], first[S_TIME_BYTES], finished[S_TIME_BYTES];
         printf("  run %-5lld batch %-6d started %s  first dispatch %s  finished %s\n",
                (long long) rs_db_get_int8(res, i, 0), rs_db_get_int4(res, i, 1),
                s_time(admin_store_get_time(res, i, 2), started, sizeof started),
