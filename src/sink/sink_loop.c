@@ -11,7 +11,7 @@ typedef struct {
     int64_t oldest_pending_us;  /* arrival of the oldest unflushed row, 0 if none */
     int64_t total, stored;      /* records in the table, signatures stored */
     int64_t stored_at_last_report, last_report_us, last_total_us;
-    uint64_t dropped;
+    uint64_t dropped, fenced;
 } s_loop_t;
 
 static void s_take(s_loop_t *self, zframe_t *frame)
@@ -32,15 +32,16 @@ static void s_take(s_loop_t *self, zframe_t *frame)
         self->oldest_pending_us = rs_mono_us();
 }
 
-/* Flushes, retrying with backoff while the database is away. With
- * give_up_on_interrupt the retries stop at shutdown. Returns 0 or -1. */
+/* Flushes, retrying with backoff while the database is away: until
+ * shutdown, or a few times for the final flush. Returns 0 or -1. */
 static int s_flush(s_loop_t *self, bool final)
 {
     int backoff_ms = 100;
     for (int attempt = 1;; attempt++) {
-        int64_t inserted;
-        if (sink_store_flush(self->store, &inserted) == 0) {
+        int64_t inserted, fenced;
+        if (sink_store_flush(self->store, &inserted, &fenced) == 0) {
             self->stored += inserted;
+            self->fenced += (uint64_t) fenced;
             self->oldest_pending_us = 0;
             return 0;
         }
@@ -137,6 +138,8 @@ int sink_loop_run(zsock_t *pull, sink_store_t *store, const sink_loop_config_t *
         rc = -1;
     }
     s_report(&self, rs_mono_us() + 60000000);
+    rs_info("stopped: %llu signatures refused by lease fencing, %llu malformed messages dropped",
+            (unsigned long long) self.fenced, (unsigned long long) self.dropped);
     zpoller_destroy(&poller);
     return rc;
 }

@@ -4,7 +4,9 @@
 #include "rs_crypto.h"
 #include "rs_db.h"
 #include "rs_log.h"
+#include "rs_time.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +14,33 @@
 /* Binary COPY framing: signature, flags, header extension length. */
 static const uint8_t s_copy_header[19] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0,
                                            0, 0, 0, 0, 0, 0, 0, 0 };
+static const uint8_t s_copy_trailer[2] = { 0xff, 0xff };
 /* Per row: field count, then (length, value) for record_id, key_id,
- * lease_id, signature. */
-#define S_ROW_BYTES (2 + (4 + 8) + (4 + 4) + (4 + 8) + (4 + RS_SIG_BYTES))
+ * lease_id, signature, signed_at. */
+#define S_ROW_BYTES (2 + (4 + 8) + (4 + 4) + (4 + 8) + (4 + RS_SIG_BYTES) + (4 + 8))
+#define S_SIGNED_AT_OFFSET (S_ROW_BYTES - 8)
+#define S_PG_EPOCH_OFFSET_US 946684800000000LL
+/* After a flush meets rows already stored (re-dispatched work), use the
+ * staging path for a while: more duplicates are likely to follow. */
+#define S_STAGED_HOLD_US 10000000
+
+/* The rows of one RESULTS message: one lease, one key. */
+typedef struct {
+    uint64_t lease_id;
+    uint32_t key_id;
+    size_t offset, size, count;
+    bool allowed;
+} s_segment_t;
 
 struct sink_store_t {
     PGconn *conn;
     char *url;
     int staging_ready;
     uint8_t *rows;
-    size_t rows_size, rows_cap;
-    size_t row_count;
+    size_t rows_size, rows_cap, row_count;
+    s_segment_t *segments;
+    size_t segment_count, segment_cap;
+    int64_t staged_until_us;
 };
 
 static int s_open(sink_store_t *self, char *err, size_t err_size)
@@ -57,6 +75,7 @@ void sink_store_destroy(sink_store_t **self_p)
     if (self->conn)
         PQfinish(self->conn);
     free(self->rows);
+    free(self->segments);
     free(self->url);
     free(self);
     *self_p = NULL;
@@ -91,12 +110,27 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results)
         self->rows = grown;
         self->rows_cap = cap;
     }
+    if (self->segment_count == self->segment_cap) {
+        size_t cap = self->segment_cap ? self->segment_cap * 2 : 256;
+        s_segment_t *grown = realloc(self->segments, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        self->segments = grown;
+        self->segment_cap = cap;
+    }
+    self->segments[self->segment_count++] = (s_segment_t) {
+        .lease_id = results->lease_id,
+        .key_id = results->key_id,
+        .offset = self->rows_size,
+        .size = (size_t) results->count * S_ROW_BYTES,
+        .count = results->count,
+    };
     uint8_t *p = self->rows + self->rows_size;
     for (uint32_t i = 0; i < results->count; i++) {
         int64_t record_id;
         const uint8_t *sig;
         rs_results_get(results, i, &record_id, &sig);
-        rs_put_u16(p, 4);
+        rs_put_u16(p, 5);
         rs_put_u32(p + 2, 8);
         rs_put_u64(p + 6, (uint64_t) record_id);
         rs_put_u32(p + 14, 4);
@@ -105,7 +139,8 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results)
         rs_put_u64(p + 26, results->lease_id);
         rs_put_u32(p + 34, RS_SIG_BYTES);
         memcpy(p + 38, sig, RS_SIG_BYTES);
-        p += S_ROW_BYTES;
+        rs_put_u32(p + 38 + RS_SIG_BYTES, 8);
+        p += S_ROW_BYTES; /* signed_at is filled in at flush time */
     }
     self->rows_size = need;
     self->row_count += results->count;
@@ -117,67 +152,136 @@ size_t sink_store_pending(const sink_store_t *self)
     return self->row_count;
 }
 
-static int s_exec(sink_store_t *self, const char *what, const char *sql)
+static int s_cmp_u64(const void *a, const void *b)
 {
-    return rs_db_exec(self->conn, what, sql);
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
 }
 
-static int s_copy_rows(sink_store_t *self)
+/* Marks each segment allowed when its lease is in the log, on its key,
+ * and did not end by expiry. Returns the rows refused, or -1. */
+static int64_t s_fence(sink_store_t *self)
 {
-    PGresult *res = PQexec(self->conn, "COPY sink_staging FROM STDIN (FORMAT binary)");
+    /* The distinct lease ids, as a bigint[] literal. */
+    uint64_t *ids = malloc(self->segment_count * sizeof *ids);
+    char *list = malloc(self->segment_count * 21 + 3);
+    if (!ids || !list) {
+        free(ids);
+        free(list);
+        return -1;
+    }
+    for (size_t i = 0; i < self->segment_count; i++)
+        ids[i] = self->segments[i].lease_id;
+    qsort(ids, self->segment_count, sizeof *ids, s_cmp_u64);
+    size_t len = 0;
+    list[len++] = '{';
+    for (size_t i = 0; i < self->segment_count; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            len += (size_t) sprintf(list + len, "%s%llu", len > 1 ? "," : "",
+                                    (unsigned long long) ids[i]);
+    list[len++] = '}';
+    list[len] = '\0';
+    free(ids);
+
+    const char *values[] = { list };
+    PGresult *res = PQexecParams(self->conn,
+                                 "SELECT id, key_id FROM leases WHERE id = ANY ($1::bigint[])"
+                                 " AND end_reason IS DISTINCT FROM 'expired'",
+                                 1, NULL, values, NULL, NULL, 1);
+    free(list);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rs_error("checking leases failed: %s", rs_db_error(self->conn));
+        PQclear(res);
+        return -1;
+    }
+    /* Allowed (lease, key) pairs, sorted for lookup. */
+    int n = PQntuples(res);
+    uint64_t *allowed = malloc(((size_t) n + 1) * 2 * sizeof *allowed);
+    if (!allowed) {
+        PQclear(res);
+        return -1;
+    }
+    for (int r = 0; r < n; r++) {
+        allowed[2 * r] = (uint64_t) rs_db_get_int8(res, r, 0);
+        allowed[2 * r + 1] = (uint32_t) rs_db_get_int4(res, r, 1);
+    }
+    qsort(allowed, (size_t) n, 2 * sizeof *allowed, s_cmp_u64);
+    int64_t refused = 0;
+    for (size_t i = 0; i < self->segment_count; i++) {
+        s_segment_t *seg = &self->segments[i];
+        const uint64_t *hit = bsearch(&seg->lease_id, allowed, (size_t) n, 2 * sizeof *allowed,
+                                      s_cmp_u64);
+        seg->allowed = hit && hit[1] == seg->key_id;
+        if (!seg->allowed) {
+            refused += (int64_t) seg->count;
+            rs_warn("refused %zu signatures under lease %llu on key %u: the lease is unknown, of another key, or expired",
+                    seg->count, (unsigned long long) seg->lease_id, seg->key_id);
+        }
+    }
+    free(allowed);
+    PQclear(res);
+    return refused;
+}
+
+/* Streams the allowed rows into `table`. Returns 0, 1 when the COPY hit
+ * the primary key (rows already stored), -1 on another failure. */
+static int s_copy(sink_store_t *self, const char *sql)
+{
+    PGresult *res = PQexec(self->conn, sql);
     ExecStatusType status = PQresultStatus(res);
     PQclear(res);
     if (status != PGRES_COPY_IN) {
-        rs_error("COPY into staging failed: %s", rs_db_error(self->conn));
+        rs_error("COPY failed to start: %s", rs_db_error(self->conn));
         return -1;
     }
-    static const uint8_t trailer[2] = { 0xff, 0xff };
-    int ok = PQputCopyData(self->conn, (const char *) s_copy_header, sizeof s_copy_header) == 1
-             && PQputCopyData(self->conn, (const char *) self->rows, (int) self->rows_size) == 1
-             && PQputCopyData(self->conn, (const char *) trailer, sizeof trailer) == 1;
-    if (PQputCopyEnd(self->conn, ok ? NULL : "sink could not send rows") != 1)
+    int ok = PQputCopyData(self->conn, (const char *) s_copy_header, sizeof s_copy_header) == 1;
+    for (size_t i = 0; ok && i < self->segment_count; i++) {
+        const s_segment_t *seg = &self->segments[i];
+        if (seg->allowed)
+            ok = PQputCopyData(self->conn, (const char *) self->rows + seg->offset,
+                               (int) seg->size) == 1;
+    }
+    ok = ok && PQputCopyData(self->conn, (const char *) s_copy_trailer, sizeof s_copy_trailer) == 1;
+    if (PQputCopyEnd(self->conn, ok ? NULL : "the sink could not send its rows") != 1)
         ok = 0;
+    int rc = ok ? 0 : -1;
     /* After COPY, read results until NULL. */
     while ((res = PQgetResult(self->conn)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            rs_error("COPY into staging failed: %s", PQresultErrorMessage(res));
-            ok = 0;
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (state && strcmp(state, "23505") == 0)
+                rc = 1;
+            else {
+                rs_error("COPY failed: %s", PQresultErrorMessage(res));
+                rc = -1;
+            }
         }
         PQclear(res);
     }
-    return ok ? 0 : -1;
+    return rc;
 }
 
-int sink_store_flush(sink_store_t *self, int64_t *inserted)
+/* The path for rows of which some may be stored already. Returns the rows
+ * newly stored, or -1. */
+static int64_t s_flush_staged(sink_store_t *self)
 {
-    *inserted = 0;
-    if (self->row_count == 0)
-        return 0;
-    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
-        return -1;
     if (!self->staging_ready) {
-        if (s_exec(self, "creating the staging table",
-                   "CREATE TEMP TABLE IF NOT EXISTS sink_staging ("
-                   " record_id bigint, key_id integer, lease_id bigint, signature bytea)"
-                   " ON COMMIT DELETE ROWS")
+        if (rs_db_exec(self->conn, "creating the staging table",
+                       "CREATE TEMP TABLE IF NOT EXISTS sink_staging"
+                       " (LIKE signatures INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
             != 0)
             return -1;
         self->staging_ready = 1;
     }
-    if (s_exec(self, "starting a flush", "BEGIN") != 0)
+    if (rs_db_exec(self->conn, "starting a flush", "BEGIN") != 0)
         return -1;
-    if (s_copy_rows(self) != 0)
+    if (s_copy(self, "COPY sink_staging (record_id, key_id, lease_id, signature, signed_at)"
+                     " FROM STDIN (FORMAT binary)")
+        != 0)
         goto rollback;
-    /* Fencing: only results under a lease that is in the log, on the same
-     * key, and that did not end by expiry. signed_at is the commit-side
-     * time of this flush, one value for all its rows. */
     PGresult *res = PQexec(self->conn,
                            "INSERT INTO signatures (record_id, key_id, lease_id, signature, signed_at)"
-                           " SELECT s.record_id, s.key_id, s.lease_id, s.signature, t.at"
-                           " FROM sink_staging s"
-                           " JOIN leases l ON l.id = s.lease_id AND l.key_id = s.key_id"
-                           " CROSS JOIN (SELECT clock_timestamp() AS at) t"
-                           " WHERE l.end_reason IS DISTINCT FROM 'expired'"
+                           " SELECT record_id, key_id, lease_id, signature, signed_at FROM sink_staging"
                            " ON CONFLICT (record_id) DO NOTHING");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         rs_error("storing signatures failed: %s", rs_db_error(self->conn));
@@ -186,20 +290,61 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted)
     }
     int64_t count = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
-    if (s_exec(self, "committing a flush", "COMMIT") != 0)
+    if (rs_db_exec(self->conn, "committing a flush", "COMMIT") != 0)
         return -1;
-    if ((size_t) count < self->row_count)
-        rs_debug("flush: %zu rows received, %lld stored, %lld already stored or fenced off",
-                 self->row_count, (long long) count, (long long) self->row_count - count);
-    *inserted = count;
-    self->rows_size = 0;
-    self->row_count = 0;
-    return 0;
+    return count;
 
 rollback:
-    if (PQstatus(self->conn) == CONNECTION_OK && s_exec(self, "rolling back", "ROLLBACK") != 0)
+    if (PQstatus(self->conn) == CONNECTION_OK && rs_db_exec(self->conn, "rolling back", "ROLLBACK") != 0)
         rs_warn("rollback failed");
     return -1;
+}
+
+int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
+{
+    *inserted = 0;
+    *fenced = 0;
+    if (self->row_count == 0)
+        return 0;
+    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
+        return -1;
+    int64_t refused = s_fence(self);
+    if (refused < 0)
+        return -1;
+    /* One signed_at for the whole flush: the moment it is written. */
+    uint8_t at[8];
+    rs_put_u64(at, (uint64_t) (rs_wall_us() - S_PG_EPOCH_OFFSET_US));
+    for (size_t off = S_SIGNED_AT_OFFSET; off < self->rows_size; off += S_ROW_BYTES)
+        memcpy(self->rows + off, at, sizeof at);
+
+    int64_t stored = -1;
+    int64_t allowed = (int64_t) self->row_count - refused;
+    if (allowed == 0)
+        stored = 0;
+    else if (rs_mono_us() >= self->staged_until_us) {
+        /* A single COPY is atomic on its own: all rows or none. */
+        int rc = s_copy(self, "COPY signatures (record_id, key_id, lease_id, signature, signed_at)"
+                              " FROM STDIN (FORMAT binary)");
+        if (rc == 0)
+            stored = allowed;
+        else if (rc == 1) {
+            rs_debug("some of %lld signatures are stored already; taking the staged path",
+                     (long long) allowed);
+            self->staged_until_us = rs_mono_us() + S_STAGED_HOLD_US;
+        }
+        else
+            return -1;
+    }
+    if (stored < 0 && (stored = s_flush_staged(self)) < 0)
+        return -1;
+    if (stored < allowed)
+        rs_debug("flush: %lld signatures already stored", (long long) (allowed - stored));
+    *inserted = stored;
+    *fenced = refused;
+    self->rows_size = 0;
+    self->row_count = 0;
+    self->segment_count = 0;
+    return 0;
 }
 
 int sink_store_count_records(sink_store_t *self, int64_t *total)

@@ -1,9 +1,11 @@
 /* sink_store: the sink's database side, and all of its SQL. Signatures are
- * buffered as PostgreSQL binary COPY rows; a flush copies them into a
- * temporary staging table and moves them into `signatures` with one
- * INSERT ... ON CONFLICT DO NOTHING, which makes every write idempotent and
- * refuses results whose lease is unknown, belongs to another key, or ended
- * by expiry (the lease id is a fencing token). One transaction per flush. */
+ * buffered as PostgreSQL binary COPY rows. A flush first fences: results
+ * whose lease is not in the log, names another key, or ended by expiry are
+ * dropped (the lease id is a fencing token). The rest is written in one
+ * transaction: straight into `signatures` with COPY when none of them is
+ * stored yet, and otherwise (a COPY that hits the primary key) through a
+ * staging table and INSERT ... ON CONFLICT DO NOTHING, so every write is
+ * idempotent. */
 #ifndef SINK_STORE_H
 #define SINK_STORE_H
 
@@ -27,10 +29,11 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results)
 size_t sink_store_pending(const sink_store_t *self);
 
 /* Writes the buffered rows in one transaction. On success empties the
- * buffer and sets *inserted to the rows newly stored (the rest were
- * already stored or were fenced off). Returns -1 after logging why; the
- * buffer is kept for the next try. */
-int sink_store_flush(sink_store_t *self, int64_t *inserted) __attribute__((warn_unused_result));
+ * buffer, sets *inserted to the rows newly stored and *fenced to the rows
+ * refused for their lease (the rest were stored already). Returns -1
+ * after logging why; the buffer is kept for the next try. */
+int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
+    __attribute__((warn_unused_result));
 
 /* Current counts for progress reports. Return 0 or -1. */
 int sink_store_count_records(sink_store_t *self, int64_t *total)

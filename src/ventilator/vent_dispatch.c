@@ -80,9 +80,11 @@ static int s_pass(s_dispatch_t *self)
         int rows = PQntuples(page);
         for (int i = 0; i < rows; i++) {
             int64_t id = rs_db_get_int8(page, i, 0);
+            after = id;
+            if (PQgetisnull(page, i, 1))
+                continue; /* signed already */
             const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 1);
             size_t len = (size_t) PQgetlength(page, i, 1);
-            after = id;
             if (rs_batch_writer_add(self->writer, id, payload, len) != 0) {
                 rs_error("record %lld cannot be sent (payload of %zu bytes; at most %u allowed, or out of memory); skipped",
                          (long long) id, len, RS_PAYLOAD_MAX);
@@ -102,26 +104,40 @@ static int s_pass(s_dispatch_t *self)
 }
 
 /* Polls the signed count until all is signed (0), progress stalls for the
- * re-dispatch timeout (2), or interruption (1). */
+ * re-dispatch timeout (2), or interruption (1). Polls often only when the
+ * end is near (judged by the recent rate), so that counting does not take
+ * CPU from signing. */
 static int s_watch(s_dispatch_t *self)
 {
     int64_t last_unsigned = -1;
     int64_t last_progress = rs_mono_us();
     int backoff = 100;
+    /* Records added from now on are picked up by the next pass. */
+    int64_t records = -1;
     while (!zsys_interrupted) {
-        int64_t unsigned_count;
-        if (vent_store_unsigned_estimate(self->store, &unsigned_count) != 0) {
+        int64_t signatures, unsigned_count;
+        if ((records < 0 && vent_store_count_records(self->store, &records) != 0)
+            || vent_store_count_signatures(self->store, &signatures) != 0) {
+            records = -1;
             if (!s_wait_for_db(self, &backoff))
                 return 1;
             continue;
         }
-        /* The estimate can only undercount when signatures exist without
-         * records; confirm the end with the exact anti-join. */
+        /* records - signatures undercounts only when signatures exist
+         * without records; confirm the end with the exact anti-join. */
+        unsigned_count = records - signatures;
         if (unsigned_count <= 0 && vent_store_unsigned_exact(self->store, &unsigned_count) != 0)
             continue;
         if (unsigned_count == 0)
             return 0;
         int64_t now = rs_mono_us();
+        int sleep_ms = 200;
+        if (last_unsigned > unsigned_count && now > last_progress) {
+            /* Expected time to the end at the rate since the last change. */
+            double rate = (double) (last_unsigned - unsigned_count) / (double) (now - last_progress);
+            double left_ms = (double) unsigned_count / rate / 1000.0;
+            sleep_ms = left_ms / 4 < 10 ? 10 : left_ms / 4 > 200 ? 200 : (int) (left_ms / 4);
+        }
         if (unsigned_count != last_unsigned) {
             last_unsigned = unsigned_count;
             last_progress = now;
@@ -131,7 +147,7 @@ static int s_watch(s_dispatch_t *self)
                     (long long) unsigned_count, self->config->redispatch_ms);
             return 2;
         }
-        zclock_sleep(20);
+        zclock_sleep(sleep_ms);
     }
     return 1;
 }

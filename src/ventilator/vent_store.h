@@ -29,13 +29,16 @@ int vent_store_mark_dispatch(vent_store_t *self, int64_t run_id)
 int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
     __attribute__((warn_unused_result));
 
-/* Up to `limit` unsigned records with id > after_id, in id order, as a
- * binary result (id int8, payload bytea). NULL on error. Caller PQclears. */
+/* The next `limit` records with id > after_id, in id order, as a binary
+ * result (id int8, payload bytea); the payload is NULL for records that
+ * are signed already. Fewer than `limit` rows means the end of the table.
+ * NULL on error. Caller PQclears. */
 PGresult *vent_store_page(vent_store_t *self, int64_t after_id, int limit);
 
-/* Records minus signatures: cheap, and exact while every signature has its
- * record. Returns 0 or -1. */
-int vent_store_unsigned_estimate(vent_store_t *self, int64_t *count)
+/* Plain row counts of records and of signatures. Return 0 or -1. */
+int vent_store_count_records(vent_store_t *self, int64_t *count)
+    __attribute__((warn_unused_result));
+int vent_store_count_signatures(vent_store_t *self, int64_t *count)
     __attribute__((warn_unused_result));
 /* Records that have no signature, counted exactly. Returns 0 or -1. */
 int vent_store_unsigned_exact(vent_store_t *self, int64_t *count)
