@@ -56,15 +56,21 @@ int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
 {
     PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
         snprintf(err, err_size, "database has no recsign schema (%s); run 'recsign init' first",
-                 rs_db_error(conn));
+                 primary ? primary : rs_db_error(conn));
         PQclear(res);
         return -1;
     }
     int version = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
-    if (version != RS_SCHEMA_VERSION) {
-        snprintf(err, err_size, "database schema is version %d; expected %d (run 'recsign init' to migrate)",
+    if (version < RS_SCHEMA_VERSION) {
+        snprintf(err, err_size, "database schema is version %d; expected %d (run 'recsign init' to migrate it)",
+                 version, RS_SCHEMA_VERSION);
+        return -1;
+    }
+    if (version > RS_SCHEMA_VERSION) {
+        snprintf(err, err_size, "database schema is version %d, newer than this build's %d; expected a recsign build at least as new as the database",
                  version, RS_SCHEMA_VERSION);
         return -1;
     }

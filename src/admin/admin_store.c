@@ -74,10 +74,12 @@ int admin_store_mark_migrated(PGconn *conn, int version)
 {
     int64_t v = version;
     PGresult *res = admin_store_query(conn, "recording the migration",
-                            "INSERT INTO schema_migrations (version) VALUES ($1::int8::int4)", 1,
-                            &v, PGRES_COMMAND_OK);
+                                      "INSERT INTO schema_migrations (version) VALUES ($1::int4)",
+                                      1, &v, PGRES_COMMAND_OK);
+    if (!res)
+        return -1;
     PQclear(res);
-    return res ? 0 : -1;
+    return 0;
 }
 
 int admin_store_max_key_id(PGconn *conn, int64_t *out)
@@ -107,6 +109,8 @@ PGresult *admin_store_status_counts(PGconn *conn)
 {
     return admin_store_query(conn, "counting records, signatures and leases",
                    "SELECT (SELECT count(*) FROM records),"
+                   "       (SELECT count(*) FROM signatures s"
+                   "         WHERE EXISTS (SELECT 1 FROM records r WHERE r.id = s.record_id)),"
                    "       (SELECT count(*) FROM signatures),"
                    "       (SELECT count(*) FROM keys),"
                    "       count(*),"
@@ -144,7 +148,8 @@ PGresult *admin_store_runs(PGconn *conn, int limit)
 {
     int64_t p = limit;
     return admin_store_query(conn, "listing runs",
-                   "SELECT * FROM (SELECT id, batch_size, started_at, first_dispatch_at, finished_at"
+                   "SELECT * FROM (SELECT id, batch_size, started_at, first_dispatch_at,"
+                   "                      finished_at"
                    "                 FROM runs ORDER BY id DESC LIMIT $1) r ORDER BY id",
                    1, &p, PGRES_TUPLES_OK);
 }
@@ -153,7 +158,9 @@ int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows
                                  int64_t max_bytes)
 {
     /* Keyset pagination keeps each page an index range scan however far
-     * in; the running sum of payload sizes (octet_length reads the TOAST
+     * in (the bound is repeated on records: the planner does not carry it
+     * across a left join, and would merge-join from the table's start); the
+     * running sum of payload sizes (octet_length reads the TOAST
      * header, not the value) caps a page's memory for large payloads. */
     static const char sql[] =
         "SELECT record_id, payload, signature, public_key FROM ("
@@ -161,7 +168,7 @@ int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows
         "         sum(coalesce(octet_length(r.payload), 0))"
         "           OVER (ORDER BY s.record_id ROWS UNBOUNDED PRECEDING) AS upto"
         "    FROM signatures s"
-        "    LEFT JOIN records r ON r.id = s.record_id"
+        "    LEFT JOIN records r ON r.id = s.record_id AND r.id >= $1"
         "    LEFT JOIN keys k ON k.id = s.key_id"
         "   WHERE s.record_id >= $1"
         "   ORDER BY s.record_id"

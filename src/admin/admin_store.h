@@ -28,7 +28,8 @@ void admin_store_rollback(PGconn *conn);
  * results. Returns the result when its status is `expect` (the caller
  * PQclears it), else NULL (logged with `what`). */
 PGresult *admin_store_query(PGconn *conn, const char *what, const char *sql, int nparams,
-                            const int64_t *params, ExecStatusType expect);
+                            const int64_t *params, ExecStatusType expect)
+    __attribute__((warn_unused_result));
 
 /* Records that migration `version` was applied (inside its transaction). */
 int admin_store_mark_migrated(PGconn *conn, int version) __attribute__((warn_unused_result));
@@ -40,22 +41,22 @@ int admin_store_max_record_id(PGconn *conn, int64_t *out) __attribute__((warn_un
 /* Binary COPY writers: keys rows are (int4 id, bytea public_key, bytea
  * sealed_secret); records rows are (int8 id, bytea payload). NULL
  * (logged) on failure; the caller ends or destroys the writer. */
-admin_copy_t *admin_store_copy_keys(PGconn *conn);
-admin_copy_t *admin_store_copy_records(PGconn *conn);
+admin_copy_t *admin_store_copy_keys(PGconn *conn) __attribute__((warn_unused_result));
+admin_copy_t *admin_store_copy_records(PGconn *conn) __attribute__((warn_unused_result));
 
 /* Status queries. Each returns a result with tuples that the caller
  * PQclears, or NULL (logged).
- * counts: one row of int8: records, signatures, keys, leases, released,
- *   expired, open leases, runs.
+ * counts: one row of int8: records, signed records, signatures, keys,
+ *   leases, released, expired, open leases, runs.
  * open_leases: id int8, key_id int4, holder text, granted_at; the oldest
  *   `limit` open leases.
  * key_use: key_id int4, leases int8, signatures int8; every key by id.
  * runs: id int8, batch_size int4, started_at, first_dispatch_at,
  *   finished_at; the latest `limit` runs, oldest first. */
-PGresult *admin_store_status_counts(PGconn *conn);
-PGresult *admin_store_open_leases(PGconn *conn, int limit);
-PGresult *admin_store_key_use(PGconn *conn);
-PGresult *admin_store_runs(PGconn *conn, int limit);
+PGresult *admin_store_status_counts(PGconn *conn) __attribute__((warn_unused_result));
+PGresult *admin_store_open_leases(PGconn *conn, int limit) __attribute__((warn_unused_result));
+PGresult *admin_store_key_use(PGconn *conn) __attribute__((warn_unused_result));
+PGresult *admin_store_runs(PGconn *conn, int limit) __attribute__((warn_unused_result));
 
 /* Sends (without waiting) the query for the next page of signatures to
  * verify: those with record_id >= from_id in id order, at most max_rows
@@ -68,7 +69,8 @@ int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows
 
 /* Waits for the result of the query sent last and reads the connection
  * until it is idle. Returns the rows, or NULL (logged with `what`). */
-PGresult *admin_store_take_result(PGconn *conn, const char *what);
+PGresult *admin_store_take_result(PGconn *conn, const char *what)
+    __attribute__((warn_unused_result));
 
 /* A binary timestamp(tz) column as microseconds since the Unix epoch, or
  * ADMIN_TIME_NULL when the value is NULL. */

@@ -58,12 +58,14 @@ static const char *const s_check_sql[C_COUNT] = {
         "  FROM (SELECT id, key_id, granted_at, count(*) OVER () AS total FROM ("
         "          SELECT id, key_id, granted_at,"
         "                 max(coalesce(ended_at, 'infinity')) OVER (PARTITION BY key_id"
-        "                   ORDER BY granted_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        "                   ORDER BY granted_at, id"
+        "                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
         "                   AS busy_until"
         "            FROM leases) l"
         "         WHERE busy_until > granted_at ORDER BY id LIMIT $1) o"
         "  LEFT JOIN LATERAL (SELECT e.id FROM leases e"
-        "                      WHERE e.key_id = o.key_id AND (e.granted_at, e.id) < (o.granted_at, o.id)"
+        "                      WHERE e.key_id = o.key_id"
+        "                        AND (e.granted_at, e.id) < (o.granted_at, o.id)"
         "                        AND coalesce(e.ended_at, 'infinity') > o.granted_at"
         "                      ORDER BY e.granted_at, e.id LIMIT 1) p ON true"
         " ORDER BY o.id",
@@ -291,6 +293,11 @@ done:
     return rc;
 }
 
+static const char *s_plural(int64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 static void s_print(int rule, const char *name, const s_line_t *line, const char *ok_detail)
 {
     if (line->violations)
@@ -319,12 +326,14 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
     if (v->failed) {
         char list[400];
         admin_verify_describe(v, S_SAMPLE, list, sizeof list);
-        s_append(line.text, sizeof line.text, &line.len, "%ssignatures that fail to verify: %lld (%s)",
-                 line.violations ? "; " : "", (long long) v->failed, list);
+        s_append(line.text, sizeof line.text, &line.len,
+                 "%ssignatures that fail to verify: %lld (%s)", line.violations ? "; " : "",
+                 (long long) v->failed, list);
         line.violations++;
     }
-    snprintf(ok, sizeof ok, "%lld records, %lld signatures, one per record; all verify (%d threads)",
-             (long long) st->records, (long long) st->signatures, threads);
+    snprintf(ok, sizeof ok,
+             "%lld records, %lld signatures, one per record; all verify (%d thread%s)",
+             (long long) st->records, (long long) st->signatures, threads, s_plural(threads));
     s_print(1, "no double signing", &line, ok);
     violated += line.violations > 0;
 
@@ -334,9 +343,10 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
     s_report(&line, "signatures whose lease has another key", &f[C_KEY_MISMATCH]);
     s_report(&line, "signatures whose key does not exist", &f[C_NO_KEY]);
     snprintf(ok, sizeof ok,
-             "%lld leases on %lld keys, no two of one key overlap (%lld open); every signature's "
-             "lease and key exist and match",
-             (long long) st->leases, (long long) st->keys_leased, (long long) st->open_leases);
+             "%lld lease%s on %lld key%s, no two of one key overlap (%lld open); every "
+             "signature's lease and key exist and match",
+             (long long) st->leases, s_plural(st->leases), (long long) st->keys_leased,
+             s_plural(st->keys_leased), (long long) st->open_leases);
     s_print(2, "one holder per key", &line, ok);
     violated += line.violations > 0;
 
@@ -344,8 +354,9 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
     s_report(&line, "signatures whose lease has another key", &f[C_KEY_MISMATCH]);
     s_report(&line, "leases whose signatures use several keys", &f[C_MIXED_KEYS]);
     s_report(&line, "leases with more signatures than their batch", &f[C_OVER_BATCH]);
-    snprintf(ok, sizeof ok, "the signatures of each of %lld leases share its key and fit its batch",
-             (long long) st->leases);
+    snprintf(ok, sizeof ok,
+             "the signatures of each of %lld lease%s share its key and fit its batch",
+             (long long) st->leases, s_plural(st->leases));
     s_print(3, "one key per batch", &line, ok);
     violated += line.violations > 0;
 
@@ -357,9 +368,10 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
         line.violations++;
     }
     snprintf(ok, sizeof ok,
-             "replayed %lld key creations, %lld grants, %lld ends: every grant took the least "
-             "recently used free key",
-             (long long) lru->created, (long long) lru->grants, (long long) lru->ends);
+             "replayed %lld key creation%s, %lld grant%s, %lld end%s: every grant took the "
+             "least recently used free key",
+             (long long) lru->created, s_plural(lru->created), (long long) lru->grants,
+             s_plural(lru->grants), (long long) lru->ends, s_plural(lru->ends));
     s_print(4, "least recently used first", &line, ok);
     violated += line.violations > 0;
 
@@ -371,7 +383,7 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
     snprintf(ok, sizeof ok,
              "%lld run%s with batch sizes in 1..100000; every lease and its signatures within its "
              "run's batch size%s",
-             (long long) st->runs, st->runs == 1 ? "" : "s",
+             (long long) st->runs, s_plural(st->runs),
              st->frozen ? "; batch size frozen by trigger"
                         : "; note: trigger runs_batch_size_frozen is missing or disabled");
     s_print(5, "fixed batch size", &line, ok);

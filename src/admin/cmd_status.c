@@ -47,14 +47,18 @@ static const char *s_time(int64_t us, char *out, size_t size)
 
 static void s_print_counts(const PGresult *res, int64_t *open_leases)
 {
-    int64_t records = rs_db_get_int8(res, 0, 0), signatures = rs_db_get_int8(res, 0, 1);
-    int64_t keys = rs_db_get_int8(res, 0, 2), leases = rs_db_get_int8(res, 0, 3);
-    int64_t released = rs_db_get_int8(res, 0, 4), expired = rs_db_get_int8(res, 0, 5);
-    int64_t open = rs_db_get_int8(res, 0, 6), runs = rs_db_get_int8(res, 0, 7);
-    double pct = records ? 100.0 * (double) signatures / (double) records : 0.0;
-    printf("records:    %lld signed of %lld (%.1f%%), %lld to go\n", (long long) signatures,
-           (long long) records, pct,
-           (long long) (records > signatures ? records - signatures : 0));
+    int64_t records = rs_db_get_int8(res, 0, 0), signed_records = rs_db_get_int8(res, 0, 1);
+    int64_t signatures = rs_db_get_int8(res, 0, 2), keys = rs_db_get_int8(res, 0, 3);
+    int64_t leases = rs_db_get_int8(res, 0, 4), released = rs_db_get_int8(res, 0, 5);
+    int64_t expired = rs_db_get_int8(res, 0, 6), open = rs_db_get_int8(res, 0, 7);
+    int64_t runs = rs_db_get_int8(res, 0, 8);
+    double pct = records ? 100.0 * (double) signed_records / (double) records : 0.0;
+    printf("records:    %lld signed of %lld (%.1f%%), %lld to go", (long long) signed_records,
+           (long long) records, pct, (long long) (records - signed_records));
+    if (signatures > signed_records)
+        printf("; %lld signatures of no record (see recsign audit)",
+               (long long) (signatures - signed_records));
+    printf("\n");
     printf("keys:       %lld\n", (long long) keys);
     printf("leases:     %lld granted: %lld released, %lld expired, %lld open\n",
            (long long) leases, (long long) released, (long long) expired, (long long) open);
@@ -149,7 +153,7 @@ int cmd_status(rs_config_t *cfg, PGconn *conn)
         s_print_counts(counts, &open_total);
         s_print_open_leases(open, open_total);
         s_print_key_use(keys);
-        s_print_runs(runs, rs_db_get_int8(counts, 0, 7));
+        s_print_runs(runs, rs_db_get_int8(counts, 0, 8));
         rc = 0;
     }
     PQclear(counts);

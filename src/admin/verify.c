@@ -186,7 +186,7 @@ static int s_pool_wait(s_pool_t *pool, admin_verify_tally_t *tally)
         else
             s_work(w);
         if (w->error) {
-            rs_error("verify: out of memory for a %zu-byte message", w->cap * 2);
+            rs_error("verify: out of memory for a signed message");
             rc = -1;
         }
         s_tally_add(tally, &w->tally);

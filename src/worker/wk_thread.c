@@ -175,17 +175,20 @@ void *wk_thread_run(void *arg)
             s_release_held(&ctx, 2);
             continue;
         }
-        zframe_t *frame = zframe_recv(ctx.pull);
-        if (!frame)
+        zmsg_t *msg = zmsg_recv(ctx.pull);
+        if (!msg)
             break;
+        zframe_t *frame = zmsg_first(msg);
         rs_batch_t batch;
-        if (rs_batch_decode(&batch, zframe_data(frame), zframe_size(frame)) != 0) {
+        if (zmsg_size(msg) != 1
+            || rs_batch_decode(&batch, zframe_data(frame), zframe_size(frame)) != 0) {
             args->dropped++;
-            rs_warn("dropped a malformed batch of %zu bytes", zframe_size(frame));
+            rs_warn("dropped a malformed batch (%zu frames, %zu bytes)", zmsg_size(msg),
+                    zmsg_content_size(msg));
         }
         else
             s_sign_batch(&ctx, &batch);
-        zframe_destroy(&frame);
+        zmsg_destroy(&msg);
         /* Keep the key only if another batch is already here to carry the
          * release; otherwise give it back now for others to use. */
         if (ctx.held_lease && !(zsock_events(ctx.pull) & ZMQ_POLLIN))
