@@ -168,7 +168,11 @@ shared_buffers = 256MB
 max_connections = 100
 EOF
     fi
-    (cd "$dir" && rs_pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
+    # In its own session, so that a Ctrl-C meant for the script does not
+    # reach the server (a kept cluster must survive it).
+    local -a detach=()
+    command -v setsid >/dev/null 2>&1 && detach=(setsid -w)
+    (cd "$dir" && rs_pg_as_owner "${detach[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
         -w -t 60 start >/dev/null) \
         || { rs_warn "PostgreSQL did not start:"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
     # pg_ctl -w already waited; this bounded loop also covers slow sockets.

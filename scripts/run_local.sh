@@ -115,6 +115,7 @@ cleaned=0
 cleanup() {
     (( cleaned )) && return 0
     cleaned=1
+    trap '' PIPE   # a closed terminal pipe must not stop the cleanup half way
     rs_proc_stop_all
     rs_release_ports
     if [[ -n "$pg_dir" ]]; then
@@ -132,7 +133,8 @@ trap 'rs_say "interrupted; stopping"; cleanup; exit 130' INT
 trap 'rs_say "terminated; stopping"; cleanup; exit 143' TERM
 
 # --- database -----------------------------------------------------------------------
-admin() { "$bin_admin" --db "$db_url" "$@"; }
+# admin COMMAND [ARGS...]: the admin CLI against the database in use.
+admin() { "$bin_admin" "$1" --db "$db_url" "${@:2}"; }
 
 if [[ -z "$db_url" ]]; then
     pg_dir="$(mktemp -d /tmp/rspg.XXXXXX)"

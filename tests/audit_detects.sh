@@ -9,6 +9,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 h_sign_all 2000 10 50 1 2
+h_sql "create schema scratch" >/dev/null   # saved rows live here, out of the contract's way
 
 # expect_fail CMD RULE [RECORD]: CMD (verify|audit) must exit 1; its output
 # must report RULE violated (when RULE is not '-') and name RECORD (if given).
@@ -38,7 +39,6 @@ h_step "(a) overlapping lease"
 lease="$(h_sql "select id from leases where ended_at is not null order by id limit 1 offset 3")"
 [[ -n "$lease" ]] || h_fail "no ended lease to copy"
 h_sql "
-create schema if not exists scratch;
 create table scratch.planted_lease as select * from leases where id = $lease;
 update scratch.planted_lease set id = (select max(id) + 1 from leases),
                          holder = 'intruder',
@@ -52,7 +52,6 @@ h_audit
 h_step "(b) tampered signature"
 record="$(h_sql 'select record_id from signatures order by record_id limit 1 offset 17')"
 h_sql "
-create schema if not exists scratch;
 create table scratch.saved_signature as select * from signatures where record_id = $record;
 update signatures set signature = set_byte(signature, 10, get_byte(signature, 10) # 1)
 where record_id = $record;" >/dev/null
@@ -68,7 +67,6 @@ h_audit
 h_step "(c) deleted signature"
 record="$(h_sql 'select record_id from signatures order by record_id desc limit 1 offset 5')"
 h_sql "
-create schema if not exists scratch;
 create table scratch.saved_signature as select * from signatures where record_id = $record;
 delete from signatures where record_id = $record;" >/dev/null
 expect_fail audit 1

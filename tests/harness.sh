@@ -63,13 +63,16 @@ h_log_tails() {
 h_cleanup() {
     local status=$?
     trap - EXIT INT TERM
+    # Stop everything before printing anything: a reader that went away
+    # (SIGPIPE) must not leave a server behind.
+    trap '' PIPE
     rs_proc_stop_all
     rs_release_ports
+    if [[ -n "$H_PG" ]]; then rs_pg_stop "$H_PG"; fi
     if (( status != 0 )); then
         echo "$RS_PROG: FAILED (status $status); logs of every process follow" >&2
         h_log_tails
     fi
-    [[ -n "$H_PG" ]] && rs_pg_stop "$H_PG"
     if [[ "${RECSIGN_TEST_KEEP:-0}" == 1 ]]; then
         echo "$RS_PROG: kept $H_DIR" >&2
     else

@@ -32,7 +32,7 @@ records="$(h_sql 'select count(*) from records')"
 h_eq "$records" 409 "records inserted"
 
 h_start_services 1 2
-h_run_ventilator 7
+h_run_ventilator 7 60
 h_stop_services
 h_check_complete
 for id in 5 1000 1000000 1099511627776 0 -1 -42 -9223372036854775808 9223372036854775807; do

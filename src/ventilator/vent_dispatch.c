@@ -38,14 +38,6 @@ static int s_send(s_dispatch_t *self)
     uint32_t count = rs_batch_writer_count(self->writer);
     if (count == 0)
         return 0;
-    if (!self->dispatched) {
-        int backoff = 100;
-        while (vent_store_mark_dispatch(self->store, self->config->run_id) != 0)
-            if (!s_wait_for_db(self, &backoff))
-                return 1;
-        self->dispatched = true;
-        self->started_us = rs_mono_us();
-    }
     size_t size;
     const uint8_t *data = rs_batch_writer_data(self->writer, &size);
     for (;;) {
@@ -55,6 +47,16 @@ static int s_send(s_dispatch_t *self)
         zframe_destroy(&frame);
         if (zsys_interrupted)
             return 1;
+    }
+    /* The run's clock starts when its first batch has left: PUSH accepts
+     * a message only once a worker is connected. */
+    if (!self->dispatched) {
+        int backoff = 100;
+        while (vent_store_mark_dispatch(self->store, self->config->run_id) != 0)
+            if (!s_wait_for_db(self, &backoff))
+                return 1;
+        self->dispatched = true;
+        self->started_us = rs_mono_us();
     }
     self->batches++;
     self->records += count;
@@ -66,17 +68,19 @@ static int s_send(s_dispatch_t *self)
 static int s_pass(s_dispatch_t *self)
 {
     int64_t after = INT64_MIN;
+    bool first = true;
     int backoff = 100;
     self->passes++;
     rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
     for (;;) {
-        PGresult *page = vent_store_page(self->store, after, self->config->page_rows);
+        PGresult *page = vent_store_page(self->store, after, first, self->config->page_rows);
         if (!page) {
             if (!s_wait_for_db(self, &backoff))
                 return 1;
             continue;
         }
         backoff = 100;
+        first = false;
         int rows = PQntuples(page);
         for (int i = 0; i < rows; i++) {
             int64_t id = rs_db_get_int8(page, i, 0);

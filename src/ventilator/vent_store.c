@@ -38,12 +38,26 @@ static int s_open(vent_store_t *self, char *err, size_t err_size)
      * keeps the planner from turning the EXISTS into a hash of the whole
      * signatures table, which it does on stale statistics: this way a page
      * costs the same at any table size. Signed rows come back with a NULL
-     * payload (payload is NOT NULL), so the scan position still advances. */
-    PGresult *res = PQprepare(self->conn, "vent_page",
-                              "SELECT r.id, CASE WHEN EXISTS (SELECT 1 FROM signatures s"
-                              "   WHERE s.record_id = r.id OFFSET 0) THEN NULL ELSE r.payload END"
-                              " FROM records r WHERE r.id > $1 ORDER BY r.id LIMIT $2",
-                              2, types);
+     * payload (payload is NOT NULL), so the scan position still advances.
+     * The first page of a pass includes its bound: a record may have the
+     * smallest bigint as its id. */
+    static const char *const pages[2][2] = {
+        { "vent_page", ">" },
+        { "vent_first_page", ">=" },
+    };
+    PGresult *res = NULL;
+    for (int i = 0; i < 2; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT r.id, CASE WHEN EXISTS (SELECT 1 FROM signatures s"
+                 "   WHERE s.record_id = r.id OFFSET 0) THEN NULL ELSE r.payload END"
+                 " FROM records r WHERE r.id %s $1 ORDER BY r.id LIMIT $2",
+                 pages[i][1]);
+        PQclear(res);
+        res = PQprepare(self->conn, pages[i][0], sql, 2, types);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            break;
+    }
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok) {
@@ -167,7 +181,7 @@ int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
                         run_id);
 }
 
-PGresult *vent_store_page(vent_store_t *self, int64_t after_id, int limit)
+PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int limit)
 {
     uint8_t after[8], lim[4];
     rs_put_u64(after, (uint64_t) after_id);
@@ -175,7 +189,8 @@ PGresult *vent_store_page(vent_store_t *self, int64_t after_id, int limit)
     const char *values[] = { (char *) after, (char *) lim };
     const int lengths[] = { 8, 4 };
     const int formats[] = { 1, 1 };
-    PGresult *res = PQexecPrepared(self->conn, "vent_page", 2, values, lengths, formats, 1);
+    PGresult *res = PQexecPrepared(self->conn, first ? "vent_first_page" : "vent_page", 2, values,
+                                   lengths, formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rs_error("reading unsigned records failed: %s", rs_db_error(self->conn));
         PQclear(res);

@@ -71,8 +71,11 @@ static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
     snprintf(req.holder, sizeof req.holder, "%s", args->holder);
     rs_lease_rep_t rep;
     int64_t sent;
+    int64_t asked = rs_mono_us();
     if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 0) != 0)
         return; /* interrupted: the batch will be dispatched again */
+    int64_t granted = rs_mono_us();
+    args->lease_wait_us += granted - asked;
     ctx->held_lease = 0;
     if (!rep.granted) {
         rs_warn("the keycoord granted no key (its queue is full); batch left for re-dispatch");
@@ -111,6 +114,7 @@ static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
     }
     sodium_memzero(ctx->sk, RS_SK_BYTES);
     sodium_memzero(sig, sizeof sig);
+    args->sign_us += rs_mono_us() - granted;
     if (signed_count == 0) {
         zframe_destroy(&out);
         return;

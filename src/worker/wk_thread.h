@@ -15,6 +15,7 @@ typedef struct {
     int request_timeout_ms;
     /* Counters written by the thread, read after it ends. */
     uint64_t batches, signatures, dropped, expired_batches;
+    int64_t lease_wait_us, sign_us; /* time spent waiting for leases, signing */
     int failed;               /* set when the thread stopped on an error */
 } wk_thread_args_t;
 
