@@ -60,7 +60,14 @@ static const char s_v1[] =
     "  key_id integer NOT NULL,"
     "  lease_id bigint NOT NULL,"
     "  signature bytea NOT NULL,"
-    "  signed_at timestamptz NOT NULL);";
+    "  signed_at timestamptz NOT NULL);"
+    /* Whether the last keycoord stopped cleanly, with its whole lease log
+     * written; if not, the next one waits a TTL before granting. */
+    "CREATE TABLE keycoord_state ("
+    "  id integer PRIMARY KEY CHECK (id = 1),"
+    "  clean_stop boolean NOT NULL,"
+    "  updated_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    "INSERT INTO keycoord_state (id, clean_stop) VALUES (1, true);";
 
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },

@@ -31,6 +31,7 @@ typedef struct {
 
 struct kc_coord_t {
     uint32_t ttl_ms;
+    int64_t hold_until_us;
     uint64_t next_lease_id;
     int64_t last_event_us;
     kc_cookie_free_fn *cookie_free;
@@ -287,7 +288,7 @@ int kc_coord_want(kc_coord_t *self, const char *holder, uint64_t run_id, uint32_
 
 bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out)
 {
-    if (self->waiter_count == 0 || self->free_count == 0)
+    if (self->waiter_count == 0 || self->free_count == 0 || now_mono_us < self->hold_until_us)
         return false;
     s_waiter_t *w = &self->waiters[self->waiter_first];
     self->waiter_first = (self->waiter_first + 1) % self->waiter_cap;
@@ -336,9 +337,16 @@ void kc_coord_abandon(kc_coord_t *self, uint64_t lease_id)
         s_end(self, index, "expired");
 }
 
+void kc_coord_hold_grants(kc_coord_t *self, int64_t until_mono_us)
+{
+    self->hold_until_us = until_mono_us;
+}
+
 int64_t kc_coord_next_deadline(const kc_coord_t *self)
 {
     int64_t next = INT64_MAX;
+    if (self->hold_until_us && self->waiter_count)
+        next = self->hold_until_us;
     for (size_t i = 0; i < self->held_count; i++)
         if (self->keys[self->held[i]].deadline_mono_us < next)
             next = self->keys[self->held[i]].deadline_mono_us;

@@ -92,7 +92,13 @@ size_t kc_coord_expire(kc_coord_t *self, int64_t now_mono_us);
 /* Ends a lease whose grant could not be delivered: its holder is gone. */
 void kc_coord_abandon(kc_coord_t *self, uint64_t lease_id);
 
-/* Earliest open-lease deadline on the monotonic clock, or INT64_MAX. */
+/* Grants nothing before until_mono_us: after an unclean stop, a lease the
+ * previous keycoord granted may be missing from the log, and its holder
+ * may sign until its TTL has run out. */
+void kc_coord_hold_grants(kc_coord_t *self, int64_t until_mono_us);
+
+/* Earliest moment something is due on the monotonic clock (an open
+ * lease's deadline, or the end of a grant hold), or INT64_MAX. */
 int64_t kc_coord_next_deadline(const kc_coord_t *self);
 
 /* Events produced since the last clear, in order. */

@@ -9,6 +9,7 @@
 
 #define S_DRAIN_MAX 512        /* requests taken per loop turn before writing the log */
 #define S_STATS_INTERVAL_US 10000000
+#define S_LOG_BACKLOG_MAX 20000   /* lease log events not yet durable */
 
 typedef struct {
     zframe_t *routing;
@@ -20,7 +21,7 @@ typedef struct {
 struct kc_server_t {
     zsock_t *router;
     kc_coord_t *coord;
-    kc_store_t *store;
+    kc_logger_t *logger;
     zpoller_t *poller;
     s_reply_t *replies;
     size_t reply_count, reply_cap;
@@ -33,14 +34,14 @@ void kc_server_cookie_free(void **cookie_p)
     zframe_destroy((zframe_t **) cookie_p);
 }
 
-kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_store_t *store)
+kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logger)
 {
     kc_server_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->router = router;
     self->coord = coord;
-    self->store = store;
+    self->logger = logger;
     self->poller = zpoller_new(router, NULL);
     self->reply_cap = S_DRAIN_MAX * 2;
     self->replies = calloc(self->reply_cap, sizeof *self->replies);
@@ -173,23 +174,15 @@ static void s_collect_grants(kc_server_t *self)
     }
 }
 
-/* Makes this turn's events durable; retries with backoff while the
- * database is away. Returns -1 only when interrupted meanwhile. */
-static int s_write_log(kc_server_t *self)
+/* Hands this turn's events to the lease log writer. Returns -1 when they
+ * cannot be queued. */
+static int s_log_events(kc_server_t *self)
 {
     size_t count;
     const kc_event_t *events = kc_coord_events(self->coord, &count);
-    if (count == 0)
-        return 0;
-    int backoff_ms = 100;
-    while (kc_store_write(self->store, events, count) != 0) {
-        if (zsys_interrupted)
-            return -1;
-        rs_warn("lease log write failed; %zu events held back, retrying in %d ms", count, backoff_ms);
-        zclock_sleep(backoff_ms);
-        backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
-        if (kc_store_reconnect(self->store) != 0)
-            continue;
+    if (count && kc_logger_append(self->logger, events, count) != 0) {
+        rs_error("out of memory queueing %zu lease log events", count);
+        return -1;
     }
     kc_coord_events_clear(self->coord);
     return 0;
@@ -222,12 +215,15 @@ static void s_log_stats(kc_server_t *self, int64_t now)
     if (now < self->next_stats_us)
         return;
     self->next_stats_us = now + S_STATS_INTERVAL_US;
-    rs_info("keys free %zu, held %zu, waiting holders %zu; grants %llu, releases %llu, expiries %llu, dropped %llu, undeliverable %llu",
+    unsigned long long writes;
+    double mean_events, mean_us;
+    kc_logger_stats(self->logger, &writes, &mean_events, &mean_us);
+    rs_info("keys free %zu, held %zu, waiting holders %zu; grants %llu, releases %llu, expiries %llu, dropped %llu, undeliverable %llu; lease log: %llu writes of %.1f events, %.0f us each",
             kc_coord_free_count(self->coord), kc_coord_held_count(self->coord),
             kc_coord_waiting_count(self->coord), (unsigned long long) self->grants,
             (unsigned long long) self->releases, (unsigned long long) self->expiries,
             (unsigned long long) self->dropped_malformed,
-            (unsigned long long) self->undeliverable);
+            (unsigned long long) self->undeliverable, writes, mean_events, mean_us);
 }
 
 int kc_server_run(kc_server_t *self)
@@ -255,13 +251,18 @@ int kc_server_run(kc_server_t *self)
                 zmsg_destroy(&msg);
             }
         }
-        s_collect_grants(self);
-        if (s_write_log(self) != 0)
-            break;
+        /* While the log writer is far behind (the database is slow or
+         * away), grant nothing: the holders wait in the queue. */
+        if (kc_logger_backlog(self->logger) < S_LOG_BACKLOG_MAX)
+            s_collect_grants(self);
+        /* Replies leave before this turn's events are durable, so that a
+         * holder never waits for a commit. What keeps that safe: the sink
+         * stores nothing under a lease until the lease is in the log, and a
+         * keycoord that stops before its log is written leaves an unclean
+         * stop behind, after which the next one grants nothing for a TTL. */
         s_send_replies(self);
-        /* Undeliverable grants ended just now: write those ends too. */
-        if (s_write_log(self) != 0)
-            break;
+        if (s_log_events(self) != 0)
+            return -1;
         s_log_stats(self, now);
     }
     s_log_stats(self, INT64_MAX);

@@ -20,6 +20,7 @@
 struct kc_store_t {
     PGconn *conn;
     char *url;
+    bool owner;
 };
 
 static int s_prepare(kc_store_t *self)
@@ -29,7 +30,7 @@ static int s_prepare(kc_store_t *self)
     static const Oid end_types[] = { S_INT8_OID, S_TIMESTAMPTZ_OID, S_TEXT_OID };
     PGresult *res = PQprepare(self->conn, "kc_grant",
                               "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records)"
-                              " VALUES ($1, $2, $3, $4, $5, $6)",
+                              " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
                               6, grant_types);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
@@ -44,13 +45,9 @@ static int s_prepare(kc_store_t *self)
     return ok ? 0 : -1;
 }
 
-static int s_open(kc_store_t *self, char *err, size_t err_size)
+/* One keycoord per database: the owner connection holds this lock. */
+static int s_take_lock(kc_store_t *self, char *err, size_t err_size)
 {
-    self->conn = rs_db_connect(self->url, "recsign-keycoord", err, err_size);
-    if (!self->conn)
-        return -1;
-    if (rs_db_check_schema(self->conn, err, err_size) != 0)
-        return -1;
     int64_t locked = 0;
     if (rs_db_query_int(self->conn, "taking the keycoord lock",
                         "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")::int", &locked)
@@ -62,6 +59,16 @@ static int s_open(kc_store_t *self, char *err, size_t err_size)
         snprintf(err, err_size, "another recsign-keycoord holds this database's keycoord lock; expected exactly one keycoord per database");
         return -1;
     }
+    return 0;
+}
+
+static int s_open(kc_store_t *self, char *err, size_t err_size)
+{
+    self->conn = rs_db_connect(self->url, "recsign-keycoord", err, err_size);
+    if (!self->conn || rs_db_check_schema(self->conn, err, err_size) != 0)
+        return -1;
+    if (self->owner && s_take_lock(self, err, err_size) != 0)
+        return -1;
     if (s_prepare(self) != 0) {
         snprintf(err, err_size, "cannot prepare lease statements: %s", rs_db_error(self->conn));
         return -1;
@@ -69,7 +76,7 @@ static int s_open(kc_store_t *self, char *err, size_t err_size)
     return 0;
 }
 
-kc_store_t *kc_store_new(const char *db_url, char *err, size_t err_size)
+kc_store_t *kc_store_new(const char *db_url, bool owner, char *err, size_t err_size)
 {
     kc_store_t *self = calloc(1, sizeof *self);
     if (!self || !(self->url = strdup(db_url ? db_url : ""))) {
@@ -77,6 +84,7 @@ kc_store_t *kc_store_new(const char *db_url, char *err, size_t err_size)
         free(self);
         return NULL;
     }
+    self->owner = owner;
     if (s_open(self, err, err_size) != 0) {
         kc_store_destroy(&self);
         return NULL;
@@ -113,9 +121,22 @@ int kc_store_reconnect(kc_store_t *self)
 }
 
 kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
-                          kc_cookie_free_fn *cookie_free, char *err, size_t err_size)
+                          kc_cookie_free_fn *cookie_free, bool *unclean, char *err,
+                          size_t err_size)
 {
     PGresult *res = PQexec(self->conn,
+                           "UPDATE keycoord_state s SET clean_stop = false, updated_at = clock_timestamp()"
+                           " FROM (SELECT clean_stop FROM keycoord_state WHERE id = 1) previous"
+                           " WHERE s.id = 1 RETURNING previous.clean_stop");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        snprintf(err, err_size, "cannot read the keycoord state: %s",
+                 PQresultStatus(res) == PGRES_TUPLES_OK ? "row missing" : rs_db_error(self->conn));
+        PQclear(res);
+        return NULL;
+    }
+    *unclean = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
+    PQclear(res);
+    res = PQexec(self->conn,
                            "SELECT coalesce(max(id), 0),"
                            " coalesce((extract(epoch FROM greatest(max(granted_at), max(ended_at)))"
                            " * 1000000)::bigint, 0) FROM leases");
@@ -187,6 +208,13 @@ fail:
     return NULL;
 }
 
+int kc_store_mark_clean_stop(kc_store_t *self)
+{
+    return rs_db_exec(self->conn, "recording a clean stop",
+                      "UPDATE keycoord_state SET clean_stop = true, updated_at = clock_timestamp()"
+                      " WHERE id = 1");
+}
+
 static void s_put_time(uint8_t *buf, int64_t wall_us)
 {
     rs_put_u64(buf, (uint64_t) (wall_us - S_PG_EPOCH_OFFSET_US));
@@ -244,10 +272,11 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
             break;
         }
         ExecStatusType status = PQresultStatus(res);
-        if (status == PGRES_COMMAND_OK && strcmp(PQcmdTuples(res), "1") != 0
-            && events[i].type == KC_EVENT_END) {
-            rs_warn("lease log: lease %llu was not open in the log when it ended",
-                    (unsigned long long) events[i].lease_id);
+        if (status == PGRES_COMMAND_OK && strcmp(PQcmdTuples(res), "1") != 0) {
+            /* Already written by an attempt whose outcome was lost. */
+            rs_debug("lease log: %s of lease %llu was already stored",
+                     events[i].type == KC_EVENT_GRANT ? "grant" : "end",
+                     (unsigned long long) events[i].lease_id);
         }
         else if (status == PGRES_FATAL_ERROR) {
             rs_error("lease log write failed: %s", PQresultErrorMessage(res));

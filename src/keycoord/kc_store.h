@@ -6,24 +6,34 @@
 
 #include "kc_coord.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct kc_store_t kc_store_t;
 
-/* Connects, checks the schema and takes the keycoord's advisory lock (one
- * keycoord per database). Returns NULL with a one-line reason in err. */
-kc_store_t *kc_store_new(const char *db_url, char *err, size_t err_size);
+/* Connects and checks the schema. The owner connection also takes the
+ * keycoord's advisory lock (one keycoord per database) and is the one that
+ * loads state and records the clean stop; the lease log writer has a
+ * connection of its own. Returns NULL with a one-line reason in err. */
+kc_store_t *kc_store_new(const char *db_url, bool owner, char *err, size_t err_size);
 void kc_store_destroy(kc_store_t **self_p);
 
 /* Builds the coordinator from the stored state: the next fencing token,
  * the latest event time, free keys in LRU order (never used first, then by
  * last release), and every lease still open in the log, adopted as held
- * until its TTL runs out. Returns NULL with a reason in err. */
+ * until its TTL runs out. Marks the keycoord as running; *unclean tells
+ * whether the previous one stopped without writing its whole log. Returns
+ * NULL with a reason in err. */
 kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
-                          kc_cookie_free_fn *cookie_free, char *err, size_t err_size);
+                          kc_cookie_free_fn *cookie_free, bool *unclean, char *err,
+                          size_t err_size);
 
-/* Appends events to the lease log atomically and durably. Returns 0, or -1
- * after logging why (nothing of this flush is stored then). */
+/* Records a clean stop: every event is in the log. Returns 0 or -1. */
+int kc_store_mark_clean_stop(kc_store_t *self) __attribute__((warn_unused_result));
+
+/* Appends events to the lease log atomically and durably. Idempotent: an
+ * event already stored is left as it is. Returns 0, or -1 after logging
+ * why (nothing of this write is stored then). */
 int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
     __attribute__((warn_unused_result));
 

@@ -6,6 +6,7 @@
 #include "rs_config.h"
 #include "rs_log.h"
 #include "rs_socket.h"
+#include "rs_time.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -54,17 +55,25 @@ int main(int argc, char **argv)
     kc_coord_t *coord = NULL;
     zsock_t *router = NULL;
     kc_server_t *server = NULL;
-    kc_store_t *store = kc_store_new(rs_config_str(&config, "db"), err, sizeof err);
+    kc_logger_t *logger = NULL;
+    bool served = false;
+    kc_store_t *store = kc_store_new(rs_config_str(&config, "db"), true, err, sizeof err);
     if (!store) {
         rs_error("%s", err);
         goto out;
     }
+    bool unclean = false;
     coord = kc_store_load(store, (uint32_t) rs_config_int(&config, "lease-ttl-ms"),
                           (size_t) rs_config_int(&config, "max-waiters"), kc_server_cookie_free,
-                          err, sizeof err);
+                          &unclean, err, sizeof err);
     if (!coord) {
         rs_error("%s", err);
         goto out;
+    }
+    if (unclean) {
+        rs_warn("the previous keycoord did not stop cleanly: no key is granted for one lease TTL (%lld ms), until every lease it may have granted has run out",
+                rs_config_int(&config, "lease-ttl-ms"));
+        kc_coord_hold_grants(coord, rs_mono_us() + rs_config_int(&config, "lease-ttl-ms") * 1000);
     }
     if (kc_coord_key_count(coord) == 0)
         rs_warn("the keyring is empty: no lease can be granted until keys are added ('recsign init --keys N')");
@@ -79,19 +88,35 @@ int main(int argc, char **argv)
     }
     zsock_set_router_mandatory(router, 1);
     zsock_set_sndtimeo(router, 0);
-    server = kc_server_new(router, coord, store);
-    if (!server) {
+    kc_store_t *log_store = kc_store_new(rs_config_str(&config, "db"), false, err, sizeof err);
+    if (!log_store) {
+        rs_error("%s", err);
+        goto out;
+    }
+    logger = kc_logger_new(&log_store);
+    server = kc_server_new(router, coord, logger);
+    if (!logger || !server) {
         rs_error("out of memory");
         goto out;
     }
     rs_info("serving leases on %s: %zu keys, %zu free, ttl %lld ms", rs_config_str(&config, "bind"),
             kc_coord_key_count(coord), kc_coord_free_count(coord),
             rs_config_int(&config, "lease-ttl-ms"));
-    kc_server_run(server);
-    rs_info("shutting down");
-    exit_code = RS_EXIT_OK;
+    served = true;
+    /* A clean stop needs every event durable; give the writer a while. */
+    if (kc_server_run(server) == 0 && kc_logger_drain(logger, 10000) == 0
+        && kc_store_mark_clean_stop(store) == 0) {
+        rs_info("stopped cleanly: the lease log is complete");
+        exit_code = RS_EXIT_OK;
+    }
+    else
+        rs_error("stopped without writing the whole lease log; the next keycoord will wait one TTL before granting");
 out:
+    /* Failed before serving: nothing was granted, the state stays clean. */
+    if (coord && !served && kc_store_mark_clean_stop(store) != 0)
+        rs_warn("could not record that nothing was granted");
     kc_server_destroy(&server);
+    kc_logger_destroy(&logger);
     zsock_destroy(&router);
     kc_coord_destroy(&coord);
     kc_store_destroy(&store);

@@ -42,7 +42,8 @@ static int s_flush(s_loop_t *self, bool final)
         if (sink_store_flush(self->store, &inserted, &fenced) == 0) {
             self->stored += inserted;
             self->fenced += (uint64_t) fenced;
-            self->oldest_pending_us = 0;
+            /* Rows left are waiting for their lease: try again later. */
+            self->oldest_pending_us = sink_store_pending(self->store) ? rs_mono_us() : 0;
             return 0;
         }
         if ((zsys_interrupted && !final) || (final && attempt >= 5))

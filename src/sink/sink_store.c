@@ -24,12 +24,20 @@ static const uint8_t s_copy_trailer[2] = { 0xff, 0xff };
  * staging path for a while: more duplicates are likely to follow. */
 #define S_STAGED_HOLD_US 10000000
 
+/* The keycoord answers before it writes its lease log, so results may
+ * arrive before their lease is visible; they wait this long for it before
+ * they are refused as unknown. */
+#define S_UNKNOWN_LEASE_HOLD_US 10000000
+
+typedef enum { S_ALLOW, S_REFUSE, S_HOLD } s_verdict_t;
+
 /* The rows of one RESULTS message: one lease, one key. */
 typedef struct {
     uint64_t lease_id;
     uint32_t key_id;
     size_t offset, size, count;
-    bool allowed;
+    int64_t arrived_us;
+    s_verdict_t verdict;
 } s_segment_t;
 
 struct sink_store_t {
@@ -124,6 +132,7 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results)
         .offset = self->rows_size,
         .size = (size_t) results->count * S_ROW_BYTES,
         .count = results->count,
+        .arrived_us = rs_mono_us(),
     };
     uint8_t *p = self->rows + self->rows_size;
     for (uint32_t i = 0; i < results->count; i++) {
@@ -158,8 +167,10 @@ static int s_cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Marks each segment allowed when its lease is in the log, on its key,
- * and did not end by expiry. Returns the rows refused, or -1. */
+/* Gives each segment its verdict: allowed when its lease is in the log,
+ * on its key, and did not end by expiry; held while its lease is not in
+ * the log yet (for a while); refused otherwise. Returns the rows refused,
+ * or -1. */
 static int64_t s_fence(sink_store_t *self)
 {
     /* The distinct lease ids, as a bigint[] literal. */
@@ -185,8 +196,8 @@ static int64_t s_fence(sink_store_t *self)
 
     const char *values[] = { list };
     PGresult *res = PQexecParams(self->conn,
-                                 "SELECT id, key_id FROM leases WHERE id = ANY ($1::bigint[])"
-                                 " AND end_reason IS DISTINCT FROM 'expired'",
+                                 "SELECT id, key_id, coalesce(end_reason = 'expired', false)::int"
+                                 " FROM leases WHERE id = ANY ($1::bigint[])",
                                  1, NULL, values, NULL, NULL, 1);
     free(list);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -194,33 +205,61 @@ static int64_t s_fence(sink_store_t *self)
         PQclear(res);
         return -1;
     }
-    /* Allowed (lease, key) pairs, sorted for lookup. */
+    /* (lease, key, expired) triples, sorted by lease for lookup. */
     int n = PQntuples(res);
-    uint64_t *allowed = malloc(((size_t) n + 1) * 2 * sizeof *allowed);
-    if (!allowed) {
+    uint64_t *leases = malloc(((size_t) n + 1) * 3 * sizeof *leases);
+    if (!leases) {
         PQclear(res);
         return -1;
     }
     for (int r = 0; r < n; r++) {
-        allowed[2 * r] = (uint64_t) rs_db_get_int8(res, r, 0);
-        allowed[2 * r + 1] = (uint32_t) rs_db_get_int4(res, r, 1);
+        leases[3 * r] = (uint64_t) rs_db_get_int8(res, r, 0);
+        leases[3 * r + 1] = (uint32_t) rs_db_get_int4(res, r, 1);
+        leases[3 * r + 2] = (uint64_t) rs_db_get_int4(res, r, 2);
     }
-    qsort(allowed, (size_t) n, 2 * sizeof *allowed, s_cmp_u64);
+    PQclear(res);
+    qsort(leases, (size_t) n, 3 * sizeof *leases, s_cmp_u64);
     int64_t refused = 0;
+    int64_t now = rs_mono_us();
     for (size_t i = 0; i < self->segment_count; i++) {
         s_segment_t *seg = &self->segments[i];
-        const uint64_t *hit = bsearch(&seg->lease_id, allowed, (size_t) n, 2 * sizeof *allowed,
+        const uint64_t *hit = bsearch(&seg->lease_id, leases, (size_t) n, 3 * sizeof *leases,
                                       s_cmp_u64);
-        seg->allowed = hit && hit[1] == seg->key_id;
-        if (!seg->allowed) {
+        const char *why = NULL;
+        if (!hit)
+            why = now - seg->arrived_us < S_UNKNOWN_LEASE_HOLD_US ? NULL : "is not in the lease log";
+        else if (hit[1] != seg->key_id)
+            why = "is on another key";
+        else if (hit[2])
+            why = "ended by expiry";
+        seg->verdict = why ? S_REFUSE : hit ? S_ALLOW : S_HOLD;
+        if (why) {
             refused += (int64_t) seg->count;
-            rs_warn("refused %zu signatures under lease %llu on key %u: the lease is unknown, of another key, or expired",
-                    seg->count, (unsigned long long) seg->lease_id, seg->key_id);
+            rs_warn("refused %zu signatures under lease %llu on key %u: the lease %s",
+                    seg->count, (unsigned long long) seg->lease_id, seg->key_id, why);
         }
     }
-    free(allowed);
-    PQclear(res);
+    free(leases);
     return refused;
+}
+
+/* Keeps only the held segments, moved to the front of the buffer. */
+static void s_keep_held(sink_store_t *self)
+{
+    size_t kept = 0, rows_size = 0, row_count = 0;
+    for (size_t i = 0; i < self->segment_count; i++) {
+        s_segment_t seg = self->segments[i];
+        if (seg.verdict != S_HOLD)
+            continue;
+        memmove(self->rows + rows_size, self->rows + seg.offset, seg.size);
+        seg.offset = rows_size;
+        rows_size += seg.size;
+        row_count += seg.count;
+        self->segments[kept++] = seg;
+    }
+    self->segment_count = kept;
+    self->rows_size = rows_size;
+    self->row_count = row_count;
 }
 
 /* Streams the allowed rows into `table`. Returns 0, 1 when the COPY hit
@@ -237,7 +276,7 @@ static int s_copy(sink_store_t *self, const char *sql)
     int ok = PQputCopyData(self->conn, (const char *) s_copy_header, sizeof s_copy_header) == 1;
     for (size_t i = 0; ok && i < self->segment_count; i++) {
         const s_segment_t *seg = &self->segments[i];
-        if (seg->allowed)
+        if (seg->verdict == S_ALLOW)
             ok = PQputCopyData(self->conn, (const char *) self->rows + seg->offset,
                                (int) seg->size) == 1;
     }
@@ -314,11 +353,18 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
     /* One signed_at for the whole flush: the moment it is written. */
     uint8_t at[8];
     rs_put_u64(at, (uint64_t) (rs_wall_us() - S_PG_EPOCH_OFFSET_US));
-    for (size_t off = S_SIGNED_AT_OFFSET; off < self->rows_size; off += S_ROW_BYTES)
-        memcpy(self->rows + off, at, sizeof at);
+    int64_t allowed = 0;
+    for (size_t i = 0; i < self->segment_count; i++) {
+        const s_segment_t *seg = &self->segments[i];
+        if (seg->verdict != S_ALLOW)
+            continue;
+        allowed += (int64_t) seg->count;
+        for (size_t off = seg->offset + S_SIGNED_AT_OFFSET; off < seg->offset + seg->size;
+             off += S_ROW_BYTES)
+            memcpy(self->rows + off, at, sizeof at);
+    }
 
     int64_t stored = -1;
-    int64_t allowed = (int64_t) self->row_count - refused;
     if (allowed == 0)
         stored = 0;
     else if (rs_mono_us() >= self->staged_until_us) {
@@ -341,9 +387,7 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
         rs_debug("flush: %lld signatures already stored", (long long) (allowed - stored));
     *inserted = stored;
     *fenced = refused;
-    self->rows_size = 0;
-    self->row_count = 0;
-    self->segment_count = 0;
+    s_keep_held(self);
     return 0;
 }
 

@@ -5,7 +5,7 @@
  * transaction: straight into `signatures` with COPY when none of them is
  * stored yet, and otherwise (a COPY that hits the primary key) through a
  * staging table and INSERT ... ON CONFLICT DO NOTHING, so every write is
- * idempotent. */
+ * idempotent. Rows whose lease is not in the log yet wait for it. */
 #ifndef SINK_STORE_H
 #define SINK_STORE_H
 
@@ -28,10 +28,12 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results)
 /* Rows buffered and not yet flushed. */
 size_t sink_store_pending(const sink_store_t *self);
 
-/* Writes the buffered rows in one transaction. On success empties the
- * buffer, sets *inserted to the rows newly stored and *fenced to the rows
- * refused for their lease (the rest were stored already). Returns -1
- * after logging why; the buffer is kept for the next try. */
+/* Writes the buffered rows in one transaction. On success sets *inserted
+ * to the rows newly stored and *fenced to the rows refused for their
+ * lease (the rest were stored already) and empties the buffer but for rows
+ * whose lease is not in the log yet: those wait for a later flush (the
+ * keycoord answers before it writes), and are refused after 10 s.
+ * Returns -1 after logging why; the buffer is kept for the next try. */
 int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
     __attribute__((warn_unused_result));
 
