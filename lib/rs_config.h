@@ -14,6 +14,8 @@ typedef enum {
     RS_OPT_FLAG,   /* boolean switch: present or not; env accepts 1/0/true/false */
 } rs_opt_type_t;
 
+enum { RS_ENDPOINT_NONE = 0, RS_ENDPOINT_BIND = 1, RS_ENDPOINT_CONNECT = 2 };
+
 typedef struct {
     const char *name;     /* flag name without the leading dashes */
     const char *env;      /* environment variable, or NULL */
@@ -22,6 +24,8 @@ typedef struct {
     long long min, max;   /* bounds for RS_OPT_INT */
     const char *help;
     bool secret;          /* printed with any password masked */
+    bool required;        /* RS_OPT_STRING that must be given */
+    int endpoint;         /* RS_ENDPOINT_BIND or _CONNECT: checked as a ZeroMQ endpoint */
     /* Filled in by rs_config_parse: */
     long long int_value;
     const char *str_value;

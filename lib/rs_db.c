@@ -77,6 +77,77 @@ int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
     return 0;
 }
 
+struct rs_db_link_t {
+    PGconn *conn;
+    char *url;
+    char *app;
+    rs_db_setup_fn *setup;
+    void *arg;
+};
+
+static int s_link_open(rs_db_link_t *self, char *err, size_t err_size)
+{
+    if (self->conn)
+        PQfinish(self->conn);
+    self->conn = rs_db_connect(self->url, self->app, err, err_size);
+    if (!self->conn)
+        return -1;
+    if (rs_db_check_schema(self->conn, err, err_size) != 0
+        || (self->setup && self->setup(self->conn, self->arg, err, err_size) != 0)) {
+        PQfinish(self->conn);
+        self->conn = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+rs_db_link_t *rs_db_link_new(const char *url, const char *app, rs_db_setup_fn *setup, void *arg,
+                             char *err, size_t err_size)
+{
+    rs_db_link_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->url = strdup(url ? url : "")) || !(self->app = strdup(app))) {
+        snprintf(err, err_size, "out of memory");
+        rs_db_link_destroy(&self);
+        return NULL;
+    }
+    self->setup = setup;
+    self->arg = arg;
+    if (s_link_open(self, err, err_size) != 0)
+        rs_db_link_destroy(&self);
+    return self;
+}
+
+void rs_db_link_destroy(rs_db_link_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    rs_db_link_t *self = *self_p;
+    if (self->conn)
+        PQfinish(self->conn);
+    free(self->url);
+    free(self->app);
+    free(self);
+    *self_p = NULL;
+}
+
+PGconn *rs_db_link_conn(rs_db_link_t *self)
+{
+    return self->conn;
+}
+
+int rs_db_link_ensure(rs_db_link_t *self)
+{
+    if (self->conn && PQstatus(self->conn) == CONNECTION_OK)
+        return 0;
+    char err[512];
+    if (s_link_open(self, err, sizeof err) != 0) {
+        rs_warn("database reconnect failed: %s", err);
+        return -1;
+    }
+    rs_info("database connection re-established");
+    return 0;
+}
+
 int rs_db_exec(PGconn *conn, const char *what, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);

@@ -17,6 +17,22 @@
  * one-line reason (URL masked) in err. */
 PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_size);
 
+/* A connection that can be re-established. Opening it connects, checks
+ * the schema, then runs the owner's setup (locks, prepared statements);
+ * rs_db_link_ensure does all of that again when the connection broke. */
+typedef int(rs_db_setup_fn)(PGconn *conn, void *arg, char *err, size_t err_size);
+typedef struct rs_db_link_t rs_db_link_t;
+
+/* Returns NULL with a one-line reason in err. setup may be NULL. */
+rs_db_link_t *rs_db_link_new(const char *url, const char *app, rs_db_setup_fn *setup, void *arg,
+                             char *err, size_t err_size);
+void rs_db_link_destroy(rs_db_link_t **self_p);
+/* The current connection; NULL while it is down. */
+PGconn *rs_db_link_conn(rs_db_link_t *self);
+/* Returns 0 when the connection is usable, reconnecting first when it
+ * broke; -1 (logged) when that failed. */
+int rs_db_link_ensure(rs_db_link_t *self) __attribute__((warn_unused_result));
+
 /* Checks that the database carries schema version RS_SCHEMA_VERSION.
  * Returns 0, or -1 with a one-line reason in err. */
 int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)

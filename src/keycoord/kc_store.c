@@ -18,17 +18,17 @@
 #define S_TEXT_OID 25
 
 struct kc_store_t {
-    PGconn *conn;
-    char *url;
+    rs_db_link_t *link;
+    PGconn *conn; /* the link's connection, refreshed by s_conn */
     bool owner;
 };
 
-static int s_prepare(kc_store_t *self)
+static int s_prepare(PGconn *conn)
 {
     static const Oid grant_types[] = { S_INT8_OID, S_INT4_OID, S_TEXT_OID, S_TIMESTAMPTZ_OID,
                                        S_INT8_OID, S_INT4_OID };
     static const Oid end_types[] = { S_INT8_OID, S_TIMESTAMPTZ_OID, S_TEXT_OID };
-    PGresult *res = PQprepare(self->conn, "kc_grant",
+    PGresult *res = PQprepare(conn, "kc_grant",
                               "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records)"
                               " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
                               6, grant_types);
@@ -36,7 +36,7 @@ static int s_prepare(kc_store_t *self)
     PQclear(res);
     if (!ok)
         return -1;
-    res = PQprepare(self->conn, "kc_end",
+    res = PQprepare(conn, "kc_end",
                     "UPDATE leases SET ended_at = $2, end_reason = $3"
                     " WHERE id = $1 AND ended_at IS NULL",
                     3, end_types);
@@ -46,13 +46,13 @@ static int s_prepare(kc_store_t *self)
 }
 
 /* One keycoord per database: the owner connection holds this lock. */
-static int s_take_lock(kc_store_t *self, char *err, size_t err_size)
+static int s_take_lock(PGconn *conn, char *err, size_t err_size)
 {
     int64_t locked = 0;
-    if (rs_db_query_int(self->conn, "taking the keycoord lock",
+    if (rs_db_query_int(conn, "taking the keycoord lock",
                         "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")::int", &locked)
         != 0) {
-        snprintf(err, err_size, "cannot take the keycoord lock: %s", rs_db_error(self->conn));
+        snprintf(err, err_size, "cannot take the keycoord lock: %s", rs_db_error(conn));
         return -1;
     }
     if (!locked) {
@@ -62,15 +62,13 @@ static int s_take_lock(kc_store_t *self, char *err, size_t err_size)
     return 0;
 }
 
-static int s_open(kc_store_t *self, char *err, size_t err_size)
+static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
-    self->conn = rs_db_connect(self->url, "recsign-keycoord", err, err_size);
-    if (!self->conn || rs_db_check_schema(self->conn, err, err_size) != 0)
+    kc_store_t *self = arg;
+    if (self->owner && s_take_lock(conn, err, err_size) != 0)
         return -1;
-    if (self->owner && s_take_lock(self, err, err_size) != 0)
-        return -1;
-    if (s_prepare(self) != 0) {
-        snprintf(err, err_size, "cannot prepare lease statements: %s", rs_db_error(self->conn));
+    if (s_prepare(conn) != 0) {
+        snprintf(err, err_size, "cannot prepare lease statements: %s", rs_db_error(conn));
         return -1;
     }
     return 0;
@@ -79,16 +77,17 @@ static int s_open(kc_store_t *self, char *err, size_t err_size)
 kc_store_t *kc_store_new(const char *db_url, bool owner, char *err, size_t err_size)
 {
     kc_store_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->url = strdup(db_url ? db_url : ""))) {
+    if (!self) {
         snprintf(err, err_size, "out of memory");
-        free(self);
         return NULL;
     }
     self->owner = owner;
-    if (s_open(self, err, err_size) != 0) {
-        kc_store_destroy(&self);
+    self->link = rs_db_link_new(db_url, "recsign-keycoord", s_setup, self, err, err_size);
+    if (!self->link) {
+        free(self);
         return NULL;
     }
+    self->conn = rs_db_link_conn(self->link);
     return self;
 }
 
@@ -96,28 +95,16 @@ void kc_store_destroy(kc_store_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    kc_store_t *self = *self_p;
-    if (self->conn)
-        PQfinish(self->conn);
-    free(self->url);
-    free(self);
+    rs_db_link_destroy(&(*self_p)->link);
+    free(*self_p);
     *self_p = NULL;
 }
 
 int kc_store_reconnect(kc_store_t *self)
 {
-    if (self->conn && PQstatus(self->conn) == CONNECTION_OK)
-        return 0;
-    if (self->conn)
-        PQfinish(self->conn);
-    self->conn = NULL;
-    char err[512];
-    if (s_open(self, err, sizeof err) != 0) {
-        rs_warn("database reconnect failed: %s", err);
-        return -1;
-    }
-    rs_info("database connection re-established");
-    return 0;
+    int rc = rs_db_link_ensure(self->link);
+    self->conn = rs_db_link_conn(self->link);
+    return rc;
 }
 
 kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,

@@ -4,6 +4,7 @@
 #include "kc_server.h"
 #include "kc_store.h"
 #include "rs_config.h"
+#include "rs_process.h"
 #include "rs_log.h"
 #include "rs_socket.h"
 #include "rs_time.h"
@@ -12,9 +13,9 @@
 #include <stdio.h>
 
 static rs_opt_t s_opts[] = {
-    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true,
+    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true, .required = true,
       .help = "PostgreSQL URL of the recsign database" },
-    { .name = "bind", .env = "RECSIGN_KEYCOORD_BIND", .type = RS_OPT_STRING,
+    { .name = "bind", .env = "RECSIGN_KEYCOORD_BIND", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_BIND,
       .fallback = "tcp://*:5559", .help = "endpoint the lease ROUTER binds" },
     { .name = "lease-ttl-ms", .env = "RECSIGN_LEASE_TTL_MS", .type = RS_OPT_INT,
       .fallback = "10000", .min = 100, .max = 3600000,
@@ -34,22 +35,10 @@ int main(int argc, char **argv)
         .opts = s_opts,
         .count = sizeof s_opts / sizeof s_opts[0],
     };
-    int rc = rs_config_parse(&config, argc, argv, 1);
-    if (rc != 0)
-        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
+    int rc = rs_process_start(&config, argc, argv, "keycoord");
+    if (rc >= 0)
+        return rc;
     char err[512];
-    if (!rs_config_str(&config, "db")) {
-        fprintf(stderr, "recsign-keycoord: error: no database URL; expected --db URL or RECSIGN_DB_URL\n");
-        return RS_EXIT_USAGE;
-    }
-    if (rs_socket_check_endpoint(rs_config_str(&config, "bind"), RS_BIND, err, sizeof err) != 0) {
-        fprintf(stderr, "recsign-keycoord: error: --bind: %s\n", err);
-        return RS_EXIT_USAGE;
-    }
-    rs_log_init("keycoord");
-    zsys_init();
-    zsys_set_logstream(NULL);
-    rs_config_log(&config);
 
     int exit_code = RS_EXIT_RUNTIME;
     kc_coord_t *coord = NULL;

@@ -41,8 +41,8 @@ typedef struct {
 } s_segment_t;
 
 struct sink_store_t {
-    PGconn *conn;
-    char *url;
+    rs_db_link_t *link;
+    PGconn *conn; /* the link's connection, refreshed on reconnect */
     int staging_ready;
     uint8_t *rows;
     size_t rows_size, rows_cap, row_count;
@@ -51,27 +51,27 @@ struct sink_store_t {
     int64_t staged_until_us;
 };
 
-static int s_open(sink_store_t *self, char *err, size_t err_size)
+/* A new connection has no staging table yet. */
+static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
+    sink_store_t *self = arg;
     self->staging_ready = 0;
-    self->conn = rs_db_connect(self->url, "recsign-sink", err, err_size);
-    if (!self->conn)
-        return -1;
-    return rs_db_check_schema(self->conn, err, err_size);
+    return 0;
 }
 
 sink_store_t *sink_store_new(const char *db_url, char *err, size_t err_size)
 {
     sink_store_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->url = strdup(db_url ? db_url : ""))) {
-        free(self);
+    if (!self) {
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
-    if (s_open(self, err, err_size) != 0) {
-        sink_store_destroy(&self);
+    self->link = rs_db_link_new(db_url, "recsign-sink", s_setup, self, err, err_size);
+    if (!self->link) {
+        free(self);
         return NULL;
     }
+    self->conn = rs_db_link_conn(self->link);
     return self;
 }
 
@@ -80,29 +80,18 @@ void sink_store_destroy(sink_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     sink_store_t *self = *self_p;
-    if (self->conn)
-        PQfinish(self->conn);
+    rs_db_link_destroy(&self->link);
     free(self->rows);
     free(self->segments);
-    free(self->url);
     free(self);
     *self_p = NULL;
 }
 
 int sink_store_reconnect(sink_store_t *self)
 {
-    if (self->conn && PQstatus(self->conn) == CONNECTION_OK)
-        return 0;
-    if (self->conn)
-        PQfinish(self->conn);
-    self->conn = NULL;
-    char err[512];
-    if (s_open(self, err, sizeof err) != 0) {
-        rs_warn("database reconnect failed: %s", err);
-        return -1;
-    }
-    rs_info("database connection re-established");
-    return 0;
+    int rc = rs_db_link_ensure(self->link);
+    self->conn = rs_db_link_conn(self->link);
+    return rc;
 }
 
 int sink_store_add(sink_store_t *self, const rs_results_t *results)

@@ -3,6 +3,7 @@
 #include "vent_dispatch.h"
 #include "vent_store.h"
 #include "rs_config.h"
+#include "rs_process.h"
 #include "rs_log.h"
 #include "rs_proto.h"
 #include "rs_socket.h"
@@ -11,9 +12,9 @@
 #include <stdio.h>
 
 static rs_opt_t s_opts[] = {
-    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true,
+    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true, .required = true,
       .help = "PostgreSQL URL of the recsign database" },
-    { .name = "bind", .env = "RECSIGN_VENTILATOR_BIND", .type = RS_OPT_STRING,
+    { .name = "bind", .env = "RECSIGN_VENTILATOR_BIND", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_BIND,
       .fallback = "tcp://*:5557", .help = "endpoint the batch PUSH socket binds" },
     { .name = "batch-size", .env = "RECSIGN_BATCH_SIZE", .type = RS_OPT_INT, .fallback = "100",
       .min = 1, .max = RS_BATCH_MAX, .help = "records per batch, fixed for the whole run" },
@@ -34,22 +35,10 @@ int main(int argc, char **argv)
         .opts = s_opts,
         .count = sizeof s_opts / sizeof s_opts[0],
     };
-    int rc = rs_config_parse(&config, argc, argv, 1);
-    if (rc != 0)
-        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
+    int rc = rs_process_start(&config, argc, argv, "ventilator");
+    if (rc >= 0)
+        return rc;
     char err[512];
-    if (!rs_config_str(&config, "db")) {
-        fprintf(stderr, "recsign-ventilator: error: no database URL; expected --db URL or RECSIGN_DB_URL\n");
-        return RS_EXIT_USAGE;
-    }
-    if (rs_socket_check_endpoint(rs_config_str(&config, "bind"), RS_BIND, err, sizeof err) != 0) {
-        fprintf(stderr, "recsign-ventilator: error: --bind: %s\n", err);
-        return RS_EXIT_USAGE;
-    }
-    rs_log_init("ventilator");
-    zsys_init();
-    zsys_set_logstream(NULL);
-    rs_config_log(&config);
 
     int exit_code = RS_EXIT_RUNTIME;
     zsock_t *push = NULL;

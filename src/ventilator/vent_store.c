@@ -13,20 +13,18 @@
 #define S_INT4_OID 23
 
 struct vent_store_t {
-    PGconn *conn;
-    char *url;
+    rs_db_link_t *link;
+    PGconn *conn; /* the link's connection, refreshed on reconnect */
 };
 
-static int s_open(vent_store_t *self, char *err, size_t err_size)
+static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
-    self->conn = rs_db_connect(self->url, "recsign-ventilator", err, err_size);
-    if (!self->conn || rs_db_check_schema(self->conn, err, err_size) != 0)
-        return -1;
+    (void) arg;
     int64_t locked = 0;
-    if (rs_db_query_int(self->conn, "taking the ventilator lock",
+    if (rs_db_query_int(conn, "taking the ventilator lock",
                         "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")::int", &locked)
         != 0) {
-        snprintf(err, err_size, "cannot take the ventilator lock: %s", rs_db_error(self->conn));
+        snprintf(err, err_size, "cannot take the ventilator lock: %s", rs_db_error(conn));
         return -1;
     }
     if (!locked) {
@@ -54,14 +52,14 @@ static int s_open(vent_store_t *self, char *err, size_t err_size)
                  " FROM records r WHERE r.id %s $1 ORDER BY r.id LIMIT $2",
                  pages[i][1]);
         PQclear(res);
-        res = PQprepare(self->conn, pages[i][0], sql, 2, types);
+        res = PQprepare(conn, pages[i][0], sql, 2, types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             break;
     }
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok) {
-        snprintf(err, err_size, "cannot prepare the record query: %s", rs_db_error(self->conn));
+        snprintf(err, err_size, "cannot prepare the record query: %s", rs_db_error(conn));
         return -1;
     }
     return 0;
@@ -70,15 +68,16 @@ static int s_open(vent_store_t *self, char *err, size_t err_size)
 vent_store_t *vent_store_new(const char *db_url, char *err, size_t err_size)
 {
     vent_store_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->url = strdup(db_url ? db_url : ""))) {
-        free(self);
+    if (!self) {
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
-    if (s_open(self, err, err_size) != 0) {
-        vent_store_destroy(&self);
+    self->link = rs_db_link_new(db_url, "recsign-ventilator", s_setup, NULL, err, err_size);
+    if (!self->link) {
+        free(self);
         return NULL;
     }
+    self->conn = rs_db_link_conn(self->link);
     return self;
 }
 
@@ -86,27 +85,16 @@ void vent_store_destroy(vent_store_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    if ((*self_p)->conn)
-        PQfinish((*self_p)->conn);
-    free((*self_p)->url);
+    rs_db_link_destroy(&(*self_p)->link);
     free(*self_p);
     *self_p = NULL;
 }
 
 int vent_store_reconnect(vent_store_t *self)
 {
-    if (self->conn && PQstatus(self->conn) == CONNECTION_OK)
-        return 0;
-    if (self->conn)
-        PQfinish(self->conn);
-    self->conn = NULL;
-    char err[512];
-    if (s_open(self, err, sizeof err) != 0) {
-        rs_warn("database reconnect failed: %s", err);
-        return -1;
-    }
-    rs_info("database connection re-established");
-    return 0;
+    int rc = rs_db_link_ensure(self->link);
+    self->conn = rs_db_link_conn(self->link);
+    return rc;
 }
 
 int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,

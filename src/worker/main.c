@@ -4,6 +4,7 @@
 #include "wk_lease.h"
 #include "wk_thread.h"
 #include "rs_config.h"
+#include "rs_process.h"
 #include "rs_crypto.h"
 #include "rs_log.h"
 #include "rs_socket.h"
@@ -17,11 +18,11 @@
 #include <unistd.h>
 
 static rs_opt_t s_opts[] = {
-    { .name = "ventilator", .env = "RECSIGN_VENTILATOR_ENDPOINT", .type = RS_OPT_STRING,
+    { .name = "ventilator", .env = "RECSIGN_VENTILATOR_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT,
       .fallback = "tcp://localhost:5557", .help = "ventilator endpoint to pull batches from" },
-    { .name = "keycoord", .env = "RECSIGN_KEYCOORD_ENDPOINT", .type = RS_OPT_STRING,
+    { .name = "keycoord", .env = "RECSIGN_KEYCOORD_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT,
       .fallback = "tcp://localhost:5559", .help = "keycoord endpoint to lease keys from" },
-    { .name = "sink", .env = "RECSIGN_SINK_ENDPOINT", .type = RS_OPT_STRING,
+    { .name = "sink", .env = "RECSIGN_SINK_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT,
       .fallback = "tcp://localhost:5558", .help = "sink endpoint to push signatures to" },
     { .name = "threads", .env = "RECSIGN_WORKER_THREADS", .type = RS_OPT_INT, .fallback = "0",
       .min = 0, .max = 256, .help = "signing threads; 0 means one per online core" },
@@ -65,19 +66,10 @@ int main(int argc, char **argv)
         .opts = s_opts,
         .count = sizeof s_opts / sizeof s_opts[0],
     };
-    int rc = rs_config_parse(&config, argc, argv, 1);
-    if (rc != 0)
-        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
+    int early = rs_process_start(&config, argc, argv, "worker");
+    if (early >= 0)
+        return early;
     char err[512];
-    static const char *endpoints[] = { "ventilator", "keycoord", "sink" };
-    for (size_t i = 0; i < 3; i++)
-        if (rs_socket_check_endpoint(rs_config_str(&config, endpoints[i]), RS_CONNECT, err,
-                                     sizeof err)
-            != 0) {
-            fprintf(stderr, "recsign-worker: error: --%s: %s\n", endpoints[i], err);
-            return RS_EXIT_USAGE;
-        }
-    rs_log_init("worker");
     /* Unsealed keys live in this process: keep it out of core dumps and
      * away from ptrace by other users. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -91,9 +83,6 @@ int main(int argc, char **argv)
         return RS_EXIT_RUNTIME;
     }
     sodium_mprotect_readonly(master);
-    zsys_init();
-    zsys_set_logstream(NULL);
-    rs_config_log(&config);
 
     int exit_code = RS_EXIT_RUNTIME;
     long threads = rs_config_int(&config, "threads");

@@ -1,0 +1,37 @@
+/* rs_process: see rs_process.h. */
+#include "rs_process.h"
+#include "rs_log.h"
+#include "rs_socket.h"
+
+#include <czmq.h>
+#include <stdio.h>
+
+int rs_process_start(rs_config_t *config, int argc, char **argv, const char *component)
+{
+    int rc = rs_config_parse(config, argc, argv, 1);
+    if (rc != 0)
+        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
+    for (size_t i = 0; i < config->count; i++) {
+        const rs_opt_t *o = &config->opts[i];
+        if (o->required && !o->str_value) {
+            fprintf(stderr, "%s: error: --%s is missing; expected --%s or %s (%s)\n",
+                    config->program, o->name, o->name, o->env ? o->env : "its flag", o->help);
+            return RS_EXIT_USAGE;
+        }
+        char err[256];
+        if (o->endpoint
+            && rs_socket_check_endpoint(o->str_value,
+                                        o->endpoint == RS_ENDPOINT_BIND ? RS_BIND : RS_CONNECT,
+                                        err, sizeof err)
+                   != 0) {
+            fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);
+            return RS_EXIT_USAGE;
+        }
+    }
+    rs_log_init(component);
+    zsys_init();
+    /* CZMQ's own log lines would go to stdout; recsign logs on stderr. */
+    zsys_set_logstream(NULL);
+    rs_config_log(config);
+    return -1;
+}
