@@ -168,11 +168,12 @@ size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap)
     s_put_header(buf, RS_MSG_LEASE_REQ);
     rs_put_u64(buf + 2, msg->seq);
     rs_put_u64(buf + 10, msg->release_lease_id);
-    buf[18] = msg->want ? 1 : 0;
-    rs_put_u64(buf + 19, msg->run_id);
-    rs_put_u32(buf + 27, msg->batch_records);
-    buf[31] = (uint8_t) holder_len;
-    memcpy(buf + 32, msg->holder, holder_len);
+    rs_put_u64(buf + 18, msg->renew_lease_id);
+    buf[26] = msg->want ? 1 : 0;
+    rs_put_u64(buf + 27, msg->run_id);
+    rs_put_u32(buf + 35, msg->batch_records);
+    buf[39] = (uint8_t) holder_len;
+    memcpy(buf + 40, msg->holder, holder_len);
     return size;
 }
 
@@ -180,17 +181,18 @@ int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
 {
     if (size < RS_LEASE_REQ_MIN_BYTES || rs_proto_type(data, size) != RS_MSG_LEASE_REQ)
         return -1;
-    size_t holder_len = data[31];
+    size_t holder_len = data[39];
     if (holder_len > RS_HOLDER_MAX || size != RS_LEASE_REQ_MIN_BYTES + holder_len)
         return -1;
-    if (data[18] > 1 || !s_printable((const char *) data + 32, holder_len))
+    if (data[26] > 1 || !s_printable((const char *) data + 40, holder_len))
         return -1;
     out->seq = rs_get_u64(data + 2);
     out->release_lease_id = rs_get_u64(data + 10);
-    out->want = data[18] == 1;
-    out->run_id = rs_get_u64(data + 19);
-    out->batch_records = rs_get_u32(data + 27);
-    memcpy(out->holder, data + 32, holder_len);
+    out->renew_lease_id = rs_get_u64(data + 18);
+    out->want = data[26] == 1;
+    out->run_id = rs_get_u64(data + 27);
+    out->batch_records = rs_get_u32(data + 35);
+    memcpy(out->holder, data + 40, holder_len);
     out->holder[holder_len] = '\0';
     return 0;
 }
@@ -205,12 +207,13 @@ size_t rs_lease_rep_encode(const rs_lease_rep_t *msg, uint8_t *buf, size_t cap)
     s_put_header(buf, RS_MSG_LEASE_REP);
     rs_put_u64(buf + 2, msg->seq);
     buf[10] = msg->release_status;
-    buf[11] = msg->granted ? 1 : 0;
-    rs_put_u64(buf + 12, msg->lease_id);
-    rs_put_u32(buf + 20, msg->key_id);
-    rs_put_u32(buf + 24, msg->ttl_ms);
-    rs_put_u16(buf + 28, msg->sealed_len);
-    memcpy(buf + 30, msg->sealed, msg->sealed_len);
+    buf[11] = msg->renew_status;
+    buf[12] = msg->granted ? 1 : 0;
+    rs_put_u64(buf + 13, msg->lease_id);
+    rs_put_u32(buf + 21, msg->key_id);
+    rs_put_u32(buf + 25, msg->ttl_ms);
+    rs_put_u16(buf + 29, msg->sealed_len);
+    memcpy(buf + 31, msg->sealed, msg->sealed_len);
     return size;
 }
 
@@ -218,19 +221,20 @@ int rs_lease_rep_decode(rs_lease_rep_t *out, const uint8_t *data, size_t size)
 {
     if (size < RS_LEASE_REP_MIN_BYTES || rs_proto_type(data, size) != RS_MSG_LEASE_REP)
         return -1;
-    uint16_t sealed_len = rs_get_u16(data + 28);
+    uint16_t sealed_len = rs_get_u16(data + 29);
     if (sealed_len > RS_SEALED_MAX || size != RS_LEASE_REP_MIN_BYTES + sealed_len)
         return -1;
-    if (data[10] > RS_RELEASE_UNKNOWN || data[11] > 1)
+    if (data[10] > RS_RELEASE_UNKNOWN || data[11] > RS_RELEASE_UNKNOWN || data[12] > 1)
         return -1;
     out->seq = rs_get_u64(data + 2);
     out->release_status = data[10];
-    out->granted = data[11] == 1;
-    out->lease_id = rs_get_u64(data + 12);
-    out->key_id = rs_get_u32(data + 20);
-    out->ttl_ms = rs_get_u32(data + 24);
+    out->renew_status = data[11];
+    out->granted = data[12] == 1;
+    out->lease_id = rs_get_u64(data + 13);
+    out->key_id = rs_get_u32(data + 21);
+    out->ttl_ms = rs_get_u32(data + 25);
     out->sealed_len = sealed_len;
-    memcpy(out->sealed, data + 30, sealed_len);
+    memcpy(out->sealed, data + 31, sealed_len);
     /* A grant must name a lease and carry a secret; a non-grant carries nothing. */
     if (out->granted != (out->lease_id != 0) || out->granted != (sealed_len != 0))
         return -1;

@@ -10,11 +10,12 @@
  *                                        record = len u32, signed message (len bytes):
  *                                        "recsign/v1" || record id i64 || payload
  *  LEASE_REQ (2)  worker -> keycoord     seq u64, release_lease_id u64 (0: none),
- *                                        want u8 (0|1), run_id u64, batch_records u32,
+ *                                        renew_lease_id u64 (0: none), want u8 (0|1),
+ *                                        run_id u64, batch_records u32,
  *                                        holder_len u8, holder (printable ASCII)
- *  LEASE_REP (3)  keycoord -> worker     seq u64, release_status u8, granted u8 (0|1),
- *                                        lease_id u64, key_id u32, ttl_ms u32,
- *                                        sealed_len u16, sealed secret
+ *  LEASE_REP (3)  keycoord -> worker     seq u64, release_status u8, renew_status u8,
+ *                                        granted u8 (0|1), lease_id u64, key_id u32,
+ *                                        ttl_ms u32, sealed_len u16, sealed secret
  *  RESULTS (4)    worker -> sink         lease_id u64, key_id u32, count u32,
  *                                        count x (record id i64, signature 64 bytes)
  *
@@ -44,8 +45,8 @@ enum {
 #define RS_SEALED_MAX 256u           /* bytes in a sealed secret */
 
 #define RS_BATCH_HEADER_BYTES 14u    /* version, type, run_id, count */
-#define RS_LEASE_REQ_MIN_BYTES 32u   /* all fixed fields, empty holder */
-#define RS_LEASE_REP_MIN_BYTES 30u   /* all fixed fields, empty sealed secret */
+#define RS_LEASE_REQ_MIN_BYTES 40u   /* all fixed fields, empty holder */
+#define RS_LEASE_REP_MIN_BYTES 31u   /* all fixed fields, empty sealed secret */
 #define RS_RESULTS_HEADER_BYTES 18u  /* version, type, lease_id, key_id, count */
 #define RS_RESULT_ENTRY_BYTES 72u    /* record id, signature */
 
@@ -100,6 +101,7 @@ bool rs_batch_iter_next(rs_batch_iter_t *it, int64_t *record_id, const uint8_t *
 typedef struct {
     uint64_t seq;              /* echoed in the reply; stale replies are told apart by it */
     uint64_t release_lease_id; /* lease the sender gives back, 0 for none */
+    uint64_t renew_lease_id;   /* lease whose TTL restarts now, 0 for none */
     bool want;                 /* asks for a new lease */
     uint64_t run_id;           /* run of the batch the lease is for */
     uint32_t batch_records;    /* records in that batch */
@@ -114,15 +116,17 @@ size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap);
 int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
     __attribute__((warn_unused_result));
 
+/* Outcome of a release or a renewal folded into a request. */
 enum {
-    RS_RELEASE_NONE = 0,    /* nothing was released */
-    RS_RELEASE_OK = 1,      /* the lease ended now */
+    RS_RELEASE_NONE = 0,    /* nothing was asked */
+    RS_RELEASE_OK = 1,      /* the lease ended now (release) or runs one TTL from now (renew) */
     RS_RELEASE_UNKNOWN = 2, /* no such open lease of this holder (already expired?) */
 };
 
 typedef struct {
     uint64_t seq;
     uint8_t release_status;
+    uint8_t renew_status;
     bool granted;
     uint64_t lease_id;
     uint32_t key_id;

@@ -114,22 +114,22 @@ static void test_batch(void)
 
 static void test_lease_req(void)
 {
-    rs_lease_req_t in = { .seq = 9, .release_lease_id = 77, .want = true, .run_id = 3,
-                          .batch_records = 100 };
+    rs_lease_req_t in = { .seq = 9, .release_lease_id = 77, .renew_lease_id = 78, .want = true,
+                          .run_id = 3, .batch_records = 100 };
     strcpy(in.holder, "host/123/4");
     uint8_t buf[RS_LEASE_REQ_MAX_BYTES];
     size_t size = rs_lease_req_encode(&in, buf, sizeof buf);
     RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + strlen(in.holder));
     rs_lease_req_t out;
     RS_CHECK(rs_lease_req_decode(&out, buf, size) == 0);
-    RS_CHECK(out.seq == 9 && out.release_lease_id == 77 && out.want && out.run_id == 3
-             && out.batch_records == 100 && strcmp(out.holder, in.holder) == 0);
+    RS_CHECK(out.seq == 9 && out.release_lease_id == 77 && out.renew_lease_id == 78 && out.want
+             && out.run_id == 3 && out.batch_records == 100 && strcmp(out.holder, in.holder) == 0);
     s_check_truncations(s_req, buf, size);
     RS_CHECK(rs_lease_req_encode(&in, buf, 10) == 0);
-    buf[18] = 2; /* want must be 0 or 1 */
+    buf[26] = 2; /* want must be 0 or 1 */
     RS_CHECK(s_req(buf, size) != 0);
-    buf[18] = 1;
-    buf[32] = '\n'; /* holder must be printable */
+    buf[26] = 1;
+    buf[40] = '\n'; /* holder must be printable */
     RS_CHECK(s_req(buf, size) != 0);
     in.holder[3] = '\t';
     RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == 0);
@@ -137,7 +137,8 @@ static void test_lease_req(void)
 
 static void test_lease_rep(void)
 {
-    rs_lease_rep_t in = { .seq = 5, .release_status = RS_RELEASE_OK, .granted = true,
+    rs_lease_rep_t in = { .seq = 5, .release_status = RS_RELEASE_OK,
+                          .renew_status = RS_RELEASE_UNKNOWN, .granted = true,
                           .lease_id = 1234, .key_id = 17, .ttl_ms = 10000,
                           .sealed_len = RS_SEALED_BYTES };
     randombytes_buf(in.sealed, in.sealed_len);
@@ -146,7 +147,8 @@ static void test_lease_rep(void)
     RS_CHECK(size == RS_LEASE_REP_MIN_BYTES + RS_SEALED_BYTES);
     rs_lease_rep_t out;
     RS_CHECK(rs_lease_rep_decode(&out, buf, size) == 0);
-    RS_CHECK(out.seq == 5 && out.release_status == RS_RELEASE_OK && out.granted
+    RS_CHECK(out.seq == 5 && out.release_status == RS_RELEASE_OK
+             && out.renew_status == RS_RELEASE_UNKNOWN && out.granted
              && out.lease_id == 1234 && out.key_id == 17 && out.ttl_ms == 10000
              && out.sealed_len == RS_SEALED_BYTES && !memcmp(out.sealed, in.sealed, RS_SEALED_BYTES));
     s_check_truncations(s_rep, buf, size);

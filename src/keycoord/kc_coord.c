@@ -250,6 +250,15 @@ int kc_coord_release(kc_coord_t *self, uint64_t lease_id, const char *holder)
     return RS_RELEASE_OK;
 }
 
+int kc_coord_renew(kc_coord_t *self, uint64_t lease_id, const char *holder, int64_t now_mono_us)
+{
+    int32_t index = s_find_held(self, lease_id);
+    if (index < 0 || strcmp(self->keys[index].holder, holder) != 0)
+        return RS_RELEASE_UNKNOWN;
+    self->keys[index].deadline_mono_us = now_mono_us + (int64_t) self->ttl_ms * 1000;
+    return RS_RELEASE_OK;
+}
+
 int kc_coord_want(kc_coord_t *self, const char *holder, uint64_t run_id, uint32_t batch_records,
                   uint64_t seq, uint8_t release_status, void *cookie)
 {

@@ -74,6 +74,11 @@ int kc_coord_adopt_lease(kc_coord_t *self, uint64_t lease_id, uint32_t key_id, c
  * of the free queue. Returns RS_RELEASE_OK or RS_RELEASE_UNKNOWN. */
 int kc_coord_release(kc_coord_t *self, uint64_t lease_id, const char *holder);
 
+/* Restarts the TTL of lease_id if it is open and held by `holder`: its
+ * deadline becomes now_mono_us + ttl. Returns RS_RELEASE_OK or
+ * RS_RELEASE_UNKNOWN. */
+int kc_coord_renew(kc_coord_t *self, uint64_t lease_id, const char *holder, int64_t now_mono_us);
+
 /* Queues a holder that wants a key. A holder already waiting is replaced
  * (its old cookie freed): it retried. A holder that still holds a lease it
  * did not release evidently never received that grant, so that lease ends

@@ -118,8 +118,17 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
         if (release_status == RS_RELEASE_OK)
             self->releases++;
         else
-            rs_warn("holder '%s' released lease %llu, which it does not hold (expired?)",
-                    req.holder, (unsigned long long) req.release_lease_id);
+            /* Also a retried request whose first try already released it. */
+            rs_debug("holder '%s' released lease %llu, which it does not hold (expired?)",
+                     req.holder, (unsigned long long) req.release_lease_id);
+    }
+    uint8_t renew_status = RS_RELEASE_NONE;
+    if (req.renew_lease_id) {
+        renew_status = (uint8_t) kc_coord_renew(self->coord, req.renew_lease_id, req.holder,
+                                                rs_mono_us());
+        if (renew_status != RS_RELEASE_OK)
+            rs_warn("holder '%s' renewed lease %llu, which it does not hold (expired?)",
+                    req.holder, (unsigned long long) req.renew_lease_id);
     }
     if (req.want) {
         int rc = kc_coord_want(self->coord, req.holder, req.run_id, req.batch_records, req.seq,
@@ -134,7 +143,8 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
     /* A release, a ping, or a want that cannot wait: answer now, granting nothing. */
     s_reply_t *r = s_reply_new(self);
     if (r) {
-        rs_lease_rep_t rep = { .seq = req.seq, .release_status = release_status };
+        rs_lease_rep_t rep = { .seq = req.seq, .release_status = release_status,
+                               .renew_status = renew_status };
         r->size = rs_lease_rep_encode(&rep, r->body, sizeof r->body);
         r->routing = routing;
         routing = NULL;

@@ -126,15 +126,21 @@ static void test_expiry(void)
     RS_CHECK(kc_coord_expire(c, 101000) == 1);
     RS_CHECK(kc_coord_next_deadline(c) == INT64_MAX);
     RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_UNKNOWN);
+    RS_CHECK(kc_coord_renew(c, a.lease_id, "a", 101000) == RS_RELEASE_UNKNOWN); /* too late */
     size_t n;
     const kc_event_t *e = kc_coord_events(c, &n);
     RS_CHECK(n == 2 && e[1].type == KC_EVENT_END && !strcmp(e[1].end_reason, "expired"));
     /* The expired key went to the tail: the never-used key 2 comes first. */
     RS_CHECK(s_lease(c, "b", 200000).key_id == 2);
     RS_CHECK(s_lease(c, "c", 200000).key_id == 1);
+    /* A renewal restarts the TTL; only the holder can renew. */
+    RS_CHECK(kc_coord_renew(c, 3, "c", 250000) == RS_RELEASE_OK);
+    RS_CHECK(kc_coord_renew(c, 3, "b", 250000) == RS_RELEASE_UNKNOWN);
+    RS_CHECK(kc_coord_expire(c, 349999) == 1); /* lease 2 ("b", granted at 200000) */
+    RS_CHECK(kc_coord_next_deadline(c) == 350000);
     /* An undeliverable grant ends at once. */
     kc_coord_abandon(c, 3);
-    RS_CHECK(kc_coord_free_count(c) == 1);
+    RS_CHECK(kc_coord_free_count(c) == 2);
     kc_coord_destroy(&c);
 }
 

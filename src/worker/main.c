@@ -71,8 +71,11 @@ int main(int argc, char **argv)
         return early;
     char err[512];
     /* Unsealed keys live in this process: keep it out of core dumps and
-     * away from ptrace by other users. */
+     * away from ptrace by other users. (Not in sanitizer builds: the leak
+     * checker needs to ptrace the process at exit.) */
+#ifndef __SANITIZE_ADDRESS__
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
     if (rs_crypto_init() != 0) {
         rs_error("cannot initialise libsodium");
         return RS_EXIT_RUNTIME;
@@ -126,7 +129,7 @@ int main(int argc, char **argv)
         }
     }
     rs_info("%ld signing threads started", started);
-    uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0;
+    uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0, renewals = 0;
     int64_t lease_wait_us = 0, sign_us = 0;
     int failed = 0;
     for (long i = 0; i < started; i++) {
@@ -135,13 +138,15 @@ int main(int argc, char **argv)
         signatures += args[i].signatures;
         dropped += args[i].dropped;
         expired += args[i].expired_batches;
+        renewals += args[i].renewals;
         failed |= args[i].failed;
         lease_wait_us += args[i].lease_wait_us;
         sign_us += args[i].sign_us;
     }
-    rs_info("stopped: %llu batches, %llu signatures pushed, %llu batches dropped, %llu cut short by a lease deadline; threads spent %.3f s signing and %.3f s waiting for leases",
+    rs_info("stopped: %llu batches, %llu signatures pushed, %llu batches dropped, %llu cut short by a lease deadline, %llu lease renewals; threads spent %.3f s signing and %.3f s waiting for leases",
             (unsigned long long) batches, (unsigned long long) signatures,
-            (unsigned long long) dropped, (unsigned long long) expired, (double) sign_us / 1e6,
+            (unsigned long long) dropped, (unsigned long long) expired,
+            (unsigned long long) renewals, (double) sign_us / 1e6,
             (double) lease_wait_us / 1e6);
     exit_code = failed ? RS_EXIT_RUNTIME : RS_EXIT_OK;
 out:

@@ -45,14 +45,42 @@ static void s_release_held(s_ctx_t *ctx, int max_attempts)
     ctx->held_lease = 0;
 }
 
-/* Sends a frame, waiting out a full queue but not a shutdown. Takes the
- * frame. Returns 0 or -1. */
+/* Asks the keycoord to restart the lease's TTL, for a batch that takes
+ * longer than half of it. Moves *deadline and *renew_at on success; on a
+ * refusal the lease is gone and *deadline becomes now; without an answer
+ * both stay and the renewal is tried again shortly. */
+static void s_renew(s_ctx_t *ctx, const rs_lease_rep_t *lease, int64_t *deadline,
+                    int64_t *renew_at)
+{
+    rs_lease_req_t req = { .renew_lease_id = lease->lease_id };
+    snprintf(req.holder, sizeof req.holder, "%s", ctx->args->holder);
+    rs_lease_rep_t rep;
+    int64_t sent;
+    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 1) != 0) {
+        *renew_at = rs_mono_us() + 100000;
+        return;
+    }
+    if (rep.renew_status != RS_RELEASE_OK) {
+        rs_warn("lease %llu could not be renewed (the keycoord no longer holds it for us); stopping",
+                (unsigned long long) lease->lease_id);
+        *deadline = rs_mono_us();
+        return;
+    }
+    *deadline = sent + (int64_t) lease->ttl_ms * 1000 - s_margin_us(lease->ttl_ms);
+    *renew_at = sent + (int64_t) lease->ttl_ms * 500;
+    ctx->args->renewals++;
+}
+
+/* Sends a frame, waiting out a full queue (the sink is slow or away). At
+ * shutdown it still tries for a few seconds: a finished batch is worth
+ * delivering. Takes the frame. Returns 0 or -1. */
 static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
 {
-    while (!zsys_interrupted) {
+    for (int tries = 1;; tries++) {
         if (zframe_send(frame_p, ctx->push, 0) == 0)
             return 0;
-        if (zmq_errno() != EAGAIN)
+        int err = zmq_errno();
+        if ((err != EAGAIN && err != EINTR) || (zsys_interrupted && tries >= 5))
             break;
     }
     zframe_destroy(frame_p);
@@ -84,6 +112,7 @@ static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
     }
     ctx->held_lease = rep.lease_id;
     int64_t deadline = sent + (int64_t) rep.ttl_ms * 1000 - s_margin_us(rep.ttl_ms);
+    int64_t renew_at = sent + (int64_t) rep.ttl_ms * 500;
     if (rs_unseal(ctx->sk, rep.sealed, rep.sealed_len, rep.key_id, args->master) != 0) {
         rs_error("cannot unseal key %u: this worker's master key is not the one the keyring was sealed with",
                  rep.key_id);
@@ -103,7 +132,15 @@ static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
     uint8_t sig[RS_SIG_BYTES];
     uint32_t signed_count = 0;
     while (rs_batch_iter_next(&it, &record_id, &message, &message_len)) {
-        if (rs_mono_us() >= deadline) {
+        /* The lease's deadline is checked before every signature, on the
+         * monotonic clock: a thread that was paused past it signs nothing
+         * more under this lease. */
+        int64_t now = rs_mono_us();
+        if (now >= renew_at && now < deadline) {
+            s_renew(ctx, &rep, &deadline, &renew_at);
+            now = rs_mono_us();
+        }
+        if (now >= deadline) {
             args->expired_batches++;
             rs_warn("lease %llu reached its deadline after %u of %u records; the rest are left for re-dispatch",
                     (unsigned long long) rep.lease_id, signed_count, batch->count);

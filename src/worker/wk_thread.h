@@ -14,7 +14,7 @@ typedef struct {
     const char *holder;       /* this thread's holder name, unique per thread */
     int request_timeout_ms;
     /* Counters written by the thread, read after it ends. */
-    uint64_t batches, signatures, dropped, expired_batches;
+    uint64_t batches, signatures, dropped, expired_batches, renewals;
     int64_t lease_wait_us, sign_us; /* time spent waiting for leases, signing */
     int failed;               /* set when the thread stopped on an error */
 } wk_thread_args_t;
