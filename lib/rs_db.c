@@ -130,6 +130,11 @@ void rs_db_link_destroy(rs_db_link_t **self_p)
     *self_p = NULL;
 }
 
+const char *rs_db_link_url(const rs_db_link_t *self)
+{
+    return self->url;
+}
+
 PGconn *rs_db_link_conn(rs_db_link_t *self)
 {
     return self->conn;

@@ -27,6 +27,8 @@ typedef struct rs_db_link_t rs_db_link_t;
 rs_db_link_t *rs_db_link_new(const char *url, const char *app, rs_db_setup_fn *setup, void *arg,
                              char *err, size_t err_size);
 void rs_db_link_destroy(rs_db_link_t **self_p);
+/* The URL the link connects to. */
+const char *rs_db_link_url(const rs_db_link_t *self);
 /* The current connection; NULL while it is down. */
 PGconn *rs_db_link_conn(rs_db_link_t *self);
 /* Returns 0 when the connection is usable, reconnecting first when it

@@ -20,6 +20,7 @@ struct kc_logger_t {
     size_t queued, queue_cap;
     size_t in_flight;        /* taken by the writer, not yet durable */
     bool stopping;
+    bool failing;            /* the last write attempt failed */
     unsigned long long writes, events_written;
     int64_t write_us;
 };
@@ -48,6 +49,7 @@ static int s_write(kc_logger_t *self, const kc_event_t *events, size_t count, in
         }
         pthread_mutex_lock(&self->lock);
         bool stopping = self->stopping;
+        self->failing = true;
         pthread_mutex_unlock(&self->lock);
         if (stopping)
             return -1;
@@ -100,6 +102,7 @@ static void *s_run(void *arg)
             break;
         }
         self->in_flight = 0;
+        self->failing = false;
         self->write_us += took_us;
         self->writes++;
         self->events_written += count;
@@ -195,6 +198,14 @@ int kc_logger_drain(kc_logger_t *self, int timeout_ms)
     }
     pthread_mutex_unlock(&self->lock);
     return rc;
+}
+
+bool kc_logger_healthy(kc_logger_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    bool healthy = !self->failing;
+    pthread_mutex_unlock(&self->lock);
+    return healthy;
 }
 
 void kc_logger_stats(kc_logger_t *self, unsigned long long *writes, double *mean_events,

@@ -33,6 +33,9 @@ size_t kc_logger_backlog(kc_logger_t *self);
  * timeout_ms passed first. */
 int kc_logger_drain(kc_logger_t *self, int timeout_ms) __attribute__((warn_unused_result));
 
+/* Whether the last write attempt succeeded (the database is reachable). */
+bool kc_logger_healthy(kc_logger_t *self);
+
 /* Writes done and their mean time, for the keycoord's statistics. */
 void kc_logger_stats(kc_logger_t *self, unsigned long long *writes, double *mean_events,
                      double *mean_us);

@@ -10,6 +10,7 @@
 #define S_DRAIN_MAX 512        /* requests taken per loop turn before writing the log */
 #define S_STATS_INTERVAL_US 10000000
 #define S_LOG_BACKLOG_MAX 20000   /* lease log events not yet durable */
+#define S_OWNER_CHECK_US 2000000  /* how often the lock-holding connection is checked */
 
 typedef struct {
     zframe_t *routing;
@@ -22,11 +23,13 @@ struct kc_server_t {
     zsock_t *router;
     kc_coord_t *coord;
     kc_logger_t *logger;
+    kc_store_t *owner;
     zpoller_t *poller;
     s_reply_t *replies;
     size_t reply_count, reply_cap;
     uint64_t dropped_malformed, refused_full, undeliverable, grants, releases, expiries;
     int64_t next_stats_us;
+    int64_t next_owner_check_us;
 };
 
 void kc_server_cookie_free(void **cookie_p)
@@ -34,7 +37,8 @@ void kc_server_cookie_free(void **cookie_p)
     zframe_destroy((zframe_t **) cookie_p);
 }
 
-kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logger)
+kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logger,
+                           kc_store_t *owner)
 {
     kc_server_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -42,6 +46,7 @@ kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logg
     self->router = router;
     self->coord = coord;
     self->logger = logger;
+    self->owner = owner;
     self->poller = zpoller_new(router, NULL);
     self->reply_cap = S_DRAIN_MAX * 2;
     self->replies = calloc(self->reply_cap, sizeof *self->replies);
@@ -274,6 +279,17 @@ int kc_server_run(kc_server_t *self)
         if (s_log_events(self) != 0)
             return -1;
         s_log_stats(self, now);
+        /* Only while the log writer gets through: with the database away
+         * a reconnect attempt could stall this loop. */
+        if (now >= self->next_owner_check_us && kc_logger_healthy(self->logger)) {
+            self->next_owner_check_us = now + S_OWNER_CHECK_US;
+            /* A database restart drops the advisory lock with the
+             * connection: take it back, or stop if another keycoord has. */
+            if (kc_store_check_owner(self->owner) == 1) {
+                rs_error("another recsign-keycoord took this database's keycoord lock while the database was restarting; stopping");
+                return -1;
+            }
+        }
     }
     s_log_stats(self, INT64_MAX);
     return 0;

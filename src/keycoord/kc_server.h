@@ -11,9 +11,11 @@
 
 typedef struct kc_server_t kc_server_t;
 
-/* Borrows router, coord and logger; they must outlive the server. Returns
- * NULL on allocation failure. */
-kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logger);
+/* Borrows router, coord, logger and the owner store (the connection that
+ * holds the keycoord lock); they must outlive the server. Returns NULL on
+ * allocation failure. */
+kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logger,
+                           kc_store_t *owner);
 void kc_server_destroy(kc_server_t **self_p);
 
 /* Serves until interrupted (SIGINT/SIGTERM). Returns 0 when every event

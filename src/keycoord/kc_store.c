@@ -195,8 +195,33 @@ fail:
     return NULL;
 }
 
+int kc_store_check_owner(kc_store_t *self)
+{
+    PGresult *res = PQexec(self->conn, "SELECT 1");
+    int alive = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    if (alive)
+        return 0;
+    if (kc_store_reconnect(self) == 0)
+        return 0;
+    /* Reconnecting failed: the database is away, or the lock is taken. */
+    char err[512];
+    PGconn *probe = rs_db_connect(rs_db_link_url(self->link), "recsign-keycoord", err, sizeof err);
+    if (!probe)
+        return -1;
+    int64_t taken = 0;
+    int rc = rs_db_query_int(probe, "probing the keycoord lock",
+                             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                             " AND granted AND ((classid::bigint << 32) | objid::bigint) = " S_LOCK_KEY,
+                             &taken);
+    PQfinish(probe);
+    return rc == 0 && taken > 0 ? 1 : -1;
+}
+
 int kc_store_mark_clean_stop(kc_store_t *self)
 {
+    if (kc_store_reconnect(self) != 0)
+        return -1;
     return rs_db_exec(self->conn, "recording a clean stop",
                       "UPDATE keycoord_state SET clean_stop = true, updated_at = clock_timestamp()"
                       " WHERE id = 1");

@@ -28,6 +28,12 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
                           kc_cookie_free_fn *cookie_free, bool *unclean, char *err,
                           size_t err_size);
 
+/* For the owner connection: checks that it is alive and, when it was lost
+ * (a database restart drops it, and the advisory lock with it), connects
+ * again and takes the lock back. Returns 0, 1 when another keycoord took
+ * the lock meanwhile (this one must stop), -1 while the database is away. */
+int kc_store_check_owner(kc_store_t *self) __attribute__((warn_unused_result));
+
 /* Records a clean stop: every event is in the log. Returns 0 or -1. */
 int kc_store_mark_clean_stop(kc_store_t *self) __attribute__((warn_unused_result));
 

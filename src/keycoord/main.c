@@ -83,7 +83,7 @@ int main(int argc, char **argv)
         goto out;
     }
     logger = kc_logger_new(&log_store);
-    server = kc_server_new(router, coord, logger);
+    server = kc_server_new(router, coord, logger, store);
     if (!logger || !server) {
         rs_error("out of memory");
         goto out;
