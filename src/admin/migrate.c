@@ -69,8 +69,62 @@ static const char s_v1[] =
     "  updated_at timestamptz NOT NULL DEFAULT clock_timestamp());"
     "INSERT INTO keycoord_state (id, clean_stop) VALUES (1, true);";
 
+/* Version 2: key rotation and least privilege.
+ * keys.live_at and keys.retired_at are the keycoord's own event times (the
+ * clock of granted_at and ended_at): the moment it put the key in its queue
+ * and the moment it took the key out for good. An operator asks for a
+ * retirement by setting retire_requested_at; inserting a key or asking for
+ * a retirement notifies the keycoord (channel recsign_keys), which picks the
+ * change up without a restart.
+ * One role per service, with only what it needs; no service role may
+ * UPDATE or DELETE a stored signature. The roles are created without a
+ * password or login; a deployment grants them to its login roles (or sets
+ * LOGIN and a password) as DEPLOY.md shows. */
+static const char s_v2[] =
+    "ALTER TABLE keys"
+    "  ADD COLUMN live_at timestamptz,"
+    "  ADD COLUMN retire_requested_at timestamptz,"
+    "  ADD COLUMN retired_at timestamptz,"
+    "  ADD CHECK (retired_at IS NULL OR live_at IS NOT NULL);"
+    /* Keys leased before this version were live before their first grant. */
+    "UPDATE keys k SET live_at = least(k.created_at,"
+    "  (SELECT min(l.granted_at) - interval '1 microsecond' FROM leases l WHERE l.key_id = k.id))"
+    "  WHERE EXISTS (SELECT 1 FROM leases l WHERE l.key_id = k.id);"
+    "CREATE FUNCTION keys_changed_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN PERFORM pg_notify('recsign_keys', ''); RETURN NULL; END $$;"
+    "CREATE TRIGGER keys_added AFTER INSERT ON keys"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION keys_changed_notify();"
+    "CREATE TRIGGER keys_retire_requested AFTER UPDATE OF retire_requested_at ON keys"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION keys_changed_notify();"
+    "DO $$ BEGIN"
+    " IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'recsign_ventilator') THEN"
+    "  CREATE ROLE recsign_ventilator NOLOGIN; END IF;"
+    " IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'recsign_keycoord') THEN"
+    "  CREATE ROLE recsign_keycoord NOLOGIN; END IF;"
+    " IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'recsign_sink') THEN"
+    "  CREATE ROLE recsign_sink NOLOGIN; END IF;"
+    " END $$;"
+    "REVOKE ALL ON records, keys, runs, leases, signatures, keycoord_state, schema_migrations"
+    "  FROM PUBLIC;"
+    /* ventilator: reads records and signatures, records its runs. */
+    "GRANT SELECT ON records, signatures, schema_migrations TO recsign_ventilator;"
+    "GRANT SELECT, INSERT ON runs TO recsign_ventilator;"
+    "GRANT UPDATE (first_dispatch_at, finished_at) ON runs TO recsign_ventilator;"
+    "GRANT USAGE ON SEQUENCE runs_id_seq TO recsign_ventilator;"
+    /* keycoord: reads keys, writes leases and its own state. */
+    "GRANT SELECT ON keys, schema_migrations TO recsign_keycoord;"
+    "GRANT UPDATE (live_at, retired_at) ON keys TO recsign_keycoord;"
+    "GRANT SELECT, INSERT ON leases TO recsign_keycoord;"
+    "GRANT UPDATE (ended_at, end_reason) ON leases TO recsign_keycoord;"
+    "GRANT SELECT, UPDATE ON keycoord_state TO recsign_keycoord;"
+    /* sink: inserts signatures, reads the lease log to fence, counts. */
+    "GRANT SELECT, INSERT ON signatures TO recsign_sink;"
+    "GRANT SELECT ON leases, schema_migrations TO recsign_sink;"
+    "GRANT SELECT (id) ON records TO recsign_sink;";
+
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
+    { 2, "key rotation and service roles", s_v2 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

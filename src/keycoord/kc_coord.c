@@ -14,6 +14,8 @@ typedef struct {
     uint8_t sealed[RS_SEALED_MAX];
     int32_t prev, next; /* free-queue links, -1 at the ends */
     bool is_free;
+    bool used;          /* granted at least once: no longer "never used" */
+    bool retired;       /* out of the queue for good */
     int32_t held_slot;  /* position in self->held while held */
     uint64_t lease_id;
     int64_t deadline_mono_us;
@@ -38,6 +40,8 @@ struct kc_coord_t {
 
     s_key_t *keys;
     size_t key_count, key_cap;
+    int32_t *slots;     /* open-addressing map key id -> index + 1 (0: empty) */
+    size_t slot_cap;    /* a power of two, at least twice key_cap */
     int32_t head, tail;
     size_t free_count;
     int32_t *held;      /* key indices of open leases */
@@ -82,6 +86,7 @@ void kc_coord_destroy(kc_coord_t **self_p)
     }
     free(self->waiters);
     free(self->keys);
+    free(self->slots);
     free(self->held);
     free(self->events);
     free(self);
@@ -171,66 +176,186 @@ static void s_end(kc_coord_t *self, int32_t index, const char *reason)
     self->keys[last].held_slot = k->held_slot;
     k->lease_id = 0;
     k->holder[0] = '\0';
-    s_free_push_tail(self, index);
+    k->used = true;
+    if (!k->retired)
+        s_free_push_tail(self, index);
 }
 
-int kc_coord_add_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed, size_t sealed_len)
+static size_t s_slot_of(const kc_coord_t *self, uint32_t key_id)
 {
-    if (sealed_len == 0 || sealed_len > RS_SEALED_MAX)
+    return (size_t) ((key_id * 2654435761u) & (uint32_t) (self->slot_cap - 1));
+}
+
+/* Index of key_id, or -1. */
+static int32_t s_lookup(const kc_coord_t *self, uint32_t key_id)
+{
+    if (!self->slot_cap)
         return -1;
-    for (size_t i = 0; i < self->key_count; i++)
-        if (self->keys[i].id == key_id)
+    for (size_t i = s_slot_of(self, key_id);; i = (i + 1) & (self->slot_cap - 1)) {
+        int32_t entry = self->slots[i];
+        if (entry == 0)
             return -1;
-    if (self->key_count == self->key_cap) {
-        size_t cap = self->key_cap ? self->key_cap * 2 : 64;
-        s_key_t *keys = realloc(self->keys, cap * sizeof *keys);
-        if (!keys)
-            return -1;
-        self->keys = keys;
-        int32_t *held = realloc(self->held, cap * sizeof *held);
-        if (!held)
-            return -1;
-        self->held = held;
-        self->key_cap = cap;
+        if (self->keys[entry - 1].id == key_id)
+            return entry - 1;
     }
+}
+
+static void s_slot_put(kc_coord_t *self, int32_t index)
+{
+    size_t i = s_slot_of(self, self->keys[index].id);
+    while (self->slots[i])
+        i = (i + 1) & (self->slot_cap - 1);
+    self->slots[i] = index + 1;
+}
+
+/* Makes room for one more key. Returns -1 when out of memory. */
+static int s_grow(kc_coord_t *self)
+{
+    if (self->key_count < self->key_cap)
+        return 0;
+    size_t cap = self->key_cap ? self->key_cap * 2 : 64;
+    s_key_t *keys = realloc(self->keys, cap * sizeof *keys);
+    if (!keys)
+        return -1;
+    self->keys = keys;
+    int32_t *held = realloc(self->held, cap * sizeof *held);
+    if (!held)
+        return -1;
+    self->held = held;
+    int32_t *slots = calloc(cap * 2, sizeof *slots);
+    if (!slots)
+        return -1;
+    free(self->slots);
+    self->slots = slots;
+    self->slot_cap = cap * 2;
+    self->key_cap = cap;
+    for (size_t i = 0; i < self->key_count; i++)
+        s_slot_put(self, (int32_t) i);
+    return 0;
+}
+
+/* Appends a key record, not yet in the queue. Returns its index or -1. */
+static int32_t s_key_new(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed,
+                         size_t sealed_len)
+{
+    if (sealed_len == 0 || sealed_len > RS_SEALED_MAX || s_lookup(self, key_id) >= 0
+        || s_grow(self) != 0)
+        return -1;
     int32_t index = (int32_t) self->key_count++;
     s_key_t *k = &self->keys[index];
     memset(k, 0, sizeof *k);
     k->id = key_id;
+    k->prev = k->next = -1;
     k->sealed_len = (uint16_t) sealed_len;
     memcpy(k->sealed, sealed, sealed_len);
-    s_free_push_tail(self, index);
+    s_slot_put(self, index);
+    return index;
+}
+
+int kc_coord_add_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed, size_t sealed_len,
+                     unsigned flags)
+{
+    int32_t index = s_key_new(self, key_id, sealed, sealed_len);
+    if (index < 0)
+        return -1;
+    s_key_t *k = &self->keys[index];
+    k->used = (flags & KC_KEY_USED) != 0;
+    k->retired = (flags & KC_KEY_RETIRED) != 0;
+    if (!k->retired)
+        s_free_push_tail(self, index);
     return 0;
+}
+
+int kc_coord_make_live(kc_coord_t *self, uint32_t key_id)
+{
+    int32_t index = s_lookup(self, key_id);
+    if (index < 0)
+        return -1;
+    s_event_new(self, KC_EVENT_KEY_LIVE, &self->keys[index]);
+    return 0;
+}
+
+int kc_coord_add_live_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed,
+                          size_t sealed_len)
+{
+    int32_t index = s_key_new(self, key_id, sealed, sealed_len);
+    if (index < 0)
+        return -1;
+    /* Never used, so it goes among the never-used keys at the head of the
+     * queue, in id order: where the audit's replay expects it. */
+    int32_t before = self->head;
+    while (before >= 0 && !self->keys[before].used && self->keys[before].id < key_id)
+        before = self->keys[before].next;
+    s_key_t *k = &self->keys[index];
+    if (before < 0)
+        s_free_push_tail(self, index);
+    else {
+        k->is_free = true;
+        k->next = before;
+        k->prev = self->keys[before].prev;
+        if (k->prev >= 0)
+            self->keys[k->prev].next = index;
+        else
+            self->head = index;
+        self->keys[before].prev = index;
+        self->free_count++;
+    }
+    s_event_new(self, KC_EVENT_KEY_LIVE, k);
+    return 0;
+}
+
+static void s_free_unlink(kc_coord_t *self, int32_t index)
+{
+    s_key_t *k = &self->keys[index];
+    if (k->prev >= 0)
+        self->keys[k->prev].next = k->next;
+    else
+        self->head = k->next;
+    if (k->next >= 0)
+        self->keys[k->next].prev = k->prev;
+    else
+        self->tail = k->prev;
+    k->is_free = false;
+    k->prev = k->next = -1;
+    self->free_count--;
+}
+
+int kc_coord_retire_key(kc_coord_t *self, uint32_t key_id)
+{
+    int32_t index = s_lookup(self, key_id);
+    if (index < 0)
+        return -1;
+    s_key_t *k = &self->keys[index];
+    if (k->retired)
+        return 1;
+    if (k->is_free)
+        s_free_unlink(self, index);
+    /* A held key finishes its lease and then stays out. */
+    k->retired = true;
+    s_event_new(self, KC_EVENT_KEY_RETIRED, k);
+    return 0;
+}
+
+bool kc_coord_has_key(const kc_coord_t *self, uint32_t key_id)
+{
+    return s_lookup(self, key_id) >= 0;
 }
 
 int kc_coord_adopt_lease(kc_coord_t *self, uint64_t lease_id, uint32_t key_id, const char *holder,
                          int64_t age_us, int64_t now_mono_us)
 {
-    for (size_t i = 0; i < self->key_count; i++) {
-        s_key_t *k = &self->keys[i];
-        if (k->id != key_id)
-            continue;
-        if (!k->is_free)
-            return -1;
-        /* Unlink from wherever it sits in the free queue. */
-        if (k->prev >= 0)
-            self->keys[k->prev].next = k->next;
-        else
-            self->head = k->next;
-        if (k->next >= 0)
-            self->keys[k->next].prev = k->prev;
-        else
-            self->tail = k->prev;
-        k->is_free = false;
-        k->prev = k->next = -1;
-        self->free_count--;
-        int64_t remaining = (int64_t) self->ttl_ms * 1000 - (age_us > 0 ? age_us : 0);
-        s_hold(self, (int32_t) i, lease_id, holder, now_mono_us + (remaining > 0 ? remaining : 0));
-        if (lease_id >= self->next_lease_id)
-            self->next_lease_id = lease_id + 1;
-        return 0;
-    }
-    return -1;
+    int32_t index = s_lookup(self, key_id);
+    if (index < 0 || self->keys[index].lease_id != 0)
+        return -1;
+    s_key_t *k = &self->keys[index];
+    if (k->is_free)
+        s_free_unlink(self, index);
+    k->used = true;
+    int64_t remaining = (int64_t) self->ttl_ms * 1000 - (age_us > 0 ? age_us : 0);
+    s_hold(self, index, lease_id, holder, now_mono_us + (remaining > 0 ? remaining : 0));
+    if (lease_id >= self->next_lease_id)
+        self->next_lease_id = lease_id + 1;
+    return 0;
 }
 
 static int32_t s_find_held(const kc_coord_t *self, uint64_t lease_id)

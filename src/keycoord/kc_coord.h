@@ -21,11 +21,13 @@ typedef struct kc_coord_t kc_coord_t;
 typedef enum {
     KC_EVENT_GRANT,
     KC_EVENT_END,
+    KC_EVENT_KEY_LIVE,    /* a key entered the queue (keys.live_at) */
+    KC_EVENT_KEY_RETIRED, /* a key left it for good (keys.retired_at) */
 } kc_event_type_t;
 
 typedef struct {
     kc_event_type_t type;
-    uint64_t lease_id;
+    uint64_t lease_id;      /* GRANT, END */
     uint32_t key_id;
     int64_t at_us;          /* wall-clock event time, microseconds since the epoch */
     const char *end_reason; /* KC_EVENT_END: "released" or "expired" */
@@ -57,11 +59,34 @@ kc_coord_t *kc_coord_new(uint32_t ttl_ms, uint64_t first_lease_id, int64_t last_
                          size_t max_waiters, kc_cookie_free_fn *cookie_free);
 void kc_coord_destroy(kc_coord_t **self_p);
 
-/* Adds a free key at the tail of the LRU queue (call in LRU order at
- * start-up). Returns -1 on a duplicate id, a bad sealed secret length or
+enum {
+    KC_KEY_USED = 1,    /* released before: not among the never-used keys */
+    KC_KEY_RETIRED = 2, /* never to be queued again */
+};
+
+/* Adds a key at start-up; unless retired it goes to the tail of the LRU
+ * queue, so call in LRU order (never-used keys by id, then by last
+ * release). Returns -1 on a duplicate id, a bad sealed secret length or
  * allocation failure. */
-int kc_coord_add_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed, size_t sealed_len)
-    __attribute__((warn_unused_result));
+int kc_coord_add_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed, size_t sealed_len,
+                     unsigned flags) __attribute__((warn_unused_result));
+
+/* Records, as an event, that a key added at start-up is live now (for a
+ * key whose keys.live_at is not set yet). Returns -1 for an unknown key. */
+int kc_coord_make_live(kc_coord_t *self, uint32_t key_id);
+
+/* Adds a key while running (keys added to the keyring): it is never used,
+ * so it joins the never-used keys at the head of the queue in id order.
+ * Produces a KEY_LIVE event. Returns -1 as kc_coord_add_key does. */
+int kc_coord_add_live_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed,
+                          size_t sealed_len) __attribute__((warn_unused_result));
+
+/* Takes a key out of the queue for good: at once when free, after its
+ * lease when held. Produces a KEY_RETIRED event. Returns 0, 1 when it was
+ * retired already, -1 for an unknown key. */
+int kc_coord_retire_key(kc_coord_t *self, uint32_t key_id);
+
+bool kc_coord_has_key(const kc_coord_t *self, uint32_t key_id);
 
 /* Marks key_id as held by an open lease found in the log at start-up (its
  * holder may still be using it): it stays held until release or until

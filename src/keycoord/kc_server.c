@@ -11,6 +11,8 @@
 #define S_STATS_INTERVAL_US 10000000
 #define S_LOG_BACKLOG_MAX 20000   /* lease log events not yet durable */
 #define S_OWNER_CHECK_US 2000000  /* how often the lock-holding connection is checked */
+#define S_KEYRING_POLL_US 100000     /* how often keyring notifications are read */
+#define S_KEYRING_RELOAD_US 30000000 /* full keyring reload, in case a notification was missed */
 
 typedef struct {
     zframe_t *routing;
@@ -30,6 +32,8 @@ struct kc_server_t {
     uint64_t dropped_malformed, refused_full, undeliverable, grants, releases, expiries;
     int64_t next_stats_us;
     int64_t next_owner_check_us;
+    int64_t next_keyring_reload_us;
+    int64_t next_keyring_poll_us;
 };
 
 void kc_server_cookie_free(void **cookie_p)
@@ -280,7 +284,20 @@ int kc_server_run(kc_server_t *self)
             return -1;
         s_log_stats(self, now);
         /* Only while the log writer gets through: with the database away
-         * a reconnect attempt could stall this loop. */
+         * a query or a reconnect attempt could stall this loop. */
+        if (now >= self->next_keyring_poll_us && kc_logger_healthy(self->logger)) {
+            self->next_keyring_poll_us = now + S_KEYRING_POLL_US;
+            bool force = now >= self->next_keyring_reload_us;
+            if (force)
+                self->next_keyring_reload_us = now + S_KEYRING_RELOAD_US;
+            if (kc_store_poll_keys(self->owner, self->coord, force) > 0) {
+                /* New keys may serve holders waiting now. */
+                s_collect_grants(self);
+                s_send_replies(self);
+                if (s_log_events(self) != 0)
+                    return -1;
+            }
+        }
         if (now >= self->next_owner_check_us && kc_logger_healthy(self->logger)) {
             self->next_owner_check_us = now + S_OWNER_CHECK_US;
             /* A database restart drops the advisory lock with the

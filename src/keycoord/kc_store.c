@@ -36,6 +36,20 @@ static int s_prepare(PGconn *conn)
     PQclear(res);
     if (!ok)
         return -1;
+    static const Oid key_types[] = { S_INT4_OID, S_TIMESTAMPTZ_OID };
+    res = PQprepare(conn, "kc_key_live",
+                    "UPDATE keys SET live_at = $2 WHERE id = $1 AND live_at IS NULL", 2, key_types);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return -1;
+    res = PQprepare(conn, "kc_key_retired",
+                    "UPDATE keys SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL", 2,
+                    key_types);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return -1;
     res = PQprepare(conn, "kc_end",
                     "UPDATE leases SET ended_at = $2, end_reason = $3"
                     " WHERE id = $1 AND ended_at IS NULL",
@@ -67,6 +81,11 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
     kc_store_t *self = arg;
     if (self->owner && s_take_lock(conn, err, err_size) != 0)
         return -1;
+    /* Keys added or retirements asked for are announced on this channel. */
+    if (self->owner && rs_db_exec(conn, "listening for keyring changes", "LISTEN recsign_keys") != 0) {
+        snprintf(err, err_size, "cannot listen for keyring changes: %s", rs_db_error(conn));
+        return -1;
+    }
     if (s_prepare(conn) != 0) {
         snprintf(err, err_size, "cannot prepare lease statements: %s", rs_db_error(conn));
         return -1;
@@ -125,7 +144,8 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
     PQclear(res);
     res = PQexec(self->conn,
                            "SELECT coalesce(max(id), 0),"
-                           " coalesce((extract(epoch FROM greatest(max(granted_at), max(ended_at)))"
+                           " coalesce((extract(epoch FROM greatest(max(granted_at), max(ended_at),"
+                           "   (SELECT max(greatest(live_at, retired_at)) FROM keys)))"
                            " * 1000000)::bigint, 0) FROM leases");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, err_size, "cannot read the lease log: %s", rs_db_error(self->conn));
@@ -143,7 +163,10 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
     }
     /* LRU order: keys never released first (by id), then by last release. */
     res = PQexecParams(self->conn,
-                       "SELECT k.id, k.sealed_secret FROM keys k"
+                       "SELECT k.id, k.sealed_secret, (l.last_end IS NOT NULL)::int,"
+                       " (k.retired_at IS NOT NULL)::int, (k.live_at IS NULL)::int,"
+                       " (k.retire_requested_at IS NOT NULL AND k.retired_at IS NULL)::int"
+                       " FROM keys k"
                        " LEFT JOIN (SELECT key_id, max(ended_at) AS last_end FROM leases"
                        "            GROUP BY key_id) l ON l.key_id = k.id"
                        " ORDER BY l.last_end NULLS FIRST, k.id",
@@ -154,13 +177,20 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
     }
     for (int i = 0; i < PQntuples(res); i++) {
         uint32_t key_id = (uint32_t) rs_db_get_int4(res, i, 0);
+        unsigned flags = (rs_db_get_int4(res, i, 2) ? KC_KEY_USED : 0)
+                         | (rs_db_get_int4(res, i, 3) ? KC_KEY_RETIRED : 0);
         if (kc_coord_add_key(coord, key_id, (const uint8_t *) PQgetvalue(res, i, 1),
-                             (size_t) PQgetlength(res, i, 1))
+                             (size_t) PQgetlength(res, i, 1), flags)
             != 0) {
             snprintf(err, err_size, "key %u has a sealed secret of %d bytes; expected 1..%u",
                      key_id, PQgetlength(res, i, 1), RS_SEALED_MAX);
             goto fail;
         }
+        /* New to the queue now: its live_at is this moment. */
+        if (rs_db_get_int4(res, i, 4) && !(flags & KC_KEY_RETIRED))
+            (void) kc_coord_make_live(coord, key_id);
+        if (rs_db_get_int4(res, i, 5))
+            (void) kc_coord_retire_key(coord, key_id);
     }
     PQclear(res);
 
@@ -193,6 +223,53 @@ fail:
     PQclear(res);
     kc_coord_destroy(&coord);
     return NULL;
+}
+
+int kc_store_poll_keys(kc_store_t *self, kc_coord_t *coord, bool force)
+{
+    bool notified = false;
+    if (self->conn && PQconsumeInput(self->conn)) {
+        PGnotify *n;
+        while ((n = PQnotifies(self->conn)) != NULL) {
+            notified = true;
+            PQfreemem(n);
+        }
+    }
+    if (!notified && !force)
+        return 0;
+    PGresult *res = PQexecParams(self->conn,
+                                 "SELECT id, sealed_secret, (retire_requested_at IS NOT NULL)::int"
+                                 " FROM keys ORDER BY id",
+                                 0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rs_warn("cannot reload the keyring: %s", rs_db_error(self->conn));
+        PQclear(res);
+        return -1;
+    }
+    int changes = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        uint32_t key_id = (uint32_t) rs_db_get_int4(res, i, 0);
+        bool retire = rs_db_get_int4(res, i, 2) != 0;
+        if (!kc_coord_has_key(coord, key_id)) {
+            if (retire)
+                continue; /* retired before it was ever live: never queued */
+            if (kc_coord_add_live_key(coord, key_id, (const uint8_t *) PQgetvalue(res, i, 1),
+                                      (size_t) PQgetlength(res, i, 1))
+                != 0) {
+                rs_warn("key %u cannot be added (sealed secret of %d bytes)", key_id,
+                        PQgetlength(res, i, 1));
+                continue;
+            }
+            rs_info("key %u added to the queue", key_id);
+            changes++;
+        }
+        else if (retire && kc_coord_retire_key(coord, key_id) == 0) {
+            rs_info("key %u retired: it is leased no more", key_id);
+            changes++;
+        }
+    }
+    PQclear(res);
+    return changes;
 }
 
 int kc_store_check_owner(kc_store_t *self)
@@ -238,6 +315,16 @@ static int s_send_event(kc_store_t *self, const kc_event_t *e)
     rs_put_u64(id, e->lease_id);
     rs_put_u32(key, e->key_id);
     s_put_time(at, e->at_us);
+    if (e->type == KC_EVENT_KEY_LIVE || e->type == KC_EVENT_KEY_RETIRED) {
+        const char *values[] = { (char *) key, (char *) at };
+        const int lengths[] = { 4, 8 };
+        const int formats[] = { 1, 1 };
+        return PQsendQueryPrepared(self->conn,
+                                   e->type == KC_EVENT_KEY_LIVE ? "kc_key_live" : "kc_key_retired",
+                                   2, values, lengths, formats, 0)
+                   ? 0
+                   : -1;
+    }
     if (e->type == KC_EVENT_GRANT) {
         rs_put_u64(run, e->run_id);
         rs_put_u32(batch, e->batch_records);
@@ -286,9 +373,9 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
         ExecStatusType status = PQresultStatus(res);
         if (status == PGRES_COMMAND_OK && strcmp(PQcmdTuples(res), "1") != 0) {
             /* Already written by an attempt whose outcome was lost. */
-            rs_debug("lease log: %s of lease %llu was already stored",
-                     events[i].type == KC_EVENT_GRANT ? "grant" : "end",
-                     (unsigned long long) events[i].lease_id);
+            rs_debug("lease log: event %d of lease %llu / key %u was already stored",
+                     (int) events[i].type, (unsigned long long) events[i].lease_id,
+                     events[i].key_id);
         }
         else if (status == PGRES_FATAL_ERROR) {
             rs_error("lease log write failed: %s", PQresultErrorMessage(res));

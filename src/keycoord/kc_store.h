@@ -28,6 +28,12 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
                           kc_cookie_free_fn *cookie_free, bool *unclean, char *err,
                           size_t err_size);
 
+/* For the owner connection: takes keyring change notifications and, when
+ * there were some (or force), reloads the keyring: keys not yet known are
+ * added to the queue, keys whose retirement was asked for are retired.
+ * Returns the number of changes, or -1 when the reload failed. */
+int kc_store_poll_keys(kc_store_t *self, kc_coord_t *coord, bool force);
+
 /* For the owner connection: checks that it is alive and, when it was lost
  * (a database restart drops it, and the advisory lock with it), connects
  * again and takes the lock back. Returns 0, 1 when another keycoord took

@@ -20,7 +20,7 @@ static kc_coord_t *s_coord(int keys, uint32_t ttl_ms)
     kc_coord_t *c = kc_coord_new(ttl_ms, 1, 0, 16, s_cookie_free);
     RS_CHECK(c);
     for (int i = 1; i <= keys; i++)
-        RS_CHECK(kc_coord_add_key(c, (uint32_t) i, s_sealed, sizeof s_sealed) == 0);
+        RS_CHECK(kc_coord_add_key(c, (uint32_t) i, s_sealed, sizeof s_sealed, 0) == 0);
     return c;
 }
 
@@ -37,7 +37,7 @@ static kc_grant_t s_lease(kc_coord_t *c, const char *holder, int64_t now)
 static void test_lru_order(void)
 {
     kc_coord_t *c = s_coord(3, 1000);
-    RS_CHECK(kc_coord_add_key(c, 2, s_sealed, sizeof s_sealed) != 0); /* duplicate id */
+    RS_CHECK(kc_coord_add_key(c, 2, s_sealed, sizeof s_sealed, 0) != 0); /* duplicate id */
     kc_grant_t a = s_lease(c, "a", 0), b = s_lease(c, "b", 0);
     RS_CHECK(a.key_id == 1 && b.key_id == 2); /* never-used keys in the order added */
     RS_CHECK(a.lease_id == 1 && b.lease_id == 2);
@@ -149,8 +149,8 @@ static void test_adopt(void)
     /* An open lease found in the log keeps its key out of the queue until
      * what is left of its TTL has passed. */
     kc_coord_t *c = kc_coord_new(1000, 50, 0, 16, s_cookie_free);
-    RS_CHECK(kc_coord_add_key(c, 1, s_sealed, sizeof s_sealed) == 0);
-    RS_CHECK(kc_coord_add_key(c, 2, s_sealed, sizeof s_sealed) == 0);
+    RS_CHECK(kc_coord_add_key(c, 1, s_sealed, sizeof s_sealed, 0) == 0);
+    RS_CHECK(kc_coord_add_key(c, 2, s_sealed, sizeof s_sealed, 0) == 0);
     RS_CHECK(kc_coord_adopt_lease(c, 60, 1, "old", 400000, 0) == 0);
     RS_CHECK(kc_coord_adopt_lease(c, 61, 1, "old", 0, 0) != 0); /* already held */
     RS_CHECK(kc_coord_adopt_lease(c, 62, 9, "old", 0, 0) != 0); /* no such key */
@@ -162,6 +162,51 @@ static void test_adopt(void)
     kc_coord_destroy(&c);
 }
 
+static void test_rotation(void)
+{
+    kc_coord_t *c = s_coord(3, 1000);
+    kc_grant_t a = s_lease(c, "a", 0);
+    RS_CHECK(a.key_id == 1);
+    RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_OK);
+    /* Queue: 2, 3 (never used), 1. A new key 5 joins the never-used keys
+     * in id order, before the used key 1; key 4 then goes before 5. */
+    RS_CHECK(kc_coord_add_live_key(c, 5, s_sealed, sizeof s_sealed) == 0);
+    RS_CHECK(kc_coord_add_live_key(c, 4, s_sealed, sizeof s_sealed) == 0);
+    RS_CHECK(kc_coord_add_live_key(c, 4, s_sealed, sizeof s_sealed) != 0);
+    RS_CHECK(kc_coord_has_key(c, 4) && !kc_coord_has_key(c, 6));
+    /* Retiring a free key takes it out at once; a held one after its lease. */
+    RS_CHECK(kc_coord_retire_key(c, 3) == 0);
+    RS_CHECK(kc_coord_retire_key(c, 3) == 1);
+    RS_CHECK(kc_coord_retire_key(c, 9) == -1);
+    kc_grant_t g2 = s_lease(c, "b", 0);
+    RS_CHECK(g2.key_id == 2);
+    RS_CHECK(kc_coord_retire_key(c, 2) == 0);
+    RS_CHECK(s_lease(c, "c", 0).key_id == 4);
+    RS_CHECK(s_lease(c, "d", 0).key_id == 5);
+    RS_CHECK(kc_coord_release(c, g2.lease_id, "b") == RS_RELEASE_OK); /* 2 stays out */
+    RS_CHECK(s_lease(c, "e", 0).key_id == 1);
+    RS_CHECK(kc_coord_free_count(c) == 0);
+    size_t n;
+    const kc_event_t *e = kc_coord_events(c, &n);
+    size_t live = 0, retired = 0;
+    for (size_t i = 0; i < n; i++) {
+        live += e[i].type == KC_EVENT_KEY_LIVE;
+        retired += e[i].type == KC_EVENT_KEY_RETIRED;
+    }
+    RS_CHECK(live == 2 && retired == 2);
+    kc_coord_destroy(&c);
+
+    /* Many keys: the id map grows and still finds every key. */
+    c = kc_coord_new(1000, 1, 0, 16, s_cookie_free);
+    for (uint32_t id = 1; id <= 5000; id++)
+        RS_CHECK(kc_coord_add_key(c, id * 7, s_sealed, sizeof s_sealed,
+                                  id % 2 ? KC_KEY_USED : KC_KEY_RETIRED) == 0);
+    for (uint32_t id = 1; id <= 5000; id++)
+        RS_CHECK(kc_coord_has_key(c, id * 7) && !kc_coord_has_key(c, id * 7 + 1));
+    RS_CHECK(kc_coord_free_count(c) == 2500);
+    kc_coord_destroy(&c);
+}
+
 int main(void)
 {
     test_lru_order();
@@ -169,6 +214,7 @@ int main(void)
     test_retry_and_bounds();
     test_expiry();
     test_adopt();
+    test_rotation();
     printf("kc_coord: ok\n");
     return 0;
 }
