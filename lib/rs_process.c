@@ -35,3 +35,18 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
     rs_config_log(config);
     return -1;
 }
+
+rs_security_t *rs_process_security(rs_config_t *config, const char *own, bool allow_list)
+{
+    bool plain = rs_config_flag(config, "insecure-plain");
+    const char *certs = rs_config_str(config, "certs");
+    if (plain && certs) {
+        rs_error("both --certs and --insecure-plain given; expected one of them");
+        return NULL;
+    }
+    char err[512];
+    rs_security_t *security = rs_security_new(plain, certs, own, allow_list, err, sizeof err);
+    if (!security)
+        rs_error("%s", err);
+    return security;
+}

@@ -6,9 +6,23 @@
 #define RS_PROCESS_H
 
 #include "rs_config.h"
+#include "rs_security.h"
 
 /* Returns -1 when the process should go on, or the exit code to return
  * (0 after --help, 2 after a usage error printed as one line). */
 int rs_process_start(rs_config_t *config, int argc, char **argv, const char *component);
+
+/* The two options every service has for its transport security, for its
+ * option table: --certs DIR and --insecure-plain. */
+#define RS_PROCESS_SECURITY_OPTS                                                                \
+    { .name = "certs", .env = "RECSIGN_CERTS_DIR", .type = RS_OPT_STRING,                      \
+      .help = "CURVE certificate directory (made by 'recsign certs')" },                       \
+    { .name = "insecure-plain", .env = "RECSIGN_INSECURE_PLAIN", .type = RS_OPT_FLAG,          \
+      .help = "no authentication or encryption: local development only" }
+
+/* Builds the process's security from those options: `own` names its
+ * certificate, allow_list is true for services that accept clients.
+ * Returns NULL after logging why; also when both or neither are given. */
+rs_security_t *rs_process_security(rs_config_t *config, const char *own, bool allow_list);
 
 #endif

@@ -32,7 +32,8 @@ int rs_socket_check_endpoint(const char *endpoint, rs_socket_role_t role, char *
 }
 
 zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role, int sndhwm,
-                       int rcvhwm, int linger_ms, char *err, size_t err_size)
+                       int rcvhwm, int linger_ms, rs_security_t *security, const char *peer,
+                       char *err, size_t err_size)
 {
     if (rs_socket_check_endpoint(endpoint, role, err, err_size) != 0)
         return NULL;
@@ -47,6 +48,13 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role, in
     if (rcvhwm > 0)
         zsock_set_rcvhwm(sock, rcvhwm);
     zsock_set_linger(sock, linger_ms);
+    if (security
+        && (role == RS_BIND ? rs_security_serve(security, sock, err, err_size)
+                            : rs_security_connect(security, sock, peer, err, err_size))
+               != 0) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
     int rc = role == RS_BIND ? zsock_bind(sock, "%s", plain) : zsock_connect(sock, "%s", plain);
     if (rc == -1) {
         snprintf(err, err_size, "cannot %s %s: %s", role == RS_BIND ? "bind" : "connect to", plain,

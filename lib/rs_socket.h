@@ -4,6 +4,8 @@
 #ifndef RS_SOCKET_H
 #define RS_SOCKET_H
 
+#include "rs_security.h"
+
 #include <czmq.h>
 #include <stdbool.h>
 
@@ -12,9 +14,13 @@ typedef enum { RS_BIND, RS_CONNECT } rs_socket_role_t;
 /* type is a ZMQ_* socket type. Endpoints are tcp://, ipc:// or inproc://
  * addresses; a leading '@' or '>' (CZMQ's bind/connect marks) is accepted
  * when it matches the role. sndhwm/rcvhwm of 0 leave libzmq's defaults.
- * Linger is set to linger_ms. Returns NULL with the reason in err. */
+ * Linger is set to linger_ms. Security (NULL: plain) is applied before the
+ * bind or connect: a bound socket serves with its own certificate, a
+ * connecting one authenticates to `peer` (a service name). Returns NULL
+ * with the reason in err. */
 zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role, int sndhwm,
-                       int rcvhwm, int linger_ms, char *err, size_t err_size);
+                       int rcvhwm, int linger_ms, rs_security_t *security, const char *peer,
+                       char *err, size_t err_size);
 
 /* Checks an endpoint's form without creating anything. Returns 0 or -1
  * with the reason in err. */

@@ -26,6 +26,7 @@ struct kc_server_t {
     kc_coord_t *coord;
     kc_logger_t *logger;
     kc_store_t *owner;
+    rs_security_t *security;
     zpoller_t *poller;
     s_reply_t *replies;
     size_t reply_count, reply_cap;
@@ -42,7 +43,7 @@ void kc_server_cookie_free(void **cookie_p)
 }
 
 kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logger,
-                           kc_store_t *owner)
+                           kc_store_t *owner, rs_security_t *security)
 {
     kc_server_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -51,6 +52,7 @@ kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logg
     self->coord = coord;
     self->logger = logger;
     self->owner = owner;
+    self->security = security;
     self->poller = zpoller_new(router, NULL);
     self->reply_cap = S_DRAIN_MAX * 2;
     self->replies = calloc(self->reply_cap, sizeof *self->replies);
@@ -111,6 +113,10 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
     rs_lease_req_t req;
     if (zframe_size(empty) != 0) {
         s_drop(self, "missing empty delimiter");
+        goto done;
+    }
+    if (!rs_security_allowed(self->security, body)) {
+        s_drop(self, "sender's certificate is not (or no longer) allowed");
         goto done;
     }
     if (rs_lease_req_decode(&req, zframe_data(body), zframe_size(body)) != 0) {

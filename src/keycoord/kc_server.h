@@ -6,16 +6,18 @@
 
 #include "kc_coord.h"
 #include "kc_logger.h"
+#include "rs_security.h"
 
 #include <czmq.h>
 
 typedef struct kc_server_t kc_server_t;
 
-/* Borrows router, coord, logger and the owner store (the connection that
- * holds the keycoord lock); they must outlive the server. Returns NULL on
+/* Borrows router, coord, logger, the owner store (the connection that
+ * holds the keycoord lock) and security (which says whether a request's
+ * sender is still allowed); they must outlive the server. Returns NULL on
  * allocation failure. */
 kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logger,
-                           kc_store_t *owner);
+                           kc_store_t *owner, rs_security_t *security);
 void kc_server_destroy(kc_server_t **self_p);
 
 /* Serves until interrupted (SIGINT/SIGTERM). Returns 0 when every event

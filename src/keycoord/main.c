@@ -23,6 +23,7 @@ static rs_opt_t s_opts[] = {
     { .name = "max-waiters", .env = "RECSIGN_KEYCOORD_MAX_WAITERS", .type = RS_OPT_INT,
       .fallback = "4096", .min = 1, .max = 1000000,
       .help = "holders that may wait for a free key at once; more are told to retry" },
+    RS_PROCESS_SECURITY_OPTS,
 };
 
 int main(int argc, char **argv)
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
     zsock_t *router = NULL;
     kc_server_t *server = NULL;
     kc_logger_t *logger = NULL;
+    rs_security_t *security = NULL;
     bool served = false;
     kc_store_t *store = kc_store_new(rs_config_str(&config, "db"), true, err, sizeof err);
     if (!store) {
@@ -69,8 +71,11 @@ int main(int argc, char **argv)
     /* ROUTER drops replies to unknown peers silently unless MANDATORY is
      * set; with it a send to a vanished holder fails at once and its grant
      * is voided. A zero send timeout keeps a stuck peer from blocking us. */
+    security = rs_process_security(&config, "keycoord", true);
+    if (!security)
+        goto out;
     router = rs_socket_new(ZMQ_ROUTER, rs_config_str(&config, "bind"), RS_BIND, 10000, 10000, 0,
-                           err, sizeof err);
+                           security, NULL, err, sizeof err);
     if (!router) {
         rs_error("%s", err);
         goto out;
@@ -83,7 +88,7 @@ int main(int argc, char **argv)
         goto out;
     }
     logger = kc_logger_new(&log_store);
-    server = kc_server_new(router, coord, logger, store);
+    server = kc_server_new(router, coord, logger, store, security);
     if (!logger || !server) {
         rs_error("out of memory");
         goto out;
@@ -107,6 +112,7 @@ out:
     kc_server_destroy(&server);
     kc_logger_destroy(&logger);
     zsock_destroy(&router);
+    rs_security_destroy(&security);
     kc_coord_destroy(&coord);
     kc_store_destroy(&store);
     return exit_code;

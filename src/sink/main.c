@@ -20,6 +20,7 @@ static rs_opt_t s_opts[] = {
       .help = "write to the database when this many signatures wait" },
     { .name = "flush-ms", .env = "RECSIGN_SINK_FLUSH_MS", .type = RS_OPT_INT, .fallback = "50",
       .min = 1, .max = 60000, .help = "or when the oldest waiting signature is this old" },
+    RS_PROCESS_SECURITY_OPTS,
 };
 
 int main(int argc, char **argv)
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
 
     int exit_code = RS_EXIT_RUNTIME;
     zsock_t *pull = NULL;
+    rs_security_t *security = NULL;
     sink_store_t *store = sink_store_new(rs_config_str(&config, "db"), err, sizeof err);
     if (!store) {
         rs_error("%s", err);
@@ -46,8 +48,11 @@ int main(int argc, char **argv)
     }
     /* At the high-water mark, workers' pushes block: backpressure while a
      * flush is slow or the database is away. */
-    pull = rs_socket_new(ZMQ_PULL, rs_config_str(&config, "bind"), RS_BIND, 0, 1000, 0, err,
-                         sizeof err);
+    security = rs_process_security(&config, "sink", true);
+    if (!security)
+        goto out;
+    pull = rs_socket_new(ZMQ_PULL, rs_config_str(&config, "bind"), RS_BIND, 0, 1000, 0, security,
+                         NULL, err, sizeof err);
     if (!pull) {
         rs_error("%s", err);
         goto out;
@@ -57,10 +62,11 @@ int main(int argc, char **argv)
         .flush_rows = (size_t) rs_config_int(&config, "flush-rows"),
         .flush_ms = (int) rs_config_int(&config, "flush-ms"),
     };
-    exit_code = sink_loop_run(pull, store, &loop) == 0 ? RS_EXIT_OK : RS_EXIT_RUNTIME;
+    exit_code = sink_loop_run(pull, store, security, &loop) == 0 ? RS_EXIT_OK : RS_EXIT_RUNTIME;
     rs_info("shutting down");
 out:
     zsock_destroy(&pull);
+    rs_security_destroy(&security);
     sink_store_destroy(&store);
     return exit_code;
 }

@@ -7,15 +7,23 @@
 typedef struct {
     zsock_t *pull;
     sink_store_t *store;
+    rs_security_t *security;
     const sink_loop_config_t *config;
     int64_t oldest_pending_us;  /* arrival of the oldest unflushed row, 0 if none */
     int64_t total, stored;      /* records in the table, signatures stored */
     int64_t stored_at_last_report, last_report_us, last_total_us;
-    uint64_t dropped, fenced;
+    uint64_t dropped, fenced, unauthorized;
 } s_loop_t;
 
 static void s_take(s_loop_t *self, zframe_t *frame)
 {
+    if (!rs_security_allowed(self->security, frame)) {
+        self->unauthorized++;
+        if (self->unauthorized <= 10 || self->unauthorized % 1000 == 0)
+            rs_warn("dropped results from a sender whose certificate is not (or no longer) allowed; %llu so far",
+                    (unsigned long long) self->unauthorized);
+        return;
+    }
     rs_results_t results;
     if (rs_results_decode(&results, zframe_data(frame), zframe_size(frame)) != 0) {
         self->dropped++;
@@ -78,9 +86,10 @@ static void s_report(s_loop_t *self, int64_t now)
     self->last_report_us = now;
 }
 
-int sink_loop_run(zsock_t *pull, sink_store_t *store, const sink_loop_config_t *config)
+int sink_loop_run(zsock_t *pull, sink_store_t *store, rs_security_t *security,
+                  const sink_loop_config_t *config)
 {
-    s_loop_t self = { .pull = pull, .store = store, .config = config };
+    s_loop_t self = { .pull = pull, .store = store, .security = security, .config = config };
     if (sink_store_count_records(store, &self.total) != 0
         || sink_store_count_signed(store, &self.stored) != 0)
         rs_warn("cannot read the starting counts; progress will be approximate");
@@ -139,8 +148,9 @@ int sink_loop_run(zsock_t *pull, sink_store_t *store, const sink_loop_config_t *
         rc = -1;
     }
     s_report(&self, rs_mono_us() + 60000000);
-    rs_info("stopped: %llu signatures refused by lease fencing, %llu malformed messages dropped",
-            (unsigned long long) self.fenced, (unsigned long long) self.dropped);
+    rs_info("stopped: %llu signatures refused by lease fencing, %llu malformed messages dropped, %llu from senders not allowed",
+            (unsigned long long) self.fenced, (unsigned long long) self.dropped,
+            (unsigned long long) self.unauthorized);
     zpoller_destroy(&poller);
     return rc;
 }

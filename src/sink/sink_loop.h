@@ -5,6 +5,7 @@
 #define SINK_LOOP_H
 
 #include "sink_store.h"
+#include "rs_security.h"
 
 #include <czmq.h>
 
@@ -14,8 +15,10 @@ typedef struct {
 } sink_loop_config_t;
 
 /* Runs until interrupted, then drains what already arrived and flushes it.
- * Borrows pull and store. Returns 0 when everything received was flushed,
+ * Borrows pull, store and security (results from a sender that is not
+ * allowed are dropped). Returns 0 when everything received was flushed,
  * -1 when rows had to be given up (they will be signed again). */
-int sink_loop_run(zsock_t *pull, sink_store_t *store, const sink_loop_config_t *config);
+int sink_loop_run(zsock_t *pull, sink_store_t *store, rs_security_t *security,
+                  const sink_loop_config_t *config);
 
 #endif

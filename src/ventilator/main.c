@@ -23,6 +23,7 @@ static rs_opt_t s_opts[] = {
       .help = "no progress for this long sends unsigned records again" },
     { .name = "page-rows", .env = "RECSIGN_VENTILATOR_PAGE_ROWS", .type = RS_OPT_INT,
       .fallback = "2000", .min = 1, .max = 100000, .help = "records read per database query" },
+    RS_PROCESS_SECURITY_OPTS,
 };
 
 int main(int argc, char **argv)
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
 
     int exit_code = RS_EXIT_RUNTIME;
     zsock_t *push = NULL;
+    rs_security_t *security = NULL;
     vent_store_t *store = vent_store_new(rs_config_str(&config, "db"), err, sizeof err);
     if (!store) {
         rs_error("%s", err);
@@ -62,8 +64,11 @@ int main(int argc, char **argv)
     /* A small per-worker queue keeps batches here until a thread is free to
      * take them and bounds what is lost when a worker dies. At the mark the
      * send blocks: that is the pipeline's flow control. */
-    push = rs_socket_new(ZMQ_PUSH, rs_config_str(&config, "bind"), RS_BIND, 2, 0, 0, err,
-                         sizeof err);
+    security = rs_process_security(&config, "ventilator", true);
+    if (!security)
+        goto out;
+    push = rs_socket_new(ZMQ_PUSH, rs_config_str(&config, "bind"), RS_BIND, 2, 0, 0, security,
+                         NULL, err, sizeof err);
     if (!push) {
         rs_error("%s", err);
         goto out;
@@ -82,6 +87,7 @@ int main(int argc, char **argv)
                 (long long) run_id);
 out:
     zsock_destroy(&push);
+    rs_security_destroy(&security);
     vent_store_destroy(&store);
     return exit_code;
 }

@@ -36,12 +36,16 @@ static rs_opt_t s_opts[] = {
       .help = "at start, how long the keycoord may take to first answer" },
     { .name = "holder", .env = "RECSIGN_HOLDER", .type = RS_OPT_STRING,
       .help = "holder name prefix in the lease log (default: host name)" },
+    { .name = "client-cert", .env = "RECSIGN_CLIENT_CERT", .type = RS_OPT_STRING,
+      .fallback = "worker", .help = "name of this worker's certificate in the --certs directory" },
+    RS_PROCESS_SECURITY_OPTS,
 };
 
 /* Asks the keycoord for nothing, to learn at start whether it is there. */
-static int s_ping_keycoord(const char *endpoint, int timeout_ms, char *err, size_t err_size)
+static int s_ping_keycoord(const char *endpoint, int timeout_ms, rs_security_t *security, char *err,
+                           size_t err_size)
 {
-    wk_lease_client_t *client = wk_lease_client_new(endpoint, timeout_ms, err, err_size);
+    wk_lease_client_t *client = wk_lease_client_new(endpoint, timeout_ms, security, err, err_size);
     if (!client)
         return -1;
     rs_lease_req_t req = { .want = false };
@@ -86,6 +90,12 @@ int main(int argc, char **argv)
         return RS_EXIT_RUNTIME;
     }
     sodium_mprotect_readonly(master);
+    rs_security_t *security = rs_process_security(&config, rs_config_str(&config, "client-cert"),
+                                                  false);
+    if (!security) {
+        rs_secret_free(master);
+        return RS_EXIT_RUNTIME;
+    }
 
     int exit_code = RS_EXIT_RUNTIME;
     long threads = rs_config_int(&config, "threads");
@@ -99,7 +109,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (s_ping_keycoord(rs_config_str(&config, "keycoord"),
-                        (int) rs_config_int(&config, "connect-timeout-ms"), err, sizeof err)
+                        (int) rs_config_int(&config, "connect-timeout-ms"), security, err,
+                        sizeof err)
         != 0) {
         if (zsys_interrupted)
             exit_code = RS_EXIT_OK;
@@ -119,6 +130,7 @@ int main(int argc, char **argv)
             .keycoord = rs_config_str(&config, "keycoord"),
             .sink = rs_config_str(&config, "sink"),
             .master = master,
+            .security = security,
             .holder = holders[started],
             .request_timeout_ms = (int) rs_config_int(&config, "request-timeout-ms"),
         };
@@ -153,6 +165,7 @@ out:
     free(holders);
     free(ids);
     free(args);
+    rs_security_destroy(&security);
     rs_secret_free(master);
     return exit_code;
 }

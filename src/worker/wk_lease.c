@@ -10,6 +10,7 @@
 
 struct wk_lease_client_t {
     char *endpoint;
+    rs_security_t *security;
     int timeout_ms;
     zsock_t *dealer;
     uint64_t next_seq;
@@ -18,12 +19,13 @@ struct wk_lease_client_t {
 static int s_open(wk_lease_client_t *self, char *err, size_t err_size)
 {
     /* Linger 0: a request abandoned with its socket must not be sent later. */
-    self->dealer = rs_socket_new(ZMQ_DEALER, self->endpoint, RS_CONNECT, 16, 16, 0, err, err_size);
+    self->dealer = rs_socket_new(ZMQ_DEALER, self->endpoint, RS_CONNECT, 16, 16, 0, self->security,
+                                 "keycoord", err, err_size);
     return self->dealer ? 0 : -1;
 }
 
-wk_lease_client_t *wk_lease_client_new(const char *endpoint, int timeout_ms, char *err,
-                                       size_t err_size)
+wk_lease_client_t *wk_lease_client_new(const char *endpoint, int timeout_ms,
+                                       rs_security_t *security, char *err, size_t err_size)
 {
     wk_lease_client_t *self = calloc(1, sizeof *self);
     if (!self || !(self->endpoint = strdup(endpoint))) {
@@ -32,6 +34,7 @@ wk_lease_client_t *wk_lease_client_new(const char *endpoint, int timeout_ms, cha
         return NULL;
     }
     self->timeout_ms = timeout_ms;
+    self->security = security;
     self->next_seq = 1;
     if (s_open(self, err, err_size) != 0) {
         wk_lease_client_destroy(&self);

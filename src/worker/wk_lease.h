@@ -7,15 +7,17 @@
 #define WK_LEASE_H
 
 #include "rs_proto.h"
+#include "rs_security.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct wk_lease_client_t wk_lease_client_t;
 
-/* Returns NULL with a reason in err when the endpoint is unusable. */
-wk_lease_client_t *wk_lease_client_new(const char *endpoint, int timeout_ms, char *err,
-                                       size_t err_size);
+/* Borrows security (it must outlive the client). Returns NULL with a
+ * reason in err when the endpoint is unusable. */
+wk_lease_client_t *wk_lease_client_new(const char *endpoint, int timeout_ms,
+                                       rs_security_t *security, char *err, size_t err_size);
 void wk_lease_client_destroy(wk_lease_client_t **self_p);
 
 /* Sends req and waits for its reply, retrying up to max_attempts times (0:

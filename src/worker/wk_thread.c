@@ -176,17 +176,20 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
     wk_thread_args_t *args = ctx->args;
     /* A small receive queue per thread: batches wait at the ventilator,
      * where an idle thread can take them, not here. */
-    ctx->pull = rs_socket_new(ZMQ_PULL, args->ventilator, RS_CONNECT, 0, 2, 0, err, err_size);
+    ctx->pull = rs_socket_new(ZMQ_PULL, args->ventilator, RS_CONNECT, 0, 2, 0, args->security,
+                              "ventilator", err, err_size);
     if (!ctx->pull)
         return -1;
     /* Results are pushed with a long linger so that a graceful stop still
      * delivers them; at the high-water mark the push blocks (backpressure
      * from a slow sink), in 1 s slices to notice shutdown. */
-    ctx->push = rs_socket_new(ZMQ_PUSH, args->sink, RS_CONNECT, 100, 0, 5000, err, err_size);
+    ctx->push = rs_socket_new(ZMQ_PUSH, args->sink, RS_CONNECT, 100, 0, 5000, args->security,
+                              "sink", err, err_size);
     if (!ctx->push)
         return -1;
     zsock_set_sndtimeo(ctx->push, 1000);
-    ctx->lease = wk_lease_client_new(args->keycoord, args->request_timeout_ms, err, err_size);
+    ctx->lease = wk_lease_client_new(args->keycoord, args->request_timeout_ms, args->security, err,
+                                     err_size);
     if (!ctx->lease)
         return -1;
     ctx->poller = zpoller_new(ctx->pull, NULL);

@@ -4,6 +4,8 @@
 #ifndef WK_THREAD_H
 #define WK_THREAD_H
 
+#include "rs_security.h"
+
 #include <stdint.h>
 
 typedef struct {
@@ -11,6 +13,7 @@ typedef struct {
     const char *keycoord;
     const char *sink;
     const uint8_t *master;    /* master key, read-only, shared by threads */
+    rs_security_t *security;  /* CURVE client settings, shared read-only */
     const char *holder;       /* this thread's holder name, unique per thread */
     int request_timeout_ms;
     /* Counters written by the thread, read after it ends. */

@@ -1,0 +1,49 @@
+/* rs_security: how a recsign process authenticates and encrypts its
+ * ZeroMQ sockets. CurveZMQ by default: every service has a certificate,
+ * every worker a client certificate, and a server accepts only clients
+ * whose public certificate is in its allow-list directory, checked when a
+ * client connects (ZAP, through CZMQ's zauth) and again on every message,
+ * so that removing a certificate locks its holder out at once, without a
+ * restart. Plain mode, with neither, exists for local development only.
+ *
+ * Certificate directory layout (made by 'recsign certs'):
+ *   DIR/<service>.cert, DIR/<service>.cert_secret   ventilator, keycoord, sink
+ *   DIR/<worker>.cert, DIR/<worker>.cert_secret     a worker's client certificate
+ *   DIR/allowed/<worker>.cert                       public certificates allowed in
+ * A worker host needs only the services' public .cert files and its own pair. */
+#ifndef RS_SECURITY_H
+#define RS_SECURITY_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct rs_security_t rs_security_t;
+
+/* plain: no security at all (logged loudly). Otherwise loads, from
+ * certs_dir, the certificate of `own` (a service name for servers, a
+ * worker certificate name for workers; with its secret key) and, for
+ * servers (allow_list true), starts the authenticator on DIR/allowed.
+ * Returns NULL with a one-line reason in err. */
+rs_security_t *rs_security_new(bool plain, const char *certs_dir, const char *own,
+                               bool allow_list, char *err, size_t err_size);
+void rs_security_destroy(rs_security_t **self_p);
+
+/* Configures sock, before it binds, as a CURVE server with our
+ * certificate. Returns 0 or -1 (reason in err). No-op in plain mode. */
+int rs_security_serve(rs_security_t *self, zsock_t *sock, char *err, size_t err_size);
+
+/* Configures sock, before it connects, as a CURVE client of `service`
+ * (whose public certificate is DIR/<service>.cert). Returns 0 or -1. */
+int rs_security_connect(rs_security_t *self, zsock_t *sock, const char *service, char *err,
+                        size_t err_size);
+
+/* Whether the sender of a received frame is (still) allowed: its CURVE
+ * public key is in the allow-list now. Always true in plain mode. The
+ * allow-list is re-read when its directory changes (checked at most once
+ * a second). */
+bool rs_security_allowed(rs_security_t *self, zframe_t *frame);
+
+bool rs_security_plain(const rs_security_t *self);
+
+#endif
