@@ -159,6 +159,13 @@ if (( do_init )); then
 fi
 [[ -r "$master_key" ]] || rs_die "master key file $master_key is missing (it must be the one that sealed the keys)"
 
+# --- transport security -------------------------------------------------------------
+# CURVE on every socket: a certificate per service and one allowed worker
+# certificate, made once and kept in the data directory.
+"$bin_admin" certs --dir "$data_dir/certs" >"$logs/certs.log" 2>&1 \
+    || { cat "$logs/certs.log" >&2; rs_die "recsign certs failed"; }
+export RECSIGN_CERTS_DIR="$data_dir/certs"
+
 # --- processes -----------------------------------------------------------------------
 port_vent="" port_sink="" port_kc=""
 rs_free_port port_vent 5557 || rs_die "no free port"

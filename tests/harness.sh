@@ -101,6 +101,16 @@ h_start_db() {
     H_PG="$H_DIR/pg"
     rs_pg_start "$H_PG" || h_fail "could not start PostgreSQL"
     H_DB="$RS_PG_URL"
+    h_make_certs
+}
+
+# h_make_certs: CURVE certificates for every process of the test (they read
+# RECSIGN_CERTS_DIR), with one allowed worker certificate, "worker".
+h_make_certs() {
+    H_CERTS="$H_DIR/certs"
+    "$H_ADMIN" certs --dir "$H_CERTS" >>"$H_LOGS/certs.log" 2>&1 \
+        || { cat "$H_LOGS/certs.log" >&2; h_fail "recsign certs failed"; }
+    export RECSIGN_CERTS_DIR="$H_CERTS"
 }
 
 h_sql() { rs_psql "$H_DB" -c "$1"; }

@@ -1,4 +1,5 @@
-/* admin_store: the SQL of 'recsign init', 'status' and 'verify'. */
+/* admin_store: the SQL of 'recsign init', 'status', 'verify', 'keys' and
+ * 'export'. */
 #include "admin_store.h"
 
 #include "rs_bytes.h"
@@ -94,6 +95,13 @@ int admin_store_max_record_id(PGconn *conn, int64_t *out)
                            "SELECT coalesce(max(id), 0) FROM records", out);
 }
 
+PGresult *admin_store_first_sealed(PGconn *conn)
+{
+    return admin_store_query(conn, "reading the lowest key",
+                             "SELECT id, sealed_secret FROM keys ORDER BY id LIMIT 1", 0, NULL,
+                             PGRES_TUPLES_OK);
+}
+
 admin_copy_t *admin_store_copy_keys(PGconn *conn)
 {
     return admin_copy_new(conn,
@@ -117,7 +125,13 @@ PGresult *admin_store_status_counts(PGconn *conn)
                    "       count(*) FILTER (WHERE end_reason = 'released'),"
                    "       count(*) FILTER (WHERE end_reason = 'expired'),"
                    "       count(*) FILTER (WHERE ended_at IS NULL),"
-                   "       (SELECT count(*) FROM runs)"
+                   "       (SELECT count(*) FROM runs),"
+                   "       (SELECT count(*) FROM keys"
+                   "         WHERE live_at IS NOT NULL AND retired_at IS NULL),"
+                   "       (SELECT count(*) FROM keys WHERE live_at IS NOT NULL"
+                   "           AND retired_at IS NULL AND retire_requested_at IS NOT NULL),"
+                   "       (SELECT count(*) FROM keys WHERE retired_at IS NOT NULL),"
+                   "       (SELECT count(*) FROM keys WHERE live_at IS NULL)"
                    "  FROM leases",
                    0, NULL, PGRES_TUPLES_OK);
 }
@@ -154,6 +168,94 @@ PGresult *admin_store_runs(PGconn *conn, int limit)
                    1, &p, PGRES_TUPLES_OK);
 }
 
+PGresult *admin_store_keys_list(PGconn *conn)
+{
+    return admin_store_query(conn, "listing keys",
+                   "SELECT k.id, k.created_at, k.live_at, k.retire_requested_at, k.retired_at,"
+                   "       coalesce(l.n, 0)::int8, coalesce(s.n, 0)::int8"
+                   "  FROM keys k"
+                   "  LEFT JOIN (SELECT key_id, count(*) AS n FROM leases GROUP BY key_id) l"
+                   "    ON l.key_id = k.id"
+                   "  LEFT JOIN (SELECT key_id, count(*) AS n FROM signatures GROUP BY key_id) s"
+                   "    ON s.key_id = k.id"
+                   " ORDER BY k.id",
+                   0, NULL, PGRES_TUPLES_OK);
+}
+
+PGresult *admin_store_keys_public(PGconn *conn)
+{
+    return admin_store_query(conn, "reading the public keys",
+                   "SELECT id, public_key, created_at, live_at, retired_at FROM keys ORDER BY id",
+                   0, NULL, PGRES_TUPLES_OK);
+}
+
+PGresult *admin_store_key_retire_state(PGconn *conn, int64_t id)
+{
+    return admin_store_query(conn, "reading a key's retirement",
+                   "SELECT retire_requested_at, retired_at FROM keys WHERE id = $1 FOR UPDATE",
+                   1, &id, PGRES_TUPLES_OK);
+}
+
+int admin_store_key_request_retire(PGconn *conn, int64_t id)
+{
+    PGresult *res = admin_store_query(conn, "requesting a key's retirement",
+                   "UPDATE keys SET retire_requested_at = now()"
+                   " WHERE id = $1 AND retire_requested_at IS NULL AND retired_at IS NULL",
+                   1, &id, PGRES_COMMAND_OK);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int admin_store_keys_in_service(PGconn *conn, int64_t *out)
+{
+    return rs_db_query_int(conn, "counting keys in service",
+                           "SELECT count(*) FROM keys"
+                           " WHERE retire_requested_at IS NULL AND retired_at IS NULL", out);
+}
+
+/* Sends one of the paged signature queries with its three int8
+ * parameters: from_id, max_rows, max_bytes. */
+static int s_send_page(PGconn *conn, const char *sql, int64_t from_id, int64_t max_rows,
+                       int64_t max_bytes)
+{
+    Oid types[3] = { S_INT8_OID, S_INT8_OID, S_INT8_OID };
+    uint8_t values[3][8];
+    rs_put_u64(values[0], (uint64_t) from_id);
+    rs_put_u64(values[1], (uint64_t) max_rows);
+    rs_put_u64(values[2], (uint64_t) max_bytes);
+    const char *ptrs[3] = { (const char *) values[0], (const char *) values[1],
+                            (const char *) values[2] };
+    int lengths[3] = { 8, 8, 8 }, formats[3] = { 1, 1, 1 };
+    if (!PQsendQueryParams(conn, sql, 3, types, ptrs, lengths, formats, 1)) {
+        rs_error("reading signatures failed: %s", rs_db_error(conn));
+        return -1;
+    }
+    return 0;
+}
+
+int admin_store_send_export_page(PGconn *conn, int64_t from_id, int64_t max_rows,
+                                 int64_t max_bytes)
+{
+    /* The verify page's query (see below for why it is shaped so), with
+     * the key and lease ids. */
+    static const char sql[] =
+        "SELECT record_id, key_id, lease_id, payload, signature, public_key FROM ("
+        "  SELECT s.record_id, s.key_id, s.lease_id, r.payload, s.signature, k.public_key,"
+        "         sum(coalesce(octet_length(r.payload), 0))"
+        "           OVER (ORDER BY s.record_id ROWS UNBOUNDED PRECEDING) AS upto"
+        "    FROM signatures s"
+        "    LEFT JOIN records r ON r.id = s.record_id AND r.id >= $1"
+        "    LEFT JOIN keys k ON k.id = s.key_id"
+        "   WHERE s.record_id >= $1"
+        "   ORDER BY s.record_id"
+        "   LIMIT $2) page"
+        " WHERE upto - coalesce(octet_length(payload), 0) < $3"
+        " ORDER BY record_id";
+    return s_send_page(conn, sql, from_id, max_rows, max_bytes);
+}
+
 int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows,
                                  int64_t max_bytes)
 {
@@ -175,19 +277,7 @@ int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows
         "   LIMIT $2) page"
         " WHERE upto - coalesce(octet_length(payload), 0) < $3"
         " ORDER BY record_id";
-    Oid types[3] = { S_INT8_OID, S_INT8_OID, S_INT8_OID };
-    uint8_t values[3][8];
-    rs_put_u64(values[0], (uint64_t) from_id);
-    rs_put_u64(values[1], (uint64_t) max_rows);
-    rs_put_u64(values[2], (uint64_t) max_bytes);
-    const char *ptrs[3] = { (const char *) values[0], (const char *) values[1],
-                            (const char *) values[2] };
-    int lengths[3] = { 8, 8, 8 }, formats[3] = { 1, 1, 1 };
-    if (!PQsendQueryParams(conn, sql, 3, types, ptrs, lengths, formats, 1)) {
-        rs_error("reading signatures failed: %s", rs_db_error(conn));
-        return -1;
-    }
-    return 0;
+    return s_send_page(conn, sql, from_id, max_rows, max_bytes);
 }
 
 PGresult *admin_store_take_result(PGconn *conn, const char *what)

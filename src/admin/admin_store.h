@@ -38,6 +38,10 @@ int admin_store_mark_migrated(PGconn *conn, int version) __attribute__((warn_unu
 int admin_store_max_key_id(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
 int admin_store_max_record_id(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
 
+/* The lowest key: id int4, sealed_secret bytea; no row when the keyring
+ * is empty. NULL (logged) on failure; the caller PQclears. */
+PGresult *admin_store_first_sealed(PGconn *conn) __attribute__((warn_unused_result));
+
 /* Binary COPY writers: keys rows are (int4 id, bytea public_key, bytea
  * sealed_secret); records rows are (int8 id, bytea payload). NULL
  * (logged) on failure; the caller ends or destroys the writer. */
@@ -47,7 +51,9 @@ admin_copy_t *admin_store_copy_records(PGconn *conn) __attribute__((warn_unused_
 /* Status queries. Each returns a result with tuples that the caller
  * PQclears, or NULL (logged).
  * counts: one row of int8: records, signed records, signatures, keys,
- *   leases, released, expired, open leases, runs.
+ *   leases, released, expired, open leases, runs, then keys live (live_at
+ *   set, not retired), live keys with a retirement requested, keys
+ *   retired, keys not yet live (live_at NULL).
  * open_leases: id int8, key_id int4, holder text, granted_at; the oldest
  *   `limit` open leases.
  * key_use: key_id int4, leases int8, signatures int8; every key by id.
@@ -57,6 +63,33 @@ PGresult *admin_store_status_counts(PGconn *conn) __attribute__((warn_unused_res
 PGresult *admin_store_open_leases(PGconn *conn, int limit) __attribute__((warn_unused_result));
 PGresult *admin_store_key_use(PGconn *conn) __attribute__((warn_unused_result));
 PGresult *admin_store_runs(PGconn *conn, int limit) __attribute__((warn_unused_result));
+
+/* Key rotation ('recsign keys'). Results as above.
+ * keys_list: id int4, created_at, live_at, retire_requested_at,
+ *   retired_at, leases int8, signatures int8; every key by id.
+ * keys_public: id int4, public_key bytea, created_at, live_at,
+ *   retired_at; every key by id.
+ * key_retire_state: retire_requested_at, retired_at of key `id`, locked
+ *   for update in the caller's transaction; no row when there is no
+ *   such key. */
+PGresult *admin_store_keys_list(PGconn *conn) __attribute__((warn_unused_result));
+PGresult *admin_store_keys_public(PGconn *conn) __attribute__((warn_unused_result));
+PGresult *admin_store_key_retire_state(PGconn *conn, int64_t id)
+    __attribute__((warn_unused_result));
+/* Sets retire_requested_at = now() on key `id` unless a retirement was
+ * already requested or done (the update trigger notifies the keycoord at
+ * commit). Returns 0 or -1 (logged). */
+int admin_store_key_request_retire(PGconn *conn, int64_t id) __attribute__((warn_unused_result));
+/* Keys neither retired nor asked to retire, into *out. */
+int admin_store_keys_in_service(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
+
+/* Sends (without waiting) the query for the next page of signatures to
+ * export: like the verify page below, with the columns record_id int8,
+ * key_id int4, lease_id int8, payload bytea (NULL: no such record),
+ * signature bytea, public_key bytea (NULL: no such key). Collect it with
+ * admin_store_take_result. Returns 0 or -1 (logged). */
+int admin_store_send_export_page(PGconn *conn, int64_t from_id, int64_t max_rows,
+                                 int64_t max_bytes) __attribute__((warn_unused_result));
 
 /* Sends (without waiting) the query for the next page of signatures to
  * verify: those with record_id >= from_id in id order, at most max_rows

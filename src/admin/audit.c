@@ -126,10 +126,19 @@ typedef struct {
     int64_t records, signatures, keys, leases, open_leases, keys_leased, runs, frozen;
 } s_stats_t;
 
+/* One kind of rule 4 violation: how many, and the first few named. */
+typedef struct {
+    int64_t total;
+    char sample[400];
+    size_t len;
+} s_lru_finding_t;
+
 /* Rule 4's replay outcome. */
 typedef struct {
-    int64_t created, grants, ends, violations;
-    char sample[400];
+    int64_t live, retired, grants, ends;
+    s_lru_finding_t not_head;  /* not the least recently used free key */
+    s_lru_finding_t not_live;  /* key not live yet (or unknown) */
+    s_lru_finding_t retired_g; /* key retired already */
 } s_lru_t;
 
 /* One rule's report line under construction. */
@@ -206,9 +215,58 @@ static int s_read_stats(PGconn *conn, s_stats_t *stats)
     return 0;
 }
 
-/* Rule 4: replays key creations, grants and ends in time order (ends
- * before grants on a tie) through a cursor, so the lease log is streamed
- * rather than held in memory. */
+static void s_lru_note(s_lru_finding_t *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Counts a violation and names it while fewer than S_SAMPLE are. */
+static void s_lru_note(s_lru_finding_t *f, const char *fmt, ...)
+{
+    if (f->total++ >= S_SAMPLE) {
+        if (f->total == S_SAMPLE + 1)
+            s_append(f->sample, sizeof f->sample, &f->len, ", ...");
+        return;
+    }
+    char item[160];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(item, sizeof item, fmt, args);
+    va_end(args);
+    s_append(f->sample, sizeof f->sample, &f->len, "%s%s", f->len ? ", " : "", item);
+}
+
+/* Feeds one grant to the replay and notes what it violated. */
+static void s_lru_grant(lru_replay_t *replay, s_lru_t *lru, int32_t key, int64_t lease)
+{
+    int32_t expected;
+    bool any_free;
+    lru->grants++;
+    switch (lru_replay_grant(replay, key, &expected, &any_free)) {
+    case LRU_GRANT_OK:
+        break;
+    case LRU_GRANT_NOT_HEAD:
+        if (any_free)
+            s_lru_note(&lru->not_head, "lease %lld took key %d (expected %d)", (long long) lease,
+                       key, expected);
+        else
+            s_lru_note(&lru->not_head, "lease %lld took key %d (none free)", (long long) lease,
+                       key);
+        break;
+    case LRU_GRANT_NOT_LIVE:
+    case LRU_GRANT_UNKNOWN:
+        s_lru_note(&lru->not_live, "lease %lld took key %d", (long long) lease, key);
+        break;
+    case LRU_GRANT_RETIRED:
+        s_lru_note(&lru->retired_g, "lease %lld took key %d", (long long) lease, key);
+        break;
+    }
+}
+
+/* Rule 4: replays keys going live, lease ends, key retirements and grants
+ * in time order through a cursor, so the lease log is streamed rather
+ * than held in memory. live_at and retired_at are the keycoord's event
+ * times, on the clock of granted_at and ended_at. At equal times: keys go
+ * live and leases end, then keys retire, then grants (a grant at a key's
+ * retired_at is after its retirement). */
 static int s_replay_lru(PGconn *conn, s_lru_t *lru)
 {
     memset(lru, 0, sizeof *lru);
@@ -236,14 +294,15 @@ static int s_replay_lru(PGconn *conn, s_lru_t *lru)
     if (rs_db_exec(conn, "opening the lease log",
                    "DECLARE recsign_lru_events NO SCROLL CURSOR FOR"
                    " SELECT kind, key_id, lease_id FROM ("
-                   "   SELECT 0 AS kind, created_at AS at, id AS key_id, 0::int8 AS lease_id"
-                   "     FROM keys"
-                   "   UNION ALL SELECT 2, granted_at, key_id, id FROM leases"
+                   "   SELECT 0 AS kind, live_at AS at, id AS key_id, 0::int8 AS lease_id"
+                   "     FROM keys WHERE live_at IS NOT NULL"
                    "   UNION ALL SELECT 1, ended_at, key_id, id FROM leases"
-                   "     WHERE ended_at IS NOT NULL) e"
-                   " ORDER BY at, kind, lease_id"))
+                   "     WHERE ended_at IS NOT NULL"
+                   "   UNION ALL SELECT 2, retired_at, id, 0 FROM keys"
+                   "     WHERE retired_at IS NOT NULL"
+                   "   UNION ALL SELECT 3, granted_at, key_id, id FROM leases) e"
+                   " ORDER BY at, kind, lease_id, key_id"))
         goto done;
-    size_t len = 0;
     for (;;) {
         PGresult *page = admin_store_query(conn, "reading the lease log",
                                            "FETCH " S_EVENT_PAGE " FROM recsign_lru_events", 0,
@@ -256,32 +315,19 @@ static int s_replay_lru(PGconn *conn, s_lru_t *lru)
             int32_t key = rs_db_get_int4(page, i, 1);
             int64_t lease = rs_db_get_int8(page, i, 2);
             if (kind == 0) {
-                lru->created++;
-                lru_replay_created(replay, key);
+                lru->live++;
+                lru_replay_live(replay, key);
             }
             else if (kind == 1) {
                 lru->ends++;
                 lru_replay_end(replay, key);
             }
-            else {
-                lru->grants++;
-                int32_t expected;
-                bool any_free;
-                if (lru_replay_grant(replay, key, &expected, &any_free))
-                    continue;
-                if (lru->violations++ < S_SAMPLE) {
-                    if (any_free)
-                        s_append(lru->sample, sizeof lru->sample, &len,
-                                 "%slease %lld took key %d (expected %d)",
-                                 len ? ", " : "", (long long) lease, key, expected);
-                    else
-                        s_append(lru->sample, sizeof lru->sample, &len,
-                                 "%slease %lld took key %d (none free)",
-                                 len ? ", " : "", (long long) lease, key);
-                }
-                else if (lru->violations == S_SAMPLE + 1)
-                    s_append(lru->sample, sizeof lru->sample, &len, ", ...");
+            else if (kind == 2) {
+                lru->retired++;
+                lru_replay_retire(replay, key);
             }
+            else
+                s_lru_grant(replay, lru, key, lease);
         }
         PQclear(page);
         if (rows == 0)
@@ -361,17 +407,33 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
     violated += line.violations > 0;
 
     memset(&line, 0, sizeof line);
-    if (lru->violations) {
+    if (lru->not_head.total) {
         s_append(line.text, sizeof line.text, &line.len,
                  "grants that did not take the least recently used free key: %lld of %lld (%s)",
-                 (long long) lru->violations, (long long) lru->grants, lru->sample);
+                 (long long) lru->not_head.total, (long long) lru->grants,
+                 lru->not_head.sample);
+        line.violations++;
+    }
+    if (lru->not_live.total) {
+        s_append(line.text, sizeof line.text, &line.len,
+                 "%sgrants of a key before it went live (keys.live_at later or NULL): %lld (%s)",
+                 line.violations ? "; " : "", (long long) lru->not_live.total,
+                 lru->not_live.sample);
+        line.violations++;
+    }
+    if (lru->retired_g.total) {
+        s_append(line.text, sizeof line.text, &line.len,
+                 "%sgrants of a key at or after its retirement: %lld (%s)",
+                 line.violations ? "; " : "", (long long) lru->retired_g.total,
+                 lru->retired_g.sample);
         line.violations++;
     }
     snprintf(ok, sizeof ok,
-             "replayed %lld key creation%s, %lld grant%s, %lld end%s: every grant took the "
-             "least recently used free key",
-             (long long) lru->created, s_plural(lru->created), (long long) lru->grants,
-             s_plural(lru->grants), (long long) lru->ends, s_plural(lru->ends));
+             "replayed %lld key%s going live, %lld grant%s, %lld end%s: every grant took the "
+             "least recently used free key; %lld key%s retired; none leased after retirement",
+             (long long) lru->live, s_plural(lru->live), (long long) lru->grants,
+             s_plural(lru->grants), (long long) lru->ends, s_plural(lru->ends),
+             (long long) lru->retired, s_plural(lru->retired));
     s_print(4, "least recently used first", &line, ok);
     violated += line.violations > 0;
 

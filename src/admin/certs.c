@@ -1,5 +1,6 @@
 /* certs: see certs.h. */
 #include "certs.h"
+#include "commands.h"
 #include "rs_log.h"
 
 #include <czmq.h>
@@ -102,4 +103,12 @@ int admin_certs(const char *dir, const char *worker, const char *revoke)
            allowed);
     zcert_destroy(&cert);
     return 0;
+}
+
+int cmd_certs(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
+{
+    (void) pos;
+    (void) conn;
+    return admin_certs(rs_config_str(cfg, "dir"), rs_config_str(cfg, "worker"),
+                       rs_config_str(cfg, "revoke"));
 }

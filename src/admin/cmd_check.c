@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int cmd_verify(rs_config_t *cfg, PGconn *conn)
+int cmd_verify(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
 {
     int threads = (int) rs_config_int(cfg, "threads");
     admin_verify_tally_t tally;
@@ -36,7 +36,7 @@ int cmd_verify(rs_config_t *cfg, PGconn *conn)
     return 1;
 }
 
-int cmd_audit(rs_config_t *cfg, PGconn *conn)
+int cmd_audit(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
 {
     int64_t t0 = rs_mono_us();
     int rc = admin_audit_run(conn, (int) rs_config_int(cfg, "threads"));

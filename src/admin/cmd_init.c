@@ -2,18 +2,17 @@
  * Ed25519 keys and seeds random records. */
 #include "admin_store.h"
 #include "commands.h"
+#include "keyring.h"
 #include "migrate.h"
 
-#include "rs_crypto.h"
 #include "rs_log.h"
 #include "rs_time.h"
 
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <string.h>
 
-int cmd_init_check(rs_config_t *cfg)
+int cmd_init_check(rs_config_t *cfg, const admin_pos_t *pos)
 {
     long long min = rs_config_int(cfg, "payload-min");
     long long max = rs_config_int(cfg, "payload-max");
@@ -25,74 +24,6 @@ int cmd_init_check(rs_config_t *cfg)
         return -1;
     }
     return 0;
-}
-
-/* Creates the master key file unless it exists, then loads it. */
-static uint8_t *s_master_key(const char *path)
-{
-    char err[512];
-    int created = rs_master_key_create(path, err, sizeof err);
-    if (created < 0) {
-        rs_error("%s", err);
-        return NULL;
-    }
-    if (created)
-        rs_info("created master key file %s (mode 0600); keep it safe and out of the database",
-                path);
-    uint8_t *master = rs_master_key_load(path, err, sizeof err);
-    if (!master)
-        rs_error("%s", err);
-    return master;
-}
-
-/* Adds `count` keys with ids after the highest, in one transaction.
- * *first gets the first new id. */
-static int s_add_keys(PGconn *conn, const uint8_t *master, int64_t count, int64_t *first)
-{
-    uint8_t *sk = rs_secret_alloc(RS_SK_BYTES);
-    if (!sk) {
-        rs_error("cannot allocate locked memory for secret keys");
-        return -1;
-    }
-    admin_copy_t *copy = NULL;
-    int64_t max = 0;
-    if (admin_store_begin_locked(conn) || admin_store_max_key_id(conn, &max))
-        goto fail;
-    if (max + count > INT32_MAX) {
-        rs_error("cannot add %lld keys after key id %lld: key ids are 32-bit integers",
-                 (long long) count, (long long) max);
-        goto fail;
-    }
-    copy = admin_store_copy_keys(conn);
-    if (!copy)
-        goto fail;
-    for (int64_t i = 1; i <= count; i++) {
-        int32_t id = (int32_t) (max + i);
-        uint8_t pk[RS_PK_BYTES];
-        if (admin_copy_row(copy, 3))
-            goto fail;
-        rs_keypair_new(pk, sk);
-        admin_copy_int4(copy, id);
-        uint8_t *pk_at = admin_copy_bytea(copy, RS_PK_BYTES);
-        if (!pk_at)
-            goto fail;
-        memcpy(pk_at, pk, RS_PK_BYTES);
-        uint8_t *sealed_at = admin_copy_bytea(copy, RS_SEALED_BYTES);
-        if (!sealed_at)
-            goto fail;
-        rs_seal(sealed_at, sk, (uint32_t) id, master);
-        sodium_memzero(sk, RS_SK_BYTES);
-    }
-    if (admin_copy_end(&copy) || admin_store_commit(conn))
-        goto fail;
-    rs_secret_free(sk);
-    *first = max + 1;
-    return 0;
-fail:
-    admin_copy_destroy(&copy);
-    admin_store_rollback(conn);
-    rs_secret_free(sk);
-    return -1;
 }
 
 /* Adds `count` records with ids after the highest and random payloads of
@@ -131,7 +62,7 @@ fail:
     return -1;
 }
 
-int cmd_init(rs_config_t *cfg, PGconn *conn)
+int cmd_init(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
 {
     int64_t keys = rs_config_int(cfg, "keys");
     int64_t records = rs_config_int(cfg, "records");
@@ -148,14 +79,9 @@ int cmd_init(rs_config_t *cfg, PGconn *conn)
         len += (size_t) snprintf(done, sizeof done, "schema at version %d (migrated from %d)", to,
                                  from);
     if (keys > 0) {
-        uint8_t *master = s_master_key(rs_config_str(cfg, "master-key"));
-        if (!master)
-            goto out;
         int64_t first = 0;
         int64_t t0 = rs_mono_us();
-        int added = s_add_keys(conn, master, keys, &first);
-        rs_secret_free(master);
-        if (added)
+        if (admin_keyring_add(conn, rs_config_str(cfg, "master-key"), true, keys, &first))
             goto out;
         len += (size_t) snprintf(done + len, sizeof done - len,
                                  "; added %lld keys (ids %lld..%lld) in %.2f s", (long long) keys,

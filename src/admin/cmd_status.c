@@ -1,5 +1,6 @@
 /* cmd_status: 'recsign status': progress, open leases, key use and runs,
  * compact enough to read at a glance on a large keyring. */
+#include "admin_format.h"
 #include "admin_store.h"
 #include "commands.h"
 
@@ -7,43 +8,13 @@
 #include "rs_log.h"
 
 #include <stdio.h>
-#include <time.h>
 
 /* Lists longer than these are cut, with a count of the rest. */
 #define S_OPEN_LEASES_SHOWN 20
 #define S_KEYS_SHOWN 24
 #define S_KEYS_PER_LINE 4
 #define S_RUNS_SHOWN 10
-/* Room for any year gmtime_r can give. */
-#define S_TIME_BYTES 80
-
-/* Writes a time (microseconds since the Unix epoch) as ISO 8601 UTC with
- * milliseconds, or "-" for ADMIN_TIME_NULL. */
-static const char *s_time(int64_t us, char *out, size_t size)
-{
-    if (us == ADMIN_TIME_NULL) {
-        snprintf(out, size, "-");
-        return out;
-    }
-    if (us == INT64_MAX) {
-        snprintf(out, size, "infinity");
-        return out;
-    }
-    int64_t secs = us / 1000000, frac = us % 1000000;
-    if (frac < 0) {
-        secs--;
-        frac += 1000000;
-    }
-    time_t t = (time_t) secs;
-    struct tm tm;
-    if (!gmtime_r(&t, &tm)) {
-        snprintf(out, size, "?");
-        return out;
-    }
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (frac / 1000));
-    return out;
-}
+#define S_TIME_BYTES ADMIN_TIME_BYTES
 
 static void s_print_counts(const PGresult *res, int64_t *open_leases)
 {
@@ -59,7 +30,15 @@ static void s_print_counts(const PGresult *res, int64_t *open_leases)
         printf("; %lld signatures of no record (see recsign audit)",
                (long long) (signatures - signed_records));
     printf("\n");
-    printf("keys:       %lld\n", (long long) keys);
+    int64_t live = rs_db_get_int8(res, 0, 9), retiring = rs_db_get_int8(res, 0, 10);
+    int64_t retired = rs_db_get_int8(res, 0, 11), pending = rs_db_get_int8(res, 0, 12);
+    printf("keys:       %lld: %lld live", (long long) keys, (long long) live);
+    if (retiring)
+        printf(" (%lld of them asked to retire)", (long long) retiring);
+    printf(", %lld retired", (long long) retired);
+    if (pending)
+        printf(", %lld not live yet (the keycoord has not loaded them)", (long long) pending);
+    printf("\n");
     printf("leases:     %lld granted: %lld released, %lld expired, %lld open\n",
            (long long) leases, (long long) released, (long long) expired, (long long) open);
     printf("runs:       %lld\n", (long long) runs);
@@ -77,7 +56,7 @@ static void s_print_open_leases(const PGresult *res, int64_t total)
         printf("  lease %-8lld key %-6d holder %-24.*s granted %s\n",
                (long long) rs_db_get_int8(res, i, 0), rs_db_get_int4(res, i, 1),
                PQgetlength(res, i, 2), PQgetvalue(res, i, 2),
-               s_time(admin_store_get_time(res, i, 3), granted, sizeof granted));
+               admin_format_time(admin_store_get_time(res, i, 3), 3, granted, sizeof granted));
     }
     if (total > rows)
         printf("  ... and %lld more\n", (long long) (total - rows));
@@ -129,13 +108,13 @@ static void s_print_runs(const PGresult *res, int64_t total)
         char started[S_TIME_BYTES], first[S_TIME_BYTES], finished[S_TIME_BYTES];
         printf("  run %-5lld batch %-6d started %s  first dispatch %s  finished %s\n",
                (long long) rs_db_get_int8(res, i, 0), rs_db_get_int4(res, i, 1),
-               s_time(admin_store_get_time(res, i, 2), started, sizeof started),
-               s_time(admin_store_get_time(res, i, 3), first, sizeof first),
-               s_time(admin_store_get_time(res, i, 4), finished, sizeof finished));
+               admin_format_time(admin_store_get_time(res, i, 2), 3, started, sizeof started),
+               admin_format_time(admin_store_get_time(res, i, 3), 3, first, sizeof first),
+               admin_format_time(admin_store_get_time(res, i, 4), 3, finished, sizeof finished));
     }
 }
 
-int cmd_status(rs_config_t *cfg, PGconn *conn)
+int cmd_status(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
 {
     (void) cfg;
     PGresult *counts = NULL, *open = NULL, *keys = NULL, *runs = NULL;

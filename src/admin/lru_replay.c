@@ -1,16 +1,18 @@
 /* lru_replay: see lru_replay.h. Keys are addressed by their index in the
  * sorted id array. Never-used free keys sit in a min-heap of indices
  * (index order = id order) with lazy deletion, since a key never returns
- * to "never used"; released keys sit in a doubly linked FIFO. */
+ * to "never used"; released keys sit in a doubly linked FIFO. A retired
+ * key keeps counting its open leases but is never free again. */
 #include "lru_replay.h"
 
 #include <stdlib.h>
 
 typedef enum {
-    S_ABSENT,    /* not created yet */
+    S_ABSENT,    /* not live yet */
     S_FREE_NEW,  /* free, never used: in the heap */
     S_FREE_USED, /* free after use: in the FIFO */
     S_HELD,      /* held by one lease or more */
+    S_RETIRED,   /* out for good (holds may still count open leases) */
 } s_state_t;
 
 struct lru_replay {
@@ -150,7 +152,7 @@ static size_t s_head(lru_replay_t *self)
     return self->head;
 }
 
-void lru_replay_created(lru_replay_t *self, int32_t key_id)
+void lru_replay_live(lru_replay_t *self, int32_t key_id)
 {
     size_t key = s_find(self, key_id);
     if (key == S_NONE || self->state[key] != S_ABSENT)
@@ -159,31 +161,53 @@ void lru_replay_created(lru_replay_t *self, int32_t key_id)
     s_heap_push(self, key);
 }
 
-bool lru_replay_grant(lru_replay_t *self, int32_t key_id, int32_t *expected, bool *any_free)
+void lru_replay_retire(lru_replay_t *self, int32_t key_id)
+{
+    size_t key = s_find(self, key_id);
+    if (key == S_NONE || self->state[key] == S_RETIRED)
+        return;
+    if (self->state[key] == S_FREE_USED)
+        s_fifo_unlink(self, key);
+    /* S_FREE_NEW keys leave the heap lazily, when they reach its top. */
+    self->state[key] = S_RETIRED;
+}
+
+lru_grant_t lru_replay_grant(lru_replay_t *self, int32_t key_id, int32_t *expected,
+                             bool *any_free)
 {
     size_t head = s_head(self);
     size_t key = s_find(self, key_id);
     *any_free = head != S_NONE;
     *expected = head != S_NONE ? self->ids[head] : 0;
     if (key == S_NONE)
-        return false;
-    bool ok = key == head;
-    if (self->state[key] == S_FREE_USED)
+        return LRU_GRANT_UNKNOWN;
+    lru_grant_t verdict = key == head ? LRU_GRANT_OK : LRU_GRANT_NOT_HEAD;
+    switch (self->state[key]) {
+    case S_ABSENT:
+        verdict = LRU_GRANT_NOT_LIVE;
+        break;
+    case S_RETIRED:
+        verdict = LRU_GRANT_RETIRED;
+        break;
+    case S_FREE_USED:
         s_fifo_unlink(self, key);
-    /* S_FREE_NEW keys leave the heap lazily, when they reach its top. */
-    self->state[key] = S_HELD;
+        break;
+    default: /* S_FREE_NEW leaves the heap lazily; S_HELD is an overlap */
+        break;
+    }
+    if (self->state[key] != S_RETIRED)
+        self->state[key] = S_HELD;
     self->holds[key]++;
-    return ok;
+    return verdict;
 }
 
 void lru_replay_end(lru_replay_t *self, int32_t key_id)
 {
     size_t key = s_find(self, key_id);
-    if (key == S_NONE || self->state[key] != S_HELD)
+    if (key == S_NONE || self->holds[key] == 0)
         return;
-    if (self->holds[key] > 0)
-        self->holds[key]--;
-    if (self->holds[key] == 0) {
+    self->holds[key]--;
+    if (self->holds[key] == 0 && self->state[key] == S_HELD) {
         self->state[key] = S_FREE_USED;
         s_fifo_append(self, key);
     }

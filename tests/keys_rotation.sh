@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# keys_rotation.sh: `recsign keys` and rule 4 with rotation. After a run
+# on 4 keys, keys are added and retired while a second run signs (the
+# running keycoord picks both up): the second run completes, retired keys
+# get no lease granted at or after their retired_at, the new keys go live
+# and are used, and verify and audit pass ("2 keys retired; none leased
+# after retirement"). `keys list`, `keys export` (JSON and PEM, read back
+# with OpenSSL) and `status` show the rotation; a retire of an unknown id
+# changes nothing and exits 1; bad operands exit 2 with one error line.
+# Finally the audit is shown failing on a planted grant of a retired key
+# and on a grant before its key's live_at.
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+
+# keys VERB ARGS...: the keys command against the test database.
+keys() { "$H_ADMIN" keys "$1" --db "$H_DB" "${@:2}"; }
+
+# wait_sql SQL EXPECTED WHAT: polls (10 s at most) until SQL prints EXPECTED.
+wait_sql() {
+    local i got=""
+    for ((i = 0; i < 100; i++)); do
+        got="$(h_sql "$1")"
+        [[ "$got" == "$2" ]] && return 0
+        sleep 0.1
+    done
+    h_fail "$3: got '$got', expected '$2' within 10 s"
+}
+
+h_start_db
+h_init --keys 4 --records 3000
+h_start_services 1 2
+h_run_ventilator 10
+wait_sql "select count(*) from keys where live_at is not null" 4 "keys live after run 1"
+
+h_step "bad operands (exit 2, one error line)"
+for args in "add" "add 0" "add x" "add 1 2" "retire" "retire abc" "retire 1 2x" "export --format xml" \
+            "frob" "list extra"; do
+    rc=0
+    # shellcheck disable=SC2086  # $args is a word list on purpose
+    RECSIGN_LOG_LEVEL=error "$H_ADMIN" keys $args --db "$H_DB" >/dev/null 2>"$H_DIR/err" || rc=$?
+    h_eq "$rc" 2 "exit status of 'keys $args'"
+    h_eq "$(wc -l <"$H_DIR/err")" 1 "stderr lines of 'keys $args'"
+    grep -q 'error' "$H_DIR/err" || h_fail "'keys $args' printed no error"
+done
+
+h_step "keys retire of an unknown id changes nothing (exit 1)"
+rc=0
+RECSIGN_LOG_LEVEL=error keys retire 3 99 >/dev/null 2>"$H_DIR/err" || rc=$?
+h_eq "$rc" 1 "exit status of 'keys retire 3 99'"
+h_eq "$(wc -l <"$H_DIR/err")" 1 "stderr lines of 'keys retire 3 99'"
+grep -q 'no key with id 99' "$H_DIR/err" || { cat "$H_DIR/err" >&2; h_fail "the unknown id is not named"; }
+h_eq "$(h_sql 'select count(*) from keys where retire_requested_at is not null')" 0 "retirements requested"
+
+h_step "more records; keys added and retired while run 2 signs"
+h_init --records 20000
+# The rotation runs beside the ventilator (started by the harness as usual).
+( keys add 2 --master-key "$H_KEY" >"$H_DIR/added.out" 2>>"$H_LOGS/keys.log" \
+      && keys retire 1 2 >"$H_DIR/retire.out" 2>>"$H_LOGS/keys.log" ) &
+rotation=$!
+h_run_ventilator 10
+wait "$rotation" || h_fail "keys add or keys retire failed (see keys.log)"
+h_eq "$(cat "$H_DIR/added.out")" $'5\n6' "ids printed by keys add (one per line)"
+h_eq "$(grep -c 'retirement requested' "$H_DIR/retire.out")" 2 "retirements reported"
+wait_sql "select count(*) from keys where retired_at is not null" 2 "keys retired by the keycoord"
+wait_sql "select count(*) from keys where live_at is not null" 6 "keys live"
+h_stop_services
+h_check_complete
+
+h_eq "$(h_sql "select count(*) from leases l join keys k on k.id = l.key_id
+               where k.retired_at is not null and l.granted_at >= k.retired_at")" 0 \
+    "leases granted at or after their key's retirement"
+h_eq "$(h_sql "select count(*) from keys k where k.id in (5, 6)
+               and exists (select 1 from leases l where l.key_id = k.id)")" 2 "new keys used"
+keys retire 1 >"$H_DIR/again.out" 2>/dev/null || h_fail "retiring a retired key again failed"
+grep -q 'key 1: already retired at' "$H_DIR/again.out" || { cat "$H_DIR/again.out" >&2; h_fail "no 'already retired'"; }
+h_verify
+h_audit
+grep -q 'rule 4 .*: ok .*2 keys retired; none leased after retirement' "$H_LOGS/audit.out" \
+    || { cat "$H_LOGS/audit.out" >&2; h_fail "audit does not report the retired keys"; }
+
+h_step "keys list, status, keys export"
+keys list >"$H_DIR/list.out" 2>/dev/null || h_fail "keys list failed"
+h_eq "$(grep -Ec '^ +[12] +retired ' "$H_DIR/list.out")" 2 "retired keys listed"
+h_eq "$(grep -Ec '^ +[3-6] +live ' "$H_DIR/list.out")" 4 "live keys listed"
+h_admin status >"$H_DIR/status.out" 2>/dev/null || h_fail "status failed"
+grep -q '^keys: *6: 4 live, 2 retired' "$H_DIR/status.out" || { cat "$H_DIR/status.out" >&2; h_fail "status key counts"; }
+keys export --format pem --out "$H_DIR/pem" >"$H_DIR/pem.out" 2>/dev/null || h_fail "keys export --format pem failed"
+h_eq "$(wc -l <"$H_DIR/pem.out")" 6 "PEM files reported"
+for id in 1 2 3 4 5 6; do
+    f="$H_DIR/pem/key-$id.pem"
+    h_eq "$(openssl pkey -pubin -in "$f" -outform DER 2>/dev/null | od -An -tx1 -v | tr -d ' \n' | tail -c 64)" \
+        "$(h_sql "select encode(public_key, 'hex') from keys where id = $id")" "public key in $f"
+done
+keys export >"$H_DIR/keys.json" 2>/dev/null || h_fail "keys export (json) failed"
+h_eq "$(grep -c '"public_key_hex"' "$H_DIR/keys.json")" 6 "keys in the JSON export"
+grep -q 'sealed\|secret' "$H_DIR/keys.json" && h_fail "the JSON export mentions a secret"
+if command -v jq >/dev/null 2>&1; then
+    h_eq "$(jq '[.keys[] | select(.retired_at != null) | .id] | join(",")' -r "$H_DIR/keys.json")" "1,2" \
+        "retired keys in the JSON export"
+    h_eq "$(jq -j '.keys[0].public_key_pem' "$H_DIR/keys.json" | cmp - "$H_DIR/pem/key-1.pem" && echo same)" same \
+        "JSON and PEM exports of key 1"
+fi
+
+h_sql "create schema scratch" >/dev/null
+# expect_rule4 WORDS: audit exits 1 with rule 4 violated, naming WORDS.
+expect_rule4() {
+    local rc=0 out="$H_LOGS/audit.fail.out"
+    h_admin audit >"$out" 2>&1 || rc=$?
+    h_eq "$rc" 1 "audit exit status with a planted violation"
+    grep -Eq "^rule 4 .*VIOLATED.*$1" "$out" || { cat "$out" >&2; h_fail "audit did not report: $1"; }
+    grep -E '^rule [1235] .*VIOLATED' "$out" && h_fail "a planted rule 4 violation broke another rule"
+    echo "$RS_PROG: audit failed as expected: $(grep '^rule 4' "$out")" >&2
+}
+
+h_step "planted: a grant of a retired key"
+h_sql "
+create table scratch.planted as select * from leases where key_id = 1 order by id desc limit 1;
+update scratch.planted p set id = (select max(id) + 1 from leases), holder = 'intruder',
+       granted_at = k.retired_at + interval '1 second', ended_at = k.retired_at + interval '2 seconds'
+  from keys k where k.id = 1;
+insert into leases select * from scratch.planted;" >/dev/null
+expect_rule4 'at or after its retirement: 1 \(lease [0-9]+ took key 1\)'
+h_sql "delete from leases where id = (select id from scratch.planted); drop table scratch.planted;" >/dev/null
+h_audit
+
+h_step "planted: key 5 live after its first grant"
+h_sql "
+create table scratch.saved as select id, live_at from keys where id = 5;
+update keys set live_at = (select min(granted_at) from leases where key_id = 5) + interval '1 microsecond'
+ where id = 5;" >/dev/null
+expect_rule4 'before it went live'
+h_sql "update keys k set live_at = s.live_at from scratch.saved s where k.id = s.id; drop table scratch.saved;" >/dev/null
+h_audit
+echo "$RS_PROG: ok: 2 keys added and 2 retired during a run; audit proves rule 4 with rotation"
