@@ -23,40 +23,38 @@ struct kc_store_t {
     bool owner;
 };
 
+/* Lease-log statements: grants and ends take one array per column, so a
+ * flush of any size is two statements; key events are rare and single.
+ * Both lease statements are idempotent, for re-sending a flush whose
+ * outcome was lost with the connection. */
 static int s_prepare(PGconn *conn)
 {
-    static const Oid grant_types[] = { S_INT8_OID, S_INT4_OID, S_TEXT_OID, S_TIMESTAMPTZ_OID,
-                                       S_INT8_OID, S_INT4_OID };
-    static const Oid end_types[] = { S_INT8_OID, S_TIMESTAMPTZ_OID, S_TEXT_OID };
-    PGresult *res = PQprepare(conn, "kc_grant",
-                              "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records)"
-                              " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-                              6, grant_types);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (!ok)
-        return -1;
-    static const Oid key_types[] = { S_INT4_OID, S_TIMESTAMPTZ_OID };
-    res = PQprepare(conn, "kc_key_live",
-                    "UPDATE keys SET live_at = $2 WHERE id = $1 AND live_at IS NULL", 2, key_types);
-    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (!ok)
-        return -1;
-    res = PQprepare(conn, "kc_key_retired",
-                    "UPDATE keys SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL", 2,
-                    key_types);
-    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (!ok)
-        return -1;
-    res = PQprepare(conn, "kc_end",
-                    "UPDATE leases SET ended_at = $2, end_reason = $3"
-                    " WHERE id = $1 AND ended_at IS NULL",
-                    3, end_types);
-    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    return ok ? 0 : -1;
+    static const struct {
+        const char *name, *sql;
+    } statements[] = {
+        { "kc_grants",
+          "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records)"
+          " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[],"
+          "                      $5::bigint[], $6::integer[])"
+          " ON CONFLICT (id) DO NOTHING" },
+        { "kc_ends",
+          "UPDATE leases l SET ended_at = u.at, end_reason = u.reason"
+          " FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS u (id, at, reason)"
+          " WHERE l.id = u.id AND l.ended_at IS NULL" },
+        { "kc_key_live",
+          "UPDATE keys SET live_at = $2::timestamptz WHERE id = $1::integer AND live_at IS NULL" },
+        { "kc_key_retired",
+          "UPDATE keys SET retired_at = $2::timestamptz"
+          " WHERE id = $1::integer AND retired_at IS NULL" },
+    };
+    for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
+        PGresult *res = PQprepare(conn, statements[i].name, statements[i].sql, 0, NULL);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok)
+            return -1;
+    }
+    return 0;
 }
 
 /* One keycoord per database: the owner connection holds this lock. */
@@ -309,35 +307,131 @@ static void s_put_time(uint8_t *buf, int64_t wall_us)
     rs_put_u64(buf, (uint64_t) (wall_us - S_PG_EPOCH_OFFSET_US));
 }
 
-static int s_send_event(kc_store_t *self, const kc_event_t *e)
+/* A PostgreSQL array in binary form, built one element at a time. */
+typedef struct {
+    uint8_t *buf;
+    size_t size, cap;
+    uint32_t count;
+} s_array_t;
+
+static int s_array_reserve(s_array_t *a, size_t more)
 {
-    uint8_t id[8], key[4], at[8], run[8], batch[4];
-    rs_put_u64(id, e->lease_id);
+    if (a->size + more <= a->cap)
+        return 0;
+    size_t cap = a->cap ? a->cap : 4096;
+    while (cap < a->size + more)
+        cap *= 2;
+    uint8_t *grown = realloc(a->buf, cap);
+    if (!grown)
+        return -1;
+    a->buf = grown;
+    a->cap = cap;
+    return 0;
+}
+
+/* Header: one dimension, no nulls, element type, length (patched at the
+ * end), lower bound 1. */
+static int s_array_begin(s_array_t *a, Oid element)
+{
+    a->size = 0;
+    a->count = 0;
+    if (s_array_reserve(a, 20) != 0)
+        return -1;
+    rs_put_u32(a->buf, 1);
+    rs_put_u32(a->buf + 4, 0);
+    rs_put_u32(a->buf + 8, element);
+    rs_put_u32(a->buf + 12, 0);
+    rs_put_u32(a->buf + 16, 1);
+    a->size = 20;
+    return 0;
+}
+
+static int s_array_put(s_array_t *a, const void *data, uint32_t len)
+{
+    if (s_array_reserve(a, 4 + (size_t) len) != 0)
+        return -1;
+    rs_put_u32(a->buf + a->size, len);
+    memcpy(a->buf + a->size + 4, data, len);
+    a->size += 4 + len;
+    a->count++;
+    rs_put_u32(a->buf + 12, a->count);
+    return 0;
+}
+
+/* Column arrays of one flush: 6 for grants, 3 for ends. */
+typedef struct {
+    s_array_t grant[6];
+    s_array_t end[3];
+} s_columns_t;
+
+static void s_columns_free(s_columns_t *c)
+{
+    for (size_t i = 0; i < 6; i++)
+        free(c->grant[i].buf);
+    for (size_t i = 0; i < 3; i++)
+        free(c->end[i].buf);
+}
+
+static int s_columns_fill(s_columns_t *c, const kc_event_t *events, size_t count)
+{
+    static const Oid grant_types[6] = { S_INT8_OID, S_INT4_OID, S_TEXT_OID, S_TIMESTAMPTZ_OID,
+                                        S_INT8_OID, S_INT4_OID };
+    static const Oid end_types[3] = { S_INT8_OID, S_TIMESTAMPTZ_OID, S_TEXT_OID };
+    int rc = 0;
+    for (size_t i = 0; i < 6; i++)
+        rc |= s_array_begin(&c->grant[i], grant_types[i]);
+    for (size_t i = 0; i < 3; i++)
+        rc |= s_array_begin(&c->end[i], end_types[i]);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        const kc_event_t *e = &events[i];
+        uint8_t id[8], key[4], at[8], run[8], batch[4];
+        rs_put_u64(id, e->lease_id);
+        rs_put_u32(key, e->key_id);
+        s_put_time(at, e->at_us);
+        if (e->type == KC_EVENT_GRANT) {
+            rs_put_u64(run, e->run_id);
+            rs_put_u32(batch, e->batch_records);
+            rc |= s_array_put(&c->grant[0], id, 8);
+            rc |= s_array_put(&c->grant[1], key, 4);
+            rc |= s_array_put(&c->grant[2], e->holder, (uint32_t) strlen(e->holder));
+            rc |= s_array_put(&c->grant[3], at, 8);
+            rc |= s_array_put(&c->grant[4], run, 8);
+            rc |= s_array_put(&c->grant[5], batch, 4);
+        }
+        else if (e->type == KC_EVENT_END) {
+            rc |= s_array_put(&c->end[0], id, 8);
+            rc |= s_array_put(&c->end[1], at, 8);
+            rc |= s_array_put(&c->end[2], e->end_reason, (uint32_t) strlen(e->end_reason));
+        }
+    }
+    return rc ? -1 : 0;
+}
+
+static int s_send_arrays(kc_store_t *self, const char *statement, s_array_t *arrays, int n)
+{
+    const char *values[6];
+    int lengths[6], formats[6];
+    for (int i = 0; i < n; i++) {
+        values[i] = (const char *) arrays[i].buf;
+        lengths[i] = (int) arrays[i].size;
+        formats[i] = 1;
+    }
+    return PQsendQueryPrepared(self->conn, statement, n, values, lengths, formats, 0) ? 0 : -1;
+}
+
+static int s_send_key_event(kc_store_t *self, const kc_event_t *e)
+{
+    uint8_t key[4], at[8];
     rs_put_u32(key, e->key_id);
     s_put_time(at, e->at_us);
-    if (e->type == KC_EVENT_KEY_LIVE || e->type == KC_EVENT_KEY_RETIRED) {
-        const char *values[] = { (char *) key, (char *) at };
-        const int lengths[] = { 4, 8 };
-        const int formats[] = { 1, 1 };
-        return PQsendQueryPrepared(self->conn,
-                                   e->type == KC_EVENT_KEY_LIVE ? "kc_key_live" : "kc_key_retired",
-                                   2, values, lengths, formats, 0)
-                   ? 0
-                   : -1;
-    }
-    if (e->type == KC_EVENT_GRANT) {
-        rs_put_u64(run, e->run_id);
-        rs_put_u32(batch, e->batch_records);
-        const char *values[] = { (char *) id, (char *) key, e->holder, (char *) at,
-                                 (char *) run, (char *) batch };
-        const int lengths[] = { 8, 4, (int) strlen(e->holder), 8, 8, 4 };
-        const int formats[] = { 1, 1, 0, 1, 1, 1 };
-        return PQsendQueryPrepared(self->conn, "kc_grant", 6, values, lengths, formats, 0) ? 0 : -1;
-    }
-    const char *values[] = { (char *) id, (char *) at, e->end_reason };
-    const int lengths[] = { 8, 8, (int) strlen(e->end_reason) };
-    const int formats[] = { 1, 1, 0 };
-    return PQsendQueryPrepared(self->conn, "kc_end", 3, values, lengths, formats, 0) ? 0 : -1;
+    const char *values[] = { (char *) key, (char *) at };
+    const int lengths[] = { 4, 8 };
+    const int formats[] = { 1, 1 };
+    return PQsendQueryPrepared(self->conn,
+                               e->type == KC_EVENT_KEY_LIVE ? "kc_key_live" : "kc_key_retired", 2,
+                               values, lengths, formats, 0)
+               ? 0
+               : -1;
 }
 
 int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
@@ -346,42 +440,52 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
         return 0;
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
         return -1;
-    /* One pipeline up to one Sync runs as one implicit transaction: either
-     * every event of this flush is stored, or none is. */
-    if (!PQenterPipelineMode(self->conn)) {
-        rs_error("lease log: cannot enter pipeline mode: %s", rs_db_error(self->conn));
+    s_columns_t columns = { 0 };
+    if (s_columns_fill(&columns, events, count) != 0) {
+        s_columns_free(&columns);
+        rs_error("lease log: out of memory for %zu events", count);
         return -1;
     }
-    int failed = 0;
-    size_t sent = 0;
-    for (; sent < count; sent++)
-        if (s_send_event(self, &events[sent]) != 0) {
-            rs_error("lease log: cannot send event: %s", rs_db_error(self->conn));
-            failed = 1;
-            break;
+    /* One pipeline up to one Sync runs as one implicit transaction: either
+     * every event of this flush is stored, or none is. All grants go in one
+     * statement, then all ends (which may end leases granted just before,
+     * in the same flush), then the rare key events one by one. */
+    if (!PQenterPipelineMode(self->conn)) {
+        rs_error("lease log: cannot enter pipeline mode: %s", rs_db_error(self->conn));
+        s_columns_free(&columns);
+        return -1;
+    }
+    int failed = 0, sent = 0;
+    if (columns.grant[0].count && !failed) {
+        failed |= s_send_arrays(self, "kc_grants", columns.grant, 6);
+        sent++;
+    }
+    if (columns.end[0].count && !failed) {
+        failed |= s_send_arrays(self, "kc_ends", columns.end, 3);
+        sent++;
+    }
+    for (size_t i = 0; i < count && !failed; i++)
+        if (events[i].type == KC_EVENT_KEY_LIVE || events[i].type == KC_EVENT_KEY_RETIRED) {
+            failed |= s_send_key_event(self, &events[i]);
+            sent++;
         }
+    if (failed)
+        rs_error("lease log: cannot send: %s", rs_db_error(self->conn));
     if (!PQpipelineSync(self->conn)) {
         rs_error("lease log: cannot sync: %s", rs_db_error(self->conn));
         failed = 1;
     }
-    for (size_t i = 0; i < sent; i++) {
+    for (int i = 0; i < sent; i++) {
         PGresult *res = PQgetResult(self->conn);
         if (!res) {
             failed = 1;
             break;
         }
-        ExecStatusType status = PQresultStatus(res);
-        if (status == PGRES_COMMAND_OK && strcmp(PQcmdTuples(res), "1") != 0) {
-            /* Already written by an attempt whose outcome was lost. */
-            rs_debug("lease log: event %d of lease %llu / key %u was already stored",
-                     (int) events[i].type, (unsigned long long) events[i].lease_id,
-                     events[i].key_id);
-        }
-        else if (status == PGRES_FATAL_ERROR) {
+        if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
             rs_error("lease log write failed: %s", PQresultErrorMessage(res));
             failed = 1;
         }
-        else if (status != PGRES_COMMAND_OK)
+        else if (PQresultStatus(res) != PGRES_COMMAND_OK)
             failed = 1;
         PQclear(res);
         /* Each query's results end with a NULL. */
@@ -405,5 +509,6 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
         rs_error("lease log: cannot leave pipeline mode: %s", rs_db_error(self->conn));
         failed = 1;
     }
+    s_columns_free(&columns);
     return failed ? -1 : 0;
 }
