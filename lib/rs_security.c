@@ -175,6 +175,19 @@ bool rs_security_allowed(rs_security_t *self, zframe_t *frame)
     return user && zhashx_lookup(self->allowed, user) != NULL;
 }
 
+void rs_security_qualify(rs_security_t *self, zframe_t *frame, char *name, size_t name_size)
+{
+    if (self->plain || name_size < 12)
+        return;
+    const char *user = zframe_meta(frame, "User-Id");
+    char qualified[512];
+    /* Ten of the key's 40 Z85 characters: 50 bits, plenty to tell
+     * certificates apart in a log, short enough to leave room. Z85 has no
+     * '/', and every Z85 character is printable. */
+    snprintf(qualified, sizeof qualified, "%.10s/%s", user ? user : "?", name);
+    snprintf(name, name_size, "%s", qualified);
+}
+
 bool rs_security_plain(const rs_security_t *self)
 {
     return self->plain;

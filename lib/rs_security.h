@@ -40,9 +40,15 @@ int rs_security_connect(rs_security_t *self, zsock_t *sock, const char *service,
 
 /* Whether the sender of a received frame is (still) allowed: its CURVE
  * public key is in the allow-list now. Always true in plain mode. The
- * allow-list is re-read when its directory changes (checked at most once
- * a second). */
+ * allow-list is re-read when its directory changes, checked at most once
+ * a second: a revocation takes effect within a second. */
 bool rs_security_allowed(rs_security_t *self, zframe_t *frame);
+
+/* Prefixes name (a buffer of name_size bytes, NUL-terminated) with the
+ * first characters of the sender's CURVE public key and a '/', truncating
+ * the end if needed, so that names chosen by clients cannot collide across
+ * certificates. Leaves name as it is in plain mode. */
+void rs_security_qualify(rs_security_t *self, zframe_t *frame, char *name, size_t name_size);
 
 bool rs_security_plain(const rs_security_t *self);
 

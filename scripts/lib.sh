@@ -55,6 +55,8 @@ rs_missing_packages() {
     command -v ninja >/dev/null 2>&1 || missing+=(ninja-build)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
     [[ -n "$(rs_pg_bindir)" ]] || missing+=(postgresql)
+    # ip (network namespaces of the 'hosts' suite) and ss (free ports).
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     if command -v pkg-config >/dev/null 2>&1; then
         pkg-config --exists libzmq    || missing+=(libzmq3-dev)
         pkg-config --exists libczmq   || missing+=(libczmq-dev)

@@ -66,8 +66,8 @@ int admin_certs(const char *dir, const char *worker, const char *revoke)
                      errno == ENOENT ? "not in the allow-list" : strerror(errno));
             return -1;
         }
-        printf("revoked %s: removed %s; servers refuse it from their next message on\n", revoke,
-               path);
+        printf("revoked %s: removed %s; servers refuse new connections from it at once and its messages within a second\n",
+               revoke, path);
         return 0;
     }
     if (!s_is_name(worker)) {

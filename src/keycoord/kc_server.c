@@ -30,7 +30,8 @@ struct kc_server_t {
     zpoller_t *poller;
     s_reply_t *replies;
     size_t reply_count, reply_cap;
-    uint64_t dropped_malformed, refused_full, undeliverable, grants, releases, expiries;
+    uint64_t dropped_malformed, unauthorized, refused_full, undeliverable, grants, releases,
+        expiries;
     int64_t next_stats_us;
     int64_t next_owner_check_us;
     int64_t next_keyring_reload_us;
@@ -116,7 +117,10 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
         goto done;
     }
     if (!rs_security_allowed(self->security, body)) {
-        s_drop(self, "sender's certificate is not (or no longer) allowed");
+        self->unauthorized++;
+        if (self->unauthorized <= 10 || self->unauthorized % 1000 == 0)
+            rs_warn("dropped a request from a sender whose certificate is not (or no longer) allowed; %llu so far",
+                    (unsigned long long) self->unauthorized);
         goto done;
     }
     if (rs_lease_req_decode(&req, zframe_data(body), zframe_size(body)) != 0) {
@@ -127,6 +131,10 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
         s_drop(self, "lease wanted without holder or with a bad batch size");
         goto done;
     }
+    /* The holder name is the worker's to choose; prefixing it with the
+     * sender's certificate ties every lease in the log to a certificate,
+     * and keeps one worker from releasing or renewing another's lease. */
+    rs_security_qualify(self->security, body, req.holder, sizeof req.holder);
     uint8_t release_status = RS_RELEASE_NONE;
     if (req.release_lease_id) {
         release_status = (uint8_t) kc_coord_release(self->coord, req.release_lease_id, req.holder);
@@ -243,11 +251,11 @@ static void s_log_stats(kc_server_t *self, int64_t now)
     unsigned long long writes;
     double mean_events, mean_us;
     kc_logger_stats(self->logger, &writes, &mean_events, &mean_us);
-    rs_info("keys free %zu, held %zu, waiting holders %zu; grants %llu, releases %llu, expiries %llu, dropped %llu, undeliverable %llu; lease log: %llu writes of %.1f events, %.0f us each",
+    rs_info("keys free %zu, held %zu, waiting holders %zu; grants %llu, releases %llu, expiries %llu, dropped %llu malformed and %llu unauthorized, undeliverable %llu; lease log: %llu writes of %.1f events, %.0f us each",
             kc_coord_free_count(self->coord), kc_coord_held_count(self->coord),
             kc_coord_waiting_count(self->coord), (unsigned long long) self->grants,
             (unsigned long long) self->releases, (unsigned long long) self->expiries,
-            (unsigned long long) self->dropped_malformed,
+            (unsigned long long) self->dropped_malformed, (unsigned long long) self->unauthorized,
             (unsigned long long) self->undeliverable, writes, mean_events, mean_us);
 }
 

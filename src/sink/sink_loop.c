@@ -67,7 +67,9 @@ static int s_flush(s_loop_t *self, bool final)
 
 static void s_report(s_loop_t *self, int64_t now)
 {
-    if (now - self->last_total_us >= 10000000) {
+    /* Records may be added while running: re-count every 10 s, and at once
+     * when more are stored than were counted. */
+    if (now - self->last_total_us >= 10000000 || self->stored > self->total) {
         int64_t total;
         if (sink_store_count_records(self->store, &total) == 0)
             self->total = total;
