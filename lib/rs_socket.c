@@ -31,8 +31,8 @@ int rs_socket_check_endpoint(const char *endpoint, rs_socket_role_t role, char *
     return 0;
 }
 
-zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role, int sndhwm,
-                       int rcvhwm, int linger_ms, rs_security_t *security, const char *peer,
+zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
+                       const rs_socket_opts_t *opts, rs_security_t *security, const char *peer,
                        char *err, size_t err_size)
 {
     if (rs_socket_check_endpoint(endpoint, role, err, err_size) != 0)
@@ -43,11 +43,13 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role, in
         snprintf(err, err_size, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
         return NULL;
     }
-    if (sndhwm > 0)
-        zsock_set_sndhwm(sock, sndhwm);
-    if (rcvhwm > 0)
-        zsock_set_rcvhwm(sock, rcvhwm);
-    zsock_set_linger(sock, linger_ms);
+    if (opts->sndhwm > 0)
+        zsock_set_sndhwm(sock, opts->sndhwm);
+    if (opts->rcvhwm > 0)
+        zsock_set_rcvhwm(sock, opts->rcvhwm);
+    zsock_set_linger(sock, opts->linger_ms);
+    int64_t limit = opts->max_msg_bytes > 0 ? opts->max_msg_bytes : -1;
+    zmq_setsockopt(zsock_resolve(sock), ZMQ_MAXMSGSIZE, &limit, sizeof limit);
     if (security
         && (role == RS_BIND ? rs_security_serve(security, sock, err, err_size)
                             : rs_security_connect(security, sock, peer, err, err_size))

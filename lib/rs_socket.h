@@ -11,15 +11,22 @@
 
 typedef enum { RS_BIND, RS_CONNECT } rs_socket_role_t;
 
+/* What each socket sets deliberately. */
+typedef struct {
+    int sndhwm, rcvhwm;    /* messages queued per peer; 0 leaves libzmq's default */
+    int linger_ms;         /* how long unsent messages are kept at close */
+    int64_t max_msg_bytes; /* the largest message a peer may send; a peer that announces
+                              more is disconnected before anything is allocated for it */
+} rs_socket_opts_t;
+
 /* type is a ZMQ_* socket type. Endpoints are tcp://, ipc:// or inproc://
  * addresses; a leading '@' or '>' (CZMQ's bind/connect marks) is accepted
- * when it matches the role. sndhwm/rcvhwm of 0 leave libzmq's defaults.
- * Linger is set to linger_ms. Security (NULL: plain) is applied before the
+ * when it matches the role. Security (NULL: plain) is applied before the
  * bind or connect: a bound socket serves with its own certificate, a
  * connecting one authenticates to `peer` (a service name). Returns NULL
  * with the reason in err. */
-zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role, int sndhwm,
-                       int rcvhwm, int linger_ms, rs_security_t *security, const char *peer,
+zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
+                       const rs_socket_opts_t *opts, rs_security_t *security, const char *peer,
                        char *err, size_t err_size);
 
 /* Checks an endpoint's form without creating anything. Returns 0 or -1

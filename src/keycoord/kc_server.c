@@ -322,6 +322,7 @@ int kc_server_run(kc_server_t *self)
             }
         }
     }
-    s_log_stats(self, INT64_MAX);
+    self->next_stats_us = 0; /* a last line, whatever the time */
+    s_log_stats(self, rs_mono_us());
     return 0;
 }

@@ -74,7 +74,9 @@ int main(int argc, char **argv)
     security = rs_process_security(&config, "keycoord", true);
     if (!security)
         goto out;
-    router = rs_socket_new(ZMQ_ROUTER, rs_config_str(&config, "bind"), RS_BIND, 10000, 10000, 0,
+    const rs_socket_opts_t router_opts = { .sndhwm = 10000, .rcvhwm = 10000,
+                                           .max_msg_bytes = RS_LEASE_REQ_MAX_BYTES };
+    router = rs_socket_new(ZMQ_ROUTER, rs_config_str(&config, "bind"), RS_BIND, &router_opts,
                            security, NULL, err, sizeof err);
     if (!router) {
         rs_error("%s", err);

@@ -4,6 +4,7 @@
 #include "sink_store.h"
 #include "rs_config.h"
 #include "rs_process.h"
+#include "rs_proto.h"
 #include "rs_log.h"
 #include "rs_socket.h"
 
@@ -51,7 +52,9 @@ int main(int argc, char **argv)
     security = rs_process_security(&config, "sink", true);
     if (!security)
         goto out;
-    pull = rs_socket_new(ZMQ_PULL, rs_config_str(&config, "bind"), RS_BIND, 0, 1000, 0, security,
+    const rs_socket_opts_t pull_opts = { .rcvhwm = 1000,
+                                         .max_msg_bytes = (int64_t) rs_results_size(RS_BATCH_MAX) };
+    pull = rs_socket_new(ZMQ_PULL, rs_config_str(&config, "bind"), RS_BIND, &pull_opts, security,
                          NULL, err, sizeof err);
     if (!pull) {
         rs_error("%s", err);

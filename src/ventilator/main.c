@@ -67,7 +67,9 @@ int main(int argc, char **argv)
     security = rs_process_security(&config, "ventilator", true);
     if (!security)
         goto out;
-    push = rs_socket_new(ZMQ_PUSH, rs_config_str(&config, "bind"), RS_BIND, 2, 0, 0, security,
+    /* A PUSH socket receives nothing: any message from a peer is hostile. */
+    const rs_socket_opts_t push_opts = { .sndhwm = 2, .max_msg_bytes = 64 };
+    push = rs_socket_new(ZMQ_PUSH, rs_config_str(&config, "bind"), RS_BIND, &push_opts, security,
                          NULL, err, sizeof err);
     if (!push) {
         rs_error("%s", err);

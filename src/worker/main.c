@@ -36,6 +36,9 @@ static rs_opt_t s_opts[] = {
       .help = "at start, how long the keycoord may take to first answer" },
     { .name = "holder", .env = "RECSIGN_HOLDER", .type = RS_OPT_STRING,
       .help = "holder name prefix in the lease log (default: host name)" },
+    { .name = "max-batch-mib", .env = "RECSIGN_MAX_BATCH_MIB", .type = RS_OPT_INT,
+      .fallback = "256", .min = 1, .max = 1048576,
+      .help = "largest batch message accepted; a bigger one drops the connection" },
     { .name = "client-cert", .env = "RECSIGN_CLIENT_CERT", .type = RS_OPT_STRING,
       .fallback = "worker", .help = "name of this worker's certificate in the --certs directory" },
     RS_PROCESS_SECURITY_OPTS,
@@ -133,6 +136,7 @@ int main(int argc, char **argv)
             .security = security,
             .holder = holders[started],
             .request_timeout_ms = (int) rs_config_int(&config, "request-timeout-ms"),
+            .max_batch_bytes = rs_config_int(&config, "max-batch-mib") << 20,
         };
         if (pthread_create(&ids[started], NULL, wk_thread_run, &args[started]) != 0) {
             rs_error("cannot start signing thread %ld", started);

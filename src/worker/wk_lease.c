@@ -19,7 +19,9 @@ struct wk_lease_client_t {
 static int s_open(wk_lease_client_t *self, char *err, size_t err_size)
 {
     /* Linger 0: a request abandoned with its socket must not be sent later. */
-    self->dealer = rs_socket_new(ZMQ_DEALER, self->endpoint, RS_CONNECT, 16, 16, 0, self->security,
+    const rs_socket_opts_t opts = { .sndhwm = 16, .rcvhwm = 16,
+                                    .max_msg_bytes = RS_LEASE_REP_MAX_BYTES };
+    self->dealer = rs_socket_new(ZMQ_DEALER, self->endpoint, RS_CONNECT, &opts, self->security,
                                  "keycoord", err, err_size);
     return self->dealer ? 0 : -1;
 }

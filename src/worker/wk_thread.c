@@ -176,14 +176,16 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
     wk_thread_args_t *args = ctx->args;
     /* A small receive queue per thread: batches wait at the ventilator,
      * where an idle thread can take them, not here. */
-    ctx->pull = rs_socket_new(ZMQ_PULL, args->ventilator, RS_CONNECT, 0, 2, 0, args->security,
+    const rs_socket_opts_t pull_opts = { .rcvhwm = 2, .max_msg_bytes = args->max_batch_bytes };
+    ctx->pull = rs_socket_new(ZMQ_PULL, args->ventilator, RS_CONNECT, &pull_opts, args->security,
                               "ventilator", err, err_size);
     if (!ctx->pull)
         return -1;
     /* Results are pushed with a long linger so that a graceful stop still
      * delivers them; at the high-water mark the push blocks (backpressure
      * from a slow sink), in 1 s slices to notice shutdown. */
-    ctx->push = rs_socket_new(ZMQ_PUSH, args->sink, RS_CONNECT, 100, 0, 5000, args->security,
+    const rs_socket_opts_t push_opts = { .sndhwm = 100, .linger_ms = 5000, .max_msg_bytes = 64 };
+    ctx->push = rs_socket_new(ZMQ_PUSH, args->sink, RS_CONNECT, &push_opts, args->security,
                               "sink", err, err_size);
     if (!ctx->push)
         return -1;

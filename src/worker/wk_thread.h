@@ -16,6 +16,7 @@ typedef struct {
     rs_security_t *security;  /* CURVE client settings, shared read-only */
     const char *holder;       /* this thread's holder name, unique per thread */
     int request_timeout_ms;
+    int64_t max_batch_bytes;  /* largest batch message accepted */
     /* Counters written by the thread, read after it ends. */
     uint64_t batches, signatures, dropped, expired_batches, renewals;
     int64_t lease_wait_us, sign_us; /* time spent waiting for leases, signing */
