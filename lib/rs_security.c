@@ -175,16 +175,26 @@ bool rs_security_allowed(rs_security_t *self, zframe_t *frame)
     return user && zhashx_lookup(self->allowed, user) != NULL;
 }
 
+void rs_security_sender_tag(rs_security_t *self, zframe_t *frame,
+                            char tag[RS_SENDER_TAG_CHARS + 1])
+{
+    tag[0] = '\0';
+    if (self->plain)
+        return;
+    /* Ten of the key's 40 Z85 characters: 50 bits, plenty to tell
+     * certificates apart, short enough to leave room in a holder name. */
+    const char *user = zframe_meta(frame, "User-Id");
+    snprintf(tag, RS_SENDER_TAG_CHARS + 1, "%s", user ? user : "?");
+}
+
 void rs_security_qualify(rs_security_t *self, zframe_t *frame, char *name, size_t name_size)
 {
-    if (self->plain || name_size < 12)
+    char tag[RS_SENDER_TAG_CHARS + 1];
+    rs_security_sender_tag(self, frame, tag);
+    if (!tag[0])
         return;
-    const char *user = zframe_meta(frame, "User-Id");
     char qualified[512];
-    /* Ten of the key's 40 Z85 characters: 50 bits, plenty to tell
-     * certificates apart in a log, short enough to leave room. Z85 has no
-     * '/', and every Z85 character is printable. */
-    snprintf(qualified, sizeof qualified, "%.10s/%s", user ? user : "?", name);
+    snprintf(qualified, sizeof qualified, "%s/%s", tag, name);
     snprintf(name, name_size, "%s", qualified);
 }
 

@@ -44,10 +44,16 @@ int rs_security_connect(rs_security_t *self, zsock_t *sock, const char *service,
  * a second: a revocation takes effect within a second. */
 bool rs_security_allowed(rs_security_t *self, zframe_t *frame);
 
+/* The sender's tag: the first RS_SENDER_TAG_CHARS characters of its CURVE
+ * public key (Z85: printable, no '/'), or "" in plain mode. */
+#define RS_SENDER_TAG_CHARS 10
+void rs_security_sender_tag(rs_security_t *self, zframe_t *frame,
+                            char tag[RS_SENDER_TAG_CHARS + 1]);
+
 /* Prefixes name (a buffer of name_size bytes, NUL-terminated) with the
- * first characters of the sender's CURVE public key and a '/', truncating
- * the end if needed, so that names chosen by clients cannot collide across
- * certificates. Leaves name as it is in plain mode. */
+ * sender's tag and a '/', truncating the end if needed, so that names
+ * chosen by clients cannot collide across certificates. Leaves name as it
+ * is in plain mode. */
 void rs_security_qualify(rs_security_t *self, zframe_t *frame, char *name, size_t name_size);
 
 bool rs_security_plain(const rs_security_t *self);

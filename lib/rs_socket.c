@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define S_MIN_MAX_MSG_BYTES 4096
+
 static const char *s_strip_mark(const char *endpoint, rs_socket_role_t role)
 {
     if ((role == RS_BIND && endpoint[0] == '@') || (role == RS_CONNECT && endpoint[0] == '>'))
@@ -48,7 +50,11 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
     if (opts->rcvhwm > 0)
         zsock_set_rcvhwm(sock, opts->rcvhwm);
     zsock_set_linger(sock, opts->linger_ms);
-    int64_t limit = opts->max_msg_bytes > 0 ? opts->max_msg_bytes : -1;
+    /* The limit also applies to the CURVE handshake's commands (a few
+     * hundred bytes): never below S_MIN_MAX_MSG_BYTES. */
+    int64_t limit = opts->max_msg_bytes <= 0                  ? -1
+                    : opts->max_msg_bytes < S_MIN_MAX_MSG_BYTES ? S_MIN_MAX_MSG_BYTES
+                                                              : opts->max_msg_bytes;
     zmq_setsockopt(zsock_resolve(sock), ZMQ_MAXMSGSIZE, &limit, sizeof limit);
     if (security
         && (role == RS_BIND ? rs_security_serve(security, sock, err, err_size)

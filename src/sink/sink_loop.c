@@ -32,7 +32,9 @@ static void s_take(s_loop_t *self, zframe_t *frame)
                     zframe_size(frame), (unsigned long long) self->dropped);
         return;
     }
-    if (sink_store_add(self->store, &results) != 0) {
+    char sender[RS_SENDER_TAG_CHARS + 1];
+    rs_security_sender_tag(self->security, frame, sender);
+    if (sink_store_add(self->store, &results, sender) != 0) {
         rs_error("out of memory buffering %u signatures; they will be signed again", results.count);
         return;
     }

@@ -4,6 +4,7 @@
 #include "rs_crypto.h"
 #include "rs_db.h"
 #include "rs_log.h"
+#include "rs_security.h"
 #include "rs_time.h"
 
 #include <stdbool.h>
@@ -38,6 +39,7 @@ typedef struct {
     size_t offset, size, count;
     int64_t arrived_us;
     s_verdict_t verdict;
+    char sender[RS_SENDER_TAG_CHARS + 1];
 } s_segment_t;
 
 struct sink_store_t {
@@ -94,7 +96,7 @@ int sink_store_reconnect(sink_store_t *self)
     return rc;
 }
 
-int sink_store_add(sink_store_t *self, const rs_results_t *results)
+int sink_store_add(sink_store_t *self, const rs_results_t *results, const char *sender_tag)
 {
     size_t need = self->rows_size + (size_t) results->count * S_ROW_BYTES;
     if (need > self->rows_cap) {
@@ -123,6 +125,8 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results)
         .count = results->count,
         .arrived_us = rs_mono_us(),
     };
+    snprintf(self->segments[self->segment_count - 1].sender, RS_SENDER_TAG_CHARS + 1, "%s",
+             sender_tag);
     uint8_t *p = self->rows + self->rows_size;
     for (uint32_t i = 0; i < results->count; i++) {
         int64_t record_id;
@@ -148,6 +152,14 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results)
 size_t sink_store_pending(const sink_store_t *self)
 {
     return self->row_count;
+}
+
+/* With CURVE, a holder name starts with its certificate's tag and a '/'
+ * (the keycoord puts it there): results count only from that certificate. */
+static bool s_sent_by_holder(const char *sender, const char *holder)
+{
+    size_t len = strlen(sender);
+    return len == 0 || (strncmp(holder, sender, len) == 0 && holder[len] == '/');
 }
 
 static int s_cmp_u64(const void *a, const void *b)
@@ -185,8 +197,8 @@ static int64_t s_fence(sink_store_t *self)
 
     const char *values[] = { list };
     PGresult *res = PQexecParams(self->conn,
-                                 "SELECT id, key_id, coalesce(end_reason = 'expired', false)::int"
-                                 " FROM leases WHERE id = ANY ($1::bigint[])",
+                                 "SELECT id, key_id, coalesce(end_reason = 'expired', false)::int,"
+                                 " holder FROM leases WHERE id = ANY ($1::bigint[])",
                                  1, NULL, values, NULL, NULL, 1);
     free(list);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -194,25 +206,25 @@ static int64_t s_fence(sink_store_t *self)
         PQclear(res);
         return -1;
     }
-    /* (lease, key, expired) triples, sorted by lease for lookup. */
+    /* (lease, key, expired, result row) quadruples, sorted by lease. */
     int n = PQntuples(res);
-    uint64_t *leases = malloc(((size_t) n + 1) * 3 * sizeof *leases);
+    uint64_t *leases = malloc(((size_t) n + 1) * 4 * sizeof *leases);
     if (!leases) {
         PQclear(res);
         return -1;
     }
     for (int r = 0; r < n; r++) {
-        leases[3 * r] = (uint64_t) rs_db_get_int8(res, r, 0);
-        leases[3 * r + 1] = (uint32_t) rs_db_get_int4(res, r, 1);
-        leases[3 * r + 2] = (uint64_t) rs_db_get_int4(res, r, 2);
+        leases[4 * r] = (uint64_t) rs_db_get_int8(res, r, 0);
+        leases[4 * r + 1] = (uint32_t) rs_db_get_int4(res, r, 1);
+        leases[4 * r + 2] = (uint64_t) rs_db_get_int4(res, r, 2);
+        leases[4 * r + 3] = (uint64_t) r;
     }
-    PQclear(res);
-    qsort(leases, (size_t) n, 3 * sizeof *leases, s_cmp_u64);
+    qsort(leases, (size_t) n, 4 * sizeof *leases, s_cmp_u64);
     int64_t refused = 0;
     int64_t now = rs_mono_us();
     for (size_t i = 0; i < self->segment_count; i++) {
         s_segment_t *seg = &self->segments[i];
-        const uint64_t *hit = bsearch(&seg->lease_id, leases, (size_t) n, 3 * sizeof *leases,
+        const uint64_t *hit = bsearch(&seg->lease_id, leases, (size_t) n, 4 * sizeof *leases,
                                       s_cmp_u64);
         const char *why = NULL;
         if (!hit)
@@ -221,6 +233,8 @@ static int64_t s_fence(sink_store_t *self)
             why = "is on another key";
         else if (hit[2])
             why = "ended by expiry";
+        else if (!s_sent_by_holder(seg->sender, PQgetvalue(res, (int) hit[3], 3)))
+            why = "is held by another certificate than the sender's";
         seg->verdict = why ? S_REFUSE : hit ? S_ALLOW : S_HOLD;
         if (why) {
             refused += (int64_t) seg->count;
@@ -229,6 +243,7 @@ static int64_t s_fence(sink_store_t *self)
         }
     }
     free(leases);
+    PQclear(res);
     return refused;
 }
 

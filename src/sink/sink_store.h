@@ -20,9 +20,11 @@ typedef struct sink_store_t sink_store_t;
 sink_store_t *sink_store_new(const char *db_url, char *err, size_t err_size);
 void sink_store_destroy(sink_store_t **self_p);
 
-/* Buffers every signature of a decoded RESULTS message. Returns -1 when
- * memory runs out (nothing of the message is kept then). */
-int sink_store_add(sink_store_t *self, const rs_results_t *results)
+/* Buffers every signature of a decoded RESULTS message; sender_tag is
+ * the sender's certificate tag ("" in plain mode): results are stored only
+ * when it is the tag of the lease's holder. Returns -1 when memory runs
+ * out (nothing of the message is kept then). */
+int sink_store_add(sink_store_t *self, const rs_results_t *results, const char *sender_tag)
     __attribute__((warn_unused_result));
 
 /* Rows buffered and not yet flushed. */
