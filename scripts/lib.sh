@@ -4,7 +4,7 @@
 #
 # Sections, one concept each:
 #   logging ............ rs_say, rs_warn, rs_die
-#   dependencies ....... rs_ensure_deps
+#   dependencies ....... rs_ensure_deps [fuzz]
 #   build .............. rs_build
 #   PostgreSQL ......... rs_pg_start, rs_pg_stop, rs_psql
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all
@@ -47,9 +47,28 @@ rs_pg_bindir() {
     [[ -n "$best" ]] && printf '%s\n' "$best"
 }
 
-# Prints the Debian packages that are missing, space separated.
+# True when clang and its libFuzzer runtime are usable (scripts/fuzz.sh
+# only; the normal build needs neither).
+rs_fuzzer_runtime_ok() {
+    command -v clang >/dev/null 2>&1 || return 1
+    local dir
+    dir="$(clang -print-resource-dir 2>/dev/null)" || return 1
+    [[ -f "$dir/lib/linux/libclang_rt.fuzzer-$(uname -m).a" ]]
+}
+
+# Prints the Debian packages that are missing, space separated. With
+# `fuzz`, also clang and its sanitizer/libFuzzer runtime.
 rs_missing_packages() {
     local -a missing=()
+    if [[ "${1:-}" == fuzz ]]; then
+        command -v clang >/dev/null 2>&1 || missing+=(clang)
+        if ! rs_fuzzer_runtime_ok; then
+            # The runtime package is versioned like clang (14 on bookworm).
+            local v=14
+            command -v clang >/dev/null 2>&1 && v="$(clang -dumpversion 2>/dev/null)" && v="${v%%.*}"
+            missing+=("libclang-rt-${v:-14}-dev")
+        fi
+    fi
     command -v cc >/dev/null 2>&1 || missing+=(build-essential)
     command -v meson >/dev/null 2>&1 || missing+=(meson)
     command -v ninja >/dev/null 2>&1 || missing+=(ninja-build)
@@ -71,11 +90,12 @@ rs_missing_packages() {
 }
 
 # Installs what is missing when running as root; otherwise prints the exact
-# command to run and exits 1. RECSIGN_SKIP_DEPS=1 skips the check.
+# command to run and exits 1. `rs_ensure_deps fuzz` also wants clang and
+# libFuzzer. RECSIGN_SKIP_DEPS=1 skips the check.
 rs_ensure_deps() {
     [[ "${RECSIGN_SKIP_DEPS:-0}" == 1 ]] && return 0
-    local missing
-    missing="$(rs_missing_packages)"
+    local missing what="${1:-}"
+    missing="$(rs_missing_packages "$what")"
     [[ -z "$missing" ]] && return 0
     if [[ "$(id -u)" -ne 0 ]]; then
         rs_say "missing build/run dependencies; install them with:"
@@ -88,7 +108,7 @@ rs_ensure_deps() {
         && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             $missing </dev/null \
         || rs_die "apt-get install $missing failed"
-    missing="$(rs_missing_packages)"
+    missing="$(rs_missing_packages "$what")"
     [[ -z "$missing" ]] || rs_die "still missing after install: $missing"
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # scripts/test.sh: installs what is missing, builds, and runs every meson test
-# suite (unit and integration), then prints "N passed, N failed" alone on the
-# last line. Extra arguments go to `meson test`, e.g.
+# suite (unit and integration), then again in a sanitizer build (build-asan:
+# ASan, LeakSanitizer and UBSan; RECSIGN_SANITIZE=0 skips it), then prints
+# "N passed, N failed" for both passes together alone on the last line.
+# Extra arguments go to `meson test` in both passes, e.g.
 #   scripts/test.sh --suite unit
 #   scripts/test.sh --suite integration batch_size_7
-# Exits non-zero when any test failed (or none could run).
+# Exits non-zero when any test failed, a sanitizer reported, or none could run.
 set -euo pipefail
 
 RS_PROG=test.sh
@@ -13,40 +15,115 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 case "${1:-}" in
     -h|--help)
-        sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0 ;;
 esac
 
+passed=0 failed=0 skipped=0 status=0
+
+# count_log LOG: adds the results of meson's machine-readable log to the
+# totals (expected failures count as passed; timeouts, errors and unexpected
+# passes as failed). Returns 1 when the log holds no result at all.
+count_log() {
+    local log="$1" results p s f
+    [[ -s "$log" ]] || return 1
+    # One JSON object per test, with "result": "OK" | "FAIL" | "SKIP" |
+    # "EXPECTEDFAIL" | "UNEXPECTEDPASS" | "TIMEOUT" | "ERROR".
+    results="$(grep -oE '"result": *"[A-Z_]+"' "$log" | sed -E 's/.*"([A-Z_]+)"$/\1/')" || true
+    p="$(grep -cE '^(OK|EXPECTEDFAIL)$' <<<"$results")" || true
+    s="$(grep -cE '^SKIP$' <<<"$results")" || true
+    f="$(grep -cvE '^(OK|EXPECTEDFAIL|SKIP|)$' <<<"$results")" || true
+    (( p + s + f > 0 )) || return 1
+    passed=$((passed + p)) skipped=$((skipped + s)) failed=$((failed + f))
+}
+
+# --- normal build --------------------------------------------------------------
+
+# shellcheck disable=SC2119  # no argument: the normal build's dependencies
 rs_ensure_deps
 rs_build
 build="$(rs_build_dir)"
 log="$build/meson-logs/testlog.json"
 rm -f "$log"
-
-status=0
 meson test -C "$build" --print-errorlogs "$@" || status=$?
-
-# Count results from meson's machine-readable log: expected failures count as
-# passed; timeouts, errors and unexpected passes as failed.
-summary=""
-if [[ -s "$log" ]]; then
-    # One JSON object per test, with "result": "OK" | "FAIL" | "SKIP" |
-    # "EXPECTEDFAIL" | "UNEXPECTEDPASS" | "TIMEOUT" | "ERROR".
-    results="$(grep -oE '"result": *"[A-Z_]+"' "$log" | sed -E 's/.*"([A-Z_]+)"$/\1/')" || true
-    passed="$(grep -cE '^(OK|EXPECTEDFAIL)$' <<<"$results")" || true
-    skipped="$(grep -cE '^SKIP$' <<<"$results")" || true
-    failed="$(grep -cvE '^(OK|EXPECTEDFAIL|SKIP|)$' <<<"$results")" || true
-    if (( passed + skipped + failed > 0 )); then
-        summary="$passed passed, $failed failed"
-        (( skipped == 0 )) || summary+=", $skipped skipped"
-    fi
-fi
-if [[ -z "$summary" ]]; then
+if ! count_log "$log"; then
     # meson ran nothing we can count (bad arguments or a build failure).
-    summary="0 passed, 1 failed"
+    failed=$((failed + 1))
     (( status != 0 )) || status=1
 fi
+
+# --- sanitizer build -------------------------------------------------------------
+# The same suites built with -fsanitize=address,undefined at -O0. Every
+# sanitizer report (ASan, LeakSanitizer at exit, UBSan) aborts the process.
+# ASan and LeakSanitizer reports are written to files under
+# meson-logs/sanitizer/ (named after the executable and pid) rather than to
+# stderr, so that a report from a process whose exit status nobody checked,
+# or whose log a passing test deleted, still fails the pass. (GCC's UBSan
+# ignores log_path next to ASan: its reports stay on stderr, and the abort is
+# what fails the test.) Suppressions, for third-party libraries only, live
+# in tests/lsan.supp and tests/ubsan.supp.
+
+sanitize_pass() {
+    local dir="${RECSIGN_ASAN_BUILD_DIR:-$RS_ROOT/build-asan}" reports st=0
+    if [[ ! -f "$dir/build.ninja" ]]; then
+        local -a opts=()
+        [[ "${CI:-}" == true ]] && opts+=(--werror)
+        rs_say "configuring $dir (ASan + UBSan)"
+        meson setup "${opts[@]}" --buildtype=debug -Db_sanitize=address,undefined \
+            -Db_lundef=false "$dir" "$RS_ROOT" >&2 || { rs_warn "meson setup of $dir failed"; return 1; }
+    fi
+    rs_say "building in $dir"
+    meson compile -C "$dir" >&2 || { rs_warn "sanitizer build failed"; return 1; }
+
+    reports="$dir/meson-logs/sanitizer"
+    rm -rf "$reports"
+    mkdir -p "$reports"
+    local common="halt_on_error=1:abort_on_error=1:print_summary=1:log_path=$reports/report:log_exe_name=1"
+    # verify_asan_link_order=0: the harness may LD_PRELOAD its CZMQ log shim
+    # (tests/czmq_logshim.c) ahead of libasan; the shim defines no allocator
+    # function, so the order is harmless and must not abort the process.
+    local asan="$common:detect_leaks=1:detect_stack_use_after_return=1:verify_asan_link_order=0"
+    local ubsan="$common:print_stacktrace=1"
+    local lsan=""
+    [[ -f "$RS_ROOT/tests/lsan.supp" ]] && lsan="suppressions=$RS_ROOT/tests/lsan.supp:print_suppressions=0"
+    [[ -f "$RS_ROOT/tests/ubsan.supp" ]] && ubsan+=":suppressions=$RS_ROOT/tests/ubsan.supp"
+
+    local log="$dir/meson-logs/testlog.json"
+    rm -f "$log"
+    rs_say "running the suites again under ASan + UBSan ($dir)"
+    # -O0 and instrumentation make everything slower: meson's own per-test
+    # timeouts are doubled (the tests' internal deadlines are not).
+    ASAN_OPTIONS="$asan" UBSAN_OPTIONS="$ubsan" LSAN_OPTIONS="$lsan" \
+        meson test -C "$dir" --print-errorlogs --timeout-multiplier 2 "$@" || st=$?
+    if ! count_log "$log"; then
+        rs_warn "the sanitizer pass ran no test"
+        return 1
+    fi
+    local -a found=()
+    mapfile -t found < <(find "$reports" -type f -name 'report.*' | sort)
+    if (( ${#found[@]} > 0 )); then
+        local f
+        rs_warn "${#found[@]} sanitizer report(s) in $reports:"
+        for f in "${found[@]}"; do
+            printf -- '----- %s -----\n' "$f" >&2
+            head -n 80 "$f" >&2
+        done
+        return 1
+    fi
+    # Failed tests are counted already; only the exit status is left to pass on.
+    (( st == 0 || status != 0 )) || status=$st
+    return 0
+}
+
+if [[ "${RECSIGN_SANITIZE:-1}" != 0 ]]; then
+    # A failed build or a report counts as one failure beyond the tests'.
+    sanitize_pass "$@" || { failed=$((failed + 1)); (( status != 0 )) || status=1; }
+fi
+
+# --- summary ---------------------------------------------------------------------
+
+summary="$passed passed, $failed failed"
+(( skipped == 0 )) || summary+=", $skipped skipped"
 echo "$summary"
-failed="$(sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$summary")"
 if (( failed > 0 && status == 0 )); then status=1; fi
 exit "$status"

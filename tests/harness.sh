@@ -7,14 +7,30 @@
 # targets' full_path()); run by hand, they default to build/.
 #
 #   h_start_db                  private cluster; sets H_DB
+#   h_pg_restart                pg_ctl restart -m fast, as the cluster's owner
 #   h_init ARGS...              recsign init (master key in the test dir)
 #   h_start_services [W] [T]    keycoord, sink and W workers of T threads
-#   h_run_ventilator BATCH [S]  runs the ventilator until it exits (0 or fail)
-#   h_stop_services             stops keycoord, sink and workers
+#   h_start_keycoord [ARGS]     one process each, with H_KC_OPTS, H_SINK_OPTS,
+#   h_start_sink [ARGS]         H_WORKER_OPTS, H_VENT_OPTS (arrays a test may
+#   h_start_worker T [ARGS]     set) and ARGS; each sets H_<KIND>_PID and
+#   h_start_ventilator B [ARGS] H_<KIND>_LOG (KC, SINK, WORKER, VENT)
+#   h_wait_ventilator [S]       waits for it: exit 0 in time, all others alive
+#   h_run_ventilator BATCH [S]  both: runs the ventilator until it exits
+#   h_stop PID [SIG] [S]        SIGTERM (or SIG) and wait: must exit 0, and
+#                               CZMQ must not report dangling sockets
+#   h_kill PID                  SIGKILL and reap (a deliberate crash)
+#   h_stop_services             stops the rest with SIGTERM: each must exit 0
+#   h_wait_until S WHAT CMD...  polls CMD, failing if a process dies meanwhile
 #   h_verify, h_audit           must pass
+#   h_check_complete            exactly one stored signature per record
+#   h_check_leases BATCH        rules 2 and 3 in SQL, apart from the audit
 #   h_sql SQL                   one query, unaligned output
 #   h_fail MESSAGE              fails the test
 #   h_eq ACTUAL EXPECTED WHAT   fails unless equal
+#
+# Every process still running when a passing test ends is stopped with
+# SIGTERM and must exit 0 (a sanitizer report, a crash at exit or a hang
+# fails the test) without CZMQ reporting dangling sockets.
 
 # shellcheck shell=bash
 set -euo pipefail
@@ -32,10 +48,26 @@ H_ADMIN="${RECSIGN_ADMIN_BIN:-$H_BUILD/src/admin/recsign}"
 for h_b in "$H_VENTILATOR" "$H_KEYCOORD" "$H_WORKER" "$H_SINK" "$H_ADMIN"; do
     [[ -x "$h_b" ]] || { echo "$RS_PROG: missing binary $h_b" >&2; exit 1; }
 done
+# The processes turn CZMQ's own log off; tests/czmq_logshim.c turns it back
+# on (to stderr, so into each process's log), so that CZMQ's "dangling
+# sockets" report at exit is seen. Not under a dynamically linked ASan
+# runtime, which must come first in the library list (LeakSanitizer reports
+# leaked sockets there).
+H_RUN=()
+h_shim="${RECSIGN_CZMQ_LOGSHIM:-$H_BUILD/tests/libczmq_logshim.so}"
+# (ldd's output is read whole: `ldd | grep -q` under pipefail fails when
+# grep stops reading early.)
+h_libs="$(ldd "$H_WORKER" 2>/dev/null || true)"
+if [[ -f "$h_shim" && "$h_libs" != *libasan* ]]; then
+    H_RUN=(env "LD_PRELOAD=$h_shim${LD_PRELOAD:+:$LD_PRELOAD}")
+fi
 # The processes must take their settings from this harness only.
 unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_SINK_BIND RECSIGN_VENTILATOR_BIND \
       RECSIGN_BATCH_SIZE RECSIGN_VENTILATOR_ENDPOINT RECSIGN_KEYCOORD_ENDPOINT \
-      RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS
+      RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS \
+      RECSIGN_REDISPATCH_MS RECSIGN_VENTILATOR_PAGE_ROWS RECSIGN_KEYCOORD_MAX_WAITERS \
+      RECSIGN_SINK_FLUSH_ROWS RECSIGN_SINK_FLUSH_MS RECSIGN_REQUEST_TIMEOUT_MS \
+      RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER
 export RECSIGN_LOG_LEVEL="${RECSIGN_LOG_LEVEL:-info}"
 
 # A short path: the PostgreSQL socket lives under it.
@@ -48,6 +80,16 @@ H_DB=""
 H_PG=""
 H_WORKERS=0
 H_VENT_N=0
+H_KC_N=0
+H_SINK_N=0
+H_PORT_VENT=""
+H_PORT_SINK=""
+H_PORT_KC=""
+# Extra options for the processes the harness starts; a test may set them.
+H_KC_OPTS=()
+H_SINK_OPTS=()
+H_WORKER_OPTS=()
+H_VENT_OPTS=()
 
 # --- failure and cleanup ---------------------------------------------------------
 
@@ -66,6 +108,11 @@ h_cleanup() {
     # Stop everything before printing anything: a reader that went away
     # (SIGPIPE) must not leave a server behind.
     trap '' PIPE
+    # A passing test still needs every process to stop cleanly.
+    if (( status == 0 )) && ! h_stop_all_checked; then
+        echo "$RS_PROG: FAIL: a process did not stop cleanly on SIGTERM" >&2
+        status=1
+    fi
     rs_proc_stop_all
     rs_release_ports
     if [[ -n "$H_PG" ]]; then rs_pg_stop "$H_PG"; fi
@@ -89,7 +136,7 @@ h_fail() {
     exit 1
 }
 
-h_step() { echo "== $RS_PROG: $*" >&2; }
+h_step() { echo "== $RS_PROG [${SECONDS}s]: $*" >&2; }
 
 h_eq() {
     [[ "$1" == "$2" ]] || h_fail "$3: got '$1', expected '$2'"
@@ -115,6 +162,18 @@ h_make_certs() {
 
 h_sql() { rs_psql "$H_DB" -c "$1"; }
 
+# h_pg_restart: restarts the cluster (fast shutdown: every client is
+# disconnected), as its owner, detached like rs_pg_start does it.
+h_pg_restart() {
+    local bindir
+    bindir="$(rs_pg_bindir)"
+    local -a detach=()
+    command -v setsid >/dev/null 2>&1 && detach=(setsid -w)
+    (cd "$H_PG" && rs_pg_as_owner "${detach[@]}" "$bindir/pg_ctl" -D "$H_PG/data" \
+        -l "$H_PG/postgres.log" -w -t 60 -m fast restart >/dev/null) \
+        || h_fail "pg_ctl restart failed"
+}
+
 # h_admin ARGS...: runs the admin CLI against the test database.
 h_admin() { "$H_ADMIN" "$1" --db "$H_DB" "${@:2}"; }
 
@@ -126,38 +185,89 @@ h_init() {
 
 # --- processes -------------------------------------------------------------------
 
-# h_start_services [WORKERS] [THREADS]: keycoord, sink, then the workers.
-h_start_services() {
-    local workers="${1:-1}" threads="${2:-2}" w
+h_ports() {
+    [[ -n "$H_PORT_VENT" ]] && return 0
     rs_free_port H_PORT_VENT || h_fail "no free port"
     rs_free_port H_PORT_SINK || h_fail "no free port"
     rs_free_port H_PORT_KC || h_fail "no free port"
-    rs_proc_start keycoord "$H_LOGS/keycoord.log" \
-        "$H_KEYCOORD" --db "$H_DB" --bind "tcp://127.0.0.1:$H_PORT_KC"
-    rs_proc_start sink "$H_LOGS/sink.log" \
-        "$H_SINK" --db "$H_DB" --bind "tcp://127.0.0.1:$H_PORT_SINK"
-    for ((w = 1; w <= workers; w++)); do
-        rs_proc_start "worker-$w" "$H_LOGS/worker-$w.log" \
-            "$H_WORKER" --ventilator "tcp://127.0.0.1:$H_PORT_VENT" \
-            --keycoord "tcp://127.0.0.1:$H_PORT_KC" --sink "tcp://127.0.0.1:$H_PORT_SINK" \
-            --threads "$threads" --master-key "$H_KEY"
-    done
-    H_WORKERS=$workers
 }
 
-# h_run_ventilator BATCH [TIMEOUT]: starts the ventilator and waits for it;
-# fails the test unless it exits 0 in time with every other process alive.
-# Sets H_VENT_SECONDS.
-h_run_ventilator() {
-    local batch="$1" timeout="${2:-120}" rc=0 t0
+# The endpoints a worker (or a test's own peer) connects to.
+h_worker_endpoints() {
+    h_ports
+    H_EP_VENT="tcp://127.0.0.1:$H_PORT_VENT"
+    H_EP_SINK="tcp://127.0.0.1:$H_PORT_SINK"
+    H_EP_KC="tcp://127.0.0.1:$H_PORT_KC"
+}
+
+# h_start_keycoord [ARGS...]: logs to keycoord.log, then keycoord-2.log, ...
+h_start_keycoord() {
+    h_ports
+    H_KC_N=$((H_KC_N + 1))
+    local name=keycoord
+    (( H_KC_N == 1 )) || name="keycoord-$H_KC_N"
+    H_KC_LOG="$H_LOGS/$name.log"
+    rs_proc_start "$name" "$H_KC_LOG" \
+        "${H_RUN[@]}" "$H_KEYCOORD" --db "$H_DB" --bind "tcp://127.0.0.1:$H_PORT_KC" "${H_KC_OPTS[@]}" "$@"
+    H_KC_PID=$RS_LAST_PID
+}
+
+# h_start_sink [ARGS...]: logs to sink.log, then sink-2.log, ...
+h_start_sink() {
+    h_ports
+    H_SINK_N=$((H_SINK_N + 1))
+    local name=sink
+    (( H_SINK_N == 1 )) || name="sink-$H_SINK_N"
+    H_SINK_LOG="$H_LOGS/$name.log"
+    rs_proc_start "$name" "$H_SINK_LOG" \
+        "${H_RUN[@]}" "$H_SINK" --db "$H_DB" --bind "tcp://127.0.0.1:$H_PORT_SINK" "${H_SINK_OPTS[@]}" "$@"
+    H_SINK_PID=$RS_LAST_PID
+}
+
+# h_start_worker THREADS [ARGS...]: worker-N, N counting from 1.
+h_start_worker() {
+    local threads="$1"
+    shift
+    h_worker_endpoints
+    H_WORKERS=$((H_WORKERS + 1))
+    H_WORKER_LOG="$H_LOGS/worker-$H_WORKERS.log"
+    rs_proc_start "worker-$H_WORKERS" "$H_WORKER_LOG" \
+        "${H_RUN[@]}" "$H_WORKER" --ventilator "$H_EP_VENT" --keycoord "$H_EP_KC" --sink "$H_EP_SINK" \
+        --threads "$threads" --master-key "$H_KEY" "${H_WORKER_OPTS[@]}" "$@"
+    H_WORKER_PID=$RS_LAST_PID
+}
+
+# h_start_services [WORKERS] [THREADS]: keycoord, sink, then the workers.
+h_start_services() {
+    local workers="${1:-1}" threads="${2:-2}" w
+    h_start_keycoord
+    h_start_sink
+    for ((w = 1; w <= workers; w++)); do
+        h_start_worker "$threads"
+    done
+}
+
+# h_start_ventilator BATCH [ARGS...]: starts ventilator-N in the background.
+h_start_ventilator() {
+    local batch="$1"
+    shift
+    h_ports
     H_VENT_N=$((H_VENT_N + 1))
-    local log="$H_LOGS/ventilator-$H_VENT_N.log"
+    H_VENT_LOG="$H_LOGS/ventilator-$H_VENT_N.log"
     h_step "ventilator run $H_VENT_N, batch size $batch"
-    t0="$(date +%s%N)"
-    rs_proc_start "ventilator-$H_VENT_N" "$log" \
-        "$H_VENTILATOR" --db "$H_DB" --bind "tcp://127.0.0.1:$H_PORT_VENT" --batch-size "$batch"
-    rs_wait_proc "$RS_LAST_PID" "$timeout" || rc=$?
-    H_VENT_SECONDS="$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+    H_VENT_T0="$(date +%s%N)"
+    rs_proc_start "ventilator-$H_VENT_N" "$H_VENT_LOG" \
+        "${H_RUN[@]}" "$H_VENTILATOR" --db "$H_DB" --bind "tcp://127.0.0.1:$H_PORT_VENT" --batch-size "$batch" \
+        "${H_VENT_OPTS[@]}" "$@"
+    H_VENT_PID=$RS_LAST_PID
+}
+
+# h_wait_ventilator [TIMEOUT]: fails the test unless the last ventilator
+# started exits 0 in time with every other process alive. Sets H_VENT_SECONDS.
+h_wait_ventilator() {
+    local timeout="${1:-120}" rc=0
+    rs_wait_proc "$H_VENT_PID" "$timeout" || rc=$?
+    H_VENT_SECONDS="$(awk -v a="$H_VENT_T0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
     case "$rc" in
         0)   [[ "$RS_WAIT_STATUS" == 0 ]] || h_fail "ventilator exited with status $RS_WAIT_STATUS" ;;
         124) h_fail "ventilator did not finish within $timeout s" ;;
@@ -166,7 +276,208 @@ h_run_ventilator() {
     h_step "ventilator run $H_VENT_N finished in $H_VENT_SECONDS s"
 }
 
-h_stop_services() { rs_proc_stop_all; }
+# h_run_ventilator BATCH [TIMEOUT]: starts the ventilator and waits for it.
+h_run_ventilator() {
+    h_start_ventilator "$1"
+    h_wait_ventilator "${2:-120}"
+}
+
+# Name and log of a recorded PID, for messages.
+h_pname() {
+    local i
+    i="$(rs_proc_index "$1")" && printf '%s\n' "${RS_PNAMES[$i]}" || printf 'pid %s\n' "$1"
+}
+
+# h_kill PID: SIGKILL (a deliberate crash), reaped and forgotten, so that
+# the watchers do not count it as a process that died. Sets H_KILL_STATUS.
+h_kill() {
+    local pid="$1" i st=0
+    i="$(rs_proc_index "$pid")" || h_fail "h_kill: pid $pid is not a process of this test"
+    rs_proc_alive "$pid" || h_fail "${RS_PNAMES[$i]} (pid $pid) was not running when it was to be killed"
+    h_step "kill -9 ${RS_PNAMES[$i]} (pid $pid)"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || st=$?
+    RS_PIDS[$i]=""
+    H_KILL_STATUS=$st
+}
+
+# h_stacks PID LOG: appends every thread's stack of a hung PID to LOG, when
+# gdb is there (best effort: ptrace may be refused).
+h_stacks() {
+    command -v gdb >/dev/null 2>&1 || return 0
+    { echo "----- stacks of hung pid $1 (gdb) -----"
+      timeout 30 gdb -p "$1" -batch -ex 'thread apply all bt' 2>&1 | grep -E '^(Thread|#)' || true
+    } >>"$2" 2>/dev/null || true
+}
+
+# h_stop PID [SIGNAL] [TIMEOUT]: sends SIGNAL (default TERM) and waits up
+# to TIMEOUT s (default RS_STOP_GRACE, or 10); the process must exit 0.
+# Sets H_STOP_STATUS.
+h_stop() {
+    local pid="$1" sig="${2:-TERM}" timeout="${3:-${RS_STOP_GRACE:-10}}" i st=0 start
+    i="$(rs_proc_index "$pid")" || h_fail "h_stop: pid $pid is not a process of this test"
+    local name="${RS_PNAMES[$i]}" log="${RS_PLOGS[$i]}"
+    rs_proc_alive "$pid" || { wait "$pid" 2>/dev/null || st=$?; RS_PIDS[$i]="";
+        h_fail "$name (pid $pid) had already exited (status $st) before SIG$sig"; }
+    h_step "SIG$sig to $name (pid $pid)"
+    kill -"$sig" "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true
+    start=$SECONDS
+    while rs_proc_alive "$pid" && (( SECONDS - start < timeout )); do sleep 0.05; done
+    if rs_proc_alive "$pid"; then
+        h_stacks "$pid" "$log"
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        RS_PIDS[$i]=""
+        tail -n 40 "$log" >&2 || true
+        h_fail "$name (pid $pid) did not exit within $timeout s of SIG$sig"
+    fi
+    wait "$pid" 2>/dev/null || st=$?
+    RS_PIDS[$i]=""
+    H_STOP_STATUS=$st
+    if (( st != 0 )); then
+        tail -n 30 "$log" >&2 || true
+        h_fail "$name (pid $pid) exited with status $st after SIG$sig; expected 0"
+    fi
+    h_log_lacks "$log" 'dangling' "$name left ZeroMQ sockets open at exit"
+}
+
+# h_stop_all_checked: stops every recorded process still running with
+# SIGTERM, the workers and ventilators first, then the keycoord and sink,
+# and reports each that exits non-zero, had died already, or ignores the
+# signal. Returns non-zero when any did.
+h_stop_all_checked() {
+    local grace="${RS_STOP_GRACE:-10}" bad=0 phase i pid st start any
+    for phase in 1 2; do
+        local -a idx=()
+        local -A was_alive=()
+        for i in "${!RS_PIDS[@]}"; do
+            [[ -n "${RS_PIDS[$i]}" ]] || continue
+            case "${RS_PNAMES[$i]}" in
+                keycoord*|sink*) (( phase == 2 )) && idx+=("$i") ;;
+                *)               (( phase == 1 )) && idx+=("$i") ;;
+            esac
+        done
+        (( ${#idx[@]} > 0 )) || continue
+        for i in "${idx[@]}"; do
+            pid="${RS_PIDS[$i]}"
+            if rs_proc_alive "$pid"; then
+                was_alive[$i]=1
+                kill -TERM "$pid" 2>/dev/null || true
+                kill -CONT "$pid" 2>/dev/null || true
+            fi
+        done
+        start=$SECONDS
+        while :; do
+            any=0
+            for i in "${idx[@]}"; do rs_proc_alive "${RS_PIDS[$i]}" && any=1; done
+            (( any == 0 || SECONDS - start >= grace )) && break
+            sleep 0.05
+        done
+        for i in "${idx[@]}"; do
+            pid="${RS_PIDS[$i]}"
+            st=0
+            if rs_proc_alive "$pid"; then
+                h_stacks "$pid" "${RS_PLOGS[$i]}"
+                kill -KILL "$pid" 2>/dev/null || true
+                wait "$pid" 2>/dev/null || true
+                rs_warn "${RS_PNAMES[$i]} (pid $pid) did not exit within $grace s of SIGTERM; killed; its stacks (if gdb could attach) are at the end of ${RS_PLOGS[$i]}"
+                bad=$((bad + 1))
+            else
+                wait "$pid" 2>/dev/null || st=$?
+                if (( st != 0 )); then
+                    if [[ -n "${was_alive[$i]:-}" ]]; then
+                        rs_warn "${RS_PNAMES[$i]} (pid $pid) exited with status $st after SIGTERM; expected 0; last lines of ${RS_PLOGS[$i]}:"
+                    else
+                        rs_warn "${RS_PNAMES[$i]} (pid $pid) had died before it was stopped, with status $st; last lines of ${RS_PLOGS[$i]}:"
+                    fi
+                    tail -n 30 "${RS_PLOGS[$i]}" >&2 2>/dev/null || true
+                    bad=$((bad + 1))
+                elif grep -q 'dangling' "${RS_PLOGS[$i]}" 2>/dev/null; then
+                    rs_warn "${RS_PNAMES[$i]} (pid $pid) left ZeroMQ sockets open at exit:"
+                    grep 'dangling' "${RS_PLOGS[$i]}" | head -n 5 >&2
+                    bad=$((bad + 1))
+                fi
+            fi
+            RS_PIDS[$i]=""
+        done
+    done
+    (( bad == 0 ))
+}
+
+h_stop_services() {
+    h_stop_all_checked || h_fail "a process did not stop cleanly on SIGTERM"
+}
+
+# h_check_alive: fails when a recorded process is no longer running (a
+# ventilator that finished counts: the run ended before the test was done).
+h_check_alive() {
+    local i pid st
+    for i in "${!RS_PIDS[@]}"; do
+        pid="${RS_PIDS[$i]}"
+        [[ -n "$pid" ]] || continue
+        rs_proc_alive "$pid" && continue
+        st=0
+        wait "$pid" 2>/dev/null || st=$?
+        RS_PIDS[$i]=""
+        tail -n 20 "${RS_PLOGS[$i]}" >&2 2>/dev/null || true
+        case "${RS_PNAMES[$i]}:$st" in
+            ventilator*:0) h_fail "${RS_PNAMES[$i]} finished the run before the test was done with it (the run is too short for this test)" ;;
+            *) h_fail "${RS_PNAMES[$i]} (pid $pid) exited with status $st while it should run" ;;
+        esac
+    done
+}
+
+# h_wait_until TIMEOUT WHAT COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds; fails after TIMEOUT s, or at once when a process died.
+h_wait_until() {
+    local timeout="$1" what="$2" start=$SECONDS
+    shift 2
+    until "$@"; do
+        h_check_alive
+        (( SECONDS - start < timeout )) || h_fail "timed out after $timeout s waiting for $what"
+        sleep 0.1
+    done
+}
+
+# Signatures stored so far.
+h_signed() { h_sql 'select count(*) from signatures'; }
+h_signed_at_least() { local n; n="$(h_signed 2>/dev/null)" && (( n >= $1 )); }
+
+# h_wait_signed N [TIMEOUT]: waits until N signatures are stored, then
+# checks that the run is still going (not every record signed yet).
+h_wait_signed() {
+    h_wait_until "${2:-60}" "$1 stored signatures" h_signed_at_least "$1"
+    h_check_mid_run
+}
+
+# h_check_mid_run: the ventilator is running and some records are unsigned.
+h_check_mid_run() {
+    h_check_alive
+    local s r
+    s="$(h_signed)"
+    r="$(h_sql 'select count(*) from records')"
+    (( s < r )) || h_fail "every record is signed already ($s of $r); the fault would not be mid-run"
+    h_step "mid-run: $s of $r records signed"
+}
+
+# h_open_lease PREFIX: the newest lease of a holder named PREFIX/... that
+# is still open in the log, or nothing.
+h_open_lease() {
+    h_sql "select id from leases where holder like '$1/%' and ended_at is null order by id desc limit 1"
+}
+h_has_open_lease() { [[ -n "$(h_open_lease "$1" 2>/dev/null)" ]]; }
+
+# h_log_has FILE ERE WHAT / h_log_lacks FILE ERE WHAT
+h_log_has() {
+    grep -Eq -- "$2" "$1" || { tail -n 30 "$1" >&2; h_fail "$3: no line matching '$2' in $(basename "$1")"; }
+}
+h_log_lacks() {
+    if grep -Eq -- "$2" "$1"; then
+        grep -E -- "$2" "$1" | head -n 5 >&2
+        h_fail "$3: $(basename "$1") has lines matching '$2'"
+    fi
+}
 
 # --- proofs -------------------------------------------------------------------------
 
@@ -182,14 +493,51 @@ h_audit() {
         || { cat "$H_LOGS/audit.out" >&2; h_fail "recsign audit failed"; }
 }
 
-# h_check_complete: every record has exactly one stored signature.
+# h_check_complete: every record has exactly one stored signature, and
+# no signature is of a record that does not exist.
 h_check_complete() {
     h_eq "$(h_sql 'select count(*) from signatures')" "$(h_sql 'select count(*) from records')" \
         "signatures vs records"
     h_eq "$(h_sql 'select count(*) from records r where not exists (select 1 from signatures s where s.record_id = r.id)')" \
         0 "unsigned records"
+    h_eq "$(h_sql 'select count(*) from signatures s where not exists (select 1 from records r where r.id = s.record_id)')" \
+        0 "signatures of no record (orphans)"
+    h_eq "$(h_sql 'select count(*) - count(distinct record_id) from signatures')" 0 \
+        "records signed more than once"
     h_eq "$(h_sql 'select count(*) from signatures where length(signature) <> 64')" 0 \
         "signatures not 64 bytes long"
+}
+
+# h_check_leases BATCH: rules 2 and 3 in SQL, apart from the audit: no two
+# leases of a key overlap, every signature's lease exists and holds its
+# key, no lease covers more than BATCH signatures or several keys.
+h_check_leases() {
+    local batch="$1"
+    # A lease overlaps an earlier one of its key when it starts before the
+    # latest end among the leases granted before it (open: never ends).
+    h_eq "$(h_sql "select count(*) from (
+                   select granted_at, max(coalesce(ended_at, 'infinity')) over (
+                       partition by key_id order by granted_at, id
+                       rows between unbounded preceding and 1 preceding) as prev_end
+                   from leases) t where granted_at < prev_end")" \
+        0 "overlapping leases of one key"
+    h_eq "$(h_sql "select count(*) from signatures s left join leases l on l.id = s.lease_id
+                   where l.id is null or l.key_id <> s.key_id")" \
+        0 "signatures whose lease is missing or holds another key"
+    h_eq "$(h_sql "select count(*) from (select lease_id from signatures group by lease_id
+                   having count(*) > $batch or count(distinct key_id) > 1) t")" \
+        0 "leases covering more than $batch signatures or several keys"
+}
+
+# h_finish BATCH: the end of every fault test: stops what still runs (each
+# must exit 0 on SIGTERM), then exactly one signature per record, the
+# lease rules in SQL, verify and audit.
+h_finish() {
+    h_stop_services
+    h_check_complete
+    h_check_leases "$1"
+    h_verify
+    h_audit
 }
 
 # h_sign_all RECORDS KEYS BATCH WORKERS THREADS: the whole happy path on a

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# worker_sigstop.sh: a worker frozen (SIGSTOP) in the middle of a batch past
+# its lease's TTL, as a long GC pause or a stalled VM would freeze it. The
+# keycoord expires its lease and grants the only key to another worker;
+# when the frozen one resumes (SIGCONT) it finds its deadline passed and
+# signs nothing more under that lease; what it had signed is refused by the
+# sink (fencing: the lease ended by expiry), so nothing of that lease is
+# stored. The key's leases never overlap, and the run completes.
+source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
+
+records=60000 keys=1 batch=40000 ttl=2000
+H_KC_OPTS=(--lease-ttl-ms "$ttl")
+H_VENT_OPTS=(--redispatch-ms 1500)
+H_WORKER_OPTS=(--request-timeout-ms 1000)
+
+h_start_db
+h_init --keys "$keys" --records "$records"
+h_start_keycoord
+h_start_sink
+h_start_worker 1 --holder frozen
+frozen=$H_WORKER_PID
+frozen_log=$H_WORKER_LOG
+h_start_ventilator "$batch"
+
+h_step "waiting for the worker to hold the key"
+h_wait_until 30 "an open lease of the first worker" h_has_open_lease "frozen/$frozen"
+kill -STOP "$frozen"
+h_step "SIGSTOP worker-1 (pid $frozen)"
+h_check_mid_run
+sleep 0.3   # the grant's log write may trail its reply
+lease="$(h_open_lease "frozen/$frozen")"
+[[ -n "$lease" ]] || h_fail "the worker held no open lease when it was frozen; cannot test fencing"
+h_step "worker-1 frozen holding lease $lease"
+
+lease_expired() { [[ "$(h_sql "select coalesce(end_reason, '') from leases where id = $lease")" == expired ]]; }
+h_wait_until $((ttl / 1000 + 10)) "lease $lease to end by expiry" lease_expired
+sleep 0.5   # past the TTL by a margin
+
+h_start_worker 1 --holder second
+second=$H_WORKER_PID
+h_step "waiting for the second worker to be granted the key"
+second_granted() { [[ "$(h_sql "select count(*) from leases where holder like 'second/$second/%'")" -gt 0 ]]; }
+h_wait_until 30 "a lease of the second worker" second_granted
+kill -CONT "$frozen"
+h_step "SIGCONT worker-1 (pid $frozen)"
+
+h_wait_ventilator 60
+
+# The frozen worker noticed its deadline and cut the batch short.
+h_log_has "$frozen_log" "lease $lease reached its deadline after [0-9]+ of [0-9]+ records" \
+    "the resumed worker did not stop at its lease's deadline"
+line="$(grep -E "lease $lease reached its deadline" "$frozen_log" | head -n 1)"
+signed_before="$(sed -E 's/.*after ([0-9]+) of ([0-9]+) records.*/\1/' <<<"$line")"
+batch_count="$(sed -E 's/.*after ([0-9]+) of ([0-9]+) records.*/\2/' <<<"$line")"
+(( signed_before < batch_count )) || h_fail "lease $lease: $signed_before of $batch_count signed; the worker was not stopped mid-batch"
+# Fencing: nothing under the expired lease was stored.
+h_eq "$(h_sql "select count(*) from signatures where lease_id = $lease")" 0 "signatures stored under expired lease $lease"
+if (( signed_before > 0 )); then
+    h_log_has "$H_SINK_LOG" "refused $signed_before signatures under lease $lease .*ended by expiry" \
+        "the sink did not refuse the late results of lease $lease"
+fi
+h_eq "$(h_sql "select end_reason from leases where id = $lease")" expired "end of the frozen worker's lease"
+# The key went to the second worker only after the frozen one's lease ended.
+h_eq "$(h_sql "select count(*) from leases l, leases f where f.id = $lease and l.holder like 'second/%'
+               and l.granted_at < f.ended_at")" 0 "leases of the second worker granted before lease $lease ended"
+
+h_finish "$batch"
+echo "$RS_PROG: ok: frozen worker signed $signed_before of $batch_count under lease $lease, stopped at its deadline, results refused; run completed in $H_VENT_SECONDS s; test took $SECONDS s"
