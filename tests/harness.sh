@@ -464,7 +464,7 @@ h_check_mid_run() {
 # h_open_lease PREFIX: the newest lease of a holder named PREFIX/... that
 # is still open in the log, or nothing.
 h_open_lease() {
-    h_sql "select id from leases where holder like '$1/%' and ended_at is null order by id desc limit 1"
+    h_sql "select id from leases where '/' || holder like '%/$1/%' and ended_at is null order by id desc limit 1"
 }
 h_has_open_lease() { [[ -n "$(h_open_lease "$1" 2>/dev/null)" ]]; }
 

@@ -384,6 +384,35 @@ int kc_coord_renew(kc_coord_t *self, uint64_t lease_id, const char *holder, int6
     return RS_RELEASE_OK;
 }
 
+size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, uint64_t keep_lease)
+{
+    size_t ended = 0;
+    for (size_t i = 0; i < self->held_count;) {
+        int32_t index = self->held[i];
+        if (strcmp(self->keys[index].holder, holder) == 0
+            && self->keys[index].lease_id != keep_lease) {
+            s_end(self, index, "released"); /* swaps the last into slot i */
+            ended++;
+        }
+        else
+            i++;
+    }
+    /* Rebuild the ring without the holder's entry, keeping the order. */
+    size_t kept = 0;
+    for (size_t i = 0; i < self->waiter_count; i++) {
+        s_waiter_t w = self->waiters[(self->waiter_first + i) % self->waiter_cap];
+        if (strcmp(w.holder, holder) == 0) {
+            if (self->cookie_free && w.cookie)
+                self->cookie_free(&w.cookie);
+            continue;
+        }
+        self->waiters[(self->waiter_first + kept) % self->waiter_cap] = w;
+        kept++;
+    }
+    self->waiter_count = kept;
+    return ended;
+}
+
 int kc_coord_want(kc_coord_t *self, const char *holder, uint64_t run_id, uint32_t batch_records,
                   uint64_t seq, uint8_t release_status, void *cookie)
 {

@@ -104,6 +104,13 @@ int kc_coord_release(kc_coord_t *self, uint64_t lease_id, const char *holder);
  * RS_RELEASE_UNKNOWN. */
 int kc_coord_renew(kc_coord_t *self, uint64_t lease_id, const char *holder, int64_t now_mono_us);
 
+/* A request from `holder` that asks for no key: the holder has no lease
+ * but keep_lease (0: none) and waits for none. Ends any other lease it
+ * holds (a grant that never reached it, e.g. one sent while it was
+ * stopping) and drops it from the waiting queue. Returns how many leases
+ * ended. */
+size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, uint64_t keep_lease);
+
 /* Queues a holder that wants a key. A holder already waiting is replaced
  * (its old cookie freed): it retried. A holder that still holds a lease it
  * did not release evidently never received that grant, so that lease ends

@@ -153,6 +153,9 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
             rs_warn("holder '%s' renewed lease %llu, which it does not hold (expired?)",
                     req.holder, (unsigned long long) req.renew_lease_id);
     }
+    if (!req.want && kc_coord_goodbye(self->coord, req.holder, req.renew_lease_id) > 0)
+        rs_info("holder '%s' holds no lease: ended the one granted to it that it never received",
+                req.holder);
     if (req.want) {
         int rc = kc_coord_want(self->coord, req.holder, req.run_id, req.batch_records, req.seq,
                                release_status, routing);

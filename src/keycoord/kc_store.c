@@ -295,11 +295,21 @@ int kc_store_check_owner(kc_store_t *self)
 
 int kc_store_mark_clean_stop(kc_store_t *self)
 {
-    if (kc_store_reconnect(self) != 0)
-        return -1;
-    return rs_db_exec(self->conn, "recording a clean stop",
-                      "UPDATE keycoord_state SET clean_stop = true, updated_at = clock_timestamp()"
-                      " WHERE id = 1");
+    static const char sql[] = "UPDATE keycoord_state SET clean_stop = true,"
+                              " updated_at = clock_timestamp() WHERE id = 1";
+    /* The connection may have died unnoticed (a database restart): one
+     * more try on a new one. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (kc_store_reconnect(self) != 0)
+            return -1;
+        PGresult *res = PQexec(self->conn, sql);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (ok)
+            return 0;
+    }
+    rs_error("recording a clean stop failed: %s", rs_db_error(self->conn));
+    return -1;
 }
 
 static void s_put_time(uint8_t *buf, int64_t wall_us)

@@ -207,6 +207,23 @@ static void test_rotation(void)
     kc_coord_destroy(&c);
 }
 
+static void test_goodbye(void)
+{
+    kc_coord_t *c = s_coord(1, 1000);
+    kc_grant_t a = s_lease(c, "a", 0);
+    int cookie;
+    RS_CHECK(kc_coord_want(c, "b", 1, 10, 1, RS_RELEASE_NONE, &cookie) == 0);
+    /* "b" stops waiting: its place in the queue goes. */
+    s_freed = 0;
+    RS_CHECK(kc_coord_goodbye(c, "b", 0) == 0 && s_freed == 1);
+    RS_CHECK(kc_coord_waiting_count(c) == 0);
+    /* A renewal keeps the renewed lease; any other request wanting nothing
+     * ends a lease the holder never received. */
+    RS_CHECK(kc_coord_goodbye(c, "a", a.lease_id) == 0 && kc_coord_held_count(c) == 1);
+    RS_CHECK(kc_coord_goodbye(c, "a", 0) == 1 && kc_coord_free_count(c) == 1);
+    kc_coord_destroy(&c);
+}
+
 int main(void)
 {
     test_lru_order();
@@ -215,6 +232,7 @@ int main(void)
     test_expiry();
     test_adopt();
     test_rotation();
+    test_goodbye();
     printf("kc_coord: ok\n");
     return 0;
 }

@@ -39,6 +39,9 @@ static rs_opt_t s_opts[] = {
     { .name = "max-batch-mib", .env = "RECSIGN_MAX_BATCH_MIB", .type = RS_OPT_INT,
       .fallback = "256", .min = 1, .max = 1048576,
       .help = "largest batch message accepted; a bigger one drops the connection" },
+    { .name = "max-rate", .env = "RECSIGN_WORKER_MAX_RATE", .type = RS_OPT_INT,
+      .fallback = "0", .min = 0, .max = 100000000,
+      .help = "signatures per second this worker may make, for sharing a host; 0: no limit" },
     { .name = "client-cert", .env = "RECSIGN_CLIENT_CERT", .type = RS_OPT_STRING,
       .fallback = "worker", .help = "name of this worker's certificate in the --certs directory" },
     RS_PROCESS_SECURITY_OPTS,
@@ -137,6 +140,7 @@ int main(int argc, char **argv)
             .holder = holders[started],
             .request_timeout_ms = (int) rs_config_int(&config, "request-timeout-ms"),
             .max_batch_bytes = rs_config_int(&config, "max-batch-mib") << 20,
+            .max_rate = (double) rs_config_int(&config, "max-rate") / (double) threads,
         };
         if (pthread_create(&ids[started], NULL, wk_thread_run, &args[started]) != 0) {
             rs_error("cannot start signing thread %ld", started);

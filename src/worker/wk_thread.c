@@ -19,7 +19,24 @@ typedef struct {
     wk_lease_client_t *lease;
     uint8_t *sk;            /* unsealed secret key, in secret memory */
     uint64_t held_lease;    /* lease kept until the next request or idleness */
+    int64_t ready_at_us;    /* with a rate limit: when the next batch may start */
 } s_ctx_t;
+
+/* With a rate limit, waits (holding no key) until the signatures made so
+ * far are within it. Wakes every 100 ms to notice a shutdown. */
+static void s_pace(s_ctx_t *ctx, uint32_t signed_now)
+{
+    if (ctx->args->max_rate <= 0)
+        return;
+    int64_t now = rs_mono_us();
+    if (ctx->ready_at_us < now)
+        ctx->ready_at_us = now;
+    ctx->ready_at_us += (int64_t) ((double) signed_now * 1e6 / ctx->args->max_rate);
+    while (!zsys_interrupted && (now = rs_mono_us()) < ctx->ready_at_us) {
+        int64_t left = ctx->ready_at_us - now;
+        zclock_sleep((int) ((left > 100000 ? 100000 : left) + 999) / 1000);
+    }
+}
 
 /* Stop signing this long before the lease's deadline: covers clock-rate
  * differences and the time a last signature and push take. */
@@ -29,10 +46,12 @@ static int64_t s_margin_us(uint32_t ttl_ms)
 }
 
 /* Gives back the held lease on its own, when no batch waits to carry it.
- * max_attempts -1: a single attempt made while shutting down. */
+ * max_attempts -1: a single attempt made while shutting down, sent even
+ * with no lease held: a request that wants nothing also tells the keycoord
+ * to forget any grant still on its way to us. */
 static void s_release_held(s_ctx_t *ctx, int max_attempts)
 {
-    if (!ctx->held_lease)
+    if (!ctx->held_lease && max_attempts >= 0)
         return;
     rs_lease_req_t req = { .release_lease_id = ctx->held_lease };
     snprintf(req.holder, sizeof req.holder, "%s", ctx->args->holder);
@@ -87,7 +106,9 @@ static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
     return -1;
 }
 
-static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
+/* Leases a key, signs the batch and pushes the signatures. Returns how
+ * many records it signed. */
+static uint32_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
 {
     wk_thread_args_t *args = ctx->args;
     rs_lease_req_t req = {
@@ -101,14 +122,14 @@ static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
     int64_t sent;
     int64_t asked = rs_mono_us();
     if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 0) != 0)
-        return; /* interrupted: the batch will be dispatched again */
+        return 0; /* interrupted: the batch will be dispatched again */
     int64_t granted = rs_mono_us();
     args->lease_wait_us += granted - asked;
     ctx->held_lease = 0;
     if (!rep.granted) {
         rs_warn("the keycoord granted no key (its queue is full); batch left for re-dispatch");
         args->dropped++;
-        return;
+        return 0;
     }
     ctx->held_lease = rep.lease_id;
     int64_t deadline = sent + (int64_t) rep.ttl_ms * 1000 - s_margin_us(rep.ttl_ms);
@@ -119,7 +140,7 @@ static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
         args->failed = 1;
         s_release_held(ctx, 3);
         zsys_interrupted = 1;
-        return;
+        return 0;
     }
     /* Sign into the outgoing frame directly. */
     zframe_t *out = zframe_new(NULL, rs_results_size(batch->count));
@@ -154,7 +175,7 @@ static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
     args->sign_us += rs_mono_us() - granted;
     if (signed_count == 0) {
         zframe_destroy(&out);
-        return;
+        return 0;
     }
     if (signed_count < batch->count) {
         /* Cut short: re-frame with the real count. */
@@ -169,6 +190,7 @@ static void s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
         args->batches++;
         args->signatures += signed_count;
     }
+    return signed_count;
 }
 
 static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
@@ -226,6 +248,7 @@ void *wk_thread_run(void *arg)
             break;
         zframe_t *frame = zmsg_first(msg);
         rs_batch_t batch;
+        uint32_t signed_count = 0;
         if (zmsg_size(msg) != 1
             || rs_batch_decode(&batch, zframe_data(frame), zframe_size(frame)) != 0) {
             args->dropped++;
@@ -233,12 +256,14 @@ void *wk_thread_run(void *arg)
                     zmsg_content_size(msg));
         }
         else
-            s_sign_batch(&ctx, &batch);
+            signed_count = s_sign_batch(&ctx, &batch);
         zmsg_destroy(&msg);
         /* Keep the key only if another batch is already here to carry the
-         * release; otherwise give it back now for others to use. */
-        if (ctx.held_lease && !(zsock_events(ctx.pull) & ZMQ_POLLIN))
+         * release (and no rate limit makes us wait); otherwise give it back
+         * now for others to use. */
+        if (ctx.held_lease && (args->max_rate > 0 || !(zsock_events(ctx.pull) & ZMQ_POLLIN)))
             s_release_held(&ctx, 2);
+        s_pace(&ctx, signed_count);
     }
 out:
     /* Graceful stop: give back what we hold, in one bounded attempt. */

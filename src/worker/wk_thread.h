@@ -17,6 +17,7 @@ typedef struct {
     const char *holder;       /* this thread's holder name, unique per thread */
     int request_timeout_ms;
     int64_t max_batch_bytes;  /* largest batch message accepted */
+    double max_rate;          /* signatures per second for this thread; 0: no limit */
     /* Counters written by the thread, read after it ends. */
     uint64_t batches, signatures, dropped, expired_batches, renewals;
     int64_t lease_wait_us, sign_us; /* time spent waiting for leases, signing */

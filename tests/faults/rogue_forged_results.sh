@@ -37,7 +37,7 @@ forged="$(sed -nE 's/.*forgery: .*, ([0-9]+) rows pushed.*/\1/p' "$H_LOGS/rogue.
 (( ${forged:-0} > 0 )) || h_fail "the rogue sent no forged row; the attack did not happen"
 h_wait_ventilator 90
 
-stored="$(h_sql "select count(*) from signatures s join leases l on l.id = s.lease_id where l.holder like 'rogue%'")"
+stored="$(h_sql "select count(*) from signatures s join leases l on l.id = s.lease_id where '/' || l.holder like '%/rogue%'")"
 h_step "$stored of $forged forged signatures were stored"
 h_eq "$stored" 0 "forged signatures stored under leases granted to the rogue"
 h_finish "$batch"

@@ -41,7 +41,7 @@ h_wait_until $((ttl / 1000 + 10)) "lease $lease to end by expiry" lease_ended
 h_wait_ventilator 60
 
 h_eq "$(h_sql "select end_reason from leases where id = $lease")" expired "end of the dead worker's lease"
-h_eq "$(h_sql "select count(*) from leases where holder like 'victim/$victim/%' and ended_at is null")" 0 \
+h_eq "$(h_sql "select count(*) from leases where '/' || holder like '%/victim/$victim/%' and ended_at is null")" 0 \
     "leases of the dead worker still open"
 # It ran its whole TTL (the keycoord's event times: granted_at, ended_at).
 held_ms="$(h_sql "select (extract(epoch from ended_at - granted_at) * 1000)::bigint from leases where id = $lease")"
@@ -49,7 +49,7 @@ held_ms="$(h_sql "select (extract(epoch from ended_at - granted_at) * 1000)::big
 # Its key was granted again, after that, to the worker that took over.
 h_eq "$(h_sql "select count(*) > 0 from leases l, leases d where d.id = $lease and l.key_id = d.key_id
                and l.id > d.id and l.granted_at >= d.ended_at")" t "grants of key $key after lease $lease expired"
-(( "$(h_sql "select count(*) from leases where holder like 'rescuer/$rescuer/%'")" > 0 )) \
+(( "$(h_sql "select count(*) from leases where '/' || holder like '%/rescuer/$rescuer/%'")" > 0 )) \
     || h_fail "the second worker was never granted a lease"
 
 h_finish "$batch"

@@ -39,7 +39,7 @@ sleep 0.5   # past the TTL by a margin
 h_start_worker 1 --holder second
 second=$H_WORKER_PID
 h_step "waiting for the second worker to be granted the key"
-second_granted() { [[ "$(h_sql "select count(*) from leases where holder like 'second/$second/%'")" -gt 0 ]]; }
+second_granted() { [[ "$(h_sql "select count(*) from leases where '/' || holder like '%/second/$second/%'")" -gt 0 ]]; }
 h_wait_until 30 "a lease of the second worker" second_granted
 kill -CONT "$frozen"
 h_step "SIGCONT worker-1 (pid $frozen)"
@@ -61,7 +61,7 @@ if (( signed_before > 0 )); then
 fi
 h_eq "$(h_sql "select end_reason from leases where id = $lease")" expired "end of the frozen worker's lease"
 # The key went to the second worker only after the frozen one's lease ended.
-h_eq "$(h_sql "select count(*) from leases l, leases f where f.id = $lease and l.holder like 'second/%'
+h_eq "$(h_sql "select count(*) from leases l, leases f where f.id = $lease and '/' || l.holder like '%/second/%'
                and l.granted_at < f.ended_at")" 0 "leases of the second worker granted before lease $lease ended"
 
 h_finish "$batch"
