@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void s_one_line(char *s)
 {
@@ -186,4 +187,18 @@ int64_t rs_db_get_int8(const PGresult *res, int row, int col)
 int32_t rs_db_get_int4(const PGresult *res, int row, int col)
 {
     return (int32_t) rs_get_u32((const uint8_t *) PQgetvalue(res, row, col));
+}
+
+int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, int64_t *locked)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%s)::int", key);
+    for (int waited = 0;; waited += 100) {
+        if (rs_db_query_int(conn, "taking an advisory lock", sql, locked) != 0)
+            return -1;
+        if (*locked || waited >= wait_ms)
+            return 0;
+        struct timespec pause = { 0, 100000000L };
+        nanosleep(&pause, NULL);
+    }
 }

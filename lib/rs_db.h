@@ -50,6 +50,12 @@ int rs_db_exec(PGconn *conn, const char *what, const char *sql)
 int rs_db_query_int(PGconn *conn, const char *what, const char *sql, int64_t *out)
     __attribute__((warn_unused_result));
 
+/* Tries to take the session advisory lock `key` (a bigint literal) for up
+ * to wait_ms: the session of a holder that was just killed takes a moment
+ * to end. Sets *locked to 1 or 0. Returns 0, or -1 on a database error. */
+int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, int64_t *locked)
+    __attribute__((warn_unused_result));
+
 /* The server's last error, flattened to one line (a static buffer). */
 const char *rs_db_error(PGconn *conn);
 

@@ -27,6 +27,7 @@
  * look for them in `signatures`. One summary line per attack on stdout. */
 #include "rs_bytes.h"
 #include "rs_proto.h"
+#include "rs_security.h"
 
 #include <arpa/inet.h>
 #include <czmq.h>
@@ -51,8 +52,27 @@ typedef struct {
     int steal_ms;           /* how long to take batches */
     int bogus_rows;         /* result rows sent under bogus leases */
     bool forge;
+    bool forge_foreign;     /* forge under leases held by others, not its own */
+    const char *certs;      /* CURVE certificate directory, or NULL for plain */
+    const char *client_cert;
     unsigned seed;
 } rg_config_t;
+
+/* CURVE client settings when --certs is given (an attacker with a stolen
+ * or an unlisted certificate); NULL for a plain-text attacker. */
+static rs_security_t *s_security;
+
+/* Connects sock to endpoint, as a CURVE client of `service` when the
+ * rogue has a certificate. Returns 0 or -1. */
+static int s_connect(zsock_t *sock, const char *endpoint, const char *service)
+{
+    char err[256];
+    if (s_security && rs_security_connect(s_security, sock, service, err, sizeof err) != 0) {
+        fprintf(stderr, "rogue: %s\n", err);
+        return -1;
+    }
+    return zsock_connect(sock, "%s", endpoint);
+}
 
 typedef struct {
     uint64_t lease_id;
@@ -224,7 +244,7 @@ static zsock_t *s_dealer(const char *endpoint)
     zsock_set_rcvhwm(sock, 100000);
     zsock_set_sndtimeo(sock, 0);
     zsock_set_linger(sock, 0);
-    if (zsock_connect(sock, "%s", endpoint) != 0)
+    if (s_connect(sock, endpoint, "keycoord") != 0)
         zsock_destroy(&sock);
     return sock;
 }
@@ -347,7 +367,7 @@ static void s_keycoord_malformed(const rg_config_t *cfg, rg_kc_stats_t *st)
         zsock_t *req = zsock_new(ZMQ_REQ);
         zsock_set_linger(req, 0);
         zsock_set_rcvtimeo(req, 100);
-        if (zsock_connect(req, "%s", cfg->keycoord) != 0) {
+        if (s_connect(req, cfg->keycoord, "keycoord") != 0) {
             zsock_destroy(&req);
             break;
         }
@@ -455,13 +475,35 @@ static bool s_forger_lease(zsock_t *dealer, const rs_batch_t *batch, uint64_t *h
     return false;
 }
 
+static void s_forge_push(zsock_t *push, const rs_batch_t *batch, const rs_lease_rep_t *lease);
+
 /* With --forge, the first few stolen batches are "signed" with garbage
  * under a real lease and pushed to the sink, exactly as a worker would. */
-static void s_forge_batch(zsock_t *dealer, zsock_t *push, const rs_batch_t *batch, uint64_t *held)
+static void s_forge_batch(zsock_t *dealer, zsock_t *push, const rs_batch_t *batch, uint64_t *held,
+                          bool foreign)
 {
     rs_lease_rep_t rep;
     if (!s_forger_lease(dealer, batch, held, &rep))
         return;
+    if (foreign) {
+        /* The leases just before ours were granted to other workers: push
+         * the garbage under each of them, with every plausible key id. */
+        for (uint64_t back = 1; back <= 3 && back < rep.lease_id; back++)
+            for (uint32_t key = 1; key <= 8; key++) {
+                rs_lease_rep_t other = rep;
+                other.lease_id = rep.lease_id - back;
+                other.key_id = key;
+                s_forge_push(push, batch, &other);
+            }
+        return;
+    }
+    s_forge_push(push, batch, &rep);
+}
+
+/* Pushes garbage signatures for every record of batch under lease. */
+static void s_forge_push(zsock_t *push, const rs_batch_t *batch, const rs_lease_rep_t *lease)
+{
+    const rs_lease_rep_t rep = *lease;
     zframe_t *frame = zframe_new(NULL, rs_results_size(batch->count));
     uint8_t *buf = zframe_data(frame);
     rs_results_begin(buf, rep.lease_id, rep.key_id, batch->count);
@@ -490,7 +532,7 @@ static void *s_steal(void *arg)
     zsock_t *pull = zsock_new(ZMQ_PULL);
     zsock_set_rcvhwm(pull, 4);
     zsock_set_linger(pull, 0);
-    if (zsock_connect(pull, "%s", cfg->ventilator) != 0) {
+    if (s_connect(pull, cfg->ventilator, "ventilator") != 0) {
         fprintf(stderr, "rogue: cannot connect to %s\n", cfg->ventilator);
         zsock_destroy(&pull);
         return NULL;
@@ -501,7 +543,7 @@ static void *s_steal(void *arg)
         dealer = s_dealer(cfg->keycoord);
         push = zsock_new(ZMQ_PUSH);
         zsock_set_linger(push, 2000);
-        if (!dealer || !push || zsock_connect(push, "%s", cfg->sink) != 0) {
+        if (!dealer || !push || s_connect(push, cfg->sink, "sink") != 0) {
             fprintf(stderr, "rogue: cannot connect to %s or %s\n", cfg->keycoord, cfg->sink);
             zsock_destroy(&dealer);
             zsock_destroy(&push);
@@ -531,7 +573,7 @@ static void *s_steal(void *arg)
             }
             pthread_mutex_unlock(&s_lock);
             if (dealer && push && s_forged_leases < 20)
-                s_forge_batch(dealer, push, &batch, &held);
+                s_forge_batch(dealer, push, &batch, &held, cfg->forge_foreign);
         }
         zframe_destroy(&frame);
         /* A slow thief: each batch it holds is one the others wait for. */
@@ -591,7 +633,7 @@ static void s_sink_attack(const rg_config_t *cfg, rg_sink_stats_t *st)
     zsock_set_sndhwm(push, 10000);
     zsock_set_sndtimeo(push, 2000);
     zsock_set_linger(push, 2000);
-    if (zsock_connect(push, "%s", cfg->sink) != 0) {
+    if (s_connect(push, cfg->sink, "sink") != 0) {
         fprintf(stderr, "rogue: cannot connect to %s\n", cfg->sink);
         zsock_destroy(&push);
         return;
@@ -697,6 +739,9 @@ static void s_usage(FILE *out)
             "  --bogus-rows N      result rows sent under bogus lease ids (default 5000)\n"
             "  --forge             act as a worker for up to 20 stolen batches, with garbage\n"
             "                      signatures under real leases\n"
+            "  --forge-foreign     with --forge: push under leases granted to others instead\n"
+            "  --certs DIR         connect with CURVE, using DIR's service certificates\n"
+            "  --client-cert NAME  and this client certificate in DIR (default rogue)\n"
             "  --seed N            random seed (default: time)\n");
 }
 
@@ -710,6 +755,8 @@ int main(int argc, char **argv)
         { "flood-ms", required_argument, NULL, 'F' },   { "steal-ms", required_argument, NULL, 'S' },
         { "bogus-rows", required_argument, NULL, 'b' }, { "forge", no_argument, NULL, 'g' },
         { "seed", required_argument, NULL, 'r' },       { "help", no_argument, NULL, 'h' },
+        { "forge-foreign", no_argument, NULL, 'G' },    { "certs", required_argument, NULL, 'c' },
+        { "client-cert", required_argument, NULL, 'C' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -723,6 +770,9 @@ int main(int argc, char **argv)
         case 'S': cfg.steal_ms = atoi(optarg); break;
         case 'b': cfg.bogus_rows = atoi(optarg); break;
         case 'g': cfg.forge = true; break;
+        case 'G': cfg.forge_foreign = true; break;
+        case 'c': cfg.certs = optarg; break;
+        case 'C': cfg.client_cert = optarg; break;
         case 'r': cfg.seed = (unsigned) strtoul(optarg, NULL, 10); break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
@@ -742,6 +792,15 @@ int main(int argc, char **argv)
     srandom(cfg.seed);
     zsys_init();
     zsys_set_logstream(stderr);
+    if (cfg.certs) {
+        char err[512];
+        s_security = rs_security_new(false, cfg.certs, cfg.client_cert ? cfg.client_cert : "rogue",
+                                     false, err, sizeof err);
+        if (!s_security) {
+            fprintf(stderr, "recsign-rogue: error: %s\n", err);
+            return 2;
+        }
+    }
     int64_t t0 = zclock_mono();
 
     printf("rogue: seed %u\n", cfg.seed);
@@ -784,5 +843,6 @@ int main(int argc, char **argv)
            (unsigned long long) sk.multi, (unsigned long long) sk.malformed,
            (unsigned long long) sk.bogus_lease_rows, (unsigned long long) sk.wrong_key_rows);
     printf("rogue: done in %.1f s\n", (double) (zclock_mono() - t0) / 1000.0);
+    rs_security_destroy(&s_security);
     return 0;
 }

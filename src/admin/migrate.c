@@ -112,7 +112,10 @@ static const char s_v2[] =
     "GRANT UPDATE (first_dispatch_at, finished_at) ON runs TO recsign_ventilator;"
     "GRANT USAGE ON SEQUENCE runs_id_seq TO recsign_ventilator;"
     /* keycoord: reads keys, writes leases and its own state. */
-    "GRANT SELECT ON keys, schema_migrations TO recsign_keycoord;"
+    "GRANT SELECT ON keys, runs, schema_migrations TO recsign_keycoord;"
+    /* Lease ids are reserved in blocks before use: a keycoord that answers
+     * before its log write must never reuse an id after a crash. */
+    "ALTER TABLE keycoord_state ADD COLUMN lease_ids_reserved bigint NOT NULL DEFAULT 0;"
     "GRANT UPDATE (live_at, retired_at) ON keys TO recsign_keycoord;"
     "GRANT SELECT, INSERT ON leases TO recsign_keycoord;"
     "GRANT UPDATE (ended_at, end_reason) ON leases TO recsign_keycoord;"

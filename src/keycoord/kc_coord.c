@@ -527,6 +527,11 @@ void kc_coord_events_clear(kc_coord_t *self)
     self->event_count = 0;
 }
 
+uint64_t kc_coord_next_lease_id(const kc_coord_t *self)
+{
+    return self->next_lease_id;
+}
+
 size_t kc_coord_key_count(const kc_coord_t *self)
 {
     return self->key_count;

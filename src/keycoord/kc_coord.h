@@ -142,6 +142,9 @@ int64_t kc_coord_next_deadline(const kc_coord_t *self);
 const kc_event_t *kc_coord_events(const kc_coord_t *self, size_t *count);
 void kc_coord_events_clear(kc_coord_t *self);
 
+/* The fencing token the next grant will get. */
+uint64_t kc_coord_next_lease_id(const kc_coord_t *self);
+
 size_t kc_coord_key_count(const kc_coord_t *self);
 size_t kc_coord_free_count(const kc_coord_t *self);
 size_t kc_coord_held_count(const kc_coord_t *self);

@@ -10,6 +10,8 @@
 #define S_DRAIN_MAX 512        /* requests taken per loop turn before writing the log */
 #define S_STATS_INTERVAL_US 10000000
 #define S_LOG_BACKLOG_MAX 20000   /* lease log events not yet durable */
+#define S_LEASE_ID_BLOCK 100000   /* lease ids reserved at a time */
+#define S_RUN_CACHE 64             /* runs whose batch size is remembered */
 #define S_OWNER_CHECK_US 2000000  /* how often the lock-holding connection is checked */
 #define S_KEYRING_POLL_US 100000     /* how often keyring notifications are read */
 #define S_KEYRING_RELOAD_US 30000000 /* full keyring reload, in case a notification was missed */
@@ -36,7 +38,50 @@ struct kc_server_t {
     int64_t next_owner_check_us;
     int64_t next_keyring_reload_us;
     int64_t next_keyring_poll_us;
+    /* Batch sizes of recent runs (0: no such run), for rule 5. */
+    struct {
+        uint64_t run_id;
+        uint32_t batch_size;
+    } runs[S_RUN_CACHE];
+    size_t runs_next;
+    uint64_t refused_batch;
+    uint64_t lease_ids_reserved; /* highest lease id durably reserved */
 };
+
+/* Keeps a block of lease ids reserved ahead of the grants. Returns false
+ * when the reservation cannot be written: grant nothing then. */
+static bool s_lease_ids_ready(kc_server_t *self)
+{
+    uint64_t next = kc_coord_next_lease_id(self->coord);
+    if (next + S_LEASE_ID_BLOCK / 2 <= self->lease_ids_reserved)
+        return true;
+    uint64_t up_to = next + S_LEASE_ID_BLOCK;
+    if (kc_store_reserve_lease_ids(self->owner, up_to) != 0) {
+        if (kc_store_reconnect(self->owner) != 0
+            || kc_store_reserve_lease_ids(self->owner, up_to) != 0)
+            return next <= self->lease_ids_reserved;
+    }
+    self->lease_ids_reserved = up_to;
+    return true;
+}
+
+/* Whether a lease for batch_records records of run_id keeps to the run's
+ * batch size (rule 5, enforced here as well as audited). Unknown runs are
+ * looked up once and remembered, also when they do not exist. */
+static bool s_batch_fits(kc_server_t *self, uint64_t run_id, uint32_t batch_records)
+{
+    for (size_t i = 0; i < S_RUN_CACHE; i++)
+        if (self->runs[i].run_id == run_id && run_id != 0)
+            return self->runs[i].batch_size != 0 && batch_records <= self->runs[i].batch_size;
+    uint32_t size = 0;
+    int rc = kc_store_run_batch_size(self->owner, run_id, &size);
+    if (rc < 0)
+        return false; /* the holder retries */
+    self->runs[self->runs_next].run_id = run_id;
+    self->runs[self->runs_next].batch_size = rc == 0 ? size : 0;
+    self->runs_next = (self->runs_next + 1) % S_RUN_CACHE;
+    return rc == 0 && batch_records <= size;
+}
 
 void kc_server_cookie_free(void **cookie_p)
 {
@@ -131,6 +176,14 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
         s_drop(self, "lease wanted without holder or with a bad batch size");
         goto done;
     }
+    if (req.want && !s_batch_fits(self, req.run_id, req.batch_records)) {
+        self->refused_batch++;
+        if (self->refused_batch <= 10 || self->refused_batch % 1000 == 0)
+            rs_warn("refused a lease for %u records of run %llu: no such run, or larger than its batch size; %llu refused so far",
+                    req.batch_records, (unsigned long long) req.run_id,
+                    (unsigned long long) self->refused_batch);
+        req.want = false;
+    }
     /* The holder name is the worker's to choose; prefixing it with the
      * sender's certificate ties every lease in the log to a certificate,
      * and keeps one worker from releasing or renewing another's lease. */
@@ -224,8 +277,11 @@ static int s_log_events(kc_server_t *self)
     return 0;
 }
 
-static void s_send_replies(kc_server_t *self)
+/* Sends this turn's replies. Returns how many grants could not be
+ * delivered (their keys are free again). */
+static size_t s_send_replies(kc_server_t *self)
 {
+    size_t voided = 0;
     for (size_t i = 0; i < self->reply_count; i++) {
         s_reply_t *r = &self->replies[i];
         zmsg_t *msg = zmsg_new();
@@ -237,13 +293,32 @@ static void s_send_replies(kc_server_t *self)
             zmsg_destroy(&msg);
             self->undeliverable++;
             if (r->lease_id) {
-                rs_warn("grant of lease %llu could not be delivered; ending it",
-                        (unsigned long long) r->lease_id);
+                /* Log sparsely: a crowd of vanished holders is one event. */
+                if (self->undeliverable <= 10 || self->undeliverable % 1000 == 0)
+                    rs_warn("grant of lease %llu could not be delivered (its holder is gone); ending it; %llu so far",
+                            (unsigned long long) r->lease_id,
+                            (unsigned long long) self->undeliverable);
                 kc_coord_abandon(self->coord, r->lease_id);
+                voided++;
             }
         }
     }
     self->reply_count = 0;
+    return voided;
+}
+
+/* Grants free keys to waiting holders and answers. A grant to a holder
+ * that has gone frees its key at once: grant again, now, to whoever waits
+ * next (bounded, to stay responsive). While the log writer is far behind
+ * (the database is slow or away), grants nothing: holders wait. */
+static void s_serve_waiters(kc_server_t *self)
+{
+    for (int round = 0; round < 1000; round++) {
+        if (kc_logger_backlog(self->logger) < S_LOG_BACKLOG_MAX && s_lease_ids_ready(self))
+            s_collect_grants(self);
+        if (s_send_replies(self) == 0)
+            break;
+    }
 }
 
 static void s_log_stats(kc_server_t *self, int64_t now)
@@ -287,16 +362,12 @@ int kc_server_run(kc_server_t *self)
                 zmsg_destroy(&msg);
             }
         }
-        /* While the log writer is far behind (the database is slow or
-         * away), grant nothing: the holders wait in the queue. */
-        if (kc_logger_backlog(self->logger) < S_LOG_BACKLOG_MAX)
-            s_collect_grants(self);
         /* Replies leave before this turn's events are durable, so that a
          * holder never waits for a commit. What keeps that safe: the sink
          * stores nothing under a lease until the lease is in the log, and a
          * keycoord that stops before its log is written leaves an unclean
          * stop behind, after which the next one grants nothing for a TTL. */
-        s_send_replies(self);
+        s_serve_waiters(self);
         if (s_log_events(self) != 0)
             return -1;
         s_log_stats(self, now);
@@ -309,8 +380,7 @@ int kc_server_run(kc_server_t *self)
                 self->next_keyring_reload_us = now + S_KEYRING_RELOAD_US;
             if (kc_store_poll_keys(self->owner, self->coord, force) > 0) {
                 /* New keys may serve holders waiting now. */
-                s_collect_grants(self);
-                s_send_replies(self);
+                s_serve_waiters(self);
                 if (s_log_events(self) != 0)
                     return -1;
             }

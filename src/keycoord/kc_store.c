@@ -61,9 +61,7 @@ static int s_prepare(PGconn *conn)
 static int s_take_lock(PGconn *conn, char *err, size_t err_size)
 {
     int64_t locked = 0;
-    if (rs_db_query_int(conn, "taking the keycoord lock",
-                        "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")::int", &locked)
-        != 0) {
+    if (rs_db_wait_advisory_lock(conn, S_LOCK_KEY, 5000, &locked) != 0) {
         snprintf(err, err_size, "cannot take the keycoord lock: %s", rs_db_error(conn));
         return -1;
     }
@@ -144,13 +142,19 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
                            "SELECT coalesce(max(id), 0),"
                            " coalesce((extract(epoch FROM greatest(max(granted_at), max(ended_at),"
                            "   (SELECT max(greatest(live_at, retired_at)) FROM keys)))"
-                           " * 1000000)::bigint, 0) FROM leases");
+                           " * 1000000)::bigint, 0),"
+                           " (SELECT lease_ids_reserved FROM keycoord_state WHERE id = 1) FROM leases");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, err_size, "cannot read the lease log: %s", rs_db_error(self->conn));
         PQclear(res);
         return NULL;
     }
     uint64_t next_lease = (uint64_t) strtoll(PQgetvalue(res, 0, 0), NULL, 10) + 1;
+    uint64_t reserved = (uint64_t) strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    /* Ids up to the reservation may have been granted without being
+     * logged: start past them. */
+    if (reserved + 1 > next_lease)
+        next_lease = reserved + 1;
     int64_t last_event = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
 
@@ -268,6 +272,40 @@ int kc_store_poll_keys(kc_store_t *self, kc_coord_t *coord, bool force)
     }
     PQclear(res);
     return changes;
+}
+
+int kc_store_reserve_lease_ids(kc_store_t *self, uint64_t up_to)
+{
+    char value[24];
+    snprintf(value, sizeof value, "%llu", (unsigned long long) up_to);
+    const char *values[] = { value };
+    PGresult *res = PQexecParams(self->conn,
+                                 "UPDATE keycoord_state SET lease_ids_reserved = $1::bigint WHERE id = 1",
+                                 1, NULL, values, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        rs_warn("reserving lease ids failed: %s", rs_db_error(self->conn));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_size)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%llu", (unsigned long long) run_id);
+    const char *values[] = { id };
+    PGresult *res = PQexecParams(self->conn, "SELECT batch_size FROM runs WHERE id = $1::bigint",
+                                 1, NULL, values, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        rc = PQntuples(res) == 1 ? 0 : 1;
+        if (rc == 0)
+            *batch_size = (uint32_t) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+    }
+    else
+        rs_warn("reading run %s failed: %s", id, rs_db_error(self->conn));
+    PQclear(res);
+    return rc;
 }
 
 int kc_store_check_owner(kc_store_t *self)

@@ -34,6 +34,17 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
  * Returns the number of changes, or -1 when the reload failed. */
 int kc_store_poll_keys(kc_store_t *self, kc_coord_t *coord, bool force);
 
+/* Reserves lease ids up to `up_to` (inclusive) durably, before they are
+ * used: after a crash the next keycoord starts past every reserved id,
+ * even those it granted without logging. Returns 0 or -1. */
+int kc_store_reserve_lease_ids(kc_store_t *self, uint64_t up_to)
+    __attribute__((warn_unused_result));
+
+/* The batch size of run run_id, into *batch_size. Returns 0, 1 when there
+ * is no such run, -1 on a database error. */
+int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_size)
+    __attribute__((warn_unused_result));
+
 /* For the owner connection: checks that it is alive and, when it was lost
  * (a database restart drops it, and the advisory lock with it), connects
  * again and takes the lock back. Returns 0, 1 when another keycoord took

@@ -21,9 +21,7 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
     (void) arg;
     int64_t locked = 0;
-    if (rs_db_query_int(conn, "taking the ventilator lock",
-                        "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")::int", &locked)
-        != 0) {
+    if (rs_db_wait_advisory_lock(conn, S_LOCK_KEY, 5000, &locked) != 0) {
         snprintf(err, err_size, "cannot take the ventilator lock: %s", rs_db_error(conn));
         return -1;
     }

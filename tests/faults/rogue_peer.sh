@@ -29,10 +29,12 @@ h_start_worker 1
 h_start_ventilator "$batch"
 h_wait_signed 1000 30
 
-h_step "the rogue attacks"
+h_step "the rogue attacks, with an allowed certificate (a worker gone bad) so that its garbage reaches every decoder"
+"$H_ADMIN" certs --dir "$H_CERTS" --worker rogue >>"$H_LOGS/certs.log" 2>&1 || h_fail "recsign certs --worker rogue failed"
 h_worker_endpoints
 rc=0
 timeout -k 5 60 "$H_ROGUE" --ventilator "$H_EP_VENT" --keycoord "$H_EP_KC" --sink "$H_EP_SINK" \
+    --certs "$H_CERTS" --client-cert rogue \
     --flood 20000 --flood-ms 3000 --steal-ms 4000 --bogus-rows 5000 \
     >"$H_LOGS/rogue.out" 2>"$H_LOGS/rogue.log" || rc=$?
 sed 's/^/    /' "$H_LOGS/rogue.out" >&2
@@ -65,7 +67,7 @@ h_eq "$(h_sql "select count(*) from signatures s where not exists (select 1 from
 
 h_finish "$batch"
 # Their final counts, logged when they stopped.
-kc_dropped="$(grep -oE 'dropped [0-9]+, undeliverable' "$H_KC_LOG" | tail -n 1 | grep -oE '[0-9]+' || true)"
+kc_dropped="$(grep -oE 'dropped [0-9]+ malformed' "$H_KC_LOG" | tail -n 1 | grep -oE '[0-9]+' || true)"
 (( ${kc_dropped:-0} > 0 )) || h_fail "the keycoord's last stats line counts no dropped request"
 sink_line="$(grep -E 'stopped: [0-9]+ signatures refused' "$H_SINK_LOG" | tail -n 1 | sed -E 's/.*stopped: //' || true)"
 sink_fenced="$(sed -nE 's/^([0-9]+) signatures refused.*/\1/p' <<<"$sink_line")"
