@@ -45,7 +45,8 @@ int rs_security_connect(rs_security_t *self, zsock_t *sock, const char *service,
 bool rs_security_allowed(rs_security_t *self, zframe_t *frame);
 
 /* The sender's tag: the first RS_SENDER_TAG_CHARS characters of its CURVE
- * public key (Z85: printable, no '/'), or "" in plain mode. */
+ * public key (Z85: printable; it may contain '/', so
+ * readers split on the length, not on the character), or "" in plain mode. */
 #define RS_SENDER_TAG_CHARS 10
 void rs_security_sender_tag(rs_security_t *self, zframe_t *frame,
                             char tag[RS_SENDER_TAG_CHARS + 1]);

@@ -185,11 +185,38 @@ h_init() {
 
 # --- processes -------------------------------------------------------------------
 
+# h_free_port VAR: like rs_free_port (same lock directory), but only below
+# the kernel's ephemeral port range: a port in that range can be taken at
+# any moment as the local end of some outgoing connection (a worker's, a
+# psql's), and a later bind, e.g. a sink restarted on its port, then fails
+# with "Address already in use".
+h_free_port() {
+    local -n h_fp_out="$1"
+    local lo=32768 hi port tries
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    if (( lo <= 20000 + 1000 )); then
+        rs_free_port "$1"
+        return
+    fi
+    mkdir -p "$RS_PORT_LOCK_ROOT" 2>/dev/null || true
+    for ((tries = 0; tries < 200; tries++)); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % (lo - 20000)))
+        rs_port_in_use "$port" && continue
+        if mkdir "$RS_PORT_LOCK_ROOT/$port" 2>/dev/null; then
+            RS_PORT_LOCKS+=("$RS_PORT_LOCK_ROOT/$port")
+            h_fp_out="$port"
+            return 0
+        fi
+    done
+    rs_warn "no free TCP port found below $lo"
+    return 1
+}
+
 h_ports() {
     [[ -n "$H_PORT_VENT" ]] && return 0
-    rs_free_port H_PORT_VENT || h_fail "no free port"
-    rs_free_port H_PORT_SINK || h_fail "no free port"
-    rs_free_port H_PORT_KC || h_fail "no free port"
+    h_free_port H_PORT_VENT || h_fail "no free port"
+    h_free_port H_PORT_SINK || h_fail "no free port"
+    h_free_port H_PORT_KC || h_fail "no free port"
 }
 
 # The endpoints a worker (or a test's own peer) connects to.

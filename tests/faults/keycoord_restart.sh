@@ -9,7 +9,7 @@
 # lease log, across both keycoords.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
-records=50000 keys=3 batch=10 ttl=2000
+records=80000 keys=3 batch=5 ttl=2000
 H_KC_OPTS=(--lease-ttl-ms "$ttl")
 H_VENT_OPTS=(--redispatch-ms 1500)
 H_WORKER_OPTS=(--request-timeout-ms 1000 --max-rate 4000)  # runs last seconds on any machine
@@ -25,7 +25,7 @@ h_start_worker 1 --holder wb
 wb=$H_WORKER_PID
 h_start_ventilator "$batch"
 
-h_wait_signed 8000 30
+h_wait_signed 5000 30
 h_kill "$first_kc"
 killed_at="$(date +%s.%N)"
 sleep 0.5

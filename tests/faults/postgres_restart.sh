@@ -8,7 +8,7 @@
 # the keycoord records its clean stop.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
-records=50000 keys=5 batch=10 ttl=3000
+records=80000 keys=5 batch=5 ttl=3000
 H_KC_OPTS=(--lease-ttl-ms "$ttl")
 H_VENT_OPTS=(--redispatch-ms 2000)
 H_WORKER_OPTS=(--request-timeout-ms 1000 --max-rate 4000)  # runs last seconds on any machine
@@ -18,7 +18,7 @@ h_init --keys "$keys" --records "$records"
 h_start_services 2 1
 h_start_ventilator "$batch"
 
-h_wait_signed 8000 30
+h_wait_signed 5000 30
 h_step "restarting PostgreSQL"
 h_pg_restart
 h_step "PostgreSQL is back"
@@ -37,6 +37,7 @@ h_eq "$(grep -c 'received fast shutdown request' "$H_PG/postgres.log")" 1 "Postg
 # stop, so that the next one need not wait a TTL).
 h_step "restarting PostgreSQL again, then stopping every process"
 h_pg_restart
+h_stop "$H_KC_PID" TERM
 h_finish "$batch"
 h_log_has "$H_KC_LOG" "stopped cleanly" "the keycoord's clean stop after a PostgreSQL restart"
 h_eq "$(h_sql 'select count(*) from keycoord_state where clean_stop')" 1 "keycoord state after its stop"

@@ -6,7 +6,7 @@
 # run completes with exactly one signature per record.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
-records=50000 keys=5 batch=20 ttl=3000
+records=80000 keys=5 batch=5 ttl=3000
 H_KC_OPTS=(--lease-ttl-ms "$ttl")
 H_VENT_OPTS=(--redispatch-ms 1500)
 H_WORKER_OPTS=(--request-timeout-ms 1000)

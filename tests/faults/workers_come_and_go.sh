@@ -3,10 +3,11 @@
 # three more join mid-run, then two leave with SIGTERM while they work. A
 # worker that leaves finishes its batch, pushes it, gives its key back and
 # exits 0, its last log line saying what it did; none of its leases stays
-# open or ends by expiry. The others finish the run.
+# open and its last one ends 'released', not 'expired'. The others finish
+# the run.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
-records=60000 keys=2 batch=4 ttl=3000
+records=100000 keys=2 batch=4 ttl=3000
 H_KC_OPTS=(--lease-ttl-ms "$ttl")
 H_VENT_OPTS=(--redispatch-ms 1500)
 H_WORKER_OPTS=(--request-timeout-ms 1000 --max-rate 4000)  # runs last seconds on any machine
@@ -26,10 +27,12 @@ for w in w2 w3 w4; do
     pid[$w]=$H_WORKER_PID log[$w]=$H_WORKER_LOG
 done
 h_step "three workers joined"
-granted() { [[ "$(h_sql "select count(*) from leases where '/' || holder like '%/$1/%'")" -gt 0 ]]; }
-for w in w2 w3 w4; do
-    h_wait_until 20 "a lease granted to $w" granted "$w/${pid[$w]}"
-done
+# All three at work: each has been granted a lease.
+all_granted() {
+    [[ "$(h_sql "select count(distinct holder) from leases
+                 where substr(holder, 12) in ('w2/${pid[w2]}/0', 'w3/${pid[w3]}/0', 'w4/${pid[w4]}/0')")" == 3 ]]
+}
+h_wait_until 20 "a lease granted to each new worker" all_granted
 
 # Two leave while they work: the first one and one that joined.
 for w in w1 w3; do
@@ -48,8 +51,11 @@ for w in w1 w3; do
     holder="$w/${pid[$w]}"
     h_eq "$(h_sql "select end_reason from leases where '/' || holder like '%/$holder/%' order by id desc limit 1")" \
         released "end of $w's last lease"
-    h_eq "$(h_sql "select count(*) from leases where '/' || holder like '%/$holder/%' and (ended_at is null or end_reason <> 'released')")" \
-        0 "leases of $w open or expired"
+    # (An earlier lease may have ended 'expired' without the worker ever
+    # holding it: a grant sent to the socket a Lazy Pirate retry had just
+    # closed is undeliverable, and the keycoord ends it at once.)
+    h_eq "$(h_sql "select count(*) from leases where '/' || holder like '%/$holder/%' and ended_at is null")" \
+        0 "leases of $w still open"
     h_log_lacks "${log[$w]}" ' ERROR ' "$w logged errors"
 done
 
