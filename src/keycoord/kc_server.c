@@ -217,7 +217,9 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
             goto done;
         }
         self->refused_full++;
-        rs_warn("waiting queue full; told holder '%s' to retry later", req.holder);
+        if (self->refused_full <= 10 || self->refused_full % 1000 == 0)
+            rs_warn("waiting queue full; told holder '%s' to retry later; %llu told so far",
+                    req.holder, (unsigned long long) self->refused_full);
     }
     /* A release, a ping, or a want that cannot wait: answer now, granting nothing. */
     s_reply_t *r = s_reply_new(self);
