@@ -82,6 +82,17 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         snprintf(err, err_size, "cannot listen for keyring changes: %s", rs_db_error(conn));
         return -1;
     }
+    /* The log writer only ever touches a few leases by id. A plan made
+     * while the table was small (or its statistics stale) would scan it
+     * all on every write as it grows: keep this session on index lookups. */
+    if (!self->owner
+        && rs_db_exec(conn, "setting the lease log's plan",
+                      "SET enable_seqscan = off; SET enable_hashjoin = off;"
+                      " SET enable_mergejoin = off")
+               != 0) {
+        snprintf(err, err_size, "cannot configure the lease log session: %s", rs_db_error(conn));
+        return -1;
+    }
     if (s_prepare(conn) != 0) {
         snprintf(err, err_size, "cannot prepare lease statements: %s", rs_db_error(conn));
         return -1;

@@ -1,0 +1,402 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: measures recsign against the hardware's limit, in one run.
+#
+# usage: scripts/bench.sh [options]
+#   --batch-sizes L  comma-separated batch sizes (default 1,10,100,1000)
+#   --keys L         comma-separated key counts (default 1,5,100)
+#   --threads L      comma-separated signing threads of the one worker
+#                    (default 1,2,4)
+#   --repeat N       repetitions of each point; the median is reported
+#                    (default 3)
+#   --records N      records signed at each repetition (default 100000)
+#   --quick          preset: batch sizes 100,1000; keys 100; threads 2;
+#                    repeat 1 (a couple of minutes); flags given after
+#                    --quick override it
+#   --sign-seconds S measuring time of the raw signing benchmark per thread
+#                    count (default 3)
+#   --out-dir DIR    where results go (default build/bench/)
+#   --timeout S      give up on a repetition after S seconds (default 1800)
+#   --help           print this help
+#
+# What it measures:
+#   1. libsodium's raw Ed25519 signing rate on 1 and 2 threads
+#      (build/src/bench/recsign-bench-sign --threads 2 --seconds S);
+#   2. recsign's end-to-end rate for every point of the sweep batch size x
+#      keys x threads, on one private PostgreSQL cluster (fsync on). The
+#      rate is records / signing phase, the signing phase being the run's
+#      newest signatures.signed_at minus runs.first_dispatch_at, as
+#      scripts/run_local.sh computes it.
+#
+# How: one cluster for the whole benchmark. For each key count the database
+# is recreated and `recsign init` adds the keys and the records once. Before
+# each repetition the signing state is reset (signatures, leases and runs
+# emptied, keys made new again, keycoord_state marked as a clean stop), then
+# keycoord, sink and one worker are started with CURVE certificates, the
+# ventilator signs everything, and all processes are stopped (their stop
+# lines, e.g. the worker's time spent signing and waiting for leases, stay
+# in the logs). Only the LAST repetition of each point is followed by
+# `recsign audit` (rules 1-5, including verification of every signature),
+# to save time; a failing audit stops the benchmark with exit status 1.
+#
+# Output, in the out dir:
+#   results.csv   one row per repetition: batch_size,keys,threads,repeat,
+#                 records,seconds,records_per_second, then the raw 1- and
+#                 2-thread signing rates and the CPU seconds (user+system,
+#                 from /proc/PID/stat) of keycoord, sink, worker and the
+#                 PostgreSQL cluster (all its processes, during the
+#                 repetition), the worker's signing and lease-waiting
+#                 thread-seconds, and the keycoord's lease-log statistics
+#                 (writes, events per write, microseconds per write)
+#   raw_sign.csv  the raw signing benchmark's output
+#   medians.csv   per point: the median rate and its ratio to the raw
+#                 2-thread rate (also printed as a table at the end)
+#   bench.png     records/s against batch size (threads = 2, one line per
+#                 key count, the raw 2-thread rate as a ceiling); needs
+#                 gnuplot (Debian gnuplot-nox, installed when running as
+#                 root), skipped with a warning otherwise
+#   logs/         each process's log, per repetition
+set -euo pipefail
+
+RS_PROG=bench.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage_error() {
+    printf '%s: error: %s; see --help\n' "$RS_PROG" "$1" >&2
+    exit 2
+}
+
+# --- options -------------------------------------------------------------------
+batch_sizes="1,10,100,1000"
+key_counts="1,5,100"
+thread_counts="1,2,4"
+repeat=3
+records=100000
+sign_seconds=3
+out_dir=""
+timeout=1800
+
+need_int() {
+    [[ "$2" =~ ^[0-9]{1,9}$ ]] && (( 10#$2 >= $3 && 10#$2 <= $4 )) \
+        || usage_error "$1 is '$2'; expected an integer from $3 to $4"
+}
+# need_list FLAG VALUE MIN MAX: a comma-separated list of such integers.
+need_list() {
+    local v
+    [[ "$2" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage_error "$1 is '$2'; expected a comma-separated list of integers"
+    IFS=, read -r -a _items <<<"$2"
+    for v in "${_items[@]}"; do need_int "$1" "$v" "$3" "$4"; done
+}
+
+while (( $# > 0 )); do
+    flag="$1"
+    value=""
+    case "$flag" in
+        --*=*) value="${flag#*=}"; flag="${flag%%=*}" ;;
+        --batch-sizes|--keys|--threads|--repeat|--records|--out-dir|--timeout|--sign-seconds)
+            (( $# >= 2 )) || usage_error "flag '$flag' needs a value"
+            value="$2"
+            shift ;;
+    esac
+    shift
+    case "$flag" in
+        --batch-sizes)  need_list "$flag" "$value" 1 100000; batch_sizes="$value" ;;
+        --keys)         need_list "$flag" "$value" 1 100000; key_counts="$value" ;;
+        --threads)      need_list "$flag" "$value" 1 1024; thread_counts="$value" ;;
+        --repeat)       need_int "$flag" "$value" 1 1000; repeat="$((10#$value))" ;;
+        --records)      need_int "$flag" "$value" 1 100000000; records="$((10#$value))" ;;
+        --sign-seconds) need_int "$flag" "$value" 1 600; sign_seconds="$((10#$value))" ;;
+        --timeout)      need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
+        --out-dir)      [[ -n "$value" ]] || usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        --quick)        batch_sizes="100,1000"; key_counts="100"; thread_counts="2"; repeat=1 ;;
+        -h|--help)      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *)              usage_error "unknown flag '$flag'" ;;
+    esac
+done
+IFS=, read -r -a BATCHES <<<"$batch_sizes"
+IFS=, read -r -a KEYS <<<"$key_counts"
+IFS=, read -r -a THREADS <<<"$thread_counts"
+
+# --- build -----------------------------------------------------------------------
+rs_ensure_deps
+rs_build
+build="$(rs_build_dir)"
+bin_ventilator="$build/src/ventilator/recsign-ventilator"
+bin_keycoord="$build/src/keycoord/recsign-keycoord"
+bin_worker="$build/src/worker/recsign-worker"
+bin_sink="$build/src/sink/recsign-sink"
+bin_admin="$build/src/admin/recsign"
+bin_sign="$build/src/bench/recsign-bench-sign"
+for b in "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin" "$bin_sign"; do
+    [[ -x "$b" ]] || rs_die "missing binary after the build: $b"
+done
+
+# gnuplot for the plot: installed as root like the other dependencies,
+# otherwise the plot is skipped.
+have_gnuplot=0
+if command -v gnuplot >/dev/null 2>&1; then
+    have_gnuplot=1
+elif [[ "$(id -u)" -eq 0 && "${RECSIGN_SKIP_DEPS:-0}" != 1 ]]; then
+    rs_say "installing gnuplot-nox for the plot"
+    if DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox </dev/null; then
+        have_gnuplot=1
+    fi
+fi
+(( have_gnuplot )) || rs_warn "gnuplot is not available (Debian package gnuplot-nox); the plot will be skipped"
+
+# --- files -----------------------------------------------------------------------
+[[ -n "$out_dir" ]] || out_dir="$build/bench"
+mkdir -p "$out_dir"
+out_dir="$(cd "$out_dir" && pwd)"
+logs="$out_dir/logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+results="$out_dir/results.csv"
+medians="$out_dir/medians.csv"
+raw_csv="$out_dir/raw_sign.csv"
+work="$(mktemp -d /tmp/rsbench.XXXXXX)"
+chmod 0755 "$work"   # the postgres user must reach the cluster under it when we are root
+master_key="$work/master.key"
+
+# Unset what the processes would otherwise read from the environment: the
+# flags below are the whole configuration.
+unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_SINK_BIND RECSIGN_VENTILATOR_BIND \
+      RECSIGN_BATCH_SIZE RECSIGN_VENTILATOR_ENDPOINT RECSIGN_KEYCOORD_ENDPOINT \
+      RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS \
+      RECSIGN_REDISPATCH_MS RECSIGN_VENTILATOR_PAGE_ROWS RECSIGN_KEYCOORD_MAX_WAITERS \
+      RECSIGN_SINK_FLUSH_ROWS RECSIGN_SINK_FLUSH_MS RECSIGN_REQUEST_TIMEOUT_MS \
+      RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER
+
+# --- cleanup -----------------------------------------------------------------------
+pg_dir=""
+cleaned=0
+cleanup() {
+    (( cleaned )) && return 0
+    cleaned=1
+    trap '' PIPE
+    rs_proc_stop_all
+    rs_release_ports
+    [[ -n "$pg_dir" ]] && rs_pg_stop "$pg_dir"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'rs_say "interrupted; stopping"; cleanup; exit 130' INT
+trap 'rs_say "terminated; stopping"; cleanup; exit 143' TERM
+
+# --- helpers ---------------------------------------------------------------------
+# CPU seconds (user + system) of a running PID, from /proc/PID/stat.
+cpu_seconds() {
+    local stat rest
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo ""; return; }
+    rest="${stat##*) }"
+    # Fields after the command: state is field 3, utime 14, stime 15.
+    # shellcheck disable=SC2086
+    set -- $rest
+    awk -v u="${12}" -v s="${13}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }'
+}
+
+# CPU seconds used so far by the PostgreSQL cluster: the postmaster, its
+# exited children (backends, reaped by the postmaster) and its live ones.
+pg_cpu_seconds() {
+    local pm pid stat rest hz total=0
+    hz="$(getconf CLK_TCK)"
+    read -r pm <"$pg_dir/data/postmaster.pid" 2>/dev/null || { echo ""; return; }
+    { read -r stat <"/proc/$pm/stat"; } 2>/dev/null || { echo ""; return; }
+    rest="${stat##*) }"
+    # shellcheck disable=SC2086
+    set -- $rest
+    total=$(( ${12} + ${13} + ${14} + ${15} ))
+    for pid in $(ps -o pid= --ppid "$pm"); do
+        { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || continue
+        rest="${stat##*) }"
+        # shellcheck disable=SC2086
+        set -- $rest
+        total=$(( total + ${12} + ${13} ))
+    done
+    awk -v t="$total" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+# median of the numbers on stdin, one a line.
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# --- raw signing rate ---------------------------------------------------------------
+rs_say "raw Ed25519 signing rate, 1 and 2 threads, $sign_seconds s each"
+"$bin_sign" --threads 2 --seconds "$sign_seconds" >"$raw_csv" || rs_die "recsign-bench-sign failed"
+raw1="$(awk -F, '$1 == 1 { printf "%.0f", $2 }' "$raw_csv")"
+raw2="$(awk -F, '$1 == 2 { printf "%.0f", $2 }' "$raw_csv")"
+[[ -n "$raw1" && -n "$raw2" ]] || rs_die "unexpected output of recsign-bench-sign: $(cat "$raw_csv")"
+rs_say "raw signing: $raw1/s on 1 thread, $raw2/s on 2 threads"
+
+# --- database and certificates ----------------------------------------------------
+pg_dir="$work/pg"
+rs_say "starting a private PostgreSQL in $pg_dir"
+rs_pg_start "$pg_dir" || rs_die "could not start PostgreSQL"
+db_url="$RS_PG_URL"
+"$bin_admin" certs --dir "$work/certs" >"$logs/certs.log" 2>&1 \
+    || { cat "$logs/certs.log" >&2; rs_die "recsign certs failed"; }
+export RECSIGN_CERTS_DIR="$work/certs"
+port_vent="" port_sink="" port_kc=""
+rs_free_port port_vent || rs_die "no free port"
+rs_free_port port_sink || rs_die "no free port"
+rs_free_port port_kc || rs_die "no free port"
+
+reset_sql="TRUNCATE signatures, leases; DELETE FROM runs;
+UPDATE keys SET live_at = NULL, retired_at = NULL, retire_requested_at = NULL;
+UPDATE keycoord_state SET clean_stop = true;"
+
+echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_sps,raw_2t_sps,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,worker_sign_s,worker_lease_wait_s,keycoord_log_writes,keycoord_log_events_per_write,keycoord_log_us_per_write" >"$results"
+
+# run_once BATCH KEYS THREADS REP: one repetition; appends a row to results.csv.
+run_once() {
+    local batch="$1" k="$2" t="$3" rep="$4" dir pid_kc pid_sink pid_wk pid_vent wait_rc
+    dir="$logs/k${k}_b${batch}_t${t}_r${rep}"
+    mkdir -p "$dir"
+    rs_psql "$db_url" -c "$reset_sql" >/dev/null || rs_die "could not reset the database"
+    local pg_cpu0
+    pg_cpu0="$(pg_cpu_seconds)"
+    rs_proc_start keycoord "$dir/keycoord.log" \
+        "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc"
+    pid_kc=$RS_LAST_PID
+    rs_proc_start sink "$dir/sink.log" \
+        "$bin_sink" --db "$db_url" --bind "tcp://127.0.0.1:$port_sink"
+    pid_sink=$RS_LAST_PID
+    rs_proc_start worker "$dir/worker.log" \
+        "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
+        --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
+        --threads "$t" --master-key "$master_key"
+    pid_wk=$RS_LAST_PID
+    rs_proc_start ventilator "$dir/ventilator.log" \
+        "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch"
+    pid_vent=$RS_LAST_PID
+    wait_rc=0
+    rs_wait_proc "$pid_vent" "$timeout" || wait_rc=$?
+    case "$wait_rc" in
+        0)   [[ "$RS_WAIT_STATUS" == 0 ]] || { tail -n 20 "$dir/ventilator.log" >&2
+                 rs_die "ventilator exited with status $RS_WAIT_STATUS (batch $batch, keys $k, threads $t, repetition $rep)"; } ;;
+        124) rs_proc_tails 10; rs_die "ventilator did not finish within $timeout s (logs: $dir)" ;;
+        *)   rs_die "a process died during batch $batch, keys $k, threads $t, repetition $rep (logs: $dir)" ;;
+    esac
+    local cpu_kc cpu_sink cpu_wk
+    cpu_kc="$(cpu_seconds "$pid_kc")"
+    cpu_sink="$(cpu_seconds "$pid_sink")"
+    cpu_wk="$(cpu_seconds "$pid_wk")"
+    rs_proc_stop_all
+    sleep 0.2   # lets the postmaster reap the backends of the stopped processes
+    local pg_cpu pg_cpu1
+    pg_cpu1="$(pg_cpu_seconds)"
+    pg_cpu="$(awk -v a="$pg_cpu0" -v b="$pg_cpu1" 'BEGIN { if (a != "" && b != "") printf "%.2f", b - a }')"
+    local signed wall rate sign_s wait_s line kc_w kc_e kc_us
+    read -r signed wall < <(rs_psql "$db_url" -F ' ' -c "
+        select count(s.record_id),
+               coalesce(extract(epoch from max(s.signed_at) - r.first_dispatch_at), 0)
+        from runs r
+        left join leases l on l.run_id = r.id
+        left join signatures s on s.lease_id = l.id
+        where r.id = (select max(id) from runs)
+        group by r.id, r.first_dispatch_at") || rs_die "could not read the run's timing"
+    [[ "${signed:-0}" == "$records" ]] \
+        || rs_die "run signed ${signed:-0} records, expected $records (logs: $dir)"
+    rate="$(awk -v n="$signed" -v t="$wall" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }')"
+    line="$(grep -o 'threads spent [0-9.]* s signing and [0-9.]* s waiting' "$dir/worker.log" | tail -n 1 || true)"
+    sign_s="$(awk '{ print $3 }' <<<"$line")"
+    wait_s="$(awk '{ print $7 }' <<<"$line")"
+    # The keycoord's last stats line: "lease log: N writes of M events, X us each".
+    read -r kc_w kc_e kc_us < <(grep -o 'lease log: [0-9]* writes of [0-9.]* events, [0-9]* us each' "$dir/keycoord.log" \
+        | tail -n 1 | awk '{ print $3, $6, $8 }') || true
+    printf '%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$batch" "$k" "$t" "$rep" "$signed" "$wall" "$rate" \
+        "$raw1" "$raw2" "$cpu_kc" "$cpu_sink" "$cpu_wk" "$pg_cpu" "$sign_s" "$wait_s" "${kc_w:-}" "${kc_e:-}" "${kc_us:-}" >>"$results"
+    rs_say "  batch $batch, keys $k, threads $t, repetition $rep: $signed records in $(printf '%.3f' "$wall") s = $rate records/s"
+}
+
+# --- the sweep -------------------------------------------------------------------------
+points=$(( ${#BATCHES[@]} * ${#KEYS[@]} * ${#THREADS[@]} ))
+rs_say "sweep: batch sizes $batch_sizes x keys $key_counts x threads $thread_counts, $records records, $repeat repetition(s): $points points"
+for k in "${KEYS[@]}"; do
+    rs_say "new database: recsign init with $k keys and $records records"
+    psql -X -q -h "$pg_dir" -U recsign -d postgres -c 'drop database if exists recsign' -c 'create database recsign' \
+        >/dev/null || rs_die "could not recreate the database"
+    "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$k" --records "$records" \
+        >"$logs/init_k$k.log" 2>&1 || { tail -n 20 "$logs/init_k$k.log" >&2; rs_die "recsign init failed"; }
+    for batch in "${BATCHES[@]}"; do
+        for t in "${THREADS[@]}"; do
+            for ((rep = 1; rep <= repeat; rep++)); do
+                run_once "$batch" "$k" "$t" "$rep"
+            done
+            # The last repetition's data must pass the audit (which
+            # verifies every signature too).
+            alog="$logs/k${k}_b${batch}_t${t}_r${repeat}/audit.log"
+            if ! "$bin_admin" audit --db "$db_url" >"$alog" 2>&1; then
+                cat "$alog" >&2
+                rs_die "AUDIT FAILED for batch $batch, keys $k, threads $t (repetition $repeat); log: $alog"
+            fi
+            rs_say "  audit ok (batch $batch, keys $k, threads $t, repetition $repeat)"
+        done
+    done
+done
+
+# --- medians, table, plot ------------------------------------------------------------
+echo "batch_size,keys,threads,records,repeats,median_seconds,median_records_per_second,ratio_to_raw_2t" >"$medians"
+table="$out_dir/table.md"
+{
+    echo "raw Ed25519 signing (libsodium): $raw1/s on 1 thread, $raw2/s on 2 threads"
+    echo
+    echo "| batch size | keys | threads | median records/s | median s | / raw 2-thread | runs (records/s) |"
+    echo "|---:|---:|---:|---:|---:|---:|---|"
+} >"$table"
+for k in "${KEYS[@]}"; do
+    for batch in "${BATCHES[@]}"; do
+        for t in "${THREADS[@]}"; do
+            rows="$(awk -F, -v b="$batch" -v k="$k" -v t="$t" 'NR > 1 && $1 == b && $2 == k && $3 == t' "$results")"
+            med_rate="$(cut -d, -f7 <<<"$rows" | median)"
+            med_s="$(cut -d, -f6 <<<"$rows" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+            ratio="$(awk -v r="$med_rate" -v c="$raw2" 'BEGIN { printf "%.2f", r / c }')"
+            all="$(cut -d, -f7 <<<"$rows" | paste -sd/ | sed 's#/# / #g')"
+            echo "$batch,$k,$t,$records,$repeat,$med_s,$med_rate,$ratio" >>"$medians"
+            printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$batch" "$k" "$t" "$med_rate" "$med_s" "$ratio" "$all" >>"$table"
+        done
+    done
+done
+
+if (( have_gnuplot )); then
+    has_t2="$(awk -F, 'NR > 1 && $3 == 2' "$medians" | head -n 1)"
+    if [[ -z "$has_t2" ]]; then
+        rs_warn "no point with 2 threads in the sweep; the plot (threads = 2) is skipped"
+    else
+        plot_cmds="$work/plot.gp"
+        {
+            echo "set terminal pngcairo size 900,560 noenhanced" 2>/dev/null
+            echo "set output '$out_dir/bench.png'"
+            echo "set datafile separator ','"
+            echo "set logscale x 10"
+            echo "set xlabel 'batch size (records per lease)'"
+            echo "set ylabel 'records signed per second'"
+            echo "set yrange [0:$(( raw2 * 115 / 100 ))]"
+            echo "set key bottom right"
+            echo "set grid"
+            echo "set title 'recsign end to end, $records records, 1 worker x 2 threads (median of $repeat)'"
+            printf "plot %s" "$raw2 with lines dt 2 lw 2 lc rgb 'black' title 'raw Ed25519, libsodium, 2 threads ($raw2/s)'"
+            for k in "${KEYS[@]}"; do
+                awk -F, -v k="$k" 'NR > 1 && $2 == k && $3 == 2 { print $1 "," $7 }' "$medians" | sort -t, -k1,1g >"$work/k$k.dat"
+                printf ", '%s' using 1:2 with linespoints lw 2 pt 7 title '%s key(s)'" "$work/k$k.dat" "$k"
+            done
+            echo
+        } >"$plot_cmds"
+        if ! gnuplot "$plot_cmds" 2>"$work/gnuplot.err"; then
+            # pngcairo may be missing: fall back to the plain png terminal.
+            sed -i '1s/.*/set terminal png size 900,560/' "$plot_cmds"
+            gnuplot "$plot_cmds" 2>"$work/gnuplot.err" || { rs_warn "gnuplot failed: $(head -n 3 "$work/gnuplot.err")"; rm -f "$out_dir/bench.png"; }
+        fi
+    fi
+fi
+
+echo
+echo "recsign benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $records records per run, median of $repeat"
+cat "$table"
+echo
+echo "results:  $results"
+echo "medians:  $medians"
+[[ -f "$out_dir/bench.png" ]] && echo "plot:     $out_dir/bench.png"
+echo "logs:     $logs (audit: last repetition of each point only)"
