@@ -235,28 +235,7 @@ static int s_send_page(PGconn *conn, const char *sql, int64_t from_id, int64_t m
     return 0;
 }
 
-int admin_store_send_export_page(PGconn *conn, int64_t from_id, int64_t max_rows,
-                                 int64_t max_bytes)
-{
-    /* The verify page's query (see below for why it is shaped so), with
-     * the key and lease ids. */
-    static const char sql[] =
-        "SELECT record_id, key_id, lease_id, payload, signature, public_key FROM ("
-        "  SELECT s.record_id, s.key_id, s.lease_id, r.payload, s.signature, k.public_key,"
-        "         sum(coalesce(octet_length(r.payload), 0))"
-        "           OVER (ORDER BY s.record_id ROWS UNBOUNDED PRECEDING) AS upto"
-        "    FROM signatures s"
-        "    LEFT JOIN records r ON r.id = s.record_id AND r.id >= $1"
-        "    LEFT JOIN keys k ON k.id = s.key_id"
-        "   WHERE s.record_id >= $1"
-        "   ORDER BY s.record_id"
-        "   LIMIT $2) page"
-        " WHERE upto - coalesce(octet_length(payload), 0) < $3"
-        " ORDER BY record_id";
-    return s_send_page(conn, sql, from_id, max_rows, max_bytes);
-}
-
-int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows,
+int admin_store_send_signed_page(PGconn *conn, int64_t from_id, int64_t max_rows,
                                  int64_t max_bytes)
 {
     /* Keyset pagination keeps each page an index range scan however far
@@ -265,8 +244,8 @@ int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows
      * running sum of payload sizes (octet_length reads the TOAST
      * header, not the value) caps a page's memory for large payloads. */
     static const char sql[] =
-        "SELECT record_id, payload, signature, public_key FROM ("
-        "  SELECT s.record_id, r.payload, s.signature, k.public_key,"
+        "SELECT record_id, key_id, lease_id, payload, signature, public_key FROM ("
+        "  SELECT s.record_id, s.key_id, s.lease_id, r.payload, s.signature, k.public_key,"
         "         sum(coalesce(octet_length(r.payload), 0))"
         "           OVER (ORDER BY s.record_id ROWS UNBOUNDED PRECEDING) AS upto"
         "    FROM signatures s"

@@ -83,21 +83,23 @@ int admin_store_key_request_retire(PGconn *conn, int64_t id) __attribute__((warn
 /* Keys neither retired nor asked to retire, into *out. */
 int admin_store_keys_in_service(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
 
-/* Sends (without waiting) the query for the next page of signatures to
- * export: like the verify page below, with the columns record_id int8,
- * key_id int4, lease_id int8, payload bytea (NULL: no such record),
- * signature bytea, public_key bytea (NULL: no such key). Collect it with
+/* Sends (without waiting) the query for the next page of stored
+ * signatures, for verify and export: those with record_id >= from_id in id
+ * order, at most max_rows and about max_bytes of payload (at least one row
+ * whatever its size). Columns (ADMIN_PAGE_*): record_id int8, key_id int4,
+ * lease_id int8, payload bytea (NULL: no such record), signature bytea,
+ * public_key bytea (NULL: no such key). Collect it with
  * admin_store_take_result. Returns 0 or -1 (logged). */
-int admin_store_send_export_page(PGconn *conn, int64_t from_id, int64_t max_rows,
-                                 int64_t max_bytes) __attribute__((warn_unused_result));
-
-/* Sends (without waiting) the query for the next page of signatures to
- * verify: those with record_id >= from_id in id order, at most max_rows
- * and about max_bytes of payload (at least one row whatever its size).
- * Columns: record_id int8, payload bytea (NULL: no such record),
- * signature bytea, public_key bytea (NULL: no such key). Collect it with
- * admin_store_take_result. Returns 0 or -1 (logged). */
-int admin_store_send_verify_page(PGconn *conn, int64_t from_id, int64_t max_rows,
+enum {
+    ADMIN_PAGE_RECORD_ID,
+    ADMIN_PAGE_KEY_ID,
+    ADMIN_PAGE_LEASE_ID,
+    ADMIN_PAGE_PAYLOAD,
+    ADMIN_PAGE_SIGNATURE,
+    ADMIN_PAGE_PUBLIC_KEY,
+    ADMIN_PAGE_COLUMNS,
+};
+int admin_store_send_signed_page(PGconn *conn, int64_t from_id, int64_t max_rows,
                                  int64_t max_bytes) __attribute__((warn_unused_result));
 
 /* Waits for the result of the query sent last and reads the connection

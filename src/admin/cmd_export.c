@@ -147,39 +147,39 @@ static void s_skip(s_export_t *ex, int64_t record_id)
                                              ex->skipped > 1 ? ", " : "", (long long) record_id);
 }
 
-/* Writes one page's lines (columns: see admin_store_send_export_page). */
+/* Writes one page's lines (columns: ADMIN_PAGE_*). */
 static int s_write_page(s_export_t *ex, const PGresult *page)
 {
     int rows = PQntuples(page);
     for (int i = 0; i < rows; i++) {
-        int64_t record_id = rs_db_get_int8(page, i, 0);
+        int64_t record_id = rs_db_get_int8(page, i, ADMIN_PAGE_RECORD_ID);
         /* Without its record there is no message; without a 32-byte key
          * no PEM. Such rows are counted, not exported (see recsign audit). */
-        if (PQgetisnull(page, i, 3) || PQgetisnull(page, i, 5)
-            || PQgetlength(page, i, 5) != (int) RS_PK_BYTES) {
+        if (PQgetisnull(page, i, ADMIN_PAGE_PAYLOAD) || PQgetisnull(page, i, ADMIN_PAGE_PUBLIC_KEY)
+            || PQgetlength(page, i, ADMIN_PAGE_PUBLIC_KEY) != (int) RS_PK_BYTES) {
             s_skip(ex, record_id);
             continue;
         }
-        const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 3);
-        size_t payload_len = (size_t) PQgetlength(page, i, 3);
+        const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, ADMIN_PAGE_PAYLOAD);
+        size_t payload_len = (size_t) PQgetlength(page, i, ADMIN_PAGE_PAYLOAD);
         char *message = s_reserve(&ex->message, RS_MESSAGE_HEADER_BYTES + payload_len);
         if (!message)
             return -1;
         size_t message_len = rs_message_build((uint8_t *) message, record_id, payload,
                                               payload_len);
         char pem[ADMIN_PEM_BYTES];
-        admin_format_pem(pem, (const uint8_t *) PQgetvalue(page, i, 5));
+        admin_format_pem(pem, (const uint8_t *) PQgetvalue(page, i, ADMIN_PAGE_PUBLIC_KEY));
         FILE *f = ex->file;
         fprintf(f, "{\"record_id\":%lld,\"key_id\":%d,\"lease_id\":%lld,", (long long) record_id,
-                rs_db_get_int4(page, i, 1), (long long) rs_db_get_int8(page, i, 2));
+                rs_db_get_int4(page, i, ADMIN_PAGE_KEY_ID), (long long) rs_db_get_int8(page, i, ADMIN_PAGE_LEASE_ID));
         if (s_b64_field(f, "payload_b64", payload, payload_len, &ex->b64))
             return -1;
         putc(',', f);
         if (s_b64_field(f, "message_b64", (const uint8_t *) message, message_len, &ex->b64))
             return -1;
         putc(',', f);
-        if (s_b64_field(f, "signature_b64", (const uint8_t *) PQgetvalue(page, i, 4),
-                        (size_t) PQgetlength(page, i, 4), &ex->b64))
+        if (s_b64_field(f, "signature_b64", (const uint8_t *) PQgetvalue(page, i, ADMIN_PAGE_SIGNATURE),
+                        (size_t) PQgetlength(page, i, ADMIN_PAGE_SIGNATURE), &ex->b64))
             return -1;
         fputs(",\"public_key_pem\":", f);
         admin_format_json_string(f, pem, strlen(pem));
@@ -197,7 +197,7 @@ static int s_write_page(s_export_t *ex, const PGresult *page)
  * before this one is written), in the caller's snapshot. */
 static int s_export_all(PGconn *conn, s_export_t *ex)
 {
-    if (admin_store_send_export_page(conn, INT64_MIN, S_PAGE_ROWS, S_PAGE_BYTES))
+    if (admin_store_send_signed_page(conn, INT64_MIN, S_PAGE_ROWS, S_PAGE_BYTES))
         return -1;
     PGresult *page = admin_store_take_result(conn, "reading signatures");
     int rc = -1;
@@ -207,13 +207,13 @@ static int s_export_all(PGconn *conn, s_export_t *ex)
             rc = 0;
             break;
         }
-        if (PQnfields(page) != 6) {
+        if (PQnfields(page) != ADMIN_PAGE_COLUMNS) {
             rs_error("export: unexpected page shape (%d columns)", PQnfields(page));
             break;
         }
-        int64_t last = rs_db_get_int8(page, rows - 1, 0);
+        int64_t last = rs_db_get_int8(page, rows - 1, ADMIN_PAGE_RECORD_ID);
         bool more = last < INT64_MAX;
-        if (more && admin_store_send_export_page(conn, last + 1, S_PAGE_ROWS, S_PAGE_BYTES))
+        if (more && admin_store_send_signed_page(conn, last + 1, S_PAGE_ROWS, S_PAGE_BYTES))
             break;
         int wrote = s_write_page(ex, page);
         PGresult *next = more ? admin_store_take_result(conn, "reading signatures") : NULL;

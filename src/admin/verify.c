@@ -212,13 +212,17 @@ static void s_rows_from_page(admin_verify_row_t *rows, const PGresult *res, int 
 {
     for (int i = 0; i < count; i++) {
         admin_verify_row_t *row = &rows[i];
-        row->record_id = rs_db_get_int8(res, i, 0);
-        row->payload = PQgetisnull(res, i, 1) ? NULL : (const uint8_t *) PQgetvalue(res, i, 1);
-        row->payload_len = (size_t) PQgetlength(res, i, 1);
-        row->signature = (const uint8_t *) PQgetvalue(res, i, 2);
-        row->signature_len = (size_t) PQgetlength(res, i, 2);
-        row->public_key = PQgetisnull(res, i, 3) ? NULL : (const uint8_t *) PQgetvalue(res, i, 3);
-        row->public_key_len = (size_t) PQgetlength(res, i, 3);
+        row->record_id = rs_db_get_int8(res, i, ADMIN_PAGE_RECORD_ID);
+        row->payload = PQgetisnull(res, i, ADMIN_PAGE_PAYLOAD)
+                           ? NULL
+                           : (const uint8_t *) PQgetvalue(res, i, ADMIN_PAGE_PAYLOAD);
+        row->payload_len = (size_t) PQgetlength(res, i, ADMIN_PAGE_PAYLOAD);
+        row->signature = (const uint8_t *) PQgetvalue(res, i, ADMIN_PAGE_SIGNATURE);
+        row->signature_len = (size_t) PQgetlength(res, i, ADMIN_PAGE_SIGNATURE);
+        row->public_key = PQgetisnull(res, i, ADMIN_PAGE_PUBLIC_KEY)
+                              ? NULL
+                              : (const uint8_t *) PQgetvalue(res, i, ADMIN_PAGE_PUBLIC_KEY);
+        row->public_key_len = (size_t) PQgetlength(res, i, ADMIN_PAGE_PUBLIC_KEY);
     }
 }
 
@@ -235,7 +239,7 @@ int admin_verify_all(PGconn *conn, int threads, admin_verify_tally_t *tally)
     }
     int rc = -1;
     PGresult *page = NULL;
-    if (admin_store_send_verify_page(conn, INT64_MIN, S_PAGE_ROWS, S_PAGE_BYTES))
+    if (admin_store_send_signed_page(conn, INT64_MIN, S_PAGE_ROWS, S_PAGE_BYTES))
         goto done;
     page = admin_store_take_result(conn, "reading signatures");
     while (page) {
@@ -244,7 +248,7 @@ int admin_verify_all(PGconn *conn, int threads, admin_verify_tally_t *tally)
             rc = 0;
             break;
         }
-        if (count > S_PAGE_ROWS || PQnfields(page) != 4) {
+        if (count > S_PAGE_ROWS || PQnfields(page) != ADMIN_PAGE_COLUMNS) {
             rs_error("verify: unexpected page shape (%d rows, %d columns)", count,
                      PQnfields(page));
             break;
@@ -254,7 +258,7 @@ int admin_verify_all(PGconn *conn, int threads, admin_verify_tally_t *tally)
         bool more = last < INT64_MAX;
         /* Ask for the next page first, so the server works while the
          * threads verify this one. */
-        if (more && admin_store_send_verify_page(conn, last + 1, S_PAGE_ROWS, S_PAGE_BYTES))
+        if (more && admin_store_send_signed_page(conn, last + 1, S_PAGE_ROWS, S_PAGE_BYTES))
             break;
         s_pool_start(&pool, rows, (size_t) count);
         PGresult *next = more ? admin_store_take_result(conn, "reading signatures") : NULL;
