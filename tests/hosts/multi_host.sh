@@ -199,7 +199,7 @@ mh_start_worker() {
     rs_proc_start "$name" "$H_LOGS/$name.log" ip netns exec "rs$host" "$H_WORKER" \
         --ventilator "$MH_VENT" --keycoord "$MH_KC" --sink "$MH_SINK" --threads 1 \
         --master-key "$H_DIR/host$host/master.key" --certs "$H_DIR/host$host/certs" \
-        --client-cert "worker-$lower" --holder "worker-$lower"
+        --client-cert "worker-$lower" --holder "worker-$lower" --max-rate 5000
 }
 
 # Drops processes that are gone (killed on purpose) from the harness's table,
@@ -320,6 +320,14 @@ mh_start_worker B b1
 mh_start_worker B b2
 mh_start_worker C c1
 mh_start_worker C c2
+# Every worker has reached the keycoord (its start-up ping) before the run.
+for w in b1 b2 c1 c2; do
+    for ((i = 0; i < 100; i++)); do
+        grep -q "signing threads started" "$H_LOGS/$w.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    grep -q "signing threads started" "$H_LOGS/$w.log" || h_fail "worker $w did not start"
+done
 
 # --- phase 1: the job, over the network ---------------------------------------------
 
