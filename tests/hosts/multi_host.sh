@@ -199,7 +199,7 @@ mh_start_worker() {
     rs_proc_start "$name" "$H_LOGS/$name.log" ip netns exec "rs$host" "$H_WORKER" \
         --ventilator "$MH_VENT" --keycoord "$MH_KC" --sink "$MH_SINK" --threads 1 \
         --master-key "$H_DIR/host$host/master.key" --certs "$H_DIR/host$host/certs" \
-        --client-cert "worker-$lower" --holder "worker-$lower" --max-rate 5000
+        --client-cert "worker-$lower" --holder "worker-$lower"
 }
 
 # Drops processes that are gone (killed on purpose) from the harness's table,
