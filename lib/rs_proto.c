@@ -25,9 +25,11 @@ static void s_put_header(uint8_t *buf, uint8_t type)
 
 struct rs_batch_writer_t {
     uint8_t *buf;
-    size_t size;
-    size_t cap;
-    uint32_t count;
+    size_t size;        /* bytes written, including the open batch's count field */
+    size_t cap;         /* always 4 bytes more than size needs: room to open a batch */
+    size_t open_at;     /* offset of the open batch's count field */
+    uint32_t count;     /* records in the open batch */
+    uint32_t batches;   /* closed batches */
 };
 
 rs_batch_writer_t *rs_batch_writer_new(void)
@@ -54,13 +56,21 @@ void rs_batch_writer_destroy(rs_batch_writer_t **self_p)
     *self_p = NULL;
 }
 
+/* Opens an empty batch at the end; cap always leaves room for it. */
+static void s_batch_open(rs_batch_writer_t *self)
+{
+    self->open_at = self->size;
+    self->size += 4;
+    self->count = 0;
+}
+
 void rs_batch_writer_reset(rs_batch_writer_t *self, uint64_t run_id)
 {
     s_put_header(self->buf, RS_MSG_BATCH);
     rs_put_u64(self->buf + 2, run_id);
-    rs_put_u32(self->buf + 10, 0);
     self->size = RS_BATCH_HEADER_BYTES;
-    self->count = 0;
+    self->batches = 0;
+    s_batch_open(self);
 }
 
 int rs_batch_writer_add(rs_batch_writer_t *self, int64_t record_id, const uint8_t *payload,
@@ -69,9 +79,9 @@ int rs_batch_writer_add(rs_batch_writer_t *self, int64_t record_id, const uint8_
     if (payload_len > RS_PAYLOAD_MAX || self->count >= RS_BATCH_MAX)
         return -1;
     size_t need = self->size + 4 + RS_MESSAGE_HEADER_BYTES + payload_len;
-    if (need > self->cap) {
+    if (need + 4 > self->cap) {
         size_t cap = self->cap;
-        while (cap < need)
+        while (cap < need + 4)
             cap *= 2;
         uint8_t *grown = realloc(self->buf, cap);
         if (!grown)
@@ -94,39 +104,68 @@ uint32_t rs_batch_writer_count(const rs_batch_writer_t *self)
     return self->count;
 }
 
+int rs_batch_writer_close(rs_batch_writer_t *self)
+{
+    if (self->count == 0)
+        return (int) self->batches;
+    if (self->batches >= RS_GROUP_MAX)
+        return -1;
+    rs_put_u32(self->buf + self->open_at, self->count);
+    self->batches++;
+    s_batch_open(self);
+    return (int) self->batches;
+}
+
+uint32_t rs_batch_writer_batches(const rs_batch_writer_t *self)
+{
+    return self->batches;
+}
+
 const uint8_t *rs_batch_writer_data(rs_batch_writer_t *self, size_t *size)
 {
-    rs_put_u32(self->buf + 10, self->count);
-    *size = self->size;
+    rs_put_u16(self->buf + 10, (uint16_t) self->batches);
+    /* Leaves out the open batch's count field: that batch is empty. */
+    *size = self->size - 4;
     return self->buf;
 }
 
-int rs_batch_decode(rs_batch_t *out, const uint8_t *data, size_t size)
+int rs_batch_decode(rs_batches_t *out, const uint8_t *data, size_t size)
 {
     if (size < RS_BATCH_HEADER_BYTES || rs_proto_type(data, size) != RS_MSG_BATCH)
         return -1;
-    uint32_t count = rs_get_u32(data + 10);
-    if (count == 0 || count > RS_BATCH_MAX)
+    uint64_t run_id = rs_get_u64(data + 2);
+    uint32_t batches = rs_get_u16(data + 10);
+    if (batches == 0 || batches > RS_GROUP_MAX)
         return -1;
     const uint8_t *p = data + RS_BATCH_HEADER_BYTES;
     const uint8_t *end = data + size;
-    for (uint32_t i = 0; i < count; i++) {
-        if ((size_t) (end - p) < RS_BATCH_RECORD_MIN)
+    for (uint32_t b = 0; b < batches; b++) {
+        if ((size_t) (end - p) < 4)
             return -1;
-        uint32_t len = rs_get_u32(p);
-        if (len < RS_MESSAGE_HEADER_BYTES || len > RS_MESSAGE_HEADER_BYTES + RS_PAYLOAD_MAX
-            || (size_t) (end - p - 4) < len)
+        uint32_t count = rs_get_u32(p);
+        if (count == 0 || count > RS_BATCH_MAX)
             return -1;
-        if (memcmp(p + 4, RS_MESSAGE_DOMAIN, RS_MESSAGE_DOMAIN_BYTES) != 0)
-            return -1;
-        p += 4 + len;
+        p += 4;
+        rs_batch_t *batch = &out->batches[b];
+        batch->run_id = run_id;
+        batch->count = count;
+        batch->records = p;
+        for (uint32_t i = 0; i < count; i++) {
+            if ((size_t) (end - p) < RS_BATCH_RECORD_MIN)
+                return -1;
+            uint32_t len = rs_get_u32(p);
+            if (len < RS_MESSAGE_HEADER_BYTES || len > RS_MESSAGE_HEADER_BYTES + RS_PAYLOAD_MAX
+                || (size_t) (end - p - 4) < len)
+                return -1;
+            if (memcmp(p + 4, RS_MESSAGE_DOMAIN, RS_MESSAGE_DOMAIN_BYTES) != 0)
+                return -1;
+            p += 4 + len;
+        }
+        batch->end = p;
     }
     if (p != end)
         return -1;
-    out->run_id = rs_get_u64(data + 2);
-    out->count = count;
-    out->records = data + RS_BATCH_HEADER_BYTES;
-    out->end = end;
+    out->count = batches;
     return 0;
 }
 
@@ -159,21 +198,50 @@ static bool s_printable(const char *s, size_t len)
     return true;
 }
 
+static bool s_ids_valid(const uint64_t *ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] == 0)
+            return false;
+    return true;
+}
+
+static uint8_t *s_put_ids(uint8_t *p, const uint64_t *ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++, p += 8)
+        rs_put_u64(p, ids[i]);
+    return p;
+}
+
+static const uint8_t *s_get_ids(const uint8_t *p, uint64_t *ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++, p += 8)
+        ids[i] = rs_get_u64(p);
+    return p;
+}
+
 size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap)
 {
     size_t holder_len = strnlen(msg->holder, sizeof msg->holder);
-    size_t size = RS_LEASE_REQ_MIN_BYTES + holder_len;
-    if (holder_len > RS_HOLDER_MAX || cap < size || !s_printable(msg->holder, holder_len))
+    if (holder_len > RS_HOLDER_MAX || !s_printable(msg->holder, holder_len)
+        || msg->release_count > RS_GROUP_MAX || msg->renew_count > RS_GROUP_MAX
+        || msg->want > RS_GROUP_MAX || !s_ids_valid(msg->release, msg->release_count)
+        || !s_ids_valid(msg->renew, msg->renew_count))
+        return 0;
+    size_t size = RS_LEASE_REQ_MIN_BYTES + 8u * (msg->release_count + msg->renew_count) + holder_len;
+    if (cap < size)
         return 0;
     s_put_header(buf, RS_MSG_LEASE_REQ);
     rs_put_u64(buf + 2, msg->seq);
-    rs_put_u64(buf + 10, msg->release_lease_id);
-    rs_put_u64(buf + 18, msg->renew_lease_id);
-    buf[26] = msg->want ? 1 : 0;
-    rs_put_u64(buf + 27, msg->run_id);
-    rs_put_u32(buf + 35, msg->batch_records);
-    buf[39] = (uint8_t) holder_len;
-    memcpy(buf + 40, msg->holder, holder_len);
+    buf[10] = msg->release_count;
+    buf[11] = msg->renew_count;
+    buf[12] = msg->want;
+    rs_put_u64(buf + 13, msg->run_id);
+    rs_put_u32(buf + 21, msg->batch_records);
+    buf[25] = (uint8_t) holder_len;
+    uint8_t *p = s_put_ids(buf + RS_LEASE_REQ_MIN_BYTES, msg->release, msg->release_count);
+    p = s_put_ids(p, msg->renew, msg->renew_count);
+    memcpy(p, msg->holder, holder_len);
     return size;
 }
 
@@ -181,19 +249,26 @@ int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
 {
     if (size < RS_LEASE_REQ_MIN_BYTES || rs_proto_type(data, size) != RS_MSG_LEASE_REQ)
         return -1;
-    size_t holder_len = data[39];
-    if (holder_len > RS_HOLDER_MAX || size != RS_LEASE_REQ_MIN_BYTES + holder_len)
+    size_t releases = data[10], renewals = data[11], holder_len = data[25];
+    if (releases > RS_GROUP_MAX || renewals > RS_GROUP_MAX || data[12] > RS_GROUP_MAX
+        || holder_len > RS_HOLDER_MAX
+        || size != RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals) + holder_len)
         return -1;
-    if (data[26] > 1 || !s_printable((const char *) data + 40, holder_len))
+    const uint8_t *holder = data + RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals);
+    if (!s_printable((const char *) holder, holder_len))
         return -1;
     out->seq = rs_get_u64(data + 2);
-    out->release_lease_id = rs_get_u64(data + 10);
-    out->renew_lease_id = rs_get_u64(data + 18);
-    out->want = data[26] == 1;
-    out->run_id = rs_get_u64(data + 27);
-    out->batch_records = rs_get_u32(data + 35);
-    memcpy(out->holder, data + 40, holder_len);
+    out->release_count = (uint8_t) releases;
+    out->renew_count = (uint8_t) renewals;
+    out->want = data[12];
+    out->run_id = rs_get_u64(data + 13);
+    out->batch_records = rs_get_u32(data + 21);
+    const uint8_t *p = s_get_ids(data + RS_LEASE_REQ_MIN_BYTES, out->release, releases);
+    s_get_ids(p, out->renew, renewals);
+    memcpy(out->holder, holder, holder_len);
     out->holder[holder_len] = '\0';
+    if (!s_ids_valid(out->release, releases) || !s_ids_valid(out->renew, renewals))
+        return -1;
     return 0;
 }
 
@@ -201,19 +276,32 @@ int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
 
 size_t rs_lease_rep_encode(const rs_lease_rep_t *msg, uint8_t *buf, size_t cap)
 {
-    size_t size = RS_LEASE_REP_MIN_BYTES + msg->sealed_len;
-    if (msg->sealed_len > RS_SEALED_MAX || cap < size)
+    if (msg->granted > RS_GROUP_MAX)
+        return 0;
+    size_t size = RS_LEASE_REP_MIN_BYTES;
+    for (size_t i = 0; i < msg->granted; i++) {
+        const rs_lease_grant_t *g = &msg->grants[i];
+        if (g->lease_id == 0 || g->sealed_len == 0 || g->sealed_len > RS_SEALED_MAX)
+            return 0;
+        size += RS_LEASE_GRANT_MIN_BYTES + g->sealed_len;
+    }
+    if (cap < size)
         return 0;
     s_put_header(buf, RS_MSG_LEASE_REP);
     rs_put_u64(buf + 2, msg->seq);
     buf[10] = msg->release_status;
     buf[11] = msg->renew_status;
-    buf[12] = msg->granted ? 1 : 0;
-    rs_put_u64(buf + 13, msg->lease_id);
-    rs_put_u32(buf + 21, msg->key_id);
-    rs_put_u32(buf + 25, msg->ttl_ms);
-    rs_put_u16(buf + 29, msg->sealed_len);
-    memcpy(buf + 31, msg->sealed, msg->sealed_len);
+    rs_put_u32(buf + 12, msg->ttl_ms);
+    buf[16] = msg->granted;
+    uint8_t *p = buf + RS_LEASE_REP_MIN_BYTES;
+    for (size_t i = 0; i < msg->granted; i++) {
+        const rs_lease_grant_t *g = &msg->grants[i];
+        rs_put_u64(p, g->lease_id);
+        rs_put_u32(p + 8, g->key_id);
+        rs_put_u16(p + 12, g->sealed_len);
+        memcpy(p + RS_LEASE_GRANT_MIN_BYTES, g->sealed, g->sealed_len);
+        p += RS_LEASE_GRANT_MIN_BYTES + g->sealed_len;
+    }
     return size;
 }
 
@@ -221,22 +309,31 @@ int rs_lease_rep_decode(rs_lease_rep_t *out, const uint8_t *data, size_t size)
 {
     if (size < RS_LEASE_REP_MIN_BYTES || rs_proto_type(data, size) != RS_MSG_LEASE_REP)
         return -1;
-    uint16_t sealed_len = rs_get_u16(data + 29);
-    if (sealed_len > RS_SEALED_MAX || size != RS_LEASE_REP_MIN_BYTES + sealed_len)
-        return -1;
-    if (data[10] > RS_RELEASE_UNKNOWN || data[11] > RS_RELEASE_UNKNOWN || data[12] > 1)
+    if (data[10] > RS_RELEASE_UNKNOWN || data[11] > RS_RELEASE_UNKNOWN || data[16] > RS_GROUP_MAX)
         return -1;
     out->seq = rs_get_u64(data + 2);
     out->release_status = data[10];
     out->renew_status = data[11];
-    out->granted = data[12] == 1;
-    out->lease_id = rs_get_u64(data + 13);
-    out->key_id = rs_get_u32(data + 21);
-    out->ttl_ms = rs_get_u32(data + 25);
-    out->sealed_len = sealed_len;
-    memcpy(out->sealed, data + 31, sealed_len);
-    /* A grant must name a lease and carry a secret; a non-grant carries nothing. */
-    if (out->granted != (out->lease_id != 0) || out->granted != (sealed_len != 0))
+    out->ttl_ms = rs_get_u32(data + 12);
+    out->granted = data[16];
+    const uint8_t *p = data + RS_LEASE_REP_MIN_BYTES;
+    const uint8_t *end = data + size;
+    for (size_t i = 0; i < out->granted; i++) {
+        if ((size_t) (end - p) < RS_LEASE_GRANT_MIN_BYTES)
+            return -1;
+        rs_lease_grant_t *g = &out->grants[i];
+        g->lease_id = rs_get_u64(p);
+        g->key_id = rs_get_u32(p + 8);
+        g->sealed_len = rs_get_u16(p + 12);
+        p += RS_LEASE_GRANT_MIN_BYTES;
+        /* A grant must name a lease and carry a secret. */
+        if (g->lease_id == 0 || g->sealed_len == 0 || g->sealed_len > RS_SEALED_MAX
+            || (size_t) (end - p) < g->sealed_len)
+            return -1;
+        memcpy(g->sealed, p, g->sealed_len);
+        p += g->sealed_len;
+    }
+    if (p != end)
         return -1;
     return 0;
 }

@@ -4,25 +4,31 @@
  * integers are big-endian. Decoders check every length before reading and
  * return -1 for anything malformed.
  *
- *  message        sender -> receiver     body after [version=1][type]
+ *  message        sender -> receiver     body after [version=2][type]
  *  -------------  ---------------------  ------------------------------------------
- *  BATCH (1)      ventilator -> worker   run_id u64, count u32, count x record
+ *  BATCH (1)      ventilator -> worker   run_id u64, batches u16 (1..RS_GROUP_MAX),
+ *                                        batches x (count u32, count x record)
  *                                        record = len u32, signed message (len bytes):
  *                                        "recsign/v1" || record id i64 || payload
- *  LEASE_REQ (2)  worker -> keycoord     seq u64, release_lease_id u64 (0: none),
- *                                        renew_lease_id u64 (0: none), want u8 (0|1),
- *                                        run_id u64, batch_records u32,
- *                                        holder_len u8, holder (printable ASCII)
+ *  LEASE_REQ (2)  worker -> keycoord     seq u64, releases u8, renewals u8,
+ *                                        want u8 (0..RS_GROUP_MAX), run_id u64,
+ *                                        batch_records u32, holder_len u8,
+ *                                        releases x lease_id u64, renewals x lease_id u64,
+ *                                        holder (printable ASCII)
  *  LEASE_REP (3)  keycoord -> worker     seq u64, release_status u8, renew_status u8,
- *                                        granted u8 (0|1), lease_id u64, key_id u32,
- *                                        ttl_ms u32, sealed_len u16, sealed secret
+ *                                        ttl_ms u32, granted u8 (0..RS_GROUP_MAX),
+ *                                        granted x (lease_id u64, key_id u32,
+ *                                        sealed_len u16, sealed secret)
  *  RESULTS (4)    worker -> sink         lease_id u64, key_id u32, count u32,
  *                                        count x (record id i64, signature 64 bytes)
  *
  * A BATCH record carries the exact bytes to sign, so a worker signs straight
- * out of the received frame without copying payloads. A LEASE_REQ with
- * want = 0 and no release is a ping; the keycoord answers it with a
- * LEASE_REP that grants nothing. */
+ * out of the received frame without copying payloads. Small batches travel
+ * several to a message, and one lease request asks for a key for each of
+ * them: the round trip to the keycoord is paid per message, not per batch,
+ * while every batch still has a lease, and a key, of its own. A LEASE_REQ
+ * that wants nothing and releases nothing is a ping; the keycoord answers it
+ * with a LEASE_REP that grants nothing. */
 #ifndef RS_PROTO_H
 #define RS_PROTO_H
 
@@ -30,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RS_PROTO_VERSION 1
+#define RS_PROTO_VERSION 2
 
 enum {
     RS_MSG_BATCH = 1,
@@ -43,10 +49,12 @@ enum {
 #define RS_PAYLOAD_MAX (1u << 20)    /* bytes in one record's payload */
 #define RS_HOLDER_MAX 128u           /* bytes in a holder name */
 #define RS_SEALED_MAX 256u           /* bytes in a sealed secret */
+#define RS_GROUP_MAX 64u             /* batches in a BATCH message; leases in one request or reply */
 
-#define RS_BATCH_HEADER_BYTES 14u    /* version, type, run_id, count */
-#define RS_LEASE_REQ_MIN_BYTES 40u   /* all fixed fields, empty holder */
-#define RS_LEASE_REP_MIN_BYTES 31u   /* all fixed fields, empty sealed secret */
+#define RS_BATCH_HEADER_BYTES 12u    /* version, type, run_id, batches */
+#define RS_LEASE_REQ_MIN_BYTES 26u   /* all fixed fields, no lease ids, empty holder */
+#define RS_LEASE_REP_MIN_BYTES 17u   /* all fixed fields, no grant */
+#define RS_LEASE_GRANT_MIN_BYTES 14u /* lease_id, key_id, sealed_len */
 #define RS_RESULTS_HEADER_BYTES 18u  /* version, type, lease_id, key_id, count */
 #define RS_RESULT_ENTRY_BYTES 72u    /* record id, signature */
 
@@ -56,33 +64,50 @@ int rs_proto_type(const uint8_t *data, size_t size);
 
 /* --- BATCH ------------------------------------------------------------ */
 
-/* Builds one BATCH in a growable buffer that is reused across batches. */
+/* Builds one BATCH message in a growable buffer that is reused. Records go
+ * into the open batch; closing it starts the next batch of the message. */
 typedef struct rs_batch_writer_t rs_batch_writer_t;
 
 /* Returns NULL when out of memory. */
 rs_batch_writer_t *rs_batch_writer_new(void);
 void rs_batch_writer_destroy(rs_batch_writer_t **self_p);
-/* Starts a new, empty batch of the given run. */
+/* Starts a new, empty message of the given run, with an empty open batch. */
 void rs_batch_writer_reset(rs_batch_writer_t *self, uint64_t run_id);
-/* Appends one record; returns -1 when the payload is over RS_PAYLOAD_MAX,
- * the batch is full or memory ran out (the batch is left unchanged). */
+/* Appends one record to the open batch; returns -1 when the payload is
+ * over RS_PAYLOAD_MAX, the batch is full or memory ran out (the message is
+ * left unchanged). */
 int rs_batch_writer_add(rs_batch_writer_t *self, int64_t record_id, const uint8_t *payload,
                         size_t payload_len) __attribute__((warn_unused_result));
+/* Records in the open batch. */
 uint32_t rs_batch_writer_count(const rs_batch_writer_t *self);
-/* The encoded batch; valid until the next reset or add. */
+/* Closes the open batch, if it has records, and opens the next; returns the
+ * number of closed batches in the message (at most RS_GROUP_MAX: call
+ * rs_batch_writer_data and reset before closing more). Returns -1 when out
+ * of memory (the open batch stays open). */
+int rs_batch_writer_close(rs_batch_writer_t *self) __attribute__((warn_unused_result));
+/* Closed batches in the message. */
+uint32_t rs_batch_writer_batches(const rs_batch_writer_t *self);
+/* The encoded message of the closed batches (the open one must be empty:
+ * close it first); valid until the next reset or add. */
 const uint8_t *rs_batch_writer_data(rs_batch_writer_t *self, size_t *size);
 
-/* A decoded BATCH: views into the frame, which must outlive it. */
+/* One decoded batch: views into the frame, which must outlive it. */
 typedef struct {
     uint64_t run_id;
     uint32_t count;
     const uint8_t *records; /* first record */
-    const uint8_t *end;
+    const uint8_t *end;     /* one past the last record */
 } rs_batch_t;
 
-/* Validates the whole frame (every record's length and signed-message
- * prefix) so that iteration needs no further checks. */
-int rs_batch_decode(rs_batch_t *out, const uint8_t *data, size_t size)
+/* A decoded BATCH message. */
+typedef struct {
+    uint32_t count;
+    rs_batch_t batches[RS_GROUP_MAX];
+} rs_batches_t;
+
+/* Validates the whole frame (every batch's count, every record's length
+ * and signed-message prefix) so that iteration needs no further checks. */
+int rs_batch_decode(rs_batches_t *out, const uint8_t *data, size_t size)
     __attribute__((warn_unused_result));
 
 typedef struct {
@@ -99,45 +124,57 @@ bool rs_batch_iter_next(rs_batch_iter_t *it, int64_t *record_id, const uint8_t *
 /* --- LEASE_REQ / LEASE_REP ------------------------------------------- */
 
 typedef struct {
-    uint64_t seq;              /* echoed in the reply; stale replies are told apart by it */
-    uint64_t release_lease_id; /* lease the sender gives back, 0 for none */
-    uint64_t renew_lease_id;   /* lease whose TTL restarts now, 0 for none */
-    bool want;                 /* asks for a new lease */
-    uint64_t run_id;           /* run of the batch the lease is for */
-    uint32_t batch_records;    /* records in that batch */
+    uint64_t seq;               /* echoed in the reply; stale replies are told apart by it */
+    uint8_t release_count;
+    uint64_t release[RS_GROUP_MAX]; /* leases the sender gives back */
+    uint8_t renew_count;
+    uint64_t renew[RS_GROUP_MAX];   /* leases whose TTL restarts now */
+    uint8_t want;               /* new leases asked for, one per batch */
+    uint64_t run_id;            /* run of the batches the leases are for */
+    uint32_t batch_records;     /* records in the largest of those batches */
     char holder[RS_HOLDER_MAX + 1];
 } rs_lease_req_t;
 
-#define RS_LEASE_REQ_MAX_BYTES (RS_LEASE_REQ_MIN_BYTES + RS_HOLDER_MAX)
+#define RS_LEASE_REQ_MAX_BYTES (RS_LEASE_REQ_MIN_BYTES + 16u * RS_GROUP_MAX + RS_HOLDER_MAX)
 
 /* Encodes into buf (at least RS_LEASE_REQ_MAX_BYTES); returns the size, or
  * 0 when a field is out of range. */
 size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap);
+/* Rejects, besides malformed frames, a lease id of 0 in either list. */
 int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
     __attribute__((warn_unused_result));
 
-/* Outcome of a release or a renewal folded into a request. */
+/* Outcome of the releases or the renewals folded into a request. */
 enum {
     RS_RELEASE_NONE = 0,    /* nothing was asked */
-    RS_RELEASE_OK = 1,      /* the lease ended now (release) or runs one TTL from now (renew) */
-    RS_RELEASE_UNKNOWN = 2, /* no such open lease of this holder (already expired?) */
+    RS_RELEASE_OK = 1,      /* every lease ended now (release) or runs one TTL from now (renew) */
+    RS_RELEASE_UNKNOWN = 2, /* at least one was no open lease of this holder (expired?) */
 };
+
+typedef struct {
+    uint64_t lease_id;
+    uint32_t key_id;
+    uint16_t sealed_len;
+    uint8_t sealed[RS_SEALED_MAX];
+} rs_lease_grant_t;
 
 typedef struct {
     uint64_t seq;
     uint8_t release_status;
     uint8_t renew_status;
-    bool granted;
-    uint64_t lease_id;
-    uint32_t key_id;
-    uint32_t ttl_ms;
-    uint16_t sealed_len;
-    uint8_t sealed[RS_SEALED_MAX];
+    uint32_t ttl_ms;            /* of every grant, counted from when the request was sent */
+    uint8_t granted;            /* 0 .. the number wanted */
+    rs_lease_grant_t grants[RS_GROUP_MAX];
 } rs_lease_rep_t;
 
-#define RS_LEASE_REP_MAX_BYTES (RS_LEASE_REP_MIN_BYTES + RS_SEALED_MAX)
+#define RS_LEASE_REP_MAX_BYTES \
+    (RS_LEASE_REP_MIN_BYTES + RS_GROUP_MAX * (RS_LEASE_GRANT_MIN_BYTES + RS_SEALED_MAX))
 
+/* Returns the size, or 0 when a field is out of range (a grant without a
+ * lease id or a sealed secret among them). */
 size_t rs_lease_rep_encode(const rs_lease_rep_t *msg, uint8_t *buf, size_t cap);
+/* Rejects, besides malformed frames, a grant without a lease id or a
+ * sealed secret. */
 int rs_lease_rep_decode(rs_lease_rep_t *out, const uint8_t *data, size_t size)
     __attribute__((warn_unused_result));
 

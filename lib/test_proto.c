@@ -26,7 +26,7 @@ static void s_check_truncations(s_decode_fn decode, const uint8_t *data, size_t 
 
 static int s_batch(const uint8_t *d, size_t n)
 {
-    rs_batch_t b;
+    rs_batches_t b;
     return rs_batch_decode(&b, d, n);
 }
 
@@ -60,11 +60,17 @@ static void test_batch(void)
     RS_CHECK(rs_batch_writer_add(w, 9, big, RS_PAYLOAD_MAX + 1) != 0);
     RS_CHECK(rs_batch_writer_add(w, INT64_MAX, big, 300000) == 0);
     RS_CHECK(rs_batch_writer_count(w) == 3);
+    RS_CHECK(rs_batch_writer_close(w) == 1 && rs_batch_writer_count(w) == 0);
+    RS_CHECK(rs_batch_writer_close(w) == 1); /* an empty batch is not closed */
+    RS_CHECK(rs_batch_writer_add(w, 8, payload, 2) == 0);
+    RS_CHECK(rs_batch_writer_close(w) == 2 && rs_batch_writer_batches(w) == 2);
     size_t size;
     const uint8_t *data = rs_batch_writer_data(w, &size);
 
-    rs_batch_t b;
-    RS_CHECK(rs_batch_decode(&b, data, size) == 0);
+    rs_batches_t all;
+    RS_CHECK(rs_batch_decode(&all, data, size) == 0);
+    RS_CHECK(all.count == 2);
+    rs_batch_t b = all.batches[0];
     RS_CHECK(b.run_id == 42 && b.count == 3);
     rs_batch_iter_t it;
     rs_batch_iter_init(&it, &b);
@@ -80,32 +86,58 @@ static void test_batch(void)
     RS_CHECK(rs_batch_iter_next(&it, &id, &msg, &len));
     RS_CHECK(id == INT64_MAX && len == RS_MESSAGE_HEADER_BYTES + 300000);
     RS_CHECK(!rs_batch_iter_next(&it, &id, &msg, &len));
+    b = all.batches[1];
+    RS_CHECK(b.run_id == 42 && b.count == 1 && b.records == all.batches[0].end + 4);
+    rs_batch_iter_init(&it, &b);
+    RS_CHECK(rs_batch_iter_next(&it, &id, &msg, &len) && id == 8);
+    RS_CHECK(!rs_batch_iter_next(&it, &id, &msg, &len));
 
-    /* Small copy for the exhaustive truncation check. */
+    /* No more than RS_GROUP_MAX batches to a message. */
+    rs_batch_writer_reset(w, 2);
+    for (uint32_t i = 1; i <= RS_GROUP_MAX; i++) {
+        RS_CHECK(rs_batch_writer_add(w, i, payload, 1) == 0);
+        RS_CHECK(rs_batch_writer_close(w) == (int) i);
+    }
+    RS_CHECK(rs_batch_writer_add(w, 0, payload, 1) == 0);
+    RS_CHECK(rs_batch_writer_close(w) == -1);
+
+    /* Small copy for the exhaustive truncation check: two batches. */
     rs_batch_writer_reset(w, 1);
     RS_CHECK(rs_batch_writer_add(w, 1, payload, 5) == 0);
+    RS_CHECK(rs_batch_writer_close(w) == 1);
     RS_CHECK(rs_batch_writer_add(w, 2, payload, 3) == 0);
+    RS_CHECK(rs_batch_writer_add(w, 3, payload, 0) == 0);
+    RS_CHECK(rs_batch_writer_close(w) == 2);
     data = rs_batch_writer_data(w, &size);
     uint8_t copy[256];
     memcpy(copy, data, size);
     s_check_truncations(s_batch, copy, size);
 
     /* A record whose length overruns the frame, a wrong domain prefix, a
-     * count of zero or beyond the bound, another version: all rejected. */
+     * batch count or record count of zero or beyond the bound, another
+     * version: all rejected. */
     uint8_t bad[256];
+    const size_t first_record = RS_BATCH_HEADER_BYTES + 4;
     memcpy(bad, copy, size);
-    rs_put_u32(bad + RS_BATCH_HEADER_BYTES, 0xffffffffu);
+    rs_put_u32(bad + first_record, 0xffffffffu);
     RS_CHECK(s_batch(bad, size) != 0);
     memcpy(bad, copy, size);
-    bad[RS_BATCH_HEADER_BYTES + 4] ^= 1;
+    bad[first_record + 4] ^= 1;
     RS_CHECK(s_batch(bad, size) != 0);
     memcpy(bad, copy, size);
-    rs_put_u32(bad + 10, 0);
+    rs_put_u16(bad + 10, 0);
     RS_CHECK(s_batch(bad, size) != 0);
-    rs_put_u32(bad + 10, RS_BATCH_MAX + 1);
+    rs_put_u16(bad + 10, RS_GROUP_MAX + 1);
+    RS_CHECK(s_batch(bad, size) != 0);
+    rs_put_u16(bad + 10, 1); /* the second batch is left over */
     RS_CHECK(s_batch(bad, size) != 0);
     memcpy(bad, copy, size);
-    bad[0] = 2;
+    rs_put_u32(bad + RS_BATCH_HEADER_BYTES, 0);
+    RS_CHECK(s_batch(bad, size) != 0);
+    rs_put_u32(bad + RS_BATCH_HEADER_BYTES, RS_BATCH_MAX + 1);
+    RS_CHECK(s_batch(bad, size) != 0);
+    memcpy(bad, copy, size);
+    bad[0] = RS_PROTO_VERSION + 1;
     RS_CHECK(s_batch(bad, size) != 0);
     free(big);
     rs_batch_writer_destroy(&w);
@@ -114,56 +146,94 @@ static void test_batch(void)
 
 static void test_lease_req(void)
 {
-    rs_lease_req_t in = { .seq = 9, .release_lease_id = 77, .renew_lease_id = 78, .want = true,
-                          .run_id = 3, .batch_records = 100 };
+    rs_lease_req_t in = { .seq = 9, .release_count = 2, .release = { 77, 79 }, .renew_count = 1,
+                          .renew = { 78 }, .want = 3, .run_id = 3, .batch_records = 100 };
     strcpy(in.holder, "host/123/4");
     uint8_t buf[RS_LEASE_REQ_MAX_BYTES];
     size_t size = rs_lease_req_encode(&in, buf, sizeof buf);
-    RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + strlen(in.holder));
+    RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + 3 * 8 + strlen(in.holder));
     rs_lease_req_t out;
     RS_CHECK(rs_lease_req_decode(&out, buf, size) == 0);
-    RS_CHECK(out.seq == 9 && out.release_lease_id == 77 && out.renew_lease_id == 78 && out.want
-             && out.run_id == 3 && out.batch_records == 100 && strcmp(out.holder, in.holder) == 0);
+    RS_CHECK(out.seq == 9 && out.release_count == 2 && out.release[0] == 77
+             && out.release[1] == 79 && out.renew_count == 1 && out.renew[0] == 78
+             && out.want == 3 && out.run_id == 3 && out.batch_records == 100
+             && strcmp(out.holder, in.holder) == 0);
     s_check_truncations(s_req, buf, size);
     RS_CHECK(rs_lease_req_encode(&in, buf, 10) == 0);
-    buf[26] = 2; /* want must be 0 or 1 */
+    size = rs_lease_req_encode(&in, buf, sizeof buf);
+    buf[12] = RS_GROUP_MAX + 1; /* want is bounded */
     RS_CHECK(s_req(buf, size) != 0);
-    buf[26] = 1;
-    buf[40] = '\n'; /* holder must be printable */
+    buf[12] = RS_GROUP_MAX;
+    RS_CHECK(s_req(buf, size) == 0);
+    rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES + 8, 0); /* lease 0 names no lease */
+    RS_CHECK(s_req(buf, size) != 0);
+    size = rs_lease_req_encode(&in, buf, sizeof buf);
+    buf[size - 1] = '\n'; /* holder must be printable */
     RS_CHECK(s_req(buf, size) != 0);
     in.holder[3] = '\t';
     RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == 0);
+    in.holder[3] = 't';
+    in.release_count = RS_GROUP_MAX + 1;
+    RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == 0);
+    /* The largest request fits the bound. */
+    in.release_count = in.renew_count = RS_GROUP_MAX;
+    for (uint32_t i = 0; i < RS_GROUP_MAX; i++)
+        in.release[i] = in.renew[i] = UINT64_MAX - i;
+    memset(in.holder, 'h', RS_HOLDER_MAX);
+    in.holder[RS_HOLDER_MAX] = '\0';
+    RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == RS_LEASE_REQ_MAX_BYTES);
+    RS_CHECK(rs_lease_req_decode(&out, buf, RS_LEASE_REQ_MAX_BYTES) == 0);
 }
 
 static void test_lease_rep(void)
 {
     rs_lease_rep_t in = { .seq = 5, .release_status = RS_RELEASE_OK,
-                          .renew_status = RS_RELEASE_UNKNOWN, .granted = true,
-                          .lease_id = 1234, .key_id = 17, .ttl_ms = 10000,
-                          .sealed_len = RS_SEALED_BYTES };
-    randombytes_buf(in.sealed, in.sealed_len);
+                          .renew_status = RS_RELEASE_UNKNOWN, .ttl_ms = 10000, .granted = 2 };
+    in.grants[0] = (rs_lease_grant_t) { .lease_id = 1234, .key_id = 17, .sealed_len = RS_SEALED_BYTES };
+    in.grants[1] = (rs_lease_grant_t) { .lease_id = 1235, .key_id = 18, .sealed_len = 3 };
+    randombytes_buf(in.grants[0].sealed, RS_SEALED_BYTES);
+    randombytes_buf(in.grants[1].sealed, 3);
     uint8_t buf[RS_LEASE_REP_MAX_BYTES];
     size_t size = rs_lease_rep_encode(&in, buf, sizeof buf);
-    RS_CHECK(size == RS_LEASE_REP_MIN_BYTES + RS_SEALED_BYTES);
+    RS_CHECK(size == RS_LEASE_REP_MIN_BYTES + 2 * RS_LEASE_GRANT_MIN_BYTES + RS_SEALED_BYTES + 3);
     rs_lease_rep_t out;
     RS_CHECK(rs_lease_rep_decode(&out, buf, size) == 0);
     RS_CHECK(out.seq == 5 && out.release_status == RS_RELEASE_OK
-             && out.renew_status == RS_RELEASE_UNKNOWN && out.granted
-             && out.lease_id == 1234 && out.key_id == 17 && out.ttl_ms == 10000
-             && out.sealed_len == RS_SEALED_BYTES && !memcmp(out.sealed, in.sealed, RS_SEALED_BYTES));
+             && out.renew_status == RS_RELEASE_UNKNOWN && out.granted == 2 && out.ttl_ms == 10000);
+    for (int i = 0; i < 2; i++)
+        RS_CHECK(out.grants[i].lease_id == in.grants[i].lease_id
+                 && out.grants[i].key_id == in.grants[i].key_id
+                 && out.grants[i].sealed_len == in.grants[i].sealed_len
+                 && !memcmp(out.grants[i].sealed, in.grants[i].sealed, in.grants[i].sealed_len));
     s_check_truncations(s_rep, buf, size);
-    /* A grant without a secret, or a refusal with a lease, is malformed. */
-    rs_lease_rep_t odd = { .seq = 1, .granted = true, .lease_id = 3 };
-    size = rs_lease_rep_encode(&odd, buf, sizeof buf);
+    /* A grant without a secret or without a lease does not encode, and
+     * does not decode either. */
+    rs_lease_rep_t odd = { .seq = 1, .granted = 1, .grants = { { .lease_id = 3 } } };
+    RS_CHECK(rs_lease_rep_encode(&odd, buf, sizeof buf) == 0);
+    size = rs_lease_rep_encode(&in, buf, sizeof buf);
+    rs_put_u64(buf + RS_LEASE_REP_MIN_BYTES, 0);
+    RS_CHECK(s_rep(buf, size) != 0);
+    size = rs_lease_rep_encode(&in, buf, sizeof buf);
+    rs_put_u16(buf + RS_LEASE_REP_MIN_BYTES + 12, 0);
     RS_CHECK(s_rep(buf, size) != 0);
     rs_lease_rep_t none = { .seq = 1, .release_status = RS_RELEASE_UNKNOWN };
     size = rs_lease_rep_encode(&none, buf, sizeof buf);
-    RS_CHECK(rs_lease_rep_decode(&out, buf, size) == 0 && !out.granted);
+    RS_CHECK(size == RS_LEASE_REP_MIN_BYTES);
+    RS_CHECK(rs_lease_rep_decode(&out, buf, size) == 0 && out.granted == 0);
     buf[10] = 9;
     RS_CHECK(s_rep(buf, size) != 0);
+    buf[10] = 0;
+    buf[16] = RS_GROUP_MAX + 1;
+    RS_CHECK(s_rep(buf, size) != 0);
     /* A sealed length beyond the bound. */
-    in.sealed_len = RS_SEALED_MAX + 1;
+    in.grants[1].sealed_len = RS_SEALED_MAX + 1;
     RS_CHECK(rs_lease_rep_encode(&in, buf, sizeof buf) == 0);
+    /* The largest reply fits the bound. */
+    in.granted = RS_GROUP_MAX;
+    for (uint32_t i = 0; i < RS_GROUP_MAX; i++)
+        in.grants[i] = (rs_lease_grant_t) { .lease_id = i + 1, .key_id = i, .sealed_len = RS_SEALED_MAX };
+    RS_CHECK(rs_lease_rep_encode(&in, buf, sizeof buf) == RS_LEASE_REP_MAX_BYTES);
+    RS_CHECK(rs_lease_rep_decode(&out, buf, RS_LEASE_REP_MAX_BYTES) == 0 && out.granted == RS_GROUP_MAX);
 }
 
 static void test_results(void)
@@ -206,17 +276,19 @@ static void test_garbage(void)
             buf[0] = RS_PROTO_VERSION;
             buf[1] = (uint8_t) (1 + randombytes_uniform(4));
         }
-        rs_batch_t b;
-        if (rs_batch_decode(&b, buf, size) == 0) {
-            rs_batch_iter_t it;
-            rs_batch_iter_init(&it, &b);
-            int64_t id;
-            const uint8_t *m;
-            size_t len;
-            uint32_t n = 0;
-            while (rs_batch_iter_next(&it, &id, &m, &len))
-                n++;
-            RS_CHECK(n == b.count);
+        rs_batches_t all;
+        if (rs_batch_decode(&all, buf, size) == 0) {
+            for (uint32_t i = 0; i < all.count; i++) {
+                rs_batch_iter_t it;
+                rs_batch_iter_init(&it, &all.batches[i]);
+                int64_t id;
+                const uint8_t *m;
+                size_t len;
+                uint32_t n = 0;
+                while (rs_batch_iter_next(&it, &id, &m, &len))
+                    n++;
+                RS_CHECK(n == all.batches[i].count);
+            }
         }
         (void) s_req(buf, size);
         (void) s_rep(buf, size);

@@ -211,10 +211,11 @@ static void s_take_replies(zsock_t *sock, rg_kc_stats_t *st)
         rs_lease_rep_t rep;
         if (body && rs_lease_rep_decode(&rep, zframe_data(body), zframe_size(body)) == 0) {
             if (rep.granted) {
-                st->grants++;
+                st->grants += rep.granted;
                 pthread_mutex_lock(&s_lock);
-                if (s_grant_count < RG_MAX_GRANTS)
-                    s_grants[s_grant_count++] = (rg_grant_t) { rep.lease_id, rep.key_id };
+                for (uint8_t g = 0; g < rep.granted && s_grant_count < RG_MAX_GRANTS; g++)
+                    s_grants[s_grant_count++] =
+                        (rg_grant_t) { rep.grants[g].lease_id, rep.grants[g].key_id };
                 pthread_mutex_unlock(&s_lock);
             }
             else
@@ -228,11 +229,14 @@ static void s_take_replies(zsock_t *sock, rg_kc_stats_t *st)
     }
 }
 
+/* A request as a worker makes it, for one batch of run 1 (release and
+ * renew 0: none). */
 static size_t s_encode_req(uint8_t *buf, uint64_t seq, uint64_t release, uint64_t renew, bool want,
                            uint32_t batch_records, const char *holder)
 {
-    rs_lease_req_t req = { .seq = seq, .release_lease_id = release, .renew_lease_id = renew,
-                           .want = want, .run_id = 1, .batch_records = batch_records };
+    rs_lease_req_t req = { .seq = seq, .release_count = release != 0, .release = { release },
+                           .renew_count = renew != 0, .renew = { renew }, .want = want,
+                           .run_id = 1, .batch_records = batch_records };
     snprintf(req.holder, sizeof req.holder, "%s", holder);
     return rs_lease_req_encode(&req, buf, RS_LEASE_REQ_MAX_BYTES);
 }
@@ -298,9 +302,9 @@ static void s_keycoord_malformed(const rg_config_t *cfg, rg_kc_stats_t *st)
     s_send_req(d, buf, valid_len + 64, st);                     /* trailing bytes */
     memset(buf, 'A', sizeof buf);
     memcpy(buf, valid, RS_LEASE_REQ_MIN_BYTES);
-    buf[39] = 200;                                              /* holder over RS_HOLDER_MAX */
+    buf[25] = 200;                                              /* holder over RS_HOLDER_MAX */
     s_send_req(d, buf, RS_LEASE_REQ_MIN_BYTES + 200, st);
-    buf[39] = 255;
+    buf[25] = 255;
     s_send_req(d, buf, RS_LEASE_REQ_MIN_BYTES + 255, st);
     {
         size_t big = 4u << 20;                                  /* one 4 MiB frame */
@@ -314,7 +318,7 @@ static void s_keycoord_malformed(const rg_config_t *cfg, rg_kc_stats_t *st)
     }
     /* Bad field values in a frame of the right size. */
     memcpy(buf, valid, valid_len);
-    buf[0] = 2;                                                 /* version */
+    buf[0] = RS_PROTO_VERSION + 1;                              /* version */
     s_send_req(d, buf, valid_len, st);
     for (uint8_t type = 0; type < 8; type++) {                  /* every other type */
         if (type == RS_MSG_LEASE_REQ)
@@ -324,13 +328,16 @@ static void s_keycoord_malformed(const rg_config_t *cfg, rg_kc_stats_t *st)
         s_send_req(d, buf, valid_len, st);
     }
     memcpy(buf, valid, valid_len);
-    buf[26] = 2;                                                /* want not 0|1 */
+    buf[12] = RS_GROUP_MAX + 1;                                 /* want beyond the bound */
     s_send_req(d, buf, valid_len, st);
     memcpy(buf, valid, valid_len);
-    buf[40] = 0x07;                                             /* holder not printable */
+    buf[10] = 1;                                                /* a release id the frame lacks */
     s_send_req(d, buf, valid_len, st);
     memcpy(buf, valid, valid_len);
-    buf[39] = (uint8_t) (valid[39] - 1);                        /* holder length off by one */
+    buf[RS_LEASE_REQ_MIN_BYTES] = 0x07;                         /* holder not printable */
+    s_send_req(d, buf, valid_len, st);
+    memcpy(buf, valid, valid_len);
+    buf[25] = (uint8_t) (valid[25] - 1);                        /* holder length off by one */
     s_send_req(d, buf, valid_len, st);
     size_t n = s_encode_req(buf, 8, 0, 0, true, 0, "rogue/1/0");          /* empty batch */
     s_send_req(d, buf, n, st);
@@ -449,7 +456,7 @@ static bool s_forger_lease(zsock_t *dealer, const rs_batch_t *batch, uint64_t *h
     snprintf(holder, sizeof holder, "rogue-forger/%d/0", (int) getpid());
     size_t n = s_encode_req(buf, ++seq, *held, 0, true, batch->count, holder);
     /* s_encode_req puts run 1; a forger copies the batch's run. */
-    rs_put_u64(buf + 27, batch->run_id);
+    rs_put_u64(buf + 13, batch->run_id);
     s_send_req(dealer, buf, n, &st);
     *held = 0;
     int64_t end = zclock_mono() + 3000;
@@ -468,14 +475,14 @@ static bool s_forger_lease(zsock_t *dealer, const rs_batch_t *batch, uint64_t *h
         zmsg_destroy(&msg);
         if (ok) {
             if (rep->granted)
-                *held = rep->lease_id;
+                *held = rep->grants[0].lease_id;
             return rep->granted;
         }
     }
     return false;
 }
 
-static void s_forge_push(zsock_t *push, const rs_batch_t *batch, const rs_lease_rep_t *lease);
+static void s_forge_push(zsock_t *push, const rs_batch_t *batch, const rs_lease_grant_t *lease);
 
 /* With --forge, the first few stolen batches are "signed" with garbage
  * under a real lease and pushed to the sink, exactly as a worker would. */
@@ -488,25 +495,25 @@ static void s_forge_batch(zsock_t *dealer, zsock_t *push, const rs_batch_t *batc
     if (foreign) {
         /* The leases just before ours were granted to other workers: push
          * the garbage under each of them, with every plausible key id. */
-        for (uint64_t back = 1; back <= 3 && back < rep.lease_id; back++)
+        const rs_lease_grant_t *ours = &rep.grants[0];
+        for (uint64_t back = 1; back <= 3 && back < ours->lease_id; back++)
             for (uint32_t key = 1; key <= 8; key++) {
-                rs_lease_rep_t other = rep;
-                other.lease_id = rep.lease_id - back;
+                rs_lease_grant_t other = *ours;
+                other.lease_id = ours->lease_id - back;
                 other.key_id = key;
                 s_forge_push(push, batch, &other);
             }
         return;
     }
-    s_forge_push(push, batch, &rep);
+    s_forge_push(push, batch, &rep.grants[0]);
 }
 
 /* Pushes garbage signatures for every record of batch under lease. */
-static void s_forge_push(zsock_t *push, const rs_batch_t *batch, const rs_lease_rep_t *lease)
+static void s_forge_push(zsock_t *push, const rs_batch_t *batch, const rs_lease_grant_t *lease)
 {
-    const rs_lease_rep_t rep = *lease;
     zframe_t *frame = zframe_new(NULL, rs_results_size(batch->count));
     uint8_t *buf = zframe_data(frame);
-    rs_results_begin(buf, rep.lease_id, rep.key_id, batch->count);
+    rs_results_begin(buf, lease->lease_id, lease->key_id, batch->count);
     rs_batch_iter_t it;
     rs_batch_iter_init(&it, batch);
     int64_t id;
@@ -557,24 +564,26 @@ static void *s_steal(void *arg)
         zframe_t *frame = zframe_recv(pull);
         if (!frame)
             break;
-        rs_batch_t batch;
-        if (rs_batch_decode(&batch, zframe_data(frame), zframe_size(frame)) == 0) {
-            rs_batch_iter_t it;
-            rs_batch_iter_init(&it, &batch);
-            int64_t id;
-            const uint8_t *msg;
-            size_t len;
-            pthread_mutex_lock(&s_lock);
-            s_stolen_batches++;
-            while (rs_batch_iter_next(&it, &id, &msg, &len)) {
-                s_stolen_records++;
-                if (s_stolen_count < RG_MAX_STOLEN)
-                    s_stolen[s_stolen_count++] = id;
+        rs_batches_t batches;
+        if (rs_batch_decode(&batches, zframe_data(frame), zframe_size(frame)) == 0)
+            for (uint32_t b = 0; b < batches.count; b++) {
+                const rs_batch_t *batch = &batches.batches[b];
+                rs_batch_iter_t it;
+                rs_batch_iter_init(&it, batch);
+                int64_t id;
+                const uint8_t *msg;
+                size_t len;
+                pthread_mutex_lock(&s_lock);
+                s_stolen_batches++;
+                while (rs_batch_iter_next(&it, &id, &msg, &len)) {
+                    s_stolen_records++;
+                    if (s_stolen_count < RG_MAX_STOLEN)
+                        s_stolen[s_stolen_count++] = id;
+                }
+                pthread_mutex_unlock(&s_lock);
+                if (dealer && push && s_forged_leases < 20)
+                    s_forge_batch(dealer, push, batch, &held, cfg->forge_foreign);
             }
-            pthread_mutex_unlock(&s_lock);
-            if (dealer && push && s_forged_leases < 20)
-                s_forge_batch(dealer, push, &batch, &held, cfg->forge_foreign);
-        }
         zframe_destroy(&frame);
         /* A slow thief: each batch it holds is one the others wait for. */
         zclock_sleep(20);

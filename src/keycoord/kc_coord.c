@@ -25,6 +25,7 @@ typedef struct {
 typedef struct {
     void *cookie;
     uint64_t seq;
+    uint8_t want;
     uint64_t run_id;
     uint32_t batch_records;
     uint8_t release_status;
@@ -384,19 +385,36 @@ int kc_coord_renew(kc_coord_t *self, uint64_t lease_id, const char *holder, int6
     return RS_RELEASE_OK;
 }
 
-size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, uint64_t keep_lease)
+static bool s_listed(uint64_t lease_id, const uint64_t *ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] == lease_id)
+            return true;
+    return false;
+}
+
+/* Ends every lease of holder but those listed. Returns how many ended. */
+static size_t s_end_holder(kc_coord_t *self, const char *holder, const uint64_t *keep,
+                           size_t keep_count)
 {
     size_t ended = 0;
     for (size_t i = 0; i < self->held_count;) {
         int32_t index = self->held[i];
         if (strcmp(self->keys[index].holder, holder) == 0
-            && self->keys[index].lease_id != keep_lease) {
+            && !s_listed(self->keys[index].lease_id, keep, keep_count)) {
             s_end(self, index, "released"); /* swaps the last into slot i */
             ended++;
         }
         else
             i++;
     }
+    return ended;
+}
+
+size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, const uint64_t *keep,
+                        size_t keep_count)
+{
+    size_t ended = s_end_holder(self, holder, keep, keep_count);
     /* Rebuild the ring without the holder's entry, keeping the order. */
     size_t kept = 0;
     for (size_t i = 0; i < self->waiter_count; i++) {
@@ -413,18 +431,10 @@ size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, uint64_t keep_leas
     return ended;
 }
 
-int kc_coord_want(kc_coord_t *self, const char *holder, uint64_t run_id, uint32_t batch_records,
-                  uint64_t seq, uint8_t release_status, void *cookie)
+int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t run_id,
+                  uint32_t batch_records, uint64_t seq, uint8_t release_status, void *cookie)
 {
-    /* One lease per holder: if it holds one it did not give back, the grant
-     * never reached it (a lost reply it has now retried). */
-    for (size_t i = 0; i < self->held_count; i++) {
-        int32_t index = self->held[i];
-        if (strcmp(self->keys[index].holder, holder) == 0) {
-            s_end(self, index, "released");
-            break;
-        }
-    }
+    s_end_holder(self, holder, NULL, 0);
     s_waiter_t *slot = NULL;
     for (size_t i = 0; i < self->waiter_count && !slot; i++) {
         s_waiter_t *w = &self->waiters[(self->waiter_first + i) % self->waiter_cap];
@@ -442,6 +452,7 @@ int kc_coord_want(kc_coord_t *self, const char *holder, uint64_t run_id, uint32_
     }
     slot->cookie = cookie;
     slot->seq = seq;
+    slot->want = want ? want : 1;
     slot->run_id = run_id;
     slot->batch_records = batch_records;
     slot->release_status = release_status;
@@ -457,23 +468,24 @@ bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out)
     self->waiter_first = (self->waiter_first + 1) % self->waiter_cap;
     self->waiter_count--;
 
-    int32_t index = s_free_pop_head(self);
-    uint64_t lease_id = self->next_lease_id++;
-    s_hold(self, index, lease_id, w->holder, now_mono_us + (int64_t) self->ttl_ms * 1000);
-    s_key_t *k = &self->keys[index];
-    kc_event_t *e = s_event_new(self, KC_EVENT_GRANT, k);
-    e->run_id = w->run_id;
-    e->batch_records = w->batch_records;
-    snprintf(e->holder, sizeof e->holder, "%s", w->holder);
-
     out->cookie = w->cookie;
     out->seq = w->seq;
     out->release_status = w->release_status;
-    out->lease_id = lease_id;
-    out->key_id = k->id;
-    out->sealed = k->sealed;
-    out->sealed_len = k->sealed_len;
+    out->count = 0;
     w->cookie = NULL;
+    while (out->count < w->want && self->free_count > 0) {
+        int32_t index = s_free_pop_head(self);
+        uint64_t lease_id = self->next_lease_id++;
+        s_hold(self, index, lease_id, w->holder, now_mono_us + (int64_t) self->ttl_ms * 1000);
+        s_key_t *k = &self->keys[index];
+        kc_event_t *e = s_event_new(self, KC_EVENT_GRANT, k);
+        e->run_id = w->run_id;
+        e->batch_records = w->batch_records;
+        snprintf(e->holder, sizeof e->holder, "%s", w->holder);
+        out->leases[out->count++] = (kc_grant_lease_t) {
+            .lease_id = lease_id, .key_id = k->id, .sealed = k->sealed, .sealed_len = k->sealed_len,
+        };
+    }
     return true;
 }
 

@@ -36,15 +36,21 @@ typedef struct {
     char holder[RS_HOLDER_MAX + 1];
 } kc_event_t;
 
-/* A grant ready to be sent: the waiter it answers and the lease. */
+/* A grant ready to be sent: the waiter it answers and its leases, one per
+ * batch it asked for (fewer when fewer keys were free). */
 typedef struct {
-    void *cookie;           /* the caller's handle of the waiter (its routing id) */
-    uint64_t seq;           /* request sequence to echo */
-    uint8_t release_status; /* outcome of the release folded into the request */
     uint64_t lease_id;
     uint32_t key_id;
     const uint8_t *sealed;  /* valid until the key is removed: keys never are */
     uint16_t sealed_len;
+} kc_grant_lease_t;
+
+typedef struct {
+    void *cookie;           /* the caller's handle of the waiter (its routing id) */
+    uint64_t seq;           /* request sequence to echo */
+    uint8_t release_status; /* outcome of the releases folded into the request */
+    uint8_t count;          /* 1 .. wanted */
+    kc_grant_lease_t leases[RS_GROUP_MAX];
 } kc_grant_t;
 
 /* Destroys a waiter's cookie when the coordinator drops the waiter. */
@@ -105,22 +111,26 @@ int kc_coord_release(kc_coord_t *self, uint64_t lease_id, const char *holder);
 int kc_coord_renew(kc_coord_t *self, uint64_t lease_id, const char *holder, int64_t now_mono_us);
 
 /* A request from `holder` that asks for no key: the holder has no lease
- * but keep_lease (0: none) and waits for none. Ends any other lease it
- * holds (a grant that never reached it, e.g. one sent while it was
- * stopping) and drops it from the waiting queue. Returns how many leases
- * ended. */
-size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, uint64_t keep_lease);
+ * but those in keep (keep_count of them; renewed in the same request) and
+ * waits for none. Ends any other lease it holds (a grant that never reached
+ * it, e.g. one sent while it was stopping) and drops it from the waiting
+ * queue. Returns how many leases ended. */
+size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, const uint64_t *keep,
+                        size_t keep_count);
 
-/* Queues a holder that wants a key. A holder already waiting is replaced
- * (its old cookie freed): it retried. A holder that still holds a lease it
- * did not release evidently never received that grant, so that lease ends
- * first. Takes ownership of cookie. Returns 0 when queued, 1 when the
- * waiting queue is full (cookie left with the caller). */
-int kc_coord_want(kc_coord_t *self, const char *holder, uint64_t run_id, uint32_t batch_records,
-                  uint64_t seq, uint8_t release_status, void *cookie);
+/* Queues a holder that wants `want` keys (1..RS_GROUP_MAX), one per batch.
+ * A holder already waiting is replaced (its old cookie freed): it retried.
+ * A holder gives back every lease it holds in each request that asks for
+ * more, so a lease it still holds evidently never reached it (a lost reply
+ * it has now retried): those leases end first. Takes ownership of cookie.
+ * Returns 0 when queued, 1 when the waiting queue is full (cookie left with
+ * the caller). */
+int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t run_id,
+                  uint32_t batch_records, uint64_t seq, uint8_t release_status, void *cookie);
 
-/* Grants the head of the free queue to the first waiter, if both exist.
- * Returns true and fills *out (the cookie passes to the caller). */
+/* Grants keys from the head of the free queue to the first waiter, if both
+ * exist: as many as it wants, or as are free. Returns true and fills *out
+ * (the cookie passes to the caller). */
 bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out);
 
 /* Ends, as expired, every lease whose deadline has passed. Returns how many. */

@@ -16,11 +16,11 @@
 #define S_KEYRING_POLL_US 100000     /* how often keyring notifications are read */
 #define S_KEYRING_RELOAD_US 30000000 /* full keyring reload, in case a notification was missed */
 
+/* A reply waiting to be sent; encoded only when sent, into one buffer. */
 typedef struct {
     zframe_t *routing;
-    uint64_t lease_id; /* granted lease, 0 for a plain acknowledgement */
-    size_t size;
-    uint8_t body[RS_LEASE_REP_MAX_BYTES];
+    uint8_t renew_status;
+    kc_grant_t grant; /* count 0: a plain acknowledgement */
 } s_reply_t;
 
 struct kc_server_t {
@@ -32,6 +32,7 @@ struct kc_server_t {
     zpoller_t *poller;
     s_reply_t *replies;
     size_t reply_count, reply_cap;
+    uint8_t encoded[RS_LEASE_REP_MAX_BYTES];
     uint64_t dropped_malformed, unauthorized, refused_full, undeliverable, grants, releases,
         expiries;
     int64_t next_stats_us;
@@ -133,7 +134,10 @@ static s_reply_t *s_reply_new(kc_server_t *self)
         self->reply_cap = cap;
     }
     s_reply_t *r = &self->replies[self->reply_count++];
-    memset(r, 0, offsetof(s_reply_t, body));
+    r->routing = NULL;
+    r->renew_status = RS_RELEASE_NONE;
+    r->grant.cookie = NULL;
+    r->grant.count = 0;
     return r;
 }
 
@@ -189,29 +193,36 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
      * and keeps one worker from releasing or renewing another's lease. */
     rs_security_qualify(self->security, body, req.holder, sizeof req.holder);
     uint8_t release_status = RS_RELEASE_NONE;
-    if (req.release_lease_id) {
-        release_status = (uint8_t) kc_coord_release(self->coord, req.release_lease_id, req.holder);
-        if (release_status == RS_RELEASE_OK)
+    for (size_t i = 0; i < req.release_count; i++) {
+        if (kc_coord_release(self->coord, req.release[i], req.holder) == RS_RELEASE_OK) {
             self->releases++;
-        else
-            /* Also a retried request whose first try already released it. */
-            rs_debug("holder '%s' released lease %llu, which it does not hold (expired?)",
-                     req.holder, (unsigned long long) req.release_lease_id);
+            if (release_status == RS_RELEASE_NONE)
+                release_status = RS_RELEASE_OK;
+            continue;
+        }
+        /* Also a retried request whose first try already released it. */
+        rs_debug("holder '%s' released lease %llu, which it does not hold (expired?)", req.holder,
+                 (unsigned long long) req.release[i]);
+        release_status = RS_RELEASE_UNKNOWN;
     }
     uint8_t renew_status = RS_RELEASE_NONE;
-    if (req.renew_lease_id) {
-        renew_status = (uint8_t) kc_coord_renew(self->coord, req.renew_lease_id, req.holder,
-                                                rs_mono_us());
-        if (renew_status != RS_RELEASE_OK)
-            rs_warn("holder '%s' renewed lease %llu, which it does not hold (expired?)",
-                    req.holder, (unsigned long long) req.renew_lease_id);
+    int64_t now = req.renew_count ? rs_mono_us() : 0;
+    for (size_t i = 0; i < req.renew_count; i++) {
+        if (kc_coord_renew(self->coord, req.renew[i], req.holder, now) == RS_RELEASE_OK) {
+            if (renew_status == RS_RELEASE_NONE)
+                renew_status = RS_RELEASE_OK;
+            continue;
+        }
+        rs_warn("holder '%s' renewed lease %llu, which it does not hold (expired?)", req.holder,
+                (unsigned long long) req.renew[i]);
+        renew_status = RS_RELEASE_UNKNOWN;
     }
-    if (!req.want && kc_coord_goodbye(self->coord, req.holder, req.renew_lease_id) > 0)
+    if (!req.want && kc_coord_goodbye(self->coord, req.holder, req.renew, req.renew_count) > 0)
         rs_info("holder '%s' holds no lease: ended the one granted to it that it never received",
                 req.holder);
     if (req.want) {
-        int rc = kc_coord_want(self->coord, req.holder, req.run_id, req.batch_records, req.seq,
-                               release_status, routing);
+        int rc = kc_coord_want(self->coord, req.holder, req.want, req.run_id, req.batch_records,
+                               req.seq, release_status, routing);
         if (rc == 0) {
             routing = NULL; /* the coordinator owns it now */
             goto done;
@@ -224,9 +235,9 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
     /* A release, a ping, or a want that cannot wait: answer now, granting nothing. */
     s_reply_t *r = s_reply_new(self);
     if (r) {
-        rs_lease_rep_t rep = { .seq = req.seq, .release_status = release_status,
-                               .renew_status = renew_status };
-        r->size = rs_lease_rep_encode(&rep, r->body, sizeof r->body);
+        r->grant.seq = req.seq;
+        r->grant.release_status = release_status;
+        r->renew_status = renew_status;
         r->routing = routing;
         routing = NULL;
     }
@@ -238,30 +249,18 @@ done:
 
 static void s_collect_grants(kc_server_t *self)
 {
-    kc_grant_t g;
     int64_t now = rs_mono_us();
-    while (kc_coord_next_grant(self->coord, now, &g)) {
+    for (;;) {
         s_reply_t *r = s_reply_new(self);
-        if (!r) {
-            zframe_t *routing = g.cookie;
-            zframe_destroy(&routing);
-            kc_coord_abandon(self->coord, g.lease_id);
-            continue;
+        if (!r)
+            break; /* out of memory: the waiters wait for the next turn */
+        if (!kc_coord_next_grant(self->coord, now, &r->grant)) {
+            self->reply_count--;
+            break;
         }
-        rs_lease_rep_t rep = {
-            .seq = g.seq,
-            .release_status = g.release_status,
-            .granted = true,
-            .lease_id = g.lease_id,
-            .key_id = g.key_id,
-            .ttl_ms = kc_coord_ttl_ms(self->coord),
-            .sealed_len = g.sealed_len,
-        };
-        memcpy(rep.sealed, g.sealed, g.sealed_len);
-        r->size = rs_lease_rep_encode(&rep, r->body, sizeof r->body);
-        r->routing = g.cookie;
-        r->lease_id = g.lease_id;
-        self->grants++;
+        r->routing = r->grant.cookie;
+        r->grant.cookie = NULL;
+        self->grants += r->grant.count;
     }
 }
 
@@ -284,23 +283,37 @@ static int s_log_events(kc_server_t *self)
 static size_t s_send_replies(kc_server_t *self)
 {
     size_t voided = 0;
+    rs_lease_rep_t rep;
     for (size_t i = 0; i < self->reply_count; i++) {
         s_reply_t *r = &self->replies[i];
+        rep.seq = r->grant.seq;
+        rep.release_status = r->grant.release_status;
+        rep.renew_status = r->renew_status;
+        rep.ttl_ms = kc_coord_ttl_ms(self->coord);
+        rep.granted = r->grant.count;
+        for (size_t g = 0; g < r->grant.count; g++) {
+            const kc_grant_lease_t *lease = &r->grant.leases[g];
+            rep.grants[g].lease_id = lease->lease_id;
+            rep.grants[g].key_id = lease->key_id;
+            rep.grants[g].sealed_len = lease->sealed_len;
+            memcpy(rep.grants[g].sealed, lease->sealed, lease->sealed_len);
+        }
+        size_t size = rs_lease_rep_encode(&rep, self->encoded, sizeof self->encoded);
         zmsg_t *msg = zmsg_new();
         zmsg_append(msg, &r->routing);
         zmsg_addmem(msg, NULL, 0);
-        zmsg_addmem(msg, r->body, r->size);
-        if (zmsg_send(&msg, self->router) != 0) {
-            /* ROUTER_MANDATORY: the peer is gone. Its grant is void. */
+        zmsg_addmem(msg, self->encoded, size);
+        if (size == 0 || zmsg_send(&msg, self->router) != 0) {
+            /* ROUTER_MANDATORY: the peer is gone. Its grants are void. */
             zmsg_destroy(&msg);
             self->undeliverable++;
-            if (r->lease_id) {
+            for (size_t g = 0; g < r->grant.count; g++) {
                 /* Log sparsely: a crowd of vanished holders is one event. */
                 if (self->undeliverable <= 10 || self->undeliverable % 1000 == 0)
                     rs_warn("grant of lease %llu could not be delivered (its holder is gone); ending it; %llu so far",
-                            (unsigned long long) r->lease_id,
+                            (unsigned long long) r->grant.leases[g].lease_id,
                             (unsigned long long) self->undeliverable);
-                kc_coord_abandon(self->coord, r->lease_id);
+                kc_coord_abandon(self->coord, r->grant.leases[g].lease_id);
                 voided++;
             }
         }
@@ -348,6 +361,11 @@ int kc_server_run(kc_server_t *self)
         int64_t wait_us = deadline == INT64_MAX ? 1000000 : deadline - now;
         if (wait_us > 1000000)
             wait_us = 1000000;
+        /* Holders wait for free keys only while the log writer catches up:
+         * look again soon, as nothing else may wake this loop. */
+        if (kc_coord_waiting_count(self->coord) && kc_coord_free_count(self->coord)
+            && wait_us > 2000)
+            wait_us = 2000;
         if (wait_us < 0)
             wait_us = 0;
         void *which = zpoller_wait(self->poller, (int) ((wait_us + 999) / 1000));

@@ -24,21 +24,22 @@ static kc_coord_t *s_coord(int keys, uint32_t ttl_ms)
     return c;
 }
 
-/* Asks for a key for `holder` and returns the grant (fails if none). */
-static kc_grant_t s_lease(kc_coord_t *c, const char *holder, int64_t now)
+/* Asks for one key for `holder` and returns its lease (fails if none). */
+static kc_grant_lease_t s_lease(kc_coord_t *c, const char *holder, int64_t now)
 {
     static int cookie;
-    RS_CHECK(kc_coord_want(c, holder, 1, 10, 1, RS_RELEASE_NONE, &cookie) == 0);
+    RS_CHECK(kc_coord_want(c, holder, 1, 1, 10, 1, RS_RELEASE_NONE, &cookie) == 0);
     kc_grant_t g;
     RS_CHECK(kc_coord_next_grant(c, now, &g));
-    return g;
+    RS_CHECK(g.count == 1);
+    return g.leases[0];
 }
 
 static void test_lru_order(void)
 {
     kc_coord_t *c = s_coord(3, 1000);
     RS_CHECK(kc_coord_add_key(c, 2, s_sealed, sizeof s_sealed, 0) != 0); /* duplicate id */
-    kc_grant_t a = s_lease(c, "a", 0), b = s_lease(c, "b", 0);
+    kc_grant_lease_t a = s_lease(c, "a", 0), b = s_lease(c, "b", 0);
     RS_CHECK(a.key_id == 1 && b.key_id == 2); /* never-used keys in the order added */
     RS_CHECK(a.lease_id == 1 && b.lease_id == 2);
     RS_CHECK(kc_coord_release(c, b.lease_id, "b") == RS_RELEASE_OK);
@@ -66,10 +67,10 @@ static void test_lru_order(void)
 static void test_exclusive_and_waiting(void)
 {
     kc_coord_t *c = s_coord(1, 1000);
-    kc_grant_t a = s_lease(c, "a", 0);
+    kc_grant_lease_t a = s_lease(c, "a", 0);
     int cookie_b, cookie_c;
-    RS_CHECK(kc_coord_want(c, "b", 1, 10, 5, RS_RELEASE_NONE, &cookie_b) == 0);
-    RS_CHECK(kc_coord_want(c, "c", 1, 10, 6, RS_RELEASE_NONE, &cookie_c) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 5, RS_RELEASE_NONE, &cookie_b) == 0);
+    RS_CHECK(kc_coord_want(c, "c", 1, 1, 10, 6, RS_RELEASE_NONE, &cookie_c) == 0);
     kc_grant_t g;
     RS_CHECK(!kc_coord_next_grant(c, 0, &g)); /* the only key is held */
     RS_CHECK(kc_coord_waiting_count(c) == 2);
@@ -79,7 +80,7 @@ static void test_exclusive_and_waiting(void)
     RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_OK);
     RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_UNKNOWN); /* not twice */
     RS_CHECK(kc_coord_next_grant(c, 0, &g));
-    RS_CHECK(g.cookie == &cookie_b && g.seq == 5 && g.key_id == 1); /* first come, first served */
+    RS_CHECK(g.cookie == &cookie_b && g.seq == 5 && g.count == 1 && g.leases[0].key_id == 1); /* first come, first served */
     RS_CHECK(!kc_coord_next_grant(c, 0, &g));
     RS_CHECK(kc_coord_release(c, 2, "b") == RS_RELEASE_OK);
     RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.cookie == &cookie_c);
@@ -89,18 +90,18 @@ static void test_exclusive_and_waiting(void)
 static void test_retry_and_bounds(void)
 {
     kc_coord_t *c = s_coord(1, 1000);
-    kc_grant_t a = s_lease(c, "a", 0);
+    kc_grant_lease_t a = s_lease(c, "a", 0);
     (void) a;
     int first, second;
     s_freed = 0;
-    RS_CHECK(kc_coord_want(c, "b", 1, 10, 1, RS_RELEASE_NONE, &first) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 1, RS_RELEASE_NONE, &first) == 0);
     /* The same holder again (a Lazy Pirate retry) replaces its request. */
-    RS_CHECK(kc_coord_want(c, "b", 1, 10, 2, RS_RELEASE_NONE, &second) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 2, RS_RELEASE_NONE, &second) == 0);
     RS_CHECK(s_freed == 1 && kc_coord_waiting_count(c) == 1);
     /* Holder "a" asks again without releasing: its grant was lost, so its
      * old lease ends and the key goes to the next waiter ("b"). */
     int again;
-    RS_CHECK(kc_coord_want(c, "a", 1, 10, 3, RS_RELEASE_NONE, &again) == 0);
+    RS_CHECK(kc_coord_want(c, "a", 1, 1, 10, 3, RS_RELEASE_NONE, &again) == 0);
     kc_grant_t g;
     RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.cookie == &second && g.seq == 2);
     /* The waiting queue is bounded. */
@@ -109,7 +110,7 @@ static void test_retry_and_bounds(void)
     for (int i = 0; i < 20; i++) {
         char holder[8];
         snprintf(holder, sizeof holder, "w%d", i);
-        refused += kc_coord_want(c, holder, 1, 1, 1, RS_RELEASE_NONE, &cookies[i]) == 1;
+        refused += kc_coord_want(c, holder, 1, 1, 1, 1, RS_RELEASE_NONE, &cookies[i]) == 1;
     }
     RS_CHECK(kc_coord_waiting_count(c) == 16 && refused == 5);
     s_freed = 0;
@@ -120,7 +121,7 @@ static void test_retry_and_bounds(void)
 static void test_expiry(void)
 {
     kc_coord_t *c = s_coord(2, 100);
-    kc_grant_t a = s_lease(c, "a", 1000);
+    kc_grant_lease_t a = s_lease(c, "a", 1000);
     RS_CHECK(kc_coord_next_deadline(c) == 1000 + 100 * 1000);
     RS_CHECK(kc_coord_expire(c, 100999) == 0);
     RS_CHECK(kc_coord_expire(c, 101000) == 1);
@@ -155,7 +156,7 @@ static void test_adopt(void)
     RS_CHECK(kc_coord_adopt_lease(c, 61, 1, "old", 0, 0) != 0); /* already held */
     RS_CHECK(kc_coord_adopt_lease(c, 62, 9, "old", 0, 0) != 0); /* no such key */
     RS_CHECK(kc_coord_next_deadline(c) == 600000);
-    kc_grant_t g = s_lease(c, "new", 0);
+    kc_grant_lease_t g = s_lease(c, "new", 0);
     RS_CHECK(g.key_id == 2 && g.lease_id == 61); /* fencing tokens continue past the log */
     RS_CHECK(kc_coord_expire(c, 600000) == 1);
     RS_CHECK(kc_coord_free_count(c) == 1);
@@ -165,7 +166,7 @@ static void test_adopt(void)
 static void test_rotation(void)
 {
     kc_coord_t *c = s_coord(3, 1000);
-    kc_grant_t a = s_lease(c, "a", 0);
+    kc_grant_lease_t a = s_lease(c, "a", 0);
     RS_CHECK(a.key_id == 1);
     RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_OK);
     /* Queue: 2, 3 (never used), 1. A new key 5 joins the never-used keys
@@ -178,7 +179,7 @@ static void test_rotation(void)
     RS_CHECK(kc_coord_retire_key(c, 3) == 0);
     RS_CHECK(kc_coord_retire_key(c, 3) == 1);
     RS_CHECK(kc_coord_retire_key(c, 9) == -1);
-    kc_grant_t g2 = s_lease(c, "b", 0);
+    kc_grant_lease_t g2 = s_lease(c, "b", 0);
     RS_CHECK(g2.key_id == 2);
     RS_CHECK(kc_coord_retire_key(c, 2) == 0);
     RS_CHECK(s_lease(c, "c", 0).key_id == 4);
@@ -210,17 +211,52 @@ static void test_rotation(void)
 static void test_goodbye(void)
 {
     kc_coord_t *c = s_coord(1, 1000);
-    kc_grant_t a = s_lease(c, "a", 0);
+    kc_grant_lease_t a = s_lease(c, "a", 0);
     int cookie;
-    RS_CHECK(kc_coord_want(c, "b", 1, 10, 1, RS_RELEASE_NONE, &cookie) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 1, RS_RELEASE_NONE, &cookie) == 0);
     /* "b" stops waiting: its place in the queue goes. */
     s_freed = 0;
-    RS_CHECK(kc_coord_goodbye(c, "b", 0) == 0 && s_freed == 1);
+    RS_CHECK(kc_coord_goodbye(c, "b", NULL, 0) == 0 && s_freed == 1);
     RS_CHECK(kc_coord_waiting_count(c) == 0);
     /* A renewal keeps the renewed lease; any other request wanting nothing
      * ends a lease the holder never received. */
-    RS_CHECK(kc_coord_goodbye(c, "a", a.lease_id) == 0 && kc_coord_held_count(c) == 1);
-    RS_CHECK(kc_coord_goodbye(c, "a", 0) == 1 && kc_coord_free_count(c) == 1);
+    RS_CHECK(kc_coord_goodbye(c, "a", &a.lease_id, 1) == 0 && kc_coord_held_count(c) == 1);
+    RS_CHECK(kc_coord_goodbye(c, "a", NULL, 0) == 1 && kc_coord_free_count(c) == 1);
+    kc_coord_destroy(&c);
+}
+
+static void test_several_per_request(void)
+{
+    kc_coord_t *c = s_coord(5, 1000);
+    kc_grant_lease_t a = s_lease(c, "a", 0); /* key 1 */
+    int cookie_b, cookie_c;
+    /* "b" wants 3 for 3 batches: keys 2, 3, 4, in LRU order, each its own lease. */
+    RS_CHECK(kc_coord_want(c, "b", 3, 1, 1, 7, RS_RELEASE_NONE, &cookie_b) == 0);
+    kc_grant_t g;
+    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.cookie == &cookie_b && g.count == 3);
+    for (uint8_t i = 0; i < 3; i++)
+        RS_CHECK(g.leases[i].key_id == 2u + i && g.leases[i].lease_id == 2u + i);
+    /* "c" wants 4 while one key is free: it gets that one now. */
+    RS_CHECK(kc_coord_want(c, "c", 4, 1, 1, 8, RS_RELEASE_NONE, &cookie_c) == 0);
+    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.count == 1 && g.leases[0].key_id == 5);
+    RS_CHECK(kc_coord_free_count(c) == 0 && kc_coord_held_count(c) == 5);
+    /* "b" renews two of its three and asks for nothing: the third, which it
+     * does not mention, is one it never received, and ends. */
+    uint64_t keep[2] = { 2, 4 };
+    RS_CHECK(kc_coord_goodbye(c, "b", keep, 2) == 1 && kc_coord_free_count(c) == 1);
+    /* "b" asks for more without giving its leases back: they were lost. */
+    RS_CHECK(kc_coord_want(c, "b", 2, 1, 1, 9, RS_RELEASE_NONE, &cookie_b) == 0);
+    RS_CHECK(kc_coord_held_count(c) == 2); /* "a" and "c" still hold theirs */
+    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.count == 2);
+    RS_CHECK(g.leases[0].key_id == 3 && g.leases[1].key_id == 2); /* released in that order */
+    RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_OK);
+    /* Every grant is its own event, in order. */
+    size_t n;
+    const kc_event_t *e = kc_coord_events(c, &n);
+    size_t grants = 0;
+    for (size_t i = 0; i < n; i++)
+        grants += e[i].type == KC_EVENT_GRANT;
+    RS_CHECK(grants == 7);
     kc_coord_destroy(&c);
 }
 
@@ -233,6 +269,7 @@ int main(void)
     test_adopt();
     test_rotation();
     test_goodbye();
+    test_several_per_request();
     printf("kc_coord: ok\n");
     return 0;
 }

@@ -7,11 +7,21 @@
 
 #include <stdbool.h>
 
+/* Small batches travel several to a message, up to this many records: one
+ * message, and one lease request, then carry many batches, which is what
+ * makes batch sizes of 1 or 10 fast. Small enough that a message is a few
+ * milliseconds of signing, so threads still share the work evenly. */
+#define S_MESSAGE_RECORDS 256u
+#define S_MESSAGE_BYTES (256u * 1024u) /* and no more bytes than this */
+
 typedef struct {
     zsock_t *push;
     vent_store_t *store;
     const vent_dispatch_config_t *config;
     rs_batch_writer_t *writer;
+    uint32_t message_batches; /* batches per message */
+    uint32_t message_records; /* records in the message being built */
+    size_t message_bytes;
     bool dispatched;          /* the run's first dispatch is recorded */
     uint64_t batches, records, passes;
     int64_t started_us;
@@ -30,13 +40,12 @@ static bool s_wait_for_db(s_dispatch_t *self, int *backoff_ms)
     return !zsys_interrupted;
 }
 
-/* Sends the batch being built. PUSH blocks while every worker's queue is
- * full (that is the flow control); the send timeout only lets us notice
- * shutdown. Returns 0, or 1 when interrupted. */
+/* Sends the message being built (closing its open batch). PUSH blocks
+ * while every worker's queue is full (that is the flow control); the send
+ * timeout only lets us notice shutdown. Returns 0, or 1 when interrupted. */
 static int s_send(s_dispatch_t *self)
 {
-    uint32_t count = rs_batch_writer_count(self->writer);
-    if (count == 0)
+    if (rs_batch_writer_close(self->writer) <= 0)
         return 0;
     size_t size;
     const uint8_t *data = rs_batch_writer_data(self->writer, &size);
@@ -58,9 +67,32 @@ static int s_send(s_dispatch_t *self)
         self->dispatched = true;
         self->started_us = rs_mono_us();
     }
-    self->batches++;
-    self->records += count;
+    self->batches += rs_batch_writer_batches(self->writer);
+    self->records += self->message_records;
+    self->message_records = 0;
+    self->message_bytes = 0;
     rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
+    return 0;
+}
+
+/* Adds a record to the open batch; closes the batch when full, and sends
+ * the message when it has its batches or bytes. Returns 0, 1 when
+ * interrupted. */
+static int s_add(s_dispatch_t *self, int64_t id, const uint8_t *payload, size_t len)
+{
+    if (rs_batch_writer_add(self->writer, id, payload, len) != 0) {
+        rs_error("record %lld cannot be sent (payload of %zu bytes; at most %u allowed, or out of memory); skipped",
+                 (long long) id, len, RS_PAYLOAD_MAX);
+        return 0;
+    }
+    self->message_records++;
+    self->message_bytes += len;
+    if (rs_batch_writer_count(self->writer) < self->config->batch_size)
+        return 0;
+    int closed = rs_batch_writer_close(self->writer);
+    if (closed < 0 || (uint32_t) closed >= self->message_batches
+        || self->message_bytes >= S_MESSAGE_BYTES)
+        return s_send(self);
     return 0;
 }
 
@@ -89,13 +121,7 @@ static int s_pass(s_dispatch_t *self)
                 continue; /* signed already */
             const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 1);
             size_t len = (size_t) PQgetlength(page, i, 1);
-            if (rs_batch_writer_add(self->writer, id, payload, len) != 0) {
-                rs_error("record %lld cannot be sent (payload of %zu bytes; at most %u allowed, or out of memory); skipped",
-                         (long long) id, len, RS_PAYLOAD_MAX);
-                continue;
-            }
-            if (rs_batch_writer_count(self->writer) == self->config->batch_size
-                && s_send(self) != 0) {
+            if (s_add(self, id, payload, len) != 0) {
                 PQclear(page);
                 return 1;
             }
@@ -159,6 +185,11 @@ static int s_watch(s_dispatch_t *self)
 int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
 {
     s_dispatch_t self = { .push = push, .store = store, .config = config };
+    self.message_batches = S_MESSAGE_RECORDS / config->batch_size;
+    if (self.message_batches < 1)
+        self.message_batches = 1;
+    if (self.message_batches > RS_GROUP_MAX)
+        self.message_batches = RS_GROUP_MAX;
     self.writer = rs_batch_writer_new();
     if (!self.writer) {
         rs_error("out of memory");

@@ -1,8 +1,8 @@
 /* vent_dispatch: the ventilator's work loop. It walks the records table in
  * id order (keyset pagination, so memory stays bounded by one page and one
  * batch), sends every unsigned record once per pass in batches of exactly
- * the run's batch size (the last one of a pass may be smaller), then
- * watches the signed count. The database, not the socket, says what is
+ * the run's batch size (the last one of a pass may be smaller), small
+ * batches several to a message, then watches the signed count. The database, not the socket, says what is
  * still unsigned: when progress stalls for the re-dispatch timeout, what
  * was lost in flight is sent again in a new pass. */
 #ifndef VENT_DISPATCH_H

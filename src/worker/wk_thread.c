@@ -9,6 +9,7 @@
 
 #include <czmq.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <string.h>
 
 typedef struct {
@@ -18,7 +19,9 @@ typedef struct {
     zpoller_t *poller;
     wk_lease_client_t *lease;
     uint8_t *sk;            /* unsealed secret key, in secret memory */
-    uint64_t held_lease;    /* lease kept until the next request or idleness */
+    /* Leases kept until the next request or idleness: given back in it. */
+    uint64_t held[RS_GROUP_MAX];
+    uint8_t held_count;
     int64_t ready_at_us;    /* with a rate limit: when the next batch may start */
 } s_ctx_t;
 
@@ -38,55 +41,77 @@ static void s_pace(s_ctx_t *ctx, uint32_t signed_now)
     }
 }
 
-/* Stop signing this long before the lease's deadline: covers clock-rate
- * differences and the time a last signature and push take. */
-static int64_t s_margin_us(uint32_t ttl_ms)
+static void s_request_init(s_ctx_t *ctx, rs_lease_req_t *req)
 {
-    return (int64_t) ttl_ms * 1000 / 5;
+    memset(req, 0, offsetof(rs_lease_req_t, holder));
+    snprintf(req->holder, sizeof req->holder, "%s", ctx->args->holder);
 }
 
-/* Gives back the held lease on its own, when no batch waits to carry it.
- * max_attempts -1: a single attempt made while shutting down, sent even
- * with no lease held: a request that wants nothing also tells the keycoord
- * to forget any grant still on its way to us. */
+/* Puts the held leases in the request as releases; they are no longer ours. */
+static void s_release_into(s_ctx_t *ctx, rs_lease_req_t *req)
+{
+    memcpy(req->release, ctx->held, ctx->held_count * sizeof ctx->held[0]);
+    req->release_count = ctx->held_count;
+    ctx->held_count = 0;
+}
+
+/* Gives back the held leases on their own, when no batch waits to carry
+ * them. max_attempts -1: a single attempt made while shutting down, sent
+ * even with no lease held: a request that wants nothing also tells the
+ * keycoord to forget any grant still on its way to us. */
 static void s_release_held(s_ctx_t *ctx, int max_attempts)
 {
-    if (!ctx->held_lease && max_attempts >= 0)
+    if (!ctx->held_count && max_attempts >= 0)
         return;
-    rs_lease_req_t req = { .release_lease_id = ctx->held_lease };
-    snprintf(req.holder, sizeof req.holder, "%s", ctx->args->holder);
+    rs_lease_req_t req;
+    s_request_init(ctx, &req);
+    s_release_into(ctx, &req);
     rs_lease_rep_t rep;
     int64_t sent;
     if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, max_attempts) == 0
-        && rep.release_status != RS_RELEASE_OK)
-        rs_debug("release of lease %llu: the keycoord no longer knew it (it expired)",
-                 (unsigned long long) ctx->held_lease);
-    ctx->held_lease = 0;
+        && rep.release_status == RS_RELEASE_UNKNOWN)
+        rs_debug("release of %u leases: the keycoord no longer knew one (it expired)",
+                 (unsigned) req.release_count);
 }
 
-/* Asks the keycoord to restart the lease's TTL, for a batch that takes
- * longer than half of it. Moves *deadline and *renew_at on success; on a
- * refusal the lease is gone and *deadline becomes now; without an answer
- * both stay and the renewal is tried again shortly. */
-static void s_renew(s_ctx_t *ctx, const rs_lease_rep_t *lease, int64_t *deadline,
-                    int64_t *renew_at)
+/* The lease of the keys granted in one reply, as the signing loop sees it. */
+typedef struct {
+    int64_t deadline; /* monotonic: sign nothing under these leases from then on */
+    int64_t renew_at; /* monotonic: restart their TTL from then on */
+    uint32_t ttl_ms;
+} s_term_t;
+
+/* Stop signing this long before the lease's deadline: covers clock-rate
+ * differences and the time a last signature and push take. */
+static void s_term_start(s_term_t *term, int64_t sent, uint32_t ttl_ms)
 {
-    rs_lease_req_t req = { .renew_lease_id = lease->lease_id };
-    snprintf(req.holder, sizeof req.holder, "%s", ctx->args->holder);
+    term->ttl_ms = ttl_ms;
+    term->deadline = sent + (int64_t) ttl_ms * 1000 - (int64_t) ttl_ms * 1000 / 5;
+    term->renew_at = sent + (int64_t) ttl_ms * 500;
+}
+
+/* Asks the keycoord to restart the TTL of every held lease, for batches
+ * that take longer than half of it. Moves the term on success; on a
+ * refusal a lease is gone and the deadline becomes now; without an answer
+ * the term stays and the renewal is tried again shortly. */
+static void s_renew(s_ctx_t *ctx, s_term_t *term)
+{
+    rs_lease_req_t req;
+    s_request_init(ctx, &req);
+    memcpy(req.renew, ctx->held, ctx->held_count * sizeof ctx->held[0]);
+    req.renew_count = ctx->held_count;
     rs_lease_rep_t rep;
     int64_t sent;
     if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 1) != 0) {
-        *renew_at = rs_mono_us() + 100000;
+        term->renew_at = rs_mono_us() + 100000;
         return;
     }
     if (rep.renew_status != RS_RELEASE_OK) {
-        rs_warn("lease %llu could not be renewed (the keycoord no longer holds it for us); stopping",
-                (unsigned long long) lease->lease_id);
-        *deadline = rs_mono_us();
+        rs_warn("a lease could not be renewed (the keycoord no longer holds it for us); stopping");
+        term->deadline = rs_mono_us();
         return;
     }
-    *deadline = sent + (int64_t) lease->ttl_ms * 1000 - s_margin_us(lease->ttl_ms);
-    *renew_at = sent + (int64_t) lease->ttl_ms * 500;
+    s_term_start(term, sent, term->ttl_ms);
     ctx->args->renewals++;
 }
 
@@ -106,41 +131,17 @@ static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
     return -1;
 }
 
-/* Leases a key, signs the batch and pushes the signatures. Returns how
- * many records it signed. */
-static uint32_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
+/* Signs one batch with the key of one grant and pushes the signatures.
+ * Returns how many records it signed; -1 when the key cannot be unsealed
+ * (then the thread must stop). */
+static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_lease_grant_t *grant,
+                            s_term_t *term)
 {
     wk_thread_args_t *args = ctx->args;
-    rs_lease_req_t req = {
-        .release_lease_id = ctx->held_lease,
-        .want = true,
-        .run_id = batch->run_id,
-        .batch_records = batch->count,
-    };
-    snprintf(req.holder, sizeof req.holder, "%s", args->holder);
-    rs_lease_rep_t rep;
-    int64_t sent;
-    int64_t asked = rs_mono_us();
-    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 0) != 0)
-        return 0; /* interrupted: the batch will be dispatched again */
-    int64_t granted = rs_mono_us();
-    args->lease_wait_us += granted - asked;
-    ctx->held_lease = 0;
-    if (!rep.granted) {
-        rs_warn("the keycoord granted no key (its queue is full); batch left for re-dispatch");
-        args->dropped++;
-        return 0;
-    }
-    ctx->held_lease = rep.lease_id;
-    int64_t deadline = sent + (int64_t) rep.ttl_ms * 1000 - s_margin_us(rep.ttl_ms);
-    int64_t renew_at = sent + (int64_t) rep.ttl_ms * 500;
-    if (rs_unseal(ctx->sk, rep.sealed, rep.sealed_len, rep.key_id, args->master) != 0) {
+    if (rs_unseal(ctx->sk, grant->sealed, grant->sealed_len, grant->key_id, args->master) != 0) {
         rs_error("cannot unseal key %u: this worker's master key is not the one the keyring was sealed with",
-                 rep.key_id);
-        args->failed = 1;
-        s_release_held(ctx, 3);
-        zsys_interrupted = 1;
-        return 0;
+                 grant->key_id);
+        return -1;
     }
     /* Sign into the outgoing frame directly. */
     zframe_t *out = zframe_new(NULL, rs_results_size(batch->count));
@@ -157,14 +158,14 @@ static uint32_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
          * monotonic clock: a thread that was paused past it signs nothing
          * more under this lease. */
         int64_t now = rs_mono_us();
-        if (now >= renew_at && now < deadline) {
-            s_renew(ctx, &rep, &deadline, &renew_at);
+        if (now >= term->renew_at && now < term->deadline) {
+            s_renew(ctx, term);
             now = rs_mono_us();
         }
-        if (now >= deadline) {
+        if (now >= term->deadline) {
             args->expired_batches++;
             rs_warn("lease %llu reached its deadline after %u of %u records; the rest are left for re-dispatch",
-                    (unsigned long long) rep.lease_id, signed_count, batch->count);
+                    (unsigned long long) grant->lease_id, signed_count, batch->count);
             break;
         }
         rs_sign(sig, message, message_len, ctx->sk);
@@ -172,7 +173,6 @@ static uint32_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
     }
     sodium_memzero(ctx->sk, RS_SK_BYTES);
     sodium_memzero(sig, sizeof sig);
-    args->sign_us += rs_mono_us() - granted;
     if (signed_count == 0) {
         zframe_destroy(&out);
         return 0;
@@ -185,12 +185,64 @@ static uint32_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch)
         out = shorter;
         buf = zframe_data(out);
     }
-    rs_results_begin(buf, rep.lease_id, rep.key_id, signed_count);
+    rs_results_begin(buf, grant->lease_id, grant->key_id, signed_count);
     if (s_push(ctx, &out) == 0) {
         args->batches++;
         args->signatures += signed_count;
     }
     return signed_count;
+}
+
+/* Leases a key for every batch of a message, in as few round trips as the
+ * free keys allow (each request gives back the keys of the last), signs
+ * each batch with its own key and pushes its signatures. Returns how many
+ * records it signed. */
+static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
+{
+    wk_thread_args_t *args = ctx->args;
+    uint32_t total = 0;
+    for (uint32_t next = 0; next < batches->count && !zsys_interrupted;) {
+        rs_lease_req_t req;
+        s_request_init(ctx, &req);
+        s_release_into(ctx, &req);
+        req.want = (uint8_t) (batches->count - next);
+        req.run_id = batches->batches[next].run_id;
+        for (uint32_t i = next; i < batches->count; i++)
+            if (batches->batches[i].count > req.batch_records)
+                req.batch_records = batches->batches[i].count;
+        rs_lease_rep_t rep;
+        int64_t sent;
+        int64_t asked = rs_mono_us();
+        if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 0) != 0)
+            break; /* interrupted: the batches will be dispatched again */
+        int64_t granted = rs_mono_us();
+        args->lease_wait_us += granted - asked;
+        if (rep.granted == 0) {
+            rs_warn("the keycoord granted no key (its queue is full); %u batches left for re-dispatch",
+                    req.want);
+            args->dropped += req.want;
+            break;
+        }
+        /* Held from now on, also any granted beyond what was asked. */
+        for (uint8_t g = 0; g < rep.granted; g++)
+            ctx->held[ctx->held_count++] = rep.grants[g].lease_id;
+        s_term_t term;
+        s_term_start(&term, sent, rep.ttl_ms);
+        uint32_t usable = rep.granted < req.want ? rep.granted : req.want;
+        for (uint32_t g = 0; g < usable; g++) {
+            int64_t signed_now = s_sign_batch(ctx, &batches->batches[next + g], &rep.grants[g], &term);
+            if (signed_now < 0) {
+                args->failed = 1;
+                s_release_held(ctx, 3);
+                zsys_interrupted = 1;
+                return total;
+            }
+            total += (uint32_t) signed_now;
+        }
+        args->sign_us += rs_mono_us() - granted;
+        next += usable;
+    }
+    return total;
 }
 
 static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
@@ -247,21 +299,21 @@ void *wk_thread_run(void *arg)
         if (!msg)
             break;
         zframe_t *frame = zmsg_first(msg);
-        rs_batch_t batch;
+        rs_batches_t batches;
         uint32_t signed_count = 0;
         if (zmsg_size(msg) != 1
-            || rs_batch_decode(&batch, zframe_data(frame), zframe_size(frame)) != 0) {
+            || rs_batch_decode(&batches, zframe_data(frame), zframe_size(frame)) != 0) {
             args->dropped++;
-            rs_warn("dropped a malformed batch (%zu frames, %zu bytes)", zmsg_size(msg),
+            rs_warn("dropped a malformed batch message (%zu frames, %zu bytes)", zmsg_size(msg),
                     zmsg_content_size(msg));
         }
         else
-            signed_count = s_sign_batch(&ctx, &batch);
+            signed_count = s_sign_batches(&ctx, &batches);
         zmsg_destroy(&msg);
-        /* Keep the key only if another batch is already here to carry the
-         * release (and no rate limit makes us wait); otherwise give it back
-         * now for others to use. */
-        if (ctx.held_lease && (args->max_rate > 0 || !(zsock_events(ctx.pull) & ZMQ_POLLIN)))
+        /* Keep the keys only if another message is already here to carry
+         * their release (and no rate limit makes us wait); otherwise give
+         * them back now for others to use. */
+        if (ctx.held_count && (args->max_rate > 0 || !(zsock_events(ctx.pull) & ZMQ_POLLIN)))
             s_release_held(&ctx, 2);
         s_pace(&ctx, signed_count);
     }

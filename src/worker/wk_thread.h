@@ -1,6 +1,7 @@
-/* wk_thread: one signing thread of a worker. It pulls a batch, leases a
- * key, signs every record straight out of the received frame, pushes the
- * signatures with the lease id and gives the key back. */
+/* wk_thread: one signing thread of a worker. It pulls a message of one or
+ * more batches, leases a key for each batch in one request, signs every
+ * record straight out of the received frame, pushes each batch's
+ * signatures with its lease id and gives the keys back. */
 #ifndef WK_THREAD_H
 #define WK_THREAD_H
 
