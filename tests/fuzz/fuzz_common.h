@@ -21,8 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                  \
     } while (0)
 
-/* rs_proto_type is total: the type byte for a version-1 frame of at least
- * two bytes, -1 for anything else. Every target checks it on every input. */
+/* rs_proto_type is total: the type byte for a frame of the current version
+ * (RS_PROTO_VERSION) of at least two bytes, -1 for anything else. Every
+ * target checks it on every input. */
 static inline int fuzz_check_type(const uint8_t *data, size_t size)
 {
     int type = rs_proto_type(data, size);

@@ -1,7 +1,9 @@
 /* fuzz_lease_req: libFuzzer target for LEASE_REQ frames. A frame that
- * decodes must carry a bounded, printable, terminated holder and re-encode
- * to the same bytes. The same input, read as the fields of a request, must
- * encode exactly when the fields are in range and decode back to them. */
+ * decodes must carry at most RS_GROUP_MAX release and renew lease ids, none
+ * of them 0, a want of at most RS_GROUP_MAX and a bounded, printable,
+ * terminated holder, and re-encode to the same bytes. The same input, read
+ * as the fields of a request, must encode exactly when the fields are in
+ * range and decode back to them. */
 #include "fuzz_common.h"
 #include "rs_bytes.h"
 
@@ -15,12 +17,23 @@ static bool s_printable(const char *s, size_t len)
     return true;
 }
 
+static bool s_ids_nonzero(const uint64_t *ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] == 0)
+            return false;
+    return true;
+}
+
 static bool s_same(const rs_lease_req_t *a, const rs_lease_req_t *b)
 {
-    return a->seq == b->seq && a->release_lease_id == b->release_lease_id
-           && a->renew_lease_id == b->renew_lease_id && a->want == b->want
-           && a->run_id == b->run_id && a->batch_records == b->batch_records
-           && strcmp(a->holder, b->holder) == 0;
+    return a->seq == b->seq && a->release_count == b->release_count
+           && a->renew_count == b->renew_count && a->release_count <= RS_GROUP_MAX
+           && a->renew_count <= RS_GROUP_MAX
+           && memcmp(a->release, b->release, a->release_count * sizeof a->release[0]) == 0
+           && memcmp(a->renew, b->renew, a->renew_count * sizeof a->renew[0]) == 0
+           && a->want == b->want && a->run_id == b->run_id
+           && a->batch_records == b->batch_records && strcmp(a->holder, b->holder) == 0;
 }
 
 /* Frame -> message -> frame. */
@@ -33,13 +46,32 @@ static void s_decoder_direction(const uint8_t *data, size_t size)
         return;
 
     FUZZ_CHECK(type == RS_MSG_LEASE_REQ);
+    FUZZ_CHECK(size >= RS_LEASE_REQ_MIN_BYTES && size <= RS_LEASE_REQ_MAX_BYTES);
+    FUZZ_CHECK(msg.seq == rs_get_u64(data + 2));
+    FUZZ_CHECK(msg.release_count == data[10] && msg.release_count <= RS_GROUP_MAX);
+    FUZZ_CHECK(msg.renew_count == data[11] && msg.renew_count <= RS_GROUP_MAX);
+    FUZZ_CHECK(msg.want == data[12] && msg.want <= RS_GROUP_MAX);
+    FUZZ_CHECK(msg.run_id == rs_get_u64(data + 13));
+    FUZZ_CHECK(msg.batch_records == rs_get_u32(data + 21));
+
+    /* The release ids, then the renew ids, then the holder. */
+    const uint8_t *p = data + RS_LEASE_REQ_MIN_BYTES;
+    for (size_t i = 0; i < msg.release_count; i++, p += 8) {
+        FUZZ_CHECK(msg.release[i] != 0);
+        FUZZ_CHECK(msg.release[i] == rs_get_u64(p));
+    }
+    for (size_t i = 0; i < msg.renew_count; i++, p += 8) {
+        FUZZ_CHECK(msg.renew[i] != 0);
+        FUZZ_CHECK(msg.renew[i] == rs_get_u64(p));
+    }
     size_t holder_len = strnlen(msg.holder, sizeof msg.holder);
     FUZZ_CHECK(holder_len <= RS_HOLDER_MAX);
-    FUZZ_CHECK(size == RS_LEASE_REQ_MIN_BYTES + holder_len);
-    FUZZ_CHECK(holder_len == data[39]);
+    FUZZ_CHECK(holder_len == data[25]);
     FUZZ_CHECK(s_printable(msg.holder, holder_len));
-    FUZZ_CHECK(msg.seq == rs_get_u64(data + 2));
-    FUZZ_CHECK(msg.want == (data[26] == 1));
+    FUZZ_CHECK(p + holder_len == data + size);
+    FUZZ_CHECK(memcmp(msg.holder, p, holder_len) == 0);
+    FUZZ_CHECK(size
+               == RS_LEASE_REQ_MIN_BYTES + 8u * (msg.release_count + msg.renew_count) + holder_len);
 
     uint8_t buf[RS_LEASE_REQ_MAX_BYTES];
     size_t n = rs_lease_req_encode(&msg, buf, sizeof buf);
@@ -49,31 +81,56 @@ static void s_decoder_direction(const uint8_t *data, size_t size)
     FUZZ_CHECK(rs_lease_req_encode(&msg, buf, size - 1) == 0);
 }
 
-/* Fields -> frame -> fields. */
+/* Reads up to 8 bytes big-endian, as if the input went on with zeros. */
+static uint64_t s_get_u64_padded(const uint8_t *data, size_t size, size_t *at)
+{
+    uint8_t b[8] = {0};
+    for (size_t i = 0; i < 8 && *at < size; i++)
+        b[i] = data[(*at)++];
+    return rs_get_u64(b);
+}
+
+/* Fields -> frame -> fields. The input, read as fields: seq u64,
+ * release_count u8, renew_count u8, want u8, run_id u64, batch_records u32,
+ * then the release ids and the renew ids (u64 each, as many as the counts
+ * say, up to RS_GROUP_MAX; missing bytes are zeros), then the holder (what
+ * is left, up to one byte past RS_HOLDER_MAX). */
 static void s_encoder_direction(const uint8_t *data, size_t size)
 {
-    if (size < 37)
+    if (size < 23)
         return;
     rs_lease_req_t msg;
     memset(&msg, 0, sizeof msg);
     msg.seq = rs_get_u64(data);
-    msg.release_lease_id = rs_get_u64(data + 8);
-    msg.renew_lease_id = rs_get_u64(data + 16);
-    msg.want = data[24] & 1;
-    msg.run_id = rs_get_u64(data + 25);
-    msg.batch_records = rs_get_u32(data + 33);
-    size_t rest = size - 37;
-    memcpy(msg.holder, data + 37, rest < sizeof msg.holder ? rest : sizeof msg.holder);
+    msg.release_count = data[8];
+    msg.renew_count = data[9];
+    msg.want = data[10];
+    msg.run_id = rs_get_u64(data + 11);
+    msg.batch_records = rs_get_u32(data + 19);
+    size_t at = 23;
+    for (size_t i = 0; i < msg.release_count && i < RS_GROUP_MAX; i++)
+        msg.release[i] = s_get_u64_padded(data, size, &at);
+    for (size_t i = 0; i < msg.renew_count && i < RS_GROUP_MAX; i++)
+        msg.renew[i] = s_get_u64_padded(data, size, &at);
+    size_t rest = size - at;
+    memcpy(msg.holder, data + at, rest < sizeof msg.holder ? rest : sizeof msg.holder);
 
     size_t holder_len = strnlen(msg.holder, sizeof msg.holder);
-    bool valid = holder_len <= RS_HOLDER_MAX && s_printable(msg.holder, holder_len);
+    bool valid = holder_len <= RS_HOLDER_MAX && s_printable(msg.holder, holder_len)
+                 && msg.release_count <= RS_GROUP_MAX && msg.renew_count <= RS_GROUP_MAX
+                 && msg.want <= RS_GROUP_MAX && s_ids_nonzero(msg.release, msg.release_count)
+                 && s_ids_nonzero(msg.renew, msg.renew_count);
     uint8_t buf[RS_LEASE_REQ_MAX_BYTES];
     size_t n = rs_lease_req_encode(&msg, buf, sizeof buf);
     FUZZ_CHECK((n != 0) == valid);
     if (!n)
         return;
-    FUZZ_CHECK(n == RS_LEASE_REQ_MIN_BYTES + holder_len);
+    FUZZ_CHECK(n == RS_LEASE_REQ_MIN_BYTES + 8u * (msg.release_count + msg.renew_count) + holder_len);
+    FUZZ_CHECK(n <= RS_LEASE_REQ_MAX_BYTES);
     FUZZ_CHECK(fuzz_check_type(buf, n) == RS_MSG_LEASE_REQ);
+    /* One byte too little room is refused. */
+    uint8_t again[RS_LEASE_REQ_MAX_BYTES];
+    FUZZ_CHECK(rs_lease_req_encode(&msg, again, n - 1) == 0);
     rs_lease_req_t back;
     memset(&back, 0xa5, sizeof back);
     FUZZ_CHECK(rs_lease_req_decode(&back, buf, n) == 0);
