@@ -5,6 +5,7 @@
 #include "rs_log.h"
 #include "rs_time.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,11 @@ struct kc_store_t {
 };
 
 /* Lease-log statements: grants and ends take one array per column, so a
- * flush of any size is two statements; key events are rare and single.
+ * flush of any size is two statements; key events are rare and single. A
+ * lease that ends in the flush that grants it is inserted already ended
+ * (ended_at and end_reason set; NULL otherwise): the flush is one
+ * transaction, so no reader could have seen it open in between, and one
+ * insert costs the database far less than an insert and an update.
  * Both lease statements are idempotent, for re-sending a flush whose
  * outcome was lost with the connection. */
 static int s_prepare(PGconn *conn)
@@ -33,10 +38,17 @@ static int s_prepare(PGconn *conn)
         const char *name, *sql;
     } statements[] = {
         { "kc_grants",
-          "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records)"
+          "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records, ended_at,"
+          "                    end_reason)"
           " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[],"
-          "                      $5::bigint[], $6::integer[])"
+          "                      $5::bigint[], $6::integer[], $7::timestamptz[], $8::text[])"
           " ON CONFLICT (id) DO NOTHING" },
+        /* The same without the conflict check, for a first try. */
+        { "kc_grants_new",
+          "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records, ended_at,"
+          "                    end_reason)"
+          " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[],"
+          "                      $5::bigint[], $6::integer[], $7::timestamptz[], $8::text[])" },
         { "kc_ends",
           "UPDATE leases l SET ended_at = u.at, end_reason = u.reason"
           " FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS u (id, at, reason)"
@@ -417,29 +429,96 @@ static int s_array_put(s_array_t *a, const void *data, uint32_t len)
     return 0;
 }
 
-/* Column arrays of one flush: 6 for grants, 3 for ends. */
+/* A NULL element: length -1 and the header's has-nulls flag. */
+static int s_array_put_null(s_array_t *a)
+{
+    if (s_array_reserve(a, 4) != 0)
+        return -1;
+    rs_put_u32(a->buf + a->size, UINT32_MAX);
+    a->size += 4;
+    a->count++;
+    rs_put_u32(a->buf + 4, 1);
+    rs_put_u32(a->buf + 12, a->count);
+    return 0;
+}
+
+#define S_GRANT_COLUMNS 8
+#define S_END_COLUMNS 3
+
+/* Column arrays of one flush. */
 typedef struct {
-    s_array_t grant[6];
-    s_array_t end[3];
+    s_array_t grant[S_GRANT_COLUMNS];
+    s_array_t end[S_END_COLUMNS];
+    size_t *end_of; /* per event: its folded partner (GRANT <-> END), or SIZE_MAX */
 } s_columns_t;
 
 static void s_columns_free(s_columns_t *c)
 {
-    for (size_t i = 0; i < 6; i++)
+    for (size_t i = 0; i < S_GRANT_COLUMNS; i++)
         free(c->grant[i].buf);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < S_END_COLUMNS; i++)
         free(c->end[i].buf);
+    free(c->end_of);
+}
+
+/* Pairs each END with the GRANT of the same lease in this flush, if any:
+ * c->end_of[grant index] = end index, and c->end_of[end index] = the grant
+ * index (so the END is not sent as an update). Grants come in lease id
+ * order (ids strictly increase), so a binary search finds them; should
+ * they not, nothing is folded. Returns -1 when out of memory. */
+static int s_columns_pair(s_columns_t *c, const kc_event_t *events, size_t count)
+{
+    c->end_of = malloc(count * sizeof *c->end_of);
+    size_t *grants = malloc(count * sizeof *grants);
+    if (!c->end_of || !grants) {
+        free(grants);
+        return -1;
+    }
+    size_t n = 0;
+    bool sorted = true;
+    for (size_t i = 0; i < count; i++) {
+        c->end_of[i] = SIZE_MAX;
+        if (events[i].type != KC_EVENT_GRANT)
+            continue;
+        if (n && events[grants[n - 1]].lease_id >= events[i].lease_id)
+            sorted = false;
+        grants[n++] = i;
+    }
+    for (size_t i = 0; i < count && sorted; i++) {
+        if (events[i].type != KC_EVENT_END)
+            continue;
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (events[grants[mid]].lease_id < events[i].lease_id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        /* Only an END after its GRANT (always so) and the first END of a
+         * lease (there is only one) is folded. */
+        if (lo < n && events[grants[lo]].lease_id == events[i].lease_id && grants[lo] < i
+            && c->end_of[grants[lo]] == SIZE_MAX) {
+            c->end_of[grants[lo]] = i;
+            c->end_of[i] = grants[lo];
+        }
+    }
+    free(grants);
+    return 0;
 }
 
 static int s_columns_fill(s_columns_t *c, const kc_event_t *events, size_t count)
 {
-    static const Oid grant_types[6] = { S_INT8_OID, S_INT4_OID, S_TEXT_OID, S_TIMESTAMPTZ_OID,
-                                        S_INT8_OID, S_INT4_OID };
-    static const Oid end_types[3] = { S_INT8_OID, S_TIMESTAMPTZ_OID, S_TEXT_OID };
+    static const Oid grant_types[S_GRANT_COLUMNS] = { S_INT8_OID, S_INT4_OID, S_TEXT_OID,
+                                                      S_TIMESTAMPTZ_OID, S_INT8_OID, S_INT4_OID,
+                                                      S_TIMESTAMPTZ_OID, S_TEXT_OID };
+    static const Oid end_types[S_END_COLUMNS] = { S_INT8_OID, S_TIMESTAMPTZ_OID, S_TEXT_OID };
+    if (s_columns_pair(c, events, count) != 0)
+        return -1;
     int rc = 0;
-    for (size_t i = 0; i < 6; i++)
+    for (size_t i = 0; i < S_GRANT_COLUMNS; i++)
         rc |= s_array_begin(&c->grant[i], grant_types[i]);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < S_END_COLUMNS; i++)
         rc |= s_array_begin(&c->end[i], end_types[i]);
     for (size_t i = 0; i < count && rc == 0; i++) {
         const kc_event_t *e = &events[i];
@@ -456,8 +535,20 @@ static int s_columns_fill(s_columns_t *c, const kc_event_t *events, size_t count
             rc |= s_array_put(&c->grant[3], at, 8);
             rc |= s_array_put(&c->grant[4], run, 8);
             rc |= s_array_put(&c->grant[5], batch, 4);
+            if (c->end_of[i] == SIZE_MAX) {
+                rc |= s_array_put_null(&c->grant[6]);
+                rc |= s_array_put_null(&c->grant[7]);
+            }
+            else {
+                const kc_event_t *end = &events[c->end_of[i]];
+                uint8_t ended[8];
+                s_put_time(ended, end->at_us);
+                rc |= s_array_put(&c->grant[6], ended, 8);
+                rc |= s_array_put(&c->grant[7], end->end_reason,
+                                  (uint32_t) strlen(end->end_reason));
+            }
         }
-        else if (e->type == KC_EVENT_END) {
+        else if (e->type == KC_EVENT_END && c->end_of[i] == SIZE_MAX) {
             rc |= s_array_put(&c->end[0], id, 8);
             rc |= s_array_put(&c->end[1], at, 8);
             rc |= s_array_put(&c->end[2], e->end_reason, (uint32_t) strlen(e->end_reason));
@@ -468,8 +559,8 @@ static int s_columns_fill(s_columns_t *c, const kc_event_t *events, size_t count
 
 static int s_send_arrays(kc_store_t *self, const char *statement, s_array_t *arrays, int n)
 {
-    const char *values[6];
-    int lengths[6], formats[6];
+    const char *values[S_GRANT_COLUMNS];
+    int lengths[S_GRANT_COLUMNS], formats[S_GRANT_COLUMNS];
     for (int i = 0; i < n; i++) {
         values[i] = (const char *) arrays[i].buf;
         lengths[i] = (int) arrays[i].size;
@@ -493,7 +584,7 @@ static int s_send_key_event(kc_store_t *self, const kc_event_t *e)
                : -1;
 }
 
-int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
+int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, bool retry)
 {
     if (count == 0)
         return 0;
@@ -516,11 +607,12 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
     }
     int failed = 0, sent = 0;
     if (columns.grant[0].count && !failed) {
-        failed |= s_send_arrays(self, "kc_grants", columns.grant, 6);
+        failed |= s_send_arrays(self, retry ? "kc_grants" : "kc_grants_new", columns.grant,
+                                 S_GRANT_COLUMNS);
         sent++;
     }
     if (columns.end[0].count && !failed) {
-        failed |= s_send_arrays(self, "kc_ends", columns.end, 3);
+        failed |= s_send_arrays(self, "kc_ends", columns.end, S_END_COLUMNS);
         sent++;
     }
     for (size_t i = 0; i < count && !failed; i++)
