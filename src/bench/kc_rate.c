@@ -105,21 +105,34 @@ static int s_serve_echo(rs_config_t *config)
     }
     zsock_set_router_mandatory(router, 1);
     zsock_set_sndtimeo(router, 0);
-    /* A bounded wait, so that SIGTERM is noticed while idle. */
-    zsock_set_rcvtimeo(router, 200);
+    /* The keycoord's loop shape: wait (bounded, so that SIGTERM is
+     * noticed while idle), then take every waiting message. */
+    zpoller_t *poller = zpoller_new(router, NULL);
+    if (!poller) {
+        rs_error("out of memory");
+        zsock_destroy(&router);
+        rs_security_destroy(&security);
+        return RS_EXIT_RUNTIME;
+    }
     rs_info("echo server on %s", rs_config_str(config, "bind"));
     uint64_t echoed = 0, undeliverable = 0;
     while (!zsys_interrupted) {
-        zmsg_t *msg = zmsg_recv(router);
-        if (!msg)
-            continue; /* timeout or interruption: the loop condition decides */
-        if (zmsg_send(&msg, router) != 0) {
-            zmsg_destroy(&msg);
-            undeliverable++;
+        if (!zpoller_wait(poller, 200)) {
+            if (zpoller_terminated(poller))
+                break;
+            continue;
         }
-        else
-            echoed++;
+        zmsg_t *msg;
+        while ((msg = rs_socket_recv_ready(router)) != NULL) {
+            if (zmsg_send(&msg, router) != 0) {
+                zmsg_destroy(&msg);
+                undeliverable++;
+            }
+            else
+                echoed++;
+        }
     }
+    zpoller_destroy(&poller);
     rs_info("echo server stopping: %llu messages echoed, %llu undeliverable",
             (unsigned long long) echoed, (unsigned long long) undeliverable);
     zsock_destroy(&router);
