@@ -71,8 +71,8 @@ while (( $# > 0 )); do
     value=""
     case "$flag" in
         --*=*) value="${flag#*=}"; flag="${flag%%=*}" ;;
-        --insecure-plain|-h|--help) ;;
-        --*) (( $# >= 2 )) || usage_error "flag '$flag' needs a value"; value="$2"; shift ;;
+        --holders|--seconds|--warmup-ms|--keys|--out-dir)
+            (( $# >= 2 )) || usage_error "flag '$flag' needs a value"; value="$2"; shift ;;
     esac
     shift
     case "$flag" in
