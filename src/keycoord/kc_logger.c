@@ -11,13 +11,15 @@
 #include <string.h>
 #include <time.h>
 
+#define S_WRITE_MAX 4096 /* events in one write (one transaction) */
+
 struct kc_logger_t {
     kc_store_t *store;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    kc_event_t *queue;       /* appended by the loop, taken whole by the writer */
-    size_t queued, queue_cap;
+    kc_event_t *queue;       /* appended by the loop, taken from the head by the writer */
+    size_t head, queued, queue_cap;
     size_t in_flight;        /* taken by the writer, not yet durable */
     bool stopping;
     bool failing;            /* the last write attempt failed */
@@ -41,9 +43,9 @@ static void s_deadline(struct timespec *ts, int ms)
 static int s_write(kc_logger_t *self, const kc_event_t *events, size_t count, int64_t *took_us)
 {
     int backoff_ms = 100;
-    for (;;) {
+    for (bool retry = false;; retry = true) {
         int64_t started = rs_mono_us();
-        if (kc_store_write(self->store, events, count) == 0) {
+        if (kc_store_write(self->store, events, count, retry) == 0) {
             *took_us = rs_mono_us() - started;
             return 0;
         }
@@ -73,9 +75,14 @@ static void *s_run(void *arg)
             pthread_cond_wait(&self->changed, &self->lock);
         if (self->queued == 0 && self->stopping)
             break;
-        /* Take everything queued: one write, one commit. */
-        if (batch_cap < self->queued) {
-            kc_event_t *grown = realloc(batch, self->queued * sizeof *grown);
+        /* Take everything queued, up to S_WRITE_MAX: one write, one
+         * commit. The bound keeps a backlog from turning into one long
+         * write during which the backlog cannot shrink (the loop holds
+         * grants back while it is large); a few thousand events already
+         * share the commit's cost. */
+        size_t count = self->queued < S_WRITE_MAX ? self->queued : S_WRITE_MAX;
+        if (batch_cap < count) {
+            kc_event_t *grown = realloc(batch, count * sizeof *grown);
             if (!grown) {
                 pthread_mutex_unlock(&self->lock);
                 rs_error("out of memory taking lease log events; retrying");
@@ -84,11 +91,11 @@ static void *s_run(void *arg)
                 continue;
             }
             batch = grown;
-            batch_cap = self->queued;
+            batch_cap = count;
         }
-        size_t count = self->queued;
-        memcpy(batch, self->queue, count * sizeof *batch);
-        self->queued = 0;
+        memcpy(batch, self->queue + self->head, count * sizeof *batch);
+        self->queued -= count;
+        self->head = self->queued ? self->head + count : 0;
         self->in_flight = count;
         pthread_mutex_unlock(&self->lock);
 
@@ -157,6 +164,11 @@ int kc_logger_append(kc_logger_t *self, const kc_event_t *events, size_t count)
     if (count == 0)
         return 0;
     pthread_mutex_lock(&self->lock);
+    if (self->head + self->queued + count > self->queue_cap && self->head > 0) {
+        /* Move what is left to the front before growing. */
+        memmove(self->queue, self->queue + self->head, self->queued * sizeof *self->queue);
+        self->head = 0;
+    }
     if (self->queued + count > self->queue_cap) {
         size_t cap = self->queue_cap ? self->queue_cap : 256;
         while (cap < self->queued + count)
@@ -169,7 +181,7 @@ int kc_logger_append(kc_logger_t *self, const kc_event_t *events, size_t count)
         self->queue = grown;
         self->queue_cap = cap;
     }
-    memcpy(self->queue + self->queued, events, count * sizeof *events);
+    memcpy(self->queue + self->head + self->queued, events, count * sizeof *events);
     self->queued += count;
     pthread_cond_signal(&self->changed);
     pthread_mutex_unlock(&self->lock);

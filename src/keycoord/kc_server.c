@@ -10,6 +10,7 @@
 #define S_DRAIN_MAX 512        /* requests taken per loop turn before writing the log */
 #define S_STATS_INTERVAL_US 10000000
 #define S_LOG_BACKLOG_MAX 20000   /* lease log events not yet durable */
+#define S_LOG_RECHECK_US 1000     /* backlog re-check while grants are held back for it */
 #define S_LEASE_ID_BLOCK 100000   /* lease ids reserved at a time */
 #define S_RUN_CACHE 64             /* runs whose batch size is remembered */
 #define S_OWNER_CHECK_US 2000000  /* how often the lock-holding connection is checked */
@@ -46,6 +47,10 @@ struct kc_server_t {
     } runs[S_RUN_CACHE];
     size_t runs_next;
     uint64_t refused_batch;
+    /* Grants were held back this turn because the log writer is behind:
+     * poll again soon, as nothing else wakes the loop when it catches up. */
+    bool held_for_log;
+    uint64_t held_for_log_turns;
     uint64_t lease_ids_reserved; /* highest lease id durably reserved */
 };
 
@@ -328,8 +333,15 @@ static size_t s_send_replies(kc_server_t *self)
  * (the database is slow or away), grants nothing: holders wait. */
 static void s_serve_waiters(kc_server_t *self)
 {
+    self->held_for_log = false;
     for (int round = 0; round < 1000; round++) {
-        if (kc_logger_backlog(self->logger) < S_LOG_BACKLOG_MAX && s_lease_ids_ready(self))
+        if (kc_logger_backlog(self->logger) >= S_LOG_BACKLOG_MAX) {
+            if (kc_coord_waiting_count(self->coord) && kc_coord_free_count(self->coord)) {
+                self->held_for_log = true;
+                self->held_for_log_turns++;
+            }
+        }
+        else if (s_lease_ids_ready(self))
             s_collect_grants(self);
         if (s_send_replies(self) == 0)
             break;
@@ -344,12 +356,13 @@ static void s_log_stats(kc_server_t *self, int64_t now)
     unsigned long long writes;
     double mean_events, mean_us;
     kc_logger_stats(self->logger, &writes, &mean_events, &mean_us);
-    rs_info("keys free %zu, held %zu, waiting holders %zu; grants %llu, releases %llu, expiries %llu, dropped %llu malformed and %llu unauthorized, undeliverable %llu; lease log: %llu writes of %.1f events, %.0f us each",
+    rs_info("keys free %zu, held %zu, waiting holders %zu; grants %llu, releases %llu, expiries %llu, dropped %llu malformed and %llu unauthorized, undeliverable %llu; lease log: %llu writes of %.1f events, %.0f us each; grants held back for the log in %llu turns",
             kc_coord_free_count(self->coord), kc_coord_held_count(self->coord),
             kc_coord_waiting_count(self->coord), (unsigned long long) self->grants,
             (unsigned long long) self->releases, (unsigned long long) self->expiries,
             (unsigned long long) self->dropped_malformed, (unsigned long long) self->unauthorized,
-            (unsigned long long) self->undeliverable, writes, mean_events, mean_us);
+            (unsigned long long) self->undeliverable, writes, mean_events, mean_us,
+            (unsigned long long) self->held_for_log_turns);
 }
 
 int kc_server_run(kc_server_t *self)
@@ -361,11 +374,8 @@ int kc_server_run(kc_server_t *self)
         int64_t wait_us = deadline == INT64_MAX ? 1000000 : deadline - now;
         if (wait_us > 1000000)
             wait_us = 1000000;
-        /* Holders wait for free keys only while the log writer catches up:
-         * look again soon, as nothing else may wake this loop. */
-        if (kc_coord_waiting_count(self->coord) && kc_coord_free_count(self->coord)
-            && wait_us > 2000)
-            wait_us = 2000;
+        if (self->held_for_log && wait_us > S_LOG_RECHECK_US)
+            wait_us = S_LOG_RECHECK_US;
         if (wait_us < 0)
             wait_us = 0;
         void *which = zpoller_wait(self->poller, (int) ((wait_us + 999) / 1000));

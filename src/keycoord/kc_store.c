@@ -5,6 +5,7 @@
 #include "rs_log.h"
 #include "rs_time.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,13 @@ struct kc_store_t {
 };
 
 /* Lease-log statements: grants and ends take one array per column, so a
- * flush of any size is two statements; key events are rare and single.
- * A lease granted and ended within one flush (the usual case for small
- * batches) is inserted already ended: one row written once instead of an
- * insert and an update. Both lease statements are idempotent, for
- * re-sending a flush whose outcome was lost with the connection. */
+ * flush of any size is two statements; key events are rare and single. A
+ * lease that ends in the flush that grants it is inserted already ended
+ * (ended_at and end_reason set; NULL otherwise): the flush is one
+ * transaction, so no reader could have seen it open in between, and one
+ * insert costs the database far less than an insert and an update.
+ * Both lease statements are idempotent, for re-sending a flush whose
+ * outcome was lost with the connection. */
 static int s_prepare(PGconn *conn)
 {
     static const struct {
@@ -40,6 +43,12 @@ static int s_prepare(PGconn *conn)
           " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[],"
           "                      $5::bigint[], $6::integer[], $7::timestamptz[], $8::text[])"
           " ON CONFLICT (id) DO NOTHING" },
+        /* The same without the conflict check, for a first try. */
+        { "kc_grants_new",
+          "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records, ended_at,"
+          "                    end_reason)"
+          " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[],"
+          "                      $5::bigint[], $6::integer[], $7::timestamptz[], $8::text[])" },
         { "kc_ends",
           "UPDATE leases l SET ended_at = u.at, end_reason = u.reason"
           " FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS u (id, at, reason)"
@@ -408,18 +417,6 @@ static int s_array_begin(s_array_t *a, Oid element)
     return 0;
 }
 
-static int s_array_put_null(s_array_t *a)
-{
-    if (s_array_reserve(a, 4) != 0)
-        return -1;
-    rs_put_u32(a->buf + 4, 1); /* the header's "has nulls" flag */
-    rs_put_u32(a->buf + a->size, 0xffffffffu);
-    a->size += 4;
-    a->count++;
-    rs_put_u32(a->buf + 12, a->count);
-    return 0;
-}
-
 static int s_array_put(s_array_t *a, const void *data, uint32_t len)
 {
     if (s_array_reserve(a, 4 + (size_t) len) != 0)
@@ -432,6 +429,19 @@ static int s_array_put(s_array_t *a, const void *data, uint32_t len)
     return 0;
 }
 
+/* A NULL element: length -1 and the header's has-nulls flag. */
+static int s_array_put_null(s_array_t *a)
+{
+    if (s_array_reserve(a, 4) != 0)
+        return -1;
+    rs_put_u32(a->buf + a->size, UINT32_MAX);
+    a->size += 4;
+    a->count++;
+    rs_put_u32(a->buf + 4, 1);
+    rs_put_u32(a->buf + 12, a->count);
+    return 0;
+}
+
 #define S_GRANT_COLUMNS 8
 #define S_END_COLUMNS 3
 
@@ -439,6 +449,7 @@ static int s_array_put(s_array_t *a, const void *data, uint32_t len)
 typedef struct {
     s_array_t grant[S_GRANT_COLUMNS];
     s_array_t end[S_END_COLUMNS];
+    size_t *end_of; /* per event: its folded partner (GRANT <-> END), or SIZE_MAX */
 } s_columns_t;
 
 static void s_columns_free(s_columns_t *c)
@@ -447,87 +458,101 @@ static void s_columns_free(s_columns_t *c)
         free(c->grant[i].buf);
     for (size_t i = 0; i < S_END_COLUMNS; i++)
         free(c->end[i].buf);
+    free(c->end_of);
 }
 
-/* Orders pointers to events by lease id. */
-static int s_cmp_end(const void *a, const void *b)
+/* Pairs each END with the GRANT of the same lease in this flush, if any:
+ * c->end_of[grant index] = end index, and c->end_of[end index] = the grant
+ * index (so the END is not sent as an update). Grants come in lease id
+ * order (ids strictly increase), so a binary search finds them; should
+ * they not, nothing is folded. Returns -1 when out of memory. */
+static int s_columns_pair(s_columns_t *c, const kc_event_t *events, size_t count)
 {
-    uint64_t x = (*(const kc_event_t *const *) a)->lease_id;
-    uint64_t y = (*(const kc_event_t *const *) b)->lease_id;
-    return x < y ? -1 : x > y;
+    c->end_of = malloc(count * sizeof *c->end_of);
+    size_t *grants = malloc(count * sizeof *grants);
+    if (!c->end_of || !grants) {
+        free(grants);
+        return -1;
+    }
+    size_t n = 0;
+    bool sorted = true;
+    for (size_t i = 0; i < count; i++) {
+        c->end_of[i] = SIZE_MAX;
+        if (events[i].type != KC_EVENT_GRANT)
+            continue;
+        if (n && events[grants[n - 1]].lease_id >= events[i].lease_id)
+            sorted = false;
+        grants[n++] = i;
+    }
+    for (size_t i = 0; i < count && sorted; i++) {
+        if (events[i].type != KC_EVENT_END)
+            continue;
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (events[grants[mid]].lease_id < events[i].lease_id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        /* Only an END after its GRANT (always so) and the first END of a
+         * lease (there is only one) is folded. */
+        if (lo < n && events[grants[lo]].lease_id == events[i].lease_id && grants[lo] < i
+            && c->end_of[grants[lo]] == SIZE_MAX) {
+            c->end_of[grants[lo]] = i;
+            c->end_of[i] = grants[lo];
+        }
+    }
+    free(grants);
+    return 0;
 }
 
-static int s_cmp_id(const void *a, const void *b)
+static int s_columns_fill(s_columns_t *c, const kc_event_t *events, size_t count)
 {
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-    return x < y ? -1 : x > y;
-}
-
-static int s_put_end(s_array_t *at_column, s_array_t *reason_column, const kc_event_t *end)
-{
-    uint8_t at[8];
-    s_put_time(at, end->at_us);
-    return s_array_put(at_column, at, 8)
-           | s_array_put(reason_column, end->end_reason, (uint32_t) strlen(end->end_reason));
-}
-
-/* Fills the columns; `ends` and `granted` (count entries each) are
- * scratch space. */
-static int s_columns_fill(s_columns_t *c, const kc_event_t *events, size_t count,
-                          const kc_event_t **ends, uint64_t *granted)
-{
-    static const Oid grant_types[S_GRANT_COLUMNS] = {
-        S_INT8_OID, S_INT4_OID, S_TEXT_OID, S_TIMESTAMPTZ_OID,
-        S_INT8_OID, S_INT4_OID, S_TIMESTAMPTZ_OID, S_TEXT_OID,
-    };
+    static const Oid grant_types[S_GRANT_COLUMNS] = { S_INT8_OID, S_INT4_OID, S_TEXT_OID,
+                                                      S_TIMESTAMPTZ_OID, S_INT8_OID, S_INT4_OID,
+                                                      S_TIMESTAMPTZ_OID, S_TEXT_OID };
     static const Oid end_types[S_END_COLUMNS] = { S_INT8_OID, S_TIMESTAMPTZ_OID, S_TEXT_OID };
+    if (s_columns_pair(c, events, count) != 0)
+        return -1;
     int rc = 0;
     for (size_t i = 0; i < S_GRANT_COLUMNS; i++)
         rc |= s_array_begin(&c->grant[i], grant_types[i]);
     for (size_t i = 0; i < S_END_COLUMNS; i++)
         rc |= s_array_begin(&c->end[i], end_types[i]);
-    /* The ends of this flush, sorted by lease, to find a grant's end. */
-    size_t end_count = 0, grant_count = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (events[i].type == KC_EVENT_END)
-            ends[end_count++] = &events[i];
-        else if (events[i].type == KC_EVENT_GRANT)
-            granted[grant_count++] = events[i].lease_id;
-    }
-    qsort(ends, end_count, sizeof *ends, s_cmp_end);
-    qsort(granted, grant_count, sizeof *granted, s_cmp_id);
     for (size_t i = 0; i < count && rc == 0; i++) {
         const kc_event_t *e = &events[i];
-        if (e->type != KC_EVENT_GRANT)
-            continue;
         uint8_t id[8], key[4], at[8], run[8], batch[4];
         rs_put_u64(id, e->lease_id);
         rs_put_u32(key, e->key_id);
         s_put_time(at, e->at_us);
-        rs_put_u64(run, e->run_id);
-        rs_put_u32(batch, e->batch_records);
-        rc |= s_array_put(&c->grant[0], id, 8);
-        rc |= s_array_put(&c->grant[1], key, 4);
-        rc |= s_array_put(&c->grant[2], e->holder, (uint32_t) strlen(e->holder));
-        rc |= s_array_put(&c->grant[3], at, 8);
-        rc |= s_array_put(&c->grant[4], run, 8);
-        rc |= s_array_put(&c->grant[5], batch, 4);
-        const kc_event_t *probe = e;
-        const kc_event_t **end = bsearch(&probe, ends, end_count, sizeof *ends, s_cmp_end);
-        if (end)
-            rc |= s_put_end(&c->grant[6], &c->grant[7], *end);
-        else
-            rc |= s_array_put_null(&c->grant[6]) | s_array_put_null(&c->grant[7]);
-    }
-    /* Ends of leases granted in an earlier flush update their rows. */
-    for (size_t i = 0; i < end_count && rc == 0; i++) {
-        const kc_event_t *e = ends[i];
-        if (bsearch(&e->lease_id, granted, grant_count, sizeof *granted, s_cmp_id))
-            continue;
-        uint8_t id[8];
-        rs_put_u64(id, e->lease_id);
-        rc |= s_array_put(&c->end[0], id, 8);
-        rc |= s_put_end(&c->end[1], &c->end[2], e);
+        if (e->type == KC_EVENT_GRANT) {
+            rs_put_u64(run, e->run_id);
+            rs_put_u32(batch, e->batch_records);
+            rc |= s_array_put(&c->grant[0], id, 8);
+            rc |= s_array_put(&c->grant[1], key, 4);
+            rc |= s_array_put(&c->grant[2], e->holder, (uint32_t) strlen(e->holder));
+            rc |= s_array_put(&c->grant[3], at, 8);
+            rc |= s_array_put(&c->grant[4], run, 8);
+            rc |= s_array_put(&c->grant[5], batch, 4);
+            if (c->end_of[i] == SIZE_MAX) {
+                rc |= s_array_put_null(&c->grant[6]);
+                rc |= s_array_put_null(&c->grant[7]);
+            }
+            else {
+                const kc_event_t *end = &events[c->end_of[i]];
+                uint8_t ended[8];
+                s_put_time(ended, end->at_us);
+                rc |= s_array_put(&c->grant[6], ended, 8);
+                rc |= s_array_put(&c->grant[7], end->end_reason,
+                                  (uint32_t) strlen(end->end_reason));
+            }
+        }
+        else if (e->type == KC_EVENT_END && c->end_of[i] == SIZE_MAX) {
+            rc |= s_array_put(&c->end[0], id, 8);
+            rc |= s_array_put(&c->end[1], at, 8);
+            rc |= s_array_put(&c->end[2], e->end_reason, (uint32_t) strlen(e->end_reason));
+        }
     }
     return rc ? -1 : 0;
 }
@@ -559,27 +584,22 @@ static int s_send_key_event(kc_store_t *self, const kc_event_t *e)
                : -1;
 }
 
-int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
+int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, bool retry)
 {
     if (count == 0)
         return 0;
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
         return -1;
     s_columns_t columns = { 0 };
-    const kc_event_t **ends = malloc(count * sizeof *ends);
-    uint64_t *granted = malloc(count * sizeof *granted);
-    int filled = ends && granted ? s_columns_fill(&columns, events, count, ends, granted) : -1;
-    free(ends);
-    free(granted);
-    if (filled != 0) {
+    if (s_columns_fill(&columns, events, count) != 0) {
         s_columns_free(&columns);
         rs_error("lease log: out of memory for %zu events", count);
         return -1;
     }
     /* One pipeline up to one Sync runs as one implicit transaction: either
      * every event of this flush is stored, or none is. All grants go in one
-     * statement (with their ends when they end in this flush), then the
-     * ends of earlier leases, then the rare key events one by one. */
+     * statement (those that end in this flush already ended), then the ends
+     * of earlier leases, then the rare key events one by one. */
     if (!PQenterPipelineMode(self->conn)) {
         rs_error("lease log: cannot enter pipeline mode: %s", rs_db_error(self->conn));
         s_columns_free(&columns);
@@ -587,7 +607,8 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count)
     }
     int failed = 0, sent = 0;
     if (columns.grant[0].count && !failed) {
-        failed |= s_send_arrays(self, "kc_grants", columns.grant, S_GRANT_COLUMNS);
+        failed |= s_send_arrays(self, retry ? "kc_grants" : "kc_grants_new", columns.grant,
+                                 S_GRANT_COLUMNS);
         sent++;
     }
     if (columns.end[0].count && !failed) {
