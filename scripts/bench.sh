@@ -16,6 +16,9 @@
 #                    count (default 3)
 #   --out-dir DIR    where results go (default build/bench/)
 #   --timeout S      give up on a repetition after S seconds (default 1800)
+#   --no-keycoord    skip the keycoord microbenchmark (section 3)
+#   --no-scale       skip the 10,000,000-record scale run (section 4; the
+#                    longest part); --quick implies it
 #   --help           print this help
 #
 # What it measures:
@@ -25,7 +28,15 @@
 #      keys x threads, on one private PostgreSQL cluster (fsync on). The
 #      rate is records / signing phase, the signing phase being the run's
 #      newest signatures.signed_at minus runs.first_dispatch_at, as
-#      scripts/run_local.sh computes it.
+#      scripts/run_local.sh computes it;
+#   3. the keycoord microbenchmark: lease+release cycles/s and latency with
+#      1, 16 and 64 holders next to a bare ROUTER echo server
+#      (scripts/bench_keycoord.sh, which writes keycoord.csv and keycoord.md);
+#   4. the scale run: 10,000,000 records against a 100,000-record baseline,
+#      with every process's peak RSS (scripts/bench_scale.sh, which writes
+#      scale.csv and scale.md).
+# Sections 3 and 4 start clusters of their own once the sweep's is stopped;
+# a failure in any section (an audit among them) fails the benchmark.
 #
 # How: one cluster for the whole benchmark. For each key count the database
 # is recreated and `recsign init` adds the keys and the records once. Before
@@ -75,6 +86,8 @@ records=100000
 sign_seconds=3
 out_dir=""
 timeout=1800
+run_keycoord=1
+run_scale=1
 
 need_int() {
     [[ "$2" =~ ^[0-9]{1,9}$ ]] && (( 10#$2 >= $3 && 10#$2 <= $4 )) \
@@ -108,7 +121,9 @@ while (( $# > 0 )); do
         --sign-seconds) need_int "$flag" "$value" 1 600; sign_seconds="$((10#$value))" ;;
         --timeout)      need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
         --out-dir)      [[ -n "$value" ]] || usage_error "--out-dir needs a path"; out_dir="$value" ;;
-        --quick)        batch_sizes="100,1000"; key_counts="100"; thread_counts="2"; repeat=1 ;;
+        --quick)        batch_sizes="100,1000"; key_counts="100"; thread_counts="2"; repeat=1; run_scale=0 ;;
+        --no-keycoord)  run_keycoord=0 ;;
+        --no-scale)     run_scale=0 ;;
         -h|--help)      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *)              usage_error "unknown flag '$flag'" ;;
     esac
@@ -392,11 +407,41 @@ if (( have_gnuplot )); then
     fi
 fi
 
+# --- keycoord microbenchmark and scale run ---------------------------------------------
+# They start clusters of their own: stop this one first, so that nothing
+# of the sweep competes with them for the cores.
+rs_proc_stop_all
+rs_pg_stop "$pg_dir"
+pg_dir=""
+here="$(dirname "${BASH_SOURCE[0]}")"
+if (( run_keycoord )); then
+    rs_say "keycoord microbenchmark (scripts/bench_keycoord.sh)"
+    "$here/bench_keycoord.sh" --out-dir "$out_dir" >"$logs/bench_keycoord.out" \
+        || { cat "$logs/bench_keycoord.out" >&2; rs_die "the keycoord microbenchmark failed; see above"; }
+fi
+if (( run_scale )); then
+    rs_say "scale run (scripts/bench_scale.sh)"
+    "$here/bench_scale.sh" --out-dir "$out_dir" >"$logs/bench_scale.out" \
+        || { cat "$logs/bench_scale.out" >&2; rs_die "the scale run failed; see above"; }
+fi
+
 echo
 echo "recsign benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $records records per run, median of $repeat"
 cat "$table"
+if (( run_keycoord )); then
+    echo
+    echo "keycoord microbenchmark: lease+release cycles/s against a bare ROUTER echo"
+    cat "$out_dir/keycoord.md"
+fi
+if (( run_scale )); then
+    echo
+    echo "scale run"
+    cat "$out_dir/scale.md"
+fi
 echo
 echo "results:  $results"
 echo "medians:  $medians"
+(( run_keycoord )) && echo "keycoord: $out_dir/keycoord.csv"
+(( run_scale )) && echo "scale:    $out_dir/scale.csv"
 [[ -f "$out_dir/bench.png" ]] && echo "plot:     $out_dir/bench.png"
 echo "logs:     $logs (audit: last repetition of each point only)"
