@@ -5,6 +5,21 @@
 
 #include <czmq.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+/* The process's last line, however main returns: its peak resident set
+ * (the kernel's high-water mark, so nothing is missed between samples)
+ * and CPU time, for the scale benchmark and for sizing deployments. */
+static void s_log_peak_rss(void)
+{
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) == 0)
+        rs_info("exiting: peak RSS %ld KiB (%.1f MiB), CPU %.2f s user + %.2f s system",
+                usage.ru_maxrss, (double) usage.ru_maxrss / 1024.0,
+                (double) usage.ru_utime.tv_sec + (double) usage.ru_utime.tv_usec / 1e6,
+                (double) usage.ru_stime.tv_sec + (double) usage.ru_stime.tv_usec / 1e6);
+}
 
 int rs_process_start(rs_config_t *config, int argc, char **argv, const char *component)
 {
@@ -30,6 +45,8 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
     }
     rs_log_init(component);
     zsys_init();
+    /* After zsys_init, so that it runs before CZMQ's own exit handler. */
+    atexit(s_log_peak_rss);
     /* CZMQ's own log lines would go to stdout; recsign logs on stderr. */
     zsys_set_logstream(NULL);
     rs_config_log(config);

@@ -1,7 +1,9 @@
 /* rs_process: what every recsign service does before its real work. It
  * parses the option table, checks required options and endpoints, starts
  * logging and CZMQ (which turns SIGINT and SIGTERM into zsys_interrupted)
- * and prints the configuration once. */
+ * and prints the configuration once; at exit it logs the process's peak
+ * RSS and CPU time ("exiting: peak RSS N KiB (M MiB), CPU U s user + S s
+ * system"). */
 #ifndef RS_PROCESS_H
 #define RS_PROCESS_H
 

@@ -506,6 +506,12 @@ h_log_lacks() {
     fi
 }
 
+# h_last_line FILE: a process's last word, i.e. its log's last line but
+# for the peak-RSS line every service writes on its way out (lib/rs_process).
+h_last_line() {
+    grep -Ev -- ' INFO exiting: peak RSS [0-9]+ KiB' "$1" | tail -n 1
+}
+
 # --- proofs -------------------------------------------------------------------------
 
 h_verify() {

@@ -11,6 +11,7 @@ typedef struct {
     const sink_loop_config_t *config;
     int64_t oldest_pending_us;  /* arrival of the oldest unflushed row, 0 if none */
     int64_t total, stored;      /* records in the table, signatures stored */
+    int64_t top_id;             /* highest record id counted in total */
     int64_t stored_at_last_report, last_report_us, last_total_us;
     uint64_t dropped, fenced, unauthorized;
 } s_loop_t;
@@ -69,12 +70,24 @@ static int s_flush(s_loop_t *self, bool final)
 
 static void s_report(s_loop_t *self, int64_t now)
 {
-    /* Records may be added while running: re-count every 10 s, and at once
-     * when more are stored than were counted. */
-    if (now - self->last_total_us >= 10000000 || self->stored > self->total) {
-        int64_t total;
-        if (sink_store_count_records(self->store, &total) == 0)
+    /* Records may be added while running: every 10 s, count those added
+     * after the highest id counted so far (cheap at any table size); count
+     * the whole table again only when more are stored than were counted
+     * (records added below that id), at most once a second. */
+    if (self->stored > self->total && now - self->last_total_us >= 1000000) {
+        int64_t total, top;
+        if (sink_store_count_records(self->store, &total, &top) == 0) {
             self->total = total;
+            self->top_id = top;
+        }
+        self->last_total_us = now;
+    }
+    else if (now - self->last_total_us >= 10000000) {
+        int64_t added, top;
+        if (sink_store_count_records_after(self->store, self->top_id, &added, &top) == 0) {
+            self->total += added;
+            self->top_id = top;
+        }
         self->last_total_us = now;
     }
     int64_t delta = self->stored - self->stored_at_last_report;
@@ -94,7 +107,7 @@ int sink_loop_run(zsock_t *pull, sink_store_t *store, rs_security_t *security,
                   const sink_loop_config_t *config)
 {
     s_loop_t self = { .pull = pull, .store = store, .security = security, .config = config };
-    if (sink_store_count_records(store, &self.total) != 0
+    if (sink_store_count_records(store, &self.total, &self.top_id) != 0
         || sink_store_count_signed(store, &self.stored) != 0)
         rs_warn("cannot read the starting counts; progress will be approximate");
     self.stored_at_last_report = self.stored;

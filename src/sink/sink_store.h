@@ -39,8 +39,14 @@ size_t sink_store_pending(const sink_store_t *self);
 int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
     __attribute__((warn_unused_result));
 
-/* Current counts for progress reports. Return 0 or -1. */
-int sink_store_count_records(sink_store_t *self, int64_t *total)
+/* Counts for progress reports. Return 0 or -1. All records, and the
+ * highest id (the smallest bigint when there is none): reads the whole
+ * table. */
+int sink_store_count_records(sink_store_t *self, int64_t *total, int64_t *top)
+    __attribute__((warn_unused_result));
+/* Records with an id above `after`, and the highest id (`after` when there
+ * is none): costs only the records counted. */
+int sink_store_count_records_after(sink_store_t *self, int64_t after, int64_t *added, int64_t *top)
     __attribute__((warn_unused_result));
 int sink_store_count_signed(sink_store_t *self, int64_t *signed_count)
     __attribute__((warn_unused_result));

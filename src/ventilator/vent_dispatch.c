@@ -23,6 +23,7 @@ typedef struct {
     uint32_t message_records; /* records in the message being built */
     size_t message_bytes;
     bool dispatched;          /* the run's first dispatch is recorded */
+    int64_t watermark;        /* every record with a lower id is signed */
     uint64_t batches, records, passes;
     int64_t started_us;
 } s_dispatch_t;
@@ -96,10 +97,11 @@ static int s_add(s_dispatch_t *self, int64_t id, const uint8_t *payload, size_t 
     return 0;
 }
 
-/* One pass over every record unsigned now. Returns 0, 1 when interrupted. */
+/* One pass over every record unsigned now: from the watermark on, since
+ * everything below it is signed. Returns 0, 1 when interrupted. */
 static int s_pass(s_dispatch_t *self)
 {
-    int64_t after = INT64_MIN;
+    int64_t after = self->watermark;
     bool first = true;
     int backoff = 100;
     self->passes++;
@@ -133,50 +135,73 @@ static int s_pass(s_dispatch_t *self)
     return s_send(self);
 }
 
-/* Polls the signed count until all is signed (0), progress stalls for the
- * re-dispatch timeout (2), or interruption (1). Polls often only when the
- * end is near (judged by the recent rate), so that counting does not take
- * CPU from signing. */
+/* Watches the run's end until all is signed (0), progress stalls for the
+ * re-dispatch timeout (2), or interruption (1). The watch starts, and
+ * ends, with one exact count of the unsigned records over the whole table
+ * (a hash anti-join: as dear as the pass itself, once per pass); it also
+ * sees records added anywhere since the pass, which the next pass sends.
+ * It starts the watermark at the lowest unsigned record: every record
+ * below it is signed. Between the two, a poll costs what was signed since
+ * the last one, not the size of the tables: it moves the watermark up to
+ * the lowest unsigned record, and counts the signatures from the
+ * watermark on, i.e. the batches still in flight. Progress is either
+ * moving. */
 static int s_watch(s_dispatch_t *self)
 {
-    int64_t last_unsigned = -1;
+    int64_t last_mark = 0, last_span = -1;
     int64_t last_progress = rs_mono_us();
     int backoff = 100;
-    /* Records added from now on are picked up by the next pass. */
-    int64_t records = -1;
+    int sleep_ms = 10;
+    bool exact = true;
     while (!zsys_interrupted) {
-        int64_t signatures, unsigned_count;
-        if ((records < 0 && vent_store_count_records(self->store, &records) != 0)
-            || vent_store_count_signatures(self->store, &signatures) != 0) {
-            records = -1;
+        int64_t mark = 0, span = 0;
+        if (exact) {
+            int64_t unsigned_count = 0;
+            if (vent_store_unsigned_exact(self->store, &unsigned_count, &mark) != 0) {
+                if (!s_wait_for_db(self, &backoff))
+                    return 1;
+                continue;
+            }
+            if (unsigned_count == 0)
+                return 0;
+            rs_debug("%lld records unsigned, the lowest id %lld", (long long) unsigned_count,
+                     (long long) mark);
+            exact = false;
+        }
+        else {
+            bool found = false;
+            if (vent_store_first_unsigned(self->store, self->watermark, &found, &mark) != 0) {
+                if (!s_wait_for_db(self, &backoff))
+                    return 1;
+                continue;
+            }
+            if (!found) {
+                /* Nothing unsigned from the watermark on: confirm. */
+                exact = true;
+                continue;
+            }
+        }
+        self->watermark = mark;
+        if (vent_store_count_signed_from(self->store, mark, &span) != 0) {
             if (!s_wait_for_db(self, &backoff))
                 return 1;
             continue;
         }
-        /* records - signatures undercounts only when signatures exist
-         * without records; confirm the end with the exact anti-join. */
-        unsigned_count = records - signatures;
-        if (unsigned_count <= 0 && vent_store_unsigned_exact(self->store, &unsigned_count) != 0)
-            continue;
-        if (unsigned_count == 0)
-            return 0;
+        backoff = 100;
         int64_t now = rs_mono_us();
-        int sleep_ms = 200;
-        if (last_unsigned > unsigned_count && now > last_progress) {
-            /* Expected time to the end at the rate since the last change. */
-            double rate = (double) (last_unsigned - unsigned_count) / (double) (now - last_progress);
-            double left_ms = (double) unsigned_count / rate / 1000.0;
-            sleep_ms = left_ms / 4 < 10 ? 10 : left_ms / 4 > 200 ? 200 : (int) (left_ms / 4);
-        }
-        if (unsigned_count != last_unsigned) {
-            last_unsigned = unsigned_count;
+        if (mark != last_mark || span != last_span) {
+            last_mark = mark;
+            last_span = span;
             last_progress = now;
+            sleep_ms = 10;
         }
         else if (now - last_progress >= (int64_t) self->config->redispatch_ms * 1000) {
-            rs_info("%lld records still unsigned and no progress for %d ms: dispatching them again",
-                    (long long) unsigned_count, self->config->redispatch_ms);
+            rs_info("record %lld and maybe some after it still unsigned and no progress for %d ms: dispatching them again",
+                    (long long) mark, self->config->redispatch_ms);
             return 2;
         }
+        else
+            sleep_ms = sleep_ms < 100 ? sleep_ms * 2 : 200;
         zclock_sleep(sleep_ms);
     }
     return 1;
@@ -184,7 +209,7 @@ static int s_watch(s_dispatch_t *self)
 
 int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
 {
-    s_dispatch_t self = { .push = push, .store = store, .config = config };
+    s_dispatch_t self = { .push = push, .store = store, .config = config, .watermark = INT64_MIN };
     self.message_batches = S_MESSAGE_RECORDS / config->batch_size;
     if (self.message_batches < 1)
         self.message_batches = 1;

@@ -2,9 +2,11 @@
  * id order (keyset pagination, so memory stays bounded by one page and one
  * batch), sends every unsigned record once per pass in batches of exactly
  * the run's batch size (the last one of a pass may be smaller), small
- * batches several to a message, then watches the signed count. The database, not the socket, says what is
- * still unsigned: when progress stalls for the re-dispatch timeout, what
- * was lost in flight is sent again in a new pass. */
+ * batches several to a message, then watches the run's end from a
+ * watermark (the lowest record id that may be unsigned), at a cost that
+ * does not grow with the tables. The database, not the socket, says what
+ * is still unsigned: when progress stalls for the re-dispatch timeout,
+ * what was lost in flight is sent again in a new pass. */
 #ifndef VENT_DISPATCH_H
 #define VENT_DISPATCH_H
 

@@ -54,10 +54,34 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             break;
     }
+    /* The completion watch, whose cost must not grow with the tables:
+     * the lowest unsigned record from a watermark on (walks only what was
+     * signed since the last poll: everything below the watermark is
+     * signed), and the signatures from the watermark on (in the run's
+     * tail, the few batches in flight). */
+    static const char *const watch[2][2] = {
+        { "vent_first_unsigned",
+          "SELECT r.id FROM records r WHERE r.id >= $1 AND NOT EXISTS (SELECT 1 FROM signatures s"
+          "   WHERE s.record_id = r.id OFFSET 0) ORDER BY r.id LIMIT 1" },
+        { "vent_signed_from", "SELECT count(*) FROM signatures WHERE record_id >= $1" },
+    };
+    for (int i = 0; i < 2 && PQresultStatus(res) == PGRES_COMMAND_OK; i++) {
+        PQclear(res);
+        res = PQprepare(conn, watch[i][0], watch[i][1], 1, types);
+    }
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok) {
-        snprintf(err, err_size, "cannot prepare the record query: %s", rs_db_error(conn));
+        snprintf(err, err_size, "cannot prepare the record queries: %s", rs_db_error(conn));
+        return -1;
+    }
+    /* Every query here reads a few rows by primary key. On the statistics
+     * of a table that grows by millions during a run, the planner may
+     * still pick a sequential scan for a range it thinks large: the
+     * session rules that out (as the keycoord's lease-log session does),
+     * and JIT compiling, which pays only for long scans. */
+    if (rs_db_exec(conn, "setting the planner up", "SET enable_seqscan = off; SET jit = off") != 0) {
+        snprintf(err, err_size, "cannot set the session up: %s", rs_db_error(conn));
         return -1;
     }
     return 0;
@@ -185,21 +209,67 @@ PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int 
     return res;
 }
 
-int vent_store_count_records(vent_store_t *self, int64_t *count)
+int vent_store_first_unsigned(vent_store_t *self, int64_t from_id, bool *found, int64_t *id)
 {
-    return rs_db_query_int(self->conn, "counting records", "SELECT count(*) FROM records", count);
+    uint8_t from[8];
+    rs_put_u64(from, (uint64_t) from_id);
+    const char *values[] = { (char *) from };
+    const int lengths[] = { 8 };
+    const int formats[] = { 1 };
+    PGresult *res = PQexecPrepared(self->conn, "vent_first_unsigned", 1, values, lengths, formats, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 1) {
+        rs_error("finding the lowest unsigned record failed: %s", rs_db_error(self->conn));
+        PQclear(res);
+        return -1;
+    }
+    *found = PQntuples(res) == 1;
+    if (*found)
+        *id = rs_db_get_int8(res, 0, 0);
+    PQclear(res);
+    return 0;
 }
 
-int vent_store_count_signatures(vent_store_t *self, int64_t *count)
+int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *count)
 {
-    return rs_db_query_int(self->conn, "counting signatures", "SELECT count(*) FROM signatures",
-                           count);
+    uint8_t from[8];
+    rs_put_u64(from, (uint64_t) from_id);
+    const char *values[] = { (char *) from };
+    const int lengths[] = { 8 };
+    const int formats[] = { 1 };
+    PGresult *res = PQexecPrepared(self->conn, "vent_signed_from", 1, values, lengths, formats, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 1) {
+        rs_error("counting signatures from the watermark failed: %s", rs_db_error(self->conn));
+        PQclear(res);
+        return -1;
+    }
+    *count = rs_db_get_int8(res, 0, 0);
+    PQclear(res);
+    return 0;
 }
 
-int vent_store_unsigned_exact(vent_store_t *self, int64_t *count)
+int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest)
 {
-    return rs_db_query_int(self->conn, "counting unsigned records",
-                           "SELECT count(*) FROM records r"
-                           " WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)",
-                           count);
+    /* The one statement that reads whole tables, run at most once per
+     * pass, when the watermark has reached the end: sequential scans (off
+     * for this session) are allowed again for it. */
+    if (rs_db_exec(self->conn, "starting the exact count", "BEGIN") != 0)
+        return -1;
+    if (rs_db_exec(self->conn, "starting the exact count", "SET LOCAL enable_seqscan = on") != 0) {
+        PQclear(PQexec(self->conn, "ROLLBACK"));
+        return -1;
+    }
+    PGresult *res = PQexec(self->conn,
+                           "SELECT count(*), coalesce(min(r.id), 0) FROM records r"
+                           " WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)");
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2;
+    if (ok) {
+        *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *lowest = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    else
+        rs_error("counting unsigned records failed: %s", rs_db_error(self->conn));
+    PQclear(res);
+    if (rs_db_exec(self->conn, "ending the exact count", ok ? "COMMIT" : "ROLLBACK") != 0)
+        return -1;
+    return ok ? 0 : -1;
 }

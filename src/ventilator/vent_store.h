@@ -1,6 +1,6 @@
 /* vent_store: the ventilator's database side, and all of its SQL: the run
  * record (batch size fixed per run), keyset-paginated reads of unsigned
- * records, and the counts that tell when the run is complete. */
+ * records, and the watermark queries that tell when the run is complete. */
 #ifndef VENT_STORE_H
 #define VENT_STORE_H
 
@@ -36,13 +36,19 @@ int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
  * NULL on error. Caller PQclears. */
 PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int limit);
 
-/* Plain row counts of records and of signatures. Return 0 or -1. */
-int vent_store_count_records(vent_store_t *self, int64_t *count)
+/* The lowest record id >= from_id without a signature: sets *found, and
+ * *id when found. Costs the records walked, i.e. those from from_id on
+ * that are signed already. Returns 0 or -1. */
+int vent_store_first_unsigned(vent_store_t *self, int64_t from_id, bool *found, int64_t *id)
     __attribute__((warn_unused_result));
-int vent_store_count_signatures(vent_store_t *self, int64_t *count)
+/* Signatures of records with id >= from_id. Costs the signatures counted.
+ * Returns 0 or -1. */
+int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *count)
     __attribute__((warn_unused_result));
-/* Records that have no signature, counted exactly. Returns 0 or -1. */
-int vent_store_unsigned_exact(vent_store_t *self, int64_t *count)
+/* Records that have no signature, counted exactly over the whole table,
+ * and the lowest of their ids (0 when none). Reads both tables: meant to
+ * run once, to confirm the end. Returns 0 or -1. */
+int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest)
     __attribute__((warn_unused_result));
 
 /* Re-establishes a broken connection (and the lock). 0 when usable. */

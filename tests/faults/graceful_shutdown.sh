@@ -40,8 +40,8 @@ phase() {
     h_log_has "$vent_log" "interrupted; run $run stays unfinished" "the ventilator's stop"
     for w in "$w1" "$w2"; do h_stop "$w" "$sig"; done
     for l in "$w1_log" "$w2_log"; do
-        tail -n 1 "$l" | grep -Eq 'stopped: [0-9]+ batches, [0-9]+ signatures pushed' \
-            || h_fail "$(basename "$l" .log): last line is not the stop summary: $(tail -n 1 "$l")"
+        h_last_line "$l" | grep -Eq 'stopped: [0-9]+ batches, [0-9]+ signatures pushed' \
+            || h_fail "$(basename "$l" .log): last line is not the stop summary: $(h_last_line "$l")"
     done
     h_stop "$sink" "$sig"
     h_log_has "$sink_log" "stopped: [0-9]+ signatures refused" "the sink's stop"

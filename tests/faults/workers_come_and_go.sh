@@ -38,12 +38,12 @@ h_wait_until 20 "a lease granted to each new worker" all_granted
 for w in w1 w3; do
     h_check_mid_run
     h_stop "${pid[$w]}" TERM 15
-    h_step "$w exited 0: $(tail -n 1 "${log[$w]}" | cut -c 1-120)..."
+    h_step "$w exited 0: $(h_last_line "${log[$w]}" | cut -c 1-120)..."
 done
 h_wait_ventilator 90
 
 for w in w1 w3; do
-    last="$(tail -n 1 "${log[$w]}")"
+    last="$(h_last_line "${log[$w]}")"
     grep -Eq 'stopped: [0-9]+ batches, [0-9]+ signatures pushed' <<<"$last" \
         || h_fail "$w: last log line is not its stop summary: $last"
     n="$(sed -E 's/.*stopped: ([0-9]+) batches.*/\1/' <<<"$last")"

@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# scripts/bench_scale.sh: the scale run. Signs a large table (10,000,000
+# records by default) and a baseline table (100,000) with the same
+# configuration in one invocation, and records each recsign process's peak
+# RSS.
+#
+# usage: scripts/bench_scale.sh [options]
+#   --records N           records of the scale run (default 10000000)
+#   --baseline-records N  records of the baseline run (default 100000)
+#   --batch-size L        batch size, or a comma-separated list of them
+#                         (default 1000); each gets a baseline and a scale run
+#   --keys N              keys in the keyring (default 100)
+#   --threads N           signing threads of the one worker (default 2)
+#   --out-dir DIR         where results go (default build/bench/)
+#   --timeout S           give up on a run after S seconds (default 7200)
+#   --help                print this help
+#
+# Target (issue 5): the scale run's rate within 20 % of the baseline's, and
+# every recsign process's peak RSS at most 64 MiB.
+#
+# How: one private PostgreSQL cluster (fsync on, scripts/lib.sh) and CURVE
+# certificates. The database is made by `recsign init --keys K --records N`
+# for the baseline, then made again for the scale run (the time init takes
+# is recorded). Before each run the signing state is reset as in
+# scripts/bench.sh; keycoord, sink and one worker are started, the
+# ventilator signs everything and exits, the others are stopped (SIGTERM).
+# The rate is computed as scripts/bench.sh does: records signed in the run
+# / (newest signatures.signed_at of the run - runs.first_dispatch_at).
+# Every scale run is followed by `recsign audit` (rules 1-5, every
+# signature verified); a failing audit stops the script with exit status 1.
+#
+# Peak RSS: each recsign process logs its own as its last line ("exiting:
+# peak RSS N KiB ..., CPU ...", getrusage at exit: the kernel's high-water
+# mark). Should a line be missing, the script's own samples of VmHWM
+# (/proc/PID/status, every 0.5 s, the maximum kept) are used instead.
+#
+# Output, in the out dir:
+#   scale.csv  one row per run: kind (baseline or scale), batch_size, keys,
+#              threads, records, seconds, records_per_second,
+#              ratio_to_baseline, peak RSS MiB of ventilator, keycoord,
+#              sink, worker, CPU seconds of the same four and of the
+#              PostgreSQL cluster, PostgreSQL's share of all that CPU, the
+#              other load (CPU the rest of the machine used during the run,
+#              as a share of all cores: a shared machine skews the ratio),
+#              the seconds `recsign init` took to seed the table, the
+#              ventilator's lifetime and the audit's seconds (scale runs)
+#   scale.md   the table printed at the end
+#   scale-logs/ each process's log, per run
+set -euo pipefail
+
+RS_PROG=bench_scale.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage_error() {
+    printf '%s: error: %s; see --help\n' "$RS_PROG" "$1" >&2
+    exit 2
+}
+
+# --- options -------------------------------------------------------------------
+records=10000000
+baseline_records=100000
+batch_sizes="1000"
+keys=100
+threads=2
+out_dir=""
+timeout=7200
+
+need_int() {
+    [[ "$2" =~ ^[0-9]{1,10}$ ]] && (( 10#$2 >= $3 && 10#$2 <= $4 )) \
+        || usage_error "$1 is '$2'; expected an integer from $3 to $4"
+}
+
+while (( $# > 0 )); do
+    flag="$1"
+    value=""
+    case "$flag" in
+        --*=*) value="${flag#*=}"; flag="${flag%%=*}" ;;
+        --records|--baseline-records|--batch-size|--keys|--threads|--out-dir|--timeout)
+            (( $# >= 2 )) || usage_error "flag '$flag' needs a value"
+            value="$2"
+            shift ;;
+    esac
+    shift
+    case "$flag" in
+        --records)          need_int "$flag" "$value" 1 1000000000; records="$((10#$value))" ;;
+        --baseline-records) need_int "$flag" "$value" 1 1000000000; baseline_records="$((10#$value))" ;;
+        --batch-size)
+            [[ "$value" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage_error "$flag is '$value'; expected a batch size or a comma-separated list"
+            IFS=, read -r -a _b <<<"$value"
+            for v in "${_b[@]}"; do need_int "$flag" "$v" 1 100000; done
+            batch_sizes="$value" ;;
+        --keys)             need_int "$flag" "$value" 1 100000; keys="$((10#$value))" ;;
+        --threads)          need_int "$flag" "$value" 1 1024; threads="$((10#$value))" ;;
+        --timeout)          need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
+        --out-dir)          [[ -n "$value" ]] || usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        -h|--help)          sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *)                  usage_error "unknown flag '$flag'" ;;
+    esac
+done
+IFS=, read -r -a BATCHES <<<"$batch_sizes"
+
+# --- build -----------------------------------------------------------------------
+rs_ensure_deps
+rs_build
+build="$(rs_build_dir)"
+bin_ventilator="$build/src/ventilator/recsign-ventilator"
+bin_keycoord="$build/src/keycoord/recsign-keycoord"
+bin_worker="$build/src/worker/recsign-worker"
+bin_sink="$build/src/sink/recsign-sink"
+bin_admin="$build/src/admin/recsign"
+for b in "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"; do
+    [[ -x "$b" ]] || rs_die "missing binary after the build: $b"
+done
+
+# --- files -----------------------------------------------------------------------
+[[ -n "$out_dir" ]] || out_dir="$build/bench"
+mkdir -p "$out_dir"
+out_dir="$(cd "$out_dir" && pwd)"
+logs="$out_dir/scale-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+csv="$out_dir/scale.csv"
+table="$out_dir/scale.md"
+work="$(mktemp -d /tmp/rsscale.XXXXXX)"
+chmod 0755 "$work"   # the postgres user must reach the cluster under it when we are root
+master_key="$work/master.key"
+
+# The flags below are the whole configuration.
+unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_SINK_BIND RECSIGN_VENTILATOR_BIND \
+      RECSIGN_BATCH_SIZE RECSIGN_VENTILATOR_ENDPOINT RECSIGN_KEYCOORD_ENDPOINT \
+      RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS \
+      RECSIGN_REDISPATCH_MS RECSIGN_VENTILATOR_PAGE_ROWS RECSIGN_KEYCOORD_MAX_WAITERS \
+      RECSIGN_SINK_FLUSH_ROWS RECSIGN_SINK_FLUSH_MS RECSIGN_REQUEST_TIMEOUT_MS \
+      RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER
+
+# --- cleanup -----------------------------------------------------------------------
+pg_dir=""
+sampler_pid=""
+cleaned=0
+cleanup() {
+    (( cleaned )) && return 0
+    cleaned=1
+    trap '' PIPE
+    [[ -n "$sampler_pid" ]] && kill "$sampler_pid" 2>/dev/null
+    rs_proc_stop_all
+    rs_release_ports
+    [[ -n "$pg_dir" ]] && rs_pg_stop "$pg_dir"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'rs_say "interrupted; stopping"; cleanup; exit 130' INT
+trap 'rs_say "terminated; stopping"; cleanup; exit 143' TERM
+
+# --- helpers ---------------------------------------------------------------------
+# CPU seconds used so far by the PostgreSQL cluster: the postmaster, its
+# exited children (reaped by the postmaster) and its live ones.
+pg_cpu_seconds() {
+    local pm pid stat rest hz total=0
+    hz="$(getconf CLK_TCK)"
+    read -r pm <"$pg_dir/data/postmaster.pid" 2>/dev/null || { echo ""; return; }
+    { read -r stat <"/proc/$pm/stat"; } 2>/dev/null || { echo ""; return; }
+    rest="${stat##*) }"
+    # shellcheck disable=SC2086
+    set -- $rest
+    total=$(( ${12} + ${13} + ${14} + ${15} ))
+    for pid in $(ps -o pid= --ppid "$pm"); do
+        { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || continue
+        rest="${stat##*) }"
+        # shellcheck disable=SC2086
+        set -- $rest
+        total=$(( total + ${12} + ${13} ))
+    done
+    awk -v t="$total" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+# CPU seconds the whole machine has been busy (all processes, anyone's),
+# from /proc/stat: the other engineers' load shows as the difference.
+machine_busy_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat
+}
+
+# sampler OUT NAME=PID...: every 0.5 s appends "NAME KIB" with each live
+# process's VmHWM to OUT; runs until killed.
+sampler() {
+    local out="$1" pair name pid hwm
+    shift
+    while :; do
+        for pair in "$@"; do
+            name="${pair%%=*}"
+            pid="${pair#*=}"
+            hwm="$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" || true
+            [[ -n "$hwm" ]] && echo "$name $hwm" >>"$out"
+        done
+        sleep 0.5
+    done
+}
+
+# peak_mib LOG SAMPLES NAME: the process's peak RSS in MiB, from its own
+# exit line, else the largest sample.
+peak_mib() {
+    local kib
+    kib="$(grep -o 'exiting: peak RSS [0-9]* KiB' "$1" 2>/dev/null | tail -n 1 | awk '{ print $4 }')" || true
+    if [[ -z "$kib" ]]; then
+        kib="$(awk -v n="$3" '$1 == n && $2 > m { m = $2 } END { if (m) print m }' "$2" 2>/dev/null)" || true
+        [[ -n "$kib" ]] && rs_warn "$3 logged no peak RSS; using the sampled VmHWM"
+    fi
+    [[ -n "$kib" ]] && awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+# cpu_s LOG: user + system CPU seconds from the process's exit line.
+cpu_s() {
+    grep -o 'CPU [0-9.]* s user + [0-9.]* s system' "$1" 2>/dev/null | tail -n 1 \
+        | awk '{ printf "%.2f", $2 + $5 }' || true
+}
+
+# init_db N: a new database with the keys and N records; sets init_s.
+init_db() {
+    local n="$1" log="$logs/init_$1.log" t0
+    psql -X -q -h "$pg_dir" -U recsign -d postgres -c 'drop database if exists recsign' -c 'create database recsign' \
+        >/dev/null || rs_die "could not recreate the database"
+    rs_say "recsign init: $keys keys, $n records"
+    t0=$(date +%s%N)
+    "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$keys" --records "$n" \
+        >"$log" 2>&1 || { tail -n 20 "$log" >&2; rs_die "recsign init failed"; }
+    init_s="$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
+    rs_say "  seeded $n records in $init_s s"
+    # Fresh statistics, as a long-lived database would have them, and no
+    # autovacuum of the seed competing with the first run.
+    rs_psql "$db_url" -c 'VACUUM (ANALYZE) records' >/dev/null || rs_die "could not vacuum records"
+}
+
+reset_sql="TRUNCATE signatures, leases; DELETE FROM runs;
+UPDATE keys SET live_at = NULL, retired_at = NULL, retire_requested_at = NULL;
+UPDATE keycoord_state SET clean_stop = true;"
+
+declare -A base_rate=()
+echo "kind,batch_size,keys,threads,records,seconds,records_per_second,ratio_to_baseline,ventilator_rss_mib,keycoord_rss_mib,sink_rss_mib,worker_rss_mib,ventilator_cpu_s,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,postgres_cpu_share,other_load,init_s,ventilator_s,audit_s" >"$csv"
+
+# run_once KIND BATCH N: one run over the current database (N records);
+# appends a row to scale.csv.
+run_once() {
+    local kind="$1" batch="$2" n="$3" dir samples pid_kc pid_sink pid_wk pid_vent wait_rc t0 vent_s
+    dir="$logs/${kind}_b${batch}"
+    mkdir -p "$dir"
+    samples="$dir/vmhwm.txt"
+    : >"$samples"
+    rs_psql "$db_url" -c "$reset_sql" >/dev/null || rs_die "could not reset the database"
+    local pg_cpu0 busy0 wall0
+    pg_cpu0="$(pg_cpu_seconds)"
+    busy0="$(machine_busy_seconds)"
+    wall0=$(date +%s%N)
+    rs_say "$kind run: $n records, batch size $batch, $keys keys, $threads threads"
+    rs_proc_start keycoord "$dir/keycoord.log" \
+        "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc"
+    pid_kc=$RS_LAST_PID
+    rs_proc_start sink "$dir/sink.log" \
+        "$bin_sink" --db "$db_url" --bind "tcp://127.0.0.1:$port_sink"
+    pid_sink=$RS_LAST_PID
+    rs_proc_start worker "$dir/worker.log" \
+        "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
+        --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
+        --threads "$threads" --master-key "$master_key"
+    pid_wk=$RS_LAST_PID
+    t0=$(date +%s%N)
+    rs_proc_start ventilator "$dir/ventilator.log" \
+        "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch"
+    pid_vent=$RS_LAST_PID
+    sampler "$samples" "ventilator=$pid_vent" "keycoord=$pid_kc" "sink=$pid_sink" "worker=$pid_wk" &
+    sampler_pid=$!
+    wait_rc=0
+    rs_wait_proc "$pid_vent" "$timeout" || wait_rc=$?
+    vent_s="$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
+    case "$wait_rc" in
+        0)   [[ "$RS_WAIT_STATUS" == 0 ]] || { tail -n 20 "$dir/ventilator.log" >&2
+                 rs_die "ventilator exited with status $RS_WAIT_STATUS ($kind, batch $batch)"; } ;;
+        124) rs_proc_tails 10; rs_die "ventilator did not finish within $timeout s (logs: $dir)" ;;
+        *)   rs_die "a process died during the $kind run, batch $batch (logs: $dir)" ;;
+    esac
+    rs_proc_stop_all
+    kill "$sampler_pid" 2>/dev/null || true
+    wait "$sampler_pid" 2>/dev/null || true
+    sampler_pid=""
+    sleep 0.2   # lets the postmaster reap the backends of the stopped processes
+    local pg_cpu pg_cpu1 busy1 window_s
+    pg_cpu1="$(pg_cpu_seconds)"
+    busy1="$(machine_busy_seconds)"
+    window_s="$(awk -v a="$wall0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
+    pg_cpu="$(awk -v a="$pg_cpu0" -v b="$pg_cpu1" 'BEGIN { if (a != "" && b != "") printf "%.2f", b - a }')"
+    local signed wall rate ratio audit_s=""
+    read -r signed wall < <(rs_psql "$db_url" -F ' ' -c "
+        select count(s.record_id),
+               coalesce(extract(epoch from max(s.signed_at) - r.first_dispatch_at), 0)
+        from runs r
+        left join leases l on l.run_id = r.id
+        left join signatures s on s.lease_id = l.id
+        where r.id = (select max(id) from runs)
+        group by r.id, r.first_dispatch_at") || rs_die "could not read the run's timing"
+    [[ "${signed:-0}" == "$n" ]] || rs_die "run signed ${signed:-0} records, expected $n (logs: $dir)"
+    rate="$(awk -v n="$signed" -v t="$wall" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }')"
+    if [[ "$kind" == baseline ]]; then
+        base_rate[$batch]="$rate"
+    else
+        rs_say "  recsign audit of $n records"
+        local a0
+        a0=$(date +%s%N)
+        if ! "$bin_admin" audit --db "$db_url" >"$dir/audit.log" 2>&1; then
+            cat "$dir/audit.log" >&2
+            rs_die "AUDIT FAILED after the scale run (batch $batch); log: $dir/audit.log"
+        fi
+        audit_s="$(awk -v a="$a0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
+        rs_say "  audit ok in $audit_s s"
+    fi
+    ratio="$(awk -v r="$rate" -v b="${base_rate[$batch]:-}" 'BEGIN { if (b > 0) printf "%.2f", r / b }')"
+    local name rss=() cpu=() total_cpu share other
+    for name in ventilator keycoord sink worker; do
+        rss+=("$(peak_mib "$dir/$name.log" "$samples" "$name")")
+        cpu+=("$(cpu_s "$dir/$name.log")")
+    done
+    total_cpu="$(awk -v a="${cpu[0]}" -v b="${cpu[1]}" -v c="${cpu[2]}" -v d="${cpu[3]}" -v p="$pg_cpu" \
+        'BEGIN { printf "%.2f", a + b + c + d + p }')"
+    share="$(awk -v p="$pg_cpu" -v t="$total_cpu" 'BEGIN { if (t > 0 && p != "") printf "%.2f", p / t }')"
+    # What the rest of the machine used meanwhile, as a share of all its
+    # cores over the run: the run competed with that.
+    other="$(awk -v a="$busy0" -v b="$busy1" -v t="$total_cpu" -v w="$window_s" -v c="$(nproc)" \
+        'BEGIN { o = b - a - t; if (o < 0) o = 0; if (w > 0) printf "%.2f", o / (w * c) }')"
+    printf '%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' \
+        "$kind" "$batch" "$keys" "$threads" "$signed" "$wall" "$rate" "$ratio" \
+        "${rss[0]}" "${rss[1]}" "${rss[2]}" "${rss[3]}" "${cpu[0]}" "${cpu[1]}" "${cpu[2]}" "${cpu[3]}" \
+        "$pg_cpu" "$share" "$other" "$init_s" "$vent_s" "$audit_s" >>"$csv"
+    rs_say "  $kind, batch $batch: $signed records in $(printf '%.3f' "$wall") s = $rate records/s${ratio:+ ($ratio of the baseline)}; peak RSS MiB: ventilator ${rss[0]}, keycoord ${rss[1]}, sink ${rss[2]}, worker ${rss[3]}"
+}
+
+# --- cluster and certificates -----------------------------------------------------
+pg_dir="$work/pg"
+rs_say "starting a private PostgreSQL in $pg_dir"
+rs_pg_start "$pg_dir" || rs_die "could not start PostgreSQL"
+db_url="$RS_PG_URL"
+"$bin_admin" certs --dir "$work/certs" >"$logs/certs.log" 2>&1 \
+    || { cat "$logs/certs.log" >&2; rs_die "recsign certs failed"; }
+export RECSIGN_CERTS_DIR="$work/certs"
+port_vent="" port_sink="" port_kc=""
+rs_free_port port_vent || rs_die "no free port"
+rs_free_port port_sink || rs_die "no free port"
+rs_free_port port_kc || rs_die "no free port"
+
+# --- the runs ----------------------------------------------------------------------
+init_s=""
+init_db "$baseline_records"
+for batch in "${BATCHES[@]}"; do
+    run_once baseline "$batch" "$baseline_records"
+done
+init_db "$records"
+for batch in "${BATCHES[@]}"; do
+    run_once scale "$batch" "$records"
+done
+
+# --- table -------------------------------------------------------------------------
+{
+    echo "recsign scale run, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $keys keys, 1 worker x $threads threads"
+    echo
+    echo "| run | batch | records | s | records/s | / baseline | peak RSS MiB: ventilator | keycoord | sink | worker | PostgreSQL CPU share | other load | init s | audit s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F, 'NR > 1 { printf "| %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $5, $6, $7, ($8 == "" ? "-" : $8), $9, $10, $11, $12, $18, $19, $20, ($22 == "" ? "-" : $22) }' "$csv"
+} >"$table"
+
+echo
+cat "$table"
+echo
+# The target, checked on the scale rows.
+verdict="$(awk -F, 'NR > 1 && $1 == "scale" {
+        ok = ($8 != "" && $8 >= 0.8)
+        for (i = 9; i <= 12; i++) if ($i == "" || $i > 64) ok = 0
+        printf "batch %s: %s\n", $2, ok ? "target met (rate >= 0.8 of baseline, every peak RSS <= 64 MiB)" : "target MISSED (rate >= 0.8 of baseline and every peak RSS <= 64 MiB expected)"
+    }' "$csv")"
+echo "$verdict"
+echo
+echo "results: $csv"
+echo "table:   $table"
+echo "logs:    $logs"
