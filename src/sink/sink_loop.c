@@ -10,6 +10,7 @@ typedef struct {
     rs_security_t *security;
     const sink_loop_config_t *config;
     int64_t oldest_pending_us;  /* arrival of the oldest unflushed row, 0 if none */
+    int64_t last_arrival_us;    /* arrival of the newest rows, 0 if none came since a flush */
     int64_t total, stored;      /* records in the table, signatures stored */
     int64_t top_id;             /* highest record id counted in total */
     int64_t stored_at_last_report, last_report_us, last_total_us;
@@ -39,8 +40,27 @@ static void s_take(s_loop_t *self, zframe_t *frame)
         rs_error("out of memory buffering %u signatures; they will be signed again", results.count);
         return;
     }
+    self->last_arrival_us = rs_mono_us();
     if (!self->oldest_pending_us)
-        self->oldest_pending_us = rs_mono_us();
+        self->oldest_pending_us = self->last_arrival_us;
+}
+
+/* A flush is due when rows have waited flush_ms, or when new rows came
+ * and then nothing for a tenth of that (at least 2 ms): the end of a run,
+ * or a pause, is stored at once rather than a whole interval later.
+ * Returns the microseconds until then (0: now), or -1 with nothing pending. */
+static int64_t s_flush_due_in(const s_loop_t *self, int64_t now)
+{
+    if (!self->oldest_pending_us)
+        return -1;
+    int64_t flush_us = (int64_t) self->config->flush_ms * 1000;
+    int64_t due = self->oldest_pending_us + flush_us;
+    if (self->last_arrival_us) {
+        int64_t quiet_us = flush_us / 10 > 2000 ? flush_us / 10 : 2000;
+        if (self->last_arrival_us + quiet_us < due)
+            due = self->last_arrival_us + quiet_us;
+    }
+    return due > now ? due - now : 0;
 }
 
 /* Flushes, retrying with backoff while the database is away: until
@@ -55,6 +75,7 @@ static int s_flush(s_loop_t *self, bool final)
             self->fenced += (uint64_t) fenced;
             /* Rows left are waiting for their lease: try again later. */
             self->oldest_pending_us = sink_store_pending(self->store) ? rs_mono_us() : 0;
+            self->last_arrival_us = 0;
             return 0;
         }
         if ((zsys_interrupted && !final) || (final && attempt >= 5))
@@ -118,11 +139,8 @@ int sink_loop_run(zsock_t *pull, sink_store_t *store, rs_security_t *security,
     zpoller_t *poller = zpoller_new(pull, NULL);
     while (!zsys_interrupted) {
         int64_t now = rs_mono_us();
-        int wait_ms = 1000;
-        if (self.oldest_pending_us) {
-            int64_t due = self.oldest_pending_us + (int64_t) config->flush_ms * 1000 - now;
-            wait_ms = due <= 0 ? 0 : (int) ((due + 999) / 1000);
-        }
+        int64_t due_in = s_flush_due_in(&self, now);
+        int wait_ms = due_in < 0 ? 1000 : (int) ((due_in + 999) / 1000);
         if (zpoller_wait(poller, wait_ms)) {
             /* Take what is waiting, up to one flush's worth. */
             while (sink_store_pending(store) < config->flush_rows) {
@@ -141,8 +159,7 @@ int sink_loop_run(zsock_t *pull, sink_store_t *store, rs_security_t *security,
         else if (zpoller_terminated(poller))
             break;
         now = rs_mono_us();
-        bool due = self.oldest_pending_us
-                   && now - self.oldest_pending_us >= (int64_t) config->flush_ms * 1000;
+        bool due = s_flush_due_in(&self, now) == 0;
         if ((sink_store_pending(store) >= config->flush_rows || due) && s_flush(&self, false) != 0)
             break;
         s_report(&self, now);

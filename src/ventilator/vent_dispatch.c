@@ -11,7 +11,7 @@
  * message, and one lease request, then carry many batches, which is what
  * makes batch sizes of 1 or 10 fast. Small enough that a message is a few
  * milliseconds of signing, so threads still share the work evenly. */
-#define S_MESSAGE_RECORDS 256u
+#define S_MESSAGE_RECORDS 1024u
 #define S_MESSAGE_BYTES (256u * 1024u) /* and no more bytes than this */
 
 typedef struct {
@@ -136,26 +136,33 @@ static int s_pass(s_dispatch_t *self)
 }
 
 /* Watches the run's end until all is signed (0), progress stalls for the
- * re-dispatch timeout (2), or interruption (1). The watch starts, and
- * ends, with one exact count of the unsigned records over the whole table
- * (a hash anti-join: as dear as the pass itself, once per pass); it also
- * sees records added anywhere since the pass, which the next pass sends.
- * It starts the watermark at the lowest unsigned record: every record
- * below it is signed. Between the two, a poll costs what was signed since
- * the last one, not the size of the tables: it moves the watermark up to
- * the lowest unsigned record, and counts the signatures from the
- * watermark on, i.e. the batches still in flight. Progress is either
- * moving. */
+ * re-dispatch timeout (2), or interruption (1). A poll costs what was
+ * signed since the last one, not the size of the tables: it moves the
+ * watermark up to the lowest unsigned record (every record below it is
+ * signed). Only while the watermark stands still does it also count the
+ * signatures above it (the batches still in flight), so that a lost batch
+ * at the watermark is sent again only once everything else has stopped
+ * moving. When nothing is unsigned from the watermark on, one exact count
+ * over the whole table (a hash anti-join, as dear as a pass) confirms the
+ * end; it also finds records added anywhere since the pass, which a next
+ * pass sends. Polls are 50 ms apart while signing progresses, so that the
+ * watch takes next to nothing from the signing it watches. */
 static int s_watch(s_dispatch_t *self)
 {
-    int64_t last_mark = 0, last_span = -1;
+    int64_t last_mark = self->watermark, last_span = -1;
     int64_t last_progress = rs_mono_us();
     int backoff = 100;
     int sleep_ms = 10;
-    bool exact = true;
     while (!zsys_interrupted) {
+        bool found = false;
         int64_t mark = 0, span = 0;
-        if (exact) {
+        if (vent_store_first_unsigned(self->store, self->watermark, &found, &mark) != 0) {
+            if (!s_wait_for_db(self, &backoff))
+                return 1;
+            continue;
+        }
+        if (!found) {
+            /* Nothing unsigned from the watermark on: confirm. */
             int64_t unsigned_count = 0;
             if (vent_store_unsigned_exact(self->store, &unsigned_count, &mark) != 0) {
                 if (!s_wait_for_db(self, &backoff))
@@ -166,34 +173,21 @@ static int s_watch(s_dispatch_t *self)
                 return 0;
             rs_debug("%lld records unsigned, the lowest id %lld", (long long) unsigned_count,
                      (long long) mark);
-            exact = false;
-        }
-        else {
-            bool found = false;
-            if (vent_store_first_unsigned(self->store, self->watermark, &found, &mark) != 0) {
-                if (!s_wait_for_db(self, &backoff))
-                    return 1;
-                continue;
-            }
-            if (!found) {
-                /* Nothing unsigned from the watermark on: confirm. */
-                exact = true;
-                continue;
-            }
         }
         self->watermark = mark;
-        if (vent_store_count_signed_from(self->store, mark, &span) != 0) {
+        bool moved = mark != last_mark;
+        if (!moved && vent_store_count_signed_from(self->store, mark, &span) != 0) {
             if (!s_wait_for_db(self, &backoff))
                 return 1;
             continue;
         }
         backoff = 100;
         int64_t now = rs_mono_us();
-        if (mark != last_mark || span != last_span) {
+        if (moved || span != last_span) {
             last_mark = mark;
-            last_span = span;
+            last_span = moved ? -1 : span;
             last_progress = now;
-            sleep_ms = 10;
+            sleep_ms = 50;
         }
         else if (now - last_progress >= (int64_t) self->config->redispatch_ms * 1000) {
             rs_info("record %lld and maybe some after it still unsigned and no progress for %d ms: dispatching them again",
