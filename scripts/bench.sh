@@ -72,11 +72,6 @@ RS_PROG=bench.sh
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage_error() {
-    printf '%s: error: %s; see --help\n' "$RS_PROG" "$1" >&2
-    exit 2
-}
-
 # --- options -------------------------------------------------------------------
 batch_sizes="1,10,100,1000"
 key_counts="1,5,100"
@@ -89,45 +84,26 @@ timeout=1800
 run_keycoord=1
 run_scale=1
 
-need_int() {
-    [[ "$2" =~ ^[0-9]{1,9}$ ]] && (( 10#$2 >= $3 && 10#$2 <= $4 )) \
-        || usage_error "$1 is '$2'; expected an integer from $3 to $4"
-}
-# need_list FLAG VALUE MIN MAX: a comma-separated list of such integers.
-need_list() {
-    local v
-    [[ "$2" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage_error "$1 is '$2'; expected a comma-separated list of integers"
-    IFS=, read -r -a _items <<<"$2"
-    for v in "${_items[@]}"; do need_int "$1" "$v" "$3" "$4"; done
-}
-
-while (( $# > 0 )); do
-    flag="$1"
-    value=""
+# option FLAG VALUE: one flag of the command line.
+option() {
+    local flag="$1" value="$2"
     case "$flag" in
-        --*=*) value="${flag#*=}"; flag="${flag%%=*}" ;;
-        --batch-sizes|--keys|--threads|--repeat|--records|--out-dir|--timeout|--sign-seconds)
-            (( $# >= 2 )) || usage_error "flag '$flag' needs a value"
-            value="$2"
-            shift ;;
-    esac
-    shift
-    case "$flag" in
-        --batch-sizes)  need_list "$flag" "$value" 1 100000; batch_sizes="$value" ;;
-        --keys)         need_list "$flag" "$value" 1 100000; key_counts="$value" ;;
-        --threads)      need_list "$flag" "$value" 1 1024; thread_counts="$value" ;;
-        --repeat)       need_int "$flag" "$value" 1 1000; repeat="$((10#$value))" ;;
-        --records)      need_int "$flag" "$value" 1 100000000; records="$((10#$value))" ;;
-        --sign-seconds) need_int "$flag" "$value" 1 600; sign_seconds="$((10#$value))" ;;
-        --timeout)      need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
-        --out-dir)      [[ -n "$value" ]] || usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        --batch-sizes)  rs_need_list "$flag" "$value" 1 100000; batch_sizes="$value" ;;
+        --keys)         rs_need_list "$flag" "$value" 1 100000; key_counts="$value" ;;
+        --threads)      rs_need_list "$flag" "$value" 1 1024; thread_counts="$value" ;;
+        --repeat)       rs_need_int "$flag" "$value" 1 1000; repeat="$((10#$value))" ;;
+        --records)      rs_need_int "$flag" "$value" 1 100000000; records="$((10#$value))" ;;
+        --sign-seconds) rs_need_int "$flag" "$value" 1 600; sign_seconds="$((10#$value))" ;;
+        --timeout)      rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
+        --out-dir)      [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
         --quick)        batch_sizes="100,1000"; key_counts="100"; thread_counts="2"; repeat=1; run_scale=0 ;;
         --no-keycoord)  run_keycoord=0 ;;
         --no-scale)     run_scale=0 ;;
-        -h|--help)      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *)              usage_error "unknown flag '$flag'" ;;
+        -h|--help)      rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
+        *)              rs_usage_error "unknown flag '$flag'" ;;
     esac
-done
+}
+rs_parse_flags '--batch-sizes|--keys|--threads|--repeat|--records|--out-dir|--timeout|--sign-seconds' option "$@"
 IFS=, read -r -a BATCHES <<<"$batch_sizes"
 IFS=, read -r -a KEYS <<<"$key_counts"
 IFS=, read -r -a THREADS <<<"$thread_counts"
@@ -142,9 +118,7 @@ bin_worker="$build/src/worker/recsign-worker"
 bin_sink="$build/src/sink/recsign-sink"
 bin_admin="$build/src/admin/recsign"
 bin_sign="$build/src/bench/recsign-bench-sign"
-for b in "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin" "$bin_sign"; do
-    [[ -x "$b" ]] || rs_die "missing binary after the build: $b"
-done
+rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin" "$bin_sign"
 
 # gnuplot for the plot: installed as root like the other dependencies,
 # otherwise the plot is skipped.
@@ -162,76 +136,30 @@ fi
 
 # --- files -----------------------------------------------------------------------
 [[ -n "$out_dir" ]] || out_dir="$build/bench"
-mkdir -p "$out_dir"
-out_dir="$(cd "$out_dir" && pwd)"
+out_dir="$(rs_mkdir_abs "$out_dir")"
 logs="$out_dir/logs"
-rm -rf "$logs"
-mkdir -p "$logs"
+rs_empty_dir "$logs"
 results="$out_dir/results.csv"
 medians="$out_dir/medians.csv"
 raw_csv="$out_dir/raw_sign.csv"
-work="$(mktemp -d /tmp/rsbench.XXXXXX)"
-chmod 0755 "$work"   # the postgres user must reach the cluster under it when we are root
+work="$(rs_work_dir rsbench)"
 master_key="$work/master.key"
 
 # Unset what the processes would otherwise read from the environment: the
 # flags below are the whole configuration.
-unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_SINK_BIND RECSIGN_VENTILATOR_BIND \
-      RECSIGN_BATCH_SIZE RECSIGN_VENTILATOR_ENDPOINT RECSIGN_KEYCOORD_ENDPOINT \
-      RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS \
-      RECSIGN_REDISPATCH_MS RECSIGN_VENTILATOR_PAGE_ROWS RECSIGN_KEYCOORD_MAX_WAITERS \
-      RECSIGN_SINK_FLUSH_ROWS RECSIGN_SINK_FLUSH_MS RECSIGN_REQUEST_TIMEOUT_MS \
-      RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER
+rs_unset_config_env
 
 # --- cleanup -----------------------------------------------------------------------
 pg_dir=""
-cleaned=0
 cleanup() {
-    (( cleaned )) && return 0
-    cleaned=1
-    trap '' PIPE
     rs_proc_stop_all
     rs_release_ports
     [[ -n "$pg_dir" ]] && rs_pg_stop "$pg_dir"
     rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'rs_say "interrupted; stopping"; cleanup; exit 130' INT
-trap 'rs_say "terminated; stopping"; cleanup; exit 143' TERM
+rs_on_exit cleanup
 
 # --- helpers ---------------------------------------------------------------------
-# CPU seconds (user + system) of a running PID, from /proc/PID/stat.
-cpu_seconds() {
-    local stat rest
-    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo ""; return; }
-    rest="${stat##*) }"
-    # Fields after the command: state is field 3, utime 14, stime 15.
-    # shellcheck disable=SC2086
-    set -- $rest
-    awk -v u="${12}" -v s="${13}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }'
-}
-
-# CPU seconds used so far by the PostgreSQL cluster: the postmaster, its
-# exited children (backends, reaped by the postmaster) and its live ones.
-pg_cpu_seconds() {
-    local pm pid stat rest hz total=0
-    hz="$(getconf CLK_TCK)"
-    read -r pm <"$pg_dir/data/postmaster.pid" 2>/dev/null || { echo ""; return; }
-    { read -r stat <"/proc/$pm/stat"; } 2>/dev/null || { echo ""; return; }
-    rest="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $rest
-    total=$(( ${12} + ${13} + ${14} + ${15} ))
-    for pid in $(ps -o pid= --ppid "$pm"); do
-        { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || continue
-        rest="${stat##*) }"
-        # shellcheck disable=SC2086
-        set -- $rest
-        total=$(( total + ${12} + ${13} ))
-    done
-    awk -v t="$total" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
-}
-
 # median of the numbers on stdin, one a line.
 median() {
     sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -247,20 +175,12 @@ rs_say "raw signing: $raw1/s on 1 thread, $raw2/s on 2 threads"
 
 # --- database and certificates ----------------------------------------------------
 pg_dir="$work/pg"
-rs_say "starting a private PostgreSQL in $pg_dir"
-rs_pg_start "$pg_dir" || rs_die "could not start PostgreSQL"
+rs_pg_start_private "$pg_dir"
 db_url="$RS_PG_URL"
-"$bin_admin" certs --dir "$work/certs" >"$logs/certs.log" 2>&1 \
-    || { cat "$logs/certs.log" >&2; rs_die "recsign certs failed"; }
+rs_make_certs "$bin_admin" "$work/certs" "$logs/certs.log"
 export RECSIGN_CERTS_DIR="$work/certs"
 port_vent="" port_sink="" port_kc=""
-rs_free_port port_vent || rs_die "no free port"
-rs_free_port port_sink || rs_die "no free port"
-rs_free_port port_kc || rs_die "no free port"
-
-reset_sql="TRUNCATE signatures, leases; DELETE FROM runs;
-UPDATE keys SET live_at = NULL, retired_at = NULL, retire_requested_at = NULL;
-UPDATE keycoord_state SET clean_stop = true;"
+rs_free_ports port_vent port_sink port_kc
 
 echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_sps,raw_2t_sps,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,worker_sign_s,worker_lease_wait_s,keycoord_log_writes,keycoord_log_events_per_write,keycoord_log_us_per_write" >"$results"
 
@@ -269,9 +189,9 @@ run_once() {
     local batch="$1" k="$2" t="$3" rep="$4" dir pid_kc pid_sink pid_wk pid_vent wait_rc
     dir="$logs/k${k}_b${batch}_t${t}_r${rep}"
     mkdir -p "$dir"
-    rs_psql "$db_url" -c "$reset_sql" >/dev/null || rs_die "could not reset the database"
+    rs_reset_signing "$db_url"
     local pg_cpu0
-    pg_cpu0="$(pg_cpu_seconds)"
+    pg_cpu0="$(rs_pg_cpu_seconds "$pg_dir")"
     rs_proc_start keycoord "$dir/keycoord.log" \
         "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc"
     pid_kc=$RS_LAST_PID
@@ -295,23 +215,16 @@ run_once() {
         *)   rs_die "a process died during batch $batch, keys $k, threads $t, repetition $rep (logs: $dir)" ;;
     esac
     local cpu_kc cpu_sink cpu_wk
-    cpu_kc="$(cpu_seconds "$pid_kc")"
-    cpu_sink="$(cpu_seconds "$pid_sink")"
-    cpu_wk="$(cpu_seconds "$pid_wk")"
+    cpu_kc="$(rs_cpu_seconds "$pid_kc")"
+    cpu_sink="$(rs_cpu_seconds "$pid_sink")"
+    cpu_wk="$(rs_cpu_seconds "$pid_wk")"
     rs_proc_stop_all
     sleep 0.2   # lets the postmaster reap the backends of the stopped processes
     local pg_cpu pg_cpu1
-    pg_cpu1="$(pg_cpu_seconds)"
-    pg_cpu="$(awk -v a="$pg_cpu0" -v b="$pg_cpu1" 'BEGIN { if (a != "" && b != "") printf "%.2f", b - a }')"
+    pg_cpu1="$(rs_pg_cpu_seconds "$pg_dir")"
+    pg_cpu="$(rs_cpu_delta "$pg_cpu0" "$pg_cpu1")"
     local signed wall rate sign_s wait_s line kc_w kc_e kc_us
-    read -r signed wall < <(rs_psql "$db_url" -F ' ' -c "
-        select count(s.record_id),
-               coalesce(extract(epoch from max(s.signed_at) - r.first_dispatch_at), 0)
-        from runs r
-        left join leases l on l.run_id = r.id
-        left join signatures s on s.lease_id = l.id
-        where r.id = (select max(id) from runs)
-        group by r.id, r.first_dispatch_at") || rs_die "could not read the run's timing"
+    read -r signed wall < <(rs_last_run_timing "$db_url") || rs_die "could not read the run's timing"
     [[ "${signed:-0}" == "$records" ]] \
         || rs_die "run signed ${signed:-0} records, expected $records (logs: $dir)"
     rate="$(awk -v n="$signed" -v t="$wall" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }')"
@@ -331,8 +244,7 @@ points=$(( ${#BATCHES[@]} * ${#KEYS[@]} * ${#THREADS[@]} ))
 rs_say "sweep: batch sizes $batch_sizes x keys $key_counts x threads $thread_counts, $records records, $repeat repetition(s): $points points"
 for k in "${KEYS[@]}"; do
     rs_say "new database: recsign init with $k keys and $records records"
-    psql -X -q -h "$pg_dir" -U recsign -d postgres -c 'drop database if exists recsign' -c 'create database recsign' \
-        >/dev/null || rs_die "could not recreate the database"
+    rs_pg_recreate_db "$pg_dir"
     "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$k" --records "$records" \
         >"$logs/init_k$k.log" 2>&1 || { tail -n 20 "$logs/init_k$k.log" >&2; rs_die "recsign init failed"; }
     for batch in "${BATCHES[@]}"; do

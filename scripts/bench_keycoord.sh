@@ -48,11 +48,6 @@ RS_PROG=bench_keycoord.sh
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage_error() {
-    printf '%s: error: %s; see --help\n' "$RS_PROG" "$1" >&2
-    exit 2
-}
-
 # --- options -------------------------------------------------------------------
 holder_counts="1,16,64"
 seconds=5
@@ -61,35 +56,21 @@ keys=100
 out_dir=""
 plain=0
 
-need_int() {
-    [[ "$2" =~ ^[0-9]{1,9}$ ]] && (( 10#$2 >= $3 && 10#$2 <= $4 )) \
-        || usage_error "$1 is '$2'; expected an integer from $3 to $4"
-}
-
-while (( $# > 0 )); do
-    flag="$1"
-    value=""
+# option FLAG VALUE: one flag of the command line.
+option() {
+    local flag="$1" value="$2"
     case "$flag" in
-        --*=*) value="${flag#*=}"; flag="${flag%%=*}" ;;
-        --holders|--seconds|--warmup-ms|--keys|--out-dir)
-            (( $# >= 2 )) || usage_error "flag '$flag' needs a value"; value="$2"; shift ;;
-    esac
-    shift
-    case "$flag" in
-        --holders)
-            [[ "$value" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage_error "--holders is '$value'; expected a comma-separated list of integers"
-            IFS=, read -r -a _items <<<"$value"
-            for v in "${_items[@]}"; do need_int --holders "$v" 1 1024; done
-            holder_counts="$value" ;;
-        --seconds)        need_int "$flag" "$value" 1 3600; seconds="$((10#$value))" ;;
-        --warmup-ms)      need_int "$flag" "$value" 0 600000; warmup_ms="$((10#$value))" ;;
-        --keys)           need_int "$flag" "$value" 1 100000; keys="$((10#$value))" ;;
-        --out-dir)        [[ -n "$value" ]] || usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        --holders)        rs_need_list "$flag" "$value" 1 1024; holder_counts="$value" ;;
+        --seconds)        rs_need_int "$flag" "$value" 1 3600; seconds="$((10#$value))" ;;
+        --warmup-ms)      rs_need_int "$flag" "$value" 0 600000; warmup_ms="$((10#$value))" ;;
+        --keys)           rs_need_int "$flag" "$value" 1 100000; keys="$((10#$value))" ;;
+        --out-dir)        [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
         --insecure-plain) plain=1 ;;
-        -h|--help)        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *)                usage_error "unknown flag '$flag'" ;;
+        -h|--help)        rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
+        *)                rs_usage_error "unknown flag '$flag'" ;;
     esac
-done
+}
+rs_parse_flags '--holders|--seconds|--warmup-ms|--keys|--out-dir' option "$@"
 IFS=, read -r -a HOLDERS <<<"$holder_counts"
 
 # --- build -----------------------------------------------------------------------
@@ -99,21 +80,16 @@ build="$(rs_build_dir)"
 bin_keycoord="$build/src/keycoord/recsign-keycoord"
 bin_admin="$build/src/admin/recsign"
 bin_bench="$build/src/bench/recsign-bench-keycoord"
-for b in "$bin_keycoord" "$bin_admin" "$bin_bench"; do
-    [[ -x "$b" ]] || rs_die "missing binary after the build: $b"
-done
+rs_need_bins "$bin_keycoord" "$bin_admin" "$bin_bench"
 
 # --- files -----------------------------------------------------------------------
 [[ -n "$out_dir" ]] || out_dir="$build/bench"
-mkdir -p "$out_dir"
-out_dir="$(cd "$out_dir" && pwd)"
+out_dir="$(rs_mkdir_abs "$out_dir")"
 logs="$out_dir/logs/kc"
-rm -rf "$logs"
-mkdir -p "$logs"
+rs_empty_dir "$logs"
 csv="$out_dir/keycoord.csv"
 table="$out_dir/keycoord.md"
-work="$(mktemp -d /tmp/rskcb.XXXXXX)"
-chmod 0755 "$work"   # the postgres user must reach the cluster under it when we are root
+work="$(rs_work_dir rskcb)"
 
 # The flags below are the whole configuration.
 unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_KEYCOORD_ENDPOINT RECSIGN_LEASE_TTL_MS \
@@ -121,54 +97,15 @@ unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_KEYCOORD_ENDPOINT RECSIGN_LEA
 
 # --- cleanup -----------------------------------------------------------------------
 pg_dir=""
-cleaned=0
 cleanup() {
-    (( cleaned )) && return 0
-    cleaned=1
-    trap '' PIPE
     rs_proc_stop_all
     rs_release_ports
     [[ -n "$pg_dir" ]] && rs_pg_stop "$pg_dir"
     rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'rs_say "interrupted; stopping"; cleanup; exit 130' INT
-trap 'rs_say "terminated; stopping"; cleanup; exit 143' TERM
+rs_on_exit cleanup
 
 # --- helpers ---------------------------------------------------------------------
-# CPU seconds (user + system) of a running PID, from /proc/PID/stat.
-cpu_seconds() {
-    local stat rest
-    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo ""; return; }
-    rest="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $rest
-    awk -v u="${12}" -v s="${13}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }'
-}
-
-# CPU seconds of the PostgreSQL cluster so far: the postmaster, its reaped
-# children and its live ones.
-pg_cpu_seconds() {
-    local pm pid stat rest hz total=0
-    hz="$(getconf CLK_TCK)"
-    read -r pm <"$pg_dir/data/postmaster.pid" 2>/dev/null || { echo ""; return; }
-    { read -r stat <"/proc/$pm/stat"; } 2>/dev/null || { echo ""; return; }
-    rest="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $rest
-    total=$(( ${12} + ${13} + ${14} + ${15} ))
-    for pid in $(ps -o pid= --ppid "$pm"); do
-        { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || continue
-        rest="${stat##*) }"
-        # shellcheck disable=SC2086
-        set -- $rest
-        total=$(( total + ${12} + ${13} ))
-    done
-    awk -v t="$total" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
-}
-
-delta() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.2f", b - a }'; }
-
 # field NAME LINE: the value of NAME=... in a measurement line.
 field() { tr ' ' '\n' <<<"$2" | awk -F= -v n="$1" '$1 == n { print $2 }'; }
 
@@ -187,8 +124,7 @@ measure() {
 
 # --- database, certificates, servers -------------------------------------------
 pg_dir="$work/pg"
-rs_say "starting a private PostgreSQL in $pg_dir"
-rs_pg_start "$pg_dir" || rs_die "could not start PostgreSQL"
+rs_pg_start_private "$pg_dir"
 db_url="$RS_PG_URL"
 "$bin_admin" init --db "$db_url" --master-key "$work/master.key" --keys "$keys" --records 0 \
     >"$logs/init.log" 2>&1 || { tail -n 20 "$logs/init.log" >&2; rs_die "recsign init failed"; }
@@ -198,13 +134,11 @@ run_id="$(rs_psql "$db_url" -c "INSERT INTO runs (batch_size) VALUES (1) RETURNI
 if (( plain )); then
     sec_flags=(--insecure-plain)
 else
-    "$bin_admin" certs --dir "$work/certs" >"$logs/certs.log" 2>&1 \
-        || { cat "$logs/certs.log" >&2; rs_die "recsign certs failed"; }
+    rs_make_certs "$bin_admin" "$work/certs" "$logs/certs.log"
     sec_flags=(--certs "$work/certs")
 fi
 port_kc="" port_echo=""
-rs_free_port port_kc || rs_die "no free port"
-rs_free_port port_echo || rs_die "no free port"
+rs_free_ports port_kc port_echo
 kc_ep="tcp://127.0.0.1:$port_kc"
 echo_ep="tcp://127.0.0.1:$port_echo"
 
@@ -233,16 +167,16 @@ echo "holders,echo_rate,echo_p50_us,echo_p99_us,keycoord_rate,keycoord_p50_us,ke
     echo "|---:|---:|---:|---:|---:|---:|"
 } >"$table"
 for h in "${HOLDERS[@]}"; do
-    c0="$(cpu_seconds "$pid_echo")"
+    c0="$(rs_cpu_seconds "$pid_echo")"
     measure echo "$h" "$echo_ep"
     echo_line="$line"
-    echo_cpu="$(delta "$c0" "$(cpu_seconds "$pid_echo")")"
-    c0="$(cpu_seconds "$pid_kc")"
-    p0="$(pg_cpu_seconds)"
+    echo_cpu="$(rs_cpu_delta "$c0" "$(rs_cpu_seconds "$pid_echo")")"
+    c0="$(rs_cpu_seconds "$pid_kc")"
+    p0="$(rs_pg_cpu_seconds "$pg_dir")"
     measure keycoord "$h" "$kc_ep"
     kc_line="$line"
-    kc_cpu="$(delta "$c0" "$(cpu_seconds "$pid_kc")")"
-    pg_cpu="$(delta "$p0" "$(pg_cpu_seconds)")"
+    kc_cpu="$(rs_cpu_delta "$c0" "$(rs_cpu_seconds "$pid_kc")")"
+    pg_cpu="$(rs_cpu_delta "$p0" "$(rs_pg_cpu_seconds "$pg_dir")")"
     rs_proc_alive "$pid_kc" || rs_die "the keycoord died during the measurement with $h holders"
     er="$(field rate "$echo_line")"; e50="$(field p50_us "$echo_line")"; e99="$(field p99_us "$echo_line")"
     kr="$(field rate "$kc_line")"; k50="$(field p50_us "$kc_line")"; k99="$(field p99_us "$kc_line")"

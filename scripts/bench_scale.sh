@@ -52,11 +52,6 @@ RS_PROG=bench_scale.sh
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage_error() {
-    printf '%s: error: %s; see --help\n' "$RS_PROG" "$1" >&2
-    exit 2
-}
-
 # --- options -------------------------------------------------------------------
 records=10000000
 baseline_records=100000
@@ -66,38 +61,25 @@ threads=2
 out_dir=""
 timeout=7200
 
-need_int() {
-    [[ "$2" =~ ^[0-9]{1,10}$ ]] && (( 10#$2 >= $3 && 10#$2 <= $4 )) \
-        || usage_error "$1 is '$2'; expected an integer from $3 to $4"
-}
+RS_INT_DIGITS=10   # --records goes up to 1,000,000,000
 
-while (( $# > 0 )); do
-    flag="$1"
-    value=""
+# option FLAG VALUE: one flag of the command line.
+option() {
+    local flag="$1" value="$2"
     case "$flag" in
-        --*=*) value="${flag#*=}"; flag="${flag%%=*}" ;;
-        --records|--baseline-records|--batch-size|--keys|--threads|--out-dir|--timeout)
-            (( $# >= 2 )) || usage_error "flag '$flag' needs a value"
-            value="$2"
-            shift ;;
+        --records)          rs_need_int "$flag" "$value" 1 1000000000; records="$((10#$value))" ;;
+        --baseline-records) rs_need_int "$flag" "$value" 1 1000000000; baseline_records="$((10#$value))" ;;
+        --batch-size)       rs_need_list "$flag" "$value" 1 100000 "a batch size or a comma-separated list"
+                            batch_sizes="$value" ;;
+        --keys)             rs_need_int "$flag" "$value" 1 100000; keys="$((10#$value))" ;;
+        --threads)          rs_need_int "$flag" "$value" 1 1024; threads="$((10#$value))" ;;
+        --timeout)          rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
+        --out-dir)          [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        -h|--help)          rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
+        *)                  rs_usage_error "unknown flag '$flag'" ;;
     esac
-    shift
-    case "$flag" in
-        --records)          need_int "$flag" "$value" 1 1000000000; records="$((10#$value))" ;;
-        --baseline-records) need_int "$flag" "$value" 1 1000000000; baseline_records="$((10#$value))" ;;
-        --batch-size)
-            [[ "$value" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage_error "$flag is '$value'; expected a batch size or a comma-separated list"
-            IFS=, read -r -a _b <<<"$value"
-            for v in "${_b[@]}"; do need_int "$flag" "$v" 1 100000; done
-            batch_sizes="$value" ;;
-        --keys)             need_int "$flag" "$value" 1 100000; keys="$((10#$value))" ;;
-        --threads)          need_int "$flag" "$value" 1 1024; threads="$((10#$value))" ;;
-        --timeout)          need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
-        --out-dir)          [[ -n "$value" ]] || usage_error "--out-dir needs a path"; out_dir="$value" ;;
-        -h|--help)          sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *)                  usage_error "unknown flag '$flag'" ;;
-    esac
-done
+}
+rs_parse_flags '--records|--baseline-records|--batch-size|--keys|--threads|--out-dir|--timeout' option "$@"
 IFS=, read -r -a BATCHES <<<"$batch_sizes"
 
 # --- build -----------------------------------------------------------------------
@@ -109,71 +91,34 @@ bin_keycoord="$build/src/keycoord/recsign-keycoord"
 bin_worker="$build/src/worker/recsign-worker"
 bin_sink="$build/src/sink/recsign-sink"
 bin_admin="$build/src/admin/recsign"
-for b in "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"; do
-    [[ -x "$b" ]] || rs_die "missing binary after the build: $b"
-done
+rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"
 
 # --- files -----------------------------------------------------------------------
 [[ -n "$out_dir" ]] || out_dir="$build/bench"
-mkdir -p "$out_dir"
-out_dir="$(cd "$out_dir" && pwd)"
+out_dir="$(rs_mkdir_abs "$out_dir")"
 logs="$out_dir/scale-logs"
-rm -rf "$logs"
-mkdir -p "$logs"
+rs_empty_dir "$logs"
 csv="$out_dir/scale.csv"
 table="$out_dir/scale.md"
-work="$(mktemp -d /tmp/rsscale.XXXXXX)"
-chmod 0755 "$work"   # the postgres user must reach the cluster under it when we are root
+work="$(rs_work_dir rsscale)"
 master_key="$work/master.key"
 
 # The flags below are the whole configuration.
-unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_SINK_BIND RECSIGN_VENTILATOR_BIND \
-      RECSIGN_BATCH_SIZE RECSIGN_VENTILATOR_ENDPOINT RECSIGN_KEYCOORD_ENDPOINT \
-      RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS \
-      RECSIGN_REDISPATCH_MS RECSIGN_VENTILATOR_PAGE_ROWS RECSIGN_KEYCOORD_MAX_WAITERS \
-      RECSIGN_SINK_FLUSH_ROWS RECSIGN_SINK_FLUSH_MS RECSIGN_REQUEST_TIMEOUT_MS \
-      RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER
+rs_unset_config_env
 
 # --- cleanup -----------------------------------------------------------------------
 pg_dir=""
 sampler_pid=""
-cleaned=0
 cleanup() {
-    (( cleaned )) && return 0
-    cleaned=1
-    trap '' PIPE
     [[ -n "$sampler_pid" ]] && kill "$sampler_pid" 2>/dev/null
     rs_proc_stop_all
     rs_release_ports
     [[ -n "$pg_dir" ]] && rs_pg_stop "$pg_dir"
     rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'rs_say "interrupted; stopping"; cleanup; exit 130' INT
-trap 'rs_say "terminated; stopping"; cleanup; exit 143' TERM
+rs_on_exit cleanup
 
 # --- helpers ---------------------------------------------------------------------
-# CPU seconds used so far by the PostgreSQL cluster: the postmaster, its
-# exited children (reaped by the postmaster) and its live ones.
-pg_cpu_seconds() {
-    local pm pid stat rest hz total=0
-    hz="$(getconf CLK_TCK)"
-    read -r pm <"$pg_dir/data/postmaster.pid" 2>/dev/null || { echo ""; return; }
-    { read -r stat <"/proc/$pm/stat"; } 2>/dev/null || { echo ""; return; }
-    rest="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $rest
-    total=$(( ${12} + ${13} + ${14} + ${15} ))
-    for pid in $(ps -o pid= --ppid "$pm"); do
-        { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || continue
-        rest="${stat##*) }"
-        # shellcheck disable=SC2086
-        set -- $rest
-        total=$(( total + ${12} + ${13} ))
-    done
-    awk -v t="$total" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
-}
-
 # CPU seconds the whole machine has been busy (all processes, anyone's),
 # from /proc/stat: the other engineers' load shows as the difference.
 machine_busy_seconds() {
@@ -217,8 +162,7 @@ cpu_s() {
 # init_db N: a new database with the keys and N records; sets init_s.
 init_db() {
     local n="$1" log="$logs/init_$1.log" t0
-    psql -X -q -h "$pg_dir" -U recsign -d postgres -c 'drop database if exists recsign' -c 'create database recsign' \
-        >/dev/null || rs_die "could not recreate the database"
+    rs_pg_recreate_db "$pg_dir"
     rs_say "recsign init: $keys keys, $n records"
     t0=$(date +%s%N)
     "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$keys" --records "$n" \
@@ -229,10 +173,6 @@ init_db() {
     # autovacuum of the seed competing with the first run.
     rs_psql "$db_url" -c 'VACUUM (ANALYZE) records' >/dev/null || rs_die "could not vacuum records"
 }
-
-reset_sql="TRUNCATE signatures, leases; DELETE FROM runs;
-UPDATE keys SET live_at = NULL, retired_at = NULL, retire_requested_at = NULL;
-UPDATE keycoord_state SET clean_stop = true;"
 
 declare -A base_rate=()
 echo "kind,batch_size,keys,threads,records,seconds,records_per_second,ratio_to_baseline,ventilator_rss_mib,keycoord_rss_mib,sink_rss_mib,worker_rss_mib,ventilator_cpu_s,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,postgres_cpu_share,other_load,init_s,ventilator_s,audit_s" >"$csv"
@@ -245,9 +185,9 @@ run_once() {
     mkdir -p "$dir"
     samples="$dir/vmhwm.txt"
     : >"$samples"
-    rs_psql "$db_url" -c "$reset_sql" >/dev/null || rs_die "could not reset the database"
+    rs_reset_signing "$db_url"
     local pg_cpu0 busy0 wall0
-    pg_cpu0="$(pg_cpu_seconds)"
+    pg_cpu0="$(rs_pg_cpu_seconds "$pg_dir")"
     busy0="$(machine_busy_seconds)"
     wall0=$(date +%s%N)
     rs_say "$kind run: $n records, batch size $batch, $keys keys, $threads threads"
@@ -283,19 +223,12 @@ run_once() {
     sampler_pid=""
     sleep 0.2   # lets the postmaster reap the backends of the stopped processes
     local pg_cpu pg_cpu1 busy1 window_s
-    pg_cpu1="$(pg_cpu_seconds)"
+    pg_cpu1="$(rs_pg_cpu_seconds "$pg_dir")"
     busy1="$(machine_busy_seconds)"
     window_s="$(awk -v a="$wall0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
-    pg_cpu="$(awk -v a="$pg_cpu0" -v b="$pg_cpu1" 'BEGIN { if (a != "" && b != "") printf "%.2f", b - a }')"
+    pg_cpu="$(rs_cpu_delta "$pg_cpu0" "$pg_cpu1")"
     local signed wall rate ratio audit_s=""
-    read -r signed wall < <(rs_psql "$db_url" -F ' ' -c "
-        select count(s.record_id),
-               coalesce(extract(epoch from max(s.signed_at) - r.first_dispatch_at), 0)
-        from runs r
-        left join leases l on l.run_id = r.id
-        left join signatures s on s.lease_id = l.id
-        where r.id = (select max(id) from runs)
-        group by r.id, r.first_dispatch_at") || rs_die "could not read the run's timing"
+    read -r signed wall < <(rs_last_run_timing "$db_url") || rs_die "could not read the run's timing"
     [[ "${signed:-0}" == "$n" ]] || rs_die "run signed ${signed:-0} records, expected $n (logs: $dir)"
     rate="$(awk -v n="$signed" -v t="$wall" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }')"
     if [[ "$kind" == baseline ]]; then
@@ -333,16 +266,12 @@ run_once() {
 
 # --- cluster and certificates -----------------------------------------------------
 pg_dir="$work/pg"
-rs_say "starting a private PostgreSQL in $pg_dir"
-rs_pg_start "$pg_dir" || rs_die "could not start PostgreSQL"
+rs_pg_start_private "$pg_dir"
 db_url="$RS_PG_URL"
-"$bin_admin" certs --dir "$work/certs" >"$logs/certs.log" 2>&1 \
-    || { cat "$logs/certs.log" >&2; rs_die "recsign certs failed"; }
+rs_make_certs "$bin_admin" "$work/certs" "$logs/certs.log"
 export RECSIGN_CERTS_DIR="$work/certs"
 port_vent="" port_sink="" port_kc=""
-rs_free_port port_vent || rs_die "no free port"
-rs_free_port port_sink || rs_die "no free port"
-rs_free_port port_kc || rs_die "no free port"
+rs_free_ports port_vent port_sink port_kc
 
 # --- the runs ----------------------------------------------------------------------
 init_s=""

@@ -1,14 +1,23 @@
-# scripts/lib.sh: shell helpers shared by scripts/run_local.sh, scripts/test.sh
-# and the integration tests (tests/harness.sh). Source it; it defines
-# functions and a few variables, and runs nothing by itself.
+# scripts/lib.sh: shell helpers shared by scripts/run_local.sh, the benchmark
+# scripts (scripts/bench*.sh), scripts/test.sh and the integration tests
+# (tests/harness.sh). Source it; it defines functions and a few variables,
+# and runs nothing by itself.
 #
 # Sections, one concept each:
 #   logging ............ rs_say, rs_warn, rs_die
+#   command line ....... rs_parse_flags, rs_need_int, rs_need_list,
+#                        rs_usage_error, rs_print_help
+#   cleanup ............ rs_on_exit
+#   directories ........ rs_mkdir_abs, rs_empty_dir, rs_work_dir
 #   dependencies ....... rs_ensure_deps [fuzz]
-#   build .............. rs_build
-#   PostgreSQL ......... rs_pg_start, rs_pg_stop, rs_psql
-#   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all
-#   ports .............. rs_free_port, rs_release_ports
+#   build .............. rs_build, rs_need_bins
+#   PostgreSQL ......... rs_pg_start, rs_pg_start_private, rs_pg_stop, rs_psql,
+#                        rs_pg_recreate_db, rs_pg_cpu_seconds
+#   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
+#                        rs_cpu_seconds, rs_cpu_delta
+#   ports .............. rs_free_port, rs_free_ports, rs_release_ports
+#   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
+#                        rs_last_run_timing
 
 # shellcheck shell=bash
 
@@ -23,6 +32,101 @@ RS_PROG="${RS_PROG:-$(basename "$0")}"
 rs_say()  { printf '%s: %s\n' "$RS_PROG" "$*" >&2; }
 rs_warn() { printf '%s: warning: %s\n' "$RS_PROG" "$*" >&2; }
 rs_die()  { printf '%s: error: %s\n' "$RS_PROG" "$*" >&2; exit 1; }
+
+# --- command line ------------------------------------------------------------
+# The scripts' flags: --flag value or --flag=value; a bad one is a one-line
+# error pointing at --help, with exit status 2.
+
+# A bad flag or value: prints "PROG: error: MESSAGE; see --help", exits 2.
+rs_usage_error() {
+    printf '%s: error: %s; see --help\n' "$RS_PROG" "$1" >&2
+    exit 2
+}
+
+# rs_need_int FLAG VALUE MIN MAX: VALUE must be an integer (at most
+# RS_INT_DIGITS digits, default 9) from MIN to MAX, else a usage error.
+rs_need_int() {
+    [[ "$2" =~ ^[0-9]{1,${RS_INT_DIGITS:-9}}$ ]] && (( 10#$2 >= $3 && 10#$2 <= $4 )) && return 0
+    rs_usage_error "$1 is '$2'; expected an integer from $3 to $4"
+}
+
+# rs_need_list FLAG VALUE MIN MAX [WHAT]: VALUE must be a comma-separated
+# list of such integers; WHAT (default "a comma-separated list of integers")
+# is what the error says was expected.
+rs_need_list() {
+    local v
+    local -a items
+    [[ "$2" =~ ^[0-9]+(,[0-9]+)*$ ]] \
+        || rs_usage_error "$1 is '$2'; expected ${5:-a comma-separated list of integers}"
+    IFS=, read -r -a items <<<"$2"
+    for v in "${items[@]}"; do rs_need_int "$1" "$v" "$3" "$4"; done
+}
+
+# rs_parse_flags VALUE_FLAGS HANDLER ARGS...: calls HANDLER FLAG VALUE for
+# each flag of ARGS; the flags of VALUE_FLAGS ('|'-separated) take the next
+# argument as their value, any flag may be given as --flag=value.
+rs_parse_flags() {
+    local takes="|$1|" handler="$2" flag value
+    shift 2
+    while (( $# > 0 )); do
+        flag="$1"
+        value=""
+        if [[ "$flag" == --*=* ]]; then
+            value="${flag#*=}"
+            flag="${flag%%=*}"
+        elif [[ "$takes" == *"|$flag|"* ]]; then
+            (( $# >= 2 )) || rs_usage_error "flag '$flag' needs a value"
+            value="$2"
+            shift
+        fi
+        shift
+        "$handler" "$flag" "$value"
+    done
+}
+
+# Prints the help of SCRIPT: its header comment, from line 2 to `set -euo`.
+rs_print_help() {
+    sed -n '2,/^set -euo/p' "$1" | sed '$d; s/^# \{0,1\}//'
+}
+
+# --- cleanup -----------------------------------------------------------------
+# A script's cleanup runs once, whichever way it ends.
+
+RS_CLEANUP=""
+RS_CLEANED=0
+
+# rs_on_exit FUNCTION: runs FUNCTION once at exit, also on Ctrl-C (then
+# exit 130) and SIGTERM (exit 143).
+rs_on_exit() {
+    RS_CLEANUP="$1"
+    trap rs_run_cleanup EXIT
+    trap 'rs_say "interrupted; stopping"; rs_run_cleanup; exit 130' INT
+    trap 'rs_say "terminated; stopping"; rs_run_cleanup; exit 143' TERM
+}
+
+# Runs the cleanup of rs_on_exit, the first time only.
+rs_run_cleanup() {
+    (( RS_CLEANED )) && return 0
+    RS_CLEANED=1
+    trap '' PIPE   # a closed terminal pipe must not stop the cleanup half way
+    "$RS_CLEANUP"
+}
+
+# --- directories -------------------------------------------------------------
+
+# Creates DIR if needed and prints its absolute path.
+rs_mkdir_abs() { mkdir -p "$1" && (cd "$1" && pwd); }
+
+# Makes DIR an empty directory (a previous run's content removed).
+rs_empty_dir() { rm -rf "$1" && mkdir -p "$1"; }
+
+# rs_work_dir NAME: prints a new scratch directory /tmp/NAME.XXXXXX, short
+# enough for a cluster's socket and open to the postgres user (which must
+# reach a cluster under it when we are root).
+rs_work_dir() {
+    local d
+    d="$(mktemp -d "/tmp/$1.XXXXXX")" && chmod 0755 "$d" && printf '%s\n' "$d"
+}
 
 # --- dependencies ----------------------------------------------------------
 # What recsign needs from Debian to build, run and test, detected by what is
@@ -131,6 +235,14 @@ rs_build() {
     meson compile -C "$dir" >&2 || rs_die "build failed"
 }
 
+# rs_need_bins PROGRAM...: exits 1 unless every PROGRAM is executable.
+rs_need_bins() {
+    local b
+    for b in "$@"; do
+        [[ -x "$b" ]] || rs_die "missing binary after the build: $b"
+    done
+}
+
 # --- private PostgreSQL cluster ----------------------------------------------
 # A throwaway cluster per run or per test: its own directory, reachable only
 # through a unix socket in that directory (no TCP port to collide on), trust
@@ -232,6 +344,42 @@ rs_pg_stop() {
             >/dev/null 2>&1) || true
 }
 
+# Starts the private cluster in DIR, saying so; exits 1 when it cannot.
+rs_pg_start_private() {
+    rs_say "starting a private PostgreSQL in $1"
+    rs_pg_start "$1" || rs_die "could not start PostgreSQL"
+}
+
+# Drops and creates the database recsign of the cluster in DIR (exits 1 on
+# failure).
+rs_pg_recreate_db() {
+    psql -X -q -h "$1" -U recsign -d postgres -c 'drop database if exists recsign' -c 'create database recsign' \
+        >/dev/null || rs_die "could not recreate the database"
+}
+
+# CPU seconds used so far by the cluster in DIR: the postmaster, its exited
+# children (backends, reaped by the postmaster) and its live ones. Prints
+# nothing when it does not run.
+rs_pg_cpu_seconds() {
+    local pm pid stat rest hz total=0
+    hz="$(getconf CLK_TCK)"
+    read -r pm <"$1/data/postmaster.pid" 2>/dev/null || { echo ""; return; }
+    { read -r stat <"/proc/$pm/stat"; } 2>/dev/null || { echo ""; return; }
+    rest="${stat##*) }"
+    # Fields after the command: utime 14, stime 15, cutime 16, cstime 17.
+    # shellcheck disable=SC2086
+    set -- $rest
+    total=$(( ${12} + ${13} + ${14} + ${15} ))
+    for pid in $(ps -o pid= --ppid "$pm"); do
+        { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || continue
+        rest="${stat##*) }"
+        # shellcheck disable=SC2086
+        set -- $rest
+        total=$(( total + ${12} + ${13} ))
+    done
+    awk -v t="$total" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
+}
+
 # Runs SQL against a database URL: rs_psql URL [psql args...]. Unaligned,
 # tuples only, stops at the first error.
 rs_psql() {
@@ -324,6 +472,22 @@ rs_wait_proc() {
     return 0
 }
 
+# CPU seconds (user + system) of a running PID, from /proc/PID/stat;
+# nothing when it does not run.
+rs_cpu_seconds() {
+    local stat rest
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo ""; return; }
+    rest="${stat##*) }"
+    # Fields after the command: state is field 3, utime 14, stime 15.
+    # shellcheck disable=SC2086
+    set -- $rest
+    awk -v u="${12}" -v s="${13}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }'
+}
+
+# rs_cpu_delta BEFORE AFTER: CPU seconds between two readings; nothing when
+# either is missing.
+rs_cpu_delta() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.2f", b - a }'; }
+
 # Stops every recorded process still running: SIGTERM, up to
 # RS_STOP_GRACE seconds (default 5) to exit, then SIGKILL. Reaps them all.
 rs_proc_stop_all() {
@@ -397,9 +561,66 @@ rs_free_port() {
     return 1
 }
 
+# rs_free_ports VAR[=PREFERRED]...: rs_free_port for each VAR; exits 1 when
+# no port is free.
+rs_free_ports() {
+    local spec
+    for spec in "$@"; do
+        if [[ "$spec" == *=* ]]; then
+            rs_free_port "${spec%%=*}" "${spec#*=}" || rs_die "no free port"
+        else
+            rs_free_port "$spec" || rs_die "no free port"
+        fi
+    done
+}
+
 # Releases the port locks this shell took.
 rs_release_ports() {
     local l
     for l in "${RS_PORT_LOCKS[@]}"; do rmdir "$l" 2>/dev/null || true; done
     RS_PORT_LOCKS=()
+}
+
+# --- recsign runs ------------------------------------------------------------
+# What the scripts that run the recsign processes share.
+
+# Unsets the RECSIGN_* settings the processes would otherwise read from the
+# environment, so that the flags a script passes are the whole configuration.
+rs_unset_config_env() {
+    unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_SINK_BIND RECSIGN_VENTILATOR_BIND \
+          RECSIGN_BATCH_SIZE RECSIGN_VENTILATOR_ENDPOINT RECSIGN_KEYCOORD_ENDPOINT \
+          RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS \
+          RECSIGN_REDISPATCH_MS RECSIGN_VENTILATOR_PAGE_ROWS RECSIGN_KEYCOORD_MAX_WAITERS \
+          RECSIGN_SINK_FLUSH_ROWS RECSIGN_SINK_FLUSH_MS RECSIGN_REQUEST_TIMEOUT_MS \
+          RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER
+}
+
+# rs_make_certs ADMIN DIR LOG: the CURVE certificates in DIR (`recsign
+# certs`, ADMIN being the recsign program); on failure prints LOG, exits 1.
+rs_make_certs() {
+    "$1" certs --dir "$2" >"$3" 2>&1 \
+        || { cat "$3" >&2; rs_die "recsign certs failed"; }
+}
+
+# rs_reset_signing URL: empties the signing state (signatures, leases, runs),
+# makes the keys new again and marks the keycoord's last stop as clean, so
+# that the next run signs every record again with the same keys.
+rs_reset_signing() {
+    rs_psql "$1" -c "TRUNCATE signatures, leases; DELETE FROM runs;
+UPDATE keys SET live_at = NULL, retired_at = NULL, retire_requested_at = NULL;
+UPDATE keycoord_state SET clean_stop = true;" >/dev/null || rs_die "could not reset the database"
+}
+
+# rs_last_run_timing URL: prints "SIGNED SECONDS" for the newest run: its
+# signed records and its signing phase (newest signatures.signed_at minus
+# runs.first_dispatch_at). Fails when the query does.
+rs_last_run_timing() {
+    rs_psql "$1" -F ' ' -c "
+        select count(s.record_id),
+               coalesce(extract(epoch from max(s.signed_at) - r.first_dispatch_at), 0)
+        from runs r
+        left join leases l on l.run_id = r.id
+        left join signatures s on s.lease_id = l.id
+        where r.id = (select max(id) from runs)
+        group by r.id, r.first_dispatch_at"
 }

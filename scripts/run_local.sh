@@ -30,11 +30,6 @@ RS_PROG=run_local.sh
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage_error() {
-    printf '%s: error: %s; see --help\n' "$RS_PROG" "$1" >&2
-    exit 2
-}
-
 # --- options -------------------------------------------------------------------
 records=100000
 keys=100
@@ -48,37 +43,24 @@ timeout=1800
 records_set=0
 keys_set=0
 
-# need_int FLAG VALUE MIN MAX: checks VALUE is an integer in [MIN, MAX].
-need_int() {
-    [[ "$2" =~ ^[0-9]{1,9}$ ]] && (( 10#$2 >= $3 && 10#$2 <= $4 )) \
-        || usage_error "$1 is '$2'; expected an integer from $3 to $4"
-}
-
-while (( $# > 0 )); do
-    flag="$1"
-    value=""
+# option FLAG VALUE: one flag of the command line.
+option() {
+    local flag="$1" value="$2"
     case "$flag" in
-        --*=*) value="${flag#*=}"; flag="${flag%%=*}" ;;
-        --records|--keys|--batch-size|--workers|--threads|--db|--master-key|--timeout)
-            (( $# >= 2 )) || usage_error "flag '$flag' needs a value"
-            value="$2"
-            shift ;;
-    esac
-    shift
-    case "$flag" in
-        --records)    need_int "$flag" "$value" 0 100000000; records="$((10#$value))"; records_set=1 ;;
-        --keys)       need_int "$flag" "$value" 1 1000000; keys="$((10#$value))"; keys_set=1 ;;
-        --batch-size) need_int "$flag" "$value" 1 100000; batch="$((10#$value))" ;;
-        --workers)    need_int "$flag" "$value" 1 256; workers="$((10#$value))" ;;
-        --threads)    need_int "$flag" "$value" 0 1024; threads="$((10#$value))" ;;
-        --timeout)    need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
-        --db)         [[ -n "$value" ]] || usage_error "--db needs a URL"; db_url="$value" ;;
-        --master-key) [[ -n "$value" ]] || usage_error "--master-key needs a path"; master_key="$value" ;;
+        --records)    rs_need_int "$flag" "$value" 0 100000000; records="$((10#$value))"; records_set=1 ;;
+        --keys)       rs_need_int "$flag" "$value" 1 1000000; keys="$((10#$value))"; keys_set=1 ;;
+        --batch-size) rs_need_int "$flag" "$value" 1 100000; batch="$((10#$value))" ;;
+        --workers)    rs_need_int "$flag" "$value" 1 256; workers="$((10#$value))" ;;
+        --threads)    rs_need_int "$flag" "$value" 0 1024; threads="$((10#$value))" ;;
+        --timeout)    rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
+        --db)         [[ -n "$value" ]] || rs_usage_error "--db needs a URL"; db_url="$value" ;;
+        --master-key) [[ -n "$value" ]] || rs_usage_error "--master-key needs a path"; master_key="$value" ;;
         --keep)       keep=1 ;;
-        -h|--help)    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *)            usage_error "unknown flag '$flag'" ;;
+        -h|--help)    rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
+        *)            rs_usage_error "unknown flag '$flag'" ;;
     esac
-done
+}
+rs_parse_flags '--records|--keys|--batch-size|--workers|--threads|--db|--master-key|--timeout' option "$@"
 # 0 means one per core (as the worker reads it); say the real number.
 [[ -n "$threads" && "$threads" != 0 ]] || threads="$(nproc 2>/dev/null || echo 1)"
 if [[ -n "$db_url" && $keep -eq 1 ]]; then
@@ -94,28 +76,20 @@ bin_keycoord="$build/src/keycoord/recsign-keycoord"
 bin_worker="$build/src/worker/recsign-worker"
 bin_sink="$build/src/sink/recsign-sink"
 bin_admin="$build/src/admin/recsign"
-for b in "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"; do
-    [[ -x "$b" ]] || rs_die "missing binary after the build: $b"
-done
+rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"
 
 # --- files -----------------------------------------------------------------------
 data_dir="${RECSIGN_DATA_DIR:-$RS_ROOT/.recsign}"
-mkdir -p "$data_dir"
-data_dir="$(cd "$data_dir" && pwd)"
+data_dir="$(rs_mkdir_abs "$data_dir")"
 logs="$data_dir/logs"
-rm -rf "$logs"
-mkdir -p "$logs"
+rs_empty_dir "$logs"
 [[ -n "$master_key" ]] || master_key="$data_dir/master.key"
 
 # --- cleanup -----------------------------------------------------------------------
 # Runs on every exit: stops the processes this script started, then the
 # private database unless it is kept.
 pg_dir=""
-cleaned=0
 cleanup() {
-    (( cleaned )) && return 0
-    cleaned=1
-    trap '' PIPE   # a closed terminal pipe must not stop the cleanup half way
     rs_proc_stop_all
     rs_release_ports
     if [[ -n "$pg_dir" ]]; then
@@ -128,9 +102,7 @@ cleanup() {
         fi
     fi
 }
-trap cleanup EXIT
-trap 'rs_say "interrupted; stopping"; cleanup; exit 130' INT
-trap 'rs_say "terminated; stopping"; cleanup; exit 143' TERM
+rs_on_exit cleanup
 
 # --- database -----------------------------------------------------------------------
 # admin COMMAND [ARGS...]: the admin CLI against the database in use.
@@ -138,8 +110,7 @@ admin() { "$bin_admin" "$1" --db "$db_url" "${@:2}"; }
 
 if [[ -z "$db_url" ]]; then
     pg_dir="$(mktemp -d /tmp/rspg.XXXXXX)"
-    rs_say "starting a private PostgreSQL in $pg_dir"
-    rs_pg_start "$pg_dir" || rs_die "could not start PostgreSQL"
+    rs_pg_start_private "$pg_dir"
     db_url="$RS_PG_URL"
     do_init=1
 else
@@ -162,15 +133,12 @@ fi
 # --- transport security -------------------------------------------------------------
 # CURVE on every socket: a certificate per service and one allowed worker
 # certificate, made once and kept in the data directory.
-"$bin_admin" certs --dir "$data_dir/certs" >"$logs/certs.log" 2>&1 \
-    || { cat "$logs/certs.log" >&2; rs_die "recsign certs failed"; }
+rs_make_certs "$bin_admin" "$data_dir/certs" "$logs/certs.log"
 export RECSIGN_CERTS_DIR="$data_dir/certs"
 
 # --- processes -----------------------------------------------------------------------
 port_vent="" port_sink="" port_kc=""
-rs_free_port port_vent 5557 || rs_die "no free port"
-rs_free_port port_sink 5558 || rs_die "no free port"
-rs_free_port port_kc 5559 || rs_die "no free port"
+rs_free_ports port_vent=5557 port_sink=5558 port_kc=5559
 
 rs_proc_start keycoord "$logs/keycoord.log" \
     "$bin_keycoord" --db "$db_url" --bind "tcp://*:$port_kc"
