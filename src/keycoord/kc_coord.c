@@ -32,6 +32,15 @@ typedef struct {
     char holder[RS_HOLDER_MAX + 1];
 } s_waiter_t;
 
+/* A holder granted keys lately: how many holders share the keys now. */
+typedef struct {
+    char holder[RS_HOLDER_MAX + 1];
+    int64_t granted_us;
+} s_recent_t;
+
+#define S_RECENT_MAX 256           /* holders remembered */
+#define S_RECENT_WINDOW_US 200000  /* granted this recently: still sharing the keys */
+
 struct kc_coord_t {
     uint32_t ttl_ms;
     int64_t hold_until_us;
@@ -53,6 +62,9 @@ struct kc_coord_t {
 
     kc_event_t *events;
     size_t event_count, event_cap;
+
+    s_recent_t recent[S_RECENT_MAX];
+    size_t recent_count;
 };
 
 kc_coord_t *kc_coord_new(uint32_t ttl_ms, uint64_t first_lease_id, int64_t last_event_us,
@@ -460,6 +472,27 @@ int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t r
     return 0;
 }
 
+/* Notes that holder is granted keys now; returns how many holders were
+ * granted keys within the window, this one included. */
+static size_t s_note_recent(kc_coord_t *self, const char *holder, int64_t now_mono_us)
+{
+    size_t active = 0, slot = SIZE_MAX, oldest = 0;
+    for (size_t i = 0; i < self->recent_count; i++) {
+        s_recent_t *r = &self->recent[i];
+        if (strcmp(r->holder, holder) == 0)
+            slot = i;
+        else if (now_mono_us - r->granted_us < S_RECENT_WINDOW_US)
+            active++;
+        if (r->granted_us < self->recent[oldest].granted_us)
+            oldest = i;
+    }
+    if (slot == SIZE_MAX)
+        slot = self->recent_count < S_RECENT_MAX ? self->recent_count++ : oldest;
+    snprintf(self->recent[slot].holder, sizeof self->recent[slot].holder, "%s", holder);
+    self->recent[slot].granted_us = now_mono_us;
+    return active + 1;
+}
+
 bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out)
 {
     if (self->waiter_count == 0 || self->free_count == 0 || now_mono_us < self->hold_until_us)
@@ -473,7 +506,13 @@ bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out)
     out->release_status = w->release_status;
     out->count = 0;
     w->cookie = NULL;
-    while (out->count < w->want && self->free_count > 0) {
+    /* A holder asking for several keys gets its share of them: the keys in
+     * circulation divided among the holders granted keys lately. One
+     * thread taking every key for a message of small batches would leave
+     * the others waiting while it signs them one after another. */
+    size_t share = (self->free_count + self->held_count) / s_note_recent(self, w->holder, now_mono_us);
+    size_t limit = share < 1 ? 1 : share < w->want ? share : w->want;
+    while (out->count < limit && self->free_count > 0) {
         int32_t index = s_free_pop_head(self);
         uint64_t lease_id = self->next_lease_id++;
         s_hold(self, index, lease_id, w->holder, now_mono_us + (int64_t) self->ttl_ms * 1000);

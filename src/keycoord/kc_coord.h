@@ -129,8 +129,10 @@ int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t r
                   uint32_t batch_records, uint64_t seq, uint8_t release_status, void *cookie);
 
 /* Grants keys from the head of the free queue to the first waiter, if both
- * exist: as many as it wants, or as are free. Returns true and fills *out
- * (the cookie passes to the caller). */
+ * exist: as many as it wants, but no more than are free and no more than
+ * its share (the keys in circulation divided among the holders granted
+ * keys in the last 200 ms, itself included; at least one). Returns true
+ * and fills *out (the cookie passes to the caller). */
 bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out);
 
 /* Ends, as expired, every lease whose deadline has passed. Returns how many. */

@@ -230,15 +230,17 @@ static void test_several_per_request(void)
     kc_coord_t *c = s_coord(5, 1000);
     kc_grant_lease_t a = s_lease(c, "a", 0); /* key 1 */
     int cookie_b, cookie_c;
-    /* "b" wants 3 for 3 batches: keys 2, 3, 4, in LRU order, each its own lease. */
+    /* "b" wants 3 for 3 batches: keys 2, 3, 4, in LRU order, each its own
+     * lease ("a" was granted long enough ago not to share the keys now). */
+    const int64_t later = 1000000;
     RS_CHECK(kc_coord_want(c, "b", 3, 1, 1, 7, RS_RELEASE_NONE, &cookie_b) == 0);
     kc_grant_t g;
-    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.cookie == &cookie_b && g.count == 3);
+    RS_CHECK(kc_coord_next_grant(c, later, &g) && g.cookie == &cookie_b && g.count == 3);
     for (uint8_t i = 0; i < 3; i++)
         RS_CHECK(g.leases[i].key_id == 2u + i && g.leases[i].lease_id == 2u + i);
     /* "c" wants 4 while one key is free: it gets that one now. */
     RS_CHECK(kc_coord_want(c, "c", 4, 1, 1, 8, RS_RELEASE_NONE, &cookie_c) == 0);
-    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.count == 1 && g.leases[0].key_id == 5);
+    RS_CHECK(kc_coord_next_grant(c, later, &g) && g.count == 1 && g.leases[0].key_id == 5);
     RS_CHECK(kc_coord_free_count(c) == 0 && kc_coord_held_count(c) == 5);
     /* "b" renews two of its three and asks for nothing: the third, which it
      * does not mention, is one it never received, and ends. */
@@ -247,7 +249,7 @@ static void test_several_per_request(void)
     /* "b" asks for more without giving its leases back: they were lost. */
     RS_CHECK(kc_coord_want(c, "b", 2, 1, 1, 9, RS_RELEASE_NONE, &cookie_b) == 0);
     RS_CHECK(kc_coord_held_count(c) == 2); /* "a" and "c" still hold theirs */
-    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.count == 2);
+    RS_CHECK(kc_coord_next_grant(c, later, &g) && g.count == 2);
     RS_CHECK(g.leases[0].key_id == 3 && g.leases[1].key_id == 2); /* released in that order */
     RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_OK);
     /* Every grant is its own event, in order. */
@@ -257,6 +259,18 @@ static void test_several_per_request(void)
     for (size_t i = 0; i < n; i++)
         grants += e[i].type == KC_EVENT_GRANT;
     RS_CHECK(grants == 7);
+    kc_coord_destroy(&c);
+
+    /* Holders granted keys lately share them: with "x" active, "y" gets
+     * half of the 4 keys however many it wants; alone, "y" gets them all. */
+    c = s_coord(4, 1000);
+    RS_CHECK(kc_coord_want(c, "x", 1, 1, 1, 1, RS_RELEASE_NONE, &cookie_b) == 0);
+    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.count == 1);
+    RS_CHECK(kc_coord_release(c, g.leases[0].lease_id, "x") == RS_RELEASE_OK);
+    RS_CHECK(kc_coord_want(c, "y", 4, 1, 1, 2, RS_RELEASE_NONE, &cookie_c) == 0);
+    RS_CHECK(kc_coord_next_grant(c, 100000, &g) && g.count == 2);
+    RS_CHECK(kc_coord_want(c, "y", 4, 1, 1, 3, RS_RELEASE_NONE, &cookie_c) == 0);
+    RS_CHECK(kc_coord_next_grant(c, 400000, &g) && g.count == 4);
     kc_coord_destroy(&c);
 }
 
