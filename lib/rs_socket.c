@@ -49,6 +49,10 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
         zsock_set_sndhwm(sock, opts->sndhwm);
     if (opts->rcvhwm > 0)
         zsock_set_rcvhwm(sock, opts->rcvhwm);
+    if (opts->sndbuf > 0)
+        zsock_set_sndbuf(sock, opts->sndbuf);
+    if (opts->rcvbuf > 0)
+        zsock_set_rcvbuf(sock, opts->rcvbuf);
     zsock_set_linger(sock, opts->linger_ms);
     /* The limit also applies to the CURVE handshake's commands (a few
      * hundred bytes): never below S_MIN_MAX_MSG_BYTES. */

@@ -14,6 +14,7 @@ typedef enum { RS_BIND, RS_CONNECT } rs_socket_role_t;
 /* What each socket sets deliberately. */
 typedef struct {
     int sndhwm, rcvhwm;    /* messages queued per peer; 0 leaves libzmq's default */
+    int sndbuf, rcvbuf;    /* kernel socket buffer bytes; 0 leaves the system's default */
     int linger_ms;         /* how long unsent messages are kept at close */
     int64_t max_msg_bytes; /* the largest message a peer may send; a peer that announces
                               more is disconnected before anything is allocated for it */

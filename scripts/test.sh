@@ -93,7 +93,7 @@ sanitize_pass() {
     rs_say "running the suites again under ASan + UBSan ($dir)"
     # -O0 and instrumentation make everything slower: meson's own per-test
     # timeouts are doubled (the tests' internal deadlines are not).
-    ASAN_OPTIONS="$asan" UBSAN_OPTIONS="$ubsan" LSAN_OPTIONS="$lsan" \
+    ASAN_OPTIONS="$asan" UBSAN_OPTIONS="$ubsan" LSAN_OPTIONS="$lsan" RECSIGN_SANITIZED=1 \
         meson test -C "$dir" --print-errorlogs --timeout-multiplier 2 "$@" || st=$?
     if ! count_log "$log"; then
         rs_warn "the sanitizer pass ran no test"

@@ -68,7 +68,10 @@ int main(int argc, char **argv)
     if (!security)
         goto out;
     /* A PUSH socket receives nothing: any message from a peer is hostile. */
-    const rs_socket_opts_t push_opts = { .sndhwm = 2, .max_msg_bytes = 64 };
+    /* Little queued per worker thread, in ZeroMQ and in the kernel: a
+     * batch waits here, where whichever thread is free next takes it, not
+     * behind a busy thread (which would leave the others idle at the end). */
+    const rs_socket_opts_t push_opts = { .sndhwm = 1, .sndbuf = 64 * 1024, .max_msg_bytes = 64 };
     push = rs_socket_new(ZMQ_PUSH, rs_config_str(&config, "bind"), RS_BIND, &push_opts, security,
                          NULL, err, sizeof err);
     if (!push) {

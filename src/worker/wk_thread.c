@@ -248,9 +248,11 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
 static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
 {
     wk_thread_args_t *args = ctx->args;
-    /* A small receive queue per thread: batches wait at the ventilator,
-     * where an idle thread can take them, not here. */
-    const rs_socket_opts_t pull_opts = { .rcvhwm = 2, .max_msg_bytes = args->max_batch_bytes };
+    /* A small receive queue per thread, in ZeroMQ and in the kernel:
+     * batches wait at the ventilator, where an idle thread can take them,
+     * not here. */
+    const rs_socket_opts_t pull_opts = { .rcvhwm = 1, .rcvbuf = 64 * 1024,
+                                         .max_msg_bytes = args->max_batch_bytes };
     ctx->pull = rs_socket_new(ZMQ_PULL, args->ventilator, RS_CONNECT, &pull_opts, args->security,
                               "ventilator", err, err_size);
     if (!ctx->pull)
