@@ -109,16 +109,7 @@ IFS=, read -r -a KEYS <<<"$key_counts"
 IFS=, read -r -a THREADS <<<"$thread_counts"
 
 # --- build -----------------------------------------------------------------------
-rs_ensure_deps
-rs_build
-build="$(rs_build_dir)"
-bin_ventilator="$build/src/ventilator/recsign-ventilator"
-bin_keycoord="$build/src/keycoord/recsign-keycoord"
-bin_worker="$build/src/worker/recsign-worker"
-bin_sink="$build/src/sink/recsign-sink"
-bin_admin="$build/src/admin/recsign"
-bin_sign="$build/src/bench/recsign-bench-sign"
-rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin" "$bin_sign"
+rs_build_programs
 
 # gnuplot for the plot: installed as root like the other dependencies,
 # otherwise the plot is skipped.

@@ -74,13 +74,7 @@ rs_parse_flags '--holders|--seconds|--warmup-ms|--keys|--out-dir' option "$@"
 IFS=, read -r -a HOLDERS <<<"$holder_counts"
 
 # --- build -----------------------------------------------------------------------
-rs_ensure_deps
-rs_build
-build="$(rs_build_dir)"
-bin_keycoord="$build/src/keycoord/recsign-keycoord"
-bin_admin="$build/src/admin/recsign"
-bin_bench="$build/src/bench/recsign-bench-keycoord"
-rs_need_bins "$bin_keycoord" "$bin_admin" "$bin_bench"
+rs_build_programs
 
 # --- files -----------------------------------------------------------------------
 [[ -n "$out_dir" ]] || out_dir="$build/bench"
@@ -114,7 +108,7 @@ field() { tr ' ' '\n' <<<"$2" | awk -F= -v n="$1" '$1 == n { print $2 }'; }
 measure() {
     local mode="$1" h="$2" endpoint="$3" s="${4:-$seconds}" w="${5:-$warmup_ms}" log
     log="$logs/${mode}_h$h.log"
-    line="$(timeout $(( s + w / 1000 + 120 )) "$bin_bench" --mode "$mode" --holders "$h" \
+    line="$(timeout $(( s + w / 1000 + 120 )) "$bin_bench_keycoord" --mode "$mode" --holders "$h" \
         --seconds "$s" --warmup-ms "$w" --keycoord "$endpoint" --run-id "$run_id" \
         --batch-records 1 "${sec_flags[@]}" 2>"$log")" \
         || { tail -n 20 "$log" >&2; rs_die "the $mode measurement with $h holders failed (log: $log)"; }
@@ -146,7 +140,7 @@ rs_proc_start keycoord "$logs/keycoord.log" \
     "$bin_keycoord" --db "$db_url" --bind "$kc_ep" "${sec_flags[@]}"
 pid_kc=$RS_LAST_PID
 rs_proc_start echo "$logs/echo.log" \
-    "$bin_bench" --serve-echo --bind "$echo_ep" "${sec_flags[@]}"
+    "$bin_bench_keycoord" --serve-echo --bind "$echo_ep" "${sec_flags[@]}"
 pid_echo=$RS_LAST_PID
 # Both answer the first request of each client (its connect time is not
 # measured); wait here only for them to be up.
@@ -188,7 +182,7 @@ done
 # --- health and audit ---------------------------------------------------------------
 # Still serving: a short measurement must succeed (it fails on any refused
 # grant or release, or a missing reply).
-health="$(timeout 60 "$bin_bench" --mode keycoord --holders 1 --seconds 1 --warmup-ms 0 \
+health="$(timeout 60 "$bin_bench_keycoord" --mode keycoord --holders 1 --seconds 1 --warmup-ms 0 \
     --keycoord "$kc_ep" --run-id "$run_id" --batch-records 1 "${sec_flags[@]}" 2>"$logs/health.log")" \
     || { tail -n 20 "$logs/health.log" >&2; rs_die "KEYCOORD UNHEALTHY: it no longer grants leases (log: $logs/health.log)"; }
 rs_say "keycoord still serving: $health"

@@ -83,15 +83,7 @@ rs_parse_flags '--records|--baseline-records|--batch-size|--keys|--threads|--out
 IFS=, read -r -a BATCHES <<<"$batch_sizes"
 
 # --- build -----------------------------------------------------------------------
-rs_ensure_deps
-rs_build
-build="$(rs_build_dir)"
-bin_ventilator="$build/src/ventilator/recsign-ventilator"
-bin_keycoord="$build/src/keycoord/recsign-keycoord"
-bin_worker="$build/src/worker/recsign-worker"
-bin_sink="$build/src/sink/recsign-sink"
-bin_admin="$build/src/admin/recsign"
-rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"
+rs_build_programs
 
 # --- files -----------------------------------------------------------------------
 [[ -n "$out_dir" ]] || out_dir="$build/bench"

@@ -10,7 +10,7 @@
 #   cleanup ............ rs_on_exit
 #   directories ........ rs_mkdir_abs, rs_empty_dir, rs_work_dir
 #   dependencies ....... rs_ensure_deps [fuzz]
-#   build .............. rs_build, rs_need_bins
+#   build .............. rs_build, rs_need_bins, rs_build_programs
 #   PostgreSQL ......... rs_pg_start, rs_pg_start_private, rs_pg_stop, rs_psql,
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
@@ -241,6 +241,25 @@ rs_need_bins() {
     for b in "$@"; do
         [[ -x "$b" ]] || rs_die "missing binary after the build: $b"
     done
+}
+
+# rs_build_programs: installs what is missing, builds, and sets `build` (the
+# build directory) and the path of every program meson builds: bin_ventilator,
+# bin_keycoord, bin_worker, bin_sink, bin_admin, bin_sign (the raw signing
+# benchmark) and bin_bench_keycoord; exits 1 if one is missing.
+rs_build_programs() {
+    rs_ensure_deps
+    rs_build
+    build="$(rs_build_dir)"
+    bin_ventilator="$build/src/ventilator/recsign-ventilator"
+    bin_keycoord="$build/src/keycoord/recsign-keycoord"
+    bin_worker="$build/src/worker/recsign-worker"
+    bin_sink="$build/src/sink/recsign-sink"
+    bin_admin="$build/src/admin/recsign"
+    bin_sign="$build/src/bench/recsign-bench-sign"
+    bin_bench_keycoord="$build/src/bench/recsign-bench-keycoord"
+    rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin" \
+                 "$bin_sign" "$bin_bench_keycoord"
 }
 
 # --- private PostgreSQL cluster ----------------------------------------------
