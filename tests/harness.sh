@@ -14,6 +14,8 @@
 #   h_start_sink [ARGS]         H_WORKER_OPTS, H_VENT_OPTS (arrays a test may
 #   h_start_worker T [ARGS]     set) and ARGS; each sets H_<KIND>_PID and
 #   h_start_ventilator B [ARGS] H_<KIND>_LOG (KC, SINK, WORKER, VENT)
+#   h_fault_options TTL REDISPATCH [RATE]  a fault test's H_*_OPTS
+#   h_need_rogue                sets H_ROGUE, the hostile peer
 #   h_wait_ventilator [S]       waits for it: exit 0 in time, all others alive
 #   h_run_ventilator BATCH [S]  both: runs the ventilator until it exits
 #   h_stop PID [SIG] [S]        SIGTERM (or SIG) and wait: must exit 0, and
@@ -85,6 +87,23 @@ H_KC_OPTS=()
 H_SINK_OPTS=()
 H_WORKER_OPTS=()
 H_VENT_OPTS=()
+
+# h_fault_options TTL_MS REDISPATCH_MS [MAX_RATE]: the settings of a fault
+# test. A short lease TTL and re-dispatch timeout, so that what a fault
+# leaves behind clears within seconds; workers that retry the keycoord after
+# 1 s; and with MAX_RATE, workers paced to that many signatures per second
+# (their --max-rate), so that the run lasts seconds on any machine.
+h_fault_options() {
+    H_KC_OPTS=(--lease-ttl-ms "$1")
+    H_VENT_OPTS=(--redispatch-ms "$2")
+    H_WORKER_OPTS=(--request-timeout-ms 1000 ${3:+--max-rate "$3"})
+}
+
+# h_need_rogue: sets H_ROGUE to the hostile peer (tests/rogue.c), or fails.
+h_need_rogue() {
+    H_ROGUE="${RECSIGN_ROGUE_BIN:-$H_BUILD/tests/recsign-rogue}"
+    [[ -x "$H_ROGUE" ]] || h_fail "missing binary $H_ROGUE"
+}
 
 # --- failure and cleanup ---------------------------------------------------------
 

@@ -10,9 +10,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
 records=60000 keys=3 batch=5 ttl=3000
-H_KC_OPTS=(--lease-ttl-ms "$ttl")
-H_VENT_OPTS=(--redispatch-ms 1500)
-H_WORKER_OPTS=(--request-timeout-ms 1000 --max-rate 4000)  # runs last seconds on any machine
+h_fault_options "$ttl" 1500 4000
 
 h_start_db
 h_init --keys "$keys" --records "$records"

@@ -12,13 +12,10 @@
 # of the rogue's is stored; verify and audit pass.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
-H_ROGUE="${RECSIGN_ROGUE_BIN:-$H_BUILD/tests/recsign-rogue}"
-[[ -x "$H_ROGUE" ]] || h_fail "missing binary $H_ROGUE"
+h_need_rogue
 
 records=100000 keys=5 batch=10 ttl=2000
-H_KC_OPTS=(--lease-ttl-ms "$ttl")
-H_VENT_OPTS=(--redispatch-ms 1500)
-H_WORKER_OPTS=(--request-timeout-ms 1000 --max-rate 4000)  # runs last seconds on any machine
+h_fault_options "$ttl" 1500 4000
 
 h_start_db
 h_init --keys "$keys" --records "$records"

@@ -6,9 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
 records=50000 keys=5 batch=10 ttl=3000
-H_KC_OPTS=(--lease-ttl-ms "$ttl")
-H_VENT_OPTS=(--redispatch-ms 1500)
-H_WORKER_OPTS=(--request-timeout-ms 1000)
+h_fault_options "$ttl" 1500
 
 h_start_db
 h_init --keys "$keys" --records "$records"
