@@ -155,6 +155,14 @@ static void s_drop(kc_server_t *self, const char *why)
                 (unsigned long long) self->dropped_malformed);
 }
 
+/* The status of several releases (or renewals) so far, and one more: OK
+ * while every one was, UNKNOWN once one was not. */
+static uint8_t s_fold_status(uint8_t so_far, int outcome)
+{
+    return so_far == RS_RELEASE_UNKNOWN || outcome != RS_RELEASE_OK ? RS_RELEASE_UNKNOWN
+                                                                    : RS_RELEASE_OK;
+}
+
 /* Takes one message off the router: [routing id][empty][request]. */
 static void s_handle_one(kc_server_t *self, zmsg_t *msg)
 {
@@ -199,28 +207,23 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
     rs_security_qualify(self->security, body, req.holder, sizeof req.holder);
     uint8_t release_status = RS_RELEASE_NONE;
     for (size_t i = 0; i < req.release_count; i++) {
-        if (kc_coord_release(self->coord, req.release[i], req.holder) == RS_RELEASE_OK) {
+        int outcome = kc_coord_release(self->coord, req.release[i], req.holder);
+        release_status = s_fold_status(release_status, outcome);
+        if (outcome == RS_RELEASE_OK)
             self->releases++;
-            if (release_status == RS_RELEASE_NONE)
-                release_status = RS_RELEASE_OK;
-            continue;
-        }
-        /* Also a retried request whose first try already released it. */
-        rs_debug("holder '%s' released lease %llu, which it does not hold (expired?)", req.holder,
-                 (unsigned long long) req.release[i]);
-        release_status = RS_RELEASE_UNKNOWN;
+        else
+            /* Also a retried request whose first try already released it. */
+            rs_debug("holder '%s' released lease %llu, which it does not hold (expired?)",
+                     req.holder, (unsigned long long) req.release[i]);
     }
     uint8_t renew_status = RS_RELEASE_NONE;
     int64_t now = req.renew_count ? rs_mono_us() : 0;
     for (size_t i = 0; i < req.renew_count; i++) {
-        if (kc_coord_renew(self->coord, req.renew[i], req.holder, now) == RS_RELEASE_OK) {
-            if (renew_status == RS_RELEASE_NONE)
-                renew_status = RS_RELEASE_OK;
-            continue;
-        }
-        rs_warn("holder '%s' renewed lease %llu, which it does not hold (expired?)", req.holder,
-                (unsigned long long) req.renew[i]);
-        renew_status = RS_RELEASE_UNKNOWN;
+        int outcome = kc_coord_renew(self->coord, req.renew[i], req.holder, now);
+        renew_status = s_fold_status(renew_status, outcome);
+        if (outcome != RS_RELEASE_OK)
+            rs_warn("holder '%s' renewed lease %llu, which it does not hold (expired?)",
+                    req.holder, (unsigned long long) req.renew[i]);
     }
     if (!req.want && kc_coord_goodbye(self->coord, req.holder, req.renew, req.renew_count) > 0)
         rs_info("holder '%s' holds no lease: ended the one granted to it that it never received",

@@ -209,19 +209,31 @@ PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int 
     return res;
 }
 
-int vent_store_first_unsigned(vent_store_t *self, int64_t from_id, bool *found, int64_t *id)
+/* Runs a prepared watch query of one bigint parameter, returning one
+ * column; NULL (logged, naming `what`) on failure. */
+static PGresult *s_watch_query(vent_store_t *self, const char *statement, int64_t id,
+                               const char *what)
 {
-    uint8_t from[8];
-    rs_put_u64(from, (uint64_t) from_id);
-    const char *values[] = { (char *) from };
+    uint8_t param[8];
+    rs_put_u64(param, (uint64_t) id);
+    const char *values[] = { (char *) param };
     const int lengths[] = { 8 };
     const int formats[] = { 1 };
-    PGresult *res = PQexecPrepared(self->conn, "vent_first_unsigned", 1, values, lengths, formats, 1);
+    PGresult *res = PQexecPrepared(self->conn, statement, 1, values, lengths, formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 1) {
-        rs_error("finding the lowest unsigned record failed: %s", rs_db_error(self->conn));
+        rs_error("%s failed: %s", what, rs_db_error(self->conn));
         PQclear(res);
-        return -1;
+        return NULL;
     }
+    return res;
+}
+
+int vent_store_first_unsigned(vent_store_t *self, int64_t from_id, bool *found, int64_t *id)
+{
+    PGresult *res = s_watch_query(self, "vent_first_unsigned", from_id,
+                                  "finding the lowest unsigned record");
+    if (!res)
+        return -1;
     *found = PQntuples(res) == 1;
     if (*found)
         *id = rs_db_get_int8(res, 0, 0);
@@ -231,13 +243,11 @@ int vent_store_first_unsigned(vent_store_t *self, int64_t from_id, bool *found, 
 
 int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *count)
 {
-    uint8_t from[8];
-    rs_put_u64(from, (uint64_t) from_id);
-    const char *values[] = { (char *) from };
-    const int lengths[] = { 8 };
-    const int formats[] = { 1 };
-    PGresult *res = PQexecPrepared(self->conn, "vent_signed_from", 1, values, lengths, formats, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 1) {
+    PGresult *res = s_watch_query(self, "vent_signed_from", from_id,
+                                  "counting signatures from the watermark");
+    if (!res)
+        return -1;
+    if (PQntuples(res) != 1) {
         rs_error("counting signatures from the watermark failed: %s", rs_db_error(self->conn));
         PQclear(res);
         return -1;

@@ -74,7 +74,7 @@ static void s_release_held(s_ctx_t *ctx, int max_attempts)
                  (unsigned) req.release_count);
 }
 
-/* The lease of the keys granted in one reply, as the signing loop sees it. */
+/* The term of the leases granted in one reply, as the signing loop sees it. */
 typedef struct {
     int64_t deadline; /* monotonic: sign nothing under these leases from then on */
     int64_t renew_at; /* monotonic: restart their TTL from then on */
