@@ -577,8 +577,13 @@ h_check_complete() {
         0 "signatures of no record (orphans)"
     h_eq "$(h_sql 'select count(*) - count(distinct record_id) from signatures')" 0 \
         "records signed more than once"
-    h_eq "$(h_sql 'select count(*) from signatures where length(signature) <> 64')" 0 \
-        "signatures not 64 bytes long"
+    h_eq "$(h_sql "select count(*) from signatures s join keys k on k.id = s.key_id where
+                     case k.algorithm when 'ed25519' then length(s.signature) <> 64
+                                      when 'ecdsa-p256' then length(s.signature) not between 8 and 72
+                                      when 'rsa-2048' then length(s.signature) <> 256
+                                      when 'rsa-3072' then length(s.signature) <> 384
+                                      else length(s.signature) <> 512 end")" 0 \
+        "signatures of a length their key's algorithm cannot make"
 }
 
 # h_check_leases BATCH: rules 2 and 3 in SQL, apart from the audit: no two
