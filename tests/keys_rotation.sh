@@ -79,8 +79,8 @@ grep -q 'rule 4 .*: ok .*2 keys retired; none leased after retirement' "$H_LOGS/
 
 h_step "keys list, status, keys export"
 keys list >"$H_DIR/list.out" 2>/dev/null || h_fail "keys list failed"
-h_eq "$(grep -Ec '^ +[12] +retired ' "$H_DIR/list.out")" 2 "retired keys listed"
-h_eq "$(grep -Ec '^ +[3-6] +live ' "$H_DIR/list.out")" 4 "live keys listed"
+h_eq "$(grep -Ec '^ +[12] +ed25519 +retired ' "$H_DIR/list.out")" 2 "retired keys listed"
+h_eq "$(grep -Ec '^ +[3-6] +ed25519 +live ' "$H_DIR/list.out")" 4 "live keys listed"
 h_admin status >"$H_DIR/status.out" 2>/dev/null || h_fail "status failed"
 grep -q '^keys: *6: 4 live, 2 retired' "$H_DIR/status.out" || { cat "$H_DIR/status.out" >&2; h_fail "status key counts"; }
 keys export --format pem --out "$H_DIR/pem" >"$H_DIR/pem.out" 2>/dev/null || h_fail "keys export --format pem failed"
