@@ -1,5 +1,5 @@
 /* cmd_init: 'recsign init': migrates the schema, adds a keyring of sealed
- * Ed25519 keys and seeds random records. */
+ * keys of one algorithm (Ed25519 by default) and seeds random records. */
 #include "admin_store.h"
 #include "commands.h"
 #include "keyring.h"
