@@ -11,19 +11,6 @@
 #    each key's algorithm; a bad --algorithm exits 2 with one error line.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
-keys() { "$H_ADMIN" keys "$1" --db "$H_DB" "${@:2}"; }
-
-# wait_sql SQL EXPECTED WHAT: polls (10 s at most) until SQL prints EXPECTED.
-wait_sql() {
-    local i got=""
-    for ((i = 0; i < 100; i++)); do
-        got="$(h_sql "$1")"
-        [[ "$got" == "$2" ]] && return 0
-        sleep 0.1
-    done
-    h_fail "$3: got '$got', expected '$2' within 10 s"
-}
-
 h_start_db
 h_init --keys 3 --records 2000
 h_init --keys 2 --algorithm ecdsa-p256
@@ -37,7 +24,7 @@ h_eq "$(h_sql "select string_agg(algorithm || ':' || n, ',' order by algorithm)
 h_step "1. a mixed keyring signs one job"
 h_start_services 1 2
 h_run_ventilator 10 240
-wait_sql "select count(*) from keys where live_at is not null" 8 "keys live after run 1"
+h_wait_sql "select count(*) from keys where live_at is not null" 8 "keys live after run 1"
 h_check_complete
 h_eq "$(h_sql "select count(distinct s.key_id) from signatures s")" 8 "keys that signed (all algorithms)"
 h_eq "$(h_sql "select string_agg(distinct k.algorithm, ',' order by k.algorithm)
@@ -51,15 +38,15 @@ h_step "2. from Ed25519 to ECDSA P-256 while running"
 h_init --records 20000
 ed_ids="$(h_sql "select string_agg(id::text, ' ' order by id) from keys where algorithm = 'ed25519'")"
 # shellcheck disable=SC2086  # $ed_ids is a list of ids
-( sleep 0.5 && keys add 3 --algorithm ecdsa-p256 --master-key "$H_KEY" >"$H_DIR/added.out" 2>>"$H_LOGS/keys.log" \
-      && keys retire $ed_ids >"$H_DIR/retire.out" 2>>"$H_LOGS/keys.log" ) &
+( sleep 0.5 && h_keys add 3 --algorithm ecdsa-p256 --master-key "$H_KEY" >"$H_DIR/added.out" 2>>"$H_LOGS/keys.log" \
+      && h_keys retire $ed_ids >"$H_DIR/retire.out" 2>>"$H_LOGS/keys.log" ) &
 rotation=$!
 h_run_ventilator 10 240
 wait "$rotation" || h_fail "keys add or keys retire failed (see keys.log)"
 h_eq "$(cat "$H_DIR/added.out")" $'9\n10\n11' "ids printed by keys add"
-wait_sql "select count(*) from keys where algorithm = 'ed25519' and retired_at is not null" 3 \
+h_wait_sql "select count(*) from keys where algorithm = 'ed25519' and retired_at is not null" 3 \
     "Ed25519 keys retired by the keycoord"
-wait_sql "select count(*) from keys where live_at is not null" 11 "keys live"
+h_wait_sql "select count(*) from keys where live_at is not null" 11 "keys live"
 h_stop_services
 h_check_complete
 h_check_leases 10
@@ -74,15 +61,15 @@ grep -q 'rule 4 .*: ok .*3 keys retired; none leased after retirement' "$H_LOGS/
     || { cat "$H_LOGS/audit.out" >&2; h_fail "audit does not report the retired keys"; }
 
 h_step "3. keys list, status, keys export show the algorithm"
-keys list >"$H_DIR/list.out" 2>/dev/null || h_fail "keys list failed"
+h_keys list >"$H_DIR/list.out" 2>/dev/null || h_fail "keys list failed"
 h_eq "$(grep -Ec '^ +[1-3] +ed25519 +retired ' "$H_DIR/list.out")" 3 "retired Ed25519 keys listed"
 h_eq "$(grep -Ec '^ +([45]|9|10|11) +ecdsa-p256 +live ' "$H_DIR/list.out")" 5 "live ECDSA keys listed"
 grep -Eq '^ +8 +rsa-4096 +live ' "$H_DIR/list.out" || { cat "$H_DIR/list.out" >&2; h_fail "the RSA-4096 key is not listed"; }
 h_admin status >"$H_DIR/status.out" 2>/dev/null || h_fail "status failed"
 grep -q '^keys by algorithm: ecdsa-p256 5 (5 live), ed25519 3 (0 live), rsa-2048 1 (1 live), rsa-3072 1 (1 live), rsa-4096 1 (1 live)$' \
     "$H_DIR/status.out" || { cat "$H_DIR/status.out" >&2; h_fail "status does not count keys by algorithm"; }
-keys export --format pem --out "$H_DIR/pem" >/dev/null 2>&1 || h_fail "keys export --format pem failed"
-keys export >"$H_DIR/keys.json" 2>/dev/null || h_fail "keys export (json) failed"
+h_keys export --format pem --out "$H_DIR/pem" >/dev/null 2>&1 || h_fail "keys export --format pem failed"
+h_keys export >"$H_DIR/keys.json" 2>/dev/null || h_fail "keys export (json) failed"
 for id in $(seq 1 11); do
     alg="$(h_sql "select algorithm from keys where id = $id")"
     der="$(openssl pkey -pubin -in "$H_DIR/pem/key-$id.pem" -outform DER 2>/dev/null | od -An -tx1 -v | tr -d ' \n')"
