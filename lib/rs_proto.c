@@ -340,25 +340,36 @@ int rs_lease_rep_decode(rs_lease_rep_t *out, const uint8_t *data, size_t size)
 
 /* --- RESULTS ---------------------------------------------------------- */
 
-size_t rs_results_size(uint32_t count)
+static size_t s_entry_bytes(uint16_t sig_slot)
 {
-    return RS_RESULTS_HEADER_BYTES + (size_t) count * RS_RESULT_ENTRY_BYTES;
+    return RS_RESULT_ENTRY_HEAD_BYTES + (size_t) sig_slot;
 }
 
-size_t rs_results_begin(uint8_t *buf, uint64_t lease_id, uint32_t key_id, uint32_t count)
+size_t rs_results_size(uint32_t count, uint16_t sig_slot)
+{
+    return RS_RESULTS_HEADER_BYTES + (size_t) count * s_entry_bytes(sig_slot);
+}
+
+size_t rs_results_begin(uint8_t *buf, uint64_t lease_id, uint32_t key_id, uint32_t count,
+                        uint16_t sig_slot)
 {
     s_put_header(buf, RS_MSG_RESULTS);
     rs_put_u64(buf + 2, lease_id);
     rs_put_u32(buf + 10, key_id);
     rs_put_u32(buf + 14, count);
-    return rs_results_size(count);
+    rs_put_u16(buf + 18, sig_slot);
+    return rs_results_size(count, sig_slot);
 }
 
-void rs_results_put(uint8_t *buf, uint32_t index, int64_t record_id, const uint8_t *signature)
+void rs_results_put(uint8_t *buf, uint16_t sig_slot, uint32_t index, int64_t record_id,
+                    const uint8_t *signature, size_t sig_len)
 {
-    uint8_t *p = buf + RS_RESULTS_HEADER_BYTES + (size_t) index * RS_RESULT_ENTRY_BYTES;
+    uint8_t *p = buf + RS_RESULTS_HEADER_BYTES + (size_t) index * s_entry_bytes(sig_slot);
     rs_put_u64(p, (uint64_t) record_id);
-    memcpy(p + 8, signature, RS_SIG_BYTES);
+    rs_put_u16(p + 8, (uint16_t) sig_len);
+    memcpy(p + RS_RESULT_ENTRY_HEAD_BYTES, signature, sig_len);
+    if (sig_len < sig_slot)
+        memset(p + RS_RESULT_ENTRY_HEAD_BYTES + sig_len, 0, sig_slot - sig_len);
 }
 
 int rs_results_decode(rs_results_t *out, const uint8_t *data, size_t size)
@@ -366,21 +377,36 @@ int rs_results_decode(rs_results_t *out, const uint8_t *data, size_t size)
     if (size < RS_RESULTS_HEADER_BYTES || rs_proto_type(data, size) != RS_MSG_RESULTS)
         return -1;
     uint32_t count = rs_get_u32(data + 14);
-    if (count == 0 || count > RS_BATCH_MAX || size != rs_results_size(count))
+    uint16_t sig_slot = rs_get_u16(data + 18);
+    if (count == 0 || count > RS_BATCH_MAX || sig_slot == 0 || sig_slot > RS_SIG_MAX
+        || size != rs_results_size(count, sig_slot))
         return -1;
     out->lease_id = rs_get_u64(data + 2);
-    out->key_id = rs_get_u32(data + 10);
-    out->count = count;
-    out->entries = data + RS_RESULTS_HEADER_BYTES;
     if (out->lease_id == 0)
         return -1;
+    const uint8_t *p = data + RS_RESULTS_HEADER_BYTES;
+    for (uint32_t i = 0; i < count; i++, p += s_entry_bytes(sig_slot)) {
+        uint16_t sig_len = rs_get_u16(p + 8);
+        if (sig_len == 0 || sig_len > sig_slot)
+            return -1;
+        /* The unused end of a slot is zero: one encoding per message. */
+        for (const uint8_t *q = p + RS_RESULT_ENTRY_HEAD_BYTES + sig_len;
+             q < p + RS_RESULT_ENTRY_HEAD_BYTES + sig_slot; q++)
+            if (*q)
+                return -1;
+    }
+    out->key_id = rs_get_u32(data + 10);
+    out->count = count;
+    out->sig_slot = sig_slot;
+    out->entries = data + RS_RESULTS_HEADER_BYTES;
     return 0;
 }
 
 void rs_results_get(const rs_results_t *msg, uint32_t index, int64_t *record_id,
-                    const uint8_t **signature)
+                    const uint8_t **signature, size_t *sig_len)
 {
-    const uint8_t *p = msg->entries + (size_t) index * RS_RESULT_ENTRY_BYTES;
+    const uint8_t *p = msg->entries + (size_t) index * s_entry_bytes(msg->sig_slot);
     *record_id = (int64_t) rs_get_u64(p);
-    *signature = p + 8;
+    *sig_len = rs_get_u16(p + 8);
+    *signature = p + RS_RESULT_ENTRY_HEAD_BYTES;
 }

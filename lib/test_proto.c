@@ -193,14 +193,19 @@ static void test_lease_rep(void)
     in.grants[1] = (rs_lease_grant_t) { .lease_id = 1235, .key_id = 18, .sealed_len = 3 };
     randombytes_buf(in.grants[0].sealed, RS_SEALED_BYTES);
     randombytes_buf(in.grants[1].sealed, 3);
+    /* An RSA-4096 secret is the largest that travels. */
+    in.grants[2] = (rs_lease_grant_t) { .lease_id = 1236, .key_id = 19, .sealed_len = 2415 };
+    randombytes_buf(in.grants[2].sealed, 2415);
+    in.granted = 3;
     uint8_t buf[RS_LEASE_REP_MAX_BYTES];
     size_t size = rs_lease_rep_encode(&in, buf, sizeof buf);
-    RS_CHECK(size == RS_LEASE_REP_MIN_BYTES + 2 * RS_LEASE_GRANT_MIN_BYTES + RS_SEALED_BYTES + 3);
+    RS_CHECK(size == RS_LEASE_REP_MIN_BYTES + 3 * RS_LEASE_GRANT_MIN_BYTES + RS_SEALED_BYTES + 3
+                         + 2415);
     rs_lease_rep_t out;
     RS_CHECK(rs_lease_rep_decode(&out, buf, size) == 0);
     RS_CHECK(out.seq == 5 && out.release_status == RS_RELEASE_OK
-             && out.renew_status == RS_RELEASE_UNKNOWN && out.granted == 2 && out.ttl_ms == 10000);
-    for (int i = 0; i < 2; i++)
+             && out.renew_status == RS_RELEASE_UNKNOWN && out.granted == 3 && out.ttl_ms == 10000);
+    for (int i = 0; i < 3; i++)
         RS_CHECK(out.grants[i].lease_id == in.grants[i].lease_id
                  && out.grants[i].key_id == in.grants[i].key_id
                  && out.grants[i].sealed_len == in.grants[i].sealed_len
@@ -236,30 +241,72 @@ static void test_lease_rep(void)
     RS_CHECK(rs_lease_rep_decode(&out, buf, RS_LEASE_REP_MAX_BYTES) == 0 && out.granted == RS_GROUP_MAX);
 }
 
-static void test_results(void)
+/* Builds a RESULTS message of `count` entries in slots of `slot` bytes,
+ * entry i signed by i + 1 repeated over lengths[i] bytes. */
+static uint8_t *s_results_build(uint32_t count, uint16_t slot, const size_t *lengths,
+                                size_t *size)
 {
-    uint32_t count = 3;
-    uint8_t *buf = malloc(rs_results_size(count));
-    size_t size = rs_results_begin(buf, 99, 4, count);
-    uint8_t sig[RS_SIG_BYTES];
+    uint8_t *buf = malloc(rs_results_size(count, slot));
+    *size = rs_results_begin(buf, 99, 4, count, slot);
+    uint8_t sig[RS_SIG_MAX];
     for (uint32_t i = 0; i < count; i++) {
         memset(sig, (int) i + 1, sizeof sig);
-        rs_results_put(buf, i, (int64_t) i * 1000 - 1, sig);
+        rs_results_put(buf, slot, i, (int64_t) i * 1000 - 1, sig, lengths[i]);
     }
-    rs_results_t r;
-    RS_CHECK(rs_results_decode(&r, buf, size) == 0);
-    RS_CHECK(r.lease_id == 99 && r.key_id == 4 && r.count == 3);
-    for (uint32_t i = 0; i < count; i++) {
-        int64_t id;
-        const uint8_t *s;
-        rs_results_get(&r, i, &id, &s);
-        RS_CHECK(id == (int64_t) i * 1000 - 1 && s[0] == i + 1 && s[63] == i + 1);
+    return buf;
+}
+
+static void test_results(void)
+{
+    /* Ed25519 (every signature fills its 64-byte slot), ECDSA (DER
+     * signatures of 70 to 72 bytes in 72-byte slots) and RSA-4096. */
+    static const struct {
+        uint16_t slot;
+        size_t lengths[3];
+    } cases[] = { { RS_SIG_BYTES, { 64, 64, 64 } }, { 72, { 71, 72, 70 } },
+                  { RS_SIG_MAX, { 512, 512, 512 } } };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint32_t count = 3;
+        uint16_t slot = cases[c].slot;
+        size_t size;
+        uint8_t *buf = s_results_build(count, slot, cases[c].lengths, &size);
+        RS_CHECK(size == RS_RESULTS_HEADER_BYTES + count * (RS_RESULT_ENTRY_HEAD_BYTES + slot));
+        rs_results_t r;
+        RS_CHECK(rs_results_decode(&r, buf, size) == 0);
+        RS_CHECK(r.lease_id == 99 && r.key_id == 4 && r.count == 3 && r.sig_slot == slot);
+        for (uint32_t i = 0; i < count; i++) {
+            int64_t id;
+            const uint8_t *sg;
+            size_t len;
+            rs_results_get(&r, i, &id, &sg, &len);
+            RS_CHECK(id == (int64_t) i * 1000 - 1 && len == cases[c].lengths[i]
+                     && sg[0] == i + 1 && sg[len - 1] == i + 1);
+        }
+        s_check_truncations(s_results, buf, size);
+        rs_put_u32(buf + 14, 0xffffffffu); /* a count the frame cannot hold */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u32(buf + 14, count);
+        rs_put_u64(buf + 2, 0); /* lease 0 names no lease */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u64(buf + 2, 99);
+        uint8_t *entry1 = buf + RS_RESULTS_HEADER_BYTES + RS_RESULT_ENTRY_HEAD_BYTES + slot;
+        rs_put_u16(entry1 + 8, 0); /* an empty signature */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u16(entry1 + 8, (uint16_t) (slot + 1)); /* longer than its slot */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u16(entry1 + 8, (uint16_t) cases[c].lengths[1]);
+        RS_CHECK(s_results(buf, size) == 0);
+        rs_put_u16(buf + 18, 0); /* no slot */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u16(buf + 18, RS_SIG_MAX + 1); /* a slot over the largest signature */
+        RS_CHECK(s_results(buf, size) != 0);
+        free(buf);
     }
-    s_check_truncations(s_results, buf, size);
-    rs_put_u32(buf + 14, 0xffffffffu); /* a count the frame cannot hold */
-    RS_CHECK(s_results(buf, size) != 0);
-    rs_put_u32(buf + 14, count);
-    rs_put_u64(buf + 2, 0); /* lease 0 names no lease */
+    /* The unused end of a slot must be zero. */
+    size_t lengths[1] = { 70 }, size;
+    uint8_t *buf = s_results_build(1, 72, lengths, &size);
+    RS_CHECK(s_results(buf, size) == 0);
+    buf[size - 1] = 1;
     RS_CHECK(s_results(buf, size) != 0);
     free(buf);
 }

@@ -125,9 +125,24 @@ static const char s_v2[] =
     "GRANT SELECT ON leases, schema_migrations TO recsign_sink;"
     "GRANT SELECT (id) ON records TO recsign_sink;";
 
+/* Version 3: keys of several algorithms (DESIGN.md, "Algorithms"). Keys
+ * stored before are Ed25519 (the default fills them in); a public key is
+ * 32 raw bytes for Ed25519 and a DER SubjectPublicKeyInfo otherwise, so
+ * the length check of version 1 now holds for Ed25519 only. Re-runnable. */
+static const char s_v3[] =
+    "ALTER TABLE keys ADD COLUMN IF NOT EXISTS algorithm text NOT NULL DEFAULT 'ed25519';"
+    "ALTER TABLE keys DROP CONSTRAINT IF EXISTS keys_algorithm_check;"
+    "ALTER TABLE keys ADD CONSTRAINT keys_algorithm_check CHECK (algorithm IN"
+    "  ('ed25519', 'ecdsa-p256', 'rsa-2048', 'rsa-3072', 'rsa-4096'));"
+    "ALTER TABLE keys DROP CONSTRAINT IF EXISTS keys_public_key_check;"
+    "ALTER TABLE keys ADD CONSTRAINT keys_public_key_check CHECK"
+    "  (CASE WHEN algorithm = 'ed25519' THEN length(public_key) = 32"
+    "        ELSE length(public_key) BETWEEN 64 AND 640 END);";
+
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
     { 2, "key rotation and service roles", s_v2 },
+    { 3, "key algorithms", s_v3 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

@@ -5,6 +5,7 @@
 #include "rs_crypto.h"
 #include "rs_db.h"
 #include "rs_log.h"
+#include "rs_signer.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -25,6 +26,7 @@ typedef struct {
     size_t count;
     uint8_t *message; /* reused across pages; grows to the largest message */
     size_t cap;
+    rs_verifier_t *verifier; /* this thread's: keeps the last key parsed */
     admin_verify_tally_t tally;
     int error;
 } s_worker_t;
@@ -41,8 +43,8 @@ const char *admin_verify_fault_name(admin_verify_fault_t fault)
     case ADMIN_VERIFY_BAD_SIGNATURE: return "bad signature";
     case ADMIN_VERIFY_NO_RECORD: return "no such record";
     case ADMIN_VERIFY_NO_KEY: return "no such key";
-    case ADMIN_VERIFY_SIGNATURE_LENGTH: return "signature not 64 bytes";
-    case ADMIN_VERIFY_KEY_LENGTH: return "public key not 32 bytes";
+    case ADMIN_VERIFY_SIGNATURE_LENGTH: return "signature length wrong for its algorithm";
+    case ADMIN_VERIFY_KEY_LENGTH: return "public key malformed for its algorithm";
     }
     return "unknown fault";
 }
@@ -93,9 +95,13 @@ static int s_check(s_worker_t *w, const admin_verify_row_t *row)
         return ADMIN_VERIFY_NO_RECORD;
     if (!row->public_key)
         return ADMIN_VERIFY_NO_KEY;
-    if (row->public_key_len != RS_PK_BYTES)
+    rs_alg_t alg = RS_ALG_ED25519;
+    if ((row->algorithm && rs_alg_parse(&alg, row->algorithm))
+        || rs_verifier_set_key(w->verifier, alg, row->public_key, row->public_key_len))
         return ADMIN_VERIFY_KEY_LENGTH;
-    if (row->signature_len != RS_SIG_BYTES)
+    /* Ed25519's is exactly 64 bytes; the others' at most their largest. */
+    if (row->signature_len == 0 || row->signature_len > rs_alg_sig_max(alg)
+        || (alg == RS_ALG_ED25519 && row->signature_len != RS_SIG_BYTES))
         return ADMIN_VERIFY_SIGNATURE_LENGTH;
     size_t need = RS_MESSAGE_HEADER_BYTES + row->payload_len;
     if (need > w->cap) {
@@ -109,7 +115,7 @@ static int s_check(s_worker_t *w, const admin_verify_row_t *row)
         w->cap = cap;
     }
     size_t len = rs_message_build(w->message, row->record_id, row->payload, row->payload_len);
-    if (rs_verify(row->signature, w->message, len, row->public_key))
+    if (rs_verifier_check(w->verifier, row->signature, row->signature_len, w->message, len))
         return ADMIN_VERIFY_BAD_SIGNATURE;
     return 0;
 }
@@ -130,6 +136,8 @@ static void *s_work(void *arg)
     return NULL;
 }
 
+static void s_pool_fini(s_pool_t *pool);
+
 static int s_pool_init(s_pool_t *pool, int threads)
 {
     if (threads < 1)
@@ -141,13 +149,21 @@ static int s_pool_init(s_pool_t *pool, int threads)
     }
     pool->threads = threads;
     pool->running = 0;
+    for (int i = 0; i < threads; i++)
+        if (!(pool->workers[i].verifier = rs_verifier_new())) {
+            rs_error("verify: out of memory for %d threads", threads);
+            s_pool_fini(pool);
+            return -1;
+        }
     return 0;
 }
 
 static void s_pool_fini(s_pool_t *pool)
 {
-    for (int i = 0; pool->workers && i < pool->threads; i++)
+    for (int i = 0; pool->workers && i < pool->threads; i++) {
         free(pool->workers[i].message);
+        rs_verifier_destroy(&pool->workers[i].verifier);
+    }
     free(pool->workers);
     pool->workers = NULL;
 }
@@ -223,6 +239,9 @@ static void s_rows_from_page(admin_verify_row_t *rows, const PGresult *res, int 
                               ? NULL
                               : (const uint8_t *) PQgetvalue(res, i, ADMIN_PAGE_PUBLIC_KEY);
         row->public_key_len = (size_t) PQgetlength(res, i, ADMIN_PAGE_PUBLIC_KEY);
+        row->algorithm = PQgetisnull(res, i, ADMIN_PAGE_ALGORITHM)
+                             ? NULL
+                             : PQgetvalue(res, i, ADMIN_PAGE_ALGORITHM);
     }
 }
 

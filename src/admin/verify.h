@@ -16,8 +16,8 @@ typedef enum {
     ADMIN_VERIFY_BAD_SIGNATURE = 1, /* does not verify under the key */
     ADMIN_VERIFY_NO_RECORD,         /* signature of a record that does not exist */
     ADMIN_VERIFY_NO_KEY,            /* signature by a key that does not exist */
-    ADMIN_VERIFY_SIGNATURE_LENGTH,  /* signature is not 64 bytes */
-    ADMIN_VERIFY_KEY_LENGTH,        /* public key is not 32 bytes */
+    ADMIN_VERIFY_SIGNATURE_LENGTH,  /* signature longer than its key's algorithm makes */
+    ADMIN_VERIFY_KEY_LENGTH,        /* public key malformed for its algorithm, or unknown algorithm */
 } admin_verify_fault_t;
 
 /* One signature to check; the pointers are borrowed. */
@@ -29,6 +29,7 @@ typedef struct {
     size_t signature_len;
     const uint8_t *public_key; /* NULL: the key is missing */
     size_t public_key_len;
+    const char *algorithm;     /* keys.algorithm of the key; NULL counts as "ed25519" */
 } admin_verify_row_t;
 
 typedef struct {

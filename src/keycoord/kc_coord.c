@@ -11,7 +11,7 @@
 typedef struct {
     uint32_t id;
     uint16_t sealed_len;
-    uint8_t sealed[RS_SEALED_MAX];
+    uint8_t *sealed;    /* sealed_len bytes, owned: up to RS_SEALED_MAX for RSA-4096 */
     int32_t prev, next; /* free-queue links, -1 at the ends */
     bool is_free;
     bool used;          /* granted at least once: no longer "never used" */
@@ -98,6 +98,8 @@ void kc_coord_destroy(kc_coord_t **self_p)
             self->cookie_free(&w->cookie);
     }
     free(self->waiters);
+    for (size_t i = 0; i < self->key_count; i++)
+        free(self->keys[i].sealed);
     free(self->keys);
     free(self->slots);
     free(self->held);
@@ -254,12 +256,16 @@ static int32_t s_key_new(kc_coord_t *self, uint32_t key_id, const uint8_t *seale
     if (sealed_len == 0 || sealed_len > RS_SEALED_MAX || s_lookup(self, key_id) >= 0
         || s_grow(self) != 0)
         return -1;
+    uint8_t *copy = malloc(sealed_len);
+    if (!copy)
+        return -1;
     int32_t index = (int32_t) self->key_count++;
     s_key_t *k = &self->keys[index];
     memset(k, 0, sizeof *k);
     k->id = key_id;
     k->prev = k->next = -1;
     k->sealed_len = (uint16_t) sealed_len;
+    k->sealed = copy;
     memcpy(k->sealed, sealed, sealed_len);
     s_slot_put(self, index);
     return index;

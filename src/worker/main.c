@@ -71,7 +71,8 @@ int main(int argc, char **argv)
     rs_config_t config = {
         .program = "recsign-worker",
         .usage = "[options]",
-        .summary = "Signs batches of records with leased Ed25519 keys. Runs until SIGTERM or "
+        .summary = "Signs batches of records with leased keys (Ed25519 on libsodium; ECDSA P-256 "
+                   "and RSA-PSS on OpenSSL). Runs until SIGTERM or "
                    "SIGINT, then finishes its batch, gives its key back and exits.",
         .opts = s_opts,
         .count = sizeof s_opts / sizeof s_opts[0],
@@ -87,7 +88,8 @@ int main(int argc, char **argv)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
     if (rs_crypto_init() != 0) {
-        rs_error("cannot initialise libsodium");
+        rs_error("cannot initialise libsodium or OpenSSL's secure heap (%u bytes)",
+                 RS_SECURE_HEAP_BYTES);
         return RS_EXIT_RUNTIME;
     }
     uint8_t *master = rs_master_key_load(rs_config_str(&config, "master-key"), err, sizeof err);

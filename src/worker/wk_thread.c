@@ -4,12 +4,14 @@
 #include "rs_crypto.h"
 #include "rs_log.h"
 #include "rs_proto.h"
+#include "rs_signer.h"
 #include "rs_socket.h"
 #include "rs_time.h"
 
 #include <czmq.h>
 #include <sodium.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -18,7 +20,9 @@ typedef struct {
     zsock_t *push;
     zpoller_t *poller;
     wk_lease_client_t *lease;
-    uint8_t *sk;            /* unsealed secret key, in secret memory */
+    rs_signer_t *signer;    /* the key of the batch being signed, unsealed for it only */
+    rs_lease_rep_t *grants; /* the reply whose leases the batches are signed under */
+    rs_lease_rep_t *other;  /* replies to renewals and releases */
     /* Leases kept until the next request or idleness: given back in it. */
     uint64_t held[RS_GROUP_MAX];
     uint8_t held_count;
@@ -66,10 +70,9 @@ static void s_release_held(s_ctx_t *ctx, int max_attempts)
     rs_lease_req_t req;
     s_request_init(ctx, &req);
     s_release_into(ctx, &req);
-    rs_lease_rep_t rep;
     int64_t sent;
-    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, max_attempts) == 0
-        && rep.release_status == RS_RELEASE_UNKNOWN)
+    if (wk_lease_client_call(ctx->lease, &req, ctx->other, &sent, max_attempts) == 0
+        && ctx->other->release_status == RS_RELEASE_UNKNOWN)
         rs_debug("release of %u leases: the keycoord no longer knew one (it expired)",
                  (unsigned) req.release_count);
 }
@@ -100,13 +103,12 @@ static void s_renew(s_ctx_t *ctx, s_term_t *term)
     s_request_init(ctx, &req);
     memcpy(req.renew, ctx->held, ctx->held_count * sizeof ctx->held[0]);
     req.renew_count = ctx->held_count;
-    rs_lease_rep_t rep;
     int64_t sent;
-    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 1) != 0) {
+    if (wk_lease_client_call(ctx->lease, &req, ctx->other, &sent, 1) != 0) {
         term->renew_at = rs_mono_us() + 100000;
         return;
     }
-    if (rep.renew_status != RS_RELEASE_OK) {
+    if (ctx->other->renew_status != RS_RELEASE_OK) {
         rs_warn("a lease could not be renewed (the keycoord no longer holds it for us); stopping");
         term->deadline = rs_mono_us();
         return;
@@ -131,28 +133,63 @@ static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
     return -1;
 }
 
+/* A batch that signs for longer than this pushes what it has signed so far
+ * and goes on: the ventilator sends again whatever sees no new signature
+ * for --redispatch-ms (3000 by default), and RSA-4096 takes seconds for a
+ * batch of 1000, which must not look lost. Ed25519 signs 1000 records in
+ * about 20 ms: its batches still go in one message. */
+#define S_CHUNK_US 500000
+
+/* Pushes entries [first, end) of buf (signatures in slots of `slot`) under
+ * the grant's lease, in a frame of their own. Returns 0 or -1. */
+static int s_push_entries(s_ctx_t *ctx, const rs_lease_grant_t *grant, const uint8_t *buf,
+                          uint16_t slot, uint32_t first, uint32_t end)
+{
+    size_t entry_bytes = rs_results_size(1, slot) - rs_results_size(0, slot);
+    zframe_t *frame = zframe_new(NULL, rs_results_size(end - first, slot));
+    if (!frame)
+        return -1;
+    uint8_t *data = zframe_data(frame);
+    rs_results_begin(data, grant->lease_id, grant->key_id, end - first, slot);
+    memcpy(data + rs_results_size(0, slot), buf + rs_results_size(first, slot),
+           (size_t) (end - first) * entry_bytes);
+    if (s_push(ctx, &frame) != 0)
+        return -1;
+    ctx->args->signatures += end - first;
+    return 0;
+}
+
 /* Signs one batch with the key of one grant and pushes the signatures.
- * Returns how many records it signed; -1 when the key cannot be unsealed
+ * The key is unsealed for this batch only and wiped when it ends. Returns
+ * how many records it signed; -1 when the key cannot be unsealed or used
  * (then the thread must stop). */
 static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_lease_grant_t *grant,
                             s_term_t *term)
 {
     wk_thread_args_t *args = ctx->args;
-    if (rs_unseal(ctx->sk, grant->sealed, grant->sealed_len, grant->key_id, args->master) != 0) {
-        rs_error("cannot unseal key %u: this worker's master key is not the one the keyring was sealed with",
-                 grant->key_id);
+    if (rs_signer_open(ctx->signer, grant->sealed, grant->sealed_len, grant->key_id, args->master)
+        != 0) {
+        rs_error("cannot unseal key %u: this worker's master key is not the one the keyring was "
+                 "sealed with, or the secret is no key of a known algorithm (%s)",
+                 grant->key_id, RS_ALG_NAMES);
         return -1;
     }
-    /* Sign into the outgoing frame directly. */
-    zframe_t *out = zframe_new(NULL, rs_results_size(batch->count));
+    /* Each signature in a slot of the algorithm's largest: the frame's
+     * size is known before signing, so signatures go straight into it. */
+    uint16_t slot = (uint16_t) rs_alg_sig_max(rs_signer_alg(ctx->signer));
+    zframe_t *out = zframe_new(NULL, rs_results_size(batch->count, slot));
     uint8_t *buf = zframe_data(out);
     rs_batch_iter_t it;
     rs_batch_iter_init(&it, batch);
     int64_t record_id;
     const uint8_t *message;
     size_t message_len;
-    uint8_t sig[RS_SIG_BYTES];
+    uint8_t sig[RS_SIG_MAX];
+    size_t sig_len = 0;
     uint32_t signed_count = 0;
+    uint32_t pushed = 0; /* entries [0, pushed) went out in chunks */
+    int64_t chunk_at = rs_mono_us() + S_CHUNK_US;
+    int failed = 0;
     while (rs_batch_iter_next(&it, &record_id, &message, &message_len)) {
         /* The lease's deadline is checked before every signature, on the
          * monotonic clock: a thread that was paused past it signs nothing
@@ -168,29 +205,35 @@ static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_leas
                     (unsigned long long) grant->lease_id, signed_count, batch->count);
             break;
         }
-        rs_sign(sig, message, message_len, ctx->sk);
-        rs_results_put(buf, signed_count++, record_id, sig);
+        if (now >= chunk_at && signed_count > pushed) {
+            if (s_push_entries(ctx, grant, buf, slot, pushed, signed_count) == 0)
+                pushed = signed_count;
+            chunk_at = rs_mono_us() + S_CHUNK_US;
+        }
+        if (rs_signer_sign(ctx->signer, sig, &sig_len, message, message_len) != 0) {
+            rs_error("signing with key %u (%s) failed", grant->key_id,
+                     rs_alg_name(rs_signer_alg(ctx->signer)));
+            failed = 1;
+            break;
+        }
+        rs_results_put(buf, slot, signed_count++, record_id, sig, sig_len);
     }
-    sodium_memzero(ctx->sk, RS_SK_BYTES);
-    sodium_memzero(sig, sizeof sig);
-    if (signed_count == 0) {
-        zframe_destroy(&out);
-        return 0;
+    rs_signer_close(ctx->signer);
+    int sent = pushed > 0;
+    if (pushed == 0 && signed_count == batch->count) {
+        /* The whole batch in the frame it was signed into. */
+        rs_results_begin(buf, grant->lease_id, grant->key_id, signed_count, slot);
+        if (s_push(ctx, &out) == 0) {
+            args->signatures += signed_count;
+            sent = 1;
+        }
     }
-    if (signed_count < batch->count) {
-        /* Cut short: re-frame with the real count. */
-        zframe_t *shorter = zframe_new(NULL, rs_results_size(signed_count));
-        memcpy(zframe_data(shorter), buf, rs_results_size(signed_count));
-        zframe_destroy(&out);
-        out = shorter;
-        buf = zframe_data(out);
-    }
-    rs_results_begin(buf, grant->lease_id, grant->key_id, signed_count);
-    if (s_push(ctx, &out) == 0) {
+    else if (signed_count > pushed && s_push_entries(ctx, grant, buf, slot, pushed, signed_count) == 0)
+        sent = 1;
+    zframe_destroy(&out);
+    if (sent)
         args->batches++;
-        args->signatures += signed_count;
-    }
-    return signed_count;
+    return failed ? -1 : (int64_t) signed_count;
 }
 
 /* Leases a key for every batch of a message, in as few round trips as the
@@ -210,27 +253,27 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
         for (uint32_t i = next; i < batches->count; i++)
             if (batches->batches[i].count > req.batch_records)
                 req.batch_records = batches->batches[i].count;
-        rs_lease_rep_t rep;
+        rs_lease_rep_t *rep = ctx->grants;
         int64_t sent;
         int64_t asked = rs_mono_us();
-        if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 0) != 0)
+        if (wk_lease_client_call(ctx->lease, &req, rep, &sent, 0) != 0)
             break; /* interrupted: the batches will be dispatched again */
         int64_t granted = rs_mono_us();
         args->lease_wait_us += granted - asked;
-        if (rep.granted == 0) {
+        if (rep->granted == 0) {
             rs_warn("the keycoord granted no key (its queue is full); %u batches left for re-dispatch",
                     req.want);
             args->dropped += req.want;
             break;
         }
         /* Held from now on, also any granted beyond what was asked. */
-        for (uint8_t g = 0; g < rep.granted; g++)
-            ctx->held[ctx->held_count++] = rep.grants[g].lease_id;
+        for (uint8_t g = 0; g < rep->granted; g++)
+            ctx->held[ctx->held_count++] = rep->grants[g].lease_id;
         s_term_t term;
-        s_term_start(&term, sent, rep.ttl_ms);
-        uint32_t usable = rep.granted < req.want ? rep.granted : req.want;
+        s_term_start(&term, sent, rep->ttl_ms);
+        uint32_t usable = rep->granted < req.want ? rep->granted : req.want;
         for (uint32_t g = 0; g < usable; g++) {
-            int64_t signed_now = s_sign_batch(ctx, &batches->batches[next + g], &rep.grants[g], &term);
+            int64_t signed_now = s_sign_batch(ctx, &batches->batches[next + g], &rep->grants[g], &term);
             if (signed_now < 0) {
                 args->failed = 1;
                 s_release_held(ctx, 3);
@@ -271,8 +314,12 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
     if (!ctx->lease)
         return -1;
     ctx->poller = zpoller_new(ctx->pull, NULL);
-    ctx->sk = rs_secret_alloc(RS_SK_BYTES);
-    if (!ctx->poller || !ctx->sk) {
+    ctx->signer = rs_signer_new();
+    /* Replies of up to 64 grants of RSA-4096 secrets: ~170 KB each, too
+     * much for a thread's stack. */
+    ctx->grants = malloc(sizeof *ctx->grants);
+    ctx->other = malloc(sizeof *ctx->other);
+    if (!ctx->poller || !ctx->signer || !ctx->grants || !ctx->other) {
         snprintf(err, err_size, "out of memory (secret memory for the signing key)");
         return -1;
     }
@@ -323,7 +370,9 @@ out:
     /* Graceful stop: give back what we hold, in one bounded attempt. */
     if (ctx.lease)
         s_release_held(&ctx, -1);
-    rs_secret_free(ctx.sk);
+    rs_signer_destroy(&ctx.signer);
+    free(ctx.grants);
+    free(ctx.other);
     zpoller_destroy(&ctx.poller);
     wk_lease_client_destroy(&ctx.lease);
     zsock_destroy(&ctx.push);
