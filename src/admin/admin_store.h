@@ -88,7 +88,9 @@ int admin_store_keys_in_service(PGconn *conn, int64_t *out) __attribute__((warn_
  * order, at most max_rows and about max_bytes of payload (at least one row
  * whatever its size). Columns (ADMIN_PAGE_*): record_id int8, key_id int4,
  * lease_id int8, payload bytea (NULL: no such record), signature bytea,
- * public_key bytea (NULL: no such key). Collect it with
+ * public_key bytea (NULL: no such key), record_deleted bool (true when the
+ * record is missing because it was deleted: its id is in records_deleted).
+ * Collect it with
  * admin_store_take_result. Returns 0 or -1 (logged). */
 enum {
     ADMIN_PAGE_RECORD_ID,
@@ -97,6 +99,7 @@ enum {
     ADMIN_PAGE_PAYLOAD,
     ADMIN_PAGE_SIGNATURE,
     ADMIN_PAGE_PUBLIC_KEY,
+    ADMIN_PAGE_RECORD_DELETED,
     ADMIN_PAGE_COLUMNS,
 };
 int admin_store_send_signed_page(PGconn *conn, int64_t from_id, int64_t max_rows,
