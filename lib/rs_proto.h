@@ -4,7 +4,7 @@
  * integers are big-endian. Decoders check every length before reading and
  * return -1 for anything malformed.
  *
- *  message        sender -> receiver     body after [version=2][type]
+ *  message        sender -> receiver     body after [version=3][type]
  *  -------------  ---------------------  ------------------------------------------
  *  BATCH (1)      ventilator -> worker   run_id u64, batches u16 (1..RS_GROUP_MAX),
  *                                        batches x (count u32, count x record)
@@ -12,9 +12,9 @@
  *                                        "recsign/v1" || record id i64 || payload
  *  LEASE_REQ (2)  worker -> keycoord     seq u64, releases u8, renewals u8,
  *                                        want u8 (0..RS_GROUP_MAX), run_id u64,
- *                                        batch_records u32, holder_len u8,
+ *                                        batch_records u32, holder_len u8, broken u8,
  *                                        releases x lease_id u64, renewals x lease_id u64,
- *                                        holder (printable ASCII)
+ *                                        broken x lease_id u64, holder (printable ASCII)
  *  LEASE_REP (3)  keycoord -> worker     seq u64, release_status u8, renew_status u8,
  *                                        ttl_ms u32, granted u8 (0..RS_GROUP_MAX),
  *                                        granted x (lease_id u64, key_id u32,
@@ -28,7 +28,9 @@
  * them: the round trip to the keycoord is paid per message, not per batch,
  * while every batch still has a lease, and a key, of its own. A LEASE_REQ
  * that wants nothing and releases nothing is a ping; the keycoord answers it
- * with a LEASE_REP that grants nothing. */
+ * with a LEASE_REP that grants nothing. A lease listed as broken is given
+ * back because its key's sealed secret could not be unsealed: the
+ * keycoord ends it and quarantines the key. */
 #ifndef RS_PROTO_H
 #define RS_PROTO_H
 
@@ -36,7 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RS_PROTO_VERSION 2
+#define RS_PROTO_VERSION 3
 
 enum {
     RS_MSG_BATCH = 1,
@@ -52,7 +54,7 @@ enum {
 #define RS_GROUP_MAX 64u             /* batches in a BATCH message; leases in one request or reply */
 
 #define RS_BATCH_HEADER_BYTES 12u    /* version, type, run_id, batches */
-#define RS_LEASE_REQ_MIN_BYTES 26u   /* all fixed fields, no lease ids, empty holder */
+#define RS_LEASE_REQ_MIN_BYTES 27u   /* all fixed fields, no lease ids, empty holder */
 #define RS_LEASE_REP_MIN_BYTES 17u   /* all fixed fields, no grant */
 #define RS_LEASE_GRANT_MIN_BYTES 14u /* lease_id, key_id, sealed_len */
 #define RS_RESULTS_HEADER_BYTES 18u  /* version, type, lease_id, key_id, count */
@@ -129,18 +131,20 @@ typedef struct {
     uint64_t release[RS_GROUP_MAX]; /* leases the sender gives back */
     uint8_t renew_count;
     uint64_t renew[RS_GROUP_MAX];   /* leases whose TTL restarts now */
+    uint8_t broken_count;
+    uint64_t broken[RS_GROUP_MAX];  /* leases given back: their key cannot be unsealed */
     uint8_t want;               /* new leases asked for, one per batch */
     uint64_t run_id;            /* run of the batches the leases are for */
     uint32_t batch_records;     /* records in the largest of those batches */
     char holder[RS_HOLDER_MAX + 1];
 } rs_lease_req_t;
 
-#define RS_LEASE_REQ_MAX_BYTES (RS_LEASE_REQ_MIN_BYTES + 16u * RS_GROUP_MAX + RS_HOLDER_MAX)
+#define RS_LEASE_REQ_MAX_BYTES (RS_LEASE_REQ_MIN_BYTES + 24u * RS_GROUP_MAX + RS_HOLDER_MAX)
 
 /* Encodes into buf (at least RS_LEASE_REQ_MAX_BYTES); returns the size, or
  * 0 when a field is out of range. */
 size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap);
-/* Rejects, besides malformed frames, a lease id of 0 in either list. */
+/* Rejects, besides malformed frames, a lease id of 0 in any list. */
 int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
     __attribute__((warn_unused_result));
 

@@ -147,15 +147,17 @@ static void test_batch(void)
 static void test_lease_req(void)
 {
     rs_lease_req_t in = { .seq = 9, .release_count = 2, .release = { 77, 79 }, .renew_count = 1,
-                          .renew = { 78 }, .want = 3, .run_id = 3, .batch_records = 100 };
+                          .renew = { 78 }, .broken_count = 1, .broken = { 80 }, .want = 3,
+                          .run_id = 3, .batch_records = 100 };
     strcpy(in.holder, "host/123/4");
     uint8_t buf[RS_LEASE_REQ_MAX_BYTES];
     size_t size = rs_lease_req_encode(&in, buf, sizeof buf);
-    RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + 3 * 8 + strlen(in.holder));
+    RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + 4 * 8 + strlen(in.holder));
     rs_lease_req_t out;
     RS_CHECK(rs_lease_req_decode(&out, buf, size) == 0);
     RS_CHECK(out.seq == 9 && out.release_count == 2 && out.release[0] == 77
              && out.release[1] == 79 && out.renew_count == 1 && out.renew[0] == 78
+             && out.broken_count == 1 && out.broken[0] == 80
              && out.want == 3 && out.run_id == 3 && out.batch_records == 100
              && strcmp(out.holder, in.holder) == 0);
     s_check_truncations(s_req, buf, size);
@@ -168,6 +170,14 @@ static void test_lease_req(void)
     rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES + 8, 0); /* lease 0 names no lease */
     RS_CHECK(s_req(buf, size) != 0);
     size = rs_lease_req_encode(&in, buf, sizeof buf);
+    rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES + 24, 0); /* nor as a broken one */
+    RS_CHECK(s_req(buf, size) != 0);
+    size = rs_lease_req_encode(&in, buf, sizeof buf);
+    buf[26] = RS_GROUP_MAX + 1; /* the broken list is bounded */
+    RS_CHECK(s_req(buf, size) != 0);
+    buf[26] = 0; /* and counted: the frame's size must agree */
+    RS_CHECK(s_req(buf, size) != 0);
+    size = rs_lease_req_encode(&in, buf, sizeof buf);
     buf[size - 1] = '\n'; /* holder must be printable */
     RS_CHECK(s_req(buf, size) != 0);
     in.holder[3] = '\t';
@@ -176,9 +186,9 @@ static void test_lease_req(void)
     in.release_count = RS_GROUP_MAX + 1;
     RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == 0);
     /* The largest request fits the bound. */
-    in.release_count = in.renew_count = RS_GROUP_MAX;
+    in.release_count = in.renew_count = in.broken_count = RS_GROUP_MAX;
     for (uint32_t i = 0; i < RS_GROUP_MAX; i++)
-        in.release[i] = in.renew[i] = UINT64_MAX - i;
+        in.release[i] = in.renew[i] = in.broken[i] = UINT64_MAX - i;
     memset(in.holder, 'h', RS_HOLDER_MAX);
     in.holder[RS_HOLDER_MAX] = '\0';
     RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == RS_LEASE_REQ_MAX_BYTES);

@@ -127,6 +127,7 @@ int main(int argc, char **argv)
     char host[64] = "worker";
     gethostname(host, sizeof host - 1);
     const char *prefix = rs_config_str(&config, "holder") ? rs_config_str(&config, "holder") : host;
+    static wk_unseal_state_t unseal; /* zero: no key unsealed yet */
     long started = 0;
     for (; started < threads; started++) {
         snprintf(holders[started], RS_HOLDER_MAX + 1, "%.80s/%ld/%ld", prefix, (long) getpid(),
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
             .keycoord = rs_config_str(&config, "keycoord"),
             .sink = rs_config_str(&config, "sink"),
             .master = master,
+            .unseal = &unseal,
             .security = security,
             .holder = holders[started],
             .request_timeout_ms = (int) rs_config_int(&config, "request-timeout-ms"),
@@ -149,7 +151,8 @@ int main(int argc, char **argv)
         }
     }
     rs_info("%ld signing threads started", started);
-    uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0, renewals = 0;
+    uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0, renewals = 0, broken = 0;
+    uint64_t push_failures = 0;
     int64_t lease_wait_us = 0, sign_us = 0;
     int failed = 0;
     for (long i = 0; i < started; i++) {
@@ -159,13 +162,16 @@ int main(int argc, char **argv)
         dropped += args[i].dropped;
         expired += args[i].expired_batches;
         renewals += args[i].renewals;
+        broken += args[i].broken_keys;
+        push_failures += args[i].push_failures;
         failed |= args[i].failed;
         lease_wait_us += args[i].lease_wait_us;
         sign_us += args[i].sign_us;
     }
-    rs_info("stopped: %llu batches, %llu signatures pushed, %llu batches dropped, %llu cut short by a lease deadline, %llu lease renewals; threads spent %.3f s signing and %.3f s waiting for leases",
+    rs_info("stopped: %llu batches, %llu signatures pushed, %llu batches dropped, %llu batches of signatures not taken by the sink, %llu cut short by a lease deadline, %llu keys given back as broken, %llu lease renewals; threads spent %.3f s signing and %.3f s waiting for leases",
             (unsigned long long) batches, (unsigned long long) signatures,
-            (unsigned long long) dropped, (unsigned long long) expired,
+            (unsigned long long) dropped, (unsigned long long) push_failures,
+            (unsigned long long) expired, (unsigned long long) broken,
             (unsigned long long) renewals, (double) sign_us / 1e6,
             (double) lease_wait_us / 1e6);
     exit_code = failed ? RS_EXIT_RUNTIME : RS_EXIT_OK;

@@ -22,6 +22,9 @@ typedef struct {
     /* Leases kept until the next request or idleness: given back in it. */
     uint64_t held[RS_GROUP_MAX];
     uint8_t held_count;
+    /* Leases whose key could not be unsealed: given back as broken. */
+    uint64_t broken[RS_GROUP_MAX];
+    uint8_t broken_count;
     int64_t ready_at_us;    /* with a rate limit: when the next batch may start */
 } s_ctx_t;
 
@@ -47,12 +50,27 @@ static void s_request_init(s_ctx_t *ctx, rs_lease_req_t *req)
     snprintf(req->holder, sizeof req->holder, "%s", ctx->args->holder);
 }
 
-/* Puts the held leases in the request as releases; they are no longer ours. */
+/* Puts the held leases in the request as releases, and the broken ones
+ * as broken; they are no longer ours. */
 static void s_release_into(s_ctx_t *ctx, rs_lease_req_t *req)
 {
     memcpy(req->release, ctx->held, ctx->held_count * sizeof ctx->held[0]);
     req->release_count = ctx->held_count;
     ctx->held_count = 0;
+    memcpy(req->broken, ctx->broken, ctx->broken_count * sizeof ctx->broken[0]);
+    req->broken_count = ctx->broken_count;
+    ctx->broken_count = 0;
+}
+
+/* Moves a held lease to the broken ones. */
+static void s_mark_broken(s_ctx_t *ctx, uint64_t lease_id)
+{
+    for (uint8_t i = 0; i < ctx->held_count; i++)
+        if (ctx->held[i] == lease_id) {
+            ctx->held[i] = ctx->held[--ctx->held_count];
+            ctx->broken[ctx->broken_count++] = lease_id;
+            return;
+        }
 }
 
 /* Gives back the held leases on their own, when no batch waits to carry
@@ -61,15 +79,19 @@ static void s_release_into(s_ctx_t *ctx, rs_lease_req_t *req)
  * keycoord to forget any grant still on its way to us. */
 static void s_release_held(s_ctx_t *ctx, int max_attempts)
 {
-    if (!ctx->held_count && max_attempts >= 0)
+    if (!ctx->held_count && !ctx->broken_count && max_attempts >= 0)
         return;
     rs_lease_req_t req;
     s_request_init(ctx, &req);
     s_release_into(ctx, &req);
     rs_lease_rep_t rep;
     int64_t sent;
-    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, max_attempts) == 0
-        && rep.release_status == RS_RELEASE_UNKNOWN)
+    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, max_attempts) != 0) {
+        if (req.broken_count)
+            rs_warn("the keycoord did not answer the report of %u broken keys; their leases will expire",
+                    (unsigned) req.broken_count);
+    }
+    else if (rep.release_status == RS_RELEASE_UNKNOWN)
         rs_debug("release of %u leases: the keycoord no longer knew one (it expired)",
                  (unsigned) req.release_count);
 }
@@ -131,17 +153,35 @@ static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
     return -1;
 }
 
+/* What s_sign_batch did when it signed nothing because of the key. */
+enum {
+    S_SIGN_MASTER_WRONG = -1, /* this worker cannot unseal keys: the thread must stop */
+    S_SIGN_KEY_BROKEN = -2,   /* the key is damaged: its lease goes back as broken */
+    S_SIGN_KEY_UNPROVEN = -3, /* unsealing failed before any key did: plain release */
+};
+
 /* Signs one batch with the key of one grant and pushes the signatures.
- * Returns how many records it signed; -1 when the key cannot be unsealed
- * (then the thread must stop). */
+ * Returns how many records it signed, or one of S_SIGN_* (logged). */
 static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_lease_grant_t *grant,
                             s_term_t *term)
 {
     wk_thread_args_t *args = ctx->args;
-    if (rs_unseal(ctx->sk, grant->sealed, grant->sealed_len, grant->key_id, args->master) != 0) {
-        rs_error("cannot unseal key %u: this worker's master key is not the one the keyring was sealed with",
-                 grant->key_id);
-        return -1;
+    switch (wk_unseal(args->unseal, ctx->sk, grant, args->master)) {
+    case WK_UNSEAL_OK:
+        break;
+    case WK_UNSEAL_KEY_BROKEN:
+        rs_error("key %u cannot be unsealed (lease %llu), though this worker's master key unsealed other keys: its sealed secret is damaged; giving the lease back as broken, the batch goes to another key",
+                 grant->key_id, (unsigned long long) grant->lease_id);
+        args->broken_keys++;
+        return S_SIGN_KEY_BROKEN;
+    case WK_UNSEAL_UNPROVEN:
+        rs_warn("cannot unseal key %u (lease %llu), and no key yet: giving it back and trying another (after %d such failures in a row this worker stops: its master key would be wrong)",
+                grant->key_id, (unsigned long long) grant->lease_id, WK_UNSEAL_UNPROVEN_MAX);
+        return S_SIGN_KEY_UNPROVEN;
+    case WK_UNSEAL_MASTER_WRONG:
+        rs_error("cannot unseal key %u, the %dth key in a row this worker could not unseal, with none unsealed: its master key is not the one the keyring was sealed with",
+                 grant->key_id, WK_UNSEAL_UNPROVEN_MAX);
+        return S_SIGN_MASTER_WRONG;
     }
     /* Sign into the outgoing frame directly. */
     zframe_t *out = zframe_new(NULL, rs_results_size(batch->count));
@@ -190,6 +230,13 @@ static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_leas
         args->batches++;
         args->signatures += signed_count;
     }
+    else {
+        args->push_failures++;
+        rs_warn("the sink did not take the %u signatures of lease %llu (%s); their records will be dispatched again; %llu such batches so far",
+                signed_count, (unsigned long long) grant->lease_id,
+                zsys_interrupted ? "stopping" : zmq_strerror(zmq_errno()),
+                (unsigned long long) args->push_failures);
+    }
     return signed_count;
 }
 
@@ -229,18 +276,27 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
         s_term_t term;
         s_term_start(&term, sent, rep.ttl_ms);
         uint32_t usable = rep.granted < req.want ? rep.granted : req.want;
-        for (uint32_t g = 0; g < usable; g++) {
-            int64_t signed_now = s_sign_batch(ctx, &batches->batches[next + g], &rep.grants[g], &term);
-            if (signed_now < 0) {
+        uint32_t done = 0;
+        for (; done < usable; done++) {
+            int64_t signed_now = s_sign_batch(ctx, &batches->batches[next + done],
+                                              &rep.grants[done], &term);
+            if (signed_now == S_SIGN_MASTER_WRONG) {
                 args->failed = 1;
                 s_release_held(ctx, 3);
                 zsys_interrupted = 1;
                 return total;
             }
+            /* A key that cannot be unsealed: this batch and those after
+             * it ask for keys again, in the next request, which also gives
+             * back the rest of these grants (and reports a broken key). */
+            if (signed_now == S_SIGN_KEY_BROKEN)
+                s_mark_broken(ctx, rep.grants[done].lease_id);
+            if (signed_now < 0)
+                break;
             total += (uint32_t) signed_now;
         }
         args->sign_us += rs_mono_us() - granted;
-        next += usable;
+        next += done;
     }
     return total;
 }
