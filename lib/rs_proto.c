@@ -73,10 +73,17 @@ void rs_batch_writer_reset(rs_batch_writer_t *self, uint64_t run_id)
     s_batch_open(self);
 }
 
+bool rs_batch_writer_fits(const rs_batch_writer_t *self, size_t payload_len)
+{
+    /* self->size counts the open batch's count field already. */
+    return payload_len <= RS_PAYLOAD_MAX
+           && self->size + 4 + RS_MESSAGE_HEADER_BYTES + payload_len <= RS_BATCH_BYTES_MAX;
+}
+
 int rs_batch_writer_add(rs_batch_writer_t *self, int64_t record_id, const uint8_t *payload,
                         size_t payload_len)
 {
-    if (payload_len > RS_PAYLOAD_MAX || self->count >= RS_BATCH_MAX)
+    if (!rs_batch_writer_fits(self, payload_len) || self->count >= RS_BATCH_MAX)
         return -1;
     size_t need = self->size + 4 + RS_MESSAGE_HEADER_BYTES + payload_len;
     if (need + 4 > self->cap) {
@@ -131,7 +138,8 @@ const uint8_t *rs_batch_writer_data(rs_batch_writer_t *self, size_t *size)
 
 int rs_batch_decode(rs_batches_t *out, const uint8_t *data, size_t size)
 {
-    if (size < RS_BATCH_HEADER_BYTES || rs_proto_type(data, size) != RS_MSG_BATCH)
+    if (size < RS_BATCH_HEADER_BYTES || size > RS_BATCH_BYTES_MAX
+        || rs_proto_type(data, size) != RS_MSG_BATCH)
         return -1;
     uint64_t run_id = rs_get_u64(data + 2);
     uint32_t batches = rs_get_u16(data + 10);

@@ -48,7 +48,14 @@ enum {
 };
 
 #define RS_BATCH_MAX 100000u         /* records in one batch (the batch-size bound) */
-#define RS_PAYLOAD_MAX (1u << 20)    /* bytes in one record's payload */
+#define RS_PAYLOAD_MAX (1u << 20)    /* bytes in one record's payload (the data contract's
+                                        limit; records_payload_max in the schema) */
+/* Bytes in one BATCH message. A batch whose records would pass it is cut
+ * short (it then holds fewer records than the batch size): every batch
+ * the contract allows travels, in a message whose size, and so every
+ * process's memory, is bounded whatever the batch size. Room for at least
+ * one record of RS_PAYLOAD_MAX. */
+#define RS_BATCH_BYTES_MAX (4u << 20)
 #define RS_HOLDER_MAX 128u           /* bytes in a holder name */
 #define RS_SEALED_MAX 256u           /* bytes in a sealed secret */
 #define RS_GROUP_MAX 64u             /* batches in a BATCH message; leases in one request or reply */
@@ -75,9 +82,13 @@ rs_batch_writer_t *rs_batch_writer_new(void);
 void rs_batch_writer_destroy(rs_batch_writer_t **self_p);
 /* Starts a new, empty message of the given run, with an empty open batch. */
 void rs_batch_writer_reset(rs_batch_writer_t *self, uint64_t run_id);
+/* Whether a record of payload_len bytes still fits the message without
+ * passing RS_BATCH_BYTES_MAX (always true for an empty message and a
+ * payload within RS_PAYLOAD_MAX). */
+bool rs_batch_writer_fits(const rs_batch_writer_t *self, size_t payload_len);
 /* Appends one record to the open batch; returns -1 when the payload is
- * over RS_PAYLOAD_MAX, the batch is full or memory ran out (the message is
- * left unchanged). */
+ * over RS_PAYLOAD_MAX, the batch is full, the message would pass
+ * RS_BATCH_BYTES_MAX or memory ran out (the message is left unchanged). */
 int rs_batch_writer_add(rs_batch_writer_t *self, int64_t record_id, const uint8_t *payload,
                         size_t payload_len) __attribute__((warn_unused_result));
 /* Records in the open batch. */
@@ -107,8 +118,9 @@ typedef struct {
     rs_batch_t batches[RS_GROUP_MAX];
 } rs_batches_t;
 
-/* Validates the whole frame (every batch's count, every record's length
- * and signed-message prefix) so that iteration needs no further checks. */
+/* Validates the whole frame (at most RS_BATCH_BYTES_MAX; every batch's
+ * count, every record's length and signed-message prefix) so that
+ * iteration needs no further checks. */
 int rs_batch_decode(rs_batches_t *out, const uint8_t *data, size_t size)
     __attribute__((warn_unused_result));
 

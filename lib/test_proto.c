@@ -48,6 +48,34 @@ static int s_results(const uint8_t *d, size_t n)
     return rs_results_decode(&m, d, n);
 }
 
+/* The writer keeps a message within RS_BATCH_BYTES_MAX: records of the
+ * largest payload fit a few to a message, and one always fits an empty one. */
+static void test_batch_bytes(void)
+{
+    rs_batch_writer_t *w = rs_batch_writer_new();
+    RS_CHECK(w);
+    rs_batch_writer_reset(w, 1);
+    uint8_t *big = calloc(1, RS_PAYLOAD_MAX);
+    uint32_t fitted = 0;
+    while (rs_batch_writer_fits(w, RS_PAYLOAD_MAX)) {
+        RS_CHECK(rs_batch_writer_add(w, fitted, big, RS_PAYLOAD_MAX) == 0);
+        fitted++;
+    }
+    RS_CHECK(fitted == RS_BATCH_BYTES_MAX / (RS_PAYLOAD_MAX + 1));
+    RS_CHECK(rs_batch_writer_add(w, 99, big, RS_PAYLOAD_MAX) != 0);
+    RS_CHECK(rs_batch_writer_count(w) == fitted);
+    RS_CHECK(rs_batch_writer_close(w) == 1);
+    size_t size;
+    const uint8_t *data = rs_batch_writer_data(w, &size);
+    RS_CHECK(size <= RS_BATCH_BYTES_MAX);
+    rs_batches_t all;
+    RS_CHECK(rs_batch_decode(&all, data, size) == 0 && all.batches[0].count == fitted);
+    rs_batch_writer_reset(w, 1);
+    RS_CHECK(rs_batch_writer_fits(w, RS_PAYLOAD_MAX) && !rs_batch_writer_fits(w, RS_PAYLOAD_MAX + 1));
+    free(big);
+    rs_batch_writer_destroy(&w);
+}
+
 static void test_batch(void)
 {
     rs_batch_writer_t *w = rs_batch_writer_new();
@@ -70,6 +98,12 @@ static void test_batch(void)
     rs_batches_t all;
     RS_CHECK(rs_batch_decode(&all, data, size) == 0);
     RS_CHECK(all.count == 2);
+    /* A frame over RS_BATCH_BYTES_MAX is refused however well formed. */
+    uint8_t *huge = calloc(1, RS_BATCH_BYTES_MAX + 1);
+    memcpy(huge, data, size);
+    RS_CHECK(rs_batch_decode(&all, huge, RS_BATCH_BYTES_MAX + 1) != 0);
+    free(huge);
+    RS_CHECK(rs_batch_decode(&all, data, size) == 0);
     rs_batch_t b = all.batches[0];
     RS_CHECK(b.run_id == 42 && b.count == 3);
     rs_batch_iter_t it;
@@ -311,6 +345,7 @@ int main(void)
 {
     RS_CHECK(rs_crypto_init() == 0);
     test_batch();
+    test_batch_bytes();
     test_lease_req();
     test_lease_rep();
     test_results();

@@ -36,9 +36,12 @@ static rs_opt_t s_opts[] = {
       .help = "at start, how long the keycoord may take to first answer" },
     { .name = "holder", .env = "RECSIGN_HOLDER", .type = RS_OPT_STRING,
       .help = "holder name prefix in the lease log (default: host name)" },
+    /* At least what a ventilator may send (RS_BATCH_BYTES_MAX, 4 MiB), so
+     * that no batch of an honest ventilator is ever dropped; more only
+     * lets a hostile peer take more memory. */
     { .name = "max-batch-mib", .env = "RECSIGN_MAX_BATCH_MIB", .type = RS_OPT_INT,
-      .fallback = "256", .min = 1, .max = 1048576,
-      .help = "largest batch message accepted; a bigger one drops the connection" },
+      .fallback = "4", .min = RS_BATCH_BYTES_MAX >> 20, .max = 1024,
+      .help = "largest batch message accepted, at least the 4 MiB a ventilator sends at most; a bigger one drops the connection" },
     { .name = "max-rate", .env = "RECSIGN_WORKER_MAX_RATE", .type = RS_OPT_INT,
       .fallback = "0", .min = 0, .max = 100000000,
       .help = "signatures per second this worker may make, for sharing a host; 0: no limit" },
