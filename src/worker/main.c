@@ -155,7 +155,7 @@ int main(int argc, char **argv)
     }
     rs_info("%ld signing threads started", started);
     uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0, renewals = 0, broken = 0;
-    uint64_t push_failures = 0;
+    uint64_t push_failures = 0, pull_disconnects = 0;
     int64_t lease_wait_us = 0, sign_us = 0;
     int failed = 0;
     for (long i = 0; i < started; i++) {
@@ -167,15 +167,16 @@ int main(int argc, char **argv)
         renewals += args[i].renewals;
         broken += args[i].broken_keys;
         push_failures += args[i].push_failures;
+        pull_disconnects += args[i].pull_disconnects;
         failed |= args[i].failed;
         lease_wait_us += args[i].lease_wait_us;
         sign_us += args[i].sign_us;
     }
-    rs_info("stopped: %llu batches, %llu signatures pushed, %llu batches dropped, %llu batches of signatures not taken by the sink, %llu cut short by a lease deadline, %llu keys given back as broken, %llu lease renewals; threads spent %.3f s signing and %.3f s waiting for leases",
+    rs_info("stopped: %llu batches, %llu signatures pushed, %llu batches dropped, %llu batches of signatures not taken by the sink, %llu cut short by a lease deadline, %llu keys given back as broken, %llu lease renewals, %llu ventilator connections dropped; threads spent %.3f s signing and %.3f s waiting for leases",
             (unsigned long long) batches, (unsigned long long) signatures,
             (unsigned long long) dropped, (unsigned long long) push_failures,
             (unsigned long long) expired, (unsigned long long) broken,
-            (unsigned long long) renewals, (double) sign_us / 1e6,
+            (unsigned long long) renewals, (unsigned long long) pull_disconnects, (double) sign_us / 1e6,
             (double) lease_wait_us / 1e6);
     exit_code = failed ? RS_EXIT_RUNTIME : RS_EXIT_OK;
 out:

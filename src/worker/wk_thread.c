@@ -15,6 +15,7 @@
 typedef struct {
     wk_thread_args_t *args;
     zsock_t *pull;
+    zsock_t *pull_events;   /* the pull socket's monitor: its dropped connections */
     zsock_t *push;
     zpoller_t *poller;
     wk_lease_client_t *lease;
@@ -313,6 +314,18 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                               "ventilator", err, err_size);
     if (!ctx->pull)
         return -1;
+    /* libzmq drops a message over the size limit by dropping the
+     * connection, without a word to the application: its monitor is the
+     * only place that shows it, as a disconnection. */
+    char monitor[64];
+    snprintf(monitor, sizeof monitor, "inproc://recsign-worker-pull-%p", (void *) ctx);
+    if (zmq_socket_monitor(zsock_resolve(ctx->pull), monitor, ZMQ_EVENT_DISCONNECTED) != 0
+        || !(ctx->pull_events = zsock_new(ZMQ_PAIR))
+        || zsock_connect(ctx->pull_events, "%s", monitor) != 0) {
+        snprintf(err, err_size, "cannot monitor the ventilator connection: %s",
+                 zmq_strerror(zmq_errno()));
+        return -1;
+    }
     /* Results are pushed with a long linger so that a graceful stop still
      * delivers them; at the high-water mark the push blocks (backpressure
      * from a slow sink), in 1 s slices to notice shutdown. */
@@ -326,13 +339,30 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                                      err_size);
     if (!ctx->lease)
         return -1;
-    ctx->poller = zpoller_new(ctx->pull, NULL);
+    ctx->poller = zpoller_new(ctx->pull, ctx->pull_events, NULL);
     ctx->sk = rs_secret_alloc(RS_SK_BYTES);
     if (!ctx->poller || !ctx->sk) {
         snprintf(err, err_size, "out of memory (secret memory for the signing key)");
         return -1;
     }
     return 0;
+}
+
+/* Reads one monitor event of the pull socket: a dropped connection to a
+ * ventilator, logged and counted (a message over --max-batch-mib is
+ * dropped this way, as is the connection of a ventilator that stops). */
+static void s_pull_event(s_ctx_t *ctx)
+{
+    zmsg_t *event = zmsg_recv(ctx->pull_events);
+    if (!event)
+        return;
+    char *endpoint = zmsg_size(event) == 2 ? zframe_strdup(zmsg_last(event)) : NULL;
+    ctx->args->pull_disconnects++;
+    rs_info("connection to the ventilator at %s dropped (the ventilator stopped, or sent a message over the %lld MiB this worker accepts); it reconnects; %llu so far",
+            endpoint ? endpoint : "?", (long long) (ctx->args->max_batch_bytes >> 20),
+            (unsigned long long) ctx->args->pull_disconnects);
+    zstr_free(&endpoint);
+    zmsg_destroy(&event);
 }
 
 void *wk_thread_run(void *arg)
@@ -347,10 +377,15 @@ void *wk_thread_run(void *arg)
         goto out;
     }
     while (!zsys_interrupted) {
-        if (!zpoller_wait(ctx.poller, 100)) {
+        void *which = zpoller_wait(ctx.poller, 100);
+        if (!which) {
             if (zpoller_terminated(ctx.poller))
                 break;
             s_release_held(&ctx, 2);
+            continue;
+        }
+        if (which == ctx.pull_events) {
+            s_pull_event(&ctx);
             continue;
         }
         zmsg_t *msg = zmsg_recv(ctx.pull);
@@ -383,6 +418,9 @@ out:
     zpoller_destroy(&ctx.poller);
     wk_lease_client_destroy(&ctx.lease);
     zsock_destroy(&ctx.push);
+    if (ctx.pull)
+        zmq_socket_monitor(zsock_resolve(ctx.pull), NULL, 0);
+    zsock_destroy(&ctx.pull_events);
     zsock_destroy(&ctx.pull);
     return NULL;
 }

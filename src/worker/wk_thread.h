@@ -25,6 +25,7 @@ typedef struct {
     uint64_t batches, signatures, dropped, expired_batches, renewals;
     uint64_t broken_keys;     /* leases given back as broken (key quarantined) */
     uint64_t push_failures;   /* batches of signatures the sink did not take */
+    uint64_t pull_disconnects; /* ventilator connections dropped (stopped, or oversized) */
     int64_t lease_wait_us, sign_us; /* time spent waiting for leases, signing */
     int failed;               /* set when the thread stopped on an error */
 } wk_thread_args_t;
