@@ -458,7 +458,7 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
     }
     snprintf(ok, sizeof ok,
              "replayed %lld key%s going live, %lld grant%s, %lld end%s: every grant took the "
-             "least recently used free key; %lld key%s retired; none leased after retirement",
+             "least recently used free key; %lld key%s retired; none leased after retirement or quarantine",
              (long long) lru->live, s_plural(lru->live), (long long) lru->grants,
              s_plural(lru->grants), (long long) lru->ends, s_plural(lru->ends),
              (long long) lru->retired, s_plural(lru->retired));

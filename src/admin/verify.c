@@ -47,40 +47,38 @@ const char *admin_verify_fault_name(admin_verify_fault_t fault)
     return "unknown fault";
 }
 
-void admin_verify_describe(const admin_verify_tally_t *tally, size_t max_items, char *out,
-                           size_t out_size)
+/* Writes "17 (bad signature), 18 and 5 more": the first of `listed` ids
+ * (with their faults, when given), `total` in all, into out. */
+static void s_describe(const int64_t *ids, const admin_verify_fault_t *faults, size_t listed,
+                       int64_t total, size_t max_items, char *out, size_t out_size)
 {
     size_t used = 0;
     out[0] = '\0';
-    size_t shown = tally->listed < max_items ? tally->listed : max_items;
+    size_t shown = listed < max_items ? listed : max_items;
     for (size_t i = 0; i < shown && used < out_size; i++) {
-        int n = snprintf(out + used, out_size - used, "%s%lld (%s)", i ? ", " : "",
-                         (long long) tally->ids[i], admin_verify_fault_name(tally->faults[i]));
+        int n = faults ? snprintf(out + used, out_size - used, "%s%lld (%s)", i ? ", " : "",
+                                  (long long) ids[i], admin_verify_fault_name(faults[i]))
+                       : snprintf(out + used, out_size - used, "%s%lld", i ? ", " : "",
+                                  (long long) ids[i]);
         if (n < 0)
             return;
         used += (size_t) n;
     }
-    if (tally->failed > (int64_t) shown && used < out_size)
-        snprintf(out + used, out_size - used, " and %lld more",
-                 (long long) (tally->failed - (int64_t) shown));
+    if (total > (int64_t) shown && used < out_size)
+        snprintf(out + used, out_size - used, " and %lld more", (long long) (total - (int64_t) shown));
+}
+
+void admin_verify_describe(const admin_verify_tally_t *tally, size_t max_items, char *out,
+                           size_t out_size)
+{
+    s_describe(tally->ids, tally->faults, tally->listed, tally->failed, max_items, out, out_size);
 }
 
 void admin_verify_describe_deleted(const admin_verify_tally_t *tally, size_t max_items, char *out,
                                    size_t out_size)
 {
-    size_t used = 0;
-    out[0] = '\0';
-    size_t shown = tally->deleted_listed < max_items ? tally->deleted_listed : max_items;
-    for (size_t i = 0; i < shown && used < out_size; i++) {
-        int n = snprintf(out + used, out_size - used, "%s%lld", i ? ", " : "",
-                         (long long) tally->deleted_ids[i]);
-        if (n < 0)
-            return;
-        used += (size_t) n;
-    }
-    if (tally->deleted > (int64_t) shown && used < out_size)
-        snprintf(out + used, out_size - used, " and %lld more",
-                 (long long) (tally->deleted - (int64_t) shown));
+    s_describe(tally->deleted_ids, NULL, tally->deleted_listed, tally->deleted, max_items, out,
+               out_size);
 }
 
 static void s_tally_deleted(admin_verify_tally_t *tally, int64_t id)
