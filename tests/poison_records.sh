@@ -67,6 +67,11 @@ h_eq "$(h_sql 'select count(*) from runs where finished_at is not null')" 1 "fin
 h_admin status >"$H_LOGS/status.out" 2>&1 || h_fail "recsign status failed"
 grep -q "^refused: *2 records cannot be signed (payload over 1 MiB): 1000, 1001" "$H_LOGS/status.out" \
     || { cat "$H_LOGS/status.out" >&2; h_fail "status does not count the refused records"; }
+rc=0
+h_admin audit >"$H_LOGS/audit.refused.out" 2>&1 || rc=$?
+h_eq "$rc" 1 "audit exit status with records that cannot be signed"
+grep -q "rule 1 .*VIOLATED.*records that cannot be signed (see records_refused): 2 (1000: payload of 1048577 bytes; at most 1048576 allowed, 1001: payload of 2097152 bytes" "$H_LOGS/audit.refused.out" \
+    || { cat "$H_LOGS/audit.refused.out" >&2; h_fail "audit does not name the refused records"; }
 
 h_step "a second run ends at once, without reporting them again"
 run_expect 3 1

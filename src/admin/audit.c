@@ -21,7 +21,8 @@
 /* Each check's query returns, for up to $1 offenders in order, a text
  * naming it and the total number of offenders (zero rows: none). */
 typedef enum {
-    C_UNSIGNED,      /* rule 1: records without a signature */
+    C_UNSIGNED,      /* rule 1: records without a signature, not refused */
+    C_REFUSED,       /* rule 1: records without a signature that cannot have one */
     C_ORPHAN,        /* rule 1: signatures of a record that never existed */
     C_DELETED,       /* no rule: signatures of a record deleted since (records_deleted) */
     C_DOUBLE,        /* rule 1: records signed more than once */
@@ -41,6 +42,14 @@ typedef enum {
 static const char *const s_check_sql[C_COUNT] = {
     [C_UNSIGNED] =
         "SELECT r.id::text, count(*) OVER () FROM records r"
+        " WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)"
+        "   AND NOT EXISTS (SELECT 1 FROM records_refused f WHERE f.record_id = r.id)"
+        " ORDER BY r.id LIMIT $1",
+    /* Refused by the ventilator (payload over the limit): named apart,
+     * with the reason, though still unsigned. */
+    [C_REFUSED] =
+        "SELECT format('%s: %s', r.id, f.reason), count(*) OVER ()"
+        "  FROM records r JOIN records_refused f ON f.record_id = r.id"
         " WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)"
         " ORDER BY r.id LIMIT $1",
     [C_ORPHAN] =
@@ -390,6 +399,7 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
         line.violations++;
     }
     s_report(&line, "records without a signature", &f[C_UNSIGNED]);
+    s_report(&line, "records that cannot be signed (see records_refused)", &f[C_REFUSED]);
     s_report(&line, "signatures without a record", &f[C_ORPHAN]);
     s_report(&line, "records signed more than once", &f[C_DOUBLE]);
     if (v->failed) {
