@@ -308,7 +308,12 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
     }
     /* A release, a ping, or a want that cannot wait: answer now, granting nothing. */
     s_reply_t *r = s_reply_new(self);
-    if (r) {
+    if (!r) {
+        self->undeliverable++;
+        rs_error("out of memory for the reply to holder '%s'; it will retry; %llu replies undeliverable so far",
+                 req.holder, (unsigned long long) self->undeliverable);
+    }
+    else {
         r->grant.seq = req.seq;
         r->grant.release_status = release_status;
         r->renew_status = renew_status;
