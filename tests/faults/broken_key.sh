@@ -35,7 +35,7 @@ h_admin status >"$H_LOGS/status.out" 2>&1 || h_fail "recsign status failed"
 grep -q "1 quarantined" "$H_LOGS/status.out" \
     || { cat "$H_LOGS/status.out" >&2; h_fail "status does not show the quarantined key"; }
 "$H_ADMIN" keys list --db "$H_DB" >"$H_LOGS/keys.out" 2>&1 || h_fail "recsign keys list failed"
-grep -Eq '^ +2 +quarantined ' "$H_LOGS/keys.out" \
+grep -Eq '^ +2 +ed25519 +quarantined ' "$H_LOGS/keys.out" \
     || { cat "$H_LOGS/keys.out" >&2; h_fail "keys list does not show key 2 quarantined"; }
 
 # A wrong master key: every key fails. The worker stops with a clear
