@@ -7,6 +7,7 @@
 #include "rs_crypto.h"
 #include "rs_db.h"
 #include "rs_log.h"
+#include "rs_process.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -315,6 +316,7 @@ static int s_configure(s_command_t *cmd, int argc, char **argv, char **flags, ad
 int main(int argc, char **argv)
 {
     rs_log_init("recsign");
+    rs_process_ignore_hangup();
     int rc = RS_EXIT_USAGE, first = 2;
     s_command_t *cmd = s_pick(argc, argv, &first, &rc);
     if (!cmd)

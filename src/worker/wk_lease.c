@@ -20,7 +20,8 @@ static int s_open(wk_lease_client_t *self, char *err, size_t err_size)
 {
     /* Linger 0: a request abandoned with its socket must not be sent later. */
     const rs_socket_opts_t opts = { .sndhwm = 16, .rcvhwm = 16,
-                                    .max_msg_bytes = RS_LEASE_REP_MAX_BYTES };
+                                    .max_msg_bytes = RS_LEASE_REP_MAX_BYTES,
+                                    .wait_ms = WK_LEASE_STOP_WAIT_MS };
     self->dealer = rs_socket_new(ZMQ_DEALER, self->endpoint, RS_CONNECT, &opts, self->security,
                                  "keycoord", err, err_size);
     return self->dealer ? 0 : -1;
@@ -111,8 +112,14 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
                          int64_t *sent_mono_us, int max_attempts)
 {
     bool shutting_down = max_attempts < 0;
-    if (shutting_down)
+    /* While stopping, one short attempt: a stop must end within a few
+     * seconds whatever the keycoord does. */
+    int timeout_ms = self->timeout_ms;
+    if (shutting_down) {
         max_attempts = 1;
+        if (timeout_ms > WK_LEASE_STOP_WAIT_MS)
+            timeout_ms = WK_LEASE_STOP_WAIT_MS;
+    }
     for (int attempt = 1; max_attempts == 0 || attempt <= max_attempts; attempt++) {
         if (zsys_interrupted && !shutting_down)
             return -1;
@@ -120,7 +127,10 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
             char err[256];
             if (s_open(self, err, sizeof err) != 0) {
                 rs_error("%s", err);
-                zclock_sleep(self->timeout_ms);
+                /* In slices, so that a stop request is noticed. */
+                for (int64_t until = rs_mono_us() + (int64_t) timeout_ms * 1000;
+                     !zsys_interrupted && rs_mono_us() < until;)
+                    zclock_sleep(100);
                 continue;
             }
         }
@@ -135,16 +145,19 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
         zmsg_addmem(msg, NULL, 0);
         zmsg_addmem(msg, buf, size);
         int64_t sent = rs_mono_us();
-        if (zmsg_send(&msg, self->dealer) != 0) {
+        /* A send waits at most the socket's bound (rs_socket): a keycoord
+         * that is gone or refuses our certificate leaves the request
+         * unsent, which is an unanswered attempt like any other. */
+        int rc = 1;
+        if (zmsg_send(&msg, self->dealer) != 0)
             zmsg_destroy(&msg);
-            return -1;
-        }
-        int rc = s_await(self, req->seq, sent + (int64_t) self->timeout_ms * 1000, rep, shutting_down);
+        else
+            rc = s_await(self, req->seq, sent + (int64_t) timeout_ms * 1000, rep, shutting_down);
         if (rc == 0) {
             *sent_mono_us = sent;
             return 0;
         }
-        if (rc < 0)
+        if (rc < 0 || (zsys_interrupted && !shutting_down))
             return -1;
         /* Lazy Pirate: the socket may hold a lost request or a late reply;
          * throw it away and start clean. */

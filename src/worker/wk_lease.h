@@ -14,6 +14,11 @@
 
 typedef struct wk_lease_client_t wk_lease_client_t;
 
+/* While the process stops, the last release waits at most this long (ms)
+ * for its reply, and one send on the lease socket never blocks longer:
+ * a stop ends within seconds whatever the keycoord does. */
+#define WK_LEASE_STOP_WAIT_MS 1000
+
 /* Borrows security (it must outlive the client). Returns NULL with a
  * reason in err when the endpoint is unusable. */
 wk_lease_client_t *wk_lease_client_new(const char *endpoint, int timeout_ms,

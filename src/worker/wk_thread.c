@@ -115,17 +115,20 @@ static void s_renew(s_ctx_t *ctx, s_term_t *term)
     ctx->args->renewals++;
 }
 
-/* Sends a frame, waiting out a full queue (the sink is slow or away). At
- * shutdown it still tries for a few seconds: a finished batch is worth
- * delivering. Takes the frame. Returns 0 or -1. */
+/* Sends a frame, waiting out a full queue (the sink is slow or away) in
+ * slices of the socket's send bound. Once the process is stopping it
+ * tries one more slice: a finished batch is worth delivering, but a stop
+ * must end within seconds. Takes the frame. Returns 0 or -1. */
 static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
 {
-    for (int tries = 1;; tries++) {
+    bool last_try = zsys_interrupted;
+    for (;;) {
         if (zframe_send(frame_p, ctx->push, 0) == 0)
             return 0;
         int err = zmq_errno();
-        if ((err != EAGAIN && err != EINTR) || (zsys_interrupted && tries >= 5))
+        if ((err != EAGAIN && err != EINTR) || last_try)
             break;
+        last_try = zsys_interrupted;
     }
     zframe_destroy(frame_p);
     return -1;
@@ -257,15 +260,16 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                               "ventilator", err, err_size);
     if (!ctx->pull)
         return -1;
-    /* Results are pushed with a long linger so that a graceful stop still
-     * delivers them; at the high-water mark the push blocks (backpressure
-     * from a slow sink), in 1 s slices to notice shutdown. */
-    const rs_socket_opts_t push_opts = { .sndhwm = 100, .linger_ms = 5000, .max_msg_bytes = 64 };
+    /* Results are pushed with a linger so that a graceful stop still
+     * delivers them, bounded so that a stop with the sink gone still ends
+     * within seconds (the undelivered batches are dispatched again); at the
+     * high-water mark the push blocks (backpressure from a slow sink), in
+     * slices of the socket's send bound (1 s) to notice shutdown. */
+    const rs_socket_opts_t push_opts = { .sndhwm = 100, .linger_ms = 2000, .max_msg_bytes = 64 };
     ctx->push = rs_socket_new(ZMQ_PUSH, args->sink, RS_CONNECT, &push_opts, args->security,
                               "sink", err, err_size);
     if (!ctx->push)
         return -1;
-    zsock_set_sndtimeo(ctx->push, 1000);
     ctx->lease = wk_lease_client_new(args->keycoord, args->request_timeout_ms, args->security, err,
                                      err_size);
     if (!ctx->lease)
