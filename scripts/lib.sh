@@ -243,21 +243,42 @@ rs_need_bins() {
     done
 }
 
-# rs_build_programs: installs what is missing, builds, and sets `build` (the
-# build directory) and the path of every program meson builds: bin_ventilator,
-# bin_keycoord, bin_worker, bin_sink, bin_admin, bin_sign (the raw signing
-# benchmark) and bin_bench_keycoord; exits 1 if one is missing.
+# rs_find_programs: sets `build` (the build directory) and the path of
+# every program meson builds: bin_ventilator, bin_keycoord, bin_worker,
+# bin_sink, bin_admin, bin_sign (the raw signing benchmark) and
+# bin_bench_keycoord. RECSIGN_<NAME>_BIN overrides each (tests/meson.build
+# sets them from the targets; a user without write access to build/ can
+# point them at someone else's build). Builds and checks nothing.
+rs_find_programs() {
+    build="$(rs_build_dir)"
+    bin_ventilator="${RECSIGN_VENTILATOR_BIN:-$build/src/ventilator/recsign-ventilator}"
+    bin_keycoord="${RECSIGN_KEYCOORD_BIN:-$build/src/keycoord/recsign-keycoord}"
+    bin_worker="${RECSIGN_WORKER_BIN:-$build/src/worker/recsign-worker}"
+    bin_sink="${RECSIGN_SINK_BIN:-$build/src/sink/recsign-sink}"
+    bin_admin="${RECSIGN_ADMIN_BIN:-$build/src/admin/recsign}"
+    bin_sign="${RECSIGN_BENCH_SIGN_BIN:-$build/src/bench/recsign-bench-sign}"
+    bin_bench_keycoord="${RECSIGN_BENCH_KEYCOORD_BIN:-$build/src/bench/recsign-bench-keycoord}"
+}
+
+# True when the five recsign programs were given in the environment
+# (RECSIGN_<NAME>_BIN): then nothing is built.
+rs_programs_given() {
+    [[ -n "${RECSIGN_VENTILATOR_BIN:-}" && -n "${RECSIGN_KEYCOORD_BIN:-}" && -n "${RECSIGN_WORKER_BIN:-}" \
+       && -n "${RECSIGN_SINK_BIN:-}" && -n "${RECSIGN_ADMIN_BIN:-}" ]]
+}
+
+# rs_build_programs: installs what is missing and builds (unless the
+# programs were given, see rs_programs_given), then rs_find_programs;
+# exits 1 if a program is missing.
 rs_build_programs() {
+    if rs_programs_given; then
+        rs_find_programs
+        rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"
+        return 0
+    fi
     rs_ensure_deps
     rs_build
-    build="$(rs_build_dir)"
-    bin_ventilator="$build/src/ventilator/recsign-ventilator"
-    bin_keycoord="$build/src/keycoord/recsign-keycoord"
-    bin_worker="$build/src/worker/recsign-worker"
-    bin_sink="$build/src/sink/recsign-sink"
-    bin_admin="$build/src/admin/recsign"
-    bin_sign="$build/src/bench/recsign-bench-sign"
-    bin_bench_keycoord="$build/src/bench/recsign-bench-keycoord"
+    rs_find_programs
     rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin" \
                  "$bin_sign" "$bin_bench_keycoord"
 }
@@ -536,14 +557,42 @@ rs_proc_stop_all() {
     return 0
 }
 
+# --- per-user state ------------------------------------------------------------
+# What the scripts keep between runs outside a run's own directory (the port
+# locks) lives in a directory of the user's own: $XDG_RUNTIME_DIR/recsign
+# when that is the user's, else ${TMPDIR:-/tmp}/recsign-UID. A directory
+# left by root (or anyone else) is never shared: each user has their own.
+
+# rs_state_dir VAR: sets VAR to the user's state directory, made with mode
+# 0700 if needed; exits 1 naming the real cause when it cannot be used.
+rs_state_dir() {
+    local -n rs_sd_out="$1"
+    local d
+    if [[ -n "${XDG_RUNTIME_DIR:-}" && -d "$XDG_RUNTIME_DIR" && -O "$XDG_RUNTIME_DIR" \
+          && -w "$XDG_RUNTIME_DIR" ]]; then
+        d="$XDG_RUNTIME_DIR/recsign"
+    else
+        d="${TMPDIR:-/tmp}/recsign-$(id -u)"
+    fi
+    local why
+    why="$(mkdir -p -m 0700 "$d" 2>&1)" \
+        || rs_die "cannot create the state directory $d: ${why##*: }"
+    [[ -O "$d" ]] \
+        || rs_die "the state directory $d belongs to $(stat -c %U "$d" 2>/dev/null || echo another user), not to $(id -un); remove it or set TMPDIR to a directory of your own"
+    [[ -w "$d" ]] || rs_die "the state directory $d is not writable by $(id -un)"
+    rs_sd_out="$d"
+}
+
 # --- ports -------------------------------------------------------------------
 # Free TCP ports on 127.0.0.1 for tests that run in parallel. A port is taken
 # when nothing listens on it and a lock directory for it could be created
-# (mkdir is atomic), so two tests of this machine never pick the same port
-# between choosing it and binding it.
+# (mkdir is atomic) in the user's state directory, so two runs of one user
+# never pick the same port between choosing it and binding it (another
+# user's run that picks it in that moment makes the later bind fail with
+# "Address already in use").
 
 RS_PORT_LOCKS=()
-RS_PORT_LOCK_ROOT="${TMPDIR:-/tmp}/recsign-ports"
+RS_PORT_LOCK_ROOT=""
 
 # True when something listens on 127.0.0.1:PORT (or any address).
 rs_port_in_use() {
@@ -555,19 +604,29 @@ rs_port_in_use() {
     fi
 }
 
-# rs_free_port VAR [PREFERRED]: sets VAR to a free port, PREFERRED if it is
-# free. (Not a $(...) function: the lock must be recorded in this shell.)
+# rs_free_port VAR [PREFERRED] [BELOW]: sets VAR to a free port, PREFERRED
+# if it is free, else one from 20000 up to BELOW (exclusive; default 50000).
+# (Not a $(...) function: the lock must be recorded in this shell.) Exits 1
+# when the state directory cannot be used; returns 1, saying what was
+# tried, when every port tried was in use or locked.
 rs_free_port() {
     local -n rs_fp_out="$1"
-    local preferred="${2:-}" port tries
-    mkdir -p "$RS_PORT_LOCK_ROOT" 2>/dev/null || true
+    local preferred="${2:-}" below="${3:-50000}" port tries
+    if [[ -z "$RS_PORT_LOCK_ROOT" ]]; then
+        local state
+        rs_state_dir state
+        RS_PORT_LOCK_ROOT="$state/ports"
+    fi
+    local why
+    why="$(mkdir -p "$RS_PORT_LOCK_ROOT" 2>&1)" \
+        || rs_die "cannot create the port lock directory $RS_PORT_LOCK_ROOT: ${why##*: }"
     # Locks older than a day belong to dead runs.
     find "$RS_PORT_LOCK_ROOT" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
     for ((tries = 0; tries < 200; tries++)); do
         if [[ -n "$preferred" && $tries -eq 0 ]]; then
             port="$preferred"
         else
-            port=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+            port=$((20000 + (RANDOM * 32768 + RANDOM) % (below - 20000)))
         fi
         rs_port_in_use "$port" && continue
         if mkdir "$RS_PORT_LOCK_ROOT/$port" 2>/dev/null; then
@@ -576,7 +635,7 @@ rs_free_port() {
             return 0
         fi
     done
-    rs_warn "no free TCP port found"
+    rs_warn "no free TCP port: 200 ports from 20000 to $((below - 1)) tried, each in use or locked in $RS_PORT_LOCK_ROOT"
     return 1
 }
 
@@ -586,9 +645,9 @@ rs_free_ports() {
     local spec
     for spec in "$@"; do
         if [[ "$spec" == *=* ]]; then
-            rs_free_port "${spec%%=*}" "${spec#*=}" || rs_die "no free port"
+            rs_free_port "${spec%%=*}" "${spec#*=}" || exit 1
         else
-            rs_free_port "$spec" || rs_die "no free port"
+            rs_free_port "$spec" || exit 1
         fi
     done
 }

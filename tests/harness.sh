@@ -41,15 +41,14 @@ RS_PROG="$(basename "$0" .sh)"
 # shellcheck source=../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-H_BUILD="${RECSIGN_BUILD_DIR:-$RS_ROOT/build}"
-H_VENTILATOR="${RECSIGN_VENTILATOR_BIN:-$H_BUILD/src/ventilator/recsign-ventilator}"
-H_KEYCOORD="${RECSIGN_KEYCOORD_BIN:-$H_BUILD/src/keycoord/recsign-keycoord}"
-H_WORKER="${RECSIGN_WORKER_BIN:-$H_BUILD/src/worker/recsign-worker}"
-H_SINK="${RECSIGN_SINK_BIN:-$H_BUILD/src/sink/recsign-sink}"
-H_ADMIN="${RECSIGN_ADMIN_BIN:-$H_BUILD/src/admin/recsign}"
-for h_b in "$H_VENTILATOR" "$H_KEYCOORD" "$H_WORKER" "$H_SINK" "$H_ADMIN"; do
-    [[ -x "$h_b" ]] || { echo "$RS_PROG: missing binary $h_b" >&2; exit 1; }
-done
+rs_find_programs
+H_BUILD="$build"
+H_VENTILATOR="$bin_ventilator"
+H_KEYCOORD="$bin_keycoord"
+H_WORKER="$bin_worker"
+H_SINK="$bin_sink"
+H_ADMIN="$bin_admin"
+rs_need_bins "$H_VENTILATOR" "$H_KEYCOORD" "$H_WORKER" "$H_SINK" "$H_ADMIN"
 # The processes turn CZMQ's own log off; tests/czmq_logshim.c turns it back
 # on (to stderr, so into each process's log), so that CZMQ's "dangling
 # sockets" report at exit is seen. Not under a dynamically linked ASan
@@ -205,32 +204,20 @@ h_init() {
 # psql's), and a later bind, e.g. a sink restarted on its port, then fails
 # with "Address already in use".
 h_free_port() {
-    local -n h_fp_out="$1"
-    local lo=32768 hi port tries
+    local lo=32768 hi
     read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
     if (( lo <= 20000 + 1000 )); then
         rs_free_port "$1"
-        return
+    else
+        rs_free_port "$1" "" "$lo"
     fi
-    mkdir -p "$RS_PORT_LOCK_ROOT" 2>/dev/null || true
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % (lo - 20000)))
-        rs_port_in_use "$port" && continue
-        if mkdir "$RS_PORT_LOCK_ROOT/$port" 2>/dev/null; then
-            RS_PORT_LOCKS+=("$RS_PORT_LOCK_ROOT/$port")
-            h_fp_out="$port"
-            return 0
-        fi
-    done
-    rs_warn "no free TCP port found below $lo"
-    return 1
 }
 
 h_ports() {
     [[ -n "$H_PORT_VENT" ]] && return 0
-    h_free_port H_PORT_VENT || h_fail "no free port"
-    h_free_port H_PORT_SINK || h_fail "no free port"
-    h_free_port H_PORT_KC || h_fail "no free port"
+    h_free_port H_PORT_VENT || h_fail "no free port (see the line above)"
+    h_free_port H_PORT_SINK || h_fail "no free port (see the line above)"
+    h_free_port H_PORT_KC || h_fail "no free port (see the line above)"
 }
 
 # The endpoints a worker (or a test's own peer) connects to.
