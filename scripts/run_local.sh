@@ -10,7 +10,10 @@
 #   --db URL         use this existing database instead of a private one, and
 #                    leave it running with its data; when it already has the
 #                    schema and no --keys/--records are given, nothing is
-#                    added: only what is unsigned gets signed
+#                    added: only what is unsigned gets signed. Any libpq
+#                    connection string. Better given as RECSIGN_DB_URL (a
+#                    command line is visible to every user in ps), with the
+#                    password in ~/.pgpass or a service file; never printed
 #   --master-key P   master key file (default .recsign/master.key; created by
 #                    `recsign init` when absent)
 #   --keep           leave the private database running; prints its URL and
@@ -36,12 +39,13 @@ keys=100
 batch=100
 workers=1
 threads=""
-db_url=""
+db_url="${RECSIGN_DB_URL:-}"
 master_key=""
 keep=0
 timeout=1800
 records_set=0
 keys_set=0
+db_flag=0
 
 # option FLAG VALUE: one flag of the command line.
 option() {
@@ -53,7 +57,7 @@ option() {
         --workers)    rs_need_int "$flag" "$value" 1 256; workers="$((10#$value))" ;;
         --threads)    rs_need_int "$flag" "$value" 0 1024; threads="$((10#$value))" ;;
         --timeout)    rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
-        --db)         [[ -n "$value" ]] || rs_usage_error "--db needs a URL"; db_url="$value" ;;
+        --db)         [[ -n "$value" ]] || rs_usage_error "--db needs a URL"; db_url="$value"; db_flag=1 ;;
         --master-key) [[ -n "$value" ]] || rs_usage_error "--master-key needs a path"; master_key="$value" ;;
         --keep)       keep=1 ;;
         -h|--help)    rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
@@ -69,6 +73,13 @@ fi
 
 # --- build -----------------------------------------------------------------------
 rs_build_programs
+# The processes take their settings from this script only; the database
+# reaches them in the environment, never on a command line (ps).
+rs_unset_config_env
+if [[ -n "$db_url" ]]; then
+    export RECSIGN_DB_URL="$db_url"
+    (( db_flag == 0 )) || rs_warn "--db is visible to every user of this host (ps); prefer RECSIGN_DB_URL, with the password in ~/.pgpass or a service file"
+fi
 
 # --- files -----------------------------------------------------------------------
 data_dir="${RECSIGN_DATA_DIR:-$RS_ROOT/.recsign}"
@@ -97,17 +108,25 @@ cleanup() {
 rs_on_exit cleanup
 
 # --- database -----------------------------------------------------------------------
-# admin COMMAND [ARGS...]: the admin CLI against the database in use.
-admin() { "$bin_admin" "$1" --db "$db_url" "${@:2}"; }
+# admin COMMAND [ARGS...]: the admin CLI against the database in use
+# (RECSIGN_DB_URL).
+admin() { "$bin_admin" "$@"; }
 
 if [[ -z "$db_url" ]]; then
     pg_dir="$(mktemp -d /tmp/rspg.XXXXXX)"
     rs_pg_start_private "$pg_dir"
     db_url="$RS_PG_URL"
+    export RECSIGN_DB_URL="$db_url"
     do_init=1
 else
-    has_schema="$(rs_psql "$db_url" -c "select to_regclass('public.records') is not null" 2>"$logs/psql.log")" \
-        || rs_die "cannot reach database $db_url: $(head -n 1 "$logs/psql.log")"
+    # The admin CLI connects first: its errors never show a password (and
+    # a string libpq cannot read is refused before psql could quote it).
+    has_schema=t
+    if ! admin status >/dev/null 2>"$logs/db-check.log"; then
+        grep -q "recsign init" "$logs/db-check.log" \
+            || rs_die "cannot use the database given with --db or RECSIGN_DB_URL: $(sed -n '1s/.* ERROR //p' "$logs/db-check.log")"
+        has_schema=f
+    fi
     if [[ "$has_schema" == t && $records_set -eq 0 && $keys_set -eq 0 ]]; then
         do_init=0
         rs_say "database has the schema; signing what is unsigned (no keys or records added)"
@@ -133,9 +152,9 @@ port_vent="" port_sink="" port_kc=""
 rs_free_ports port_vent=5557 port_sink=5558 port_kc=5559
 
 rs_proc_start keycoord "$logs/keycoord.log" \
-    "$bin_keycoord" --db "$db_url" --bind "tcp://*:$port_kc"
+    "$bin_keycoord" --bind "tcp://*:$port_kc"
 rs_proc_start sink "$logs/sink.log" \
-    "$bin_sink" --db "$db_url" --bind "tcp://*:$port_sink"
+    "$bin_sink" --bind "tcp://*:$port_sink"
 for ((w = 1; w <= workers; w++)); do
     rs_proc_start "worker-$w" "$logs/worker-$w.log" \
         "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
@@ -147,7 +166,7 @@ unsigned="$(rs_psql "$db_url" -c 'select count(*) from records r where not exist
 rs_say "signing $unsigned unsigned records: batch size $batch, $workers worker(s) x $threads thread(s); logs in $logs"
 start_ns="$(date +%s%N)"
 rs_proc_start ventilator "$logs/ventilator.log" \
-    "$bin_ventilator" --db "$db_url" --bind "tcp://*:$port_vent" --batch-size "$batch"
+    "$bin_ventilator" --bind "tcp://*:$port_vent" --batch-size "$batch"
 vent_pid="$RS_LAST_PID"
 
 wait_rc=0
