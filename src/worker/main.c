@@ -59,8 +59,12 @@ static int s_ping_keycoord(const char *endpoint, int timeout_ms, rs_security_t *
     rs_lease_rep_t rep;
     int64_t sent;
     int rc = wk_lease_client_call(client, &req, &rep, &sent, 1);
+    bool refused = wk_lease_client_refused(client);
     wk_lease_client_destroy(&client);
-    if (rc != 0 && !zsys_interrupted)
+    if (rc != 0 && !zsys_interrupted && refused)
+        snprintf(err, err_size, "the keycoord at %s refused this worker's certificate '%s': it is not in the keycoord's allow-list (or was revoked); expected it allowed with 'recsign certs --worker %s' on the keycoord's host",
+                 endpoint, rs_security_name(security), rs_security_name(security));
+    else if (rc != 0 && !zsys_interrupted)
         snprintf(err, err_size, "keycoord at %s did not answer within %d ms; expected a running recsign-keycoord there",
                  endpoint, timeout_ms);
     return rc;

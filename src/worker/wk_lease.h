@@ -9,6 +9,7 @@
 #include "rs_proto.h"
 #include "rs_security.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,5 +35,9 @@ void wk_lease_client_destroy(wk_lease_client_t **self_p);
 int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_rep_t *rep,
                          int64_t *sent_mono_us, int max_attempts)
     __attribute__((warn_unused_result));
+
+/* Whether the last call ended because the keycoord refused this worker's
+ * certificate at the handshake (the call then logged it, as an error). */
+bool wk_lease_client_refused(const wk_lease_client_t *self);
 
 #endif

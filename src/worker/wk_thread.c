@@ -4,11 +4,13 @@
 #include "rs_crypto.h"
 #include "rs_log.h"
 #include "rs_proto.h"
+#include "rs_refusal.h"
 #include "rs_socket.h"
 #include "rs_time.h"
 
 #include <czmq.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -16,6 +18,8 @@ typedef struct {
     wk_thread_args_t *args;
     zsock_t *pull;
     zsock_t *push;
+    rs_refusal_t *pull_refusal; /* the ventilator refused our certificate */
+    rs_refusal_t *push_refusal; /* the sink refused it */
     zpoller_t *poller;
     wk_lease_client_t *lease;
     uint8_t *sk;            /* unsealed secret key, in secret memory */
@@ -24,6 +28,22 @@ typedef struct {
     uint8_t held_count;
     int64_t ready_at_us;    /* with a rate limit: when the next batch may start */
 } s_ctx_t;
+
+/* Whether the ventilator's and the sink's refusals were said: once per
+ * process, not once per thread. */
+static atomic_bool s_said_ventilator_refused, s_said_sink_refused;
+
+/* Says plainly, once per process, that `service` refuses our certificate,
+ * when its watcher saw a refused handshake. */
+static void s_check_refused(s_ctx_t *ctx, rs_refusal_t *refusal, const char *service,
+                            const char *endpoint, atomic_bool *said)
+{
+    if (rs_refusal_count(refusal) == 0 || atomic_exchange(said, true))
+        return;
+    const char *name = rs_security_name(ctx->args->security);
+    rs_error("the %s at %s refuses this worker's certificate '%s' (not in its allow-list, or revoked); expected it allowed with 'recsign certs --worker %s' on the %s's host",
+             service, endpoint, name, name, service);
+}
 
 /* With a rate limit, waits (holding no key) until the signatures made so
  * far are within it. Wakes every 100 ms to notice a shutdown. */
@@ -126,6 +146,7 @@ static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
         if (zframe_send(frame_p, ctx->push, 0) == 0)
             return 0;
         int err = zmq_errno();
+        s_check_refused(ctx, ctx->push_refusal, "sink", ctx->args->sink, &s_said_sink_refused);
         if ((err != EAGAIN && err != EINTR) || last_try)
             break;
         last_try = zsys_interrupted;
@@ -270,6 +291,10 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                               "sink", err, err_size);
     if (!ctx->push)
         return -1;
+    if (!rs_security_plain(args->security)) {
+        ctx->pull_refusal = rs_refusal_new(ctx->pull);
+        ctx->push_refusal = rs_refusal_new(ctx->push);
+    }
     ctx->lease = wk_lease_client_new(args->keycoord, args->request_timeout_ms, args->security, err,
                                      err_size);
     if (!ctx->lease)
@@ -298,6 +323,9 @@ void *wk_thread_run(void *arg)
         if (!zpoller_wait(ctx.poller, 100)) {
             if (zpoller_terminated(ctx.poller))
                 break;
+            s_check_refused(&ctx, ctx.pull_refusal, "ventilator", args->ventilator,
+                            &s_said_ventilator_refused);
+            s_check_refused(&ctx, ctx.push_refusal, "sink", args->sink, &s_said_sink_refused);
             s_release_held(&ctx, 2);
             continue;
         }
@@ -330,6 +358,8 @@ out:
     rs_secret_free(ctx.sk);
     zpoller_destroy(&ctx.poller);
     wk_lease_client_destroy(&ctx.lease);
+    rs_refusal_destroy(&ctx.push_refusal);
+    rs_refusal_destroy(&ctx.pull_refusal);
     zsock_destroy(&ctx.push);
     zsock_destroy(&ctx.pull);
     return NULL;
