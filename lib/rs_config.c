@@ -83,6 +83,7 @@ static void s_print_help(rs_config_t *self)
         printf("\n");
     }
     printf("  %-24s %s\n", "--help", "print this help and exit");
+    printf("\n%s\n", RS_LOG_LEVEL_HELP);
 }
 
 /* A secret on the command line can be read by every user of the host (ps,

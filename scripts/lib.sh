@@ -15,6 +15,7 @@
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
 #                        rs_cpu_seconds, rs_cpu_delta
+#   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
 #                        rs_last_run_timing
@@ -435,6 +436,7 @@ rs_psql() {
 RS_PIDS=()
 RS_PNAMES=()
 RS_PLOGS=()
+RS_PCMDS=()   # each one's command, shell-quoted, for a restart
 
 # rs_proc_start NAME LOGFILE COMMAND [ARGS...]: starts COMMAND in the
 # background with stdout and stderr appended to LOGFILE. Sets RS_LAST_PID.
@@ -446,6 +448,7 @@ rs_proc_start() {
     RS_PIDS+=("$RS_LAST_PID")
     RS_PNAMES+=("$name")
     RS_PLOGS+=("$log")
+    RS_PCMDS+=("$(printf '%q ' "$@")")
 }
 
 # True while PID runs (a zombie, i.e. exited but not yet reaped, is not).
@@ -583,6 +586,80 @@ rs_state_dir() {
     rs_sd_out="$d"
 }
 
+# --- supervision ----------------------------------------------------------------
+# Like the shipped systemd units (Restart=on-failure, RestartSec=2): a
+# service that exits while the job runs is started again with the same
+# command and log, after a backoff that doubles per service from 1 s to
+# 30 s. Each restart is recorded with its cause for the script's summary.
+
+RS_RESTARTS=()   # "NAME: CAUSE; restarted after S s" per restart
+
+# rs_exit_cause STATUS: "exit status N", or "killed by signal NAME" for a
+# shell status above 128.
+rs_exit_cause() {
+    if (( $1 > 128 )); then
+        printf 'killed by signal %s\n' "$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
+    else
+        printf 'exit status %s\n' "$1"
+    fi
+}
+
+# rs_supervise PID TIMEOUT_SECONDS: waits for PID (one of ours, the one
+# whose exit ends the job, e.g. the ventilator) to exit with status 0,
+# restarting every recorded process that exits meanwhile, PID included
+# when it fails. Not restarted: a process that exits with status 2 (a usage
+# error would only repeat). Sets RS_WAIT_STATUS (PID's status). Returns 0
+# when PID exited 0, 124 on timeout, 125 when a process exited with status
+# 2 (RS_DEAD_NAME names it; a line on stderr says which, with its log's
+# tail). Restarts are said on stderr and added to RS_RESTARTS.
+rs_supervise() {
+    local target="$1" timeout="$2" start=$SECONDS i pid st target_i
+    local -A due=() backoff=() cause=() started=()
+    target_i="$(rs_proc_index "$target")" || rs_die "rs_supervise: pid $target is not one of ours"
+    RS_WAIT_STATUS=""
+    RS_DEAD_NAME=""
+    while :; do
+        for i in "${!RS_PIDS[@]}"; do
+            pid="${RS_PIDS[$i]}"
+            if [[ -n "$pid" ]]; then
+                rs_proc_alive "$pid" && continue
+                st=0
+                wait "$pid" 2>/dev/null || st=$?
+                RS_PIDS[$i]=""
+                if [[ "$pid" == "$target" && $st -eq 0 ]]; then
+                    RS_WAIT_STATUS=0
+                    return 0
+                fi
+                if (( st == 2 )); then
+                    RS_DEAD_NAME="${RS_PNAMES[$i]}"
+                    RS_WAIT_STATUS=2
+                    rs_warn "${RS_PNAMES[$i]} (pid $pid) exited with status 2 (a usage error); not restarted; last lines of ${RS_PLOGS[$i]}:"
+                    tail -n 20 "${RS_PLOGS[$i]}" >&2 2>/dev/null || true
+                    return 125
+                fi
+                # A service that ran a minute since its restart starts over at 1 s.
+                local b="${backoff[$i]:-0}"
+                (( SECONDS - ${started[$i]:-0} < 60 )) || b=0
+                backoff[$i]=$(( b == 0 ? 1 : b * 2 > 30 ? 30 : b * 2 ))
+                due[$i]=$((SECONDS + ${backoff[$i]}))
+                cause[$i]="$(rs_exit_cause "$st")"
+                rs_warn "${RS_PNAMES[$i]} (pid $pid) ${cause[$i]}; restarting it in ${backoff[$i]} s"
+            elif [[ -n "${due[$i]:-}" ]] && (( SECONDS >= ${due[$i]} )); then
+                eval "${RS_PCMDS[$i]}" </dev/null >>"${RS_PLOGS[$i]}" 2>&1 &
+                pid=$!
+                (( i == target_i )) && target="$pid"
+                RS_PIDS[$i]="$pid"
+                started[$i]=$SECONDS
+                RS_RESTARTS+=("${RS_PNAMES[$i]}: ${cause[$i]}; restarted after ${backoff[$i]} s (pid $pid)")
+                rs_say "restarted ${RS_PNAMES[$i]} (pid $pid) after ${cause[$i]}"
+                unset "due[$i]"
+            fi
+        done
+        (( SECONDS - start >= timeout )) && return 124
+        sleep 0.2
+    done
+}
+
 # --- ports -------------------------------------------------------------------
 # Free TCP ports on 127.0.0.1 for tests that run in parallel. A port is taken
 # when nothing listens on it and a lock directory for it could be created
@@ -662,15 +739,69 @@ rs_release_ports() {
 # --- recsign runs ------------------------------------------------------------
 # What the scripts that run the recsign processes share.
 
-# Unsets the RECSIGN_* settings the processes would otherwise read from the
-# environment, so that the flags a script passes are the whole configuration.
+# rs_help_text: every program's --help, the admin CLI's for each of its
+# commands too (rs_find_programs first). The programs print there every
+# RECSIGN_* variable they read and every option's range.
+rs_help_text() {
+    local b cmd
+    for b in "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink"; do
+        "$b" --help
+    done
+    "$bin_admin" --help
+    # Its commands: the indented lines under "commands:", one or two words.
+    "$bin_admin" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print } on && /^$/ { exit }' \
+        | while read -r cmd; do
+            cmd="$(awk '{ if ($2 ~ /^[a-z]+$/ && length($2) < 10) print $1, $2; else print $1 }' <<<"$cmd")"
+            # shellcheck disable=SC2086  # one or two words on purpose
+            "$bin_admin" $cmd --help
+        done
+}
+
+# rs_config_env_names: the RECSIGN_* variables the programs read, from
+# their --help, one per line.
+rs_config_env_names() {
+    rs_help_text 2>/dev/null | grep -oE 'RECSIGN_[A-Z0-9_]+' | sort -u
+}
+
+# Unsets the RECSIGN_* settings the programs would otherwise read from the
+# environment (the list from their --help), so that what a script passes is
+# their whole configuration. RECSIGN_LOG_LEVEL stays: it is how a caller
+# asks for a verbosity. Exits 1 when the list cannot be read.
 rs_unset_config_env() {
-    unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_SINK_BIND RECSIGN_VENTILATOR_BIND \
-          RECSIGN_BATCH_SIZE RECSIGN_VENTILATOR_ENDPOINT RECSIGN_KEYCOORD_ENDPOINT \
-          RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS \
-          RECSIGN_REDISPATCH_MS RECSIGN_VENTILATOR_PAGE_ROWS RECSIGN_KEYCOORD_MAX_WAITERS \
-          RECSIGN_SINK_FLUSH_ROWS RECSIGN_SINK_FLUSH_MS RECSIGN_REQUEST_TIMEOUT_MS \
-          RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER
+    local names name
+    names="$(rs_config_env_names)"
+    [[ "$names" == *RECSIGN_DB_URL* ]] \
+        || rs_die "cannot read the RECSIGN_* variables from the programs' --help ($bin_worker and others)"
+    for name in $names; do
+        [[ "$name" == RECSIGN_LOG_LEVEL ]] || unset "$name"
+    done
+}
+
+# rs_help_range FLAG COMMAND...: prints "MIN MAX", the range that
+# `COMMAND --help` gives for FLAG; nothing when it gives none.
+rs_help_range() {
+    local flag="$1"
+    shift
+    "$@" --help 2>/dev/null | awk -v f="$flag" '
+        $1 == f { getline
+                  if (match($0, /range -?[0-9]+\.\.-?[0-9]+/)) {
+                      r = substr($0, RSTART + 6, RLENGTH - 6); sub(/\.\./, " ", r); print r }
+                  exit }'
+}
+
+# rs_need_int_as FLAG VALUE PROGRAM_FLAG COMMAND... [-- MIN]: VALUE must be
+# within the range COMMAND --help gives for PROGRAM_FLAG (the program that
+# will take it), so that a script never accepts what its program refuses.
+# RS_MIN_OVERRIDE, when set, raises the lower bound (e.g. a script that
+# needs at least one key). Exits 1 when the range cannot be read.
+rs_need_int_as() {
+    local flag="$1" value="$2" pflag="$3" range lo hi
+    shift 3
+    range="$(rs_help_range "$pflag" "$@")"
+    [[ -n "$range" ]] || rs_die "cannot read the range of $pflag from $* --help"
+    read -r lo hi <<<"$range"
+    [[ -n "${RS_MIN_OVERRIDE:-}" ]] && (( RS_MIN_OVERRIDE > lo )) && lo=$RS_MIN_OVERRIDE
+    RS_INT_DIGITS=${#hi} rs_need_int "$flag" "$value" "$lo" "$hi"
 }
 
 # rs_make_certs ADMIN DIR LOG: the CURVE certificates in DIR (`recsign

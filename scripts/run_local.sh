@@ -2,11 +2,14 @@
 # scripts/run_local.sh: signs a database's records on this machine, end to end.
 #
 # usage: scripts/run_local.sh [options]
-#   --records N      records to seed (default 100000)
-#   --keys N         keys to create (default 100)
-#   --batch-size N   records per batch, 1..100000 (default 100)
-#   --workers N      worker processes (default 1)
-#   --threads N      signing threads per worker (default: number of cores)
+#   --records N      records to seed (default 100000; bounds: recsign init's)
+#   --keys N         keys to create (default 100; at most what recsign init takes)
+#   --batch-size N   records per batch (default 100; bounds: the ventilator's)
+#   --workers N      worker processes, 1..256 (default 1)
+#   --threads N      signing threads per worker (default: number of cores;
+#                    bounds: the worker's)
+#   --max-rate N     signatures per second each worker may make (default 0:
+#                    no limit; bounds: the worker's)
 #   --db URL         use this existing database instead of a private one, and
 #                    leave it running with its data; when it already has the
 #                    schema and no --keys/--records are given, nothing is
@@ -23,8 +26,10 @@
 #
 # Steps: install missing packages (as root) and build; start a private
 # PostgreSQL cluster; `recsign init`; start keycoord, sink, the workers, then
-# the ventilator; wait for the ventilator to finish; stop everything; run
-# `recsign verify` and `recsign audit`; print a summary. Logs go to
+# the ventilator; wait for the ventilator to finish, restarting any process
+# that exits meanwhile (backoff from 1 s doubling to 30 s, as the systemd
+# units do); stop everything; run `recsign verify` and `recsign audit`;
+# print a summary, with each restart and its cause. Logs go to
 # .recsign/logs/ (RECSIGN_DATA_DIR overrides .recsign/). Ctrl-C stops
 # everything this script started.
 set -euo pipefail
@@ -39,6 +44,7 @@ keys=100
 batch=100
 workers=1
 threads=""
+max_rate=0
 db_url="${RECSIGN_DB_URL:-}"
 master_key=""
 keep=0
@@ -47,15 +53,17 @@ records_set=0
 keys_set=0
 db_flag=0
 
-# option FLAG VALUE: one flag of the command line.
+# option FLAG VALUE: one flag of the command line. The values the programs
+# take are checked against the programs' own bounds once they are built.
 option() {
     local flag="$1" value="$2"
     case "$flag" in
-        --records)    rs_need_int "$flag" "$value" 0 100000000; records="$((10#$value))"; records_set=1 ;;
-        --keys)       rs_need_int "$flag" "$value" 1 1000000; keys="$((10#$value))"; keys_set=1 ;;
-        --batch-size) rs_need_int "$flag" "$value" 1 100000; batch="$((10#$value))" ;;
+        --records)    records="$value"; records_set=1 ;;
+        --keys)       keys="$value"; keys_set=1 ;;
+        --batch-size) batch="$value" ;;
         --workers)    rs_need_int "$flag" "$value" 1 256; workers="$((10#$value))" ;;
-        --threads)    rs_need_int "$flag" "$value" 0 1024; threads="$((10#$value))" ;;
+        --threads)    threads="$value" ;;
+        --max-rate)   max_rate="$value" ;;
         --timeout)    rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
         --db)         [[ -n "$value" ]] || rs_usage_error "--db needs a URL"; db_url="$value"; db_flag=1 ;;
         --master-key) [[ -n "$value" ]] || rs_usage_error "--master-key needs a path"; master_key="$value" ;;
@@ -64,15 +72,23 @@ option() {
         *)            rs_usage_error "unknown flag '$flag'" ;;
     esac
 }
-rs_parse_flags '--records|--keys|--batch-size|--workers|--threads|--db|--master-key|--timeout' option "$@"
-# 0 means one per core (as the worker reads it); say the real number.
-[[ -n "$threads" && "$threads" != 0 ]] || threads="$(nproc 2>/dev/null || echo 1)"
+rs_parse_flags '--records|--keys|--batch-size|--workers|--threads|--max-rate|--db|--master-key|--timeout' option "$@"
 if [[ -n "$db_url" && $keep -eq 1 ]]; then
     rs_warn "--keep has no effect with --db (an external database is always left running)"
 fi
 
 # --- build -----------------------------------------------------------------------
 rs_build_programs
+# The bounds are the programs' own (their --help): what they would refuse
+# is refused here, before anything starts. Signing needs at least one key.
+rs_need_int_as --records "$records" --records "$bin_admin" init
+RS_MIN_OVERRIDE=1 rs_need_int_as --keys "$keys" --keys "$bin_admin" init
+rs_need_int_as --batch-size "$batch" --batch-size "$bin_ventilator"
+[[ -z "$threads" ]] || rs_need_int_as --threads "$threads" --threads "$bin_worker"
+rs_need_int_as --max-rate "$max_rate" --max-rate "$bin_worker"
+records="$((10#$records))" keys="$((10#$keys))" batch="$((10#$batch))" max_rate="$((10#$max_rate))"
+# 0 means one per core (as the worker reads it); say the real number.
+[[ -n "$threads" && "$threads" != 0 ]] && threads="$((10#$threads))" || threads="$(nproc 2>/dev/null || echo 1)"
 # The processes take their settings from this script only; the database
 # reaches them in the environment, never on a command line (ps).
 rs_unset_config_env
@@ -159,7 +175,7 @@ for ((w = 1; w <= workers; w++)); do
     rs_proc_start "worker-$w" "$logs/worker-$w.log" \
         "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
         --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
-        --threads "$threads" --master-key "$master_key"
+        --threads "$threads" --master-key "$master_key" --max-rate "$max_rate"
 done
 prev_run="$(rs_psql "$db_url" -c 'select coalesce(max(id), 0) from runs')"
 unsigned="$(rs_psql "$db_url" -c 'select count(*) from records r where not exists (select 1 from signatures s where s.record_id = r.id)')"
@@ -170,18 +186,14 @@ rs_proc_start ventilator "$logs/ventilator.log" \
 vent_pid="$RS_LAST_PID"
 
 wait_rc=0
-rs_wait_proc "$vent_pid" "$timeout" || wait_rc=$?
+rs_supervise "$vent_pid" "$timeout" || wait_rc=$?
 end_ns="$(date +%s%N)"
 case "$wait_rc" in
-    0)  if [[ "$RS_WAIT_STATUS" != 0 ]]; then
-            rs_warn "ventilator exited with status $RS_WAIT_STATUS; last lines of $logs/ventilator.log:"
-            tail -n 20 "$logs/ventilator.log" >&2
-            exit 1
-        fi ;;
-    124) rs_warn "ventilator did not finish within $timeout s"
+    0)  ;;
+    124) rs_warn "the run did not finish within $timeout s"
          rs_proc_tails 10
          exit 1 ;;
-    *)  exit 1 ;;  # rs_wait_proc said which process died
+    *)  exit 1 ;;  # rs_supervise said which process failed for good
 esac
 rs_proc_stop_all
 
@@ -225,6 +237,12 @@ else
     echo "  signing phase     (no run recorded)"
 fi
 echo "  ventilator wall   $script_wall s (start to exit, seen by this script)"
+if (( ${#RS_RESTARTS[@]} == 0 )); then
+    echo "  restarts          none"
+else
+    echo "  restarts          ${#RS_RESTARTS[@]}"
+    printf '    %s\n' "${RS_RESTARTS[@]}"
+fi
 if (( verify_rc == 0 )); then
     echo "  verify            ok ($(tail -n 1 "$logs/verify.log"))"
 else

@@ -189,7 +189,8 @@ static void s_usage(FILE *out, const char *prefix)
     }
     fprintf(out, "\n'recsign %sCOMMAND --help' lists a command's options. Every command takes "
                  "--db URL (or RECSIGN_DB_URL).\n"
-                 "Exit status: 0 success, 1 runtime error or failed check, 2 usage error.\n",
+                 "Exit status: 0 success, 1 runtime error or failed check, 2 usage error.\n"
+                 RS_LOG_LEVEL_HELP "\n",
             prefix ? prefix : "");
 }
 
