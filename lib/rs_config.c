@@ -101,6 +101,13 @@ static void s_warn_secret_flags(rs_config_t *self)
 
 int rs_config_parse(rs_config_t *self, int argc, char **argv, int first)
 {
+    /* --help whatever else is given: a bad variable in the environment
+     * must not hide the help that says what it should be. */
+    for (int i = first; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            s_print_help(self);
+            return RS_CONFIG_HELP;
+        }
     /* Defaults first, then the environment, then flags. */
     for (size_t i = 0; i < self->count; i++) {
         rs_opt_t *o = &self->opts[i];

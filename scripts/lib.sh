@@ -739,22 +739,14 @@ rs_release_ports() {
 # --- recsign runs ------------------------------------------------------------
 # What the scripts that run the recsign processes share.
 
-# rs_help_text: every program's --help, the admin CLI's for each of its
-# commands too (rs_find_programs first). The programs print there every
-# RECSIGN_* variable they read and every option's range.
+# rs_help_text: every program's --help (rs_find_programs first). The
+# programs print there every RECSIGN_* variable they read (the admin CLI
+# those of all its commands) and every option's range.
 rs_help_text() {
-    local b cmd
-    for b in "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink"; do
-        "$b" --help
+    local b
+    for b in "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"; do
+        "$b" --help || true
     done
-    "$bin_admin" --help
-    # Its commands: the indented lines under "commands:", one or two words.
-    "$bin_admin" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print } on && /^$/ { exit }' \
-        | while read -r cmd; do
-            cmd="$(awk '{ if ($2 ~ /^[a-z]+$/ && length($2) < 10) print $1, $2; else print $1 }' <<<"$cmd")"
-            # shellcheck disable=SC2086  # one or two words on purpose
-            "$bin_admin" $cmd --help
-        done
 }
 
 # rs_config_env_names: the RECSIGN_* variables the programs read, from
@@ -782,7 +774,7 @@ rs_unset_config_env() {
 rs_help_range() {
     local flag="$1"
     shift
-    "$@" --help 2>/dev/null | awk -v f="$flag" '
+    { "$@" --help 2>/dev/null || true; } | awk -v f="$flag" '
         $1 == f { getline
                   if (match($0, /range -?[0-9]+\.\.-?[0-9]+/)) {
                       r = substr($0, RSTART + 6, RLENGTH - 6); sub(/\.\./, " ", r); print r }

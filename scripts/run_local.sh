@@ -79,6 +79,9 @@ fi
 
 # --- build -----------------------------------------------------------------------
 rs_build_programs
+# The processes take their settings from this script only; the database
+# reaches them in the environment, never on a command line (ps).
+rs_unset_config_env
 # The bounds are the programs' own (their --help): what they would refuse
 # is refused here, before anything starts. Signing needs at least one key.
 rs_need_int_as --records "$records" --records "$bin_admin" init
@@ -89,9 +92,6 @@ rs_need_int_as --max-rate "$max_rate" --max-rate "$bin_worker"
 records="$((10#$records))" keys="$((10#$keys))" batch="$((10#$batch))" max_rate="$((10#$max_rate))"
 # 0 means one per core (as the worker reads it); say the real number.
 [[ -n "$threads" && "$threads" != 0 ]] && threads="$((10#$threads))" || threads="$(nproc 2>/dev/null || echo 1)"
-# The processes take their settings from this script only; the database
-# reaches them in the environment, never on a command line (ps).
-rs_unset_config_env
 if [[ -n "$db_url" ]]; then
     export RECSIGN_DB_URL="$db_url"
     (( db_flag == 0 )) || rs_warn "--db is visible to every user of this host (ps); prefer RECSIGN_DB_URL, with the password in ~/.pgpass or a service file"

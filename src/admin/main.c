@@ -192,6 +192,23 @@ static void s_usage(FILE *out, const char *prefix)
                  "Exit status: 0 success, 1 runtime error or failed check, 2 usage error.\n"
                  RS_LOG_LEVEL_HELP "\n",
             prefix ? prefix : "");
+    /* Every variable any command reads, once: scripts clear this list. */
+    fprintf(out, "env of the commands' options:");
+    for (size_t i = 0; i < S_COUNT(s_commands); i++) {
+        const rs_config_t *cfg = &s_commands[i].cfg;
+        for (size_t k = 0; k < cfg->count; k++) {
+            const char *env = cfg->opts[k].env;
+            bool seen = !env;
+            for (size_t j = 0; j <= i && !seen; j++)
+                for (size_t m = 0; m < s_commands[j].cfg.count && !seen; m++)
+                    if ((j < i || m < k) && s_commands[j].cfg.opts[m].env
+                        && !strcmp(s_commands[j].cfg.opts[m].env, env))
+                        seen = true;
+            if (!seen)
+                fprintf(out, " %s", env);
+        }
+    }
+    fprintf(out, "\n");
 }
 
 static bool s_is_help(const char *arg)
