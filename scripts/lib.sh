@@ -531,6 +531,28 @@ rs_cpu_seconds() {
 # either is missing.
 rs_cpu_delta() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.2f", b - a }'; }
 
+# rs_proc_signal_wait PID SIGNAL GRACE: sends SIGNAL (and SIGCONT, so that
+# a paused process can act on it) and waits up to GRACE seconds for PID to
+# exit. Returns 0 when it exited, 1 when it still runs.
+rs_proc_signal_wait() {
+    local pid="$1" start=$SECONDS
+    kill -"$2" "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true
+    while rs_proc_alive "$pid" && (( SECONDS - start < $3 )); do sleep 0.05; done
+    ! rs_proc_alive "$pid"
+}
+
+# rs_proc_reap PID: kills PID if it still runs, reaps it and forgets it
+# (one of ours). Sets RS_REAP_STATUS to its exit status.
+rs_proc_reap() {
+    local pid="$1" i
+    RS_REAP_STATUS=0
+    rs_proc_alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; }
+    wait "$pid" 2>/dev/null || RS_REAP_STATUS=$?
+    i="$(rs_proc_index "$pid")" && RS_PIDS[$i]=""
+    return 0
+}
+
 # Stops every recorded process still running: SIGTERM, up to
 # RS_STOP_GRACE seconds (default 5) to exit, then SIGKILL. Reaps them all.
 rs_proc_stop_all() {

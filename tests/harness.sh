@@ -323,10 +323,8 @@ h_kill() {
     i="$(rs_proc_index "$pid")" || h_fail "h_kill: pid $pid is not a process of this test"
     rs_proc_alive "$pid" || h_fail "${RS_PNAMES[$i]} (pid $pid) was not running when it was to be killed"
     h_step "kill -9 ${RS_PNAMES[$i]} (pid $pid)"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || st=$?
-    RS_PIDS[$i]=""
-    H_KILL_STATUS=$st
+    rs_proc_reap "$pid"
+    H_KILL_STATUS=$RS_REAP_STATUS
 }
 
 # h_stacks PID LOG: appends every thread's stack of a hung PID to LOG, when
@@ -356,34 +354,26 @@ h_sanitizer_exit_hang() {
 # to TIMEOUT s (default RS_STOP_GRACE, or 10); the process must exit 0.
 # Sets H_STOP_STATUS.
 h_stop() {
-    local pid="$1" sig="${2:-TERM}" timeout="${3:-${RS_STOP_GRACE:-10}}" i st=0 start
+    local pid="$1" sig="${2:-TERM}" timeout="${3:-${RS_STOP_GRACE:-10}}" i st
     i="$(rs_proc_index "$pid")" || h_fail "h_stop: pid $pid is not a process of this test"
     local name="${RS_PNAMES[$i]}" log="${RS_PLOGS[$i]}"
     rs_proc_alive "$pid" || { wait "$pid" 2>/dev/null || st=$?; RS_PIDS[$i]="";
         h_fail "$name (pid $pid) had already exited (status $st) before SIG$sig"; }
     h_step "SIG$sig to $name (pid $pid)"
-    kill -"$sig" "$pid" 2>/dev/null || true
-    kill -CONT "$pid" 2>/dev/null || true
-    start=$SECONDS
-    while rs_proc_alive "$pid" && (( SECONDS - start < timeout )); do sleep 0.05; done
-    if rs_proc_alive "$pid"; then
+    if ! rs_proc_signal_wait "$pid" "$sig" "$timeout"; then
         if h_sanitizer_exit_hang "$pid" "$log"; then
-            kill -KILL "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-            RS_PIDS[$i]=""
+            rs_proc_reap "$pid"
             rs_warn "$name (pid $pid) shut down cleanly but LeakSanitizer's exit check hung; killed, not counted as a failure"
             H_STOP_STATUS=0
             return 0
         fi
         h_stacks "$pid" "$log"
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        RS_PIDS[$i]=""
+        rs_proc_reap "$pid"
         tail -n 40 "$log" >&2 || true
         h_fail "$name (pid $pid) did not exit within $timeout s of SIG$sig"
     fi
-    wait "$pid" 2>/dev/null || st=$?
-    RS_PIDS[$i]=""
+    rs_proc_reap "$pid"
+    st=$RS_REAP_STATUS
     H_STOP_STATUS=$st
     if (( st != 0 )); then
         tail -n 30 "$log" >&2 || true
