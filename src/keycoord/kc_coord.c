@@ -443,8 +443,9 @@ size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, const uint64_t *ke
     return ended;
 }
 
-int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t run_id,
-                  uint32_t batch_records, uint64_t seq, uint8_t release_status, void *cookie)
+kc_want_t kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t run_id,
+                      uint32_t batch_records, uint64_t seq, uint8_t release_status,
+                      void *cookie)
 {
     s_end_holder(self, holder, NULL, 0);
     s_waiter_t *slot = NULL;
@@ -458,7 +459,7 @@ int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t r
     }
     if (!slot) {
         if (self->waiter_count == self->waiter_cap)
-            return 1;
+            return KC_WANT_QUEUE_FULL;
         slot = &self->waiters[(self->waiter_first + self->waiter_count) % self->waiter_cap];
         self->waiter_count++;
     }
@@ -469,7 +470,7 @@ int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t r
     slot->batch_records = batch_records;
     slot->release_status = release_status;
     snprintf(slot->holder, sizeof slot->holder, "%s", holder);
-    return 0;
+    return KC_WANT_QUEUED;
 }
 
 /* Notes that holder is granted keys now; returns how many holders were

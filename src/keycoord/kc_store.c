@@ -331,27 +331,27 @@ int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_s
     return rc;
 }
 
-int kc_store_check_owner(kc_store_t *self)
+kc_owner_t kc_store_check_owner(kc_store_t *self)
 {
     PGresult *res = PQexec(self->conn, "SELECT 1");
     int alive = PQresultStatus(res) == PGRES_TUPLES_OK;
     PQclear(res);
     if (alive)
-        return 0;
+        return KC_OWNER_HELD;
     if (kc_store_reconnect(self) == 0)
-        return 0;
+        return KC_OWNER_HELD;
     /* Reconnecting failed: the database is away, or the lock is taken. */
     char err[512];
     PGconn *probe = rs_db_connect(rs_db_link_url(self->link), "recsign-keycoord", err, sizeof err);
     if (!probe)
-        return -1;
+        return KC_OWNER_UNKNOWN;
     int64_t taken = 0;
     int rc = rs_db_query_int(probe, "probing the keycoord lock",
                              "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
                              " AND granted AND ((classid::bigint << 32) | objid::bigint) = " S_LOCK_KEY,
                              &taken);
     PQfinish(probe);
-    return rc == 0 && taken > 0 ? 1 : -1;
+    return rc == 0 && taken > 0 ? KC_OWNER_LOST : KC_OWNER_UNKNOWN;
 }
 
 int kc_store_mark_clean_stop(kc_store_t *self)

@@ -54,10 +54,11 @@ int main(int argc, char **argv)
     bool resumed;
     /* The batch size is read once, here, and recorded with the run. */
     int batch_size = (int) rs_config_int(&config, "batch-size");
-    rc = vent_store_open_run(store, batch_size, &run_id, &resumed, err, sizeof err);
-    if (rc != 0) {
+    vent_run_open_t opened = vent_store_open_run(store, batch_size, &run_id, &resumed, err,
+                                                 sizeof err);
+    if (opened != VENT_RUN_OPENED) {
         rs_error("%s", err);
-        exit_code = rc == 1 ? RS_EXIT_USAGE : RS_EXIT_RUNTIME;
+        exit_code = opened == VENT_RUN_OTHER_BATCH_SIZE ? RS_EXIT_USAGE : RS_EXIT_RUNTIME;
         goto out;
     }
     rs_info("%s run %lld with batch size %d", resumed ? "resuming" : "starting", (long long) run_id,

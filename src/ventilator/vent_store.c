@@ -119,8 +119,8 @@ int vent_store_reconnect(vent_store_t *self)
     return rc;
 }
 
-int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
-                        char *err, size_t err_size)
+vent_run_open_t vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
+                                    char *err, size_t err_size)
 {
     PGresult *res = PQexec(self->conn,
                            "SELECT id, batch_size FROM runs WHERE finished_at IS NULL"
@@ -128,7 +128,7 @@ int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, boo
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, err_size, "cannot read runs: %s", rs_db_error(self->conn));
         PQclear(res);
-        return -1;
+        return VENT_RUN_DB_ERROR;
     }
     if (PQntuples(res) == 1) {
         int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -138,11 +138,11 @@ int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, boo
             snprintf(err, err_size,
                      "run %lld is unfinished with batch size %d; the batch size of a run cannot change: restart with --batch-size %d to resume it",
                      (long long) id, stored, stored);
-            return 1;
+            return VENT_RUN_OTHER_BATCH_SIZE;
         }
         *run_id = id;
         *resumed = true;
-        return 0;
+        return VENT_RUN_OPENED;
     }
     PQclear(res);
     char size_text[16];
@@ -153,12 +153,12 @@ int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, boo
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, err_size, "cannot record the run: %s", rs_db_error(self->conn));
         PQclear(res);
-        return -1;
+        return VENT_RUN_DB_ERROR;
     }
     *run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     *resumed = false;
     PQclear(res);
-    return 0;
+    return VENT_RUN_OPENED;
 }
 
 static int s_update_run(vent_store_t *self, const char *sql, int64_t run_id)
