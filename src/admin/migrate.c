@@ -1,5 +1,6 @@
 /* migrate: the schema migrations of the recsign database, applied in order. */
 #include "migrate.h"
+#include "rs_lease.h"
 #include "admin_store.h"
 
 #include "rs_db.h"
@@ -49,7 +50,7 @@ static const char s_v1[] =
     "  holder text NOT NULL,"
     "  granted_at timestamptz NOT NULL,"
     "  ended_at timestamptz,"
-    "  end_reason text CHECK (end_reason IN ('released', 'expired')),"
+    "  end_reason text CHECK (end_reason IN (" RS_LEASE_END_RELEASED_SQL ", " RS_LEASE_END_EXPIRED_SQL ")),"
     "  run_id bigint NOT NULL,"
     "  batch_records integer NOT NULL,"
     "  CHECK ((ended_at IS NULL) = (end_reason IS NULL)),"

@@ -11,6 +11,7 @@
 #define KC_COORD_H
 
 #include "rs_proto.h"
+#include "rs_lease.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,7 +31,7 @@ typedef struct {
     uint64_t lease_id;      /* GRANT, END */
     uint32_t key_id;
     int64_t at_us;          /* wall-clock event time, microseconds since the epoch */
-    const char *end_reason; /* KC_EVENT_END: "released" or "expired" */
+    const char *end_reason; /* KC_EVENT_END: RS_LEASE_END_RELEASED or _EXPIRED */
     uint64_t run_id;        /* KC_EVENT_GRANT */
     uint32_t batch_records; /* KC_EVENT_GRANT */
     char holder[RS_HOLDER_MAX + 1];

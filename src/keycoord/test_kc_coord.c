@@ -1,6 +1,7 @@
 /* test_kc_coord: the LRU queue of keys — least recently released first,
  * one holder per key, waiting holders served in order, expiry, retries. */
 #include "kc_coord.h"
+#include "rs_lease.h"
 #include "rs_check.h"
 
 #include <stdlib.h>
@@ -56,7 +57,7 @@ static void test_lru_order(void)
     RS_CHECK(n == 7);
     for (size_t i = 1; i < n; i++)
         RS_CHECK(e[i].at_us > e[i - 1].at_us);
-    RS_CHECK(e[2].type == KC_EVENT_END && e[2].key_id == 2 && !strcmp(e[2].end_reason, "released"));
+    RS_CHECK(e[2].type == KC_EVENT_END && e[2].key_id == 2 && !strcmp(e[2].end_reason, RS_LEASE_END_RELEASED));
     RS_CHECK(e[0].type == KC_EVENT_GRANT && !strcmp(e[0].holder, "a") && e[0].batch_records == 10);
     kc_coord_events_clear(c);
     RS_CHECK(kc_coord_events(c, &n) && n == 0);
@@ -130,7 +131,7 @@ static void test_expiry(void)
     RS_CHECK(kc_coord_renew(c, a.lease_id, "a", 101000) == RS_RELEASE_UNKNOWN); /* too late */
     size_t n;
     const kc_event_t *e = kc_coord_events(c, &n);
-    RS_CHECK(n == 2 && e[1].type == KC_EVENT_END && !strcmp(e[1].end_reason, "expired"));
+    RS_CHECK(n == 2 && e[1].type == KC_EVENT_END && !strcmp(e[1].end_reason, RS_LEASE_END_EXPIRED));
     /* The expired key went to the tail: the never-used key 2 comes first. */
     RS_CHECK(s_lease(c, "b", 200000).key_id == 2);
     RS_CHECK(s_lease(c, "c", 200000).key_id == 1);

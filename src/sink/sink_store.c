@@ -1,5 +1,6 @@
 /* sink_store: see sink_store.h. */
 #include "sink_store.h"
+#include "rs_lease.h"
 #include "rs_bytes.h"
 #include "rs_crypto.h"
 #include "rs_db.h"
@@ -199,7 +200,7 @@ static int64_t s_fence(sink_store_t *self)
 
     const char *values[] = { list };
     PGresult *res = PQexecParams(self->conn,
-                                 "SELECT id, key_id, coalesce(end_reason = 'expired', false)::int,"
+                                 "SELECT id, key_id, coalesce(end_reason = " RS_LEASE_END_EXPIRED_SQL ", false)::int,"
                                  " holder FROM leases WHERE id = ANY ($1::bigint[])",
                                  1, NULL, values, NULL, NULL, 1);
     free(list);

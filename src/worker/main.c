@@ -2,6 +2,7 @@
  * lease keys from the keycoord and push signatures to the sink. Holds the
  * master key to unseal leased keys; has no database access. */
 #include "wk_lease.h"
+#include "rs_lease.h"
 #include "wk_thread.h"
 #include "rs_config.h"
 #include "rs_process.h"
@@ -133,8 +134,7 @@ int main(int argc, char **argv)
     const char *prefix = rs_config_str(&config, "holder") ? rs_config_str(&config, "holder") : host;
     long started = 0;
     for (; started < threads; started++) {
-        snprintf(holders[started], RS_HOLDER_MAX + 1, "%.80s/%ld/%ld", prefix, (long) getpid(),
-                 started);
+        rs_lease_holder_name(holders[started], RS_HOLDER_MAX + 1, prefix, (long) getpid(), started);
         args[started] = (wk_thread_args_t) {
             .ventilator = rs_config_str(&config, "ventilator"),
             .keycoord = rs_config_str(&config, "keycoord"),
