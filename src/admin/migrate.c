@@ -15,7 +15,7 @@ typedef struct {
     const char *sql;
 } s_migration_t;
 
-/* Version 1: the data contract of DESIGN.md. signatures has neither
+/* Version 1: the data contract (README, "Data contract"). signatures has neither
  * foreign keys nor checks on purpose: they would slow the sink's COPY
  * several times over, and 'recsign audit' proves the same facts. Likewise
  * leases.run_id has no foreign key: audit rule 5 checks it. */
