@@ -97,7 +97,11 @@ PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_si
         return NULL;
     }
     const char *keys[] = { "dbname", "application_name", "connect_timeout", NULL };
-    const char *values[] = { url, app, "10", NULL };
+    /* libpq's connect_timeout, in seconds: a connection attempt blocks
+     * the caller this long at most, and a stop request waits for it, so it
+     * stays within the 5 s in which a process must obey SIGTERM
+     * (docs/RELIABILITY.md, "Signals"); every caller retries with backoff. */
+    const char *values[] = { url, app, "4", NULL };
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (!conn) {
         snprintf(err, err_size, "cannot connect to %s: out of memory", masked);
