@@ -42,7 +42,14 @@ h_log_has "$H_LOGS/keycoord.log" "stopped cleanly" "the keycoord's clean stop af
 h_step "SIGHUP to recsign verify"
 "$H_ADMIN" verify --db "$H_DB" --threads 1 >"$H_LOGS/verify-hup.out" 2>&1 &
 vpid=$!
-sleep 0.3
+# Once it has set SIGHUP aside (bit 1 of the ignored-signals mask; a
+# signal before main() runs would kill any program), and while it verifies.
+hup_ignored() {
+    local mask
+    mask="$(awk '/^SigIgn:/ { print $2 }' "/proc/$vpid/status" 2>/dev/null)" || return 1
+    [[ -n "$mask" ]] && (( (16#$mask & 1) == 1 ))
+}
+for ((i = 0; i < 300; i++)); do hup_ignored && break; rs_proc_alive "$vpid" || break; sleep 0.01; done
 kill -HUP "$vpid" 2>/dev/null || true
 st=0
 wait "$vpid" || st=$?

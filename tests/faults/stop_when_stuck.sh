@@ -60,7 +60,10 @@ h_stop "$H_VENT_PID" TERM 10
 h_step "case 5: a keycoord and a sink with no client, and no database"
 h_start_keycoord
 h_start_sink
-sleep 1
+# Both past their start-up (which needs the database) before it goes.
+log_says() { grep -q -- "$2" "$1"; }
+h_wait_until 60 "the keycoord to serve" log_says "$H_KC_LOG" 'serving leases on'
+h_wait_until 60 "the sink to collect" log_says "$H_SINK_LOG" 'collecting signatures on'
 rs_pg_stop "$H_PG"
 sleep 2
 h_check_alive
