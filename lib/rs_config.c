@@ -83,14 +83,36 @@ static void s_print_help(rs_config_t *self)
         printf("\n");
     }
     printf("  %-24s %s\n", "--help", "print this help and exit");
+    printf("\n%s\n", RS_LOG_LEVEL_HELP);
+}
+
+/* A secret on the command line can be read by every user of the host (ps,
+ * /proc/PID/cmdline): say so once, and where it belongs instead. */
+static void s_warn_secret_flags(rs_config_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        rs_opt_t *o = &self->opts[i];
+        char shown[512];
+        if (o->mask && o->from_flag && o->str_value && o->mask(o->str_value, shown, sizeof shown) > 0)
+            fprintf(stderr, "%s: warning: --%s holds a password, which every user of this host can read (ps); give it in %s, a ~/.pgpass file or a pg_service.conf service instead\n",
+                    self->program, o->name, o->env ? o->env : "the environment");
+    }
 }
 
 int rs_config_parse(rs_config_t *self, int argc, char **argv, int first)
 {
+    /* --help whatever else is given: a bad variable in the environment
+     * must not hide the help that says what it should be. */
+    for (int i = first; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            s_print_help(self);
+            return RS_CONFIG_HELP;
+        }
     /* Defaults first, then the environment, then flags. */
     for (size_t i = 0; i < self->count; i++) {
         rs_opt_t *o = &self->opts[i];
         o->set = false;
+        o->from_flag = false;
         o->str_value = NULL;
         o->int_value = 0;
         if (o->fallback && s_assign(self, o, o->fallback, "the default"))
@@ -145,7 +167,9 @@ int rs_config_parse(rs_config_t *self, int argc, char **argv, int first)
         if (s_assign(self, opt, value, source))
             return -1;
         opt->set = true;
+        opt->from_flag = true;
     }
+    s_warn_secret_flags(self);
     return 0;
 }
 
@@ -173,39 +197,14 @@ bool rs_config_flag(rs_config_t *self, const char *name)
     return rs_config_opt(self, name)->int_value != 0;
 }
 
-void rs_config_mask_url(const char *url, char *out, size_t out_size)
-{
-    /* URL form: scheme://user:password@host...; key/value form: password=... */
-    snprintf(out, out_size, "%s", url ? url : "");
-    char *scheme = strstr(out, "://");
-    if (scheme) {
-        char *auth = scheme + 3;
-        char *at = strchr(auth, '@');
-        char *colon = strchr(auth, ':');
-        if (at && colon && colon < at) {
-            char rest[512];
-            snprintf(rest, sizeof rest, "%s", at);
-            snprintf(colon, out_size - (size_t) (colon - out), ":***%s", rest);
-        }
-    }
-    char *pw = strstr(out, "password=");
-    if (pw) {
-        char *end = pw + strlen("password=");
-        char *stop = end + strcspn(end, " &");
-        char rest[512];
-        snprintf(rest, sizeof rest, "%s", stop);
-        snprintf(end, out_size - (size_t) (end - out), "***%s", rest);
-    }
-}
-
 void rs_config_log(rs_config_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
         rs_opt_t *o = &self->opts[i];
         if (o->type == RS_OPT_STRING) {
             char shown[512];
-            if (o->secret)
-                rs_config_mask_url(o->str_value, shown, sizeof shown);
+            if (o->mask && o->str_value)
+                o->mask(o->str_value, shown, sizeof shown);
             else
                 snprintf(shown, sizeof shown, "%s", o->str_value ? o->str_value : "");
             rs_info("config %s = %s", o->name, shown[0] ? shown : "(none)");

@@ -16,6 +16,11 @@ typedef enum {
 
 enum { RS_ENDPOINT_NONE = 0, RS_ENDPOINT_BIND = 1, RS_ENDPOINT_CONNECT = 2 };
 
+/* Writes `in` into out (out_size bytes, NUL-terminated) with its secrets
+ * masked; returns how many secrets it masked, or -1 when `in` could not
+ * be read (out then shows none of it). */
+typedef int(rs_opt_mask_fn)(const char *in, char *out, size_t out_size);
+
 typedef struct {
     const char *name;     /* flag name without the leading dashes */
     const char *env;      /* environment variable, or NULL */
@@ -23,13 +28,15 @@ typedef struct {
     const char *fallback; /* default, as text; NULL for none */
     long long min, max;   /* bounds for RS_OPT_INT */
     const char *help;
-    bool secret;          /* printed with any password masked */
+    rs_opt_mask_fn *mask; /* a value that may hold a secret: printed only through this, and a
+                             secret given as a flag (visible in ps) is warned about once */
     bool required;        /* RS_OPT_STRING that must be given */
     int endpoint;         /* RS_ENDPOINT_BIND or _CONNECT: checked as a ZeroMQ endpoint */
     /* Filled in by rs_config_parse: */
     long long int_value;
     const char *str_value;
     bool set;             /* given by flag or environment */
+    bool from_flag;       /* given by flag (on the command line) */
 } rs_opt_t;
 
 typedef struct {
@@ -62,8 +69,5 @@ bool rs_config_flag(rs_config_t *self, const char *name);
 
 /* Logs every option's effective value once, secrets masked. */
 void rs_config_log(rs_config_t *self);
-
-/* Writes url with any password replaced by "***" into out. */
-void rs_config_mask_url(const char *url, char *out, size_t out_size);
 
 #endif

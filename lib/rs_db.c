@@ -1,9 +1,9 @@
 /* rs_db: see rs_db.h. */
 #include "rs_db.h"
 #include "rs_bytes.h"
-#include "rs_config.h"
 #include "rs_log.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +27,81 @@ const char *rs_db_error(PGconn *conn)
     return buf;
 }
 
+/* Appends text to out (size bytes, *len used so far), truncating. */
+static void s_append(char *out, size_t size, size_t *len, const char *text)
+{
+    if (*len + 1 >= size)
+        return;
+    int n = snprintf(out + *len, size - *len, "%s", text);
+    *len += n < 0 ? 0 : (size_t) n >= size - *len ? size - *len - 1 : (size_t) n;
+}
+
+int rs_db_mask_conninfo(const char *conninfo, char *out, size_t out_size)
+{
+    if (out_size == 0)
+        return -1;
+    out[0] = '\0';
+    char *parse_error = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &parse_error);
+    if (!opts) {
+        /* libpq's message may quote any part of the string: not shown. */
+        PQfreemem(parse_error);
+        snprintf(out, out_size, "(a connection string libpq cannot read; not shown)");
+        return -1;
+    }
+    size_t len = 0;
+    int masked = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (len)
+            s_append(out, out_size, &len, " ");
+        s_append(out, out_size, &len, o->keyword);
+        s_append(out, out_size, &len, "=");
+        if (o->dispchar && o->dispchar[0] == '*') {
+            s_append(out, out_size, &len, "***");
+            masked++;
+            continue;
+        }
+        /* Quoted as libpq reads it back when it holds a space, a quote or
+         * a backslash, or is empty. */
+        bool quote = !o->val[0] || strpbrk(o->val, " '\\\t") != NULL;
+        if (quote)
+            s_append(out, out_size, &len, "'");
+        for (const char *c = o->val; *c; c++) {
+            char one[3] = { *c, 0, 0 };
+            if (*c == '\'' || *c == '\\') {
+                one[0] = '\\';
+                one[1] = *c;
+            }
+            s_append(out, out_size, &len, one);
+        }
+        if (quote)
+            s_append(out, out_size, &len, "'");
+    }
+    PQconninfoFree(opts);
+    return masked;
+}
+
 PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_size)
 {
-    char masked[512];
-    rs_config_mask_url(url, masked, sizeof masked);
     if (!url || !*url) {
         snprintf(err, err_size, "no database URL given; expected --db or RECSIGN_DB_URL, e.g. postgresql://user@host/dbname");
         return NULL;
     }
+    char masked[1024];
+    if (rs_db_mask_conninfo(url, masked, sizeof masked) < 0) {
+        /* Refused before libpq tries it: its parse error could quote a
+         * password. */
+        snprintf(err, err_size, "the database connection string (--db or RECSIGN_DB_URL) is not one libpq can read; expected a postgresql:// URL or keyword=value pairs (values with spaces in single quotes, quotes inside them as \\')");
+        return NULL;
+    }
     const char *keys[] = { "dbname", "application_name", "connect_timeout", NULL };
-    const char *values[] = { url, app, "10", NULL };
+    /* libpq's connect_timeout, in seconds: a connection attempt blocks
+     * the caller this long at most, and a stop request waits for it, so it
+     * stays within the 5 s in which a process must obey SIGTERM
+     * (docs/RELIABILITY.md, "Signals"); every caller retries with backoff. */
+    const char *values[] = { url, app, "4", NULL };
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (!conn) {
         snprintf(err, err_size, "cannot connect to %s: out of memory", masked);

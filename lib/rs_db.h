@@ -13,6 +13,17 @@
  * a database up to it. */
 #define RS_SCHEMA_VERSION 4
 
+/* Writes conninfo, in any form libpq accepts (a postgresql:// URL, or
+ * keyword=value pairs with optional spaces around '=', single-quoted values
+ * with spaces, backslash-escaped quotes), into out (out_size bytes) as
+ * keyword=value pairs, each secret field (the ones libpq itself marks for
+ * hiding: password, sslpassword) as ***. It is read with libpq's own
+ * parser, PQconninfoParse, so that it masks exactly what libpq would use.
+ * Returns how many secrets it masked; -1 when libpq cannot parse conninfo:
+ * then out shows none of it (a parse error may quote any part of it). Fits
+ * rs_opt_mask_fn: the mask of every --db option. */
+int rs_db_mask_conninfo(const char *conninfo, char *out, size_t out_size);
+
 /* Connects to url as application `app`. Returns NULL on failure with a
  * one-line reason (URL masked) in err. */
 PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_size);

@@ -3,6 +3,11 @@
 #ifndef RS_LOG_H
 #define RS_LOG_H
 
+/* The one variable the log reads, and what it takes: every program's
+ * --help prints this line, so that scripts find every RECSIGN_* variable
+ * a program reads in its --help. */
+#define RS_LOG_LEVEL_HELP "env RECSIGN_LOG_LEVEL: log level, error, warn, info or debug (default info)"
+
 typedef enum {
     RS_LOG_ERROR = 0,
     RS_LOG_WARN = 1,

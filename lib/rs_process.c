@@ -4,6 +4,7 @@
 #include "rs_socket.h"
 
 #include <czmq.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -19,6 +20,16 @@ static void s_log_peak_rss(void)
                 usage.ru_maxrss, (double) usage.ru_maxrss / 1024.0,
                 (double) usage.ru_utime.tv_sec + (double) usage.ru_utime.tv_usec / 1e6,
                 (double) usage.ru_stime.tv_sec + (double) usage.ru_stime.tv_usec / 1e6);
+}
+
+void rs_process_ignore_hangup(void)
+{
+    /* Every recsign process logs to stderr and has no file to reopen, so
+     * a hangup (a closed terminal, a stray `kill -HUP`, a log rotation
+     * script) has nothing to do; by default it would kill the process
+     * silently, with status 129, and systemd's Restart=on-failure would
+     * not restart it. */
+    signal(SIGHUP, SIG_IGN);
 }
 
 int rs_process_start(rs_config_t *config, int argc, char **argv, const char *component)
@@ -44,6 +55,7 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
         }
     }
     rs_log_init(component);
+    rs_process_ignore_hangup();
     zsys_init();
     /* After zsys_init, so that it runs before CZMQ's own exit handler. */
     atexit(s_log_peak_rss);

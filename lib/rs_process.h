@@ -10,6 +10,11 @@
 #include "rs_config.h"
 #include "rs_security.h"
 
+/* Ignores SIGHUP for the whole process (every thread): recsign logs to
+ * stderr and has no file to reopen, and no process may die of a hangup.
+ * rs_process_start calls it; the admin CLI calls it itself. */
+void rs_process_ignore_hangup(void);
+
 /* Returns -1 when the process should go on, or the exit code to return
  * (0 after --help, 2 after a usage error printed as one line). */
 int rs_process_start(rs_config_t *config, int argc, char **argv, const char *component);

@@ -14,6 +14,7 @@
 struct rs_security_t {
     bool plain;
     char *dir;
+    char *own_name;         /* the name of our certificate, e.g. "keycoord", "worker-b" */
     zcert_t *own;           /* our certificate, with its secret key */
     zactor_t *auth;         /* ZAP authenticator (servers) */
     char *allowed_dir;
@@ -64,6 +65,7 @@ rs_security_t *rs_security_new(bool plain, const char *certs_dir, const char *ow
         return NULL;
     }
     self->dir = strdup(certs_dir);
+    self->own_name = strdup(own);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.cert", certs_dir, own);
     self->own = zcert_load(path);
@@ -119,6 +121,7 @@ void rs_security_destroy(rs_security_t **self_p)
     zcert_destroy(&self->own);
     zhashx_destroy(&self->allowed);
     free(self->allowed_dir);
+    free(self->own_name);
     free(self->dir);
     free(self);
     *self_p = NULL;
@@ -155,24 +158,46 @@ int rs_security_connect(rs_security_t *self, zsock_t *sock, const char *service,
     return 0;
 }
 
+/* Re-reads the allow-list when its directory changed since the last read. */
+static void s_refresh_allowed(rs_security_t *self)
+{
+    struct stat st;
+    if (stat(self->allowed_dir, &st) == 0
+        && (st.st_mtim.tv_sec != self->allowed_mtime.tv_sec
+            || st.st_mtim.tv_nsec != self->allowed_mtime.tv_nsec)) {
+        self->allowed_mtime = st.st_mtim;
+        s_load_allowed(self);
+        rs_info("allow-list changed: %zu allowed client certificates", zhashx_size(self->allowed));
+    }
+}
+
 bool rs_security_allowed(rs_security_t *self, zframe_t *frame)
 {
     if (self->plain || !self->allowed)
         return true;
+    /* Revocations: a listed sender is checked against the directory at
+     * most once a second (a stat per message would cost the hot path). */
     int64_t now = rs_mono_us();
     if (now >= self->next_check_us) {
         self->next_check_us = now + S_ALLOW_CHECK_US;
-        struct stat st;
-        if (stat(self->allowed_dir, &st) == 0
-            && (st.st_mtim.tv_sec != self->allowed_mtime.tv_sec
-                || st.st_mtim.tv_nsec != self->allowed_mtime.tv_nsec)) {
-            self->allowed_mtime = st.st_mtim;
-            s_load_allowed(self);
-            rs_info("allow-list changed: %zu allowed client certificates", zhashx_size(self->allowed));
-        }
+        s_refresh_allowed(self);
     }
     const char *user = zframe_meta(frame, "User-Id");
-    return user && zhashx_lookup(self->allowed, user) != NULL;
+    if (!user)
+        return false;
+    if (zhashx_lookup(self->allowed, user))
+        return true;
+    /* An unlisted sender passed the handshake, so the authenticator found
+     * its key on disk: it was allowed since our last read. Read again now,
+     * so that a newly allowed certificate is accepted on its first
+     * message. */
+    s_refresh_allowed(self);
+    return zhashx_lookup(self->allowed, user) != NULL;
+}
+
+const char *rs_security_name(const rs_security_t *self)
+{
+    return self->own_name ? self->own_name : "(plain)";
 }
 
 void rs_security_sender_tag(rs_security_t *self, zframe_t *frame,

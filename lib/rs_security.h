@@ -40,8 +40,10 @@ int rs_security_connect(rs_security_t *self, zsock_t *sock, const char *service,
 
 /* Whether the sender of a received frame is (still) allowed: its CURVE
  * public key is in the allow-list now. Always true in plain mode. The
- * allow-list is re-read when its directory changes, checked at most once
- * a second: a revocation takes effect within a second. */
+ * allow-list is re-read when its directory changes: checked at most once a
+ * second for a listed sender (a revocation takes effect within a second),
+ * and at once for a sender not listed yet (a certificate allowed a moment
+ * ago is accepted on its first message). */
 bool rs_security_allowed(rs_security_t *self, zframe_t *frame);
 
 /* The sender's tag: the first RS_SENDER_TAG_CHARS characters of its CURVE
@@ -58,5 +60,9 @@ void rs_security_sender_tag(rs_security_t *self, zframe_t *frame,
 void rs_security_qualify(rs_security_t *self, zframe_t *frame, char *name, size_t name_size);
 
 bool rs_security_plain(const rs_security_t *self);
+
+/* The name of our own certificate (e.g. "worker-b"), "(plain)" in plain
+ * mode: for messages. */
+const char *rs_security_name(const rs_security_t *self);
 
 #endif

@@ -54,6 +54,9 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
     if (opts->rcvbuf > 0)
         zsock_set_rcvbuf(sock, opts->rcvbuf);
     zsock_set_linger(sock, opts->linger_ms);
+    int wait_ms = opts->wait_ms > 0 ? opts->wait_ms : RS_SOCKET_WAIT_MS;
+    zsock_set_sndtimeo(sock, wait_ms);
+    zsock_set_rcvtimeo(sock, wait_ms);
     /* The limit also applies to the CURVE handshake's commands (a few
      * hundred bytes): never below S_MIN_MAX_MSG_BYTES. */
     int64_t limit = opts->max_msg_bytes <= 0                  ? -1

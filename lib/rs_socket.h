@@ -18,7 +18,15 @@ typedef struct {
     int linger_ms;         /* how long unsent messages are kept at close */
     int64_t max_msg_bytes; /* the largest message a peer may send; a peer that announces
                               more is disconnected before anything is allocated for it */
+    int wait_ms;           /* how long one send or receive may block (ZMQ_SNDTIMEO and
+                              ZMQ_RCVTIMEO); 0 means RS_SOCKET_WAIT_MS. Never unbounded: a
+                              send to a peer that is gone, refuses us or is full must give
+                              the caller back control, so that SIGTERM is obeyed. */
 } rs_socket_opts_t;
+
+/* The default bound on one send or receive, in ms: short enough that a
+ * process notices a stop request within a second whatever its peers do. */
+#define RS_SOCKET_WAIT_MS 1000
 
 /* type is a ZMQ_* socket type. Endpoints are tcp://, ipc:// or inproc://
  * addresses; a leading '@' or '>' (CZMQ's bind/connect marks) is accepted

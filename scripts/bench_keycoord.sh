@@ -86,8 +86,7 @@ table="$out_dir/keycoord.md"
 work="$(rs_work_dir rskcb)"
 
 # The flags below are the whole configuration.
-unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_KEYCOORD_ENDPOINT RECSIGN_LEASE_TTL_MS \
-      RECSIGN_KEYCOORD_MAX_WAITERS RECSIGN_CLIENT_CERT RECSIGN_CERTS_DIR RECSIGN_INSECURE_PLAIN
+rs_unset_config_env
 
 # --- cleanup -----------------------------------------------------------------------
 pg_dir=""

@@ -15,6 +15,7 @@
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
 #                        rs_cpu_seconds, rs_cpu_delta
+#   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
 #                        rs_last_run_timing
@@ -246,21 +247,42 @@ rs_need_bins() {
     done
 }
 
-# rs_build_programs: installs what is missing, builds, and sets `build` (the
-# build directory) and the path of every program meson builds: bin_ventilator,
-# bin_keycoord, bin_worker, bin_sink, bin_admin, bin_sign (the raw signing
-# benchmark) and bin_bench_keycoord; exits 1 if one is missing.
+# rs_find_programs: sets `build` (the build directory) and the path of
+# every program meson builds: bin_ventilator, bin_keycoord, bin_worker,
+# bin_sink, bin_admin, bin_sign (the raw signing benchmark) and
+# bin_bench_keycoord. RECSIGN_<NAME>_BIN overrides each (tests/meson.build
+# sets them from the targets; a user without write access to build/ can
+# point them at someone else's build). Builds and checks nothing.
+rs_find_programs() {
+    build="$(rs_build_dir)"
+    bin_ventilator="${RECSIGN_VENTILATOR_BIN:-$build/src/ventilator/recsign-ventilator}"
+    bin_keycoord="${RECSIGN_KEYCOORD_BIN:-$build/src/keycoord/recsign-keycoord}"
+    bin_worker="${RECSIGN_WORKER_BIN:-$build/src/worker/recsign-worker}"
+    bin_sink="${RECSIGN_SINK_BIN:-$build/src/sink/recsign-sink}"
+    bin_admin="${RECSIGN_ADMIN_BIN:-$build/src/admin/recsign}"
+    bin_sign="${RECSIGN_BENCH_SIGN_BIN:-$build/src/bench/recsign-bench-sign}"
+    bin_bench_keycoord="${RECSIGN_BENCH_KEYCOORD_BIN:-$build/src/bench/recsign-bench-keycoord}"
+}
+
+# True when the five recsign programs were given in the environment
+# (RECSIGN_<NAME>_BIN): then nothing is built.
+rs_programs_given() {
+    [[ -n "${RECSIGN_VENTILATOR_BIN:-}" && -n "${RECSIGN_KEYCOORD_BIN:-}" && -n "${RECSIGN_WORKER_BIN:-}" \
+       && -n "${RECSIGN_SINK_BIN:-}" && -n "${RECSIGN_ADMIN_BIN:-}" ]]
+}
+
+# rs_build_programs: installs what is missing and builds (unless the
+# programs were given, see rs_programs_given), then rs_find_programs;
+# exits 1 if a program is missing.
 rs_build_programs() {
+    if rs_programs_given; then
+        rs_find_programs
+        rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"
+        return 0
+    fi
     rs_ensure_deps
     rs_build
-    build="$(rs_build_dir)"
-    bin_ventilator="$build/src/ventilator/recsign-ventilator"
-    bin_keycoord="$build/src/keycoord/recsign-keycoord"
-    bin_worker="$build/src/worker/recsign-worker"
-    bin_sink="$build/src/sink/recsign-sink"
-    bin_admin="$build/src/admin/recsign"
-    bin_sign="$build/src/bench/recsign-bench-sign"
-    bin_bench_keycoord="$build/src/bench/recsign-bench-keycoord"
+    rs_find_programs
     rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin" \
                  "$bin_sign" "$bin_bench_keycoord"
 }
@@ -417,6 +439,7 @@ rs_psql() {
 RS_PIDS=()
 RS_PNAMES=()
 RS_PLOGS=()
+RS_PCMDS=()   # each one's command, shell-quoted, for a restart
 
 # rs_proc_start NAME LOGFILE COMMAND [ARGS...]: starts COMMAND in the
 # background with stdout and stderr appended to LOGFILE. Sets RS_LAST_PID.
@@ -428,6 +451,7 @@ rs_proc_start() {
     RS_PIDS+=("$RS_LAST_PID")
     RS_PNAMES+=("$name")
     RS_PLOGS+=("$log")
+    RS_PCMDS+=("$(printf '%q ' "$@")")
 }
 
 # True while PID runs (a zombie, i.e. exited but not yet reaped, is not).
@@ -510,6 +534,28 @@ rs_cpu_seconds() {
 # either is missing.
 rs_cpu_delta() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.2f", b - a }'; }
 
+# rs_proc_signal_wait PID SIGNAL GRACE: sends SIGNAL (and SIGCONT, so that
+# a paused process can act on it) and waits up to GRACE seconds for PID to
+# exit. Returns 0 when it exited, 1 when it still runs.
+rs_proc_signal_wait() {
+    local pid="$1" start=$SECONDS
+    kill -"$2" "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true
+    while rs_proc_alive "$pid" && (( SECONDS - start < $3 )); do sleep 0.05; done
+    ! rs_proc_alive "$pid"
+}
+
+# rs_proc_reap PID: kills PID if it still runs, reaps it and forgets it
+# (one of ours). Sets RS_REAP_STATUS to its exit status.
+rs_proc_reap() {
+    local pid="$1" i
+    RS_REAP_STATUS=0
+    rs_proc_alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; }
+    wait "$pid" 2>/dev/null || RS_REAP_STATUS=$?
+    i="$(rs_proc_index "$pid")" && RS_PIDS[$i]=""
+    return 0
+}
+
 # Stops every recorded process still running: SIGTERM, up to
 # RS_STOP_GRACE seconds (default 5) to exit, then SIGKILL. Reaps them all.
 rs_proc_stop_all() {
@@ -539,14 +585,116 @@ rs_proc_stop_all() {
     return 0
 }
 
+# --- per-user state ------------------------------------------------------------
+# What the scripts keep between runs outside a run's own directory (the port
+# locks) lives in a directory of the user's own: $XDG_RUNTIME_DIR/recsign
+# when that is the user's, else ${TMPDIR:-/tmp}/recsign-UID. A directory
+# left by root (or anyone else) is never shared: each user has their own.
+
+# rs_state_dir VAR: sets VAR to the user's state directory, made with mode
+# 0700 if needed; exits 1 naming the real cause when it cannot be used.
+rs_state_dir() {
+    local -n rs_sd_out="$1"
+    local d
+    if [[ -n "${XDG_RUNTIME_DIR:-}" && -d "$XDG_RUNTIME_DIR" && -O "$XDG_RUNTIME_DIR" \
+          && -w "$XDG_RUNTIME_DIR" ]]; then
+        d="$XDG_RUNTIME_DIR/recsign"
+    else
+        d="${TMPDIR:-/tmp}/recsign-$(id -u)"
+    fi
+    local why
+    why="$(mkdir -p -m 0700 "$d" 2>&1)" \
+        || rs_die "cannot create the state directory $d: ${why##*: }"
+    [[ -O "$d" ]] \
+        || rs_die "the state directory $d belongs to $(stat -c %U "$d" 2>/dev/null || echo another user), not to $(id -un); remove it or set TMPDIR to a directory of your own"
+    [[ -w "$d" ]] || rs_die "the state directory $d is not writable by $(id -un)"
+    rs_sd_out="$d"
+}
+
+# --- supervision ----------------------------------------------------------------
+# Like the shipped systemd units (Restart=on-failure, RestartSec=2): a
+# service that exits while the job runs is started again with the same
+# command and log, after a backoff that doubles per service from 1 s to
+# 30 s. Each restart is recorded with its cause for the script's summary.
+
+RS_RESTARTS=()   # "NAME: CAUSE; restarted after S s" per restart
+
+# rs_exit_cause STATUS: "exit status N", or "killed by signal NAME" for a
+# shell status above 128.
+rs_exit_cause() {
+    if (( $1 > 128 )); then
+        printf 'killed by signal %s\n' "$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
+    else
+        printf 'exit status %s\n' "$1"
+    fi
+}
+
+# rs_supervise PID TIMEOUT_SECONDS: waits for PID (one of ours, the one
+# whose exit ends the job, e.g. the ventilator) to exit with status 0,
+# restarting every recorded process that exits meanwhile, PID included
+# when it fails. Not restarted: a process that exits with status 2 (a usage
+# error would only repeat). Sets RS_WAIT_STATUS (PID's status). Returns 0
+# when PID exited 0, 124 on timeout, 125 when a process exited with status
+# 2 (RS_DEAD_NAME names it; a line on stderr says which, with its log's
+# tail). Restarts are said on stderr and added to RS_RESTARTS.
+rs_supervise() {
+    local target="$1" timeout="$2" start=$SECONDS i pid st target_i
+    local -A due=() backoff=() cause=() started=()
+    target_i="$(rs_proc_index "$target")" || rs_die "rs_supervise: pid $target is not one of ours"
+    RS_WAIT_STATUS=""
+    RS_DEAD_NAME=""
+    while :; do
+        for i in "${!RS_PIDS[@]}"; do
+            pid="${RS_PIDS[$i]}"
+            if [[ -n "$pid" ]]; then
+                rs_proc_alive "$pid" && continue
+                st=0
+                wait "$pid" 2>/dev/null || st=$?
+                RS_PIDS[$i]=""
+                if [[ "$pid" == "$target" && $st -eq 0 ]]; then
+                    RS_WAIT_STATUS=0
+                    return 0
+                fi
+                if (( st == 2 )); then
+                    RS_DEAD_NAME="${RS_PNAMES[$i]}"
+                    RS_WAIT_STATUS=2
+                    rs_warn "${RS_PNAMES[$i]} (pid $pid) exited with status 2 (a usage error); not restarted; last lines of ${RS_PLOGS[$i]}:"
+                    tail -n 20 "${RS_PLOGS[$i]}" >&2 2>/dev/null || true
+                    return 125
+                fi
+                # A service that ran a minute since its restart starts over at 1 s.
+                local b="${backoff[$i]:-0}"
+                (( SECONDS - ${started[$i]:-0} < 60 )) || b=0
+                backoff[$i]=$(( b == 0 ? 1 : b * 2 > 30 ? 30 : b * 2 ))
+                due[$i]=$((SECONDS + ${backoff[$i]}))
+                cause[$i]="$(rs_exit_cause "$st")"
+                rs_warn "${RS_PNAMES[$i]} (pid $pid) ${cause[$i]}; restarting it in ${backoff[$i]} s"
+            elif [[ -n "${due[$i]:-}" ]] && (( SECONDS >= ${due[$i]} )); then
+                eval "${RS_PCMDS[$i]}" </dev/null >>"${RS_PLOGS[$i]}" 2>&1 &
+                pid=$!
+                (( i == target_i )) && target="$pid"
+                RS_PIDS[$i]="$pid"
+                started[$i]=$SECONDS
+                RS_RESTARTS+=("${RS_PNAMES[$i]}: ${cause[$i]}; restarted after ${backoff[$i]} s (pid $pid)")
+                rs_say "restarted ${RS_PNAMES[$i]} (pid $pid) after ${cause[$i]}"
+                unset "due[$i]"
+            fi
+        done
+        (( SECONDS - start >= timeout )) && return 124
+        sleep 0.2
+    done
+}
+
 # --- ports -------------------------------------------------------------------
 # Free TCP ports on 127.0.0.1 for tests that run in parallel. A port is taken
 # when nothing listens on it and a lock directory for it could be created
-# (mkdir is atomic), so two tests of this machine never pick the same port
-# between choosing it and binding it.
+# (mkdir is atomic) in the user's state directory, so two runs of one user
+# never pick the same port between choosing it and binding it (another
+# user's run that picks it in that moment makes the later bind fail with
+# "Address already in use").
 
 RS_PORT_LOCKS=()
-RS_PORT_LOCK_ROOT="${TMPDIR:-/tmp}/recsign-ports"
+RS_PORT_LOCK_ROOT=""
 
 # True when something listens on 127.0.0.1:PORT (or any address).
 rs_port_in_use() {
@@ -558,19 +706,29 @@ rs_port_in_use() {
     fi
 }
 
-# rs_free_port VAR [PREFERRED]: sets VAR to a free port, PREFERRED if it is
-# free. (Not a $(...) function: the lock must be recorded in this shell.)
+# rs_free_port VAR [PREFERRED] [BELOW]: sets VAR to a free port, PREFERRED
+# if it is free, else one from 20000 up to BELOW (exclusive; default 50000).
+# (Not a $(...) function: the lock must be recorded in this shell.) Exits 1
+# when the state directory cannot be used; returns 1, saying what was
+# tried, when every port tried was in use or locked.
 rs_free_port() {
     local -n rs_fp_out="$1"
-    local preferred="${2:-}" port tries
-    mkdir -p "$RS_PORT_LOCK_ROOT" 2>/dev/null || true
+    local preferred="${2:-}" below="${3:-50000}" port tries
+    if [[ -z "$RS_PORT_LOCK_ROOT" ]]; then
+        local state
+        rs_state_dir state
+        RS_PORT_LOCK_ROOT="$state/ports"
+    fi
+    local why
+    why="$(mkdir -p "$RS_PORT_LOCK_ROOT" 2>&1)" \
+        || rs_die "cannot create the port lock directory $RS_PORT_LOCK_ROOT: ${why##*: }"
     # Locks older than a day belong to dead runs.
     find "$RS_PORT_LOCK_ROOT" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
     for ((tries = 0; tries < 200; tries++)); do
         if [[ -n "$preferred" && $tries -eq 0 ]]; then
             port="$preferred"
         else
-            port=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+            port=$((20000 + (RANDOM * 32768 + RANDOM) % (below - 20000)))
         fi
         rs_port_in_use "$port" && continue
         if mkdir "$RS_PORT_LOCK_ROOT/$port" 2>/dev/null; then
@@ -579,7 +737,7 @@ rs_free_port() {
             return 0
         fi
     done
-    rs_warn "no free TCP port found"
+    rs_warn "no free TCP port: 200 ports from 20000 to $((below - 1)) tried, each in use or locked in $RS_PORT_LOCK_ROOT"
     return 1
 }
 
@@ -589,9 +747,9 @@ rs_free_ports() {
     local spec
     for spec in "$@"; do
         if [[ "$spec" == *=* ]]; then
-            rs_free_port "${spec%%=*}" "${spec#*=}" || rs_die "no free port"
+            rs_free_port "${spec%%=*}" "${spec#*=}" || exit 1
         else
-            rs_free_port "$spec" || rs_die "no free port"
+            rs_free_port "$spec" || exit 1
         fi
     done
 }
@@ -606,15 +764,61 @@ rs_release_ports() {
 # --- recsign runs ------------------------------------------------------------
 # What the scripts that run the recsign processes share.
 
-# Unsets the RECSIGN_* settings the processes would otherwise read from the
-# environment, so that the flags a script passes are the whole configuration.
+# rs_help_text: every program's --help (rs_find_programs first). The
+# programs print there every RECSIGN_* variable they read (the admin CLI
+# those of all its commands) and every option's range.
+rs_help_text() {
+    local b
+    for b in "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin"; do
+        "$b" --help || true
+    done
+}
+
+# rs_config_env_names: the RECSIGN_* variables the programs read, from
+# their --help, one per line.
+rs_config_env_names() {
+    rs_help_text 2>/dev/null | grep -oE 'RECSIGN_[A-Z0-9_]+' | sort -u
+}
+
+# Unsets the RECSIGN_* settings the programs would otherwise read from the
+# environment (the list from their --help), so that what a script passes is
+# their whole configuration. RECSIGN_LOG_LEVEL stays: it is how a caller
+# asks for a verbosity. Exits 1 when the list cannot be read.
 rs_unset_config_env() {
-    unset RECSIGN_DB_URL RECSIGN_KEYCOORD_BIND RECSIGN_SINK_BIND RECSIGN_VENTILATOR_BIND \
-          RECSIGN_BATCH_SIZE RECSIGN_VENTILATOR_ENDPOINT RECSIGN_KEYCOORD_ENDPOINT \
-          RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS \
-          RECSIGN_REDISPATCH_MS RECSIGN_VENTILATOR_PAGE_ROWS RECSIGN_KEYCOORD_MAX_WAITERS \
-          RECSIGN_SINK_FLUSH_ROWS RECSIGN_SINK_FLUSH_MS RECSIGN_REQUEST_TIMEOUT_MS \
-          RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER
+    local names name
+    names="$(rs_config_env_names)"
+    [[ "$names" == *RECSIGN_DB_URL* ]] \
+        || rs_die "cannot read the RECSIGN_* variables from the programs' --help ($bin_worker and others)"
+    for name in $names; do
+        [[ "$name" == RECSIGN_LOG_LEVEL ]] || unset "$name"
+    done
+}
+
+# rs_help_range FLAG COMMAND...: prints "MIN MAX", the range that
+# `COMMAND --help` gives for FLAG; nothing when it gives none.
+rs_help_range() {
+    local flag="$1"
+    shift
+    { "$@" --help 2>/dev/null || true; } | awk -v f="$flag" '
+        $1 == f { getline
+                  if (match($0, /range -?[0-9]+\.\.-?[0-9]+/)) {
+                      r = substr($0, RSTART + 6, RLENGTH - 6); sub(/\.\./, " ", r); print r }
+                  exit }'
+}
+
+# rs_need_int_as FLAG VALUE PROGRAM_FLAG COMMAND... [-- MIN]: VALUE must be
+# within the range COMMAND --help gives for PROGRAM_FLAG (the program that
+# will take it), so that a script never accepts what its program refuses.
+# RS_MIN_OVERRIDE, when set, raises the lower bound (e.g. a script that
+# needs at least one key). Exits 1 when the range cannot be read.
+rs_need_int_as() {
+    local flag="$1" value="$2" pflag="$3" range lo hi
+    shift 3
+    range="$(rs_help_range "$pflag" "$@")"
+    [[ -n "$range" ]] || rs_die "cannot read the range of $pflag from $* --help"
+    read -r lo hi <<<"$range"
+    [[ -n "${RS_MIN_OVERRIDE:-}" ]] && (( RS_MIN_OVERRIDE > lo )) && lo=$RS_MIN_OVERRIDE
+    RS_INT_DIGITS=${#hi} rs_need_int "$flag" "$value" "$lo" "$hi"
 }
 
 # rs_make_certs ADMIN DIR LOG: the CURVE certificates in DIR (`recsign

@@ -2,15 +2,21 @@
 # scripts/run_local.sh: signs a database's records on this machine, end to end.
 #
 # usage: scripts/run_local.sh [options]
-#   --records N      records to seed (default 100000)
-#   --keys N         keys to create (default 100)
-#   --batch-size N   records per batch, 1..100000 (default 100)
-#   --workers N      worker processes (default 1)
-#   --threads N      signing threads per worker (default: number of cores)
+#   --records N      records to seed (default 100000; bounds: recsign init's)
+#   --keys N         keys to create (default 100; at most what recsign init takes)
+#   --batch-size N   records per batch (default 100; bounds: the ventilator's)
+#   --workers N      worker processes, 1..256 (default 1)
+#   --threads N      signing threads per worker (default: number of cores;
+#                    bounds: the worker's)
+#   --max-rate N     signatures per second each worker may make (default 0:
+#                    no limit; bounds: the worker's)
 #   --db URL         use this existing database instead of a private one, and
 #                    leave it running with its data; when it already has the
 #                    schema and no --keys/--records are given, nothing is
-#                    added: only what is unsigned gets signed
+#                    added: only what is unsigned gets signed. Any libpq
+#                    connection string. Better given as RECSIGN_DB_URL (a
+#                    command line is visible to every user in ps), with the
+#                    password in ~/.pgpass or a service file; never printed
 #   --master-key P   master key file (default .recsign/master.key; created by
 #                    `recsign init` when absent)
 #   --keep           leave the private database running; prints its URL and
@@ -20,8 +26,10 @@
 #
 # Steps: install missing packages (as root) and build; start a private
 # PostgreSQL cluster; `recsign init`; start keycoord, sink, the workers, then
-# the ventilator; wait for the ventilator to finish; stop everything; run
-# `recsign verify` and `recsign audit`; print a summary. Logs go to
+# the ventilator; wait for the ventilator to finish, restarting any process
+# that exits meanwhile (backoff from 1 s doubling to 30 s, as the systemd
+# units do); stop everything; run `recsign verify` and `recsign audit`;
+# print a summary, with each restart and its cause. Logs go to
 # .recsign/logs/ (RECSIGN_DATA_DIR overrides .recsign/). Ctrl-C stops
 # everything this script started.
 set -euo pipefail
@@ -36,39 +44,58 @@ keys=100
 batch=100
 workers=1
 threads=""
-db_url=""
+max_rate=0
+db_url="${RECSIGN_DB_URL:-}"
 master_key=""
 keep=0
 timeout=1800
 records_set=0
 keys_set=0
+db_flag=0
 
-# option FLAG VALUE: one flag of the command line.
+# option FLAG VALUE: one flag of the command line. The values the programs
+# take are checked against the programs' own bounds once they are built.
 option() {
     local flag="$1" value="$2"
     case "$flag" in
-        --records)    rs_need_int "$flag" "$value" 0 100000000; records="$((10#$value))"; records_set=1 ;;
-        --keys)       rs_need_int "$flag" "$value" 1 1000000; keys="$((10#$value))"; keys_set=1 ;;
-        --batch-size) rs_need_int "$flag" "$value" 1 100000; batch="$((10#$value))" ;;
+        --records)    records="$value"; records_set=1 ;;
+        --keys)       keys="$value"; keys_set=1 ;;
+        --batch-size) batch="$value" ;;
         --workers)    rs_need_int "$flag" "$value" 1 256; workers="$((10#$value))" ;;
-        --threads)    rs_need_int "$flag" "$value" 0 1024; threads="$((10#$value))" ;;
+        --threads)    threads="$value" ;;
+        --max-rate)   max_rate="$value" ;;
         --timeout)    rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
-        --db)         [[ -n "$value" ]] || rs_usage_error "--db needs a URL"; db_url="$value" ;;
+        --db)         [[ -n "$value" ]] || rs_usage_error "--db needs a URL"; db_url="$value"; db_flag=1 ;;
         --master-key) [[ -n "$value" ]] || rs_usage_error "--master-key needs a path"; master_key="$value" ;;
         --keep)       keep=1 ;;
         -h|--help)    rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
         *)            rs_usage_error "unknown flag '$flag'" ;;
     esac
 }
-rs_parse_flags '--records|--keys|--batch-size|--workers|--threads|--db|--master-key|--timeout' option "$@"
-# 0 means one per core (as the worker reads it); say the real number.
-[[ -n "$threads" && "$threads" != 0 ]] || threads="$(nproc 2>/dev/null || echo 1)"
+rs_parse_flags '--records|--keys|--batch-size|--workers|--threads|--max-rate|--db|--master-key|--timeout' option "$@"
 if [[ -n "$db_url" && $keep -eq 1 ]]; then
     rs_warn "--keep has no effect with --db (an external database is always left running)"
 fi
 
 # --- build -----------------------------------------------------------------------
 rs_build_programs
+# The processes take their settings from this script only; the database
+# reaches them in the environment, never on a command line (ps).
+rs_unset_config_env
+# The bounds are the programs' own (their --help): what they would refuse
+# is refused here, before anything starts. Signing needs at least one key.
+rs_need_int_as --records "$records" --records "$bin_admin" init
+RS_MIN_OVERRIDE=1 rs_need_int_as --keys "$keys" --keys "$bin_admin" init
+rs_need_int_as --batch-size "$batch" --batch-size "$bin_ventilator"
+[[ -z "$threads" ]] || rs_need_int_as --threads "$threads" --threads "$bin_worker"
+rs_need_int_as --max-rate "$max_rate" --max-rate "$bin_worker"
+records="$((10#$records))" keys="$((10#$keys))" batch="$((10#$batch))" max_rate="$((10#$max_rate))"
+# 0 means one per core (as the worker reads it); say the real number.
+[[ -n "$threads" && "$threads" != 0 ]] && threads="$((10#$threads))" || threads="$(nproc 2>/dev/null || echo 1)"
+if [[ -n "$db_url" ]]; then
+    export RECSIGN_DB_URL="$db_url"
+    (( db_flag == 0 )) || rs_warn "--db is visible to every user of this host (ps); prefer RECSIGN_DB_URL, with the password in ~/.pgpass or a service file"
+fi
 
 # --- files -----------------------------------------------------------------------
 data_dir="${RECSIGN_DATA_DIR:-$RS_ROOT/.recsign}"
@@ -97,17 +124,25 @@ cleanup() {
 rs_on_exit cleanup
 
 # --- database -----------------------------------------------------------------------
-# admin COMMAND [ARGS...]: the admin CLI against the database in use.
-admin() { "$bin_admin" "$1" --db "$db_url" "${@:2}"; }
+# admin COMMAND [ARGS...]: the admin CLI against the database in use
+# (RECSIGN_DB_URL).
+admin() { "$bin_admin" "$@"; }
 
 if [[ -z "$db_url" ]]; then
     pg_dir="$(mktemp -d /tmp/rspg.XXXXXX)"
     rs_pg_start_private "$pg_dir"
     db_url="$RS_PG_URL"
+    export RECSIGN_DB_URL="$db_url"
     do_init=1
 else
-    has_schema="$(rs_psql "$db_url" -c "select to_regclass('public.records') is not null" 2>"$logs/psql.log")" \
-        || rs_die "cannot reach database $db_url: $(head -n 1 "$logs/psql.log")"
+    # The admin CLI connects first: its errors never show a password (and
+    # a string libpq cannot read is refused before psql could quote it).
+    has_schema=t
+    if ! admin status >/dev/null 2>"$logs/db-check.log"; then
+        grep -q "recsign init" "$logs/db-check.log" \
+            || rs_die "cannot use the database given with --db or RECSIGN_DB_URL: $(sed -n '1s/.* ERROR //p' "$logs/db-check.log")"
+        has_schema=f
+    fi
     if [[ "$has_schema" == t && $records_set -eq 0 && $keys_set -eq 0 ]]; then
         do_init=0
         rs_say "database has the schema; signing what is unsigned (no keys or records added)"
@@ -133,36 +168,32 @@ port_vent="" port_sink="" port_kc=""
 rs_free_ports port_vent=5557 port_sink=5558 port_kc=5559
 
 rs_proc_start keycoord "$logs/keycoord.log" \
-    "$bin_keycoord" --db "$db_url" --bind "tcp://*:$port_kc"
+    "$bin_keycoord" --bind "tcp://*:$port_kc"
 rs_proc_start sink "$logs/sink.log" \
-    "$bin_sink" --db "$db_url" --bind "tcp://*:$port_sink"
+    "$bin_sink" --bind "tcp://*:$port_sink"
 for ((w = 1; w <= workers; w++)); do
     rs_proc_start "worker-$w" "$logs/worker-$w.log" \
         "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
         --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
-        --threads "$threads" --master-key "$master_key"
+        --threads "$threads" --master-key "$master_key" --max-rate "$max_rate"
 done
 prev_run="$(rs_psql "$db_url" -c 'select coalesce(max(id), 0) from runs')"
 unsigned="$(rs_psql "$db_url" -c 'select count(*) from records r where not exists (select 1 from signatures s where s.record_id = r.id)')"
 rs_say "signing $unsigned unsigned records: batch size $batch, $workers worker(s) x $threads thread(s); logs in $logs"
 start_ns="$(date +%s%N)"
 rs_proc_start ventilator "$logs/ventilator.log" \
-    "$bin_ventilator" --db "$db_url" --bind "tcp://*:$port_vent" --batch-size "$batch"
+    "$bin_ventilator" --bind "tcp://*:$port_vent" --batch-size "$batch"
 vent_pid="$RS_LAST_PID"
 
 wait_rc=0
-rs_wait_proc "$vent_pid" "$timeout" || wait_rc=$?
+rs_supervise "$vent_pid" "$timeout" || wait_rc=$?
 end_ns="$(date +%s%N)"
 case "$wait_rc" in
-    0)  if [[ "$RS_WAIT_STATUS" != 0 ]]; then
-            rs_warn "ventilator exited with status $RS_WAIT_STATUS; last lines of $logs/ventilator.log:"
-            tail -n 20 "$logs/ventilator.log" >&2
-            exit 1
-        fi ;;
-    124) rs_warn "ventilator did not finish within $timeout s"
+    0)  ;;
+    124) rs_warn "the run did not finish within $timeout s"
          rs_proc_tails 10
          exit 1 ;;
-    *)  exit 1 ;;  # rs_wait_proc said which process died
+    *)  exit 1 ;;  # rs_supervise said which process failed for good
 esac
 rs_proc_stop_all
 
@@ -206,6 +237,12 @@ else
     echo "  signing phase     (no run recorded)"
 fi
 echo "  ventilator wall   $script_wall s (start to exit, seen by this script)"
+if (( ${#RS_RESTARTS[@]} == 0 )); then
+    echo "  restarts          none"
+else
+    echo "  restarts          ${#RS_RESTARTS[@]}"
+    printf '    %s\n' "${RS_RESTARTS[@]}"
+fi
 if (( verify_rc == 0 )); then
     echo "  verify            ok ($(tail -n 1 "$logs/verify.log"))"
 else

@@ -95,19 +95,13 @@ WORKER_PIDS=()
 # soak_stop PID SIGNAL: the process must exit 0 within RS_STOP_GRACE s and
 # leave no dangling socket. Forgets it either way.
 soak_stop() {
-    local pid="$1" sig="$2" i st=0 start name log
+    local pid="$1" sig="$2" i st name log
     i="$(rs_proc_index "$pid")" || return 0
     name="${RS_PNAMES[$i]}" log="${RS_PLOGS[$i]}"
-    kill -"$sig" "$pid" 2>/dev/null || true
-    kill -CONT "$pid" 2>/dev/null || true
-    start=$SECONDS
-    while rs_proc_alive "$pid" && (( SECONDS - start < RS_STOP_GRACE )); do sleep 0.05; done
-    if rs_proc_alive "$pid"; then
-        kill -KILL "$pid" 2>/dev/null || true
-        soak_failure "$name (pid $pid) did not exit within $RS_STOP_GRACE s of SIG$sig"
-    fi
-    wait "$pid" 2>/dev/null || st=$?
-    RS_PIDS[$i]=""
+    rs_proc_signal_wait "$pid" "$sig" "$RS_STOP_GRACE" \
+        || soak_failure "$name (pid $pid) did not exit within $RS_STOP_GRACE s of SIG$sig"
+    rs_proc_reap "$pid"
+    st=$RS_REAP_STATUS
     if (( st != 0 )); then
         soak_failure "$name (pid $pid) exited $st after SIG$sig; last lines: $(tail -n 3 "$log" | tr '\n' '|' | cut -c 1-600)"
     elif grep -q dangling "$log"; then
@@ -116,11 +110,8 @@ soak_stop() {
 }
 
 soak_kill() {
-    local pid="$1" i
-    i="$(rs_proc_index "$pid")" || return 0
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    RS_PIDS[$i]=""
+    rs_proc_index "$1" >/dev/null || return 0
+    rs_proc_reap "$1"
 }
 
 start_worker() {

@@ -44,15 +44,14 @@ RS_PROG="$(basename "$0" .sh)"
 # shellcheck source=../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-H_BUILD="${RECSIGN_BUILD_DIR:-$RS_ROOT/build}"
-H_VENTILATOR="${RECSIGN_VENTILATOR_BIN:-$H_BUILD/src/ventilator/recsign-ventilator}"
-H_KEYCOORD="${RECSIGN_KEYCOORD_BIN:-$H_BUILD/src/keycoord/recsign-keycoord}"
-H_WORKER="${RECSIGN_WORKER_BIN:-$H_BUILD/src/worker/recsign-worker}"
-H_SINK="${RECSIGN_SINK_BIN:-$H_BUILD/src/sink/recsign-sink}"
-H_ADMIN="${RECSIGN_ADMIN_BIN:-$H_BUILD/src/admin/recsign}"
-for h_b in "$H_VENTILATOR" "$H_KEYCOORD" "$H_WORKER" "$H_SINK" "$H_ADMIN"; do
-    [[ -x "$h_b" ]] || { echo "$RS_PROG: missing binary $h_b" >&2; exit 1; }
-done
+rs_find_programs
+H_BUILD="$build"
+H_VENTILATOR="$bin_ventilator"
+H_KEYCOORD="$bin_keycoord"
+H_WORKER="$bin_worker"
+H_SINK="$bin_sink"
+H_ADMIN="$bin_admin"
+rs_need_bins "$H_VENTILATOR" "$H_KEYCOORD" "$H_WORKER" "$H_SINK" "$H_ADMIN"
 # The processes turn CZMQ's own log off; tests/czmq_logshim.c turns it back
 # on (to stderr, so into each process's log), so that CZMQ's "dangling
 # sockets" report at exit is seen. Not under a dynamically linked ASan
@@ -223,32 +222,20 @@ h_init() {
 # psql's), and a later bind, e.g. a sink restarted on its port, then fails
 # with "Address already in use".
 h_free_port() {
-    local -n h_fp_out="$1"
-    local lo=32768 hi port tries
+    local lo=32768 hi
     read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
     if (( lo <= 20000 + 1000 )); then
         rs_free_port "$1"
-        return
+    else
+        rs_free_port "$1" "" "$lo"
     fi
-    mkdir -p "$RS_PORT_LOCK_ROOT" 2>/dev/null || true
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % (lo - 20000)))
-        rs_port_in_use "$port" && continue
-        if mkdir "$RS_PORT_LOCK_ROOT/$port" 2>/dev/null; then
-            RS_PORT_LOCKS+=("$RS_PORT_LOCK_ROOT/$port")
-            h_fp_out="$port"
-            return 0
-        fi
-    done
-    rs_warn "no free TCP port found below $lo"
-    return 1
 }
 
 h_ports() {
     [[ -n "$H_PORT_VENT" ]] && return 0
-    h_free_port H_PORT_VENT || h_fail "no free port"
-    h_free_port H_PORT_SINK || h_fail "no free port"
-    h_free_port H_PORT_KC || h_fail "no free port"
+    h_free_port H_PORT_VENT || h_fail "no free port (see the line above)"
+    h_free_port H_PORT_SINK || h_fail "no free port (see the line above)"
+    h_free_port H_PORT_KC || h_fail "no free port (see the line above)"
 }
 
 # The endpoints a worker (or a test's own peer) connects to.
@@ -354,10 +341,8 @@ h_kill() {
     i="$(rs_proc_index "$pid")" || h_fail "h_kill: pid $pid is not a process of this test"
     rs_proc_alive "$pid" || h_fail "${RS_PNAMES[$i]} (pid $pid) was not running when it was to be killed"
     h_step "kill -9 ${RS_PNAMES[$i]} (pid $pid)"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || st=$?
-    RS_PIDS[$i]=""
-    H_KILL_STATUS=$st
+    rs_proc_reap "$pid"
+    H_KILL_STATUS=$RS_REAP_STATUS
 }
 
 # h_stacks PID LOG: appends every thread's stack of a hung PID to LOG, when
@@ -387,34 +372,26 @@ h_sanitizer_exit_hang() {
 # to TIMEOUT s (default RS_STOP_GRACE, or 10); the process must exit 0.
 # Sets H_STOP_STATUS.
 h_stop() {
-    local pid="$1" sig="${2:-TERM}" timeout="${3:-${RS_STOP_GRACE:-10}}" i st=0 start
+    local pid="$1" sig="${2:-TERM}" timeout="${3:-${RS_STOP_GRACE:-10}}" i st
     i="$(rs_proc_index "$pid")" || h_fail "h_stop: pid $pid is not a process of this test"
     local name="${RS_PNAMES[$i]}" log="${RS_PLOGS[$i]}"
     rs_proc_alive "$pid" || { wait "$pid" 2>/dev/null || st=$?; RS_PIDS[$i]="";
         h_fail "$name (pid $pid) had already exited (status $st) before SIG$sig"; }
     h_step "SIG$sig to $name (pid $pid)"
-    kill -"$sig" "$pid" 2>/dev/null || true
-    kill -CONT "$pid" 2>/dev/null || true
-    start=$SECONDS
-    while rs_proc_alive "$pid" && (( SECONDS - start < timeout )); do sleep 0.05; done
-    if rs_proc_alive "$pid"; then
+    if ! rs_proc_signal_wait "$pid" "$sig" "$timeout"; then
         if h_sanitizer_exit_hang "$pid" "$log"; then
-            kill -KILL "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-            RS_PIDS[$i]=""
+            rs_proc_reap "$pid"
             rs_warn "$name (pid $pid) shut down cleanly but LeakSanitizer's exit check hung; killed, not counted as a failure"
             H_STOP_STATUS=0
             return 0
         fi
         h_stacks "$pid" "$log"
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        RS_PIDS[$i]=""
+        rs_proc_reap "$pid"
         tail -n 40 "$log" >&2 || true
         h_fail "$name (pid $pid) did not exit within $timeout s of SIG$sig"
     fi
-    wait "$pid" 2>/dev/null || st=$?
-    RS_PIDS[$i]=""
+    rs_proc_reap "$pid"
+    st=$RS_REAP_STATUS
     H_STOP_STATUS=$st
     if (( st != 0 )); then
         tail -n 30 "$log" >&2 || true

@@ -1,6 +1,7 @@
 /* admin_store: the SQL of 'recsign init', 'status', 'verify', 'keys' and
  * 'export'. */
 #include "admin_store.h"
+#include "rs_lease.h"
 
 #include "rs_bytes.h"
 #include "rs_db.h"
@@ -122,8 +123,8 @@ PGresult *admin_store_status_counts(PGconn *conn)
                    "       (SELECT count(*) FROM signatures),"
                    "       (SELECT count(*) FROM keys),"
                    "       count(*),"
-                   "       count(*) FILTER (WHERE end_reason = 'released'),"
-                   "       count(*) FILTER (WHERE end_reason = 'expired'),"
+                   "       count(*) FILTER (WHERE end_reason = " RS_LEASE_END_RELEASED_SQL "),"
+                   "       count(*) FILTER (WHERE end_reason = " RS_LEASE_END_EXPIRED_SQL "),"
                    "       count(*) FILTER (WHERE ended_at IS NULL),"
                    "       (SELECT count(*) FROM runs),"
                    "       (SELECT count(*) FROM keys"

@@ -1,4 +1,4 @@
-/* audit: proves rules 1-5 of DESIGN.md from what is stored. */
+/* audit: proves rules 1-5 (README, the list at the top) from what is stored. */
 #ifndef ADMIN_AUDIT_H
 #define ADMIN_AUDIT_H
 

@@ -7,6 +7,7 @@
 #include "rs_crypto.h"
 #include "rs_db.h"
 #include "rs_log.h"
+#include "rs_process.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,7 +19,7 @@
 #define S_OPT_DB                                                                                \
     {                                                                                           \
         .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING,                           \
-        .help = "PostgreSQL URL, e.g. postgresql://user@host/dbname (required)", .secret = true \
+        .help = "PostgreSQL URL, e.g. postgresql://user@host/dbname (required)", .mask = rs_db_mask_conninfo \
     }
 
 /* The default of --threads is the number of online cores, filled in at
@@ -198,8 +199,26 @@ static void s_usage(FILE *out, const char *prefix)
     }
     fprintf(out, "\n'recsign %sCOMMAND --help' lists a command's options. Every command takes "
                  "--db URL (or RECSIGN_DB_URL).\n"
-                 "Exit status: 0 success, 1 runtime error or failed check, 2 usage error.\n",
+                 "Exit status: 0 success, 1 runtime error or failed check, 2 usage error.\n"
+                 RS_LOG_LEVEL_HELP "\n",
             prefix ? prefix : "");
+    /* Every variable any command reads, once: scripts clear this list. */
+    fprintf(out, "env of the commands' options:");
+    for (size_t i = 0; i < S_COUNT(s_commands); i++) {
+        const rs_config_t *cfg = &s_commands[i].cfg;
+        for (size_t k = 0; k < cfg->count; k++) {
+            const char *env = cfg->opts[k].env;
+            bool seen = !env;
+            for (size_t j = 0; j <= i && !seen; j++)
+                for (size_t m = 0; m < s_commands[j].cfg.count && !seen; m++)
+                    if ((j < i || m < k) && s_commands[j].cfg.opts[m].env
+                        && !strcmp(s_commands[j].cfg.opts[m].env, env))
+                        seen = true;
+            if (!seen)
+                fprintf(out, " %s", env);
+        }
+    }
+    fprintf(out, "\n");
 }
 
 static bool s_is_help(const char *arg)
@@ -325,6 +344,7 @@ static int s_configure(s_command_t *cmd, int argc, char **argv, char **flags, ad
 int main(int argc, char **argv)
 {
     rs_log_init("recsign");
+    rs_process_ignore_hangup();
     int rc = RS_EXIT_USAGE, first = 2;
     s_command_t *cmd = s_pick(argc, argv, &first, &rc);
     if (!cmd)

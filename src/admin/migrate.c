@@ -1,5 +1,6 @@
 /* migrate: the schema migrations of the recsign database, applied in order. */
 #include "migrate.h"
+#include "rs_lease.h"
 #include "admin_store.h"
 
 #include "rs_db.h"
@@ -14,7 +15,7 @@ typedef struct {
     const char *sql;
 } s_migration_t;
 
-/* Version 1: the data contract of DESIGN.md. signatures has neither
+/* Version 1: the data contract (README, "Data contract"). signatures has neither
  * foreign keys nor checks on purpose: they would slow the sink's COPY
  * several times over, and 'recsign audit' proves the same facts. Likewise
  * leases.run_id has no foreign key: audit rule 5 checks it. */
@@ -49,7 +50,7 @@ static const char s_v1[] =
     "  holder text NOT NULL,"
     "  granted_at timestamptz NOT NULL,"
     "  ended_at timestamptz,"
-    "  end_reason text CHECK (end_reason IN ('released', 'expired')),"
+    "  end_reason text CHECK (end_reason IN (" RS_LEASE_END_RELEASED_SQL ", " RS_LEASE_END_EXPIRED_SQL ")),"
     "  run_id bigint NOT NULL,"
     "  batch_records integer NOT NULL,"
     "  CHECK ((ended_at IS NULL) = (end_reason IS NULL)),"

@@ -7,6 +7,7 @@
  * it, with requests of a LEASE_REQ's size, to measure the transport's own
  * limit on this machine. */
 #include "rs_config.h"
+#include "rs_lease.h"
 #include "rs_log.h"
 #include "rs_process.h"
 #include "rs_proto.h"
@@ -364,7 +365,7 @@ static int s_measure(rs_config_t *config, s_mode_t mode)
     for (; started < holders; started++) {
         s_client_t *c = &clients[started];
         c->shared = &shared;
-        snprintf(c->holder, sizeof c->holder, "%.80s/%ld/%zu", prefix, (long) getpid(), started);
+        rs_lease_holder_name(c->holder, sizeof c->holder, prefix, (long) getpid(), (long) started);
         if (pthread_create(&ids[started], NULL, s_client_run, c) != 0)
             break;
     }

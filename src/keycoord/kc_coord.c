@@ -2,6 +2,7 @@
  * thousands, open leases and waiters bounded by the number of signing
  * threads), so the held set and the waiters are scanned linearly. */
 #include "kc_coord.h"
+#include "rs_lease.h"
 #include "rs_time.h"
 
 #include <stdio.h>
@@ -393,7 +394,7 @@ int kc_coord_release(kc_coord_t *self, uint64_t lease_id, const char *holder)
     int32_t index = s_find_held(self, lease_id);
     if (index < 0 || strcmp(self->keys[index].holder, holder) != 0)
         return RS_RELEASE_UNKNOWN;
-    s_end(self, index, "released");
+    s_end(self, index, RS_LEASE_END_RELEASED);
     return RS_RELEASE_OK;
 }
 
@@ -440,7 +441,7 @@ static size_t s_end_holder(kc_coord_t *self, const char *holder, const uint64_t 
         int32_t index = self->held[i];
         if (strcmp(self->keys[index].holder, holder) == 0
             && !s_listed(self->keys[index].lease_id, keep, keep_count)) {
-            s_end(self, index, "released"); /* swaps the last into slot i */
+            s_end(self, index, RS_LEASE_END_RELEASED); /* swaps the last into slot i */
             ended++;
         }
         else
@@ -469,8 +470,9 @@ size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, const uint64_t *ke
     return ended;
 }
 
-int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t run_id,
-                  uint32_t batch_records, uint64_t seq, uint8_t release_status, void *cookie)
+kc_want_t kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t run_id,
+                      uint32_t batch_records, uint64_t seq, uint8_t release_status,
+                      void *cookie)
 {
     s_end_holder(self, holder, NULL, 0);
     s_waiter_t *slot = NULL;
@@ -484,7 +486,7 @@ int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t r
     }
     if (!slot) {
         if (self->waiter_count == self->waiter_cap)
-            return 1;
+            return KC_WANT_QUEUE_FULL;
         slot = &self->waiters[(self->waiter_first + self->waiter_count) % self->waiter_cap];
         self->waiter_count++;
     }
@@ -495,7 +497,7 @@ int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t r
     slot->batch_records = batch_records;
     slot->release_status = release_status;
     snprintf(slot->holder, sizeof slot->holder, "%s", holder);
-    return 0;
+    return KC_WANT_QUEUED;
 }
 
 /* Notes that holder is granted keys now; returns how many holders were
@@ -561,7 +563,7 @@ size_t kc_coord_expire(kc_coord_t *self, int64_t now_mono_us)
     for (size_t i = 0; i < self->held_count;) {
         int32_t index = self->held[i];
         if (self->keys[index].deadline_mono_us <= now_mono_us) {
-            s_end(self, index, "expired");
+            s_end(self, index, RS_LEASE_END_EXPIRED);
             expired++;
         }
         else
@@ -574,7 +576,7 @@ void kc_coord_abandon(kc_coord_t *self, uint64_t lease_id)
 {
     int32_t index = s_find_held(self, lease_id);
     if (index >= 0)
-        s_end(self, index, "expired");
+        s_end(self, index, RS_LEASE_END_EXPIRED);
 }
 
 void kc_coord_hold_grants(kc_coord_t *self, int64_t until_mono_us)

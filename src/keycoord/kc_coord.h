@@ -11,6 +11,7 @@
 #define KC_COORD_H
 
 #include "rs_proto.h"
+#include "rs_lease.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,7 +33,7 @@ typedef struct {
     uint64_t lease_id;      /* GRANT, END */
     uint32_t key_id;
     int64_t at_us;          /* wall-clock event time, microseconds since the epoch */
-    const char *end_reason; /* KC_EVENT_END: "released" or "expired" */
+    const char *end_reason; /* KC_EVENT_END: RS_LEASE_END_RELEASED or _EXPIRED */
     uint64_t run_id;        /* KC_EVENT_GRANT */
     uint32_t batch_records; /* KC_EVENT_GRANT */
     char holder[RS_HOLDER_MAX + 1]; /* KC_EVENT_GRANT, KC_EVENT_KEY_QUARANTINED */
@@ -134,11 +135,16 @@ size_t kc_coord_goodbye(kc_coord_t *self, const char *holder, const uint64_t *ke
  * A holder already waiting is replaced (its old cookie freed): it retried.
  * A holder gives back every lease it holds in each request that asks for
  * more, so a lease it still holds evidently never reached it (a lost reply
- * it has now retried): those leases end first. Takes ownership of cookie.
- * Returns 0 when queued, 1 when the waiting queue is full (cookie left with
- * the caller). */
-int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t run_id,
-                  uint32_t batch_records, uint64_t seq, uint8_t release_status, void *cookie);
+ * it has now retried): those leases end first. Takes ownership of cookie
+ * when queued; when the queue is full the cookie stays with the caller. */
+typedef enum {
+    KC_WANT_QUEUED = 0,     /* waiting for keys; kc_coord_next_grant serves it */
+    KC_WANT_QUEUE_FULL = 1, /* the waiting queue is full: tell the holder to retry */
+} kc_want_t;
+
+kc_want_t kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t run_id,
+                      uint32_t batch_records, uint64_t seq, uint8_t release_status,
+                      void *cookie);
 
 /* Grants keys from the head of the free queue to the first waiter, if both
  * exist: as many as it wants, but no more than are free and no more than

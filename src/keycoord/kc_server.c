@@ -295,9 +295,9 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
         rs_info("holder '%s' holds no lease: ended the one granted to it that it never received",
                 req.holder);
     if (req.want) {
-        int rc = kc_coord_want(self->coord, req.holder, req.want, req.run_id, req.batch_records,
-                               req.seq, release_status, routing);
-        if (rc == 0) {
+        kc_want_t wanted = kc_coord_want(self->coord, req.holder, req.want, req.run_id,
+                                         req.batch_records, req.seq, release_status, routing);
+        if (wanted == KC_WANT_QUEUED) {
             routing = NULL; /* the coordinator owns it now */
             goto done;
         }
@@ -494,7 +494,7 @@ int kc_server_run(kc_server_t *self)
             self->next_owner_check_us = now + S_OWNER_CHECK_US;
             /* A database restart drops the advisory lock with the
              * connection: take it back, or stop if another keycoord has. */
-            if (kc_store_check_owner(self->owner) == 1) {
+            if (kc_store_check_owner(self->owner) == KC_OWNER_LOST) {
                 rs_error("another recsign-keycoord took this database's keycoord lock while the database was restarting; stopping");
                 return -1;
             }

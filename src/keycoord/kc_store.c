@@ -20,9 +20,15 @@
 
 struct kc_store_t {
     rs_db_link_t *link;
-    PGconn *conn; /* the link's connection, refreshed by s_conn */
     bool owner;
 };
+
+/* The link owns the connection (NULL while it is down); every statement
+ * asks it, so nothing holds a connection the link has replaced. */
+static PGconn *s_conn(const kc_store_t *self)
+{
+    return rs_db_link_conn(self->link);
+}
 
 /* Lease-log statements: grants and ends take one array per column, so a
  * flush of any size is two statements; key events are rare and single. A
@@ -128,7 +134,6 @@ kc_store_t *kc_store_new(const char *db_url, bool owner, char *err, size_t err_s
         free(self);
         return NULL;
     }
-    self->conn = rs_db_link_conn(self->link);
     return self;
 }
 
@@ -144,7 +149,6 @@ void kc_store_destroy(kc_store_t **self_p)
 int kc_store_reconnect(kc_store_t *self)
 {
     int rc = rs_db_link_ensure(self->link);
-    self->conn = rs_db_link_conn(self->link);
     return rc;
 }
 
@@ -152,26 +156,26 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
                           kc_cookie_free_fn *cookie_free, bool *unclean, char *err,
                           size_t err_size)
 {
-    PGresult *res = PQexec(self->conn,
+    PGresult *res = PQexec(s_conn(self),
                            "UPDATE keycoord_state s SET clean_stop = false, updated_at = clock_timestamp()"
                            " FROM (SELECT clean_stop FROM keycoord_state WHERE id = 1) previous"
                            " WHERE s.id = 1 RETURNING previous.clean_stop");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         snprintf(err, err_size, "cannot read the keycoord state: %s",
-                 PQresultStatus(res) == PGRES_TUPLES_OK ? "row missing" : rs_db_error(self->conn));
+                 PQresultStatus(res) == PGRES_TUPLES_OK ? "row missing" : rs_db_error(s_conn(self)));
         PQclear(res);
         return NULL;
     }
     *unclean = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
     PQclear(res);
-    res = PQexec(self->conn,
+    res = PQexec(s_conn(self),
                            "SELECT coalesce(max(id), 0),"
                            " coalesce((extract(epoch FROM greatest(max(granted_at), max(ended_at),"
                            "   (SELECT max(greatest(live_at, retired_at)) FROM keys)))"
                            " * 1000000)::bigint, 0),"
                            " (SELECT lease_ids_reserved FROM keycoord_state WHERE id = 1) FROM leases");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(err, err_size, "cannot read the lease log: %s", rs_db_error(self->conn));
+        snprintf(err, err_size, "cannot read the lease log: %s", rs_db_error(s_conn(self)));
         PQclear(res);
         return NULL;
     }
@@ -190,7 +194,7 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
         return NULL;
     }
     /* LRU order: keys never released first (by id), then by last release. */
-    res = PQexecParams(self->conn,
+    res = PQexecParams(s_conn(self),
                        "SELECT k.id, k.sealed_secret, (l.last_end IS NOT NULL)::int,"
                        " (k.retired_at IS NOT NULL)::int, (k.live_at IS NULL)::int,"
                        " (k.retire_requested_at IS NOT NULL AND k.retired_at IS NULL)::int,"
@@ -201,7 +205,7 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
                        " ORDER BY l.last_end NULLS FIRST, k.id",
                        0, NULL, NULL, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(err, err_size, "cannot read the keyring: %s", rs_db_error(self->conn));
+        snprintf(err, err_size, "cannot read the keyring: %s", rs_db_error(s_conn(self)));
         goto fail;
     }
     for (int i = 0; i < PQntuples(res); i++) {
@@ -226,12 +230,12 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
 
     /* A lease still open in the log may be in use by a holder that outlived
      * the previous keycoord: keep its key out of the queue for its TTL. */
-    res = PQexec(self->conn,
+    res = PQexec(s_conn(self),
                  "SELECT id, key_id, holder,"
                  " (extract(epoch FROM clock_timestamp() - granted_at) * 1000000)::bigint"
                  " FROM leases WHERE ended_at IS NULL ORDER BY id");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(err, err_size, "cannot read open leases: %s", rs_db_error(self->conn));
+        snprintf(err, err_size, "cannot read open leases: %s", rs_db_error(s_conn(self)));
         goto fail;
     }
     int64_t now = rs_mono_us();
@@ -258,21 +262,21 @@ fail:
 int kc_store_poll_keys(kc_store_t *self, kc_coord_t *coord, bool force)
 {
     bool notified = false;
-    if (self->conn && PQconsumeInput(self->conn)) {
+    if (s_conn(self) && PQconsumeInput(s_conn(self))) {
         PGnotify *n;
-        while ((n = PQnotifies(self->conn)) != NULL) {
+        while ((n = PQnotifies(s_conn(self))) != NULL) {
             notified = true;
             PQfreemem(n);
         }
     }
     if (!notified && !force)
         return 0;
-    PGresult *res = PQexecParams(self->conn,
+    PGresult *res = PQexecParams(s_conn(self),
                                  "SELECT id, sealed_secret, (retire_requested_at IS NOT NULL)::int"
                                  " FROM keys ORDER BY id",
                                  0, NULL, NULL, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rs_warn("cannot reload the keyring: %s", rs_db_error(self->conn));
+        rs_warn("cannot reload the keyring: %s", rs_db_error(s_conn(self)));
         PQclear(res);
         return -1;
     }
@@ -307,12 +311,12 @@ int kc_store_reserve_lease_ids(kc_store_t *self, uint64_t up_to)
     char value[24];
     snprintf(value, sizeof value, "%llu", (unsigned long long) up_to);
     const char *values[] = { value };
-    PGresult *res = PQexecParams(self->conn,
+    PGresult *res = PQexecParams(s_conn(self),
                                  "UPDATE keycoord_state SET lease_ids_reserved = $1::bigint WHERE id = 1",
                                  1, NULL, values, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
-        rs_warn("reserving lease ids failed: %s", rs_db_error(self->conn));
+        rs_warn("reserving lease ids failed: %s", rs_db_error(s_conn(self)));
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -322,7 +326,7 @@ int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_s
     char id[24];
     snprintf(id, sizeof id, "%llu", (unsigned long long) run_id);
     const char *values[] = { id };
-    PGresult *res = PQexecParams(self->conn, "SELECT batch_size FROM runs WHERE id = $1::bigint",
+    PGresult *res = PQexecParams(s_conn(self), "SELECT batch_size FROM runs WHERE id = $1::bigint",
                                  1, NULL, values, NULL, NULL, 0);
     int rc = -1;
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
@@ -331,32 +335,32 @@ int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_s
             *batch_size = (uint32_t) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
     }
     else
-        rs_warn("reading run %s failed: %s", id, rs_db_error(self->conn));
+        rs_warn("reading run %s failed: %s", id, rs_db_error(s_conn(self)));
     PQclear(res);
     return rc;
 }
 
-int kc_store_check_owner(kc_store_t *self)
+kc_owner_t kc_store_check_owner(kc_store_t *self)
 {
-    PGresult *res = PQexec(self->conn, "SELECT 1");
+    PGresult *res = PQexec(s_conn(self), "SELECT 1");
     int alive = PQresultStatus(res) == PGRES_TUPLES_OK;
     PQclear(res);
     if (alive)
-        return 0;
+        return KC_OWNER_HELD;
     if (kc_store_reconnect(self) == 0)
-        return 0;
+        return KC_OWNER_HELD;
     /* Reconnecting failed: the database is away, or the lock is taken. */
     char err[512];
     PGconn *probe = rs_db_connect(rs_db_link_url(self->link), "recsign-keycoord", err, sizeof err);
     if (!probe)
-        return -1;
+        return KC_OWNER_UNKNOWN;
     int64_t taken = 0;
     int rc = rs_db_query_int(probe, "probing the keycoord lock",
                              "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
                              " AND granted AND ((classid::bigint << 32) | objid::bigint) = " S_LOCK_KEY,
                              &taken);
     PQfinish(probe);
-    return rc == 0 && taken > 0 ? 1 : -1;
+    return rc == 0 && taken > 0 ? KC_OWNER_LOST : KC_OWNER_UNKNOWN;
 }
 
 int kc_store_mark_clean_stop(kc_store_t *self)
@@ -368,13 +372,13 @@ int kc_store_mark_clean_stop(kc_store_t *self)
     for (int attempt = 0; attempt < 2; attempt++) {
         if (kc_store_reconnect(self) != 0)
             return -1;
-        PGresult *res = PQexec(self->conn, sql);
+        PGresult *res = PQexec(s_conn(self), sql);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         PQclear(res);
         if (ok)
             return 0;
     }
-    rs_error("recording a clean stop failed: %s", rs_db_error(self->conn));
+    rs_error("recording a clean stop failed: %s", rs_db_error(s_conn(self)));
     return -1;
 }
 
@@ -571,7 +575,7 @@ static int s_send_arrays(kc_store_t *self, const char *statement, s_array_t *arr
         lengths[i] = (int) arrays[i].size;
         formats[i] = 1;
     }
-    return PQsendQueryPrepared(self->conn, statement, n, values, lengths, formats, 0) ? 0 : -1;
+    return PQsendQueryPrepared(s_conn(self), statement, n, values, lengths, formats, 0) ? 0 : -1;
 }
 
 static int s_send_key_event(kc_store_t *self, const kc_event_t *e)
@@ -586,7 +590,7 @@ static int s_send_key_event(kc_store_t *self, const kc_event_t *e)
                             : e->type == KC_EVENT_KEY_RETIRED ? "kc_key_retired"
                                                               : "kc_key_quarantined";
     int params = e->type == KC_EVENT_KEY_QUARANTINED ? 3 : 2;
-    return PQsendQueryPrepared(self->conn, statement, params, values, lengths, formats, 0) ? 0
+    return PQsendQueryPrepared(s_conn(self), statement, params, values, lengths, formats, 0) ? 0
                                                                                           : -1;
 }
 
@@ -594,7 +598,7 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
 {
     if (count == 0)
         return 0;
-    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
+    if (!s_conn(self) || PQstatus(s_conn(self)) != CONNECTION_OK)
         return -1;
     s_columns_t columns = { 0 };
     if (s_columns_fill(&columns, events, count) != 0) {
@@ -606,8 +610,8 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
      * every event of this flush is stored, or none is. All grants go in one
      * statement (those that end in this flush already ended), then the ends
      * of earlier leases, then the rare key events one by one. */
-    if (!PQenterPipelineMode(self->conn)) {
-        rs_error("lease log: cannot enter pipeline mode: %s", rs_db_error(self->conn));
+    if (!PQenterPipelineMode(s_conn(self))) {
+        rs_error("lease log: cannot enter pipeline mode: %s", rs_db_error(s_conn(self)));
         s_columns_free(&columns);
         return -1;
     }
@@ -628,13 +632,13 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
             sent++;
         }
     if (failed)
-        rs_error("lease log: cannot send: %s", rs_db_error(self->conn));
-    if (!PQpipelineSync(self->conn)) {
-        rs_error("lease log: cannot sync: %s", rs_db_error(self->conn));
+        rs_error("lease log: cannot send: %s", rs_db_error(s_conn(self)));
+    if (!PQpipelineSync(s_conn(self))) {
+        rs_error("lease log: cannot sync: %s", rs_db_error(s_conn(self)));
         failed = 1;
     }
     for (int i = 0; i < sent; i++) {
-        PGresult *res = PQgetResult(self->conn);
+        PGresult *res = PQgetResult(s_conn(self));
         if (!res) {
             failed = 1;
             break;
@@ -647,14 +651,14 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
             failed = 1;
         PQclear(res);
         /* Each query's results end with a NULL. */
-        while ((res = PQgetResult(self->conn)) != NULL)
+        while ((res = PQgetResult(s_conn(self))) != NULL)
             PQclear(res);
     }
     /* Drain up to and including the Sync's result. */
     for (int guard = 0; guard < 1000000; guard++) {
-        PGresult *res = PQgetResult(self->conn);
+        PGresult *res = PQgetResult(s_conn(self));
         if (!res) {
-            if (PQstatus(self->conn) != CONNECTION_OK)
+            if (PQstatus(s_conn(self)) != CONNECTION_OK)
                 break;
             continue;
         }
@@ -663,8 +667,8 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
         if (status == PGRES_PIPELINE_SYNC)
             break;
     }
-    if (!PQexitPipelineMode(self->conn)) {
-        rs_error("lease log: cannot leave pipeline mode: %s", rs_db_error(self->conn));
+    if (!PQexitPipelineMode(s_conn(self))) {
+        rs_error("lease log: cannot leave pipeline mode: %s", rs_db_error(s_conn(self)));
         failed = 1;
     }
     s_columns_free(&columns);

@@ -45,11 +45,17 @@ int kc_store_reserve_lease_ids(kc_store_t *self, uint64_t up_to)
 int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_size)
     __attribute__((warn_unused_result));
 
+/* Whether this keycoord still holds the database's keycoord lock. */
+typedef enum {
+    KC_OWNER_UNKNOWN = -1, /* the database is away: ask again later */
+    KC_OWNER_HELD = 0,     /* alive, or reconnected with the lock taken back */
+    KC_OWNER_LOST = 1,     /* another keycoord took the lock meanwhile: stop */
+} kc_owner_t;
+
 /* For the owner connection: checks that it is alive and, when it was lost
  * (a database restart drops it, and the advisory lock with it), connects
- * again and takes the lock back. Returns 0, 1 when another keycoord took
- * the lock meanwhile (this one must stop), -1 while the database is away. */
-int kc_store_check_owner(kc_store_t *self) __attribute__((warn_unused_result));
+ * again and takes the lock back. */
+kc_owner_t kc_store_check_owner(kc_store_t *self) __attribute__((warn_unused_result));
 
 /* Records a clean stop: every event is in the log. Returns 0 or -1. */
 int kc_store_mark_clean_stop(kc_store_t *self) __attribute__((warn_unused_result));

@@ -4,6 +4,7 @@
 #include "kc_server.h"
 #include "kc_store.h"
 #include "rs_config.h"
+#include "rs_db.h"
 #include "rs_process.h"
 #include "rs_log.h"
 #include "rs_socket.h"
@@ -13,7 +14,7 @@
 #include <stdio.h>
 
 static rs_opt_t s_opts[] = {
-    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true, .required = true,
+    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .mask = rs_db_mask_conninfo, .required = true,
       .help = "PostgreSQL URL of the recsign database" },
     { .name = "bind", .env = "RECSIGN_KEYCOORD_BIND", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_BIND,
       .fallback = "tcp://*:5559", .help = "endpoint the lease ROUTER binds" },

@@ -1,6 +1,7 @@
 /* test_kc_coord: the LRU queue of keys — least recently released first,
  * one holder per key, waiting holders served in order, expiry, retries. */
 #include "kc_coord.h"
+#include "rs_lease.h"
 #include "rs_check.h"
 
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static kc_coord_t *s_coord(int keys, uint32_t ttl_ms)
 static kc_grant_lease_t s_lease(kc_coord_t *c, const char *holder, int64_t now)
 {
     static int cookie;
-    RS_CHECK(kc_coord_want(c, holder, 1, 1, 10, 1, RS_RELEASE_NONE, &cookie) == 0);
+    RS_CHECK(kc_coord_want(c, holder, 1, 1, 10, 1, RS_RELEASE_NONE, &cookie) == KC_WANT_QUEUED);
     kc_grant_t g;
     RS_CHECK(kc_coord_next_grant(c, now, &g));
     RS_CHECK(g.count == 1);
@@ -56,7 +57,7 @@ static void test_lru_order(void)
     RS_CHECK(n == 7);
     for (size_t i = 1; i < n; i++)
         RS_CHECK(e[i].at_us > e[i - 1].at_us);
-    RS_CHECK(e[2].type == KC_EVENT_END && e[2].key_id == 2 && !strcmp(e[2].end_reason, "released"));
+    RS_CHECK(e[2].type == KC_EVENT_END && e[2].key_id == 2 && !strcmp(e[2].end_reason, RS_LEASE_END_RELEASED));
     RS_CHECK(e[0].type == KC_EVENT_GRANT && !strcmp(e[0].holder, "a") && e[0].batch_records == 10);
     kc_coord_events_clear(c);
     RS_CHECK(kc_coord_events(c, &n) && n == 0);
@@ -69,8 +70,8 @@ static void test_exclusive_and_waiting(void)
     kc_coord_t *c = s_coord(1, 1000);
     kc_grant_lease_t a = s_lease(c, "a", 0);
     int cookie_b, cookie_c;
-    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 5, RS_RELEASE_NONE, &cookie_b) == 0);
-    RS_CHECK(kc_coord_want(c, "c", 1, 1, 10, 6, RS_RELEASE_NONE, &cookie_c) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 5, RS_RELEASE_NONE, &cookie_b) == KC_WANT_QUEUED);
+    RS_CHECK(kc_coord_want(c, "c", 1, 1, 10, 6, RS_RELEASE_NONE, &cookie_c) == KC_WANT_QUEUED);
     kc_grant_t g;
     RS_CHECK(!kc_coord_next_grant(c, 0, &g)); /* the only key is held */
     RS_CHECK(kc_coord_waiting_count(c) == 2);
@@ -94,14 +95,14 @@ static void test_retry_and_bounds(void)
     (void) a;
     int first, second;
     s_freed = 0;
-    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 1, RS_RELEASE_NONE, &first) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 1, RS_RELEASE_NONE, &first) == KC_WANT_QUEUED);
     /* The same holder again (a Lazy Pirate retry) replaces its request. */
-    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 2, RS_RELEASE_NONE, &second) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 2, RS_RELEASE_NONE, &second) == KC_WANT_QUEUED);
     RS_CHECK(s_freed == 1 && kc_coord_waiting_count(c) == 1);
     /* Holder "a" asks again without releasing: its grant was lost, so its
      * old lease ends and the key goes to the next waiter ("b"). */
     int again;
-    RS_CHECK(kc_coord_want(c, "a", 1, 1, 10, 3, RS_RELEASE_NONE, &again) == 0);
+    RS_CHECK(kc_coord_want(c, "a", 1, 1, 10, 3, RS_RELEASE_NONE, &again) == KC_WANT_QUEUED);
     kc_grant_t g;
     RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.cookie == &second && g.seq == 2);
     /* The waiting queue is bounded. */
@@ -110,7 +111,7 @@ static void test_retry_and_bounds(void)
     for (int i = 0; i < 20; i++) {
         char holder[8];
         snprintf(holder, sizeof holder, "w%d", i);
-        refused += kc_coord_want(c, holder, 1, 1, 1, 1, RS_RELEASE_NONE, &cookies[i]) == 1;
+        refused += kc_coord_want(c, holder, 1, 1, 1, 1, RS_RELEASE_NONE, &cookies[i]) == KC_WANT_QUEUE_FULL;
     }
     RS_CHECK(kc_coord_waiting_count(c) == 16 && refused == 5);
     s_freed = 0;
@@ -130,7 +131,7 @@ static void test_expiry(void)
     RS_CHECK(kc_coord_renew(c, a.lease_id, "a", 101000) == RS_RELEASE_UNKNOWN); /* too late */
     size_t n;
     const kc_event_t *e = kc_coord_events(c, &n);
-    RS_CHECK(n == 2 && e[1].type == KC_EVENT_END && !strcmp(e[1].end_reason, "expired"));
+    RS_CHECK(n == 2 && e[1].type == KC_EVENT_END && !strcmp(e[1].end_reason, RS_LEASE_END_EXPIRED));
     /* The expired key went to the tail: the never-used key 2 comes first. */
     RS_CHECK(s_lease(c, "b", 200000).key_id == 2);
     RS_CHECK(s_lease(c, "c", 200000).key_id == 1);
@@ -213,7 +214,7 @@ static void test_goodbye(void)
     kc_coord_t *c = s_coord(1, 1000);
     kc_grant_lease_t a = s_lease(c, "a", 0);
     int cookie;
-    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 1, RS_RELEASE_NONE, &cookie) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 1, RS_RELEASE_NONE, &cookie) == KC_WANT_QUEUED);
     /* "b" stops waiting: its place in the queue goes. */
     s_freed = 0;
     RS_CHECK(kc_coord_goodbye(c, "b", NULL, 0) == 0 && s_freed == 1);
@@ -233,13 +234,13 @@ static void test_several_per_request(void)
     /* "b" wants 3 for 3 batches: keys 2, 3, 4, in LRU order, each its own
      * lease ("a" was granted long enough ago not to share the keys now). */
     const int64_t later = 1000000;
-    RS_CHECK(kc_coord_want(c, "b", 3, 1, 1, 7, RS_RELEASE_NONE, &cookie_b) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 3, 1, 1, 7, RS_RELEASE_NONE, &cookie_b) == KC_WANT_QUEUED);
     kc_grant_t g;
     RS_CHECK(kc_coord_next_grant(c, later, &g) && g.cookie == &cookie_b && g.count == 3);
     for (uint8_t i = 0; i < 3; i++)
         RS_CHECK(g.leases[i].key_id == 2u + i && g.leases[i].lease_id == 2u + i);
     /* "c" wants 4 while one key is free: it gets that one now. */
-    RS_CHECK(kc_coord_want(c, "c", 4, 1, 1, 8, RS_RELEASE_NONE, &cookie_c) == 0);
+    RS_CHECK(kc_coord_want(c, "c", 4, 1, 1, 8, RS_RELEASE_NONE, &cookie_c) == KC_WANT_QUEUED);
     RS_CHECK(kc_coord_next_grant(c, later, &g) && g.count == 1 && g.leases[0].key_id == 5);
     RS_CHECK(kc_coord_free_count(c) == 0 && kc_coord_held_count(c) == 5);
     /* "b" renews two of its three and asks for nothing: the third, which it
@@ -247,7 +248,7 @@ static void test_several_per_request(void)
     uint64_t keep[2] = { 2, 4 };
     RS_CHECK(kc_coord_goodbye(c, "b", keep, 2) == 1 && kc_coord_free_count(c) == 1);
     /* "b" asks for more without giving its leases back: they were lost. */
-    RS_CHECK(kc_coord_want(c, "b", 2, 1, 1, 9, RS_RELEASE_NONE, &cookie_b) == 0);
+    RS_CHECK(kc_coord_want(c, "b", 2, 1, 1, 9, RS_RELEASE_NONE, &cookie_b) == KC_WANT_QUEUED);
     RS_CHECK(kc_coord_held_count(c) == 2); /* "a" and "c" still hold theirs */
     RS_CHECK(kc_coord_next_grant(c, later, &g) && g.count == 2);
     RS_CHECK(g.leases[0].key_id == 3 && g.leases[1].key_id == 2); /* released in that order */
@@ -264,12 +265,12 @@ static void test_several_per_request(void)
     /* Holders granted keys lately share them: with "x" active, "y" gets
      * half of the 4 keys however many it wants; alone, "y" gets them all. */
     c = s_coord(4, 1000);
-    RS_CHECK(kc_coord_want(c, "x", 1, 1, 1, 1, RS_RELEASE_NONE, &cookie_b) == 0);
+    RS_CHECK(kc_coord_want(c, "x", 1, 1, 1, 1, RS_RELEASE_NONE, &cookie_b) == KC_WANT_QUEUED);
     RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.count == 1);
     RS_CHECK(kc_coord_release(c, g.leases[0].lease_id, "x") == RS_RELEASE_OK);
-    RS_CHECK(kc_coord_want(c, "y", 4, 1, 1, 2, RS_RELEASE_NONE, &cookie_c) == 0);
+    RS_CHECK(kc_coord_want(c, "y", 4, 1, 1, 2, RS_RELEASE_NONE, &cookie_c) == KC_WANT_QUEUED);
     RS_CHECK(kc_coord_next_grant(c, 100000, &g) && g.count == 2);
-    RS_CHECK(kc_coord_want(c, "y", 4, 1, 1, 3, RS_RELEASE_NONE, &cookie_c) == 0);
+    RS_CHECK(kc_coord_want(c, "y", 4, 1, 1, 3, RS_RELEASE_NONE, &cookie_c) == KC_WANT_QUEUED);
     RS_CHECK(kc_coord_next_grant(c, 400000, &g) && g.count == 4);
     kc_coord_destroy(&c);
 }

@@ -3,6 +3,7 @@
 #include "sink_loop.h"
 #include "sink_store.h"
 #include "rs_config.h"
+#include "rs_db.h"
 #include "rs_process.h"
 #include "rs_proto.h"
 #include "rs_log.h"
@@ -12,7 +13,7 @@
 #include <stdio.h>
 
 static rs_opt_t s_opts[] = {
-    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true, .required = true,
+    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .mask = rs_db_mask_conninfo, .required = true,
       .help = "PostgreSQL URL of the recsign database" },
     { .name = "bind", .env = "RECSIGN_SINK_BIND", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_BIND,
       .fallback = "tcp://*:5558", .help = "endpoint the results PULL socket binds" },

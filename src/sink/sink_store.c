@@ -1,5 +1,6 @@
 /* sink_store: see sink_store.h. */
 #include "sink_store.h"
+#include "rs_lease.h"
 #include "rs_bytes.h"
 #include "rs_crypto.h"
 #include "rs_db.h"
@@ -50,7 +51,6 @@ typedef struct {
 
 struct sink_store_t {
     rs_db_link_t *link;
-    PGconn *conn; /* the link's connection, refreshed on reconnect */
     int staging_ready;
     uint8_t *rows;
     size_t rows_size, rows_cap, row_count;
@@ -58,6 +58,13 @@ struct sink_store_t {
     size_t segment_count, segment_cap;
     int64_t staged_until_us;
 };
+
+/* The link owns the connection (NULL while it is down); every statement
+ * asks it, so nothing holds a connection the link has replaced. */
+static PGconn *s_conn(const sink_store_t *self)
+{
+    return rs_db_link_conn(self->link);
+}
 
 /* A new connection has no staging table yet. */
 static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
@@ -79,7 +86,6 @@ sink_store_t *sink_store_new(const char *db_url, char *err, size_t err_size)
         free(self);
         return NULL;
     }
-    self->conn = rs_db_link_conn(self->link);
     return self;
 }
 
@@ -98,7 +104,6 @@ void sink_store_destroy(sink_store_t **self_p)
 int sink_store_reconnect(sink_store_t *self)
 {
     int rc = rs_db_link_ensure(self->link);
-    self->conn = rs_db_link_conn(self->link);
     return rc;
 }
 
@@ -205,13 +210,13 @@ static int64_t s_fence(sink_store_t *self)
     free(ids);
 
     const char *values[] = { list };
-    PGresult *res = PQexecParams(self->conn,
-                                 "SELECT id, key_id, coalesce(end_reason = 'expired', false)::int,"
+    PGresult *res = PQexecParams(s_conn(self),
+                                 "SELECT id, key_id, coalesce(end_reason = " RS_LEASE_END_EXPIRED_SQL ", false)::int,"
                                  " holder FROM leases WHERE id = ANY ($1::bigint[])",
                                  1, NULL, values, NULL, NULL, 1);
     free(list);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rs_error("checking leases failed: %s", rs_db_error(self->conn));
+        rs_error("checking leases failed: %s", rs_db_error(s_conn(self)));
         PQclear(res);
         return -1;
     }
@@ -279,26 +284,26 @@ static void s_keep_held(sink_store_t *self)
  * the primary key (rows already stored), -1 on another failure. */
 static int s_copy(sink_store_t *self, const char *sql)
 {
-    PGresult *res = PQexec(self->conn, sql);
+    PGresult *res = PQexec(s_conn(self), sql);
     ExecStatusType status = PQresultStatus(res);
     PQclear(res);
     if (status != PGRES_COPY_IN) {
-        rs_error("COPY failed to start: %s", rs_db_error(self->conn));
+        rs_error("COPY failed to start: %s", rs_db_error(s_conn(self)));
         return -1;
     }
-    int ok = PQputCopyData(self->conn, (const char *) s_copy_header, sizeof s_copy_header) == 1;
+    int ok = PQputCopyData(s_conn(self), (const char *) s_copy_header, sizeof s_copy_header) == 1;
     for (size_t i = 0; ok && i < self->segment_count; i++) {
         const s_segment_t *seg = &self->segments[i];
         if (seg->verdict == S_ALLOW)
-            ok = PQputCopyData(self->conn, (const char *) self->rows + seg->offset,
+            ok = PQputCopyData(s_conn(self), (const char *) self->rows + seg->offset,
                                (int) seg->size) == 1;
     }
-    ok = ok && PQputCopyData(self->conn, (const char *) s_copy_trailer, sizeof s_copy_trailer) == 1;
-    if (PQputCopyEnd(self->conn, ok ? NULL : "the sink could not send its rows") != 1)
+    ok = ok && PQputCopyData(s_conn(self), (const char *) s_copy_trailer, sizeof s_copy_trailer) == 1;
+    if (PQputCopyEnd(s_conn(self), ok ? NULL : "the sink could not send its rows") != 1)
         ok = 0;
     int rc = ok ? 0 : -1;
     /* After COPY, read results until NULL. */
-    while ((res = PQgetResult(self->conn)) != NULL) {
+    while ((res = PQgetResult(s_conn(self))) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             if (state && strcmp(state, "23505") == 0)
@@ -318,36 +323,36 @@ static int s_copy(sink_store_t *self, const char *sql)
 static int64_t s_flush_staged(sink_store_t *self)
 {
     if (!self->staging_ready) {
-        if (rs_db_exec(self->conn, "creating the staging table",
+        if (rs_db_exec(s_conn(self), "creating the staging table",
                        "CREATE TEMP TABLE IF NOT EXISTS sink_staging"
                        " (LIKE signatures INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
             != 0)
             return -1;
         self->staging_ready = 1;
     }
-    if (rs_db_exec(self->conn, "starting a flush", "BEGIN") != 0)
+    if (rs_db_exec(s_conn(self), "starting a flush", "BEGIN") != 0)
         return -1;
     if (s_copy(self, "COPY sink_staging " S_COPY_COLUMNS
                      " FROM STDIN (FORMAT binary)")
         != 0)
         goto rollback;
-    PGresult *res = PQexec(self->conn,
+    PGresult *res = PQexec(s_conn(self),
                            "INSERT INTO signatures (record_id, key_id, lease_id, signature, signed_at)"
                            " SELECT record_id, key_id, lease_id, signature, signed_at FROM sink_staging"
                            " ON CONFLICT (record_id) DO NOTHING");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rs_error("storing signatures failed: %s", rs_db_error(self->conn));
+        rs_error("storing signatures failed: %s", rs_db_error(s_conn(self)));
         PQclear(res);
         goto rollback;
     }
     int64_t count = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
-    if (rs_db_exec(self->conn, "committing a flush", "COMMIT") != 0)
+    if (rs_db_exec(s_conn(self), "committing a flush", "COMMIT") != 0)
         return -1;
     return count;
 
 rollback:
-    if (PQstatus(self->conn) == CONNECTION_OK && rs_db_exec(self->conn, "rolling back", "ROLLBACK") != 0)
+    if (PQstatus(s_conn(self)) == CONNECTION_OK && rs_db_exec(s_conn(self), "rolling back", "ROLLBACK") != 0)
         rs_warn("rollback failed");
     return -1;
 }
@@ -358,7 +363,7 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
     *fenced = 0;
     if (self->row_count == 0)
         return 0;
-    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK)
+    if (!s_conn(self) || PQstatus(s_conn(self)) != CONNECTION_OK)
         return -1;
     int64_t refused = s_fence(self);
     if (refused < 0)
@@ -413,7 +418,7 @@ static int s_count_and_top(sink_store_t *self, PGresult *res, int64_t *count, in
         *top = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     }
     else
-        rs_error("counting records failed: %s", rs_db_error(self->conn));
+        rs_error("counting records failed: %s", rs_db_error(s_conn(self)));
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -421,7 +426,7 @@ static int s_count_and_top(sink_store_t *self, PGresult *res, int64_t *count, in
 int sink_store_count_records(sink_store_t *self, int64_t *total, int64_t *top)
 {
     return s_count_and_top(self,
-                           PQexec(self->conn, "SELECT count(*), coalesce(max(id), " S_INT8_MIN_TEXT
+                           PQexec(s_conn(self), "SELECT count(*), coalesce(max(id), " S_INT8_MIN_TEXT
                                               ") FROM records"),
                            total, top);
 }
@@ -434,23 +439,23 @@ int sink_store_count_records_after(sink_store_t *self, int64_t after, int64_t *a
     /* A short range of the primary key; on statistics that lag a table
      * growing by millions, the planner could think it a third of the
      * table and scan all of it. */
-    if (rs_db_exec(self->conn, "counting new records", "BEGIN") != 0)
+    if (rs_db_exec(s_conn(self), "counting new records", "BEGIN") != 0)
         return -1;
-    int rc = rs_db_exec(self->conn, "counting new records", "SET LOCAL enable_seqscan = off");
+    int rc = rs_db_exec(s_conn(self), "counting new records", "SET LOCAL enable_seqscan = off");
     if (rc == 0)
         rc = s_count_and_top(self,
-                             PQexecParams(self->conn,
+                             PQexecParams(s_conn(self),
                                           "SELECT count(*), coalesce(max(id), $1::bigint) FROM records"
                                           " WHERE id > $1::bigint",
                                           1, NULL, values, NULL, NULL, 0),
                              added, top);
-    if (rs_db_exec(self->conn, "counting new records", rc == 0 ? "COMMIT" : "ROLLBACK") != 0)
+    if (rs_db_exec(s_conn(self), "counting new records", rc == 0 ? "COMMIT" : "ROLLBACK") != 0)
         return -1;
     return rc;
 }
 
 int sink_store_count_signed(sink_store_t *self, int64_t *signed_count)
 {
-    return rs_db_query_int(self->conn, "counting signatures", "SELECT count(*) FROM signatures",
+    return rs_db_query_int(s_conn(self), "counting signatures", "SELECT count(*) FROM signatures",
                            signed_count);
 }

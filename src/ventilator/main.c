@@ -3,6 +3,7 @@
 #include "vent_dispatch.h"
 #include "vent_store.h"
 #include "rs_config.h"
+#include "rs_db.h"
 #include "rs_process.h"
 #include "rs_log.h"
 #include "rs_proto.h"
@@ -12,7 +13,7 @@
 #include <stdio.h>
 
 static rs_opt_t s_opts[] = {
-    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .secret = true, .required = true,
+    { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .mask = rs_db_mask_conninfo, .required = true,
       .help = "PostgreSQL URL of the recsign database" },
     { .name = "bind", .env = "RECSIGN_VENTILATOR_BIND", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_BIND,
       .fallback = "tcp://*:5557", .help = "endpoint the batch PUSH socket binds" },
@@ -53,10 +54,11 @@ int main(int argc, char **argv)
     bool resumed;
     /* The batch size is read once, here, and recorded with the run. */
     int batch_size = (int) rs_config_int(&config, "batch-size");
-    rc = vent_store_open_run(store, batch_size, &run_id, &resumed, err, sizeof err);
-    if (rc != 0) {
+    vent_run_open_t opened = vent_store_open_run(store, batch_size, &run_id, &resumed, err,
+                                                 sizeof err);
+    if (opened != VENT_RUN_OPENED) {
         rs_error("%s", err);
-        exit_code = rc == 1 ? RS_EXIT_USAGE : RS_EXIT_RUNTIME;
+        exit_code = opened == VENT_RUN_OTHER_BATCH_SIZE ? RS_EXIT_USAGE : RS_EXIT_RUNTIME;
         goto out;
     }
     rs_info("%s run %lld with batch size %d", resumed ? "resuming" : "starting", (long long) run_id,

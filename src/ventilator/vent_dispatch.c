@@ -178,8 +178,15 @@ static int s_pass(s_dispatch_t *self)
     return s_send(self);
 }
 
-/* Watches the run's end until all is signed (0), progress stalls for the
- * re-dispatch timeout (2), or interruption (1). A poll costs what was
+/* What a watch of the run's end saw. */
+typedef enum {
+    S_WATCH_ALL_SIGNED = 0,  /* every record is signed: the run is complete */
+    S_WATCH_INTERRUPTED = 1, /* a stop was requested */
+    S_WATCH_STALLED = 2,     /* no progress for the re-dispatch timeout: send again */
+} s_watch_t;
+
+/* Watches the run's end until all is signed, progress stalls for the
+ * re-dispatch timeout, or a stop is requested. A poll costs what was
  * signed since the last one, not the size of the tables: it moves the
  * watermark up to the lowest unsigned record (every record below it is
  * signed). Only while the watermark stands still does it also count the
@@ -190,7 +197,7 @@ static int s_pass(s_dispatch_t *self)
  * end; it also finds records added anywhere since the pass, which a next
  * pass sends. Polls are 50 ms apart while signing progresses, so that the
  * watch takes next to nothing from the signing it watches. */
-static int s_watch(s_dispatch_t *self)
+static s_watch_t s_watch(s_dispatch_t *self)
 {
     int64_t last_mark = self->watermark, last_span = -1;
     int64_t last_progress = rs_mono_us();
@@ -201,7 +208,7 @@ static int s_watch(s_dispatch_t *self)
         int64_t mark = 0, span = 0;
         if (vent_store_first_unsigned(self->store, self->watermark, &found, &mark) != 0) {
             if (!s_wait_for_db(self, &backoff))
-                return 1;
+                return S_WATCH_INTERRUPTED;
             continue;
         }
         if (!found) {
@@ -210,11 +217,11 @@ static int s_watch(s_dispatch_t *self)
             if (vent_store_unsigned_exact(self->store, &unsigned_count, &mark, &self->refused)
                 != 0) {
                 if (!s_wait_for_db(self, &backoff))
-                    return 1;
+                    return S_WATCH_INTERRUPTED;
                 continue;
             }
             if (unsigned_count == 0)
-                return 0;
+                return S_WATCH_ALL_SIGNED;
             rs_debug("%lld records unsigned, the lowest id %lld", (long long) unsigned_count,
                      (long long) mark);
         }
@@ -222,7 +229,7 @@ static int s_watch(s_dispatch_t *self)
         bool moved = mark != last_mark;
         if (!moved && vent_store_count_signed_from(self->store, mark, &span) != 0) {
             if (!s_wait_for_db(self, &backoff))
-                return 1;
+                return S_WATCH_INTERRUPTED;
             continue;
         }
         backoff = 100;
@@ -236,13 +243,13 @@ static int s_watch(s_dispatch_t *self)
         else if (now - last_progress >= (int64_t) self->config->redispatch_ms * 1000) {
             rs_info("record %lld and maybe some after it still unsigned and no progress for %d ms: dispatching them again",
                     (long long) mark, self->config->redispatch_ms);
-            return 2;
+            return S_WATCH_STALLED;
         }
         else
             sleep_ms = sleep_ms < 100 ? sleep_ms * 2 : 200;
         zclock_sleep(sleep_ms);
     }
-    return 1;
+    return S_WATCH_INTERRUPTED;
 }
 
 int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
@@ -268,10 +275,10 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
                 (unsigned long long) self.passes, (unsigned long long) self.batches,
                 (unsigned long long) self.records, (unsigned long long) self.cut_short,
                 RS_BATCH_BYTES_MAX);
-        int watched = s_watch(&self);
-        if (watched == 2)
+        s_watch_t watched = s_watch(&self);
+        if (watched == S_WATCH_STALLED)
             continue;
-        rc = watched;
+        rc = watched == S_WATCH_ALL_SIGNED ? 0 : 1;
         break;
     }
     if (rc == 0) {

@@ -15,8 +15,14 @@
 
 struct vent_store_t {
     rs_db_link_t *link;
-    PGconn *conn; /* the link's connection, refreshed on reconnect */
 };
+
+/* The link owns the connection (NULL while it is down); every statement
+ * asks it, so nothing holds a connection the link has replaced. */
+static PGconn *s_conn(const vent_store_t *self)
+{
+    return rs_db_link_conn(self->link);
+}
 
 static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
@@ -129,7 +135,6 @@ vent_store_t *vent_store_new(const char *db_url, char *err, size_t err_size)
         free(self);
         return NULL;
     }
-    self->conn = rs_db_link_conn(self->link);
     return self;
 }
 
@@ -145,20 +150,19 @@ void vent_store_destroy(vent_store_t **self_p)
 int vent_store_reconnect(vent_store_t *self)
 {
     int rc = rs_db_link_ensure(self->link);
-    self->conn = rs_db_link_conn(self->link);
     return rc;
 }
 
-int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
-                        char *err, size_t err_size)
+vent_run_open_t vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
+                                    char *err, size_t err_size)
 {
-    PGresult *res = PQexec(self->conn,
+    PGresult *res = PQexec(s_conn(self),
                            "SELECT id, batch_size FROM runs WHERE finished_at IS NULL"
                            " ORDER BY id DESC LIMIT 1");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(err, err_size, "cannot read runs: %s", rs_db_error(self->conn));
+        snprintf(err, err_size, "cannot read runs: %s", rs_db_error(s_conn(self)));
         PQclear(res);
-        return -1;
+        return VENT_RUN_DB_ERROR;
     }
     if (PQntuples(res) == 1) {
         int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -168,27 +172,27 @@ int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, boo
             snprintf(err, err_size,
                      "run %lld is unfinished with batch size %d; the batch size of a run cannot change: restart with --batch-size %d to resume it",
                      (long long) id, stored, stored);
-            return 1;
+            return VENT_RUN_OTHER_BATCH_SIZE;
         }
         *run_id = id;
         *resumed = true;
-        return 0;
+        return VENT_RUN_OPENED;
     }
     PQclear(res);
     char size_text[16];
     snprintf(size_text, sizeof size_text, "%d", batch_size);
     const char *values[] = { size_text };
-    res = PQexecParams(self->conn, "INSERT INTO runs (batch_size) VALUES ($1::integer) RETURNING id",
+    res = PQexecParams(s_conn(self), "INSERT INTO runs (batch_size) VALUES ($1::integer) RETURNING id",
                        1, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(err, err_size, "cannot record the run: %s", rs_db_error(self->conn));
+        snprintf(err, err_size, "cannot record the run: %s", rs_db_error(s_conn(self)));
         PQclear(res);
-        return -1;
+        return VENT_RUN_DB_ERROR;
     }
     *run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     *resumed = false;
     PQclear(res);
-    return 0;
+    return VENT_RUN_OPENED;
 }
 
 static int s_update_run(vent_store_t *self, const char *sql, int64_t run_id)
@@ -196,10 +200,10 @@ static int s_update_run(vent_store_t *self, const char *sql, int64_t run_id)
     char id_text[24];
     snprintf(id_text, sizeof id_text, "%lld", (long long) run_id);
     const char *values[] = { id_text };
-    PGresult *res = PQexecParams(self->conn, sql, 1, NULL, values, NULL, NULL, 0);
+    PGresult *res = PQexecParams(s_conn(self), sql, 1, NULL, values, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
-        rs_error("updating run %lld failed: %s", (long long) run_id, rs_db_error(self->conn));
+        rs_error("updating run %lld failed: %s", (long long) run_id, rs_db_error(s_conn(self)));
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -231,10 +235,10 @@ PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int 
     const char *values[] = { (char *) after, (char *) lim, (char *) bytes };
     const int lengths[] = { 8, 4, 8 };
     const int formats[] = { 1, 1, 1 };
-    PGresult *res = PQexecPrepared(self->conn, first ? "vent_first_page" : "vent_page", 3, values,
+    PGresult *res = PQexecPrepared(s_conn(self), first ? "vent_first_page" : "vent_page", 3, values,
                                    lengths, formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rs_error("reading unsigned records failed: %s", rs_db_error(self->conn));
+        rs_error("reading unsigned records failed: %s", rs_db_error(s_conn(self)));
         PQclear(res);
         return NULL;
     }
@@ -251,9 +255,9 @@ static PGresult *s_watch_query(vent_store_t *self, const char *statement, int64_
     const char *values[] = { (char *) param };
     const int lengths[] = { 8 };
     const int formats[] = { 1 };
-    PGresult *res = PQexecPrepared(self->conn, statement, 1, values, lengths, formats, 1);
+    PGresult *res = PQexecPrepared(s_conn(self), statement, 1, values, lengths, formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 1) {
-        rs_error("%s failed: %s", what, rs_db_error(self->conn));
+        rs_error("%s failed: %s", what, rs_db_error(s_conn(self)));
         PQclear(res);
         return NULL;
     }
@@ -280,7 +284,7 @@ int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *c
     if (!res)
         return -1;
     if (PQntuples(res) != 1) {
-        rs_error("counting signatures from the watermark failed: %s", rs_db_error(self->conn));
+        rs_error("counting signatures from the watermark failed: %s", rs_db_error(s_conn(self)));
         PQclear(res);
         return -1;
     }
@@ -297,12 +301,12 @@ int vent_store_refuse(vent_store_t *self, int64_t run_id, int64_t record_id, int
     snprintf(max, sizeof max, "%u", RS_PAYLOAD_MAX);
     snprintf(run, sizeof run, "%lld", (long long) run_id);
     const char *values[] = { id, len, max, run };
-    PGresult *res = PQexecPrepared(self->conn, "vent_refuse", 4, values, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(s_conn(self), "vent_refuse", 4, values, NULL, NULL, 0);
     int rc = -1;
     if (PQresultStatus(res) == PGRES_COMMAND_OK)
         rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
     else
-        rs_error("recording refused record %s failed: %s", id, rs_db_error(self->conn));
+        rs_error("recording refused record %s failed: %s", id, rs_db_error(s_conn(self)));
     PQclear(res);
     return rc;
 }
@@ -313,7 +317,7 @@ int vent_store_refused_sample(vent_store_t *self, int limit, char *out, size_t o
     snprintf(lim, sizeof lim, "%d", limit);
     snprintf(max, sizeof max, "%u", RS_PAYLOAD_MAX);
     const char *values[] = { lim, max };
-    PGresult *res = PQexecParams(self->conn,
+    PGresult *res = PQexecParams(s_conn(self),
                                  "SELECT coalesce(string_agg(format('%s (%s bytes)', id, len), ', '"
                                  "                 ORDER BY id), '') FROM ("
                                  "  SELECT r.id, octet_length(r.payload) AS len FROM records r"
@@ -326,7 +330,7 @@ int vent_store_refused_sample(vent_store_t *self, int limit, char *out, size_t o
     if (ok)
         snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
     else
-        rs_error("listing refused records failed: %s", rs_db_error(self->conn));
+        rs_error("listing refused records failed: %s", rs_db_error(s_conn(self)));
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -337,10 +341,10 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
     /* The one statement that reads whole tables, run at most once per
      * pass, when the watermark has reached the end: sequential scans (off
      * for this session) are allowed again for it. */
-    if (rs_db_exec(self->conn, "starting the exact count", "BEGIN") != 0)
+    if (rs_db_exec(s_conn(self), "starting the exact count", "BEGIN") != 0)
         return -1;
-    if (rs_db_exec(self->conn, "starting the exact count", "SET LOCAL enable_seqscan = on") != 0) {
-        PQclear(PQexec(self->conn, "ROLLBACK"));
+    if (rs_db_exec(s_conn(self), "starting the exact count", "SET LOCAL enable_seqscan = on") != 0) {
+        PQclear(PQexec(s_conn(self), "ROLLBACK"));
         return -1;
     }
     char sql[512];
@@ -350,7 +354,7 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
              "  SELECT r.id, octet_length(r.payload) <= %u AS ok FROM records r"
              "   WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)) u",
              RS_PAYLOAD_MAX);
-    PGresult *res = PQexec(self->conn, sql);
+    PGresult *res = PQexec(s_conn(self), sql);
     int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 3;
     if (ok) {
         *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -358,9 +362,9 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
         *refused = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     }
     else
-        rs_error("counting unsigned records failed: %s", rs_db_error(self->conn));
+        rs_error("counting unsigned records failed: %s", rs_db_error(s_conn(self)));
     PQclear(res);
-    if (rs_db_exec(self->conn, "ending the exact count", ok ? "COMMIT" : "ROLLBACK") != 0)
+    if (rs_db_exec(s_conn(self), "ending the exact count", ok ? "COMMIT" : "ROLLBACK") != 0)
         return -1;
     return ok ? 0 : -1;
 }

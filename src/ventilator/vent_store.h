@@ -16,10 +16,16 @@ typedef struct vent_store_t vent_store_t;
 vent_store_t *vent_store_new(const char *db_url, char *err, size_t err_size);
 void vent_store_destroy(vent_store_t **self_p);
 
+/* What opening a run found. */
+typedef enum {
+    VENT_RUN_DB_ERROR = -1,         /* reason in err */
+    VENT_RUN_OPENED = 0,            /* *run_id (and *resumed) set */
+    VENT_RUN_OTHER_BATCH_SIZE = 1,  /* the unfinished run has another batch size (reason in err) */
+} vent_run_open_t;
+
 /* Resumes the unfinished run if there is one, else records a new run with
- * batch_size. Returns 0 with *run_id (and *resumed), 1 when the unfinished
- * run has another batch size (reason in err), -1 on a database error. */
-int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
+ * batch_size. */
+vent_run_open_t vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
                         char *err, size_t err_size) __attribute__((warn_unused_result));
 
 /* Records the first dispatch of the run (kept if already set). */

@@ -2,6 +2,7 @@
  * lease keys from the keycoord and push signatures to the sink. Holds the
  * master key to unseal leased keys; has no database access. */
 #include "wk_lease.h"
+#include "rs_lease.h"
 #include "wk_thread.h"
 #include "rs_config.h"
 #include "rs_process.h"
@@ -62,8 +63,12 @@ static int s_ping_keycoord(const char *endpoint, int timeout_ms, rs_security_t *
     rs_lease_rep_t rep;
     int64_t sent;
     int rc = wk_lease_client_call(client, &req, &rep, &sent, 1);
+    bool refused = wk_lease_client_refused(client);
     wk_lease_client_destroy(&client);
-    if (rc != 0 && !zsys_interrupted)
+    if (rc != 0 && !zsys_interrupted && refused)
+        snprintf(err, err_size, "the keycoord at %s refused this worker's certificate '%s': it is not in the keycoord's allow-list (or was revoked); expected it allowed with 'recsign certs --worker %s' on the keycoord's host",
+                 endpoint, rs_security_name(security), rs_security_name(security));
+    else if (rc != 0 && !zsys_interrupted)
         snprintf(err, err_size, "keycoord at %s did not answer within %d ms; expected a running recsign-keycoord there",
                  endpoint, timeout_ms);
     return rc;
@@ -135,8 +140,7 @@ int main(int argc, char **argv)
     static wk_unseal_state_t unseal; /* zero: no key unsealed yet */
     long started = 0;
     for (; started < threads; started++) {
-        snprintf(holders[started], RS_HOLDER_MAX + 1, "%.80s/%ld/%ld", prefix, (long) getpid(),
-                 started);
+        rs_lease_holder_name(holders[started], RS_HOLDER_MAX + 1, prefix, (long) getpid(), started);
         args[started] = (wk_thread_args_t) {
             .ventilator = rs_config_str(&config, "ventilator"),
             .keycoord = rs_config_str(&config, "keycoord"),

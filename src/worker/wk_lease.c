@@ -1,6 +1,7 @@
 /* wk_lease: see wk_lease.h. */
 #include "wk_lease.h"
 #include "rs_log.h"
+#include "rs_refusal.h"
 #include "rs_socket.h"
 #include "rs_time.h"
 
@@ -13,18 +14,35 @@ struct wk_lease_client_t {
     rs_security_t *security;
     int timeout_ms;
     zsock_t *dealer;
+    rs_refusal_t *refusal;  /* the dealer's refused handshakes */
+    int refusals_seen;      /* of the current dealer, already acted upon */
+    bool refused;           /* the keycoord refused our certificate (last attempt) */
+    uint64_t refused_said;  /* refusals logged so far */
     uint64_t next_seq;
     uint64_t malformed; /* replies dropped as malformed */
 };
+
+/* Closes the dealer and its refusal watcher. */
+static void s_close(wk_lease_client_t *self)
+{
+    rs_refusal_destroy(&self->refusal);
+    zsock_destroy(&self->dealer);
+}
 
 static int s_open(wk_lease_client_t *self, char *err, size_t err_size)
 {
     /* Linger 0: a request abandoned with its socket must not be sent later. */
     const rs_socket_opts_t opts = { .sndhwm = 16, .rcvhwm = 16,
-                                    .max_msg_bytes = RS_LEASE_REP_MAX_BYTES };
+                                    .max_msg_bytes = RS_LEASE_REP_MAX_BYTES,
+                                    .wait_ms = WK_LEASE_STOP_WAIT_MS };
     self->dealer = rs_socket_new(ZMQ_DEALER, self->endpoint, RS_CONNECT, &opts, self->security,
                                  "keycoord", err, err_size);
-    return self->dealer ? 0 : -1;
+    if (!self->dealer)
+        return -1;
+    if (!rs_security_plain(self->security))
+        self->refusal = rs_refusal_new(self->dealer);
+    self->refusals_seen = 0;
+    return 0;
 }
 
 wk_lease_client_t *wk_lease_client_new(const char *endpoint, int timeout_ms,
@@ -50,20 +68,38 @@ void wk_lease_client_destroy(wk_lease_client_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    zsock_destroy(&(*self_p)->dealer);
+    s_close(*self_p);
     free((*self_p)->endpoint);
     free(*self_p);
     *self_p = NULL;
 }
 
-/* Waits for the reply to `seq` until deadline. Returns 0 with *rep, 1 on
- * timeout, -1 when interrupted. Stale or malformed replies are dropped. */
-static int s_await(wk_lease_client_t *self, uint64_t seq, int64_t deadline, rs_lease_rep_t *rep,
-                   bool shutting_down)
+/* What s_await saw. */
+typedef enum {
+    S_AWAIT_INTERRUPTED = -1,
+    S_AWAIT_REPLY = 0,
+    S_AWAIT_TIMEOUT = 1,
+    S_AWAIT_REFUSED = 2, /* the keycoord refused our certificate at the handshake */
+} s_await_t;
+
+/* True when the dealer saw a handshake refused since we last asked. */
+static bool s_newly_refused(wk_lease_client_t *self)
+{
+    int count = rs_refusal_count(self->refusal);
+    if (count <= self->refusals_seen)
+        return false;
+    self->refusals_seen = count;
+    return true;
+}
+
+/* Waits for the reply to `seq` until deadline, or until the keycoord
+ * refuses our certificate. Stale or malformed replies are dropped. */
+static s_await_t s_await(wk_lease_client_t *self, uint64_t seq, int64_t deadline,
+                         rs_lease_rep_t *rep, bool shutting_down)
 {
     zpoller_t *poller = zpoller_new(self->dealer, NULL);
     zpoller_set_nonstop(poller, shutting_down);
-    int rc = 1;
+    s_await_t rc = S_AWAIT_TIMEOUT;
     while (shutting_down || !zsys_interrupted) {
         int64_t left = deadline - rs_mono_us();
         if (left <= 0)
@@ -72,14 +108,18 @@ static int s_await(wk_lease_client_t *self, uint64_t seq, int64_t deadline, rs_l
         int slice = left > 200000 ? 200 : (int) ((left + 999) / 1000);
         if (!zpoller_wait(poller, slice)) {
             if (zpoller_terminated(poller)) {
-                rc = -1;
+                rc = S_AWAIT_INTERRUPTED;
+                break;
+            }
+            if (s_newly_refused(self)) {
+                rc = S_AWAIT_REFUSED;
                 break;
             }
             continue;
         }
         zmsg_t *msg = zmsg_recv(self->dealer);
         if (!msg) {
-            rc = -1;
+            rc = S_AWAIT_INTERRUPTED;
             break;
         }
         /* [empty][reply], the REQ envelope the keycoord answers with. */
@@ -101,11 +141,11 @@ static int s_await(wk_lease_client_t *self, uint64_t seq, int64_t deadline, rs_l
                      (unsigned long long) rep->seq, (unsigned long long) seq);
             continue;
         }
-        rc = 0;
+        rc = S_AWAIT_REPLY;
         break;
     }
-    if (zsys_interrupted && rc == 1 && !shutting_down)
-        rc = -1;
+    if (zsys_interrupted && rc == S_AWAIT_TIMEOUT && !shutting_down)
+        rc = S_AWAIT_INTERRUPTED;
     zpoller_destroy(&poller);
     return rc;
 }
@@ -114,8 +154,14 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
                          int64_t *sent_mono_us, int max_attempts)
 {
     bool shutting_down = max_attempts < 0;
-    if (shutting_down)
+    /* While stopping, one short attempt: a stop must end within a few
+     * seconds whatever the keycoord does. */
+    int timeout_ms = self->timeout_ms;
+    if (shutting_down) {
         max_attempts = 1;
+        if (timeout_ms > WK_LEASE_STOP_WAIT_MS)
+            timeout_ms = WK_LEASE_STOP_WAIT_MS;
+    }
     for (int attempt = 1; max_attempts == 0 || attempt <= max_attempts; attempt++) {
         if (zsys_interrupted && !shutting_down)
             return -1;
@@ -123,7 +169,10 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
             char err[256];
             if (s_open(self, err, sizeof err) != 0) {
                 rs_error("%s", err);
-                zclock_sleep(self->timeout_ms);
+                /* In slices, so that a stop request is noticed. */
+                for (int64_t until = rs_mono_us() + (int64_t) timeout_ms * 1000;
+                     !zsys_interrupted && rs_mono_us() < until;)
+                    zclock_sleep(100);
                 continue;
             }
         }
@@ -138,25 +187,51 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
         zmsg_addmem(msg, NULL, 0);
         zmsg_addmem(msg, buf, size);
         int64_t sent = rs_mono_us();
-        if (zmsg_send(&msg, self->dealer) != 0) {
+        /* A send waits at most the socket's bound (rs_socket): a keycoord
+         * that is gone or refuses our certificate leaves the request
+         * unsent, which is an unanswered attempt like any other. */
+        int64_t deadline = sent + (int64_t) timeout_ms * 1000;
+        s_await_t rc = S_AWAIT_TIMEOUT;
+        if (zmsg_send(&msg, self->dealer) != 0)
             zmsg_destroy(&msg);
-            return -1;
-        }
-        int rc = s_await(self, req->seq, sent + (int64_t) self->timeout_ms * 1000, rep, shutting_down);
-        if (rc == 0) {
+        else
+            rc = s_await(self, req->seq, deadline, rep, shutting_down);
+        if (rc == S_AWAIT_TIMEOUT && s_newly_refused(self))
+            rc = S_AWAIT_REFUSED;
+        self->refused = rc == S_AWAIT_REFUSED;
+        if (rc == S_AWAIT_REPLY) {
             *sent_mono_us = sent;
             return 0;
         }
-        if (rc < 0)
+        if (rc == S_AWAIT_INTERRUPTED || (zsys_interrupted && !shutting_down))
             return -1;
+        if (rc == S_AWAIT_REFUSED) {
+            /* The caller says it after the last attempt. */
+            if (max_attempts != 0 && attempt >= max_attempts)
+                return -1;
+            /* Said plainly, and sparsely: it lasts until an operator acts. */
+            if (self->refused_said++ % 100 == 0)
+                rs_error("the keycoord at %s refuses this worker's certificate '%s' (not in its allow-list, or revoked); expected it allowed with 'recsign certs --worker %s' on the keycoord's host; retrying",
+                         self->endpoint, rs_security_name(self->security),
+                         rs_security_name(self->security));
+            /* Not sooner than an unanswered attempt would retry. */
+            while (!zsys_interrupted && rs_mono_us() < deadline)
+                zclock_sleep(100);
+        }
         /* Lazy Pirate: the socket may hold a lost request or a late reply;
          * throw it away and start clean. */
         /* Under contention a holder may wait for a key for a while; retrying
          * keeps its place in the keycoord's queue. */
-        rs_log(attempt >= 5 ? RS_LOG_WARN : RS_LOG_DEBUG,
-               "keycoord at %s has not answered %d attempts of %d ms; reconnecting",
-                    self->endpoint, attempt, self->timeout_ms);
-        zsock_destroy(&self->dealer);
+        if (rc == S_AWAIT_TIMEOUT)
+            rs_log(attempt >= 5 ? RS_LOG_WARN : RS_LOG_DEBUG,
+                   "keycoord at %s has not answered %d attempts of %d ms; reconnecting",
+                   self->endpoint, attempt, self->timeout_ms);
+        s_close(self);
     }
     return -1;
+}
+
+bool wk_lease_client_refused(const wk_lease_client_t *self)
+{
+    return self->refused;
 }

@@ -9,10 +9,16 @@
 #include "rs_proto.h"
 #include "rs_security.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct wk_lease_client_t wk_lease_client_t;
+
+/* While the process stops, the last release waits at most this long (ms)
+ * for its reply, and one send on the lease socket never blocks longer:
+ * a stop ends within seconds whatever the keycoord does. */
+#define WK_LEASE_STOP_WAIT_MS 1000
 
 /* Borrows security (it must outlive the client). Returns NULL with a
  * reason in err when the endpoint is unusable. */
@@ -29,5 +35,9 @@ void wk_lease_client_destroy(wk_lease_client_t **self_p);
 int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_rep_t *rep,
                          int64_t *sent_mono_us, int max_attempts)
     __attribute__((warn_unused_result));
+
+/* Whether the last call ended because the keycoord refused this worker's
+ * certificate at the handshake (the call then logged it, as an error). */
+bool wk_lease_client_refused(const wk_lease_client_t *self);
 
 #endif

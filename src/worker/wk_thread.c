@@ -5,11 +5,13 @@
 #include "rs_log.h"
 #include "rs_proto.h"
 #include "rs_signer.h"
+#include "rs_refusal.h"
 #include "rs_socket.h"
 #include "rs_time.h"
 
 #include <czmq.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,8 @@ typedef struct {
     zsock_t *pull;
     zsock_t *pull_events;   /* the pull socket's monitor: its dropped connections */
     zsock_t *push;
+    rs_refusal_t *pull_refusal; /* the ventilator refused our certificate */
+    rs_refusal_t *push_refusal; /* the sink refused it */
     zpoller_t *poller;
     wk_lease_client_t *lease;
     rs_signer_t *signer;    /* the key of the batch being signed, unsealed for it only */
@@ -32,6 +36,22 @@ typedef struct {
     uint8_t broken_count;
     int64_t ready_at_us;    /* with a rate limit: when the next batch may start */
 } s_ctx_t;
+
+/* Whether the ventilator's and the sink's refusals were said: once per
+ * process, not once per thread. */
+static atomic_bool s_said_ventilator_refused, s_said_sink_refused;
+
+/* Says plainly, once per process, that `service` refuses our certificate,
+ * when its watcher saw a refused handshake. */
+static void s_check_refused(s_ctx_t *ctx, rs_refusal_t *refusal, const char *service,
+                            const char *endpoint, atomic_bool *said)
+{
+    if (rs_refusal_count(refusal) == 0 || atomic_exchange(said, true))
+        return;
+    const char *name = rs_security_name(ctx->args->security);
+    rs_error("the %s at %s refuses this worker's certificate '%s' (not in its allow-list, or revoked); expected it allowed with 'recsign certs --worker %s' on the %s's host",
+             service, endpoint, name, name, service);
+}
 
 /* With a rate limit, waits (holding no key) until the signatures made so
  * far are within it. Wakes every 100 ms to notice a shutdown. */
@@ -140,17 +160,21 @@ static void s_renew(s_ctx_t *ctx, s_term_t *term)
     ctx->args->renewals++;
 }
 
-/* Sends a frame, waiting out a full queue (the sink is slow or away). At
- * shutdown it still tries for a few seconds: a finished batch is worth
- * delivering. Takes the frame. Returns 0 or -1. */
+/* Sends a frame, waiting out a full queue (the sink is slow or away) in
+ * slices of the socket's send bound. Once the process is stopping it
+ * tries one more slice: a finished batch is worth delivering, but a stop
+ * must end within seconds. Takes the frame. Returns 0 or -1. */
 static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
 {
-    for (int tries = 1;; tries++) {
+    bool last_try = zsys_interrupted;
+    for (;;) {
         if (zframe_send(frame_p, ctx->push, 0) == 0)
             return 0;
         int err = zmq_errno();
-        if ((err != EAGAIN && err != EINTR) || (zsys_interrupted && tries >= 5))
+        s_check_refused(ctx, ctx->push_refusal, "sink", ctx->args->sink, &s_said_sink_refused);
+        if ((err != EAGAIN && err != EINTR) || last_try)
             break;
+        last_try = zsys_interrupted;
     }
     zframe_destroy(frame_p);
     return -1;
@@ -373,15 +397,20 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                  zmq_strerror(zmq_errno()));
         return -1;
     }
-    /* Results are pushed with a long linger so that a graceful stop still
-     * delivers them; at the high-water mark the push blocks (backpressure
-     * from a slow sink), in 1 s slices to notice shutdown. */
-    const rs_socket_opts_t push_opts = { .sndhwm = 100, .linger_ms = 5000, .max_msg_bytes = 64 };
+    /* Results are pushed with a linger so that a graceful stop still
+     * delivers them, bounded so that a stop with the sink gone still ends
+     * within seconds (the undelivered batches are dispatched again); at the
+     * high-water mark the push blocks (backpressure from a slow sink), in
+     * slices of the socket's send bound (1 s) to notice shutdown. */
+    const rs_socket_opts_t push_opts = { .sndhwm = 100, .linger_ms = 2000, .max_msg_bytes = 64 };
     ctx->push = rs_socket_new(ZMQ_PUSH, args->sink, RS_CONNECT, &push_opts, args->security,
                               "sink", err, err_size);
     if (!ctx->push)
         return -1;
-    zsock_set_sndtimeo(ctx->push, 1000);
+    if (!rs_security_plain(args->security)) {
+        ctx->pull_refusal = rs_refusal_new(ctx->pull);
+        ctx->push_refusal = rs_refusal_new(ctx->push);
+    }
     ctx->lease = wk_lease_client_new(args->keycoord, args->request_timeout_ms, args->security, err,
                                      err_size);
     if (!ctx->lease)
@@ -432,6 +461,9 @@ void *wk_thread_run(void *arg)
         if (!which) {
             if (zpoller_terminated(ctx.poller))
                 break;
+            s_check_refused(&ctx, ctx.pull_refusal, "ventilator", args->ventilator,
+                            &s_said_ventilator_refused);
+            s_check_refused(&ctx, ctx.push_refusal, "sink", args->sink, &s_said_sink_refused);
             s_release_held(&ctx, 2);
             continue;
         }
@@ -470,6 +502,8 @@ out:
     free(ctx.other);
     zpoller_destroy(&ctx.poller);
     wk_lease_client_destroy(&ctx.lease);
+    rs_refusal_destroy(&ctx.push_refusal);
+    rs_refusal_destroy(&ctx.pull_refusal);
     zsock_destroy(&ctx.push);
     if (ctx.pull)
         zmq_socket_monitor(zsock_resolve(ctx.pull), NULL, 0);

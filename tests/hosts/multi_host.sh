@@ -44,7 +44,8 @@
 #      B finish the run; verify and audit pass.
 #   4. 2,000 more records, a new run with no allowed worker: on B, a worker
 #      with a fresh certificate made in a separate directory (never allowed)
-#      gets no answer from the keycoord and exits 1; tests/hosts/curve_probe
+#      is refused by the keycoord and exits 1 saying so (its certificate
+#      is not in the keycoord's allow-list); tests/hosts/curve_probe
 #      (worker's socket setup, same certificate) sees all three handshakes
 #      refused by authentication, receives no batch and no lease reply, and
 #      its forged result (a released lease of the right key) is not stored;
@@ -469,8 +470,8 @@ cat "$H_LOGS/probe-rogue.log" >&2
 rogue_status=0
 wait "$rogue_pid" || rogue_status=$?
 h_eq "$rogue_status" 1 "phase 4: exit status of the never-allowed worker"
-grep -q 'did not answer' "$H_LOGS/rogue-worker.log" \
-    || { cat "$H_LOGS/rogue-worker.log" >&2; h_fail "phase 4: the never-allowed worker did not report an unanswered keycoord"; }
+grep -q "refused this worker's certificate 'rogue': it is not in the keycoord's allow-list" "$H_LOGS/rogue-worker.log" \
+    || { cat "$H_LOGS/rogue-worker.log" >&2; h_fail "phase 4: the never-allowed worker did not say that the keycoord refused its certificate"; }
 h_eq "$(h_sql "select count(*) from leases where holder like 'rogue%'")" 0 "phase 4: leases of the never-allowed clients"
 h_eq "$(h_sql "select count(*) from signatures where record_id > $max_signed")" 0 \
     "phase 4: signatures stored while only never-allowed clients ran"

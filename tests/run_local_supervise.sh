@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# run_local_supervise.sh: scripts/run_local.sh supervises what it started.
+#   1. A worker and then the sink are killed (SIGKILL) mid-run: the script
+#      restarts each, the run completes, verify and audit pass, and the
+#      summary lists both restarts with their cause.
+#   2. Ctrl-C (SIGINT to the script's process group, as a terminal sends
+#      it) stops everything the script started: it exits 130 and none of
+#      its processes is left, its private database included.
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+
+# The programs come from the harness (nothing is built); no package check.
+export RECSIGN_SKIP_DEPS=1 RECSIGN_VENTILATOR_BIN="$H_VENTILATOR" RECSIGN_KEYCOORD_BIN="$H_KEYCOORD" \
+       RECSIGN_WORKER_BIN="$H_WORKER" RECSIGN_SINK_BIN="$H_SINK" RECSIGN_ADMIN_BIN="$H_ADMIN"
+
+# child PARENT PROGRAM: the pid of PARENT's newest child running PROGRAM
+# (a path); nothing when there is none.
+child() {
+    { ps -o pid=,args= --ppid "$1" || true; } | awk -v p="$2" '$2 == p { pid = $1 } END { if (pid) print pid }'
+}
+# wait_child PARENT PROGRAM WHAT: prints such a child's pid, waiting up to 60 s.
+wait_child() {
+    local i pid
+    for ((i = 0; i < 600; i++)); do
+        pid="$(child "$1" "$2")"
+        [[ -n "$pid" ]] && { printf '%s\n' "$pid"; return 0; }
+        rs_proc_alive "$1" || h_fail "run_local.sh exited before starting a $3"
+        sleep 0.1
+    done
+    h_fail "no $3 was started by run_local.sh within 60 s"
+}
+# signed_at_least LOG N: the sink's log reports at least N records signed.
+signed_at_least() {
+    local n
+    n="$(grep -oE 'progress: [0-9]+' "$1" 2>/dev/null | tail -n 1 | grep -oE '[0-9]+')" || return 1
+    (( n >= $2 ))
+}
+wait_signed() {
+    local i
+    for ((i = 0; i < 600; i++)); do
+        signed_at_least "$1" "$2" && return 0
+        rs_proc_alive "$rl" || h_fail "run_local.sh exited before $2 records were signed"
+        sleep 0.1
+    done
+    h_fail "fewer than $2 records signed after 60 s"
+}
+
+h_step "case 1: kill a worker, then the sink, while run_local.sh runs"
+RECSIGN_DATA_DIR="$H_DIR/rl1" bash "$RS_ROOT/scripts/run_local.sh" --records 30000 --keys 4 \
+    --batch-size 10 --workers 2 --threads 1 --max-rate 1500 >"$H_LOGS/run_local-1.out" 2>&1 &
+rl=$!
+logs="$H_DIR/rl1/logs"
+wait_child "$rl" "$H_VENTILATOR" ventilator >/dev/null
+wait_signed "$logs/sink.log" 3000
+worker="$(wait_child "$rl" "$H_WORKER" worker)"
+h_step "kill -9 a worker (pid $worker)"
+kill -KILL "$worker"
+wait_signed "$logs/sink.log" 8000
+sink="$(wait_child "$rl" "$H_SINK" sink)"
+h_step "kill -9 the sink (pid $sink)"
+kill -KILL "$sink"
+st=0
+wait "$rl" || st=$?
+out="$H_LOGS/run_local-1.out"
+(( st == 0 )) || { cat "$out" >&2; h_fail "run_local.sh exited with status $st after a worker and the sink were killed"; }
+h_log_has "$out" '^  records +30000 \(30000 signed\)' "every record signed"
+h_log_has "$out" '^  verify +ok' "verify"
+h_log_has "$out" '^  audit +ok' "audit"
+h_log_has "$out" '^  restarts +2$' "the summary's count of restarts"
+h_log_has "$out" '^    worker-[12]: killed by signal KILL; restarted after [0-9]+ s' "the worker's restart in the summary"
+h_log_has "$out" '^    sink: killed by signal KILL; restarted after [0-9]+ s' "the sink's restart in the summary"
+
+h_step "case 2: Ctrl-C stops everything run_local.sh started"
+set -m   # its own process group, as a terminal's foreground job has
+RECSIGN_DATA_DIR="$H_DIR/rl2" bash "$RS_ROOT/scripts/run_local.sh" --records 20000 --keys 4 \
+    --batch-size 10 --workers 2 --threads 1 --max-rate 1000 >"$H_LOGS/run_local-2.out" 2>&1 &
+rl=$!
+set +m
+wait_child "$rl" "$H_VENTILATOR" ventilator >/dev/null
+wait_signed "$H_DIR/rl2/logs/sink.log" 2000
+started="$({ ps -o pid= --ppid "$rl" || true; } | tr -s ' \n' ' ')"
+pg_dir="$(sed -n 's/.*starting a private PostgreSQL in \(.*\)$/\1/p' "$H_LOGS/run_local-2.out")"
+[[ -n "$pg_dir" && -d "$pg_dir" ]] || h_fail "run_local.sh did not say where its database is"
+h_step "SIGINT to run_local.sh's process group ($rl; children: $started)"
+kill -INT -- "-$rl"
+st=0
+wait "$rl" || st=$?
+h_eq "$st" 130 "run_local.sh's exit status after Ctrl-C"
+for pid in $started; do
+    rs_proc_alive "$pid" && h_fail "pid $pid, started by run_local.sh, still runs after Ctrl-C"
+done
+[[ ! -e "$pg_dir" ]] || h_fail "run_local.sh's private database $pg_dir is still there after Ctrl-C"
+h_log_lacks "$H_LOGS/run_local-2.out" 'restarted' "run_local.sh after Ctrl-C"
+echo "$RS_PROG: ok: run_local.sh restarted a killed worker and sink and completed; Ctrl-C stopped everything; test took $SECONDS s"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# script_lifecycle.sh: the scripts' one lifecycle (scripts/lib.sh) takes its
+# lists and bounds from the programs themselves.
+#   1. Every RECSIGN_* variable the C sources read appears in some
+#      program's --help, and so in the list the scripts clear.
+#   2. run_local.sh refuses, as a usage error (exit 2), every value its
+#      programs would refuse: --threads above the worker's maximum, --keys
+#      above recsign init's, --batch-size above the ventilator's, --max-rate
+#      above the worker's; the message gives the programs' range.
+#   3. run_local.sh in a hostile environment (every variable the programs
+#      read set to something that would break the run) still signs every
+#      record: what it starts takes its settings from it alone.
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+
+export RECSIGN_SKIP_DEPS=1 RECSIGN_VENTILATOR_BIN="$H_VENTILATOR" RECSIGN_KEYCOORD_BIN="$H_KEYCOORD" \
+       RECSIGN_WORKER_BIN="$H_WORKER" RECSIGN_SINK_BIN="$H_SINK" RECSIGN_ADMIN_BIN="$H_ADMIN"
+
+h_step "case 1: every variable the sources read is in a --help"
+read_by_sources="$(grep -rhoE '"RECSIGN_[A-Z0-9_]+"' "$RS_ROOT/src" "$RS_ROOT/lib" | tr -d '"' | sort -u)"
+[[ -n "$read_by_sources" ]] || h_fail "found no RECSIGN_* variable in the sources"
+in_help="$(rs_config_env_names)"
+for v in $read_by_sources; do
+    grep -qx -- "$v" <<<"$in_help" || h_fail "$v is read by a program but printed by no --help"
+done
+h_step "$(wc -w <<<"$read_by_sources") variables, all in the programs' --help"
+
+h_step "case 2: run_local.sh refuses what its programs refuse"
+range() { rs_help_range "$@" | tr ' ' '-'; }
+threads_max="$(rs_help_range --threads "$H_WORKER" | awk '{ print $2 }')"
+keys_max="$(rs_help_range --keys "$H_ADMIN" init | awk '{ print $2 }')"
+batch_max="$(rs_help_range --batch-size "$H_VENTILATOR" | awk '{ print $2 }')"
+rate_max="$(rs_help_range --max-rate "$H_WORKER" | awk '{ print $2 }')"
+[[ -n "$threads_max" && -n "$keys_max" && -n "$batch_max" && -n "$rate_max" ]] \
+    || h_fail "could not read the programs' ranges from their --help"
+refused() {   # refused FLAG VALUE EXPECTED_RANGE_TEXT
+    local st=0 out="$H_LOGS/refused$1.out"
+    RECSIGN_DATA_DIR="$H_DIR/rl-refused" bash "$RS_ROOT/scripts/run_local.sh" "$1" "$2" >"$out" 2>&1 || st=$?
+    h_eq "$st" 2 "run_local.sh $1 $2: exit status"
+    h_log_has "$out" "$1 is '$2'; expected an integer from $3" "run_local.sh $1 $2: message"
+}
+refused --threads $((threads_max + 1)) "0 to $threads_max"
+refused --keys $((keys_max + 1)) "1 to $keys_max"
+refused --keys 0 "1 to $keys_max"
+refused --batch-size $((batch_max + 1)) "1 to $batch_max"
+refused --max-rate $((rate_max + 1)) "0 to $rate_max"
+
+h_step "case 3: run_local.sh in a hostile environment"
+declare -A hostile=(
+    [RECSIGN_INSECURE_PLAIN]=1 [RECSIGN_WORKER_MAX_RATE]=1 [RECSIGN_CLIENT_CERT]=nobody
+    [RECSIGN_MAX_BATCH_MIB]=junk [RECSIGN_VERIFY_THREADS]=junk [RECSIGN_CERTS_DIR]=/nonexistent
+    [RECSIGN_BATCH_SIZE]=junk [RECSIGN_LEASE_TTL_MS]=1 [RECSIGN_HOLDER]=x [RECSIGN_MASTER_KEY]=/nonexistent
+    [RECSIGN_SINK_FLUSH_ROWS]=junk [RECSIGN_KEYCOORD_ENDPOINT]=tcp://127.0.0.1:1
+)
+# Every variable a program reads is set; those without a bad value above
+# get an unparseable one.
+for v in $in_help; do
+    [[ "$v" == RECSIGN_LOG_LEVEL || "$v" == RECSIGN_DB_URL ]] && continue
+    [[ -n "${hostile[$v]:-}" ]] || hostile[$v]="junk"
+done
+env_args=()
+for v in "${!hostile[@]}"; do env_args+=("$v=${hostile[$v]}"); done
+st=0
+env "${env_args[@]}" RECSIGN_DATA_DIR="$H_DIR/rl-hostile" bash "$RS_ROOT/scripts/run_local.sh" \
+    --records 2000 --keys 3 --workers 1 --threads 1 >"$H_LOGS/hostile.out" 2>&1 || st=$?
+(( st == 0 )) || { cat "$H_LOGS/hostile.out" >&2; h_fail "run_local.sh in a hostile environment exited $st"; }
+h_log_has "$H_LOGS/hostile.out" '^  records +2000 \(2000 signed\)' "every record signed"
+h_log_has "$H_LOGS/hostile.out" '^  audit +ok' "audit"
+echo "$RS_PROG: ok: the scripts' variable list and bounds come from the programs; test took $SECONDS s"
