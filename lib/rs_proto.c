@@ -73,10 +73,17 @@ void rs_batch_writer_reset(rs_batch_writer_t *self, uint64_t run_id)
     s_batch_open(self);
 }
 
+bool rs_batch_writer_fits(const rs_batch_writer_t *self, size_t payload_len)
+{
+    /* self->size counts the open batch's count field already. */
+    return payload_len <= RS_PAYLOAD_MAX
+           && self->size + 4 + RS_MESSAGE_HEADER_BYTES + payload_len <= RS_BATCH_BYTES_MAX;
+}
+
 int rs_batch_writer_add(rs_batch_writer_t *self, int64_t record_id, const uint8_t *payload,
                         size_t payload_len)
 {
-    if (payload_len > RS_PAYLOAD_MAX || self->count >= RS_BATCH_MAX)
+    if (!rs_batch_writer_fits(self, payload_len) || self->count >= RS_BATCH_MAX)
         return -1;
     size_t need = self->size + 4 + RS_MESSAGE_HEADER_BYTES + payload_len;
     if (need + 4 > self->cap) {
@@ -131,7 +138,8 @@ const uint8_t *rs_batch_writer_data(rs_batch_writer_t *self, size_t *size)
 
 int rs_batch_decode(rs_batches_t *out, const uint8_t *data, size_t size)
 {
-    if (size < RS_BATCH_HEADER_BYTES || rs_proto_type(data, size) != RS_MSG_BATCH)
+    if (size < RS_BATCH_HEADER_BYTES || size > RS_BATCH_BYTES_MAX
+        || rs_proto_type(data, size) != RS_MSG_BATCH)
         return -1;
     uint64_t run_id = rs_get_u64(data + 2);
     uint32_t batches = rs_get_u16(data + 10);
@@ -225,10 +233,13 @@ size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap)
     size_t holder_len = strnlen(msg->holder, sizeof msg->holder);
     if (holder_len > RS_HOLDER_MAX || !s_printable(msg->holder, holder_len)
         || msg->release_count > RS_GROUP_MAX || msg->renew_count > RS_GROUP_MAX
-        || msg->want > RS_GROUP_MAX || !s_ids_valid(msg->release, msg->release_count)
-        || !s_ids_valid(msg->renew, msg->renew_count))
+        || msg->want > RS_GROUP_MAX || msg->broken_count > RS_GROUP_MAX
+        || !s_ids_valid(msg->release, msg->release_count)
+        || !s_ids_valid(msg->renew, msg->renew_count)
+        || !s_ids_valid(msg->broken, msg->broken_count))
         return 0;
-    size_t size = RS_LEASE_REQ_MIN_BYTES + 8u * (msg->release_count + msg->renew_count) + holder_len;
+    size_t size = RS_LEASE_REQ_MIN_BYTES
+                  + 8u * (msg->release_count + msg->renew_count + msg->broken_count) + holder_len;
     if (cap < size)
         return 0;
     s_put_header(buf, RS_MSG_LEASE_REQ);
@@ -239,8 +250,10 @@ size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap)
     rs_put_u64(buf + 13, msg->run_id);
     rs_put_u32(buf + 21, msg->batch_records);
     buf[25] = (uint8_t) holder_len;
+    buf[26] = msg->broken_count;
     uint8_t *p = s_put_ids(buf + RS_LEASE_REQ_MIN_BYTES, msg->release, msg->release_count);
     p = s_put_ids(p, msg->renew, msg->renew_count);
+    p = s_put_ids(p, msg->broken, msg->broken_count);
     memcpy(p, msg->holder, holder_len);
     return size;
 }
@@ -249,25 +262,28 @@ int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
 {
     if (size < RS_LEASE_REQ_MIN_BYTES || rs_proto_type(data, size) != RS_MSG_LEASE_REQ)
         return -1;
-    size_t releases = data[10], renewals = data[11], holder_len = data[25];
+    size_t releases = data[10], renewals = data[11], holder_len = data[25], broken = data[26];
     if (releases > RS_GROUP_MAX || renewals > RS_GROUP_MAX || data[12] > RS_GROUP_MAX
-        || holder_len > RS_HOLDER_MAX
-        || size != RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals) + holder_len)
+        || broken > RS_GROUP_MAX || holder_len > RS_HOLDER_MAX
+        || size != RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals + broken) + holder_len)
         return -1;
-    const uint8_t *holder = data + RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals);
+    const uint8_t *holder = data + RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals + broken);
     if (!s_printable((const char *) holder, holder_len))
         return -1;
     out->seq = rs_get_u64(data + 2);
     out->release_count = (uint8_t) releases;
     out->renew_count = (uint8_t) renewals;
+    out->broken_count = (uint8_t) broken;
     out->want = data[12];
     out->run_id = rs_get_u64(data + 13);
     out->batch_records = rs_get_u32(data + 21);
     const uint8_t *p = s_get_ids(data + RS_LEASE_REQ_MIN_BYTES, out->release, releases);
-    s_get_ids(p, out->renew, renewals);
+    p = s_get_ids(p, out->renew, renewals);
+    s_get_ids(p, out->broken, broken);
     memcpy(out->holder, holder, holder_len);
     out->holder[holder_len] = '\0';
-    if (!s_ids_valid(out->release, releases) || !s_ids_valid(out->renew, renewals))
+    if (!s_ids_valid(out->release, releases) || !s_ids_valid(out->renew, renewals)
+        || !s_ids_valid(out->broken, broken))
         return -1;
     return 0;
 }

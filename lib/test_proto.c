@@ -48,6 +48,34 @@ static int s_results(const uint8_t *d, size_t n)
     return rs_results_decode(&m, d, n);
 }
 
+/* The writer keeps a message within RS_BATCH_BYTES_MAX: records of the
+ * largest payload fit a few to a message, and one always fits an empty one. */
+static void test_batch_bytes(void)
+{
+    rs_batch_writer_t *w = rs_batch_writer_new();
+    RS_CHECK(w);
+    rs_batch_writer_reset(w, 1);
+    uint8_t *big = calloc(1, RS_PAYLOAD_MAX);
+    uint32_t fitted = 0;
+    while (rs_batch_writer_fits(w, RS_PAYLOAD_MAX)) {
+        RS_CHECK(rs_batch_writer_add(w, fitted, big, RS_PAYLOAD_MAX) == 0);
+        fitted++;
+    }
+    RS_CHECK(fitted == RS_BATCH_BYTES_MAX / (RS_PAYLOAD_MAX + 1));
+    RS_CHECK(rs_batch_writer_add(w, 99, big, RS_PAYLOAD_MAX) != 0);
+    RS_CHECK(rs_batch_writer_count(w) == fitted);
+    RS_CHECK(rs_batch_writer_close(w) == 1);
+    size_t size;
+    const uint8_t *data = rs_batch_writer_data(w, &size);
+    RS_CHECK(size <= RS_BATCH_BYTES_MAX);
+    rs_batches_t all;
+    RS_CHECK(rs_batch_decode(&all, data, size) == 0 && all.batches[0].count == fitted);
+    rs_batch_writer_reset(w, 1);
+    RS_CHECK(rs_batch_writer_fits(w, RS_PAYLOAD_MAX) && !rs_batch_writer_fits(w, RS_PAYLOAD_MAX + 1));
+    free(big);
+    rs_batch_writer_destroy(&w);
+}
+
 static void test_batch(void)
 {
     rs_batch_writer_t *w = rs_batch_writer_new();
@@ -70,6 +98,12 @@ static void test_batch(void)
     rs_batches_t all;
     RS_CHECK(rs_batch_decode(&all, data, size) == 0);
     RS_CHECK(all.count == 2);
+    /* A frame over RS_BATCH_BYTES_MAX is refused however well formed. */
+    uint8_t *huge = calloc(1, RS_BATCH_BYTES_MAX + 1);
+    memcpy(huge, data, size);
+    RS_CHECK(rs_batch_decode(&all, huge, RS_BATCH_BYTES_MAX + 1) != 0);
+    free(huge);
+    RS_CHECK(rs_batch_decode(&all, data, size) == 0);
     rs_batch_t b = all.batches[0];
     RS_CHECK(b.run_id == 42 && b.count == 3);
     rs_batch_iter_t it;
@@ -147,15 +181,17 @@ static void test_batch(void)
 static void test_lease_req(void)
 {
     rs_lease_req_t in = { .seq = 9, .release_count = 2, .release = { 77, 79 }, .renew_count = 1,
-                          .renew = { 78 }, .want = 3, .run_id = 3, .batch_records = 100 };
+                          .renew = { 78 }, .broken_count = 1, .broken = { 80 }, .want = 3,
+                          .run_id = 3, .batch_records = 100 };
     strcpy(in.holder, "host/123/4");
     uint8_t buf[RS_LEASE_REQ_MAX_BYTES];
     size_t size = rs_lease_req_encode(&in, buf, sizeof buf);
-    RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + 3 * 8 + strlen(in.holder));
+    RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + 4 * 8 + strlen(in.holder));
     rs_lease_req_t out;
     RS_CHECK(rs_lease_req_decode(&out, buf, size) == 0);
     RS_CHECK(out.seq == 9 && out.release_count == 2 && out.release[0] == 77
              && out.release[1] == 79 && out.renew_count == 1 && out.renew[0] == 78
+             && out.broken_count == 1 && out.broken[0] == 80
              && out.want == 3 && out.run_id == 3 && out.batch_records == 100
              && strcmp(out.holder, in.holder) == 0);
     s_check_truncations(s_req, buf, size);
@@ -168,6 +204,14 @@ static void test_lease_req(void)
     rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES + 8, 0); /* lease 0 names no lease */
     RS_CHECK(s_req(buf, size) != 0);
     size = rs_lease_req_encode(&in, buf, sizeof buf);
+    rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES + 24, 0); /* nor as a broken one */
+    RS_CHECK(s_req(buf, size) != 0);
+    size = rs_lease_req_encode(&in, buf, sizeof buf);
+    buf[26] = RS_GROUP_MAX + 1; /* the broken list is bounded */
+    RS_CHECK(s_req(buf, size) != 0);
+    buf[26] = 0; /* and counted: the frame's size must agree */
+    RS_CHECK(s_req(buf, size) != 0);
+    size = rs_lease_req_encode(&in, buf, sizeof buf);
     buf[size - 1] = '\n'; /* holder must be printable */
     RS_CHECK(s_req(buf, size) != 0);
     in.holder[3] = '\t';
@@ -176,9 +220,9 @@ static void test_lease_req(void)
     in.release_count = RS_GROUP_MAX + 1;
     RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == 0);
     /* The largest request fits the bound. */
-    in.release_count = in.renew_count = RS_GROUP_MAX;
+    in.release_count = in.renew_count = in.broken_count = RS_GROUP_MAX;
     for (uint32_t i = 0; i < RS_GROUP_MAX; i++)
-        in.release[i] = in.renew[i] = UINT64_MAX - i;
+        in.release[i] = in.renew[i] = in.broken[i] = UINT64_MAX - i;
     memset(in.holder, 'h', RS_HOLDER_MAX);
     in.holder[RS_HOLDER_MAX] = '\0';
     RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == RS_LEASE_REQ_MAX_BYTES);
@@ -348,6 +392,7 @@ int main(void)
 {
     RS_CHECK(rs_crypto_init() == 0);
     test_batch();
+    test_batch_bytes();
     test_lease_req();
     test_lease_rep();
     test_results();

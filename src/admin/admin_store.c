@@ -127,11 +127,27 @@ PGresult *admin_store_status_counts(PGconn *conn)
                    "       count(*) FILTER (WHERE ended_at IS NULL),"
                    "       (SELECT count(*) FROM runs),"
                    "       (SELECT count(*) FROM keys"
-                   "         WHERE live_at IS NOT NULL AND retired_at IS NULL),"
+                   "         WHERE live_at IS NOT NULL AND retired_at IS NULL"
+                   "           AND quarantined_at IS NULL),"
                    "       (SELECT count(*) FROM keys WHERE live_at IS NOT NULL"
                    "           AND retired_at IS NULL AND retire_requested_at IS NOT NULL),"
                    "       (SELECT count(*) FROM keys WHERE retired_at IS NOT NULL),"
-                   "       (SELECT count(*) FROM keys WHERE live_at IS NULL)"
+                   "       (SELECT count(*) FROM keys WHERE live_at IS NULL),"
+                   "       (SELECT count(*) FROM signatures s"
+                   "         WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = s.record_id)"
+                   "           AND EXISTS (SELECT 1 FROM records_deleted d"
+                   "                        WHERE d.record_id = s.record_id)),"
+                   "       (SELECT count(*) FROM records_refused f"
+                   "         WHERE EXISTS (SELECT 1 FROM records r WHERE r.id = f.record_id)"
+                   "           AND NOT EXISTS (SELECT 1 FROM signatures s"
+                   "                            WHERE s.record_id = f.record_id)),"
+                   "       (SELECT count(*) FROM keys WHERE quarantined_at IS NOT NULL),"
+                   "       (SELECT string_agg(record_id::text, ', ' ORDER BY record_id) FROM"
+                   "          (SELECT f.record_id FROM records_refused f"
+                   "            WHERE EXISTS (SELECT 1 FROM records r WHERE r.id = f.record_id)"
+                   "              AND NOT EXISTS (SELECT 1 FROM signatures s"
+                   "                               WHERE s.record_id = f.record_id)"
+                   "            ORDER BY f.record_id LIMIT 10) x)"
                    "  FROM leases",
                    0, NULL, PGRES_TUPLES_OK);
 }
@@ -181,7 +197,8 @@ PGresult *admin_store_keys_list(PGconn *conn)
 {
     return admin_store_query(conn, "listing keys",
                    "SELECT k.id, k.created_at, k.live_at, k.retire_requested_at, k.retired_at,"
-                   "       coalesce(l.n, 0)::int8, coalesce(s.n, 0)::int8, k.algorithm"
+                   "       coalesce(l.n, 0)::int8, coalesce(s.n, 0)::int8, k.quarantined_at,"
+                   "       k.quarantined_by, k.algorithm"
                    "  FROM keys k"
                    "  LEFT JOIN (SELECT key_id, count(*) AS n FROM leases GROUP BY key_id) l"
                    "    ON l.key_id = k.id"
@@ -254,7 +271,9 @@ int admin_store_send_signed_page(PGconn *conn, int64_t from_id, int64_t max_rows
      * running sum of payload sizes (octet_length reads the TOAST
      * header, not the value) caps a page's memory for large payloads. */
     static const char sql[] =
-        "SELECT record_id, key_id, lease_id, payload, signature, public_key, algorithm FROM ("
+        "SELECT record_id, key_id, lease_id, payload, signature, public_key, algorithm,"
+        "       payload IS NULL AND EXISTS (SELECT 1 FROM records_deleted d"
+        "                                    WHERE d.record_id = page.record_id) FROM ("
         "  SELECT s.record_id, s.key_id, s.lease_id, r.payload, s.signature, k.public_key,"
         "         k.algorithm,"
         "         sum(coalesce(octet_length(r.payload), 0))"

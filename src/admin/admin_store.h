@@ -93,7 +93,8 @@ int admin_store_keys_in_service(PGconn *conn, int64_t *out) __attribute__((warn_
  * whatever its size). Columns (ADMIN_PAGE_*): record_id int8, key_id int4,
  * lease_id int8, payload bytea (NULL: no such record), signature bytea,
  * public_key bytea (NULL: no such key), algorithm text (NULL: no such
- * key). Collect it with
+ * key), record_deleted bool (true when the record is missing because it
+ * was deleted: its id is in records_deleted). Collect it with
  * admin_store_take_result. Returns 0 or -1 (logged). */
 enum {
     ADMIN_PAGE_RECORD_ID,
@@ -103,6 +104,7 @@ enum {
     ADMIN_PAGE_SIGNATURE,
     ADMIN_PAGE_PUBLIC_KEY,
     ADMIN_PAGE_ALGORITHM,
+    ADMIN_PAGE_RECORD_DELETED,
     ADMIN_PAGE_COLUMNS,
 };
 int admin_store_send_signed_page(PGconn *conn, int64_t from_id, int64_t max_rows,

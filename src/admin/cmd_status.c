@@ -26,16 +26,28 @@ static void s_print_counts(const PGresult *res, int64_t *open_leases)
     double pct = records ? 100.0 * (double) signed_records / (double) records : 0.0;
     printf("records:    %lld signed of %lld (%.1f%%), %lld to go", (long long) signed_records,
            (long long) records, pct, (long long) (records - signed_records));
-    if (signatures > signed_records)
+    int64_t of_deleted = rs_db_get_int8(res, 0, 13), refused = rs_db_get_int8(res, 0, 14);
+    if (signatures - signed_records > of_deleted)
         printf("; %lld signatures of no record (see recsign audit)",
-               (long long) (signatures - signed_records));
+               (long long) (signatures - signed_records - of_deleted));
     printf("\n");
+    if (of_deleted)
+        printf("deleted:    %lld signatures of records deleted since they were dispatched (kept; "
+               "not a violation)\n", (long long) of_deleted);
+    if (refused)
+        printf("refused:    %lld records cannot be signed (payload over 1 MiB): %.*s%s\n",
+               (long long) refused, PQgetlength(res, 0, 16), PQgetvalue(res, 0, 16),
+               refused > 10 ? ", ..." : "");
     int64_t live = rs_db_get_int8(res, 0, 9), retiring = rs_db_get_int8(res, 0, 10);
     int64_t retired = rs_db_get_int8(res, 0, 11), pending = rs_db_get_int8(res, 0, 12);
     printf("keys:       %lld: %lld live", (long long) keys, (long long) live);
     if (retiring)
         printf(" (%lld of them asked to retire)", (long long) retiring);
     printf(", %lld retired", (long long) retired);
+    int64_t quarantined = rs_db_get_int8(res, 0, 15);
+    if (quarantined)
+        printf(", %lld quarantined (secret cannot be unsealed; see recsign keys list)",
+               (long long) quarantined);
     if (pending)
         printf(", %lld not live yet (the keycoord has not loaded them)", (long long) pending);
     printf("\n");

@@ -49,22 +49,45 @@ const char *admin_verify_fault_name(admin_verify_fault_t fault)
     return "unknown fault";
 }
 
-void admin_verify_describe(const admin_verify_tally_t *tally, size_t max_items, char *out,
-                           size_t out_size)
+/* Writes "17 (bad signature), 18 and 5 more": the first of `listed` ids
+ * (with their faults, when given), `total` in all, into out. */
+static void s_describe(const int64_t *ids, const admin_verify_fault_t *faults, size_t listed,
+                       int64_t total, size_t max_items, char *out, size_t out_size)
 {
     size_t used = 0;
     out[0] = '\0';
-    size_t shown = tally->listed < max_items ? tally->listed : max_items;
+    size_t shown = listed < max_items ? listed : max_items;
     for (size_t i = 0; i < shown && used < out_size; i++) {
-        int n = snprintf(out + used, out_size - used, "%s%lld (%s)", i ? ", " : "",
-                         (long long) tally->ids[i], admin_verify_fault_name(tally->faults[i]));
+        int n = faults ? snprintf(out + used, out_size - used, "%s%lld (%s)", i ? ", " : "",
+                                  (long long) ids[i], admin_verify_fault_name(faults[i]))
+                       : snprintf(out + used, out_size - used, "%s%lld", i ? ", " : "",
+                                  (long long) ids[i]);
         if (n < 0)
             return;
         used += (size_t) n;
     }
-    if (tally->failed > (int64_t) shown && used < out_size)
-        snprintf(out + used, out_size - used, " and %lld more",
-                 (long long) (tally->failed - (int64_t) shown));
+    if (total > (int64_t) shown && used < out_size)
+        snprintf(out + used, out_size - used, " and %lld more", (long long) (total - (int64_t) shown));
+}
+
+void admin_verify_describe(const admin_verify_tally_t *tally, size_t max_items, char *out,
+                           size_t out_size)
+{
+    s_describe(tally->ids, tally->faults, tally->listed, tally->failed, max_items, out, out_size);
+}
+
+void admin_verify_describe_deleted(const admin_verify_tally_t *tally, size_t max_items, char *out,
+                                   size_t out_size)
+{
+    s_describe(tally->deleted_ids, NULL, tally->deleted_listed, tally->deleted, max_items, out,
+               out_size);
+}
+
+static void s_tally_deleted(admin_verify_tally_t *tally, int64_t id)
+{
+    tally->deleted++;
+    if (tally->deleted_listed < ADMIN_VERIFY_LISTED)
+        tally->deleted_ids[tally->deleted_listed++] = id;
 }
 
 static void s_tally_fail(admin_verify_tally_t *tally, int64_t id, admin_verify_fault_t fault)
@@ -81,6 +104,9 @@ static void s_tally_add(admin_verify_tally_t *dst, const admin_verify_tally_t *s
 {
     dst->checked += src->checked;
     dst->failed += src->failed;
+    dst->deleted += src->deleted;
+    for (size_t i = 0; i < src->deleted_listed && dst->deleted_listed < ADMIN_VERIFY_LISTED; i++)
+        dst->deleted_ids[dst->deleted_listed++] = src->deleted_ids[i];
     for (size_t i = 0; i < src->listed && dst->listed < ADMIN_VERIFY_LISTED; i++) {
         dst->ids[dst->listed] = src->ids[i];
         dst->faults[dst->listed] = src->faults[i];
@@ -124,6 +150,10 @@ static void *s_work(void *arg)
 {
     s_worker_t *w = arg;
     for (size_t i = 0; i < w->count; i++) {
+        if (!w->rows[i].payload && w->rows[i].record_deleted) {
+            s_tally_deleted(&w->tally, w->rows[i].record_id);
+            continue;
+        }
         int fault = s_check(w, &w->rows[i]);
         if (fault < 0) {
             w->error = -1;
@@ -233,6 +263,8 @@ static void s_rows_from_page(admin_verify_row_t *rows, const PGresult *res, int 
                            ? NULL
                            : (const uint8_t *) PQgetvalue(res, i, ADMIN_PAGE_PAYLOAD);
         row->payload_len = (size_t) PQgetlength(res, i, ADMIN_PAGE_PAYLOAD);
+        row->record_deleted = !PQgetisnull(res, i, ADMIN_PAGE_RECORD_DELETED)
+                              && PQgetvalue(res, i, ADMIN_PAGE_RECORD_DELETED)[0] != 0;
         row->signature = (const uint8_t *) PQgetvalue(res, i, ADMIN_PAGE_SIGNATURE);
         row->signature_len = (size_t) PQgetlength(res, i, ADMIN_PAGE_SIGNATURE);
         row->public_key = PQgetisnull(res, i, ADMIN_PAGE_PUBLIC_KEY)

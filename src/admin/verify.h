@@ -6,10 +6,11 @@
 #define ADMIN_VERIFY_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* How many failing record ids a tally keeps (the first ones, by id). */
+/* How many failing (and deleted) record ids a tally keeps (the first ones, by id). */
 #define ADMIN_VERIFY_LISTED 20
 
 typedef enum {
@@ -25,6 +26,7 @@ typedef struct {
     int64_t record_id;
     const uint8_t *payload; /* NULL: the record is missing */
     size_t payload_len;
+    bool record_deleted;    /* missing because it was deleted (records_deleted) */
     const uint8_t *signature;
     size_t signature_len;
     const uint8_t *public_key; /* NULL: the key is missing */
@@ -38,6 +40,11 @@ typedef struct {
     size_t listed; /* entries used in ids and faults */
     int64_t ids[ADMIN_VERIFY_LISTED];
     admin_verify_fault_t faults[ADMIN_VERIFY_LISTED];
+    /* Signatures of records deleted since (logged in records_deleted):
+     * nothing to check them against, and no failure. */
+    int64_t deleted;
+    size_t deleted_listed;
+    int64_t deleted_ids[ADMIN_VERIFY_LISTED];
 } admin_verify_tally_t;
 
 /* A short name for a fault, e.g. "bad signature". */
@@ -54,9 +61,16 @@ void admin_verify_describe(const admin_verify_tally_t *tally, size_t max_items, 
 int admin_verify_rows(const admin_verify_row_t *rows, size_t count, int threads,
                       admin_verify_tally_t *tally) __attribute__((warn_unused_result));
 
+/* Writes "17, 18, 19 and 5 more" for the signatures of deleted records
+ * listed in tally, at most max_items of them, into out. */
+void admin_verify_describe_deleted(const admin_verify_tally_t *tally, size_t max_items, char *out,
+                                   size_t out_size);
+
 /* Verifies every row of signatures (in the caller's transaction, so one
  * snapshot), failures listed by ascending record id. A signature whose
- * record or key is missing, or whose length is wrong, counts as failed.
+ * record or key is missing, or whose length is wrong, counts as failed;
+ * but one whose record was deleted (its id is in records_deleted) counts
+ * in tally->deleted instead, not as checked nor failed.
  * Returns 0 when every signature was checked (whatever the outcome), or
  * -1 (logged) on a database or thread error. */
 int admin_verify_all(PGconn *conn, int threads, admin_verify_tally_t *tally)

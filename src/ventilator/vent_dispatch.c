@@ -13,6 +13,13 @@
  * milliseconds of signing, so threads still share the work evenly. */
 #define S_MESSAGE_RECORDS 1024u
 #define S_MESSAGE_BYTES (256u * 1024u) /* and no more bytes than this */
+/* Payload bytes read per page, past its first row: with the message
+ * (RS_BATCH_BYTES_MAX, held here, in its frame and in at most two ZeroMQ
+ * queue slots) it bounds this process's memory in bytes whatever the
+ * payloads and the batch size: under 64 MiB with 1 MiB payloads. */
+#define S_PAGE_BYTES (2 * 1024 * 1024)
+/* Refused records named in the run's last line, at most. */
+#define S_REFUSED_NAMED 10
 
 typedef struct {
     zsock_t *push;
@@ -25,6 +32,8 @@ typedef struct {
     bool dispatched;          /* the run's first dispatch is recorded */
     int64_t watermark;        /* every record with a lower id is signed */
     uint64_t batches, records, passes;
+    uint64_t cut_short;       /* batches closed early to keep a message within its bytes */
+    int64_t refused;          /* unsigned records over the payload limit, at the last count */
     int64_t started_us;
 } s_dispatch_t;
 
@@ -81,9 +90,21 @@ static int s_send(s_dispatch_t *self)
  * interrupted. */
 static int s_add(s_dispatch_t *self, int64_t id, const uint8_t *payload, size_t len)
 {
+    /* A record that would take the message past its bytes goes into the
+     * next message, and the open batch is cut short here: a batch never
+     * spans messages, and so never leases. */
+    if (!rs_batch_writer_fits(self->writer, len)) {
+        if (rs_batch_writer_count(self->writer) > 0
+            && rs_batch_writer_count(self->writer) < self->config->batch_size)
+            self->cut_short++;
+        if (s_send(self) != 0)
+            return 1;
+    }
     if (rs_batch_writer_add(self->writer, id, payload, len) != 0) {
-        rs_error("record %lld cannot be sent (payload of %zu bytes; at most %u allowed, or out of memory); skipped",
-                 (long long) id, len, RS_PAYLOAD_MAX);
+        /* Only out of memory is left: the record stays unsigned, and the
+         * watch sends it again after the re-dispatch timeout. */
+        rs_error("record %lld (payload of %zu bytes) cannot be added to a batch: out of memory; it will be dispatched again",
+                 (long long) id, len);
         return 0;
     }
     self->message_records++;
@@ -97,6 +118,20 @@ static int s_add(s_dispatch_t *self, int64_t id, const uint8_t *payload, size_t 
     return 0;
 }
 
+/* A record whose payload is over the contract's limit cannot be signed:
+ * recorded once in records_refused (logged when first recorded), never
+ * sent, and not awaited by the watch. */
+static void s_refuse(s_dispatch_t *self, int64_t id, int64_t len)
+{
+    int rc = vent_store_refuse(self->store, self->config->run_id, id, len);
+    if (rc == 1)
+        rs_error("record %lld cannot be signed: payload of %lld bytes; at most %u allowed (recorded in records_refused)",
+                 (long long) id, (long long) len, RS_PAYLOAD_MAX);
+    else if (rc == 0)
+        rs_debug("record %lld refused again (payload of %lld bytes)", (long long) id,
+                 (long long) len);
+}
+
 /* One pass over every record unsigned now: from the watermark on, since
  * everything below it is signed. Returns 0, 1 when interrupted. */
 static int s_pass(s_dispatch_t *self)
@@ -107,7 +142,8 @@ static int s_pass(s_dispatch_t *self)
     self->passes++;
     rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
     for (;;) {
-        PGresult *page = vent_store_page(self->store, after, first, self->config->page_rows);
+        PGresult *page = vent_store_page(self->store, after, first, self->config->page_rows,
+                                         S_PAGE_BYTES);
         if (!page) {
             if (!s_wait_for_db(self, &backoff))
                 return 1;
@@ -116,20 +152,27 @@ static int s_pass(s_dispatch_t *self)
         backoff = 100;
         first = false;
         int rows = PQntuples(page);
+        int64_t page_bytes = 0;
         for (int i = 0; i < rows; i++) {
             int64_t id = rs_db_get_int8(page, i, 0);
             after = id;
-            if (PQgetisnull(page, i, 1))
+            if (PQgetisnull(page, i, 2))
                 continue; /* signed already */
+            int64_t len = rs_db_get_int8(page, i, 2);
+            if (len > (int64_t) RS_PAYLOAD_MAX || PQgetisnull(page, i, 1)) {
+                s_refuse(self, id, len);
+                continue;
+            }
             const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 1);
-            size_t len = (size_t) PQgetlength(page, i, 1);
-            if (s_add(self, id, payload, len) != 0) {
+            page_bytes += len;
+            if (s_add(self, id, payload, (size_t) len) != 0) {
                 PQclear(page);
                 return 1;
             }
         }
         PQclear(page);
-        if (rows < self->config->page_rows)
+        /* A page cut by its bytes is no sign of the table's end. */
+        if (rows < self->config->page_rows && page_bytes < S_PAGE_BYTES)
             break;
     }
     return s_send(self);
@@ -164,7 +207,8 @@ static int s_watch(s_dispatch_t *self)
         if (!found) {
             /* Nothing unsigned from the watermark on: confirm. */
             int64_t unsigned_count = 0;
-            if (vent_store_unsigned_exact(self->store, &unsigned_count, &mark) != 0) {
+            if (vent_store_unsigned_exact(self->store, &unsigned_count, &mark, &self->refused)
+                != 0) {
                 if (!s_wait_for_db(self, &backoff))
                     return 1;
                 continue;
@@ -220,9 +264,10 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
             rc = 1;
             break;
         }
-        rs_info("pass %llu: %llu batches, %llu records dispatched so far",
+        rs_info("pass %llu: %llu batches, %llu records dispatched so far; %llu batches cut short to keep messages within %u bytes",
                 (unsigned long long) self.passes, (unsigned long long) self.batches,
-                (unsigned long long) self.records);
+                (unsigned long long) self.records, (unsigned long long) self.cut_short,
+                RS_BATCH_BYTES_MAX);
         int watched = s_watch(&self);
         if (watched == 2)
             continue;
@@ -235,9 +280,19 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
             if (!s_wait_for_db(&self, &backoff))
                 break;
         double seconds = self.started_us ? (double) (rs_mono_us() - self.started_us) / 1e6 : 0;
-        rs_info("run %lld complete: every record is signed; this process dispatched %llu records in %llu batches over %.3f s",
-                (long long) config->run_id, (unsigned long long) self.records,
-                (unsigned long long) self.batches, seconds);
+        if (self.refused == 0)
+            rs_info("run %lld complete: every record is signed; this process dispatched %llu records in %llu batches over %.3f s",
+                    (long long) config->run_id, (unsigned long long) self.records,
+                    (unsigned long long) self.batches, seconds);
+        else {
+            char named[1024] = "";
+            if (vent_store_refused_sample(store, S_REFUSED_NAMED, named, sizeof named) != 0)
+                snprintf(named, sizeof named, "(cannot list them)");
+            rs_error("run %lld ended: every record is signed but %lld that cannot be (payload over %u bytes): %s%s; see records_refused",
+                     (long long) config->run_id, (long long) self.refused, RS_PAYLOAD_MAX, named,
+                     self.refused > S_REFUSED_NAMED ? ", ..." : "");
+            rc = VENT_DISPATCH_REFUSED;
+        }
     }
     rs_batch_writer_destroy(&self.writer);
     return rc;

@@ -21,8 +21,12 @@ typedef struct {
     int redispatch_ms;   /* stall after which unsigned records are sent again */
 } vent_dispatch_config_t;
 
-/* Runs until every record is signed (returns 0), interruption (returns 1)
- * or a fatal error (returns -1). Borrows push and store. */
+/* Runs until every record that can be signed is (returns 0, or
+ * VENT_DISPATCH_REFUSED when some records cannot be: payloads over
+ * RS_PAYLOAD_MAX, logged once each and recorded in records_refused; the
+ * run is finished either way), interruption (returns 1) or a fatal error
+ * (returns -1). Borrows push and store. */
+#define VENT_DISPATCH_REFUSED 3
 int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config);
 
 #endif

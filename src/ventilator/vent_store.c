@@ -3,6 +3,7 @@
 #include "rs_bytes.h"
 #include "rs_db.h"
 #include "rs_log.h"
+#include "rs_proto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +30,19 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         snprintf(err, err_size, "another recsign-ventilator holds this database's ventilator lock; expected one ventilator per database");
         return -1;
     }
-    static const Oid types[] = { S_INT8_OID, S_INT4_OID };
+    static const Oid types[] = { S_INT8_OID, S_INT4_OID, S_INT8_OID };
     /* Walks records in id order and probes signatures per row. OFFSET 0
      * keeps the planner from turning the EXISTS into a hash of the whole
      * signatures table, which it does on stale statistics: this way a page
      * costs the same at any table size. Signed rows come back with a NULL
-     * payload (payload is NOT NULL), so the scan position still advances.
+     * length, records over the payload limit with their length and no
+     * payload, so the scan position still advances. A page is at most $2
+     * rows and stops at the row whose payloads before it reach $3 bytes
+     * (a running sum of octet_length, which reads the TOAST header, not
+     * the value): its memory is bounded in bytes whatever the payloads.
+     * The sum is of int4 (a bigint result, not numeric) and OFFSET 0 keeps
+     * the signature probe from being inlined twice: measured here, the
+     * bound costs about 0.6 us a row.
      * The first page of a pass includes its bound: a record may have the
      * smallest bigint as its id. */
     static const char *const pages[2][2] = {
@@ -43,14 +51,20 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
     };
     PGresult *res = NULL;
     for (int i = 0; i < 2; i++) {
-        char sql[512];
+        char sql[1024];
         snprintf(sql, sizeof sql,
-                 "SELECT r.id, CASE WHEN EXISTS (SELECT 1 FROM signatures s"
-                 "   WHERE s.record_id = r.id OFFSET 0) THEN NULL ELSE r.payload END"
-                 " FROM records r WHERE r.id %s $1 ORDER BY r.id LIMIT $2",
-                 pages[i][1]);
+                 "SELECT id, CASE WHEN w > 0 OR len = 0 THEN payload END, len::int8 FROM ("
+                 "  SELECT id, payload, len, w,"
+                 "         sum(w) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS upto FROM ("
+                 "    SELECT id, payload, len, CASE WHEN len <= %u THEN len ELSE 0 END AS w FROM ("
+                 "      SELECT r.id, r.payload, CASE WHEN EXISTS (SELECT 1 FROM signatures s"
+                 "               WHERE s.record_id = r.id OFFSET 0) THEN NULL"
+                 "             ELSE octet_length(r.payload) END AS len"
+                 "        FROM records r WHERE r.id %s $1 ORDER BY r.id LIMIT $2 OFFSET 0) p) q) page"
+                 " WHERE upto - w < $3 ORDER BY id",
+                 RS_PAYLOAD_MAX, pages[i][1]);
         PQclear(res);
-        res = PQprepare(conn, pages[i][0], sql, 2, types);
+        res = PQprepare(conn, pages[i][0], sql, 3, types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             break;
     }
@@ -58,16 +72,32 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
      * the lowest unsigned record from a watermark on (walks only what was
      * signed since the last poll: everything below the watermark is
      * signed), and the signatures from the watermark on (in the run's
-     * tail, the few batches in flight). */
-    static const char *const watch[2][2] = {
-        { "vent_first_unsigned",
-          "SELECT r.id FROM records r WHERE r.id >= $1 AND NOT EXISTS (SELECT 1 FROM signatures s"
-          "   WHERE s.record_id = r.id OFFSET 0) ORDER BY r.id LIMIT 1" },
+     * tail, the few batches in flight). A record over the payload limit
+     * is refused, not awaited. */
+    char first_unsigned[512];
+    snprintf(first_unsigned, sizeof first_unsigned,
+             "SELECT r.id FROM records r WHERE r.id >= $1 AND NOT EXISTS (SELECT 1 FROM signatures s"
+             "   WHERE s.record_id = r.id OFFSET 0) AND octet_length(r.payload) <= %u"
+             " ORDER BY r.id LIMIT 1",
+             RS_PAYLOAD_MAX);
+    const char *const watch[2][2] = {
+        { "vent_first_unsigned", first_unsigned },
         { "vent_signed_from", "SELECT count(*) FROM signatures WHERE record_id >= $1" },
     };
     for (int i = 0; i < 2 && PQresultStatus(res) == PGRES_COMMAND_OK; i++) {
         PQclear(res);
         res = PQprepare(conn, watch[i][0], watch[i][1], 1, types);
+    }
+    /* A record that cannot be signed, recorded once (the first run that
+     * met it keeps it). */
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        res = PQprepare(conn, "vent_refuse",
+                        "INSERT INTO records_refused (record_id, reason, run_id)"
+                        " VALUES ($1::bigint, format('payload of %s bytes; at most %s allowed',"
+                        "                            $2::text, $3::text), $4::bigint)"
+                        " ON CONFLICT (record_id) DO NOTHING",
+                        0, NULL);
     }
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
@@ -191,15 +221,17 @@ int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
                         run_id);
 }
 
-PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int limit)
+PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int limit,
+                          int64_t max_bytes)
 {
-    uint8_t after[8], lim[4];
+    uint8_t after[8], lim[4], bytes[8];
     rs_put_u64(after, (uint64_t) after_id);
     rs_put_u32(lim, (uint32_t) limit);
-    const char *values[] = { (char *) after, (char *) lim };
-    const int lengths[] = { 8, 4 };
-    const int formats[] = { 1, 1 };
-    PGresult *res = PQexecPrepared(self->conn, first ? "vent_first_page" : "vent_page", 2, values,
+    rs_put_u64(bytes, (uint64_t) max_bytes);
+    const char *values[] = { (char *) after, (char *) lim, (char *) bytes };
+    const int lengths[] = { 8, 4, 8 };
+    const int formats[] = { 1, 1, 1 };
+    PGresult *res = PQexecPrepared(self->conn, first ? "vent_first_page" : "vent_page", 3, values,
                                    lengths, formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rs_error("reading unsigned records failed: %s", rs_db_error(self->conn));
@@ -257,7 +289,50 @@ int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *c
     return 0;
 }
 
-int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest)
+int vent_store_refuse(vent_store_t *self, int64_t run_id, int64_t record_id, int64_t payload_len)
+{
+    char id[24], len[24], max[24], run[24];
+    snprintf(id, sizeof id, "%lld", (long long) record_id);
+    snprintf(len, sizeof len, "%lld", (long long) payload_len);
+    snprintf(max, sizeof max, "%u", RS_PAYLOAD_MAX);
+    snprintf(run, sizeof run, "%lld", (long long) run_id);
+    const char *values[] = { id, len, max, run };
+    PGresult *res = PQexecPrepared(self->conn, "vent_refuse", 4, values, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_COMMAND_OK)
+        rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
+    else
+        rs_error("recording refused record %s failed: %s", id, rs_db_error(self->conn));
+    PQclear(res);
+    return rc;
+}
+
+int vent_store_refused_sample(vent_store_t *self, int limit, char *out, size_t out_size)
+{
+    char lim[16], max[24];
+    snprintf(lim, sizeof lim, "%d", limit);
+    snprintf(max, sizeof max, "%u", RS_PAYLOAD_MAX);
+    const char *values[] = { lim, max };
+    PGresult *res = PQexecParams(self->conn,
+                                 "SELECT coalesce(string_agg(format('%s (%s bytes)', id, len), ', '"
+                                 "                 ORDER BY id), '') FROM ("
+                                 "  SELECT r.id, octet_length(r.payload) AS len FROM records r"
+                                 "   WHERE octet_length(r.payload) > $2::bigint"
+                                 "     AND NOT EXISTS (SELECT 1 FROM signatures s"
+                                 "                      WHERE s.record_id = r.id)"
+                                 "   ORDER BY r.id LIMIT $1::integer) x",
+                                 2, NULL, values, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (ok)
+        snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
+    else
+        rs_error("listing refused records failed: %s", rs_db_error(self->conn));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest,
+                              int64_t *refused)
 {
     /* The one statement that reads whole tables, run at most once per
      * pass, when the watermark has reached the end: sequential scans (off
@@ -268,13 +343,19 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
         PQclear(PQexec(self->conn, "ROLLBACK"));
         return -1;
     }
-    PGresult *res = PQexec(self->conn,
-                           "SELECT count(*), coalesce(min(r.id), 0) FROM records r"
-                           " WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)");
-    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FILTER (WHERE ok), coalesce(min(id) FILTER (WHERE ok), 0),"
+             "       count(*) FILTER (WHERE NOT ok) FROM ("
+             "  SELECT r.id, octet_length(r.payload) <= %u AS ok FROM records r"
+             "   WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)) u",
+             RS_PAYLOAD_MAX);
+    PGresult *res = PQexec(self->conn, sql);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 3;
     if (ok) {
         *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         *lowest = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        *refused = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     }
     else
         rs_error("counting unsigned records failed: %s", rs_db_error(self->conn));

@@ -17,6 +17,7 @@
 typedef struct {
     wk_thread_args_t *args;
     zsock_t *pull;
+    zsock_t *pull_events;   /* the pull socket's monitor: its dropped connections */
     zsock_t *push;
     zpoller_t *poller;
     wk_lease_client_t *lease;
@@ -26,6 +27,9 @@ typedef struct {
     /* Leases kept until the next request or idleness: given back in it. */
     uint64_t held[RS_GROUP_MAX];
     uint8_t held_count;
+    /* Leases whose key could not be unsealed: given back as broken. */
+    uint64_t broken[RS_GROUP_MAX];
+    uint8_t broken_count;
     int64_t ready_at_us;    /* with a rate limit: when the next batch may start */
 } s_ctx_t;
 
@@ -51,12 +55,27 @@ static void s_request_init(s_ctx_t *ctx, rs_lease_req_t *req)
     snprintf(req->holder, sizeof req->holder, "%s", ctx->args->holder);
 }
 
-/* Puts the held leases in the request as releases; they are no longer ours. */
+/* Puts the held leases in the request as releases, and the broken ones
+ * as broken; they are no longer ours. */
 static void s_release_into(s_ctx_t *ctx, rs_lease_req_t *req)
 {
     memcpy(req->release, ctx->held, ctx->held_count * sizeof ctx->held[0]);
     req->release_count = ctx->held_count;
     ctx->held_count = 0;
+    memcpy(req->broken, ctx->broken, ctx->broken_count * sizeof ctx->broken[0]);
+    req->broken_count = ctx->broken_count;
+    ctx->broken_count = 0;
+}
+
+/* Moves a held lease to the broken ones. */
+static void s_mark_broken(s_ctx_t *ctx, uint64_t lease_id)
+{
+    for (uint8_t i = 0; i < ctx->held_count; i++)
+        if (ctx->held[i] == lease_id) {
+            ctx->held[i] = ctx->held[--ctx->held_count];
+            ctx->broken[ctx->broken_count++] = lease_id;
+            return;
+        }
 }
 
 /* Gives back the held leases on their own, when no batch waits to carry
@@ -65,14 +84,18 @@ static void s_release_into(s_ctx_t *ctx, rs_lease_req_t *req)
  * keycoord to forget any grant still on its way to us. */
 static void s_release_held(s_ctx_t *ctx, int max_attempts)
 {
-    if (!ctx->held_count && max_attempts >= 0)
+    if (!ctx->held_count && !ctx->broken_count && max_attempts >= 0)
         return;
     rs_lease_req_t req;
     s_request_init(ctx, &req);
     s_release_into(ctx, &req);
     int64_t sent;
-    if (wk_lease_client_call(ctx->lease, &req, ctx->other, &sent, max_attempts) == 0
-        && ctx->other->release_status == RS_RELEASE_UNKNOWN)
+    if (wk_lease_client_call(ctx->lease, &req, ctx->other, &sent, max_attempts) != 0) {
+        if (req.broken_count)
+            rs_warn("the keycoord did not answer the report of %u broken keys; their leases will expire",
+                    (unsigned) req.broken_count);
+    }
+    else if (ctx->other->release_status == RS_RELEASE_UNKNOWN)
         rs_debug("release of %u leases: the keycoord no longer knew one (it expired)",
                  (unsigned) req.release_count);
 }
@@ -159,20 +182,36 @@ static int s_push_entries(s_ctx_t *ctx, const rs_lease_grant_t *grant, const uin
     return 0;
 }
 
+/* What s_sign_batch did when it could not sign with the key. */
+enum {
+    S_SIGN_MASTER_WRONG = -1, /* this worker cannot unseal keys: the thread must stop */
+    S_SIGN_KEY_BROKEN = -2,   /* the key is damaged: its lease goes back as broken */
+    S_SIGN_KEY_UNPROVEN = -3, /* unsealing failed before any key did: plain release */
+};
+
 /* Signs one batch with the key of one grant and pushes the signatures.
  * The key is unsealed for this batch only and wiped when it ends. Returns
- * how many records it signed; -1 when the key cannot be unsealed or used
- * (then the thread must stop). */
+ * how many records it signed, or one of S_SIGN_* (logged). */
 static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_lease_grant_t *grant,
                             s_term_t *term)
 {
     wk_thread_args_t *args = ctx->args;
-    if (rs_signer_open(ctx->signer, grant->sealed, grant->sealed_len, grant->key_id, args->master)
-        != 0) {
-        rs_error("cannot unseal key %u: this worker's master key is not the one the keyring was "
-                 "sealed with, or the secret is no key of a known algorithm (%s)",
-                 grant->key_id, RS_ALG_NAMES);
-        return -1;
+    switch (wk_unseal(args->unseal, ctx->signer, grant, args->master)) {
+    case WK_UNSEAL_OK:
+        break;
+    case WK_UNSEAL_KEY_BROKEN:
+        rs_error("key %u cannot be unsealed (lease %llu), though this worker's master key unsealed other keys: its sealed secret is damaged or no key of a known algorithm (%s); giving the lease back as broken, the batch goes to another key",
+                 grant->key_id, (unsigned long long) grant->lease_id, RS_ALG_NAMES);
+        args->broken_keys++;
+        return S_SIGN_KEY_BROKEN;
+    case WK_UNSEAL_UNPROVEN:
+        rs_warn("cannot unseal key %u (lease %llu), and no key yet: giving it back and trying another (after %d such failures in a row this worker stops: its master key would be wrong)",
+                grant->key_id, (unsigned long long) grant->lease_id, WK_UNSEAL_UNPROVEN_MAX);
+        return S_SIGN_KEY_UNPROVEN;
+    case WK_UNSEAL_MASTER_WRONG:
+        rs_error("cannot unseal key %u, the %dth key in a row this worker could not unseal, with none unsealed: its master key is not the one the keyring was sealed with",
+                 grant->key_id, WK_UNSEAL_UNPROVEN_MAX);
+        return S_SIGN_MASTER_WRONG;
     }
     /* Each signature in a slot of the algorithm's largest: the frame's
      * size is known before signing, so signatures go straight into it. */
@@ -233,7 +272,20 @@ static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_leas
     zframe_destroy(&out);
     if (sent)
         args->batches++;
-    return failed ? -1 : (int64_t) signed_count;
+    if (!sent && signed_count > 0) {
+        args->push_failures++;
+        rs_warn("the sink did not take the %u signatures of lease %llu (%s); their records will be dispatched again; %llu such batches so far",
+                signed_count - pushed, (unsigned long long) grant->lease_id,
+                zsys_interrupted ? "stopping" : zmq_strerror(zmq_errno()),
+                (unsigned long long) args->push_failures);
+    }
+    /* A key that unsealed but cannot sign is as broken as one that does
+     * not unseal: what it signed is pushed, the rest goes to another key. */
+    if (failed) {
+        args->broken_keys++;
+        return S_SIGN_KEY_BROKEN;
+    }
+    return signed_count;
 }
 
 /* A batch that took longer than this to sign is slow (RSA: 100 records
@@ -281,25 +333,35 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
         s_term_t term;
         s_term_start(&term, sent, rep->ttl_ms);
         uint32_t usable = rep->granted < req.want ? rep->granted : req.want;
-        for (uint32_t g = 0; g < usable; g++) {
+        uint32_t done = 0;
+        for (; done < usable; done++) {
             int64_t batch_started = rs_mono_us();
-            int64_t signed_now = s_sign_batch(ctx, &batches->batches[next + g], &rep->grants[g], &term);
-            if (signed_now < 0) {
+            int64_t signed_now = s_sign_batch(ctx, &batches->batches[next + done],
+                                              &rep->grants[done], &term);
+            if (signed_now == S_SIGN_MASTER_WRONG) {
                 args->failed = 1;
                 s_release_held(ctx, 3);
                 zsys_interrupted = 1;
                 return total;
             }
+            /* A key that cannot be unsealed: this batch and those after
+             * it ask for keys again, in the next request, which also gives
+             * back the rest of these grants (and reports a broken key). */
+            if (signed_now == S_SIGN_KEY_BROKEN)
+                s_mark_broken(ctx, rep->grants[done].lease_id);
+            if (signed_now < 0)
+                break;
             total += (uint32_t) signed_now;
-            if (g + 1 < usable && rs_mono_us() - batch_started > S_SLOW_BATCH_US) {
+            if (done + 1 < usable && rs_mono_us() - batch_started > S_SLOW_BATCH_US) {
                 /* The unused leases stay held and are given back by the
                  * next request. */
                 one_at_a_time = true;
-                usable = g + 1;
+                done++;
+                break;
             }
         }
         args->sign_us += rs_mono_us() - granted;
-        next += usable;
+        next += done;
     }
     return total;
 }
@@ -316,6 +378,18 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                               "ventilator", err, err_size);
     if (!ctx->pull)
         return -1;
+    /* libzmq drops a message over the size limit by dropping the
+     * connection, without a word to the application: its monitor is the
+     * only place that shows it, as a disconnection. */
+    char monitor[64];
+    snprintf(monitor, sizeof monitor, "inproc://recsign-worker-pull-%p", (void *) ctx);
+    if (zmq_socket_monitor(zsock_resolve(ctx->pull), monitor, ZMQ_EVENT_DISCONNECTED) != 0
+        || !(ctx->pull_events = zsock_new(ZMQ_PAIR))
+        || zsock_connect(ctx->pull_events, "%s", monitor) != 0) {
+        snprintf(err, err_size, "cannot monitor the ventilator connection: %s",
+                 zmq_strerror(zmq_errno()));
+        return -1;
+    }
     /* Results are pushed with a long linger so that a graceful stop still
      * delivers them; at the high-water mark the push blocks (backpressure
      * from a slow sink), in 1 s slices to notice shutdown. */
@@ -329,7 +403,7 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                                      err_size);
     if (!ctx->lease)
         return -1;
-    ctx->poller = zpoller_new(ctx->pull, NULL);
+    ctx->poller = zpoller_new(ctx->pull, ctx->pull_events, NULL);
     ctx->signer = rs_signer_new();
     /* Replies of up to 64 grants of RSA-4096 secrets: ~170 KB each, too
      * much for a thread's stack. */
@@ -340,6 +414,23 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
         return -1;
     }
     return 0;
+}
+
+/* Reads one monitor event of the pull socket: a dropped connection to a
+ * ventilator, logged and counted (a message over --max-batch-mib is
+ * dropped this way, as is the connection of a ventilator that stops). */
+static void s_pull_event(s_ctx_t *ctx)
+{
+    zmsg_t *event = zmsg_recv(ctx->pull_events);
+    if (!event)
+        return;
+    char *endpoint = zmsg_size(event) == 2 ? zframe_strdup(zmsg_last(event)) : NULL;
+    ctx->args->pull_disconnects++;
+    rs_info("connection to the ventilator at %s dropped (the ventilator stopped, or sent a message over the %lld MiB this worker accepts); it reconnects; %llu so far",
+            endpoint ? endpoint : "?", (long long) (ctx->args->max_batch_bytes >> 20),
+            (unsigned long long) ctx->args->pull_disconnects);
+    zstr_free(&endpoint);
+    zmsg_destroy(&event);
 }
 
 void *wk_thread_run(void *arg)
@@ -354,10 +445,15 @@ void *wk_thread_run(void *arg)
         goto out;
     }
     while (!zsys_interrupted) {
-        if (!zpoller_wait(ctx.poller, 100)) {
+        void *which = zpoller_wait(ctx.poller, 100);
+        if (!which) {
             if (zpoller_terminated(ctx.poller))
                 break;
             s_release_held(&ctx, 2);
+            continue;
+        }
+        if (which == ctx.pull_events) {
+            s_pull_event(&ctx);
             continue;
         }
         zmsg_t *msg = zmsg_recv(ctx.pull);
@@ -392,6 +488,9 @@ out:
     zpoller_destroy(&ctx.poller);
     wk_lease_client_destroy(&ctx.lease);
     zsock_destroy(&ctx.push);
+    if (ctx.pull)
+        zmq_socket_monitor(zsock_resolve(ctx.pull), NULL, 0);
+    zsock_destroy(&ctx.pull_events);
     zsock_destroy(&ctx.pull);
     return NULL;
 }

@@ -156,6 +156,10 @@ static void s_reqs(void)
                              .holder = "w"});
     s_req("release-only",
           &(rs_lease_req_t) {.seq = 4, .release_count = 1, .release = {19}, .holder = "w/1"});
+    s_req("broken-release-want",
+          &(rs_lease_req_t) {.seq = 10, .release_count = 1, .release = {40}, .broken_count = 2,
+                             .broken = {41, 42}, .want = 2, .run_id = 11, .batch_records = 50,
+                             .holder = "w/5"});
     s_req("renew-only",
           &(rs_lease_req_t) {.seq = 6, .renew_count = 2, .renew = {20, 21}, .holder = "w/2"});
     s_req("empty-holder", &(rs_lease_req_t) {.seq = 5, .want = 1, .batch_records = 7});
@@ -173,11 +177,13 @@ static void s_reqs(void)
     /* The largest request: every list full, the longest holder, extreme
      * values everywhere. */
     rs_lease_req_t max = {.seq = UINT64_MAX, .release_count = RS_GROUP_MAX,
-                          .renew_count = RS_GROUP_MAX, .want = RS_GROUP_MAX,
+                          .renew_count = RS_GROUP_MAX, .broken_count = RS_GROUP_MAX,
+                          .want = RS_GROUP_MAX,
                           .run_id = UINT64_MAX, .batch_records = UINT32_MAX};
     for (size_t i = 0; i < RS_GROUP_MAX; i++) {
         max.release[i] = UINT64_MAX - i;
         max.renew[i] = UINT64_MAX - RS_GROUP_MAX - i;
+        max.broken[i] = UINT64_MAX - 2 * RS_GROUP_MAX - i;
     }
     for (size_t i = 0; i < RS_HOLDER_MAX; i++)
         max.holder[i] = (char) (0x20 + i % 95); /* every printable character */
