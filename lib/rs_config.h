@@ -14,7 +14,9 @@ typedef enum {
     RS_OPT_FLAG,   /* boolean switch: present or not; env accepts 1/0/true/false */
 } rs_opt_type_t;
 
-enum { RS_ENDPOINT_NONE = 0, RS_ENDPOINT_BIND = 1, RS_ENDPOINT_CONNECT = 2 };
+/* What an option's text is checked as before the process starts: a ZeroMQ
+ * endpoint to bind or connect, or an HTTP HOST:PORT to bind. */
+enum { RS_ENDPOINT_NONE = 0, RS_ENDPOINT_BIND = 1, RS_ENDPOINT_CONNECT = 2, RS_ENDPOINT_HTTP = 3 };
 
 typedef struct {
     const char *name;     /* flag name without the leading dashes */
@@ -25,7 +27,7 @@ typedef struct {
     const char *help;
     bool secret;          /* printed with any password masked */
     bool required;        /* RS_OPT_STRING that must be given */
-    int endpoint;         /* RS_ENDPOINT_BIND or _CONNECT: checked as a ZeroMQ endpoint */
+    int endpoint;         /* RS_ENDPOINT_*: checked before the process starts */
     /* Filled in by rs_config_parse: */
     long long int_value;
     const char *str_value;

@@ -611,7 +611,7 @@ rs_unset_config_env() {
           RECSIGN_SINK_ENDPOINT RECSIGN_WORKER_THREADS RECSIGN_MASTER_KEY RECSIGN_LEASE_TTL_MS \
           RECSIGN_REDISPATCH_MS RECSIGN_VENTILATOR_PAGE_ROWS RECSIGN_KEYCOORD_MAX_WAITERS \
           RECSIGN_SINK_FLUSH_ROWS RECSIGN_SINK_FLUSH_MS RECSIGN_REQUEST_TIMEOUT_MS \
-          RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER
+          RECSIGN_CONNECT_TIMEOUT_MS RECSIGN_HOLDER RECSIGN_METRICS_BIND
 }
 
 # rs_make_certs ADMIN DIR LOG: the CURVE certificates in DIR (`recsign
@@ -626,6 +626,7 @@ rs_make_certs() {
 # that the next run signs every record again with the same keys.
 rs_reset_signing() {
     rs_psql "$1" -c "TRUNCATE signatures, leases; DELETE FROM runs;
+UPDATE signature_counts SET stored = 0;
 UPDATE keys SET live_at = NULL, retired_at = NULL, retire_requested_at = NULL;
 UPDATE keycoord_state SET clean_stop = true;" >/dev/null || rs_die "could not reset the database"
 }

@@ -125,9 +125,25 @@ static const char s_v2[] =
     "GRANT SELECT ON leases, schema_migrations TO recsign_sink;"
     "GRANT SELECT (id) ON records TO recsign_sink;";
 
+/* Version 3: the signed count for the dashboard. The sink adds what each
+ * flush stores to the one row of signature_counts in the flush's own
+ * transaction, so that a live page reads the count from one row instead of
+ * counting a table of any size per refresh. Seeded from the table once;
+ * self-contained and re-runnable. */
+static const char s_v3[] =
+    "CREATE TABLE IF NOT EXISTS signature_counts ("
+    "  id integer PRIMARY KEY CHECK (id = 1),"
+    "  stored bigint NOT NULL);"
+    "INSERT INTO signature_counts (id, stored) SELECT 1, count(*) FROM signatures"
+    "  ON CONFLICT (id) DO NOTHING;"
+    "REVOKE ALL ON signature_counts FROM PUBLIC;"
+    "GRANT SELECT, UPDATE (stored) ON signature_counts TO recsign_sink;"
+    "GRANT SELECT ON signature_counts TO recsign_ventilator;";
+
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
     { 2, "key rotation and service roles", s_v2 },
+    { 3, "signature counter", s_v3 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

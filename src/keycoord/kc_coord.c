@@ -29,6 +29,7 @@ typedef struct {
     uint64_t run_id;
     uint32_t batch_records;
     uint8_t release_status;
+    int64_t queued_mono_us; /* when the request came: the lease wait starts */
     char holder[RS_HOLDER_MAX + 1];
 } s_waiter_t;
 
@@ -468,6 +469,7 @@ int kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint64_t r
     slot->run_id = run_id;
     slot->batch_records = batch_records;
     slot->release_status = release_status;
+    slot->queued_mono_us = rs_mono_us();
     snprintf(slot->holder, sizeof slot->holder, "%s", holder);
     return 0;
 }
@@ -504,6 +506,7 @@ bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out)
     out->cookie = w->cookie;
     out->seq = w->seq;
     out->release_status = w->release_status;
+    out->waited_us = now_mono_us - w->queued_mono_us;
     out->count = 0;
     w->cookie = NULL;
     /* A holder asking for several keys gets its share of them: the keys in

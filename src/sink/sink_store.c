@@ -1,5 +1,6 @@
 /* sink_store: see sink_store.h. */
 #include "sink_store.h"
+#include "sink_metrics.h"
 #include "rs_bytes.h"
 #include "rs_crypto.h"
 #include "rs_db.h"
@@ -229,17 +230,22 @@ static int64_t s_fence(sink_store_t *self)
         const uint64_t *hit = bsearch(&seg->lease_id, leases, (size_t) n, 4 * sizeof *leases,
                                       s_cmp_u64);
         const char *why = NULL;
-        if (!hit)
-            why = now - seg->arrived_us < S_UNKNOWN_LEASE_HOLD_US ? NULL : "is not in the lease log";
+        sink_refused_reason_t reason = SINK_REFUSED_REASONS;
+        if (!hit) {
+            if (now - seg->arrived_us >= S_UNKNOWN_LEASE_HOLD_US)
+                why = "is not in the lease log", reason = SINK_REFUSED_NOT_IN_LOG;
+        }
         else if (hit[1] != seg->key_id)
-            why = "is on another key";
+            why = "is on another key", reason = SINK_REFUSED_OTHER_KEY;
         else if (hit[2])
-            why = "ended by expiry";
+            why = "ended by expiry", reason = SINK_REFUSED_EXPIRED;
         else if (!s_sent_by_holder(seg->sender, PQgetvalue(res, (int) hit[3], 3)))
-            why = "is held by another certificate than the sender's";
+            why = "is held by another certificate than the sender's",
+            reason = SINK_REFUSED_OTHER_HOLDER;
         seg->verdict = why ? S_REFUSE : hit ? S_ALLOW : S_HOLD;
         if (why) {
             refused += (int64_t) seg->count;
+            rs_metric_add(sink_metrics.refused[reason], seg->count);
             rs_warn("refused %zu signatures under lease %llu on key %u: the lease %s",
                     seg->count, (unsigned long long) seg->lease_id, seg->key_id, why);
         }
@@ -306,6 +312,25 @@ static int s_copy(sink_store_t *self, const char *sql)
     return rc;
 }
 
+/* Adds the rows a flush stores to signature_counts, in the flush's own
+ * transaction: the dashboard reads the signed count from that one row
+ * instead of counting the table. Returns 0 or -1. */
+static int s_count_stored(sink_store_t *self, int64_t stored)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%lld", (long long) stored);
+    const char *values[] = { text };
+    PGresult *res = PQexecParams(self->conn,
+                                 "UPDATE signature_counts SET stored = stored + $1::bigint"
+                                 " WHERE id = 1",
+                                 1, NULL, values, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        rs_error("counting stored signatures failed: %s", rs_db_error(self->conn));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
 /* The path for rows of which some may be stored already. Returns the rows
  * newly stored, or -1. */
 static int64_t s_flush_staged(sink_store_t *self)
@@ -335,6 +360,8 @@ static int64_t s_flush_staged(sink_store_t *self)
     }
     int64_t count = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
+    if (s_count_stored(self, count) != 0)
+        goto rollback;
     if (rs_db_exec(self->conn, "committing a flush", "COMMIT") != 0)
         return -1;
     return count;
@@ -374,18 +401,24 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
     if (allowed == 0)
         stored = 0;
     else if (rs_mono_us() >= self->staged_until_us) {
-        /* A single COPY is atomic on its own: all rows or none. */
+        /* The COPY and the count of what it stored commit together. */
+        if (rs_db_exec(self->conn, "starting a flush", "BEGIN") != 0)
+            return -1;
         int rc = s_copy(self, "COPY signatures (record_id, key_id, lease_id, signature, signed_at)"
                               " FROM STDIN (FORMAT binary)");
-        if (rc == 0)
+        if (rc == 0 && s_count_stored(self, allowed) == 0
+            && rs_db_exec(self->conn, "committing a flush", "COMMIT") == 0)
             stored = allowed;
-        else if (rc == 1) {
+        else {
+            if (PQstatus(self->conn) == CONNECTION_OK
+                && rs_db_exec(self->conn, "rolling back", "ROLLBACK") != 0)
+                rs_warn("rollback failed");
+            if (rc != 1)
+                return -1;
             rs_debug("some of %lld signatures are stored already; taking the staged path",
                      (long long) allowed);
             self->staged_until_us = rs_mono_us() + S_STAGED_HOLD_US;
         }
-        else
-            return -1;
     }
     if (stored < 0 && (stored = s_flush_staged(self)) < 0)
         return -1;

@@ -1,5 +1,6 @@
 /* vent_dispatch: see vent_dispatch.h. */
 #include "vent_dispatch.h"
+#include "vent_metrics.h"
 #include "rs_db.h"
 #include "rs_log.h"
 #include "rs_proto.h"
@@ -25,6 +26,7 @@ typedef struct {
     bool dispatched;          /* the run's first dispatch is recorded */
     int64_t watermark;        /* every record with a lower id is signed */
     uint64_t batches, records, passes;
+    uint64_t pass_records;    /* records sent in the current pass */
     int64_t started_us;
 } s_dispatch_t;
 
@@ -70,6 +72,11 @@ static int s_send(s_dispatch_t *self)
     }
     self->batches += rs_batch_writer_batches(self->writer);
     self->records += self->message_records;
+    rs_metric_add(vent_metrics.batches, rs_batch_writer_batches(self->writer));
+    rs_metric_add(vent_metrics.records, self->message_records);
+    self->pass_records += self->message_records;
+    if (self->passes > 1)
+        rs_metric_add(vent_metrics.redispatched, self->message_records);
     self->message_records = 0;
     self->message_bytes = 0;
     rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
@@ -84,6 +91,7 @@ static int s_add(s_dispatch_t *self, int64_t id, const uint8_t *payload, size_t 
     if (rs_batch_writer_add(self->writer, id, payload, len) != 0) {
         rs_error("record %lld cannot be sent (payload of %zu bytes; at most %u allowed, or out of memory); skipped",
                  (long long) id, len, RS_PAYLOAD_MAX);
+        rs_metric_add(vent_metrics.skipped, 1);
         return 0;
     }
     self->message_records++;
@@ -105,6 +113,8 @@ static int s_pass(s_dispatch_t *self)
     bool first = true;
     int backoff = 100;
     self->passes++;
+    self->pass_records = 0;
+    rs_metric_add(vent_metrics.passes, 1);
     rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
     for (;;) {
         PGresult *page = vent_store_page(self->store, after, first, self->config->page_rows);
@@ -169,12 +179,14 @@ static int s_watch(s_dispatch_t *self)
                     return 1;
                 continue;
             }
+            rs_metric_set(vent_metrics.backlog, unsigned_count);
             if (unsigned_count == 0)
                 return 0;
             rs_debug("%lld records unsigned, the lowest id %lld", (long long) unsigned_count,
                      (long long) mark);
         }
         self->watermark = mark;
+        rs_metric_set(vent_metrics.watermark, mark);
         bool moved = mark != last_mark;
         if (!moved && vent_store_count_signed_from(self->store, mark, &span) != 0) {
             if (!s_wait_for_db(self, &backoff))
@@ -220,6 +232,7 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
             rc = 1;
             break;
         }
+        rs_metric_set(vent_metrics.backlog, (int64_t) self.pass_records);
         rs_info("pass %llu: %llu batches, %llu records dispatched so far",
                 (unsigned long long) self.passes, (unsigned long long) self.batches,
                 (unsigned long long) self.records);
@@ -230,6 +243,7 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
         break;
     }
     if (rc == 0) {
+        rs_metric_set(vent_metrics.backlog, 0);
         int backoff = 100;
         while (vent_store_mark_finished(store, config->run_id) != 0)
             if (!s_wait_for_db(&self, &backoff))

@@ -2,6 +2,7 @@
  * lease keys from the keycoord and push signatures to the sink. Holds the
  * master key to unseal leased keys; has no database access. */
 #include "wk_lease.h"
+#include "wk_metrics.h"
 #include "wk_thread.h"
 #include "rs_config.h"
 #include "rs_process.h"
@@ -45,6 +46,7 @@ static rs_opt_t s_opts[] = {
     { .name = "client-cert", .env = "RECSIGN_CLIENT_CERT", .type = RS_OPT_STRING,
       .fallback = "worker", .help = "name of this worker's certificate in the --certs directory" },
     RS_PROCESS_SECURITY_OPTS,
+    RS_PROCESS_METRICS_OPT,
 };
 
 /* Asks the keycoord for nothing, to learn at start whether it is there. */
@@ -104,6 +106,13 @@ int main(int argc, char **argv)
     }
 
     int exit_code = RS_EXIT_RUNTIME;
+    rs_http_t *metrics = NULL;
+    wk_metrics_register();
+    if (rs_process_metrics(&config, &metrics) != 0) {
+        rs_security_destroy(&security);
+        rs_secret_free(master);
+        return RS_EXIT_RUNTIME;
+    }
     long threads = rs_config_int(&config, "threads");
     if (threads == 0)
         threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
@@ -149,6 +158,8 @@ int main(int argc, char **argv)
         }
     }
     rs_info("%ld signing threads started", started);
+    rs_process_ready("%ld signing threads, keycoord %s", started,
+                     rs_config_str(&config, "keycoord"));
     uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0, renewals = 0;
     int64_t lease_wait_us = 0, sign_us = 0;
     int failed = 0;
@@ -170,6 +181,8 @@ int main(int argc, char **argv)
             (double) lease_wait_us / 1e6);
     exit_code = failed ? RS_EXIT_RUNTIME : RS_EXIT_OK;
 out:
+    rs_process_stopping();
+    rs_http_destroy(&metrics);
     free(holders);
     free(ids);
     free(args);
