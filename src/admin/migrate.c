@@ -125,11 +125,12 @@ static const char s_v2[] =
     "GRANT SELECT ON leases, schema_migrations TO recsign_sink;"
     "GRANT SELECT (id) ON records TO recsign_sink;";
 
-/* Version 3: the signed count for the dashboard. The sink adds what each
- * flush stores to the one row of signature_counts in the flush's own
- * transaction, so that a live page reads the count from one row instead of
- * counting a table of any size per refresh. Seeded from the table once;
- * self-contained and re-runnable. */
+/* Version 3: what the dashboard reads. The sink adds what each flush
+ * stores to the one row of signature_counts, and records what it refused
+ * in refused_results, in the flush's own transaction, so that a live page
+ * reads the signed count from one row instead of counting a table of any
+ * size per refresh. Seeded from the table once; self-contained and
+ * re-runnable. */
 static const char s_v3[] =
     "CREATE TABLE IF NOT EXISTS signature_counts ("
     "  id integer PRIMARY KEY CHECK (id = 1),"
@@ -138,12 +139,24 @@ static const char s_v3[] =
     "  ON CONFLICT (id) DO NOTHING;"
     "REVOKE ALL ON signature_counts FROM PUBLIC;"
     "GRANT SELECT, UPDATE (stored) ON signature_counts TO recsign_sink;"
-    "GRANT SELECT ON signature_counts TO recsign_ventilator;";
+    "GRANT SELECT ON signature_counts TO recsign_ventilator;"
+    /* The results the sink refused under fencing, for the dashboard's
+     * events and for operators; written in the flush's transaction. */
+    "CREATE TABLE IF NOT EXISTS refused_results ("
+    "  id bigserial PRIMARY KEY,"
+    "  lease_id bigint NOT NULL,"
+    "  key_id integer NOT NULL,"
+    "  records integer NOT NULL,"
+    "  reason text NOT NULL,"
+    "  refused_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    "REVOKE ALL ON refused_results FROM PUBLIC;"
+    "GRANT INSERT ON refused_results TO recsign_sink;"
+    "GRANT USAGE ON SEQUENCE refused_results_id_seq TO recsign_sink;";
 
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
     { 2, "key rotation and service roles", s_v2 },
-    { 3, "signature counter", s_v3 },
+    { 3, "signature counter and refused results", s_v3 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

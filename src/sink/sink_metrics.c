@@ -3,6 +3,17 @@
 
 sink_metrics_t sink_metrics;
 
+const char *sink_refused_reason_name(sink_refused_reason_t reason)
+{
+    static const char *const names[SINK_REFUSED_REASONS] = {
+        [SINK_REFUSED_NOT_IN_LOG] = "not_in_log",
+        [SINK_REFUSED_OTHER_KEY] = "other_key",
+        [SINK_REFUSED_EXPIRED] = "expired",
+        [SINK_REFUSED_OTHER_HOLDER] = "other_holder",
+    };
+    return reason < SINK_REFUSED_REASONS ? names[reason] : "unknown";
+}
+
 void sink_metrics_register(void)
 {
     sink_metrics_t *m = &sink_metrics;

@@ -15,6 +15,9 @@ typedef enum {
     SINK_REFUSED_REASONS
 } sink_refused_reason_t;
 
+/* The reason's name: the label value and refused_results.reason. */
+const char *sink_refused_reason_name(sink_refused_reason_t reason);
+
 typedef struct {
     rs_metric_t *stored;                          /* recsign_signatures_stored_total */
     rs_metric_t *refused[SINK_REFUSED_REASONS];   /* recsign_results_refused_total{reason} */

@@ -56,7 +56,12 @@ h_eq "$(h_sql "select count(*) from signatures where lease_id = $lease")" 0 "sig
 if (( signed_before > 0 )); then
     h_log_has "$H_SINK_LOG" "refused $signed_before signatures under lease $lease .*ended by expiry" \
         "the sink did not refuse the late results of lease $lease"
+    # ... and recorded the refusal where the dashboard reads it.
+    h_eq "$(h_sql "select sum(records) || ' ' || string_agg(distinct reason, ',') from refused_results where lease_id = $lease")" \
+        "$signed_before expired" "refused_results of lease $lease"
 fi
+# The signed count the dashboard reads is the table's.
+h_eq "$(h_sql "select stored from signature_counts")" "$(h_signed)" "signature_counts.stored"
 h_eq "$(h_sql "select end_reason from leases where id = $lease")" expired "end of the frozen worker's lease"
 # The key went to the second worker only after the frozen one's lease ended.
 h_eq "$(h_sql "select count(*) from leases l, leases f where f.id = $lease and '/' || l.holder like '%/second/%'
