@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 struct rs_http_t {
     struct MHD_Daemon *daemon;
+    _Atomic bool serving; /* started: MHD's messages are then about clients */
     rs_http_handler_fn *handler;
     void *arg;
 };
@@ -85,14 +87,21 @@ int rs_http_check_bind(const char *host_port, char *err, size_t err_size)
     return 0;
 }
 
+/* MHD's messages: why it cannot start (a warning), then a client that
+ * went away mid-reply and the like (debug: an event stream's viewer
+ * closing the page is one). */
 static void s_log(void *arg, const char *fmt, va_list ap)
 {
+    rs_http_t *self = arg;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t len = strlen(line);
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         line[--len] = '\0';
-    rs_warn("http: %s", line);
+    if (atomic_load(&self->serving))
+        rs_debug("http: %s", line);
+    else
+        rs_warn("http: %s", line);
 }
 
 static ssize_t s_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -189,12 +198,13 @@ rs_http_t *rs_http_new(const char *host_port, rs_http_handler_fn *handler, void 
                         : ntohs(((struct sockaddr_in *) ai->ai_addr)->sin_port);
     /* The logger first: MHD logs options it meets before it its own way. */
     self->daemon = MHD_start_daemon(flags, port, NULL, NULL, s_access, self,
-                                    MHD_OPTION_EXTERNAL_LOGGER, s_log, NULL,
+                                    MHD_OPTION_EXTERNAL_LOGGER, s_log, self,
                                     MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned) S_CONNECTION_LIMIT,
                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) S_IDLE_TIMEOUT_S,
                                     MHD_OPTION_END);
     freeaddrinfo(ai);
+    atomic_store(&self->serving, true);
     if (!self->daemon) {
         snprintf(err, err_size, "cannot serve HTTP on %s (address in use or not local?)",
                  host_port);
