@@ -180,15 +180,24 @@ rs_missing_packages() {
     [[ -n "$(rs_pg_bindir)" ]] || missing+=(postgresql)
     # ip (network namespaces of the 'hosts' suite) and ss (free ports).
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    # The metrics and dashboard tests: a real Prometheus (and promtool), a
+    # real browser, the chart library the dashboard serves, an HTTP client.
+    command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    [[ -f /usr/share/javascript/chart.js/chart.min.js ]] || missing+=(libjs-chart.js)
     if command -v pkg-config >/dev/null 2>&1; then
         pkg-config --exists libzmq    || missing+=(libzmq3-dev)
         pkg-config --exists libczmq   || missing+=(libczmq-dev)
         pkg-config --exists libsodium || missing+=(libsodium-dev)
         pkg-config --exists libpq     || missing+=(libpq-dev)
+        pkg-config --exists libmicrohttpd || missing+=(libmicrohttpd-dev)
+        pkg-config --exists libsystemd    || missing+=(libsystemd-dev)
     else
         # Without pkg-config the libraries cannot be checked: ask for all of
         # them (apt-get skips what is already installed).
-        missing+=(pkg-config libzmq3-dev libczmq-dev libsodium-dev libpq-dev)
+        missing+=(pkg-config libzmq3-dev libczmq-dev libsodium-dev libpq-dev libmicrohttpd-dev \
+                  libsystemd-dev)
     fi
     printf '%s\n' "${missing[*]}"
 }
