@@ -87,10 +87,6 @@ cleanup() {
 rs_on_exit cleanup
 
 # --- helpers ---------------------------------------------------------------------
-machine_busy_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat
-}
-
 # scraper OUT PORT...: every second, GET /metrics from each port; appends
 # one line per successful scrape to OUT. Runs until killed.
 scraper() {
@@ -106,7 +102,7 @@ scraper() {
 
 # run_once PAIR MODE: one signing run of the whole table; appends to the csv.
 run_once() {
-    local pair="$1" mode="$2" dir pid_vent wait_rc busy0 busy1 wall0 window_s scrapes=""
+    local pair="$1" mode="$2" dir pid_vent busy0 busy1 wall0 window_s scrapes=""
     local -a m_kc=() m_sink=() m_wk=() m_vent=()
     dir="$logs/${pair}_$mode"
     mkdir -p "$dir"
@@ -118,7 +114,7 @@ run_once() {
         : >"$dir/scrapes.txt"
     fi
     rs_reset_signing "$db_url"
-    busy0="$(machine_busy_seconds)"
+    busy0="$(rs_machine_busy_seconds)"
     wall0=$(date +%s%N)
     rs_say "pair $pair, metrics $mode: $records records, batch size $batch"
     rs_proc_start keycoord "$dir/keycoord.log" \
@@ -137,14 +133,7 @@ run_once() {
         "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch" \
         "${m_vent[@]}"
     pid_vent=$RS_LAST_PID
-    wait_rc=0
-    rs_wait_proc "$pid_vent" "$timeout" || wait_rc=$?
-    case "$wait_rc" in
-        0)   [[ "$RS_WAIT_STATUS" == 0 ]] || { tail -n 20 "$dir/ventilator.log" >&2
-                 rs_die "ventilator exited with status $RS_WAIT_STATUS (pair $pair, $mode)"; } ;;
-        124) rs_proc_tails 10; rs_die "ventilator did not finish within $timeout s (logs: $dir)" ;;
-        *)   rs_die "a process died during pair $pair, $mode (logs: $dir)" ;;
-    esac
+    rs_wait_run "$pid_vent" "$timeout" "$dir" "pair $pair, metrics $mode"
     if [[ -n "$scraper_pid" ]]; then
         kill "$scraper_pid" 2>/dev/null || true
         wait "$scraper_pid" 2>/dev/null || true
@@ -153,7 +142,7 @@ run_once() {
         (( scrapes > 0 )) || rs_die "no scrape succeeded in pair $pair (logs: $dir)"
     fi
     rs_proc_stop_all
-    busy1="$(machine_busy_seconds)"
+    busy1="$(rs_machine_busy_seconds)"
     window_s="$(awk -v a="$wall0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
     local signed wall rate other
     read -r signed wall < <(rs_last_run_timing "$db_url") || rs_die "could not read the run's timing"

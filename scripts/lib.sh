@@ -14,7 +14,7 @@
 #   PostgreSQL ......... rs_pg_start, rs_pg_start_private, rs_pg_stop, rs_psql,
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
-#                        rs_cpu_seconds, rs_cpu_delta
+#                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
 #                        rs_last_run_timing
@@ -515,6 +515,27 @@ rs_cpu_seconds() {
 # rs_cpu_delta BEFORE AFTER: CPU seconds between two readings; nothing when
 # either is missing.
 rs_cpu_delta() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.2f", b - a }'; }
+
+# CPU seconds the whole machine has been busy (all processes, anyone's),
+# from /proc/stat: on a shared machine the others' load shows as the
+# difference from recsign's own.
+rs_machine_busy_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat
+}
+
+# rs_wait_run PID TIMEOUT LOG_DIR WHAT: waits for a benchmark's ventilator;
+# dies (naming WHAT, e.g. "batch 100") unless it exits 0 within TIMEOUT
+# seconds with every other recorded process alive.
+rs_wait_run() {
+    local pid="$1" timeout="$2" dir="$3" what="$4" rc=0
+    rs_wait_proc "$pid" "$timeout" || rc=$?
+    case "$rc" in
+        0)   [[ "$RS_WAIT_STATUS" == 0 ]] || { tail -n 20 "$dir/ventilator.log" >&2
+                 rs_die "ventilator exited with status $RS_WAIT_STATUS ($what)"; } ;;
+        124) rs_proc_tails 10; rs_die "ventilator did not finish within $timeout s (logs: $dir)" ;;
+        *)   rs_die "a process died during $what (logs: $dir)" ;;
+    esac
+}
 
 # Stops every recorded process still running: SIGTERM, up to
 # RS_STOP_GRACE seconds (default 5) to exit, then SIGKILL. Reaps them all.
