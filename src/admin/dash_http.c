@@ -129,9 +129,8 @@ static void s_handle(void *arg, const char *path, rs_http_reply_t *reply)
     dash_http_t *self = arg;
     if (strcmp(path, "/") == 0) {
         pthread_mutex_lock(&self->lock);
-        int64_t signed_count = self->signed_count, total = self->total;
+        reply->body = dash_page_render(self->signed_count, self->total, self->json, &reply->size);
         pthread_mutex_unlock(&self->lock);
-        reply->body = dash_page_render(signed_count, total, &reply->size);
         reply->status = reply->body ? 200 : 500;
         reply->content_type = "text/html; charset=utf-8";
     }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 /* A printf format (every other percent sign doubled): the signed count,
- * then the total. */
+ * the total, then the state as JSON. */
 static const char s_page[] =
     "<!DOCTYPE html>\n"
     "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -56,6 +56,7 @@ static const char s_page[] =
     "<th class=\"num\">leases</th><th>last lease</th></tr></thead><tbody id=\"workers\">"
     "</tbody></table></div>\n"
     "</div></div>\n"
+    "<script id=\"initial\" type=\"application/json\">%s</script>\n"
     "<script>\n"
     "'use strict';\n"
     "const $ = id => document.getElementById(id);\n"
@@ -117,18 +118,25 @@ static const char s_page[] =
     "  rows($('workers'), s.workers, w => [[w.name], [w.leases, 1], [ago(w.last_seen, s.now)]]);\n"
     "  rows($('events'), s.events, e => [[time(e.at)], [e.text]], e => 'ev-' + e.kind);\n"
     "}\n"
+    "const initial = JSON.parse($('initial').textContent);\n"
+    "if (initial.keys) apply(initial);\n"
     "const source = new EventSource('/events');\n"
-    "source.addEventListener('state', ev => apply(JSON.parse(ev.data)));\n"
+    "source.addEventListener('state', ev => {\n"
+    "  const s = JSON.parse(ev.data);\n"
+    "  apply(s);\n"
+    "  document.title = 'recsign ' + s.signed + '/' + s.total + ' live';\n"
+    "});\n"
     "source.onerror = () => { $('status').textContent = 'reconnecting\\u2026'; };\n"
     "</script>\n"
     "</body></html>\n";
 
-char *dash_page_render(int64_t signed_count, int64_t total, size_t *size)
+char *dash_page_render(int64_t signed_count, int64_t total, const char *json, size_t *size)
 {
     char *text = NULL;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    int len = asprintf(&text, s_page, (long long) signed_count, (long long) total);
+    int len = asprintf(&text, s_page, (long long) signed_count, (long long) total,
+                       json ? json : "{}");
 #pragma GCC diagnostic pop
     if (len < 0)
         return NULL;

@@ -601,6 +601,14 @@ size_t kc_coord_held_count(const kc_coord_t *self)
     return self->held_count;
 }
 
+size_t kc_coord_retired_count(const kc_coord_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->key_count; i++)
+        n += self->keys[i].retired && self->keys[i].lease_id == 0;
+    return n;
+}
+
 size_t kc_coord_waiting_count(const kc_coord_t *self)
 {
     return self->waiter_count;

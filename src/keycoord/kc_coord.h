@@ -161,6 +161,9 @@ uint64_t kc_coord_next_lease_id(const kc_coord_t *self);
 size_t kc_coord_key_count(const kc_coord_t *self);
 size_t kc_coord_free_count(const kc_coord_t *self);
 size_t kc_coord_held_count(const kc_coord_t *self);
+/* Keys out of the queue for good and not serving a last lease; scans the
+ * keyring (for the metrics, a few times a second at most). */
+size_t kc_coord_retired_count(const kc_coord_t *self);
 size_t kc_coord_waiting_count(const kc_coord_t *self);
 uint32_t kc_coord_ttl_ms(const kc_coord_t *self);
 

@@ -3,11 +3,19 @@
 
 kc_metrics_t kc_metrics;
 
-static const char *const s_state_labels[KC_KEYS_STATES] = {
-    [KC_KEYS_FREE] = "state=\"free\"",
-    [KC_KEYS_LEASED] = "state=\"leased\"",
-    [KC_KEYS_RETIRED] = "state=\"retired\"",
+/* The states of recsign_keys: each key is in one. A quarantined state is
+ * one more row, { "state=\"quarantined\"", kc_coord_quarantined_count },
+ * once the coordinator counts quarantined keys. */
+static const struct {
+    const char *label;
+    size_t (*count)(const kc_coord_t *coord);
+} s_states[] = {
+    { "state=\"free\"", kc_coord_free_count },     /* in the LRU queue */
+    { "state=\"leased\"", kc_coord_held_count },   /* held by an open lease */
+    { "state=\"retired\"", kc_coord_retired_count }, /* out of the queue for good */
 };
+#define S_STATES (sizeof s_states / sizeof s_states[0])
+_Static_assert(S_STATES <= KC_KEYS_STATES_MAX, "room for every key state");
 
 void kc_metrics_register(void)
 {
@@ -17,9 +25,9 @@ void kc_metrics_register(void)
                                      "Leases their holder gave back.", NULL);
     m->expired = rs_metrics_counter("recsign_leases_expired_total",
                                     "Leases ended by expiry (their holder missed the TTL).", NULL);
-    for (int s = 0; s < KC_KEYS_STATES; s++)
+    for (size_t s = 0; s < S_STATES; s++)
         m->keys[s] = rs_metrics_gauge("recsign_keys", "Keys of the keyring by state.",
-                                      s_state_labels[s]);
+                                      s_states[s].label);
     m->waiting = rs_metrics_gauge("recsign_holders_waiting",
                                   "Holders queued for a key while none is free.", NULL);
     m->wait_seconds = rs_metrics_histogram(
@@ -41,11 +49,7 @@ void kc_metrics_register(void)
 
 void kc_metrics_set_keys(const kc_coord_t *coord)
 {
-    size_t free_keys = kc_coord_free_count(coord), leased = kc_coord_held_count(coord);
-    size_t all = kc_coord_key_count(coord);
-    rs_metric_set(kc_metrics.keys[KC_KEYS_FREE], (int64_t) free_keys);
-    rs_metric_set(kc_metrics.keys[KC_KEYS_LEASED], (int64_t) leased);
-    /* Neither free nor held: out of the queue for good. */
-    rs_metric_set(kc_metrics.keys[KC_KEYS_RETIRED], (int64_t) (all - free_keys - leased));
+    for (size_t s = 0; s < S_STATES; s++)
+        rs_metric_set(kc_metrics.keys[s], (int64_t) s_states[s].count(coord));
     rs_metric_set(kc_metrics.waiting, (int64_t) kc_coord_waiting_count(coord));
 }

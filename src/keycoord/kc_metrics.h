@@ -1,6 +1,6 @@
 /* kc_metrics: the keycoord's Prometheus series, registered once at start,
  * counted by the server loop where the events happen; the gauges of keys
- * by state and waiting holders are set by the loop every turn. Unregistered
+ * by state and waiting holders are set by the loop every 100 ms. Unregistered
  * (NULL) series count nothing. */
 #ifndef KC_METRICS_H
 #define KC_METRICS_H
@@ -8,19 +8,14 @@
 #include "kc_coord.h"
 #include "rs_metrics.h"
 
-/* A key's state as recsign_keys{state} shows it: each key is in one. To
- * show another state (e.g. quarantined), add it here, to the label table
- * in kc_metrics.c, and its count in kc_metrics_set_keys. */
-typedef enum {
-    KC_KEYS_FREE,    /* in the LRU queue */
-    KC_KEYS_LEASED,  /* held by an open lease (also a retired key's last one) */
-    KC_KEYS_RETIRED, /* out of the queue for good */
-    KC_KEYS_STATES
-} kc_keys_state_t;
+/* recsign_keys{state}: one series per state of the table in kc_metrics.c
+ * (label and counting function); a new state, e.g. quarantined, is one
+ * more row there. */
+#define KC_KEYS_STATES_MAX 8
 
 typedef struct {
     rs_metric_t *granted, *released, *expired;  /* recsign_leases_{granted,released,expired}_total */
-    rs_metric_t *keys[KC_KEYS_STATES];          /* recsign_keys{state} */
+    rs_metric_t *keys[KC_KEYS_STATES_MAX];      /* recsign_keys{state} */
     rs_metric_t *waiting;                       /* recsign_holders_waiting */
     rs_metric_t *wait_seconds;                  /* recsign_lease_wait_seconds */
     rs_metric_t *refused_batch;                 /* recsign_leases_refused_total{reason="batch_size"} */
@@ -34,7 +29,8 @@ extern kc_metrics_t kc_metrics;
 /* Registers the series; call once, before the loop starts. */
 void kc_metrics_register(void);
 
-/* Sets recsign_keys{state} and recsign_holders_waiting from coord. */
+/* Sets recsign_keys{state} and recsign_holders_waiting from coord; scans
+ * the keyring, so call it a few times a second, not per request. */
 void kc_metrics_set_keys(const kc_coord_t *coord);
 
 #endif

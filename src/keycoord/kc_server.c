@@ -17,6 +17,7 @@
 #define S_OWNER_CHECK_US 2000000  /* how often the lock-holding connection is checked */
 #define S_KEYRING_POLL_US 100000     /* how often keyring notifications are read */
 #define S_KEYRING_RELOAD_US 30000000 /* full keyring reload, in case a notification was missed */
+#define S_GAUGES_US 100000           /* keys by state and waiting holders, for the metrics */
 
 /* A reply waiting to be sent; encoded only when sent, into one buffer. */
 typedef struct {
@@ -41,6 +42,7 @@ struct kc_server_t {
     int64_t next_owner_check_us;
     int64_t next_keyring_reload_us;
     int64_t next_keyring_poll_us;
+    int64_t next_gauges_us;
     /* Batch sizes of recent runs (0: no such run), for rule 5. */
     struct {
         uint64_t run_id;
@@ -416,7 +418,10 @@ int kc_server_run(kc_server_t *self)
         if (s_log_events(self) != 0)
             return -1;
         s_log_stats(self, now);
-        kc_metrics_set_keys(self->coord);
+        if (now >= self->next_gauges_us) {
+            self->next_gauges_us = now + S_GAUGES_US;
+            kc_metrics_set_keys(self->coord);
+        }
         /* Only while the log writer gets through: with the database away
          * a query or a reconnect attempt could stall this loop. */
         if (now >= self->next_keyring_poll_us && kc_logger_healthy(self->logger)) {
