@@ -14,7 +14,9 @@ typedef enum {
     RS_OPT_FLAG,   /* boolean switch: present or not; env accepts 1/0/true/false */
 } rs_opt_type_t;
 
-enum { RS_ENDPOINT_NONE = 0, RS_ENDPOINT_BIND = 1, RS_ENDPOINT_CONNECT = 2 };
+/* What an option's text is checked as before the process starts: a ZeroMQ
+ * endpoint to bind or connect, or an HTTP HOST:PORT to bind. */
+enum { RS_ENDPOINT_NONE = 0, RS_ENDPOINT_BIND = 1, RS_ENDPOINT_CONNECT = 2, RS_ENDPOINT_HTTP = 3 };
 
 /* Writes `in` into out (out_size bytes, NUL-terminated) with its secrets
  * masked; returns how many secrets it masked, or -1 when `in` could not
@@ -31,7 +33,7 @@ typedef struct {
     rs_opt_mask_fn *mask; /* a value that may hold a secret: printed only through this, and a
                              secret given as a flag (visible in ps) is warned about once */
     bool required;        /* RS_OPT_STRING that must be given */
-    int endpoint;         /* RS_ENDPOINT_BIND or _CONNECT: checked as a ZeroMQ endpoint */
+    int endpoint;         /* RS_ENDPOINT_*: checked before the process starts */
     /* Filled in by rs_config_parse: */
     long long int_value;
     const char *str_value;

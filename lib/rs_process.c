@@ -1,13 +1,16 @@
 /* rs_process: see rs_process.h. */
 #include "rs_process.h"
 #include "rs_log.h"
+#include "rs_metrics.h"
 #include "rs_socket.h"
 
 #include <czmq.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 
 /* The process's last line, however main returns: its peak resident set
  * (the kernel's high-water mark, so nothing is missed between samples)
@@ -45,6 +48,13 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
             return RS_EXIT_USAGE;
         }
         char err[256];
+        if (o->endpoint == RS_ENDPOINT_HTTP) {
+            if (o->str_value && rs_http_check_bind(o->str_value, err, sizeof err) != 0) {
+                fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);
+                return RS_EXIT_USAGE;
+            }
+            continue;
+        }
         if (o->endpoint
             && rs_socket_check_endpoint(o->str_value,
                                         o->endpoint == RS_ENDPOINT_BIND ? RS_BIND : RS_CONNECT,
@@ -56,6 +66,7 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
     }
     rs_log_init(component);
     rs_process_ignore_hangup();
+    rs_metrics_set_version(RECSIGN_VERSION);
     zsys_init();
     /* After zsys_init, so that it runs before CZMQ's own exit handler. */
     atexit(s_log_peak_rss);
@@ -78,4 +89,39 @@ rs_security_t *rs_process_security(rs_config_t *config, const char *own, bool al
     if (!security)
         rs_error("%s", err);
     return security;
+}
+
+int rs_process_metrics(rs_config_t *config, rs_http_t **out)
+{
+    *out = NULL;
+    const char *bind = rs_config_str(config, "metrics-bind");
+    if (!bind)
+        return 0;
+    char err[512];
+    *out = rs_http_new(bind, rs_http_metrics_handler, NULL, err, sizeof err);
+    if (!*out) {
+        rs_error("metrics: %s", err);
+        return -1;
+    }
+    rs_info("serving metrics on http://%s/metrics", bind);
+    return 0;
+}
+
+void rs_process_ready(const char *status_fmt, ...)
+{
+    char status[256];
+    va_list ap;
+    va_start(ap, status_fmt);
+    vsnprintf(status, sizeof status, status_fmt, ap);
+    va_end(ap);
+    /* Returns 0 without NOTIFY_SOCKET; a failure only costs the status. */
+    if (sd_notifyf(0, "READY=1\nSTATUS=%s", status) < 0)
+        rs_warn("could not tell systemd that the service is ready");
+}
+
+void rs_process_stopping(void)
+{
+    /* systemd may be gone already at shutdown: not worth a warning. */
+    if (sd_notify(0, "STOPPING=1") < 0)
+        rs_debug("could not tell systemd that the service is stopping");
 }

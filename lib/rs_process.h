@@ -8,6 +8,7 @@
 #define RS_PROCESS_H
 
 #include "rs_config.h"
+#include "rs_http.h"
 #include "rs_security.h"
 
 /* Ignores SIGHUP for the whole process (every thread): recsign logs to
@@ -26,6 +27,25 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
       .help = "CURVE certificate directory (made by 'recsign certs')" },                       \
     { .name = "insecure-plain", .env = "RECSIGN_INSECURE_PLAIN", .type = RS_OPT_FLAG,          \
       .help = "no authentication or encryption: local development only" }
+
+/* The option every service has for its Prometheus endpoint, for its
+ * option table: --metrics-bind HOST:PORT (off when unset). */
+#define RS_PROCESS_METRICS_OPT                                                                  \
+    { .name = "metrics-bind", .env = "RECSIGN_METRICS_BIND", .type = RS_OPT_STRING,            \
+      .endpoint = RS_ENDPOINT_HTTP,                                                            \
+      .help = "serve GET /metrics (Prometheus) and /healthz on HOST:PORT; off when unset" }
+
+/* Starts the metrics server when --metrics-bind is set (*out NULL when it
+ * is not). Returns 0, or -1 after logging why it could not bind. The
+ * caller destroys *out with rs_http_destroy. */
+int rs_process_metrics(rs_config_t *config, rs_http_t **out) __attribute__((warn_unused_result));
+
+/* Tells systemd (Type=notify) that the service is bound and connected,
+ * with a one-line status; a no-op when NOTIFY_SOCKET is unset. */
+void rs_process_ready(const char *status_fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Tells systemd the service is stopping; a no-op without NOTIFY_SOCKET. */
+void rs_process_stopping(void);
 
 /* Builds the process's security from those options: `own` names its
  * certificate, allow_list is true for services that accept clients.

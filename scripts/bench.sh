@@ -219,7 +219,7 @@ echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_s
 # run_once ALG BATCH KEYS THREADS REP: one repetition; appends a row to
 # results.csv.
 run_once() {
-    local alg="$1" batch="$2" k="$3" t="$4" rep="$5" dir pid_kc pid_sink pid_wk pid_vent wait_rc
+    local alg="$1" batch="$2" k="$3" t="$4" rep="$5" dir pid_kc pid_sink pid_wk pid_vent
     local expect
     expect="$(records_of "$alg")"
     dir="$logs/${alg}_k${k}_b${batch}_t${t}_r${rep}"
@@ -241,14 +241,7 @@ run_once() {
     rs_proc_start ventilator "$dir/ventilator.log" \
         "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch"
     pid_vent=$RS_LAST_PID
-    wait_rc=0
-    rs_wait_proc "$pid_vent" "$timeout" || wait_rc=$?
-    case "$wait_rc" in
-        0)   [[ "$RS_WAIT_STATUS" == 0 ]] || { tail -n 20 "$dir/ventilator.log" >&2
-                 rs_die "ventilator exited with status $RS_WAIT_STATUS (batch $batch, keys $k, threads $t, repetition $rep)"; } ;;
-        124) rs_proc_tails 10; rs_die "ventilator did not finish within $timeout s (logs: $dir)" ;;
-        *)   rs_die "a process died during batch $batch, keys $k, threads $t, repetition $rep (logs: $dir)" ;;
-    esac
+    rs_wait_run "$pid_vent" "$timeout" "$dir" "batch $batch, keys $k, threads $t, repetition $rep"
     local cpu_kc cpu_sink cpu_wk
     cpu_kc="$(rs_cpu_seconds "$pid_kc")"
     cpu_sink="$(rs_cpu_seconds "$pid_sink")"

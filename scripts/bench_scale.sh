@@ -111,12 +111,6 @@ cleanup() {
 rs_on_exit cleanup
 
 # --- helpers ---------------------------------------------------------------------
-# CPU seconds the whole machine has been busy (all processes, anyone's),
-# from /proc/stat: the other engineers' load shows as the difference.
-machine_busy_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat
-}
-
 # sampler OUT NAME=PID...: every 0.5 s appends "NAME KIB" with each live
 # process's VmHWM to OUT; runs until killed.
 sampler() {
@@ -172,7 +166,7 @@ echo "kind,batch_size,keys,threads,records,seconds,records_per_second,ratio_to_b
 # run_once KIND BATCH N: one run over the current database (N records);
 # appends a row to scale.csv.
 run_once() {
-    local kind="$1" batch="$2" n="$3" dir samples pid_kc pid_sink pid_wk pid_vent wait_rc t0 vent_s
+    local kind="$1" batch="$2" n="$3" dir samples pid_kc pid_sink pid_wk pid_vent t0 vent_s
     dir="$logs/${kind}_b${batch}"
     mkdir -p "$dir"
     samples="$dir/vmhwm.txt"
@@ -180,7 +174,7 @@ run_once() {
     rs_reset_signing "$db_url"
     local pg_cpu0 busy0 wall0
     pg_cpu0="$(rs_pg_cpu_seconds "$pg_dir")"
-    busy0="$(machine_busy_seconds)"
+    busy0="$(rs_machine_busy_seconds)"
     wall0=$(date +%s%N)
     rs_say "$kind run: $n records, batch size $batch, $keys keys, $threads threads"
     rs_proc_start keycoord "$dir/keycoord.log" \
@@ -200,15 +194,8 @@ run_once() {
     pid_vent=$RS_LAST_PID
     sampler "$samples" "ventilator=$pid_vent" "keycoord=$pid_kc" "sink=$pid_sink" "worker=$pid_wk" &
     sampler_pid=$!
-    wait_rc=0
-    rs_wait_proc "$pid_vent" "$timeout" || wait_rc=$?
+    rs_wait_run "$pid_vent" "$timeout" "$dir" "the $kind run, batch $batch"
     vent_s="$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
-    case "$wait_rc" in
-        0)   [[ "$RS_WAIT_STATUS" == 0 ]] || { tail -n 20 "$dir/ventilator.log" >&2
-                 rs_die "ventilator exited with status $RS_WAIT_STATUS ($kind, batch $batch)"; } ;;
-        124) rs_proc_tails 10; rs_die "ventilator did not finish within $timeout s (logs: $dir)" ;;
-        *)   rs_die "a process died during the $kind run, batch $batch (logs: $dir)" ;;
-    esac
     rs_proc_stop_all
     kill "$sampler_pid" 2>/dev/null || true
     wait "$sampler_pid" 2>/dev/null || true
@@ -216,7 +203,7 @@ run_once() {
     sleep 0.2   # lets the postmaster reap the backends of the stopped processes
     local pg_cpu pg_cpu1 busy1 window_s
     pg_cpu1="$(rs_pg_cpu_seconds "$pg_dir")"
-    busy1="$(machine_busy_seconds)"
+    busy1="$(rs_machine_busy_seconds)"
     window_s="$(awk -v a="$wall0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
     pg_cpu="$(rs_cpu_delta "$pg_cpu0" "$pg_cpu1")"
     local signed wall rate ratio audit_s=""

@@ -14,7 +14,7 @@
 #   PostgreSQL ......... rs_pg_start, rs_pg_start_private, rs_pg_stop, rs_psql,
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
-#                        rs_cpu_seconds, rs_cpu_delta
+#                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run
 #   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
@@ -183,16 +183,25 @@ rs_missing_packages() {
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     # The OpenSSL CLI checks exported signatures (tests/export_openssl.sh).
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # The metrics and dashboard tests: a real Prometheus (and promtool), a
+    # real browser, the chart library the dashboard serves, an HTTP client.
+    command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    [[ -f /usr/share/javascript/chart.js/chart.min.js ]] || missing+=(libjs-chart.js)
     if command -v pkg-config >/dev/null 2>&1; then
         pkg-config --exists libzmq    || missing+=(libzmq3-dev)
         pkg-config --exists libczmq   || missing+=(libczmq-dev)
         pkg-config --exists libsodium || missing+=(libsodium-dev)
         pkg-config --exists libpq     || missing+=(libpq-dev)
         pkg-config --exists libcrypto || missing+=(libssl-dev)
+        pkg-config --exists libmicrohttpd || missing+=(libmicrohttpd-dev)
+        pkg-config --exists libsystemd    || missing+=(libsystemd-dev)
     else
         # Without pkg-config the libraries cannot be checked: ask for all of
         # them (apt-get skips what is already installed).
-        missing+=(pkg-config libzmq3-dev libczmq-dev libsodium-dev libpq-dev libssl-dev)
+        missing+=(pkg-config libzmq3-dev libczmq-dev libsodium-dev libpq-dev libssl-dev \
+                  libmicrohttpd-dev libsystemd-dev)
     fi
     printf '%s\n' "${missing[*]}"
 }
@@ -556,6 +565,27 @@ rs_proc_reap() {
     return 0
 }
 
+# CPU seconds the whole machine has been busy (all processes, anyone's),
+# from /proc/stat: on a shared machine the others' load shows as the
+# difference from recsign's own.
+rs_machine_busy_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat
+}
+
+# rs_wait_run PID TIMEOUT LOG_DIR WHAT: waits for a benchmark's ventilator;
+# dies (naming WHAT, e.g. "batch 100") unless it exits 0 within TIMEOUT
+# seconds with every other recorded process alive.
+rs_wait_run() {
+    local pid="$1" timeout="$2" dir="$3" what="$4" rc=0
+    rs_wait_proc "$pid" "$timeout" || rc=$?
+    case "$rc" in
+        0)   [[ "$RS_WAIT_STATUS" == 0 ]] || { tail -n 20 "$dir/ventilator.log" >&2
+                 rs_die "ventilator exited with status $RS_WAIT_STATUS ($what)"; } ;;
+        124) rs_proc_tails 10; rs_die "ventilator did not finish within $timeout s (logs: $dir)" ;;
+        *)   rs_die "a process died during $what (logs: $dir)" ;;
+    esac
+}
+
 # Stops every recorded process still running: SIGTERM, up to
 # RS_STOP_GRACE seconds (default 5) to exit, then SIGKILL. Reaps them all.
 rs_proc_stop_all() {
@@ -833,6 +863,7 @@ rs_make_certs() {
 # that the next run signs every record again with the same keys.
 rs_reset_signing() {
     rs_psql "$1" -c "TRUNCATE signatures, leases; DELETE FROM runs;
+UPDATE signature_counts SET stored = 0;
 UPDATE keys SET live_at = NULL, retired_at = NULL, retire_requested_at = NULL;
 UPDATE keycoord_state SET clean_stop = true;" >/dev/null || rs_die "could not reset the database"
 }

@@ -90,4 +90,31 @@ for level in info error; do
     expect 1 "$level" "$H_WORKER" --ventilator "tcp://127.0.0.1:$p1" --sink "tcp://127.0.0.1:$p2" \
         --keycoord "tcp://127.0.0.1:$p3" --threads 1 --master-key "$H_DIR/no-such.key"
 done
+h_step "bad HTTP addresses: --metrics-bind, RECSIGN_METRICS_BIND, dashboard --bind (exit 2)"
+for level in info error; do
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --metrics-bind nope
+    expect 2 "$level" "$H_KEYCOORD" --db "$nodb" --metrics-bind 127.0.0.1:0
+    expect 2 "$level" "$H_SINK" --db "$nodb" --metrics-bind 127.0.0.1:65536
+    expect 2 "$level" "$H_WORKER" --metrics-bind no.such.host.invalid:9100
+    expect 2 "$level" "$H_ADMIN" dashboard --db "$nodb" --bind 127.0.0.1
+    expect 2 "$level" "$H_ADMIN" dashboard --db "$nodb" --refresh-ms 10
+done
+RECSIGN_METRICS_BIND=127.0.0.1:http expect 2 error "$H_SINK" --db "$nodb"
+
+h_step "a metrics port already taken (exit 1)"
+# A worker serving metrics on p4 while it waits for a keycoord that is not there.
+p4=""
+rs_free_port p4 || h_fail "no free port"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$H_DIR/master.key"
+chmod 0600 "$H_DIR/master.key"
+rs_proc_start holder "$H_LOGS/holder.log" "$H_WORKER" --insecure-plain --master-key "$H_DIR/master.key" \
+    --keycoord "tcp://127.0.0.1:$p3" --connect-timeout-ms 60000 --metrics-bind "127.0.0.1:$p4"
+holder=$RS_LAST_PID
+h_wait_until 30 "the worker's metrics on port $p4" curl -fs -o /dev/null "http://127.0.0.1:$p4/healthz"
+for level in info error; do
+    expect 1 "$level" "$H_SINK" --db "$nodb" --metrics-bind "127.0.0.1:$p4"
+    expect 1 "$level" "$H_WORKER" --insecure-plain --master-key "$H_DIR/master.key" \
+        --metrics-bind "127.0.0.1:$p4"
+done
+h_stop "$holder"
 echo "$RS_PROG: ok: $checks bad inputs refused cleanly"

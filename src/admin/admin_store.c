@@ -8,6 +8,7 @@
 #include "rs_log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* pg_advisory_xact_lock key of the admin CLI ("recsign" in ASCII). */
 #define S_ADMIN_LOCK "32199625157470062"
@@ -313,4 +314,92 @@ int64_t admin_store_get_time(const PGresult *res, int row, int col)
     if (pg == INT64_MAX || pg == INT64_MIN)
         return pg;
     return pg + S_PG_EPOCH_US;
+}
+
+int admin_store_dash_signed(PGconn *conn, int64_t *out)
+{
+    return rs_db_query_int(conn, "reading the signed count",
+                           "SELECT stored FROM signature_counts WHERE id = 1", out);
+}
+
+PGresult *admin_store_dash_records_after(PGconn *conn, int64_t after)
+{
+    return admin_store_query(conn, "counting new records",
+                   "SELECT count(*), coalesce(max(id), $1) FROM records WHERE id > $1",
+                   1, &after, PGRES_TUPLES_OK);
+}
+
+PGresult *admin_store_dash_keys(PGconn *conn)
+{
+    return admin_store_query(conn, "reading the keyring",
+                   "SELECT id, live_at, retire_requested_at, retired_at, quarantined_at, algorithm"
+                   "  FROM keys ORDER BY id",
+                   0, NULL, PGRES_TUPLES_OK);
+}
+
+PGresult *admin_store_dash_lease_use(PGconn *conn, int64_t after)
+{
+    return admin_store_query(conn, "counting new leases per key",
+                   "SELECT key_id, count(*)::int8, max(id), max(granted_at) FROM leases"
+                   " WHERE id > $1 GROUP BY key_id",
+                   1, &after, PGRES_TUPLES_OK);
+}
+
+/* The columns of dash_leases_new and dash_leases_by_id. */
+#define S_DASH_LEASE_COLUMNS "id, key_id, holder, granted_at, ended_at, end_reason"
+
+PGresult *admin_store_dash_leases_new(PGconn *conn, int64_t after, int64_t upto, int64_t limit)
+{
+    int64_t p[3] = { after, upto, limit };
+    return admin_store_query(conn, "reading new leases",
+                   "SELECT " S_DASH_LEASE_COLUMNS " FROM leases"
+                   " WHERE id > $1 AND id <= $2 AND (ended_at IS NULL OR end_reason = 'expired')"
+                   " ORDER BY id LIMIT $3",
+                   3, p, PGRES_TUPLES_OK);
+}
+
+PGresult *admin_store_dash_workers(PGconn *conn, int64_t after, int64_t upto)
+{
+    int64_t p[2] = { after, upto };
+    return admin_store_query(conn, "reading the workers seen",
+                   "SELECT regexp_replace(holder, '/[^/]*$', ''), count(*)::int8, max(granted_at)"
+                   "  FROM leases WHERE id > $1 AND id <= $2 GROUP BY 1",
+                   2, p, PGRES_TUPLES_OK);
+}
+
+PGresult *admin_store_dash_leases_by_id(PGconn *conn, const int64_t *ids, size_t count)
+{
+    /* The ids as one int8[] literal: "{1,2,3}". */
+    char *list = malloc(count * 21 + 3);
+    if (!list) {
+        rs_error("out of memory listing %zu leases", count);
+        return NULL;
+    }
+    size_t len = 0;
+    list[len++] = '{';
+    for (size_t i = 0; i < count; i++)
+        len += (size_t) sprintf(list + len, "%s%lld", i ? "," : "", (long long) ids[i]);
+    list[len++] = '}';
+    list[len] = '\0';
+    const char *values[] = { list };
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT " S_DASH_LEASE_COLUMNS " FROM leases"
+                                 " WHERE id = ANY ($1::int8[]) ORDER BY id",
+                                 1, NULL, values, NULL, NULL, 1);
+    free(list);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rs_error("re-reading open leases failed: %s", rs_db_error(conn));
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+PGresult *admin_store_dash_refusals(PGconn *conn, int64_t after, int64_t limit)
+{
+    int64_t p[2] = { after, limit };
+    return admin_store_query(conn, "reading refused results",
+                   "SELECT id, lease_id, key_id, records, reason, refused_at FROM refused_results"
+                   " WHERE id > $1 ORDER BY id LIMIT $2",
+                   2, p, PGRES_TUPLES_OK);
 }

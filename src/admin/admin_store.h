@@ -8,6 +8,7 @@
 #include "admin_copy.h"
 
 #include <libpq-fe.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* "No timestamp" for admin_store_get_time: a NULL column. */
@@ -113,6 +114,40 @@ int admin_store_send_signed_page(PGconn *conn, int64_t from_id, int64_t max_rows
 /* Waits for the result of the query sent last and reads the connection
  * until it is idle. Returns the rows, or NULL (logged with `what`). */
 PGresult *admin_store_take_result(PGconn *conn, const char *what)
+    __attribute__((warn_unused_result));
+
+/* The dashboard's queries ('recsign dashboard', dash_state.c). Each costs
+ * what changed since the last refresh, not the size of the tables: one row,
+ * the keyring, or a primary-key range above the last id seen. Results as
+ * above (NULL, logged, on failure; the caller PQclears).
+ * dash_signed: signature_counts.stored into *out (kept by the sink).
+ * dash_records_after: count int8, max(id) int8 (`after` when none) of the
+ *   records with id > after.
+ * dash_keys: id int4, live_at, retire_requested_at, retired_at; by id.
+ * dash_lease_use: key_id int4, leases int8, max(id) int8, max(granted_at)
+ *   of the leases with id > after, per key.
+ * dash_leases_new: id int8, key_id int4, holder text, granted_at, ended_at,
+ *   end_reason text of the leases in (after, upto] that are open or ended
+ *   by expiry, by id, at most `limit`.
+ * dash_workers: worker text (holder without its thread number), leases
+ *   int8, max(granted_at) of the leases in (after, upto].
+ * dash_leases_by_id: as dash_leases_new, for the `count` ids given.
+ * dash_refusals: id int8, lease_id int8, key_id int4, records int4,
+ *   reason text, refused_at of refused_results with id > after, by id, at
+ *   most `limit`. */
+int admin_store_dash_signed(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
+PGresult *admin_store_dash_records_after(PGconn *conn, int64_t after)
+    __attribute__((warn_unused_result));
+PGresult *admin_store_dash_keys(PGconn *conn) __attribute__((warn_unused_result));
+PGresult *admin_store_dash_lease_use(PGconn *conn, int64_t after)
+    __attribute__((warn_unused_result));
+PGresult *admin_store_dash_leases_new(PGconn *conn, int64_t after, int64_t upto, int64_t limit)
+    __attribute__((warn_unused_result));
+PGresult *admin_store_dash_workers(PGconn *conn, int64_t after, int64_t upto)
+    __attribute__((warn_unused_result));
+PGresult *admin_store_dash_leases_by_id(PGconn *conn, const int64_t *ids, size_t count)
+    __attribute__((warn_unused_result));
+PGresult *admin_store_dash_refusals(PGconn *conn, int64_t after, int64_t limit)
     __attribute__((warn_unused_result));
 
 /* A binary timestamp(tz) column as microseconds since the Unix epoch, or

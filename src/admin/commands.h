@@ -64,6 +64,13 @@ int cmd_keys_export(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
 int cmd_export(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     __attribute__((warn_unused_result));
 
+/* dashboard: --bind HOST:PORT (checked); serves the live page until SIGINT
+ * or SIGTERM (returns 0 then). */
+int cmd_dashboard_check(rs_config_t *cfg, const admin_pos_t *pos)
+    __attribute__((warn_unused_result));
+int cmd_dashboard(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
+    __attribute__((warn_unused_result));
+
 /* certs: makes (or completes) a certificate directory, or revokes a
  * worker (certs.h). Needs no database; conn is NULL. */
 int cmd_certs(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)

@@ -80,6 +80,18 @@ static rs_opt_t s_keys_export_opts[] = {
       .help = "json: the file to write (default standard output); pem: the directory to "
               "write into, created if absent (default the current directory)" },
 };
+static rs_opt_t s_dashboard_opts[] = {
+    S_OPT_DB,
+    { .name = "bind", .env = "RECSIGN_DASHBOARD_BIND", .type = RS_OPT_STRING,
+      .fallback = "127.0.0.1:8080", .endpoint = RS_ENDPOINT_HTTP,
+      .help = "HOST:PORT to serve the page on, e.g. 127.0.0.1:8080 or *:8080" },
+    { .name = "refresh-ms", .env = "RECSIGN_DASHBOARD_REFRESH_MS", .type = RS_OPT_INT,
+      .fallback = "1000", .min = 100, .max = 60000,
+      .help = "how often the state is read from the database and sent to the page" },
+    { .name = "chart-js", .env = "RECSIGN_DASHBOARD_CHART_JS", .type = RS_OPT_STRING,
+      .fallback = "/usr/share/javascript/chart.js/chart.min.js",
+      .help = "the chart library served to the page (Debian package libjs-chart.js)" },
+};
 static rs_opt_t s_certs_opts[] = {
     { .name = "dir", .env = "RECSIGN_CERTS_DIR", .type = RS_OPT_STRING, .required = true,
       .help = "certificate directory to create or complete (required)" },
@@ -172,6 +184,15 @@ static s_command_t s_commands[] = {
         "OpenSSL alone. Exits 1 when a signature had to be left out (no record or key).",
         s_export_opts, S_COUNT(s_export_opts) },
       0, 0, NULL, NULL, NULL, cmd_export, true, false },
+    { "dashboard",
+      { "recsign dashboard", "[options]",
+        "Serves a live page: progress (signed / total), records per second, every key with "
+        "its use, state and holder (the LRU rotation), open leases, workers seen lately and "
+        "recent events (expired leases, refused results). It updates itself (Server-Sent "
+        "Events), works offline, and costs the database the same per refresh whatever the "
+        "size of the tables. Runs until SIGINT or SIGTERM.",
+        s_dashboard_opts, S_COUNT(s_dashboard_opts) },
+      0, 0, NULL, NULL, cmd_dashboard_check, cmd_dashboard, true, false },
     { "certs",
       { "recsign certs", "[options]",
         "Makes the CurveZMQ certificates of a deployment: one for each of ventilator, keycoord "
@@ -182,7 +203,7 @@ static s_command_t s_commands[] = {
       0, 0, NULL, NULL, NULL, cmd_certs, false, true },
 };
 
-#define S_COMMAND_LIST "init, status, verify, audit, keys, export, certs"
+#define S_COMMAND_LIST "init, status, verify, audit, keys, export, dashboard, certs"
 #define S_KEYS_VERBS "add, retire, list, export"
 
 static void s_usage(FILE *out, const char *prefix)

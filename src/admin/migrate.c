@@ -196,11 +196,40 @@ static const char s_v4[] =
     "GRANT SELECT, INSERT ON records_refused TO recsign_ventilator;"
     "GRANT UPDATE (quarantined_at, quarantined_by) ON keys TO recsign_keycoord;";
 
+/* Version 5: what the dashboard reads. The sink adds what each flush
+ * stores to the one row of signature_counts, and records what it refused
+ * in refused_results, in the flush's own transaction, so that a live page
+ * reads the signed count from one row instead of counting a table of any
+ * size per refresh. Seeded from the table once; self-contained and
+ * re-runnable. */
+static const char s_v5[] =
+    "CREATE TABLE IF NOT EXISTS signature_counts ("
+    "  id integer PRIMARY KEY CHECK (id = 1),"
+    "  stored bigint NOT NULL);"
+    "INSERT INTO signature_counts (id, stored) SELECT 1, count(*) FROM signatures"
+    "  ON CONFLICT (id) DO NOTHING;"
+    "REVOKE ALL ON signature_counts FROM PUBLIC;"
+    "GRANT SELECT, UPDATE (stored) ON signature_counts TO recsign_sink;"
+    "GRANT SELECT ON signature_counts TO recsign_ventilator;"
+    /* The results the sink refused under fencing, for the dashboard's
+     * events and for operators; written in the flush's transaction. */
+    "CREATE TABLE IF NOT EXISTS refused_results ("
+    "  id bigserial PRIMARY KEY,"
+    "  lease_id bigint NOT NULL,"
+    "  key_id integer NOT NULL,"
+    "  records integer NOT NULL,"
+    "  reason text NOT NULL,"
+    "  refused_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    "REVOKE ALL ON refused_results FROM PUBLIC;"
+    "GRANT INSERT ON refused_results TO recsign_sink;"
+    "GRANT USAGE ON SEQUENCE refused_results_id_seq TO recsign_sink;";
+
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
     { 2, "key rotation and service roles", s_v2 },
     { 3, "key algorithms", s_v3 },
     { 4, "payload limit, refused and deleted records, key quarantine", s_v4 },
+    { 5, "signature counter and refused results", s_v5 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t run_id;
     uint32_t batch_records;
     uint8_t release_status;
+    int64_t queued_mono_us; /* when the request came: the lease wait starts */
     char holder[RS_HOLDER_MAX + 1];
 } s_waiter_t;
 
@@ -496,6 +497,7 @@ kc_want_t kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint
     slot->run_id = run_id;
     slot->batch_records = batch_records;
     slot->release_status = release_status;
+    slot->queued_mono_us = rs_mono_us();
     snprintf(slot->holder, sizeof slot->holder, "%s", holder);
     return KC_WANT_QUEUED;
 }
@@ -532,6 +534,7 @@ bool kc_coord_next_grant(kc_coord_t *self, int64_t now_mono_us, kc_grant_t *out)
     out->cookie = w->cookie;
     out->seq = w->seq;
     out->release_status = w->release_status;
+    out->waited_us = now_mono_us - w->queued_mono_us;
     out->count = 0;
     w->cookie = NULL;
     /* A holder asking for several keys gets its share of them: the keys in
@@ -624,6 +627,22 @@ size_t kc_coord_free_count(const kc_coord_t *self)
 size_t kc_coord_held_count(const kc_coord_t *self)
 {
     return self->held_count;
+}
+
+size_t kc_coord_retired_count(const kc_coord_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->key_count; i++)
+        n += self->keys[i].retired && self->keys[i].lease_id == 0;
+    return n;
+}
+
+size_t kc_coord_quarantined_count(const kc_coord_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->key_count; i++)
+        n += self->keys[i].quarantined && !self->keys[i].retired && self->keys[i].lease_id == 0;
+    return n;
 }
 
 size_t kc_coord_waiting_count(const kc_coord_t *self)

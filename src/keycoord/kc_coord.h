@@ -53,6 +53,7 @@ typedef struct {
     uint64_t seq;           /* request sequence to echo */
     uint8_t release_status; /* outcome of the releases folded into the request */
     uint8_t count;          /* 1 .. wanted */
+    int64_t waited_us;      /* from the request's arrival to this grant */
     kc_grant_lease_t leases[RS_GROUP_MAX];
 } kc_grant_t;
 
@@ -178,6 +179,12 @@ uint64_t kc_coord_next_lease_id(const kc_coord_t *self);
 size_t kc_coord_key_count(const kc_coord_t *self);
 size_t kc_coord_free_count(const kc_coord_t *self);
 size_t kc_coord_held_count(const kc_coord_t *self);
+/* Keys out of the queue for good and not serving a last lease; scans the
+ * keyring (for the metrics, a few times a second at most). */
+size_t kc_coord_retired_count(const kc_coord_t *self);
+/* Keys quarantined (their secret could not be unsealed) and not retired
+ * since, with no lease open: out of the queue until an operator acts. */
+size_t kc_coord_quarantined_count(const kc_coord_t *self);
 size_t kc_coord_waiting_count(const kc_coord_t *self);
 uint32_t kc_coord_ttl_ms(const kc_coord_t *self);
 

@@ -1,5 +1,6 @@
 /* kc_server: see kc_server.h. */
 #include "kc_server.h"
+#include "kc_metrics.h"
 #include "rs_log.h"
 #include "rs_socket.h"
 #include "rs_time.h"
@@ -25,6 +26,7 @@
  * as one sender.) */
 #define S_QUARANTINES_PER_SENDER 3
 #define S_REPORTERS_MAX 256
+#define S_GAUGES_US 100000           /* keys by state and waiting holders, for the metrics */
 
 /* A reply waiting to be sent; encoded only when sent, into one buffer. */
 typedef struct {
@@ -49,6 +51,7 @@ struct kc_server_t {
     int64_t next_owner_check_us;
     int64_t next_keyring_reload_us;
     int64_t next_keyring_poll_us;
+    int64_t next_gauges_us;
     /* Batch sizes of recent runs (0: no such run), for rule 5. */
     struct {
         uint64_t run_id;
@@ -212,6 +215,7 @@ static s_reply_t *s_reply_new(kc_server_t *self)
 static void s_drop(kc_server_t *self, const char *why)
 {
     self->dropped_malformed++;
+    rs_metric_add(kc_metrics.dropped_malformed, 1);
     /* Log the first few, then sparsely: a flood must not flood the log. */
     if (self->dropped_malformed <= 10 || self->dropped_malformed % 1000 == 0)
         rs_warn("dropped a malformed request (%s); %llu dropped so far", why,
@@ -243,6 +247,7 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
     }
     if (!rs_security_allowed(self->security, body)) {
         self->unauthorized++;
+        rs_metric_add(kc_metrics.dropped_unauthorized, 1);
         if (self->unauthorized <= 10 || self->unauthorized % 1000 == 0)
             rs_warn("dropped a request from a sender whose certificate is not (or no longer) allowed; %llu so far",
                     (unsigned long long) self->unauthorized);
@@ -258,6 +263,7 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
     }
     if (req.want && !s_batch_fits(self, req.run_id, req.batch_records)) {
         self->refused_batch++;
+        rs_metric_add(kc_metrics.refused_batch, 1);
         if (self->refused_batch <= 10 || self->refused_batch % 1000 == 0)
             rs_warn("refused a lease for %u records of run %llu: no such run, or larger than its batch size; %llu refused so far",
                     req.batch_records, (unsigned long long) req.run_id,
@@ -272,8 +278,10 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
     for (size_t i = 0; i < req.release_count; i++) {
         int outcome = kc_coord_release(self->coord, req.release[i], req.holder);
         release_status = s_fold_status(release_status, outcome);
-        if (outcome == RS_RELEASE_OK)
+        if (outcome == RS_RELEASE_OK) {
             self->releases++;
+            rs_metric_add(kc_metrics.released, 1);
+        }
         else
             /* Also a retried request whose first try already released it. */
             rs_debug("holder '%s' released lease %llu, which it does not hold (expired?)",
@@ -302,6 +310,7 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
             goto done;
         }
         self->refused_full++;
+        rs_metric_add(kc_metrics.dropped_queue_full, 1);
         if (self->refused_full <= 10 || self->refused_full % 1000 == 0)
             rs_warn("waiting queue full; told holder '%s' to retry later; %llu told so far",
                     req.holder, (unsigned long long) self->refused_full);
@@ -340,6 +349,8 @@ static void s_collect_grants(kc_server_t *self)
         r->routing = r->grant.cookie;
         r->grant.cookie = NULL;
         self->grants += r->grant.count;
+        rs_metric_add(kc_metrics.granted, r->grant.count);
+        rs_metric_observe_us(kc_metrics.wait_seconds, r->grant.waited_us);
     }
 }
 
@@ -386,6 +397,7 @@ static size_t s_send_replies(kc_server_t *self)
             /* ROUTER_MANDATORY: the peer is gone. Its grants are void. */
             zmsg_destroy(&msg);
             self->undeliverable++;
+            rs_metric_add(kc_metrics.dropped_undeliverable, 1);
             for (size_t g = 0; g < r->grant.count; g++) {
                 /* Log sparsely: a crowd of vanished holders is one event. */
                 if (self->undeliverable <= 10 || self->undeliverable % 1000 == 0)
@@ -457,7 +469,9 @@ int kc_server_run(kc_server_t *self)
         if (zpoller_terminated(self->poller))
             break;
         now = rs_mono_us();
-        self->expiries += kc_coord_expire(self->coord, now);
+        size_t expired = kc_coord_expire(self->coord, now);
+        self->expiries += expired;
+        rs_metric_add(kc_metrics.expired, expired);
         if (which) {
             for (int i = 0; i < S_DRAIN_MAX; i++) {
                 zmsg_t *msg = rs_socket_recv_ready(self->router);
@@ -476,6 +490,10 @@ int kc_server_run(kc_server_t *self)
         if (s_log_events(self) != 0)
             return -1;
         s_log_stats(self, now);
+        if (now >= self->next_gauges_us) {
+            self->next_gauges_us = now + S_GAUGES_US;
+            kc_metrics_set_keys(self->coord);
+        }
         /* Only while the log writer gets through: with the database away
          * a query or a reconnect attempt could stall this loop. */
         if (now >= self->next_keyring_poll_us && kc_logger_healthy(self->logger)) {

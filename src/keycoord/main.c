@@ -1,6 +1,7 @@
 /* recsign-keycoord: the only authority over keys. Reads its configuration,
  * loads the keyring and lease log, binds its ROUTER and serves leases. */
 #include "kc_coord.h"
+#include "kc_metrics.h"
 #include "kc_server.h"
 #include "kc_store.h"
 #include "rs_config.h"
@@ -25,6 +26,7 @@ static rs_opt_t s_opts[] = {
       .fallback = "4096", .min = 1, .max = 1000000,
       .help = "holders that may wait for a free key at once; more are told to retry" },
     RS_PROCESS_SECURITY_OPTS,
+    RS_PROCESS_METRICS_OPT,
 };
 
 int main(int argc, char **argv)
@@ -49,6 +51,10 @@ int main(int argc, char **argv)
     kc_logger_t *logger = NULL;
     rs_security_t *security = NULL;
     bool served = false;
+    rs_http_t *metrics = NULL;
+    kc_metrics_register();
+    if (rs_process_metrics(&config, &metrics) != 0)
+        return RS_EXIT_RUNTIME;
     kc_store_t *store = kc_store_new(rs_config_str(&config, "db"), true, err, sizeof err);
     if (!store) {
         rs_error("%s", err);
@@ -100,6 +106,9 @@ int main(int argc, char **argv)
             kc_coord_key_count(coord), kc_coord_free_count(coord),
             rs_config_int(&config, "lease-ttl-ms"));
     served = true;
+    kc_metrics_set_keys(coord);
+    rs_process_ready("serving leases on %s: %zu keys", rs_config_str(&config, "bind"),
+                     kc_coord_key_count(coord));
     /* A clean stop needs every event durable; give the writer a while. */
     if (kc_server_run(server) == 0 && kc_logger_drain(logger, 10000) == 0
         && kc_store_mark_clean_stop(store) == 0) {
@@ -108,6 +117,7 @@ int main(int argc, char **argv)
     }
     else
         rs_error("stopped without writing the whole lease log; the next keycoord will wait one TTL before granting");
+    rs_process_stopping();
 out:
     /* Failed before serving: nothing was granted, the state stays clean. */
     if (coord && !served && kc_store_mark_clean_stop(store) != 0)
@@ -118,5 +128,6 @@ out:
     rs_security_destroy(&security);
     kc_coord_destroy(&coord);
     kc_store_destroy(&store);
+    rs_http_destroy(&metrics);
     return exit_code;
 }

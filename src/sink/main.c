@@ -1,6 +1,7 @@
 /* recsign-sink: collects signatures from workers and bulk-writes them to
  * PostgreSQL. Reads its configuration, connects, binds and runs the loop. */
 #include "sink_loop.h"
+#include "sink_metrics.h"
 #include "sink_store.h"
 #include "rs_config.h"
 #include "rs_db.h"
@@ -23,6 +24,7 @@ static rs_opt_t s_opts[] = {
     { .name = "flush-ms", .env = "RECSIGN_SINK_FLUSH_MS", .type = RS_OPT_INT, .fallback = "50",
       .min = 1, .max = 60000, .help = "or when the oldest waiting signature is this old" },
     RS_PROCESS_SECURITY_OPTS,
+    RS_PROCESS_METRICS_OPT,
 };
 
 int main(int argc, char **argv)
@@ -43,6 +45,10 @@ int main(int argc, char **argv)
     int exit_code = RS_EXIT_RUNTIME;
     zsock_t *pull = NULL;
     rs_security_t *security = NULL;
+    rs_http_t *metrics = NULL;
+    sink_metrics_register();
+    if (rs_process_metrics(&config, &metrics) != 0)
+        return RS_EXIT_RUNTIME;
     sink_store_t *store = sink_store_new(rs_config_str(&config, "db"), err, sizeof err);
     if (!store) {
         rs_error("%s", err);
@@ -62,15 +68,18 @@ int main(int argc, char **argv)
         goto out;
     }
     rs_info("collecting signatures on %s", rs_config_str(&config, "bind"));
+    rs_process_ready("collecting signatures on %s", rs_config_str(&config, "bind"));
     sink_loop_config_t loop = {
         .flush_rows = (size_t) rs_config_int(&config, "flush-rows"),
         .flush_ms = (int) rs_config_int(&config, "flush-ms"),
     };
     exit_code = sink_loop_run(pull, store, security, &loop) == 0 ? RS_EXIT_OK : RS_EXIT_RUNTIME;
     rs_info("shutting down");
+    rs_process_stopping();
 out:
     zsock_destroy(&pull);
     rs_security_destroy(&security);
     sink_store_destroy(&store);
+    rs_http_destroy(&metrics);
     return exit_code;
 }

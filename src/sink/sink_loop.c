@@ -1,5 +1,6 @@
 /* sink_loop: see sink_loop.h. */
 #include "sink_loop.h"
+#include "sink_metrics.h"
 #include "rs_log.h"
 #include "rs_socket.h"
 #include "rs_time.h"
@@ -22,6 +23,7 @@ typedef struct {
 static void s_dropped(s_loop_t *self, const char *why, size_t bytes)
 {
     self->dropped++;
+    rs_metric_add(sink_metrics.dropped_malformed, 1);
     if (self->dropped <= 10 || self->dropped % 1000 == 0)
         rs_warn("dropped a %s of %zu bytes; %llu dropped so far", why, bytes,
                 (unsigned long long) self->dropped);
@@ -31,6 +33,7 @@ static void s_take(s_loop_t *self, zframe_t *frame)
 {
     if (!rs_security_allowed(self->security, frame)) {
         self->unauthorized++;
+        rs_metric_add(sink_metrics.dropped_unauthorized, 1);
         if (self->unauthorized <= 10 || self->unauthorized % 1000 == 0)
             rs_warn("dropped results from a sender whose certificate is not (or no longer) allowed; %llu so far",
                     (unsigned long long) self->unauthorized);
@@ -49,6 +52,7 @@ static void s_take(s_loop_t *self, zframe_t *frame)
         return;
     }
     self->last_arrival_us = rs_mono_us();
+    rs_metric_set(sink_metrics.pending, (int64_t) sink_store_pending(self->store));
     if (!self->oldest_pending_us)
         self->oldest_pending_us = self->last_arrival_us;
 }
@@ -88,7 +92,11 @@ static int s_flush(s_loop_t *self, bool final)
     int backoff_ms = 100;
     for (int attempt = 1;; attempt++) {
         int64_t inserted, fenced;
+        int64_t started = rs_mono_us();
         if (sink_store_flush(self->store, &inserted, &fenced) == 0) {
+            rs_metric_observe_us(sink_metrics.flush_seconds, rs_mono_us() - started);
+            rs_metric_add(sink_metrics.stored, (uint64_t) inserted);
+            rs_metric_set(sink_metrics.pending, (int64_t) sink_store_pending(self->store));
             self->stored += inserted;
             self->fenced += (uint64_t) fenced;
             /* Rows left are waiting for their lease: try again later. */

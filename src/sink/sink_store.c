@@ -1,6 +1,7 @@
 /* sink_store: see sink_store.h. */
 #include "sink_store.h"
 #include "rs_lease.h"
+#include "sink_metrics.h"
 #include "rs_bytes.h"
 #include "rs_crypto.h"
 #include "rs_db.h"
@@ -46,6 +47,7 @@ typedef struct {
     size_t offset, size, count;
     int64_t arrived_us;
     s_verdict_t verdict;
+    sink_refused_reason_t reason; /* when refused */
     char sender[RS_SENDER_TAG_CHARS + 1];
 } s_segment_t;
 
@@ -241,17 +243,23 @@ static int64_t s_fence(sink_store_t *self)
         const uint64_t *hit = bsearch(&seg->lease_id, leases, (size_t) n, 4 * sizeof *leases,
                                       s_cmp_u64);
         const char *why = NULL;
-        if (!hit)
-            why = now - seg->arrived_us < S_UNKNOWN_LEASE_HOLD_US ? NULL : "is not in the lease log";
+        sink_refused_reason_t reason = SINK_REFUSED_REASONS;
+        if (!hit) {
+            if (now - seg->arrived_us >= S_UNKNOWN_LEASE_HOLD_US)
+                why = "is not in the lease log", reason = SINK_REFUSED_NOT_IN_LOG;
+        }
         else if (hit[1] != seg->key_id)
-            why = "is on another key";
+            why = "is on another key", reason = SINK_REFUSED_OTHER_KEY;
         else if (hit[2])
-            why = "ended by expiry";
+            why = "ended by expiry", reason = SINK_REFUSED_EXPIRED;
         else if (!s_sent_by_holder(seg->sender, PQgetvalue(res, (int) hit[3], 3)))
-            why = "is held by another certificate than the sender's";
+            why = "is held by another certificate than the sender's",
+            reason = SINK_REFUSED_OTHER_HOLDER;
         seg->verdict = why ? S_REFUSE : hit ? S_ALLOW : S_HOLD;
+        seg->reason = reason;
         if (why) {
             refused += (int64_t) seg->count;
+            rs_metric_add(sink_metrics.refused[reason], seg->count);
             rs_warn("refused %zu signatures under lease %llu on key %u: the lease %s",
                     seg->count, (unsigned long long) seg->lease_id, seg->key_id, why);
         }
@@ -318,6 +326,76 @@ static int s_copy(sink_store_t *self, const char *sql)
     return rc;
 }
 
+/* Ends a failed flush's transaction, if the connection still stands. */
+static void s_rollback(sink_store_t *self)
+{
+    if (PQstatus(s_conn(self)) == CONNECTION_OK && rs_db_exec(s_conn(self), "rolling back", "ROLLBACK") != 0)
+        rs_warn("rollback failed");
+}
+
+/* Adds the rows a flush stores to signature_counts (the dashboard reads
+ * the signed count from that one row instead of counting a table of any
+ * size), and records the refused results in refused_results (for the
+ * dashboard's events and for operators): both in the flush's own
+ * transaction, so that a retried flush counts nothing twice. Returns 0
+ * or -1. */
+static int s_account(sink_store_t *self, int64_t stored)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%lld", (long long) stored);
+    const char *values[4] = { text };
+    PGresult *res = PQexecParams(s_conn(self),
+                                 "UPDATE signature_counts SET stored = stored + $1::bigint"
+                                 " WHERE id = 1",
+                                 1, NULL, values, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    /* The refused segments as four array literals. */
+    size_t refused = 0;
+    for (size_t i = 0; i < self->segment_count; i++)
+        refused += self->segments[i].verdict == S_REFUSE;
+    if (ok && refused) {
+        char *lists[4];
+        size_t lens[4] = { 0 };
+        for (int a = 0; a < 4; a++)
+            lists[a] = malloc(refused * 24 + 3);
+        ok = lists[0] && lists[1] && lists[2] && lists[3];
+        for (int a = 0; ok && a < 4; a++)
+            lists[a][lens[a]++] = '{';
+        for (size_t i = 0; ok && i < self->segment_count; i++) {
+            const s_segment_t *seg = &self->segments[i];
+            if (seg->verdict != S_REFUSE)
+                continue;
+            const char *sep = lens[0] > 1 ? "," : "";
+            lens[0] += (size_t) sprintf(lists[0] + lens[0], "%s%llu", sep,
+                                        (unsigned long long) seg->lease_id);
+            lens[1] += (size_t) sprintf(lists[1] + lens[1], "%s%u", sep, seg->key_id);
+            lens[2] += (size_t) sprintf(lists[2] + lens[2], "%s%zu", sep, seg->count);
+            lens[3] += (size_t) sprintf(lists[3] + lens[3], "%s%s", sep,
+                                        sink_refused_reason_name(seg->reason));
+        }
+        for (int a = 0; ok && a < 4; a++) {
+            lists[a][lens[a]++] = '}';
+            lists[a][lens[a]] = '\0';
+            values[a] = lists[a];
+        }
+        if (ok) {
+            res = PQexecParams(s_conn(self),
+                               "INSERT INTO refused_results (lease_id, key_id, records, reason)"
+                               " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::integer[],"
+                               "                      $4::text[])",
+                               4, NULL, values, NULL, NULL, 0);
+            ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            PQclear(res);
+        }
+        for (int a = 0; a < 4; a++)
+            free(lists[a]);
+    }
+    if (!ok)
+        rs_error("counting stored and refused signatures failed: %s", rs_db_error(s_conn(self)));
+    return ok ? 0 : -1;
+}
+
 /* The path for rows of which some may be stored already. Returns the rows
  * newly stored, or -1. */
 static int64_t s_flush_staged(sink_store_t *self)
@@ -347,13 +425,14 @@ static int64_t s_flush_staged(sink_store_t *self)
     }
     int64_t count = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
+    if (s_account(self, count) != 0)
+        goto rollback;
     if (rs_db_exec(s_conn(self), "committing a flush", "COMMIT") != 0)
         return -1;
     return count;
 
 rollback:
-    if (PQstatus(s_conn(self)) == CONNECTION_OK && rs_db_exec(s_conn(self), "rolling back", "ROLLBACK") != 0)
-        rs_warn("rollback failed");
+    s_rollback(self);
     return -1;
 }
 
@@ -383,21 +462,34 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
     }
 
     int64_t stored = -1;
-    if (allowed == 0)
+    if (allowed == 0) {
+        /* Nothing to store; what was refused is still recorded. */
+        if (refused > 0
+            && (rs_db_exec(s_conn(self), "starting a flush", "BEGIN") != 0
+                || s_account(self, 0) != 0
+                || rs_db_exec(s_conn(self), "committing a flush", "COMMIT") != 0)) {
+            s_rollback(self);
+            return -1;
+        }
         stored = 0;
+    }
     else if (rs_mono_us() >= self->staged_until_us) {
-        /* A single COPY is atomic on its own: all rows or none. */
+        /* The COPY and the count of what it stored commit together. */
+        if (rs_db_exec(s_conn(self), "starting a flush", "BEGIN") != 0)
+            return -1;
         int rc = s_copy(self, "COPY signatures " S_COPY_COLUMNS
                               " FROM STDIN (FORMAT binary)");
-        if (rc == 0)
+        if (rc == 0 && s_account(self, allowed) == 0
+            && rs_db_exec(s_conn(self), "committing a flush", "COMMIT") == 0)
             stored = allowed;
-        else if (rc == 1) {
+        else {
+            s_rollback(self);
+            if (rc != 1)
+                return -1;
             rs_debug("some of %lld signatures are stored already; taking the staged path",
                      (long long) allowed);
             self->staged_until_us = rs_mono_us() + S_STAGED_HOLD_US;
         }
-        else
-            return -1;
     }
     if (stored < 0 && (stored = s_flush_staged(self)) < 0)
         return -1;

@@ -1,6 +1,7 @@
 /* recsign-ventilator: streams unsigned records to workers in batches of
  * the run's fixed size and exits once every record is signed. */
 #include "vent_dispatch.h"
+#include "vent_metrics.h"
 #include "vent_store.h"
 #include "rs_config.h"
 #include "rs_db.h"
@@ -25,6 +26,7 @@ static rs_opt_t s_opts[] = {
     { .name = "page-rows", .env = "RECSIGN_VENTILATOR_PAGE_ROWS", .type = RS_OPT_INT,
       .fallback = "2000", .min = 1, .max = 100000, .help = "records read per database query" },
     RS_PROCESS_SECURITY_OPTS,
+    RS_PROCESS_METRICS_OPT,
 };
 
 int main(int argc, char **argv)
@@ -45,6 +47,10 @@ int main(int argc, char **argv)
     int exit_code = RS_EXIT_RUNTIME;
     zsock_t *push = NULL;
     rs_security_t *security = NULL;
+    rs_http_t *metrics = NULL;
+    vent_metrics_register();
+    if (rs_process_metrics(&config, &metrics) != 0)
+        return RS_EXIT_RUNTIME;
     vent_store_t *store = vent_store_new(rs_config_str(&config, "db"), err, sizeof err);
     if (!store) {
         rs_error("%s", err);
@@ -81,6 +87,8 @@ int main(int argc, char **argv)
         goto out;
     }
     zsock_set_sndtimeo(push, 200);
+    rs_process_ready("run %lld, batch size %d, dispatching on %s", (long long) run_id, batch_size,
+                     rs_config_str(&config, "bind"));
     vent_dispatch_config_t dispatch = {
         .run_id = run_id,
         .batch_size = (uint32_t) batch_size,
@@ -94,9 +102,11 @@ int main(int argc, char **argv)
     if (rc == 1)
         rs_info("interrupted; run %lld stays unfinished and resumes on the next start",
                 (long long) run_id);
+    rs_process_stopping();
 out:
     zsock_destroy(&push);
     rs_security_destroy(&security);
     vent_store_destroy(&store);
+    rs_http_destroy(&metrics);
     return exit_code;
 }

@@ -1,5 +1,6 @@
 /* vent_dispatch: see vent_dispatch.h. */
 #include "vent_dispatch.h"
+#include "vent_metrics.h"
 #include "rs_db.h"
 #include "rs_log.h"
 #include "rs_proto.h"
@@ -34,6 +35,7 @@ typedef struct {
     uint64_t batches, records, passes;
     uint64_t cut_short;       /* batches closed early to keep a message within its bytes */
     int64_t refused;          /* unsigned records over the payload limit, at the last count */
+    uint64_t pass_records;    /* records sent in the current pass */
     int64_t started_us;
 } s_dispatch_t;
 
@@ -79,6 +81,11 @@ static int s_send(s_dispatch_t *self)
     }
     self->batches += rs_batch_writer_batches(self->writer);
     self->records += self->message_records;
+    rs_metric_add(vent_metrics.batches, rs_batch_writer_batches(self->writer));
+    rs_metric_add(vent_metrics.records, self->message_records);
+    self->pass_records += self->message_records;
+    if (self->passes > 1)
+        rs_metric_add(vent_metrics.redispatched, self->message_records);
     self->message_records = 0;
     self->message_bytes = 0;
     rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
@@ -105,6 +112,7 @@ static int s_add(s_dispatch_t *self, int64_t id, const uint8_t *payload, size_t 
          * watch sends it again after the re-dispatch timeout. */
         rs_error("record %lld (payload of %zu bytes) cannot be added to a batch: out of memory; it will be dispatched again",
                  (long long) id, len);
+        rs_metric_add(vent_metrics.skipped, 1);
         return 0;
     }
     self->message_records++;
@@ -124,9 +132,11 @@ static int s_add(s_dispatch_t *self, int64_t id, const uint8_t *payload, size_t 
 static void s_refuse(s_dispatch_t *self, int64_t id, int64_t len)
 {
     int rc = vent_store_refuse(self->store, self->config->run_id, id, len);
-    if (rc == 1)
+    if (rc == 1) {
+        rs_metric_add(vent_metrics.refused, 1);
         rs_error("record %lld cannot be signed: payload of %lld bytes; at most %u allowed (recorded in records_refused)",
                  (long long) id, (long long) len, RS_PAYLOAD_MAX);
+    }
     else if (rc == 0)
         rs_debug("record %lld refused again (payload of %lld bytes)", (long long) id,
                  (long long) len);
@@ -140,6 +150,8 @@ static int s_pass(s_dispatch_t *self)
     bool first = true;
     int backoff = 100;
     self->passes++;
+    self->pass_records = 0;
+    rs_metric_add(vent_metrics.passes, 1);
     rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
     for (;;) {
         PGresult *page = vent_store_page(self->store, after, first, self->config->page_rows,
@@ -220,12 +232,14 @@ static s_watch_t s_watch(s_dispatch_t *self)
                     return S_WATCH_INTERRUPTED;
                 continue;
             }
+            rs_metric_set(vent_metrics.backlog, unsigned_count);
             if (unsigned_count == 0)
                 return S_WATCH_ALL_SIGNED;
             rs_debug("%lld records unsigned, the lowest id %lld", (long long) unsigned_count,
                      (long long) mark);
         }
         self->watermark = mark;
+        rs_metric_set(vent_metrics.watermark, mark);
         bool moved = mark != last_mark;
         if (!moved && vent_store_count_signed_from(self->store, mark, &span) != 0) {
             if (!s_wait_for_db(self, &backoff))
@@ -271,6 +285,7 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
             rc = 1;
             break;
         }
+        rs_metric_set(vent_metrics.backlog, (int64_t) self.pass_records);
         rs_info("pass %llu: %llu batches, %llu records dispatched so far; %llu batches cut short to keep messages within %u bytes",
                 (unsigned long long) self.passes, (unsigned long long) self.batches,
                 (unsigned long long) self.records, (unsigned long long) self.cut_short,
@@ -282,6 +297,7 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
         break;
     }
     if (rc == 0) {
+        rs_metric_set(vent_metrics.backlog, 0);
         int backoff = 100;
         while (vent_store_mark_finished(store, config->run_id) != 0)
             if (!s_wait_for_db(&self, &backoff))

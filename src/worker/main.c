@@ -3,6 +3,7 @@
  * master key to unseal leased keys; has no database access. */
 #include "wk_lease.h"
 #include "rs_lease.h"
+#include "wk_metrics.h"
 #include "wk_thread.h"
 #include "rs_config.h"
 #include "rs_process.h"
@@ -49,6 +50,7 @@ static rs_opt_t s_opts[] = {
     { .name = "client-cert", .env = "RECSIGN_CLIENT_CERT", .type = RS_OPT_STRING,
       .fallback = "worker", .help = "name of this worker's certificate in the --certs directory" },
     RS_PROCESS_SECURITY_OPTS,
+    RS_PROCESS_METRICS_OPT,
 };
 
 /* Asks the keycoord for nothing, to learn at start whether it is there. */
@@ -114,6 +116,13 @@ int main(int argc, char **argv)
     }
 
     int exit_code = RS_EXIT_RUNTIME;
+    rs_http_t *metrics = NULL;
+    wk_metrics_register();
+    if (rs_process_metrics(&config, &metrics) != 0) {
+        rs_security_destroy(&security);
+        rs_secret_free(master);
+        return RS_EXIT_RUNTIME;
+    }
     long threads = rs_config_int(&config, "threads");
     if (threads == 0)
         threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
@@ -160,6 +169,8 @@ int main(int argc, char **argv)
         }
     }
     rs_info("%ld signing threads started", started);
+    rs_process_ready("%ld signing threads, keycoord %s", started,
+                     rs_config_str(&config, "keycoord"));
     uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0, renewals = 0, broken = 0;
     uint64_t push_failures = 0, pull_disconnects = 0;
     int64_t lease_wait_us = 0, sign_us = 0;
@@ -186,6 +197,8 @@ int main(int argc, char **argv)
             (double) lease_wait_us / 1e6);
     exit_code = failed ? RS_EXIT_RUNTIME : RS_EXIT_OK;
 out:
+    rs_process_stopping();
+    rs_http_destroy(&metrics);
     free(holders);
     free(ids);
     free(args);

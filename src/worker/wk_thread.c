@@ -1,6 +1,7 @@
 /* wk_thread: see wk_thread.h. */
 #include "wk_thread.h"
 #include "wk_lease.h"
+#include "wk_metrics.h"
 #include "rs_crypto.h"
 #include "rs_log.h"
 #include "rs_proto.h"
@@ -203,6 +204,7 @@ static int s_push_entries(s_ctx_t *ctx, const rs_lease_grant_t *grant, const uin
     if (s_push(ctx, &frame) != 0)
         return -1;
     ctx->args->signatures += end - first;
+    rs_metric_add(wk_metrics.signatures, end - first);
     return 0;
 }
 
@@ -220,6 +222,7 @@ static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_leas
                             s_term_t *term)
 {
     wk_thread_args_t *args = ctx->args;
+    int64_t started = rs_mono_us();
     switch (wk_unseal(args->unseal, ctx->signer, grant, args->master)) {
     case WK_UNSEAL_OK:
         break;
@@ -264,6 +267,7 @@ static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_leas
         }
         if (now >= term->deadline) {
             args->expired_batches++;
+            rs_metric_add(wk_metrics.deadline_cut, 1);
             rs_warn("lease %llu reached its deadline after %u of %u records; the rest are left for re-dispatch",
                     (unsigned long long) grant->lease_id, signed_count, batch->count);
             break;
@@ -288,14 +292,18 @@ static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_leas
         rs_results_begin(buf, grant->lease_id, grant->key_id, signed_count, slot);
         if (s_push(ctx, &out) == 0) {
             args->signatures += signed_count;
+            rs_metric_add(wk_metrics.signatures, signed_count);
             sent = 1;
         }
     }
     else if (signed_count > pushed && s_push_entries(ctx, grant, buf, slot, pushed, signed_count) == 0)
         sent = 1;
     zframe_destroy(&out);
-    if (sent)
+    if (sent) {
         args->batches++;
+        rs_metric_add(wk_metrics.batches, 1);
+        rs_metric_observe_us(wk_metrics.batch_seconds, rs_mono_us() - started);
+    }
     if (!sent && signed_count > 0) {
         args->push_failures++;
         rs_warn("the sink did not take the %u signatures of lease %llu (%s); their records will be dispatched again; %llu such batches so far",
@@ -345,10 +353,12 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
             break; /* interrupted: the batches will be dispatched again */
         int64_t granted = rs_mono_us();
         args->lease_wait_us += granted - asked;
+        rs_metric_observe_us(wk_metrics.lease_seconds, granted - asked);
         if (rep->granted == 0) {
             rs_warn("the keycoord granted no key (its queue is full); %u batches left for re-dispatch",
                     req.want);
             args->dropped += req.want;
+            rs_metric_add(wk_metrics.dropped_no_key, req.want);
             break;
         }
         /* Held from now on, also any granted beyond what was asked. */
@@ -497,6 +507,7 @@ void *wk_thread_run(void *arg)
         if (zmsg_size(msg) != 1
             || rs_batch_decode(&batches, zframe_data(frame), zframe_size(frame)) != 0) {
             args->dropped++;
+            rs_metric_add(wk_metrics.dropped_malformed, 1);
             rs_warn("dropped a malformed batch message (%zu frames, %zu bytes)", zmsg_size(msg),
                     zmsg_content_size(msg));
         }
