@@ -2,137 +2,89 @@
 #include "vent_dispatch.h"
 #include "rs_db.h"
 #include "rs_log.h"
-#include "rs_proto.h"
 #include "rs_time.h"
 
 #include <stdbool.h>
 
-/* Small batches travel several to a message, up to this many records: one
- * message, and one lease request, then carry many batches, which is what
- * makes batch sizes of 1 or 10 fast. Small enough that a message is a few
- * milliseconds of signing, so threads still share the work evenly. */
-#define S_MESSAGE_RECORDS 1024u
-#define S_MESSAGE_BYTES (256u * 1024u) /* and no more bytes than this */
-
 typedef struct {
-    zsock_t *push;
     vent_store_t *store;
     const vent_dispatch_config_t *config;
-    rs_batch_writer_t *writer;
-    uint32_t message_batches; /* batches per message */
-    uint32_t message_records; /* records in the message being built */
-    size_t message_bytes;
-    bool dispatched;          /* the run's first dispatch is recorded */
+    vent_batcher_t *batcher;
     int64_t watermark;        /* every record with a lower id is signed */
-    uint64_t batches, records, passes;
-    int64_t started_us;
+    uint64_t passes;
 } s_dispatch_t;
 
-/* Retries a database step with backoff while the database is away.
- * Returns false when interrupted. */
-static bool s_wait_for_db(s_dispatch_t *self, int *backoff_ms)
+int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher, int page_rows,
+                       const vent_scan_range_t *range, vent_scan_result_t *out)
 {
-    if (zsys_interrupted)
-        return false;
-    zclock_sleep(*backoff_ms);
-    *backoff_ms = *backoff_ms < 5000 ? *backoff_ms * 2 : 5000;
-    if (vent_store_reconnect(self->store) != 0)
-        rs_warn("database unavailable; retrying in %d ms", *backoff_ms);
-    return !zsys_interrupted;
-}
-
-/* Sends the message being built (closing its open batch). PUSH blocks
- * while every worker's queue is full (that is the flow control); the send
- * timeout only lets us notice shutdown. Returns 0, or 1 when interrupted. */
-static int s_send(s_dispatch_t *self)
-{
-    if (rs_batch_writer_close(self->writer) <= 0)
-        return 0;
-    size_t size;
-    const uint8_t *data = rs_batch_writer_data(self->writer, &size);
-    for (;;) {
-        zframe_t *frame = zframe_new(data, size);
-        if (zframe_send(&frame, self->push, 0) == 0)
-            break;
-        zframe_destroy(&frame);
-        if (zsys_interrupted)
-            return 1;
-    }
-    /* The run's clock starts when its first batch has left: PUSH accepts
-     * a message only once a worker is connected. */
-    if (!self->dispatched) {
-        int backoff = 100;
-        while (vent_store_mark_dispatch(self->store, self->config->run_id) != 0)
-            if (!s_wait_for_db(self, &backoff))
+    int64_t after = range->from;
+    bool first = range->from_inclusive;
+    int backoff = 100;
+    *out = (vent_scan_result_t) { .complete = true };
+    for (int pages = 1;; pages++) {
+        PGresult *page = vent_store_page(store, after, first, page_rows);
+        if (!page) {
+            if (!vent_store_backoff(store, &backoff))
                 return 1;
-        self->dispatched = true;
-        self->started_us = rs_mono_us();
+            continue;
+        }
+        backoff = 100;
+        int rows = PQntuples(page);
+        for (int i = 0; i < rows; i++) {
+            int64_t id = rs_db_get_int8(page, i, 0);
+            if (range->bounded && id > range->to) {
+                PQclear(page);
+                return 0;
+            }
+            bool is_signed = PQgetisnull(page, i, 1);
+            vent_scan_verdict_t verdict = VENT_SCAN_SEND;
+            if (!is_signed && range->filter)
+                verdict = range->filter(range->filter_arg, id);
+            if (verdict == VENT_SCAN_STOP) {
+                out->complete = false;
+                PQclear(page);
+                return 0;
+            }
+            after = id;
+            first = false;
+            out->read = true;
+            out->last = id;
+            if (is_signed)
+                continue;
+            if (!out->any_unsigned) {
+                out->any_unsigned = true;
+                out->lowest = id;
+            }
+            if (verdict == VENT_SCAN_SKIP)
+                continue;
+            const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 1);
+            size_t len = (size_t) PQgetlength(page, i, 1);
+            out->found++;
+            if (vent_batcher_add(batcher, id, payload, len) != 0) {
+                PQclear(page);
+                return 1;
+            }
+        }
+        PQclear(page);
+        if (rows < page_rows || (range->bounded && after == range->to))
+            return 0;
+        if (range->max_pages > 0 && pages >= range->max_pages) {
+            out->complete = false;
+            return 0;
+        }
     }
-    self->batches += rs_batch_writer_batches(self->writer);
-    self->records += self->message_records;
-    self->message_records = 0;
-    self->message_bytes = 0;
-    rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
-    return 0;
-}
-
-/* Adds a record to the open batch; closes the batch when full, and sends
- * the message when it has its batches or bytes. Returns 0, 1 when
- * interrupted. */
-static int s_add(s_dispatch_t *self, int64_t id, const uint8_t *payload, size_t len)
-{
-    if (rs_batch_writer_add(self->writer, id, payload, len) != 0) {
-        rs_error("record %lld cannot be sent (payload of %zu bytes; at most %u allowed, or out of memory); skipped",
-                 (long long) id, len, RS_PAYLOAD_MAX);
-        return 0;
-    }
-    self->message_records++;
-    self->message_bytes += len;
-    if (rs_batch_writer_count(self->writer) < self->config->batch_size)
-        return 0;
-    int closed = rs_batch_writer_close(self->writer);
-    if (closed < 0 || (uint32_t) closed >= self->message_batches
-        || self->message_bytes >= S_MESSAGE_BYTES)
-        return s_send(self);
-    return 0;
 }
 
 /* One pass over every record unsigned now: from the watermark on, since
  * everything below it is signed. Returns 0, 1 when interrupted. */
 static int s_pass(s_dispatch_t *self)
 {
-    int64_t after = self->watermark;
-    bool first = true;
-    int backoff = 100;
     self->passes++;
-    rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
-    for (;;) {
-        PGresult *page = vent_store_page(self->store, after, first, self->config->page_rows);
-        if (!page) {
-            if (!s_wait_for_db(self, &backoff))
-                return 1;
-            continue;
-        }
-        backoff = 100;
-        first = false;
-        int rows = PQntuples(page);
-        for (int i = 0; i < rows; i++) {
-            int64_t id = rs_db_get_int8(page, i, 0);
-            after = id;
-            if (PQgetisnull(page, i, 1))
-                continue; /* signed already */
-            const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 1);
-            size_t len = (size_t) PQgetlength(page, i, 1);
-            if (s_add(self, id, payload, len) != 0) {
-                PQclear(page);
-                return 1;
-            }
-        }
-        PQclear(page);
-        if (rows < self->config->page_rows)
-            break;
-    }
-    return s_send(self);
+    const vent_scan_range_t all = { .from = self->watermark, .from_inclusive = true };
+    vent_scan_result_t seen;
+    if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &all, &seen) != 0)
+        return 1;
+    return vent_batcher_flush(self->batcher);
 }
 
 /* Watches the run's end until all is signed (0), progress stalls for the
@@ -157,7 +109,7 @@ static int s_watch(s_dispatch_t *self)
         bool found = false;
         int64_t mark = 0, span = 0;
         if (vent_store_first_unsigned(self->store, self->watermark, &found, &mark) != 0) {
-            if (!s_wait_for_db(self, &backoff))
+            if (!vent_store_backoff(self->store, &backoff))
                 return 1;
             continue;
         }
@@ -165,7 +117,7 @@ static int s_watch(s_dispatch_t *self)
             /* Nothing unsigned from the watermark on: confirm. */
             int64_t unsigned_count = 0;
             if (vent_store_unsigned_exact(self->store, &unsigned_count, &mark) != 0) {
-                if (!s_wait_for_db(self, &backoff))
+                if (!vent_store_backoff(self->store, &backoff))
                     return 1;
                 continue;
             }
@@ -177,7 +129,7 @@ static int s_watch(s_dispatch_t *self)
         self->watermark = mark;
         bool moved = mark != last_mark;
         if (!moved && vent_store_count_signed_from(self->store, mark, &span) != 0) {
-            if (!s_wait_for_db(self, &backoff))
+            if (!vent_store_backoff(self->store, &backoff))
                 return 1;
             continue;
         }
@@ -203,14 +155,9 @@ static int s_watch(s_dispatch_t *self)
 
 int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
 {
-    s_dispatch_t self = { .push = push, .store = store, .config = config, .watermark = INT64_MIN };
-    self.message_batches = S_MESSAGE_RECORDS / config->batch_size;
-    if (self.message_batches < 1)
-        self.message_batches = 1;
-    if (self.message_batches > RS_GROUP_MAX)
-        self.message_batches = RS_GROUP_MAX;
-    self.writer = rs_batch_writer_new();
-    if (!self.writer) {
+    s_dispatch_t self = { .store = store, .config = config, .watermark = INT64_MIN };
+    self.batcher = vent_batcher_new(push, store, config->run_id, config->batch_size);
+    if (!self.batcher) {
         rs_error("out of memory");
         return -1;
     }
@@ -221,8 +168,9 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
             break;
         }
         rs_info("pass %llu: %llu batches, %llu records dispatched so far",
-                (unsigned long long) self.passes, (unsigned long long) self.batches,
-                (unsigned long long) self.records);
+                (unsigned long long) self.passes,
+                (unsigned long long) vent_batcher_batches(self.batcher),
+                (unsigned long long) vent_batcher_records(self.batcher));
         int watched = s_watch(&self);
         if (watched == 2)
             continue;
@@ -232,13 +180,15 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
     if (rc == 0) {
         int backoff = 100;
         while (vent_store_mark_finished(store, config->run_id) != 0)
-            if (!s_wait_for_db(&self, &backoff))
+            if (!vent_store_backoff(store, &backoff))
                 break;
-        double seconds = self.started_us ? (double) (rs_mono_us() - self.started_us) / 1e6 : 0;
+        int64_t started = vent_batcher_started_us(self.batcher);
+        double seconds = started ? (double) (rs_mono_us() - started) / 1e6 : 0;
         rs_info("run %lld complete: every record is signed; this process dispatched %llu records in %llu batches over %.3f s",
-                (long long) config->run_id, (unsigned long long) self.records,
-                (unsigned long long) self.batches, seconds);
+                (long long) config->run_id,
+                (unsigned long long) vent_batcher_records(self.batcher),
+                (unsigned long long) vent_batcher_batches(self.batcher), seconds);
     }
-    rs_batch_writer_destroy(&self.writer);
+    vent_batcher_destroy(&self.batcher);
     return rc;
 }

@@ -10,6 +10,7 @@
 #ifndef VENT_DISPATCH_H
 #define VENT_DISPATCH_H
 
+#include "vent_batcher.h"
 #include "vent_store.h"
 
 #include <czmq.h>
@@ -19,7 +20,47 @@ typedef struct {
     uint32_t batch_size;
     int page_rows;       /* rows read per query */
     int redispatch_ms;   /* stall after which unsigned records are sent again */
+    int linger_ms;       /* follow mode: longest wait of a partial message */
 } vent_dispatch_config_t;
+
+/* What a scan does with an unsigned record it reads. */
+typedef enum {
+    VENT_SCAN_SEND, /* hand it to the batcher */
+    VENT_SCAN_SKIP, /* leave it (it is in flight) */
+    VENT_SCAN_STOP, /* end the walk before it (no room to track it) */
+} vent_scan_verdict_t;
+typedef vent_scan_verdict_t(vent_scan_filter_fn)(void *arg, int64_t id);
+
+/* A range of record ids: from `from` (inclusive or not) up to `to`
+ * inclusive when bounded, else to the end of the table; max_pages > 0
+ * stops the walk after that many queries. filter (may be NULL: send every
+ * unsigned record) decides per unsigned record. */
+typedef struct {
+    int64_t from;
+    bool from_inclusive;
+    bool bounded;
+    int64_t to;
+    int max_pages;
+    vent_scan_filter_fn *filter;
+    void *filter_arg;
+} vent_scan_range_t;
+
+/* What a walk saw. */
+typedef struct {
+    bool read;          /* some record was read; then last is the highest id read */
+    int64_t last;
+    bool any_unsigned;  /* some record read was unsigned; then lowest is the lowest */
+    int64_t lowest;
+    uint64_t found;     /* unsigned records handed to the batcher */
+    bool complete;      /* the walk reached the end of its range */
+} vent_scan_result_t;
+
+/* Walks the records of range in id order, page_rows per query, and hands
+ * every unsigned one to batcher (which sends full messages; the caller
+ * flushes the rest); fills *out. Retries with backoff while the database is
+ * away. Returns 0, or 1 when interrupted. */
+int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher, int page_rows,
+                       const vent_scan_range_t *range, vent_scan_result_t *out);
 
 /* Runs until every record is signed (returns 0), interruption (returns 1)
  * or a fatal error (returns -1). Borrows push and store. */

@@ -4,6 +4,7 @@
 #include "rs_db.h"
 #include "rs_log.h"
 
+#include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,15 @@
 
 struct vent_store_t {
     rs_db_link_t *link;
-    PGconn *conn; /* the link's connection, refreshed on reconnect */
+    PGconn *conn;   /* the link's connection, refreshed on reconnect */
+    bool listen;    /* follow mode: LISTEN recsign_records on every connection */
+    uint64_t connections; /* connections made so far (a new one may have missed notifications) */
 };
 
 static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
-    (void) arg;
+    vent_store_t *self = arg;
+    self->connections++;
     int64_t locked = 0;
     if (rs_db_wait_advisory_lock(conn, S_LOCK_KEY, 5000, &locked) != 0) {
         snprintf(err, err_size, "cannot take the ventilator lock: %s", rs_db_error(conn));
@@ -84,17 +88,26 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         snprintf(err, err_size, "cannot set the session up: %s", rs_db_error(conn));
         return -1;
     }
+    /* Follow mode: inserted records are announced on this channel (the
+     * statement-level trigger of schema version 3). Only then: a session
+     * that listens but never reads would pile notifications up in libpq. */
+    if (self->listen
+        && rs_db_exec(conn, "listening for inserted records", "LISTEN recsign_records") != 0) {
+        snprintf(err, err_size, "cannot listen for inserted records: %s", rs_db_error(conn));
+        return -1;
+    }
     return 0;
 }
 
-vent_store_t *vent_store_new(const char *db_url, char *err, size_t err_size)
+vent_store_t *vent_store_new(const char *db_url, bool listen, char *err, size_t err_size)
 {
     vent_store_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
-    self->link = rs_db_link_new(db_url, "recsign-ventilator", s_setup, NULL, err, err_size);
+    self->listen = listen;
+    self->link = rs_db_link_new(db_url, "recsign-ventilator", s_setup, self, err, err_size);
     if (!self->link) {
         free(self);
         return NULL;
@@ -117,6 +130,40 @@ int vent_store_reconnect(vent_store_t *self)
     int rc = rs_db_link_ensure(self->link);
     self->conn = rs_db_link_conn(self->link);
     return rc;
+}
+
+bool vent_store_backoff(vent_store_t *self, int *backoff_ms)
+{
+    if (zsys_interrupted)
+        return false;
+    zclock_sleep(*backoff_ms);
+    *backoff_ms = *backoff_ms < 5000 ? *backoff_ms * 2 : 5000;
+    if (vent_store_reconnect(self) != 0)
+        rs_warn("database unavailable; retrying in %d ms", *backoff_ms);
+    return !zsys_interrupted;
+}
+
+uint64_t vent_store_connections(const vent_store_t *self)
+{
+    return self->connections;
+}
+
+int vent_store_socket(vent_store_t *self)
+{
+    return self->conn && PQstatus(self->conn) == CONNECTION_OK ? PQsocket(self->conn) : -1;
+}
+
+int vent_store_notified(vent_store_t *self)
+{
+    if (!self->conn || !PQconsumeInput(self->conn))
+        return -1;
+    int count = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(self->conn)) != NULL) {
+        count++;
+        PQfreemem(n);
+    }
+    return count;
 }
 
 int vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,

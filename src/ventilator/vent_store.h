@@ -12,8 +12,10 @@
 typedef struct vent_store_t vent_store_t;
 
 /* Connects, checks the schema and takes the ventilator's advisory lock
- * (one ventilator per database). Returns NULL with the reason in err. */
-vent_store_t *vent_store_new(const char *db_url, char *err, size_t err_size);
+ * (one ventilator per database); with listen (follow mode), also listens
+ * for inserted records on every connection it makes. Returns NULL with the
+ * reason in err. */
+vent_store_t *vent_store_new(const char *db_url, bool listen, char *err, size_t err_size);
 void vent_store_destroy(vent_store_t **self_p);
 
 /* Resumes the unfinished run if there is one, else records a new run with
@@ -53,5 +55,20 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
 
 /* Re-establishes a broken connection (and the lock). 0 when usable. */
 int vent_store_reconnect(vent_store_t *self) __attribute__((warn_unused_result));
+/* Waits *backoff_ms (then doubles it, up to 5 s) and reconnects: the
+ * retry step of every database call while the database is away. Returns
+ * false when interrupted. */
+bool vent_store_backoff(vent_store_t *self, int *backoff_ms);
+/* Connections made so far, the first included: when it grows, the
+ * connection was re-established and notifications sent meanwhile are lost. */
+uint64_t vent_store_connections(const vent_store_t *self);
+
+/* Follow mode. The connection's socket, to wait on for notifications;
+ * -1 while the connection is down. */
+int vent_store_socket(vent_store_t *self);
+/* Reads what arrived on the connection and counts the notifications of
+ * inserted records (0: none), consuming them; -1 when the connection
+ * broke. Never blocks. */
+int vent_store_notified(vent_store_t *self);
 
 #endif

@@ -1,0 +1,268 @@
+/* vent_follow: see vent_follow.h. */
+#include "vent_follow.h"
+#include "vent_inflight.h"
+#include "rs_log.h"
+#include "rs_time.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+/* The safety poll's period: how late a record whose notification was lost
+ * (or that committed below the watermark long after it passed) is noticed
+ * at worst, the sweep aside. */
+#define S_SAFETY_MS 1000
+/* The watch's period while records are in flight: the batch run's 50 ms. */
+#define S_WATCH_MS 50
+/* Pages one watch reads at most, so that a tick stays short when much is
+ * in flight (the watermark climbs that far per tick). */
+#define S_WATCH_PAGES 8
+/* Records tracked in flight at most: reading new records pauses while the
+ * set is full. Far above what the pipeline holds (a few messages per
+ * worker thread and one sink flush); 2^18 ids take at most 8 MiB. */
+#define S_INFLIGHT_MAX (1u << 18)
+/* Longest sleep in one wait, so that shutdown is noticed promptly. */
+#define S_WAIT_MAX_MS 100
+
+typedef struct {
+    vent_store_t *store;
+    const vent_dispatch_config_t *config;
+    vent_batcher_t *batcher;
+    vent_inflight_t *inflight;
+    bool have_cursor;
+    int64_t cursor;          /* highest record id read above */
+    bool more_above;         /* the last read above stopped early (set full) */
+    int64_t watermark;       /* every record below it was signed at the last watch */
+    int64_t prev_watermark;  /* the watermark one watch earlier: the watch reads from here */
+    int64_t rechecked;       /* ids below this were re-read after the watch passed them */
+    int64_t sweep;           /* the sweep's position */
+    bool sweep_started;      /* false: the next sweep page starts at the lowest id */
+    uint64_t connections;    /* the store's connection count at the last read above */
+    int64_t now_us;          /* the time of the scan under way */
+    uint64_t redispatched, found_late, found_swept;
+} s_follow_t;
+
+/* The in-flight filter: an unsigned record not sent yet, or sent more than
+ * redispatch_ms ago, is sent (and tracked); one sent lately is in flight. */
+static vent_scan_verdict_t s_filter(void *arg, int64_t id)
+{
+    s_follow_t *self = arg;
+    int64_t sent_us;
+    if (vent_inflight_get(self->inflight, id, &sent_us)) {
+        if (self->now_us - sent_us < (int64_t) self->config->redispatch_ms * 1000)
+            return VENT_SCAN_SKIP;
+        self->redispatched++;
+    }
+    return vent_inflight_put(self->inflight, id, self->now_us) == 0 ? VENT_SCAN_SEND
+                                                                     : VENT_SCAN_STOP;
+}
+
+/* Reads the records above the cursor and sends the unsigned ones. Returns
+ * 0, 1 when interrupted. */
+static int s_read_new(s_follow_t *self)
+{
+    self->connections = vent_store_connections(self->store);
+    self->now_us = rs_mono_us();
+    const vent_scan_range_t above = { .from = self->have_cursor ? self->cursor : INT64_MIN,
+                                      .from_inclusive = !self->have_cursor,
+                                      .filter = s_filter, .filter_arg = self };
+    vent_scan_result_t seen;
+    int rc = vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &above, &seen);
+    if (seen.read) {
+        self->cursor = seen.last;
+        self->have_cursor = true;
+    }
+    self->more_above = !seen.complete;
+    return rc;
+}
+
+/* Sends the open message once its first record has waited linger_ms.
+ * Returns 0, 1 when interrupted. */
+static int s_linger(s_follow_t *self, int64_t now)
+{
+    int64_t since = vent_batcher_pending_since_us(self->batcher);
+    if (since && now - since >= (int64_t) self->config->linger_ms * 1000)
+        return vent_batcher_flush(self->batcher);
+    return 0;
+}
+
+/* The watch: re-reads from the previous watermark to the cursor, sending
+ * what was never sent or was sent too long ago, and moves the watermark to
+ * the lowest unsigned record read. Returns 0, 1 when interrupted. */
+static int s_watch(s_follow_t *self)
+{
+    if (!self->have_cursor)
+        return 0;
+    self->now_us = rs_mono_us();
+    int64_t from = self->prev_watermark < self->watermark ? self->prev_watermark : self->watermark;
+    const vent_scan_range_t range = { .from = from, .from_inclusive = true, .bounded = true,
+                                      .to = self->cursor, .max_pages = S_WATCH_PAGES,
+                                      .filter = s_filter, .filter_arg = self };
+    uint64_t redispatched = self->redispatched;
+    vent_scan_result_t seen;
+    if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &range, &seen) != 0)
+        return 1;
+    int64_t mark;
+    if (seen.any_unsigned)
+        mark = seen.lowest;
+    else if (seen.complete)
+        mark = self->cursor < INT64_MAX ? self->cursor + 1 : self->cursor;
+    else
+        mark = seen.last + 1; /* every record read is signed; the rest next time */
+    uint64_t sent_again = self->redispatched - redispatched;
+    uint64_t late = seen.found - sent_again;
+    if (sent_again)
+        rs_info("%llu records sent more than %d ms ago still unsigned (from record %lld on): dispatched again",
+                (unsigned long long) sent_again, self->config->redispatch_ms, (long long) mark);
+    if (late) {
+        self->found_late += late;
+        rs_info("%llu records committed below the cursor after it passed them; dispatched",
+                (unsigned long long) late);
+    }
+    self->prev_watermark = self->watermark;
+    self->watermark = mark;
+    vent_inflight_prune_below(self->inflight, mark);
+    return 0;
+}
+
+/* The safety poll: the records above the cursor (a lost notification), the
+ * ids the watch passed since the last poll (a transaction that committed
+ * them later still), and one page of the sweep below those. Returns 0, 1
+ * when interrupted. */
+static int s_safety(s_follow_t *self)
+{
+    if (s_read_new(self) != 0)
+        return 1;
+    const int page_rows = self->config->page_rows;
+    int64_t watched = self->prev_watermark < self->watermark ? self->prev_watermark
+                                                             : self->watermark;
+    vent_scan_result_t seen;
+    /* The first poll: below the first watermarks lies the backlog, which
+     * its own reading covered; only the sweep looks there again. */
+    if (self->rechecked == INT64_MIN)
+        self->rechecked = watched;
+    if (self->rechecked < watched) {
+        const vent_scan_range_t passed = { .from = self->rechecked, .from_inclusive = true,
+                                           .bounded = true, .to = watched - 1 };
+        if (vent_dispatch_scan(self->store, self->batcher, page_rows, &passed, &seen) != 0)
+            return 1;
+        if (seen.found) {
+            self->found_late += seen.found;
+            rs_info("%llu records committed below the watermark after it passed them; dispatched",
+                    (unsigned long long) seen.found);
+        }
+        self->rechecked = watched;
+    }
+    if (self->rechecked == INT64_MIN)
+        return 0; /* nothing lies below the lowest id */
+    /* One page of the sweep, from the lowest id up to what the recheck
+     * covers; then it starts over. */
+    const vent_scan_range_t sweep = { .from = self->sweep_started ? self->sweep : INT64_MIN,
+                                      .from_inclusive = !self->sweep_started, .bounded = true,
+                                      .to = self->rechecked - 1, .max_pages = 1 };
+    if (vent_dispatch_scan(self->store, self->batcher, page_rows, &sweep, &seen) != 0)
+        return 1;
+    if (seen.found) {
+        self->found_swept += seen.found;
+        rs_info("the sweep found %llu unsigned records below the watermark; dispatched",
+                (unsigned long long) seen.found);
+    }
+    self->sweep_started = !seen.complete && seen.read;
+    if (self->sweep_started)
+        self->sweep = seen.last;
+    return 0;
+}
+
+/* Waits up to wait_ms for a notification. Returns the notifications that
+ * arrived (0: none), or -1 when interrupted while the database is away. */
+static int s_wait(s_follow_t *self, int64_t wait_ms)
+{
+    int fd = vent_store_socket(self->store);
+    if (fd >= 0) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        if (wait_ms > 0 && poll(&pfd, 1, (int) wait_ms) < 0 && errno != EINTR)
+            rs_warn("waiting for notifications failed: %s", strerror(errno));
+        int notified = vent_store_notified(self->store);
+        if (notified >= 0)
+            return notified;
+        rs_warn("the database connection broke while waiting for notifications; reconnecting");
+    }
+    int backoff = 100;
+    return vent_store_backoff(self->store, &backoff) ? 0 : -1;
+}
+
+int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
+{
+    s_follow_t self = { .store = store, .config = config, .watermark = INT64_MIN,
+                        .prev_watermark = INT64_MIN, .rechecked = INT64_MIN };
+    self.batcher = vent_batcher_new(push, store, config->run_id, config->batch_size);
+    self.inflight = vent_inflight_new(S_INFLIGHT_MAX);
+    if (!self.batcher || !self.inflight) {
+        rs_error("out of memory");
+        vent_batcher_destroy(&self.batcher);
+        vent_inflight_destroy(&self.inflight);
+        return -1;
+    }
+    /* The backlog: read as new records are, from the lowest id. */
+    int rc = s_read_new(&self);
+    if (rc == 0)
+        rc = vent_batcher_flush(self.batcher);
+    if (rc == 0)
+        rs_info("backlog %s: %llu records in %llu batches; following inserted records (linger %d ms)",
+                self.more_above ? "dispatching" : "dispatched",
+                (unsigned long long) vent_batcher_records(self.batcher),
+                (unsigned long long) vent_batcher_batches(self.batcher), config->linger_ms);
+    int64_t now = rs_mono_us();
+    int64_t next_watch = now, next_safety = now + S_SAFETY_MS * 1000;
+    while (rc == 0 && !zsys_interrupted) {
+        now = rs_mono_us();
+        int64_t wake = next_watch < next_safety ? next_watch : next_safety;
+        int64_t since = vent_batcher_pending_since_us(self.batcher);
+        if (since && since + (int64_t) config->linger_ms * 1000 < wake)
+            wake = since + (int64_t) config->linger_ms * 1000;
+        int64_t wait_ms = wake > now ? (wake - now + 999) / 1000 : 0;
+        int notified = s_wait(&self, wait_ms < S_WAIT_MAX_MS ? wait_ms : S_WAIT_MAX_MS);
+        if (notified < 0 || zsys_interrupted)
+            break;
+        /* A new connection may have missed notifications: read anyway. */
+        if (notified > 0 || self.more_above
+            || vent_store_connections(store) != self.connections)
+            rc = s_read_new(&self);
+        now = rs_mono_us();
+        if (rc == 0)
+            rc = s_linger(&self, now);
+        if (rc == 0 && now >= next_watch) {
+            rc = s_watch(&self);
+            bool busy = vent_inflight_count(self.inflight) > 0 || self.watermark <= self.cursor;
+            next_watch = now + (busy ? S_WATCH_MS : S_SAFETY_MS) * 1000;
+        }
+        if (rc == 0 && now >= next_safety) {
+            rc = s_safety(&self);
+            next_safety = now + S_SAFETY_MS * 1000;
+        }
+        /* Something was sent: watch it soon. */
+        if (vent_batcher_pending(self.batcher) && next_watch > now + S_WATCH_MS * 1000)
+            next_watch = now + S_WATCH_MS * 1000;
+    }
+    if (rc >= 0) {
+        /* Interrupted: the run ends here, cleanly. What is unsigned now,
+         * the open message included, is the next run's. */
+        int backoff = 100;
+        while (vent_store_mark_finished(store, config->run_id) != 0)
+            if (!vent_store_backoff(store, &backoff)) {
+                rs_warn("run %lld could not be recorded as finished; the next start resumes it",
+                        (long long) config->run_id);
+                break;
+            }
+        rs_info("follow run %lld ended on request: this process dispatched %llu records in %llu batches (%llu sent again, %llu found late, %llu found by the sweep); what is unsigned is signed by the next run",
+                (long long) config->run_id,
+                (unsigned long long) vent_batcher_records(self.batcher),
+                (unsigned long long) vent_batcher_batches(self.batcher),
+                (unsigned long long) self.redispatched, (unsigned long long) self.found_late,
+                (unsigned long long) self.found_swept);
+        rc = 0;
+    }
+    vent_inflight_destroy(&self.inflight);
+    vent_batcher_destroy(&self.batcher);
+    return rc;
+}

@@ -1,0 +1,37 @@
+/* vent_follow: the ventilator's follow mode (--follow): a run that stays
+ * open, signing the backlog and then every record inserted later, until
+ * SIGTERM or SIGINT ends it.
+ *
+ * How new records are found, cheapest first:
+ *  - a notification (channel recsign_records, one per inserting
+ *    transaction) wakes it to read the records above its cursor (the
+ *    highest id it has read): a query of the new rows only;
+ *  - a partial message waits at most linger_ms for more records (Kafka's
+ *    linger.ms), so a trickle leaves at once and load forms full batches;
+ *    a batch never exceeds the run's batch size;
+ *  - every 50 ms while records are in flight, the watch re-reads from the
+ *    watermark (the lowest record that may be unsigned, as of the previous
+ *    watch) to the cursor: an unsigned record it never sent (its
+ *    transaction committed after higher ids were read) is sent at once,
+ *    one sent more than redispatch_ms ago is sent again (a batch was lost
+ *    on the way). The in-flight set tells the two apart, so re-dispatch is
+ *    per record and works while new records keep arriving;
+ *  - a safety poll every second reads above the cursor (a notification
+ *    lost with a dropped connection), re-reads the ids the watermark passed
+ *    since the previous poll (a transaction that committed them later
+ *    still), and one page of a sweep over everything below (any id
+ *    inserted anywhere, at one page a second).
+ * Memory stays one page, one message and the in-flight set (bounded:
+ * reading stops while it is full) whatever the table or the time. */
+#ifndef VENT_FOLLOW_H
+#define VENT_FOLLOW_H
+
+#include "vent_dispatch.h"
+
+/* Runs the follow loop until interrupted, then records the run as finished
+ * (records still unsigned are the next run's) and returns 0; -1 on a fatal
+ * error. Borrows push and store; store must listen (vent_store_new with
+ * listen). */
+int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config);
+
+#endif
