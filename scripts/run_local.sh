@@ -16,6 +16,11 @@
 #   --keep           leave the private database running; prints its URL and
 #                    the command that stops it
 #   --timeout S      give up after S seconds of signing (default 1800)
+#   --follow         keep the services running after the backlog (the
+#                    ventilator's --follow): records inserted later are
+#                    signed as they come; prints how to insert some; runs
+#                    until Ctrl-C, which ends the run cleanly (no verify or
+#                    audit then: with --keep, run them on the kept database)
 #   --help           print this help
 #
 # Steps: install missing packages (as root) and build; start a private
@@ -42,6 +47,7 @@ keep=0
 timeout=1800
 records_set=0
 keys_set=0
+follow=0
 
 # option FLAG VALUE: one flag of the command line.
 option() {
@@ -56,6 +62,7 @@ option() {
         --db)         [[ -n "$value" ]] || rs_usage_error "--db needs a URL"; db_url="$value" ;;
         --master-key) [[ -n "$value" ]] || rs_usage_error "--master-key needs a path"; master_key="$value" ;;
         --keep)       keep=1 ;;
+        --follow)     follow=1 ;;
         -h|--help)    rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
         *)            rs_usage_error "unknown flag '$flag'" ;;
     esac
@@ -146,9 +153,33 @@ prev_run="$(rs_psql "$db_url" -c 'select coalesce(max(id), 0) from runs')"
 unsigned="$(rs_psql "$db_url" -c 'select count(*) from records r where not exists (select 1 from signatures s where s.record_id = r.id)')"
 rs_say "signing $unsigned unsigned records: batch size $batch, $workers worker(s) x $threads thread(s); logs in $logs"
 start_ns="$(date +%s%N)"
+vent_follow=()
+(( follow )) && vent_follow=(--follow)
 rs_proc_start ventilator "$logs/ventilator.log" \
-    "$bin_ventilator" --db "$db_url" --bind "tcp://*:$port_vent" --batch-size "$batch"
+    "$bin_ventilator" --db "$db_url" --bind "tcp://*:$port_vent" --batch-size "$batch" "${vent_follow[@]}"
 vent_pid="$RS_LAST_PID"
+
+# --- follow mode: the services stay up until Ctrl-C ----------------------------------
+if (( follow )); then
+    echo
+    echo "recsign is following: records inserted from now on are signed as they come."
+    echo "  insert 10 records:"
+    printf "    psql '%s' -c \"INSERT INTO records SELECT m + g, convert_to('hello ' || g, 'UTF8') FROM (SELECT coalesce(max(id), 0) AS m FROM records) t, generate_series(1, 10) g\"\n" "$db_url"
+    echo "  progress:"
+    echo "    $bin_admin status --db '$db_url'"
+    # --- follow mode: metrics and dashboard lines ---
+    # (issue 10, parts 2 and 3: the --metrics-bind endpoints of the services
+    # and the `recsign dashboard` address are printed here.)
+    echo "  logs: $logs"
+    echo "Ctrl-C stops every service; the ventilator ends its run cleanly."
+    wait_rc=0
+    rs_wait_proc "$vent_pid" 315360000 || wait_rc=$?
+    if (( wait_rc == 0 )); then
+        rs_warn "the ventilator exited (status $RS_WAIT_STATUS) while following; last lines of $logs/ventilator.log:"
+        tail -n 20 "$logs/ventilator.log" >&2
+    fi
+    exit 1
+fi
 
 wait_rc=0
 rs_wait_proc "$vent_pid" "$timeout" || wait_rc=$?

@@ -93,15 +93,17 @@ stream() {
 }
 stream $((top + 1)) &
 stream_pid=$!
-# Meanwhile a notification that never comes: rows inserted with the
-# trigger off, far above the stream's ids and below every id.
-h_sql "BEGIN; ALTER TABLE records DISABLE TRIGGER records_added;
-       INSERT INTO records SELECT g, '\\x00' FROM generate_series(900001, 900050) g;
-       INSERT INTO records VALUES (-7, ''), (-9223372036854775808, '\\x01');
-       ALTER TABLE records ENABLE TRIGGER records_added; COMMIT;" >/dev/null
 wait "$stream_pid" || h_fail "the insert stream failed"
 top=$((top + 40 * 101))
-wait_all "stream of 40 x (100 + 1) rows, 52 rows without a notification"
+wait_all "stream of 40 x (100 + 1) rows"
+
+h_step "records whose notification never comes (the trigger off): next ids, and below every id"
+h_sql "BEGIN; ALTER TABLE records DISABLE TRIGGER records_added;
+       INSERT INTO records SELECT g, '\\x00' FROM generate_series($((top + 1)), $((top + 50))) g;
+       INSERT INTO records VALUES (-7, ''), (-9223372036854775808, '\\x01');
+       ALTER TABLE records ENABLE TRIGGER records_added; COMMIT;" >/dev/null
+top=$((top + 50))
+wait_all "52 rows without a notification"
 h_log_has "$vent_log" "the sweep found [0-9]+ unsigned records" "the sweep finding ids below the watermark"
 proofs "$batch"
 
@@ -145,6 +147,10 @@ vent=$H_VENT_PID vent_log=$H_VENT_LOG
 h_log_has "$H_LOGS/ventilator-1.log" "starting run $run" "the first run's start"
 wait_all "the next run"
 h_log_has "$vent_log" "starting run $((run + 1)) with batch size 20" "a new run"
+h_step "an id far above the others, then lower ones: the sweep finds those"
+ins 1000000000000000 1
+ins $((top + 1)) 100 10; top=$((top + 100))
+wait_all "100 rows below a far higher id"
 h_stop "$vent" TERM
 h_eq "$(h_sql "select count(*) from leases l join runs r on r.id = l.run_id where l.batch_records > r.batch_size")" \
     0 "leases over their run's batch size"

@@ -21,6 +21,8 @@
  * set is full. Far above what the pipeline holds (a few messages per
  * worker thread and one sink flush); 2^18 ids take at most 8 MiB. */
 #define S_INFLIGHT_MAX (1u << 18)
+/* Records found late are logged at most this often. */
+#define S_LATE_LOG_US (10 * 1000000)
 /* Longest sleep in one wait, so that shutdown is noticed promptly. */
 #define S_WAIT_MAX_MS 100
 
@@ -40,7 +42,22 @@ typedef struct {
     uint64_t connections;    /* the store's connection count at the last read above */
     int64_t now_us;          /* the time of the scan under way */
     uint64_t redispatched, found_late, found_swept;
+    uint64_t late_logged;    /* found_late when last logged */
+    int64_t late_logged_us;
 } s_follow_t;
+
+/* Says how many records were found late since it last said so, at most
+ * every 10 s: with concurrent writers, commits out of id order are routine
+ * and would otherwise log a line per watch. */
+static void s_log_late(s_follow_t *self, int64_t now)
+{
+    if (self->found_late == self->late_logged || now - self->late_logged_us < S_LATE_LOG_US)
+        return;
+    rs_info("%llu records committed below ids read before them (writers committing out of id order); found and dispatched",
+            (unsigned long long) (self->found_late - self->late_logged));
+    self->late_logged = self->found_late;
+    self->late_logged_us = now;
+}
 
 /* The in-flight filter: an unsigned record not sent yet, or sent more than
  * redispatch_ms ago, is sent (and tracked); one sent lately is in flight. */
@@ -114,11 +131,7 @@ static int s_watch(s_follow_t *self)
     if (sent_again)
         rs_info("%llu records sent more than %d ms ago still unsigned (from record %lld on): dispatched again",
                 (unsigned long long) sent_again, self->config->redispatch_ms, (long long) mark);
-    if (late) {
-        self->found_late += late;
-        rs_info("%llu records committed below the cursor after it passed them; dispatched",
-                (unsigned long long) late);
-    }
+    self->found_late += late;
     self->prev_watermark = self->watermark;
     self->watermark = mark;
     vent_inflight_prune_below(self->inflight, mark);
@@ -146,11 +159,7 @@ static int s_safety(s_follow_t *self)
                                            .bounded = true, .to = watched - 1 };
         if (vent_dispatch_scan(self->store, self->batcher, page_rows, &passed, &seen) != 0)
             return 1;
-        if (seen.found) {
-            self->found_late += seen.found;
-            rs_info("%llu records committed below the watermark after it passed them; dispatched",
-                    (unsigned long long) seen.found);
-        }
+        self->found_late += seen.found;
         self->rechecked = watched;
     }
     if (self->rechecked == INT64_MIN)
@@ -239,6 +248,7 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
         if (rc == 0 && now >= next_safety) {
             rc = s_safety(&self);
             next_safety = now + S_SAFETY_MS * 1000;
+            s_log_late(&self, now);
         }
         /* Something was sent: watch it soon. */
         if (vent_batcher_pending(self.batcher) && next_watch > now + S_WATCH_MS * 1000)
