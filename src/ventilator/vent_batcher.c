@@ -119,6 +119,11 @@ uint32_t vent_batcher_pending(const vent_batcher_t *self)
     return self->message_records;
 }
 
+uint32_t vent_batcher_partial(const vent_batcher_t *self)
+{
+    return rs_batch_writer_count(self->writer);
+}
+
 int64_t vent_batcher_pending_since_us(const vent_batcher_t *self)
 {
     return self->pending_since_us;

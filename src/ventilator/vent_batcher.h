@@ -33,6 +33,9 @@ int vent_batcher_flush(vent_batcher_t *self);
 
 /* Records in the message being built (0: nothing waits). */
 uint32_t vent_batcher_pending(const vent_batcher_t *self);
+/* Records in the open batch, the one not yet full (0: every batch of the
+ * message being built is full). */
+uint32_t vent_batcher_partial(const vent_batcher_t *self);
 /* Monotonic time (rs_mono_us) at which the first record of the message
  * being built was added; 0 when it is empty. The linger runs from here. */
 int64_t vent_batcher_pending_since_us(const vent_batcher_t *self);

@@ -21,10 +21,19 @@
  * set is full. Far above what the pipeline holds (a few messages per
  * worker thread and one sink flush); 2^18 ids take at most 8 MiB. */
 #define S_INFLIGHT_MAX (1u << 18)
+/* Passed ranges waiting for their transactions at most; when full, the
+ * newest grows (and waits for the newest transactions). */
+#define S_PASSED_MAX 64
 /* Records found late are logged at most this often. */
 #define S_LATE_LOG_US (10 * 1000000)
 /* Longest sleep in one wait, so that shutdown is noticed promptly. */
 #define S_WAIT_MAX_MS 100
+
+/* ids [from, to) passed by the watermark while transactions below xmax ran. */
+typedef struct {
+    int64_t from, to;
+    uint64_t xmax;
+} s_passed_t;
 
 typedef struct {
     vent_store_t *store;
@@ -35,8 +44,11 @@ typedef struct {
     int64_t cursor;          /* highest record id read above */
     bool more_above;         /* the last read above stopped early (set full) */
     int64_t watermark;       /* every record below it was signed at the last watch */
-    int64_t prev_watermark;  /* the watermark one watch earlier: the watch reads from here */
-    int64_t rechecked;       /* ids below this were re-read after the watch passed them */
+    /* Ranges the watermark passed, each to be read once more when every
+     * transaction running as it passed them has ended (their xmax): a
+     * transaction that inserted ids there may have committed after. */
+    s_passed_t passed[S_PASSED_MAX];
+    size_t passed_head, passed_count;
     int64_t sweep;           /* the sweep's position */
     bool sweep_started;      /* false: the next sweep page starts at the lowest id */
     uint64_t connections;    /* the store's connection count at the last read above */
@@ -93,32 +105,84 @@ static int s_read_new(s_follow_t *self)
     return rc;
 }
 
-/* Sends the open message once its first record has waited linger_ms.
- * Returns 0, 1 when interrupted. */
+/* Sends the message being built when its batches are all full (a full
+ * batch does not wait: as in Kafka, only a partial one lingers), or once
+ * its first record has waited linger_ms. Returns 0, 1 when interrupted. */
 static int s_linger(s_follow_t *self, int64_t now)
 {
     int64_t since = vent_batcher_pending_since_us(self->batcher);
-    if (since && now - since >= (int64_t) self->config->linger_ms * 1000)
+    if (since
+        && (vent_batcher_partial(self->batcher) == 0
+            || now - since >= (int64_t) self->config->linger_ms * 1000))
         return vent_batcher_flush(self->batcher);
     return 0;
 }
 
-/* The watch: re-reads from the previous watermark to the cursor, sending
- * what was never sent or was sent too long ago, and moves the watermark to
- * the lowest unsigned record read. Returns 0, 1 when interrupted. */
+/* Queues [from, to) for a re-read once every transaction below xmax has
+ * ended. */
+static void s_pass_range(s_follow_t *self, int64_t from, int64_t to, uint64_t xmax)
+{
+    if (from >= to)
+        return;
+    if (self->passed_count == S_PASSED_MAX) {
+        s_passed_t *newest
+            = &self->passed[(self->passed_head + self->passed_count - 1) % S_PASSED_MAX];
+        if (from < newest->from)
+            newest->from = from;
+        if (to > newest->to)
+            newest->to = to;
+        newest->xmax = xmax;
+        return;
+    }
+    self->passed[(self->passed_head + self->passed_count) % S_PASSED_MAX]
+        = (s_passed_t) { .from = from, .to = to, .xmax = xmax };
+    self->passed_count++;
+}
+
+/* Re-reads the passed ranges whose transactions have all ended (below
+ * xmin), sending what committed there late. Returns 0, 1 when interrupted. */
+static int s_reread_passed(s_follow_t *self, uint64_t xmin)
+{
+    while (self->passed_count > 0 && self->passed[self->passed_head].xmax <= xmin) {
+        const s_passed_t *p = &self->passed[self->passed_head];
+        const vent_scan_range_t range = { .from = p->from, .from_inclusive = true, .bounded = true,
+                                          .to = p->to - 1 };
+        vent_scan_result_t seen;
+        if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &range, &seen)
+            != 0)
+            return 1;
+        self->found_late += seen.found;
+        self->passed_head = (self->passed_head + 1) % S_PASSED_MAX;
+        self->passed_count--;
+    }
+    return 0;
+}
+
+/* The watch: re-reads from the watermark to the cursor, sending what was
+ * never sent or was sent too long ago, and moves the watermark to the
+ * lowest unsigned record read; the range it passed is re-read once the
+ * transactions running meanwhile have ended. Returns 0, 1 when interrupted. */
 static int s_watch(s_follow_t *self)
 {
     if (!self->have_cursor)
         return 0;
     self->now_us = rs_mono_us();
-    int64_t from = self->prev_watermark < self->watermark ? self->prev_watermark : self->watermark;
-    const vent_scan_range_t range = { .from = from, .from_inclusive = true, .bounded = true,
-                                      .to = self->cursor, .max_pages = S_WATCH_PAGES,
-                                      .filter = s_filter, .filter_arg = self };
+    const vent_scan_range_t range = { .from = self->watermark, .from_inclusive = true,
+                                      .bounded = true, .to = self->cursor,
+                                      .max_pages = S_WATCH_PAGES, .filter = s_filter,
+                                      .filter_arg = self };
     uint64_t redispatched = self->redispatched;
     vent_scan_result_t seen;
     if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &range, &seen) != 0)
         return 1;
+    /* Taken after the scan: every transaction the scan could not see is
+     * below this xmax, or started after it (and so, if it takes its ids
+     * from a sequence, inserts above the cursor). */
+    uint64_t xmin = 0, xmax = 0;
+    int backoff = 100;
+    while (vent_store_snapshot(self->store, &xmin, &xmax) != 0)
+        if (!vent_store_backoff(self->store, &backoff))
+            return 1;
     int64_t mark;
     if (seen.any_unsigned)
         mark = seen.lowest;
@@ -127,49 +191,31 @@ static int s_watch(s_follow_t *self)
     else
         mark = seen.last + 1; /* every record read is signed; the rest next time */
     uint64_t sent_again = self->redispatched - redispatched;
-    uint64_t late = seen.found - sent_again;
     if (sent_again)
         rs_info("%llu records sent more than %d ms ago still unsigned (from record %lld on): dispatched again",
                 (unsigned long long) sent_again, self->config->redispatch_ms, (long long) mark);
-    self->found_late += late;
-    self->prev_watermark = self->watermark;
+    self->found_late += seen.found - sent_again;
+    s_pass_range(self, self->watermark, mark, xmax);
     self->watermark = mark;
     vent_inflight_prune_below(self->inflight, mark);
-    return 0;
+    return s_reread_passed(self, xmin);
 }
 
-/* The safety poll: the records above the cursor (a lost notification), the
- * ids the watch passed since the last poll (a transaction that committed
- * them later still), and one page of the sweep below those. Returns 0, 1
- * when interrupted. */
+/* The safety poll: the records above the cursor (a lost notification) and
+ * one page of the sweep over everything below the watermark (ids inserted
+ * anywhere, or committed there after the re-read). Returns 0, 1 when
+ * interrupted. */
 static int s_safety(s_follow_t *self)
 {
     if (s_read_new(self) != 0)
         return 1;
-    const int page_rows = self->config->page_rows;
-    int64_t watched = self->prev_watermark < self->watermark ? self->prev_watermark
-                                                             : self->watermark;
-    vent_scan_result_t seen;
-    /* The first poll: below the first watermarks lies the backlog, which
-     * its own reading covered; only the sweep looks there again. */
-    if (self->rechecked == INT64_MIN)
-        self->rechecked = watched;
-    if (self->rechecked < watched) {
-        const vent_scan_range_t passed = { .from = self->rechecked, .from_inclusive = true,
-                                           .bounded = true, .to = watched - 1 };
-        if (vent_dispatch_scan(self->store, self->batcher, page_rows, &passed, &seen) != 0)
-            return 1;
-        self->found_late += seen.found;
-        self->rechecked = watched;
-    }
-    if (self->rechecked == INT64_MIN)
-        return 0; /* nothing lies below the lowest id */
-    /* One page of the sweep, from the lowest id up to what the recheck
-     * covers; then it starts over. */
+    if (!self->have_cursor || self->watermark == INT64_MIN)
+        return 0; /* nothing lies below the watermark */
     const vent_scan_range_t sweep = { .from = self->sweep_started ? self->sweep : INT64_MIN,
                                       .from_inclusive = !self->sweep_started, .bounded = true,
-                                      .to = self->rechecked - 1, .max_pages = 1 };
-    if (vent_dispatch_scan(self->store, self->batcher, page_rows, &sweep, &seen) != 0)
+                                      .to = self->watermark - 1, .max_pages = 1 };
+    vent_scan_result_t seen;
+    if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &sweep, &seen) != 0)
         return 1;
     if (seen.found) {
         self->found_swept += seen.found;
@@ -202,8 +248,7 @@ static int s_wait(s_follow_t *self, int64_t wait_ms)
 
 int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
 {
-    s_follow_t self = { .store = store, .config = config, .watermark = INT64_MIN,
-                        .prev_watermark = INT64_MIN, .rechecked = INT64_MIN };
+    s_follow_t self = { .store = store, .config = config, .watermark = INT64_MIN };
     self.batcher = vent_batcher_new(push, store, config->run_id, config->batch_size);
     self.inflight = vent_inflight_new(S_INFLIGHT_MAX);
     if (!self.batcher || !self.inflight) {

@@ -330,3 +330,19 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
         return -1;
     return ok ? 0 : -1;
 }
+
+int vent_store_snapshot(vent_store_t *self, uint64_t *xmin, uint64_t *xmax)
+{
+    PGresult *res = PQexec(self->conn,
+                           "SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text"
+                           " FROM pg_current_snapshot() s");
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2;
+    if (ok) {
+        *xmin = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+        *xmax = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    else
+        rs_error("reading the transaction snapshot failed: %s", rs_db_error(self->conn));
+    PQclear(res);
+    return ok ? 0 : -1;
+}

@@ -53,6 +53,14 @@ int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *c
 int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest)
     __attribute__((warn_unused_result));
 
+/* Follow mode: the transactions running now, as the current snapshot's
+ * xmin (every transaction below it has ended) and xmax (every transaction
+ * from it on had not started), full 64-bit transaction ids. A record a
+ * scan did not see was being inserted by a transaction below the xmax
+ * taken after the scan, or by one that started later. Returns 0 or -1. */
+int vent_store_snapshot(vent_store_t *self, uint64_t *xmin, uint64_t *xmax)
+    __attribute__((warn_unused_result));
+
 /* Re-establishes a broken connection (and the lock). 0 when usable. */
 int vent_store_reconnect(vent_store_t *self) __attribute__((warn_unused_result));
 /* Waits *backoff_ms (then doubles it, up to 5 s) and reconnects: the
