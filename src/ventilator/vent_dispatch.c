@@ -22,7 +22,7 @@ int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher, int page_ro
     int backoff = 100;
     *out = (vent_scan_result_t) { .complete = true };
     for (int pages = 1;; pages++) {
-        PGresult *page = vent_store_page(store, after, first, page_rows);
+        PGresult *page = vent_store_page(store, after, first, range->descending, page_rows);
         if (!page) {
             if (!vent_store_backoff(store, &backoff))
                 return 1;
@@ -32,7 +32,7 @@ int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher, int page_ro
         int rows = PQntuples(page);
         for (int i = 0; i < rows; i++) {
             int64_t id = rs_db_get_int8(page, i, 0);
-            if (range->bounded && id > range->to) {
+            if (range->bounded && (range->descending ? id < range->to : id > range->to)) {
                 PQclear(page);
                 return 0;
             }

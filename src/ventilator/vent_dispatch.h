@@ -32,12 +32,14 @@ typedef enum {
 typedef vent_scan_verdict_t(vent_scan_filter_fn)(void *arg, int64_t id);
 
 /* A range of record ids: from `from` (inclusive or not) up to `to`
- * inclusive when bounded, else to the end of the table; max_pages > 0
- * stops the walk after that many queries. filter (may be NULL: send every
- * unsigned record) decides per unsigned record. */
+ * inclusive when bounded, else to the end of the table; descending walks
+ * down from `from` to `to` instead. max_pages > 0 stops the walk after that
+ * many queries. filter (may be NULL: send every unsigned record) decides
+ * per unsigned record. */
 typedef struct {
     int64_t from;
     bool from_inclusive;
+    bool descending;
     bool bounded;
     int64_t to;
     int max_pages;
@@ -47,10 +49,10 @@ typedef struct {
 
 /* What a walk saw. */
 typedef struct {
-    bool read;          /* some record was read; then last is the highest id read */
+    bool read;          /* some record was read; then last is the last id read */
     int64_t last;
-    bool any_unsigned;  /* some record read was unsigned; then lowest is the lowest */
-    int64_t lowest;
+    bool any_unsigned;  /* some record read was unsigned; then lowest is the first */
+    int64_t lowest;     /* (the lowest when ascending) */
     uint64_t found;     /* unsigned records handed to the batcher */
     bool complete;      /* the walk reached the end of its range */
 } vent_scan_result_t;

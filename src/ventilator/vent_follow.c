@@ -50,7 +50,9 @@ typedef struct {
     s_passed_t passed[S_PASSED_MAX];
     size_t passed_head, passed_count;
     int64_t sweep;           /* the sweep's position */
-    bool sweep_started;      /* false: the next sweep page starts at the lowest id */
+    bool sweep_started;      /* false: the next sweep page starts at the watermark */
+    bool missed_above;       /* notified, but nothing new was above the cursor */
+    int64_t next_quick_sweep_us; /* no sweep for missed_above before this */
     uint64_t connections;    /* the store's connection count at the last read above */
     int64_t now_us;          /* the time of the scan under way */
     uint64_t redispatched, found_late, found_swept;
@@ -201,19 +203,18 @@ static int s_watch(s_follow_t *self)
     return s_reread_passed(self, xmin);
 }
 
-/* The safety poll: the records above the cursor (a lost notification) and
- * one page of the sweep over everything below the watermark (ids inserted
- * anywhere, or committed there after the re-read). Returns 0, 1 when
- * interrupted. */
-static int s_safety(s_follow_t *self)
+/* One page of the sweep, down from the watermark (where ids committed out
+ * of order are likeliest) to the lowest id, then again from the watermark;
+ * with top, the page right below the watermark only, leaving the sweep's
+ * position alone. Returns 0, 1 when interrupted. */
+static int s_sweep(s_follow_t *self, bool top)
 {
-    if (s_read_new(self) != 0)
-        return 1;
     if (!self->have_cursor || self->watermark == INT64_MIN)
         return 0; /* nothing lies below the watermark */
-    const vent_scan_range_t sweep = { .from = self->sweep_started ? self->sweep : INT64_MIN,
-                                      .from_inclusive = !self->sweep_started, .bounded = true,
-                                      .to = self->watermark - 1, .max_pages = 1 };
+    bool resume = self->sweep_started && !top;
+    const vent_scan_range_t sweep = { .from = resume ? self->sweep : self->watermark,
+                                      .descending = true, .bounded = true, .to = INT64_MIN,
+                                      .max_pages = 1 };
     vent_scan_result_t seen;
     if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &sweep, &seen) != 0)
         return 1;
@@ -222,10 +223,22 @@ static int s_safety(s_follow_t *self)
         rs_info("the sweep found %llu unsigned records below the watermark; dispatched",
                 (unsigned long long) seen.found);
     }
+    if (top)
+        return 0;
     self->sweep_started = !seen.complete && seen.read;
     if (self->sweep_started)
         self->sweep = seen.last;
     return 0;
+}
+
+/* The safety poll: the records above the cursor (a lost notification) and
+ * one page of the sweep below the watermark (ids inserted anywhere, or
+ * committed there after the re-read). Returns 0, 1 when interrupted. */
+static int s_safety(s_follow_t *self)
+{
+    if (s_read_new(self) != 0)
+        return 1;
+    return s_sweep(self, false);
 }
 
 /* Waits up to wait_ms for a notification. Returns the notifications that
@@ -280,9 +293,23 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
             break;
         /* A new connection may have missed notifications: read anyway. */
         if (notified > 0 || self.more_above
-            || vent_store_connections(store) != self.connections)
+            || vent_store_connections(store) != self.connections) {
+            uint64_t before = vent_batcher_records(self.batcher) + vent_batcher_pending(self.batcher);
             rc = s_read_new(&self);
+            /* Notified, and nothing new above the cursor: the records went
+             * below it (ids committed out of order, or below an id far
+             * above the rest). Sweep down from the watermark now, at most
+             * once a watch period. */
+            uint64_t after = vent_batcher_records(self.batcher) + vent_batcher_pending(self.batcher);
+            if (rc == 0 && notified > 0 && after == before)
+                self.missed_above = true;
+        }
         now = rs_mono_us();
+        if (rc == 0 && self.missed_above && now >= self.next_quick_sweep_us) {
+            self.missed_above = false;
+            self.next_quick_sweep_us = now + S_WATCH_MS * 1000;
+            rc = s_sweep(&self, true);
+        }
         if (rc == 0)
             rc = s_linger(&self, now);
         if (rc == 0 && now >= next_watch) {

@@ -10,17 +10,21 @@
  *    linger.ms), so a trickle leaves at once and load forms full batches;
  *    a batch never exceeds the run's batch size;
  *  - every 50 ms while records are in flight, the watch re-reads from the
- *    watermark (the lowest record that may be unsigned, as of the previous
- *    watch) to the cursor: an unsigned record it never sent (its
- *    transaction committed after higher ids were read) is sent at once,
- *    one sent more than redispatch_ms ago is sent again (a batch was lost
- *    on the way). The in-flight set tells the two apart, so re-dispatch is
- *    per record and works while new records keep arriving;
+ *    watermark (the lowest record that may be unsigned) to the cursor: an
+ *    unsigned record it never sent (its transaction committed after higher
+ *    ids were read) is sent at once, one sent more than redispatch_ms ago is
+ *    sent again (a batch was lost on the way). The in-flight set tells the
+ *    two apart, so re-dispatch is per record and works while new records
+ *    keep arriving;
+ *  - a range the watermark passes is read once more when every transaction
+ *    that was running then has ended (pg_current_snapshot()): a low id
+ *    committed late is found there;
+ *  - a notification that finds nothing above the cursor (the records went
+ *    below it) reads the page right below the watermark at once;
  *  - a safety poll every second reads above the cursor (a notification
- *    lost with a dropped connection), re-reads the ids the watermark passed
- *    since the previous poll (a transaction that committed them later
- *    still), and one page of a sweep over everything below (any id
- *    inserted anywhere, at one page a second).
+ *    lost with a dropped connection) and one page of a sweep down from the
+ *    watermark to the lowest id (any id inserted anywhere, at one page a
+ *    second).
  * Memory stays one page, one message and the in-flight set (bounded:
  * reading stops while it is full) whatever the table or the time. */
 #ifndef VENT_FOLLOW_H

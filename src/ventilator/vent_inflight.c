@@ -17,6 +17,7 @@ struct vent_inflight_t {
     size_t mask;  /* slots - 1, a power of two minus one */
     size_t count;
     size_t max;
+    int64_t lowest; /* no id in the set is below this */
 };
 
 /* splitmix64's finaliser (Steele, Lea, Flood 2014): ids that differ in low
@@ -50,10 +51,13 @@ static int s_rebuild(vent_inflight_t *self, size_t slots, int64_t keep_from)
     self->slots = fresh;
     self->mask = slots - 1;
     self->count = 0;
+    self->lowest = INT64_MAX;
     for (size_t i = 0; i < old_slots; i++)
         if (old[i].sent_us && old[i].id >= keep_from) {
             *s_find(self, old[i].id) = old[i];
             self->count++;
+            if (old[i].id < self->lowest)
+                self->lowest = old[i].id;
         }
     free(old);
     return 0;
@@ -71,6 +75,7 @@ vent_inflight_t *vent_inflight_new(size_t max)
     }
     self->mask = S_MIN_SLOTS - 1;
     self->max = max;
+    self->lowest = INT64_MAX;
     return self;
 }
 
@@ -101,6 +106,8 @@ int vent_inflight_put(vent_inflight_t *self, int64_t id, int64_t sent_us)
     }
     *slot = (s_slot_t) { .id = id, .sent_us = sent_us };
     self->count++;
+    if (id < self->lowest)
+        self->lowest = id;
     return 0;
 }
 
@@ -115,8 +122,8 @@ bool vent_inflight_get(const vent_inflight_t *self, int64_t id, int64_t *sent_us
 
 void vent_inflight_prune_below(vent_inflight_t *self, int64_t id)
 {
-    if (self->count == 0)
-        return;
+    if (self->count == 0 || self->lowest >= id)
+        return; /* nothing below id: no rebuild */
     /* Shrinks back as the set empties, so that a prune costs what is in
      * flight now, not the largest it ever was. */
     size_t slots = self->mask + 1;

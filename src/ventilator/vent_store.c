@@ -41,18 +41,21 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
      * payload (payload is NOT NULL), so the scan position still advances.
      * The first page of a pass includes its bound: a record may have the
      * smallest bigint as its id. */
-    static const char *const pages[2][2] = {
-        { "vent_page", ">" },
-        { "vent_first_page", ">=" },
+    static const char *const pages[4][3] = {
+        { "vent_page", ">", "" },
+        { "vent_first_page", ">=", "" },
+        /* Follow mode's sweep walks down from the watermark. */
+        { "vent_page_desc", "<", " DESC" },
+        { "vent_first_page_desc", "<=", " DESC" },
     };
     PGresult *res = NULL;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) {
         char sql[512];
         snprintf(sql, sizeof sql,
                  "SELECT r.id, CASE WHEN EXISTS (SELECT 1 FROM signatures s"
                  "   WHERE s.record_id = r.id OFFSET 0) THEN NULL ELSE r.payload END"
-                 " FROM records r WHERE r.id %s $1 ORDER BY r.id LIMIT $2",
-                 pages[i][1]);
+                 " FROM records r WHERE r.id %s $1 ORDER BY r.id%s LIMIT $2",
+                 pages[i][1], pages[i][2]);
         PQclear(res);
         res = PQprepare(conn, pages[i][0], sql, 2, types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -238,16 +241,19 @@ int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
                         run_id);
 }
 
-PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int limit)
+PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, bool descending,
+                          int limit)
 {
+    static const char *const names[2][2] = { { "vent_page", "vent_first_page" },
+                                             { "vent_page_desc", "vent_first_page_desc" } };
     uint8_t after[8], lim[4];
     rs_put_u64(after, (uint64_t) after_id);
     rs_put_u32(lim, (uint32_t) limit);
     const char *values[] = { (char *) after, (char *) lim };
     const int lengths[] = { 8, 4 };
     const int formats[] = { 1, 1 };
-    PGresult *res = PQexecPrepared(self->conn, first ? "vent_first_page" : "vent_page", 2, values,
-                                   lengths, formats, 1);
+    PGresult *res = PQexecPrepared(self->conn, names[descending][first], 2, values, lengths,
+                                   formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rs_error("reading unsigned records failed: %s", rs_db_error(self->conn));
         PQclear(res);

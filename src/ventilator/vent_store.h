@@ -31,12 +31,13 @@ int vent_store_mark_dispatch(vent_store_t *self, int64_t run_id)
 int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
     __attribute__((warn_unused_result));
 
-/* The next `limit` records with id > after_id (>= on a pass's first
- * page), in id order, as a binary
- * result (id int8, payload bytea); the payload is NULL for records that
- * are signed already. Fewer than `limit` rows means the end of the table.
- * NULL on error. Caller PQclears. */
-PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int limit);
+/* The next `limit` records with id > after_id (>= on a pass's first page),
+ * in id order; descending: with id < after_id (<=), in falling id order.
+ * A binary result (id int8, payload bytea); the payload is NULL for records
+ * that are signed already. Fewer than `limit` rows means the end of the
+ * table. NULL on error. Caller PQclears. */
+PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, bool descending,
+                          int limit);
 
 /* The lowest record id >= from_id without a signature: sets *found, and
  * *id when found. Costs the records walked, i.e. those from from_id on
