@@ -44,6 +44,8 @@ typedef struct {
     int64_t cursor;          /* highest record id read above */
     bool more_above;         /* the last read above stopped early (set full) */
     int64_t watermark;       /* every record below it was signed at the last watch */
+    int64_t mark_since_us;   /* when the watermark got where it stands */
+    bool stalled;            /* it has stood for redispatch_ms: lost records are sent again */
     /* Ranges the watermark passed, each to be read once more when every
      * transaction running as it passed them has ended (their xmax): a
      * transaction that inserted ids there may have committed after. */
@@ -73,14 +75,18 @@ static void s_log_late(s_follow_t *self, int64_t now)
     self->late_logged_us = now;
 }
 
-/* The in-flight filter: an unsigned record not sent yet, or sent more than
- * redispatch_ms ago, is sent (and tracked); one sent lately is in flight. */
+/* The in-flight filter: an unsigned record not sent yet is sent (and
+ * tracked). One sent already is in flight, unless it was sent more than
+ * redispatch_ms ago and the watermark has stood still as long: then it was
+ * lost (a record merely queued behind slow work would let the watermark
+ * move), and is sent again. */
 static vent_scan_verdict_t s_filter(void *arg, int64_t id)
 {
     s_follow_t *self = arg;
     int64_t sent_us;
     if (vent_inflight_get(self->inflight, id, &sent_us)) {
-        if (self->now_us - sent_us < (int64_t) self->config->redispatch_ms * 1000)
+        if (!self->stalled
+            || self->now_us - sent_us < (int64_t) self->config->redispatch_ms * 1000)
             return VENT_SCAN_SKIP;
         self->redispatched++;
     }
@@ -169,6 +175,8 @@ static int s_watch(s_follow_t *self)
     if (!self->have_cursor)
         return 0;
     self->now_us = rs_mono_us();
+    self->stalled = self->now_us - self->mark_since_us
+                    >= (int64_t) self->config->redispatch_ms * 1000;
     const vent_scan_range_t range = { .from = self->watermark, .from_inclusive = true,
                                       .bounded = true, .to = self->cursor,
                                       .max_pages = S_WATCH_PAGES, .filter = s_filter,
@@ -194,11 +202,15 @@ static int s_watch(s_follow_t *self)
         mark = seen.last + 1; /* every record read is signed; the rest next time */
     uint64_t sent_again = self->redispatched - redispatched;
     if (sent_again)
-        rs_info("%llu records sent more than %d ms ago still unsigned (from record %lld on): dispatched again",
-                (unsigned long long) sent_again, self->config->redispatch_ms, (long long) mark);
+        rs_info("%llu records sent more than %d ms ago still unsigned, the watermark at record %lld as long: dispatched again",
+                (unsigned long long) sent_again, self->config->redispatch_ms,
+                (long long) self->watermark);
     self->found_late += seen.found - sent_again;
     s_pass_range(self, self->watermark, mark, xmax);
+    if (mark != self->watermark || sent_again)
+        self->mark_since_us = self->now_us;
     self->watermark = mark;
+    self->stalled = false;
     vent_inflight_prune_below(self->inflight, mark);
     return s_reread_passed(self, xmin);
 }
@@ -281,6 +293,7 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
                 (unsigned long long) vent_batcher_batches(self.batcher), config->linger_ms);
     int64_t now = rs_mono_us();
     int64_t next_watch = now, next_safety = now + S_SAFETY_MS * 1000;
+    self.mark_since_us = now;
     while (rc == 0 && !zsys_interrupted) {
         now = rs_mono_us();
         int64_t wake = next_watch < next_safety ? next_watch : next_safety;
