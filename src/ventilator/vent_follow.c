@@ -230,13 +230,17 @@ static int s_sweep(s_follow_t *self, bool top)
     vent_scan_result_t seen;
     if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &sweep, &seen) != 0)
         return 1;
+    if (top) {
+        /* Commits out of id order, as the watch finds them: counted and
+         * logged with those. */
+        self->found_late += seen.found;
+        return 0;
+    }
     if (seen.found) {
         self->found_swept += seen.found;
         rs_info("the sweep found %llu unsigned records below the watermark; dispatched",
                 (unsigned long long) seen.found);
     }
-    if (top)
-        return 0;
     self->sweep_started = !seen.complete && seen.read;
     if (self->sweep_started)
         self->sweep = seen.last;
