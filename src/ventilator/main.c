@@ -57,6 +57,8 @@ int main(int argc, char **argv)
     zsock_t *push = NULL;
     rs_security_t *security = NULL;
     const bool follow = rs_config_flag(&config, "follow");
+    if (!follow && rs_config_opt(&config, "linger-ms")->set)
+        rs_warn("--linger-ms applies to --follow only; this run ignores it");
     vent_store_t *store = vent_store_new(rs_config_str(&config, "db"), follow, err, sizeof err);
     if (!store) {
         rs_error("%s", err);
