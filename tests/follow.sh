@@ -136,7 +136,10 @@ h_log_has "$vent_log" "follow run $run ended on request" "the ventilator's clean
 # the rows below every id by the sweep.
 h_log_has "$vent_log" " [1-9][0-9]* found late, [1-9][0-9]* found by the sweep" \
     "records found late and by the sweep"
-h_log_lacks "$vent_log" ' ERROR ' "the ventilator logged errors"
+# Errors but for the queries the connection cuts above broke.
+if grep ' ERROR ' "$vent_log" | grep -Ev 'server closed the connection|terminating connection'; then
+    h_fail "the ventilator logged errors"
+fi
 h_eq "$(h_sql "select count(*) from runs where id = $run and finished_at is not null")" 1 "run $run finished"
 wait "$stream_pid" || h_fail "the insert stream failed"
 top=$((top + 40 * 101))
