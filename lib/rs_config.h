@@ -41,7 +41,9 @@ typedef struct {
 } rs_config_t;
 
 /* Exit codes shared by every recsign program. */
-enum { RS_EXIT_OK = 0, RS_EXIT_RUNTIME = 1, RS_EXIT_USAGE = 2 };
+/* RS_EXIT_REFUSED: the ventilator's run ended with every record signed
+ * but some that cannot be (named in its last line and in records_refused). */
+enum { RS_EXIT_OK = 0, RS_EXIT_RUNTIME = 1, RS_EXIT_USAGE = 2, RS_EXIT_REFUSED = 3 };
 
 /* Parses argv[first..argc) against the table. Returns 0 when the process
  * should run, RS_CONFIG_HELP when --help was printed (exit 0), or -1 after

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,15 +15,26 @@ _Static_assert(RS_SIG_BYTES == crypto_sign_BYTES, "signature size");
 _Static_assert(RS_PK_BYTES == crypto_sign_PUBLICKEYBYTES, "public key size");
 _Static_assert(RS_SK_BYTES == crypto_sign_SECRETKEYBYTES, "secret key size");
 _Static_assert(RS_MASTER_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "master size");
-_Static_assert(RS_SEALED_BYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + RS_SK_BYTES
-                                     + crypto_aead_xchacha20poly1305_ietf_ABYTES,
+_Static_assert(RS_SEAL_OVERHEAD_BYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+                                            + crypto_aead_xchacha20poly1305_ietf_ABYTES,
                "sealed size");
 
 #define S_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 
 int rs_crypto_init(void)
 {
-    return sodium_init() < 0 ? -1 : 0;
+    if (sodium_init() < 0)
+        return -1;
+    /* OpenSSL allocates the private numbers of the keys it decodes (RSA's
+     * d, p, q, dp, dq, qinv; the EC private scalar) with BN_secure_new:
+     * from this heap once it exists. It is mmap'ed between guard pages,
+     * mlock'ed when the limit allows (1 is locked, 2 is not) and
+     * MADV_DONTDUMP, and every block is wiped when freed. Smallest block:
+     * 16 bytes. */
+    if (!CRYPTO_secure_malloc_initialized()
+        && CRYPTO_secure_malloc_init(RS_SECURE_HEAP_BYTES, 16) == 0)
+        return -1;
+    return 0;
 }
 
 void rs_message_header(uint8_t *out, int64_t record_id)
@@ -55,29 +67,33 @@ int rs_verify(const uint8_t *sig, const uint8_t *message, size_t message_len, co
     return crypto_sign_verify_detached(sig, message, message_len, pk) == 0 ? 0 : -1;
 }
 
-void rs_seal(uint8_t *out, const uint8_t *sk, uint32_t key_id, const uint8_t *master)
+void rs_seal(uint8_t *out, const uint8_t *secret, size_t secret_len, uint32_t key_id,
+             const uint8_t *master)
 {
     uint8_t ad[4];
     rs_put_u32(ad, key_id);
     randombytes_buf(out, S_NONCE_BYTES);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + S_NONCE_BYTES, NULL, sk, RS_SK_BYTES, ad,
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + S_NONCE_BYTES, NULL, secret, secret_len, ad,
                                                sizeof ad, NULL, out, master);
 }
 
-int rs_unseal(uint8_t *sk, const uint8_t *sealed, size_t sealed_len, uint32_t key_id,
-              const uint8_t *master)
+int rs_unseal(uint8_t *secret, size_t *secret_len, size_t secret_cap, const uint8_t *sealed,
+              size_t sealed_len, uint32_t key_id, const uint8_t *master)
 {
-    if (sealed_len != RS_SEALED_BYTES)
+    *secret_len = 0;
+    if (sealed_len <= RS_SEAL_OVERHEAD_BYTES || sealed_len - RS_SEAL_OVERHEAD_BYTES > secret_cap)
         return -1;
     uint8_t ad[4];
     rs_put_u32(ad, key_id);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(sk, NULL, NULL, sealed + S_NONCE_BYTES,
+    unsigned long long len = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(secret, &len, NULL, sealed + S_NONCE_BYTES,
                                                    sealed_len - S_NONCE_BYTES, ad, sizeof ad,
                                                    sealed, master)
         != 0) {
-        sodium_memzero(sk, RS_SK_BYTES);
+        sodium_memzero(secret, secret_cap);
         return -1;
     }
+    *secret_len = (size_t) len;
     return 0;
 }
 

@@ -1,6 +1,7 @@
-/* rs_crypto: every cryptographic operation recsign performs — the signed
- * message, Ed25519 signing and verification, and sealing of secret keys
- * under the master key — on libsodium. Output arguments come first. */
+/* rs_crypto: the signed message, raw Ed25519 on libsodium, sealing of secret
+ * keys under the master key and the secret memory they are opened into.
+ * Keys of every algorithm (and OpenSSL's part) are in rs_signer.h. Output
+ * arguments come first. */
 #ifndef RS_CRYPTO_H
 #define RS_CRYPTO_H
 
@@ -16,10 +17,20 @@
 #define RS_PK_BYTES 32u
 #define RS_SK_BYTES 64u
 #define RS_MASTER_KEY_BYTES 32u
-/* nonce (24) || XChaCha20-Poly1305 ciphertext of the secret key (64 + 16) */
-#define RS_SEALED_BYTES 104u
+/* A sealed secret: nonce (24) || XChaCha20-Poly1305 ciphertext of the
+ * secret (its length + a 16-byte tag). */
+#define RS_SEAL_OVERHEAD_BYTES 40u
+/* A sealed Ed25519 secret key (64 bytes). */
+#define RS_SEALED_BYTES (RS_SK_BYTES + RS_SEAL_OVERHEAD_BYTES)
+/* OpenSSL's secure heap (see rs_crypto_init): enough for the private
+ * numbers of one RSA-4096 key (about 3 KiB) per signing thread, for up to
+ * 256 threads. */
+#define RS_SECURE_HEAP_BYTES (1u << 20)
 
-/* Initialises libsodium; returns -1 when it cannot. */
+/* Initialises libsodium and OpenSSL's secure heap (RS_SECURE_HEAP_BYTES,
+ * locked, excluded from core dumps, wiped on free), where OpenSSL keeps the
+ * private numbers of the keys it decodes. Returns -1 when libsodium cannot
+ * be initialised or the secure heap cannot be had. */
 int rs_crypto_init(void) __attribute__((warn_unused_result));
 
 /* Writes the 18-byte header of the signed message for record_id. */
@@ -35,14 +46,19 @@ void rs_sign(uint8_t *sig, const uint8_t *message, size_t message_len, const uin
 int rs_verify(const uint8_t *sig, const uint8_t *message, size_t message_len, const uint8_t *pk)
     __attribute__((warn_unused_result));
 
-/* Seals sk (RS_SK_BYTES) for key key_id under master; out gets
- * RS_SEALED_BYTES. The key id is bound as associated data, so a sealed
- * secret moved to another key's row does not open. */
-void rs_seal(uint8_t *out, const uint8_t *sk, uint32_t key_id, const uint8_t *master);
-/* Opens a sealed secret into sk. Returns -1 when the length is wrong, the
- * master key is not the one it was sealed with, or it was tampered with. */
-int rs_unseal(uint8_t *sk, const uint8_t *sealed, size_t sealed_len, uint32_t key_id,
-              const uint8_t *master) __attribute__((warn_unused_result));
+/* Seals secret (secret_len bytes: a 64-byte Ed25519 key or a PKCS#8 DER
+ * private key) for key key_id under master; out gets secret_len +
+ * RS_SEAL_OVERHEAD_BYTES. The key id is bound as associated data, so a
+ * sealed secret moved to another key's row does not open. */
+void rs_seal(uint8_t *out, const uint8_t *secret, size_t secret_len, uint32_t key_id,
+             const uint8_t *master);
+/* Opens a sealed secret into secret (room for secret_cap bytes); its length
+ * goes to *secret_len. Returns -1 (secret wiped) when the length is out of
+ * range, the master key is not the one it was sealed with, or it was
+ * tampered with. */
+int rs_unseal(uint8_t *secret, size_t *secret_len, size_t secret_cap, const uint8_t *sealed,
+              size_t sealed_len, uint32_t key_id, const uint8_t *master)
+    __attribute__((warn_unused_result));
 
 /* Secret memory: guarded pages, locked, excluded from core dumps, wiped on
  * free. Returns NULL when it cannot be had. */

@@ -11,7 +11,7 @@
 
 /* The schema version this build reads and writes; 'recsign init' migrates
  * a database up to it. */
-#define RS_SCHEMA_VERSION 3
+#define RS_SCHEMA_VERSION 5
 
 /* Connects to url as application `app`. Returns NULL on failure with a
  * one-line reason (URL masked) in err. */

@@ -73,10 +73,17 @@ void rs_batch_writer_reset(rs_batch_writer_t *self, uint64_t run_id)
     s_batch_open(self);
 }
 
+bool rs_batch_writer_fits(const rs_batch_writer_t *self, size_t payload_len)
+{
+    /* self->size counts the open batch's count field already. */
+    return payload_len <= RS_PAYLOAD_MAX
+           && self->size + 4 + RS_MESSAGE_HEADER_BYTES + payload_len <= RS_BATCH_BYTES_MAX;
+}
+
 int rs_batch_writer_add(rs_batch_writer_t *self, int64_t record_id, const uint8_t *payload,
                         size_t payload_len)
 {
-    if (payload_len > RS_PAYLOAD_MAX || self->count >= RS_BATCH_MAX)
+    if (!rs_batch_writer_fits(self, payload_len) || self->count >= RS_BATCH_MAX)
         return -1;
     size_t need = self->size + 4 + RS_MESSAGE_HEADER_BYTES + payload_len;
     if (need + 4 > self->cap) {
@@ -131,7 +138,8 @@ const uint8_t *rs_batch_writer_data(rs_batch_writer_t *self, size_t *size)
 
 int rs_batch_decode(rs_batches_t *out, const uint8_t *data, size_t size)
 {
-    if (size < RS_BATCH_HEADER_BYTES || rs_proto_type(data, size) != RS_MSG_BATCH)
+    if (size < RS_BATCH_HEADER_BYTES || size > RS_BATCH_BYTES_MAX
+        || rs_proto_type(data, size) != RS_MSG_BATCH)
         return -1;
     uint64_t run_id = rs_get_u64(data + 2);
     uint32_t batches = rs_get_u16(data + 10);
@@ -225,10 +233,13 @@ size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap)
     size_t holder_len = strnlen(msg->holder, sizeof msg->holder);
     if (holder_len > RS_HOLDER_MAX || !s_printable(msg->holder, holder_len)
         || msg->release_count > RS_GROUP_MAX || msg->renew_count > RS_GROUP_MAX
-        || msg->want > RS_GROUP_MAX || !s_ids_valid(msg->release, msg->release_count)
-        || !s_ids_valid(msg->renew, msg->renew_count))
+        || msg->want > RS_GROUP_MAX || msg->broken_count > RS_GROUP_MAX
+        || !s_ids_valid(msg->release, msg->release_count)
+        || !s_ids_valid(msg->renew, msg->renew_count)
+        || !s_ids_valid(msg->broken, msg->broken_count))
         return 0;
-    size_t size = RS_LEASE_REQ_MIN_BYTES + 8u * (msg->release_count + msg->renew_count) + holder_len;
+    size_t size = RS_LEASE_REQ_MIN_BYTES
+                  + 8u * (msg->release_count + msg->renew_count + msg->broken_count) + holder_len;
     if (cap < size)
         return 0;
     s_put_header(buf, RS_MSG_LEASE_REQ);
@@ -239,8 +250,10 @@ size_t rs_lease_req_encode(const rs_lease_req_t *msg, uint8_t *buf, size_t cap)
     rs_put_u64(buf + 13, msg->run_id);
     rs_put_u32(buf + 21, msg->batch_records);
     buf[25] = (uint8_t) holder_len;
+    buf[26] = msg->broken_count;
     uint8_t *p = s_put_ids(buf + RS_LEASE_REQ_MIN_BYTES, msg->release, msg->release_count);
     p = s_put_ids(p, msg->renew, msg->renew_count);
+    p = s_put_ids(p, msg->broken, msg->broken_count);
     memcpy(p, msg->holder, holder_len);
     return size;
 }
@@ -249,25 +262,28 @@ int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
 {
     if (size < RS_LEASE_REQ_MIN_BYTES || rs_proto_type(data, size) != RS_MSG_LEASE_REQ)
         return -1;
-    size_t releases = data[10], renewals = data[11], holder_len = data[25];
+    size_t releases = data[10], renewals = data[11], holder_len = data[25], broken = data[26];
     if (releases > RS_GROUP_MAX || renewals > RS_GROUP_MAX || data[12] > RS_GROUP_MAX
-        || holder_len > RS_HOLDER_MAX
-        || size != RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals) + holder_len)
+        || broken > RS_GROUP_MAX || holder_len > RS_HOLDER_MAX
+        || size != RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals + broken) + holder_len)
         return -1;
-    const uint8_t *holder = data + RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals);
+    const uint8_t *holder = data + RS_LEASE_REQ_MIN_BYTES + 8 * (releases + renewals + broken);
     if (!s_printable((const char *) holder, holder_len))
         return -1;
     out->seq = rs_get_u64(data + 2);
     out->release_count = (uint8_t) releases;
     out->renew_count = (uint8_t) renewals;
+    out->broken_count = (uint8_t) broken;
     out->want = data[12];
     out->run_id = rs_get_u64(data + 13);
     out->batch_records = rs_get_u32(data + 21);
     const uint8_t *p = s_get_ids(data + RS_LEASE_REQ_MIN_BYTES, out->release, releases);
-    s_get_ids(p, out->renew, renewals);
+    p = s_get_ids(p, out->renew, renewals);
+    s_get_ids(p, out->broken, broken);
     memcpy(out->holder, holder, holder_len);
     out->holder[holder_len] = '\0';
-    if (!s_ids_valid(out->release, releases) || !s_ids_valid(out->renew, renewals))
+    if (!s_ids_valid(out->release, releases) || !s_ids_valid(out->renew, renewals)
+        || !s_ids_valid(out->broken, broken))
         return -1;
     return 0;
 }
@@ -340,25 +356,36 @@ int rs_lease_rep_decode(rs_lease_rep_t *out, const uint8_t *data, size_t size)
 
 /* --- RESULTS ---------------------------------------------------------- */
 
-size_t rs_results_size(uint32_t count)
+static size_t s_entry_bytes(uint16_t sig_slot)
 {
-    return RS_RESULTS_HEADER_BYTES + (size_t) count * RS_RESULT_ENTRY_BYTES;
+    return RS_RESULT_ENTRY_HEAD_BYTES + (size_t) sig_slot;
 }
 
-size_t rs_results_begin(uint8_t *buf, uint64_t lease_id, uint32_t key_id, uint32_t count)
+size_t rs_results_size(uint32_t count, uint16_t sig_slot)
+{
+    return RS_RESULTS_HEADER_BYTES + (size_t) count * s_entry_bytes(sig_slot);
+}
+
+size_t rs_results_begin(uint8_t *buf, uint64_t lease_id, uint32_t key_id, uint32_t count,
+                        uint16_t sig_slot)
 {
     s_put_header(buf, RS_MSG_RESULTS);
     rs_put_u64(buf + 2, lease_id);
     rs_put_u32(buf + 10, key_id);
     rs_put_u32(buf + 14, count);
-    return rs_results_size(count);
+    rs_put_u16(buf + 18, sig_slot);
+    return rs_results_size(count, sig_slot);
 }
 
-void rs_results_put(uint8_t *buf, uint32_t index, int64_t record_id, const uint8_t *signature)
+void rs_results_put(uint8_t *buf, uint16_t sig_slot, uint32_t index, int64_t record_id,
+                    const uint8_t *signature, size_t sig_len)
 {
-    uint8_t *p = buf + RS_RESULTS_HEADER_BYTES + (size_t) index * RS_RESULT_ENTRY_BYTES;
+    uint8_t *p = buf + RS_RESULTS_HEADER_BYTES + (size_t) index * s_entry_bytes(sig_slot);
     rs_put_u64(p, (uint64_t) record_id);
-    memcpy(p + 8, signature, RS_SIG_BYTES);
+    rs_put_u16(p + 8, (uint16_t) sig_len);
+    memcpy(p + RS_RESULT_ENTRY_HEAD_BYTES, signature, sig_len);
+    if (sig_len < sig_slot)
+        memset(p + RS_RESULT_ENTRY_HEAD_BYTES + sig_len, 0, sig_slot - sig_len);
 }
 
 int rs_results_decode(rs_results_t *out, const uint8_t *data, size_t size)
@@ -366,21 +393,36 @@ int rs_results_decode(rs_results_t *out, const uint8_t *data, size_t size)
     if (size < RS_RESULTS_HEADER_BYTES || rs_proto_type(data, size) != RS_MSG_RESULTS)
         return -1;
     uint32_t count = rs_get_u32(data + 14);
-    if (count == 0 || count > RS_BATCH_MAX || size != rs_results_size(count))
+    uint16_t sig_slot = rs_get_u16(data + 18);
+    if (count == 0 || count > RS_BATCH_MAX || sig_slot == 0 || sig_slot > RS_SIG_MAX
+        || size != rs_results_size(count, sig_slot))
         return -1;
     out->lease_id = rs_get_u64(data + 2);
-    out->key_id = rs_get_u32(data + 10);
-    out->count = count;
-    out->entries = data + RS_RESULTS_HEADER_BYTES;
     if (out->lease_id == 0)
         return -1;
+    const uint8_t *p = data + RS_RESULTS_HEADER_BYTES;
+    for (uint32_t i = 0; i < count; i++, p += s_entry_bytes(sig_slot)) {
+        uint16_t sig_len = rs_get_u16(p + 8);
+        if (sig_len == 0 || sig_len > sig_slot)
+            return -1;
+        /* The unused end of a slot is zero: one encoding per message. */
+        for (const uint8_t *q = p + RS_RESULT_ENTRY_HEAD_BYTES + sig_len;
+             q < p + RS_RESULT_ENTRY_HEAD_BYTES + sig_slot; q++)
+            if (*q)
+                return -1;
+    }
+    out->key_id = rs_get_u32(data + 10);
+    out->count = count;
+    out->sig_slot = sig_slot;
+    out->entries = data + RS_RESULTS_HEADER_BYTES;
     return 0;
 }
 
 void rs_results_get(const rs_results_t *msg, uint32_t index, int64_t *record_id,
-                    const uint8_t **signature)
+                    const uint8_t **signature, size_t *sig_len)
 {
-    const uint8_t *p = msg->entries + (size_t) index * RS_RESULT_ENTRY_BYTES;
+    const uint8_t *p = msg->entries + (size_t) index * s_entry_bytes(msg->sig_slot);
     *record_id = (int64_t) rs_get_u64(p);
-    *signature = p + 8;
+    *sig_len = rs_get_u16(p + 8);
+    *signature = p + RS_RESULT_ENTRY_HEAD_BYTES;
 }

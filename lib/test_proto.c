@@ -48,6 +48,34 @@ static int s_results(const uint8_t *d, size_t n)
     return rs_results_decode(&m, d, n);
 }
 
+/* The writer keeps a message within RS_BATCH_BYTES_MAX: records of the
+ * largest payload fit a few to a message, and one always fits an empty one. */
+static void test_batch_bytes(void)
+{
+    rs_batch_writer_t *w = rs_batch_writer_new();
+    RS_CHECK(w);
+    rs_batch_writer_reset(w, 1);
+    uint8_t *big = calloc(1, RS_PAYLOAD_MAX);
+    uint32_t fitted = 0;
+    while (rs_batch_writer_fits(w, RS_PAYLOAD_MAX)) {
+        RS_CHECK(rs_batch_writer_add(w, fitted, big, RS_PAYLOAD_MAX) == 0);
+        fitted++;
+    }
+    RS_CHECK(fitted == RS_BATCH_BYTES_MAX / (RS_PAYLOAD_MAX + 1));
+    RS_CHECK(rs_batch_writer_add(w, 99, big, RS_PAYLOAD_MAX) != 0);
+    RS_CHECK(rs_batch_writer_count(w) == fitted);
+    RS_CHECK(rs_batch_writer_close(w) == 1);
+    size_t size;
+    const uint8_t *data = rs_batch_writer_data(w, &size);
+    RS_CHECK(size <= RS_BATCH_BYTES_MAX);
+    rs_batches_t all;
+    RS_CHECK(rs_batch_decode(&all, data, size) == 0 && all.batches[0].count == fitted);
+    rs_batch_writer_reset(w, 1);
+    RS_CHECK(rs_batch_writer_fits(w, RS_PAYLOAD_MAX) && !rs_batch_writer_fits(w, RS_PAYLOAD_MAX + 1));
+    free(big);
+    rs_batch_writer_destroy(&w);
+}
+
 static void test_batch(void)
 {
     rs_batch_writer_t *w = rs_batch_writer_new();
@@ -70,6 +98,12 @@ static void test_batch(void)
     rs_batches_t all;
     RS_CHECK(rs_batch_decode(&all, data, size) == 0);
     RS_CHECK(all.count == 2);
+    /* A frame over RS_BATCH_BYTES_MAX is refused however well formed. */
+    uint8_t *huge = calloc(1, RS_BATCH_BYTES_MAX + 1);
+    memcpy(huge, data, size);
+    RS_CHECK(rs_batch_decode(&all, huge, RS_BATCH_BYTES_MAX + 1) != 0);
+    free(huge);
+    RS_CHECK(rs_batch_decode(&all, data, size) == 0);
     rs_batch_t b = all.batches[0];
     RS_CHECK(b.run_id == 42 && b.count == 3);
     rs_batch_iter_t it;
@@ -147,15 +181,17 @@ static void test_batch(void)
 static void test_lease_req(void)
 {
     rs_lease_req_t in = { .seq = 9, .release_count = 2, .release = { 77, 79 }, .renew_count = 1,
-                          .renew = { 78 }, .want = 3, .run_id = 3, .batch_records = 100 };
+                          .renew = { 78 }, .broken_count = 1, .broken = { 80 }, .want = 3,
+                          .run_id = 3, .batch_records = 100 };
     strcpy(in.holder, "host/123/4");
     uint8_t buf[RS_LEASE_REQ_MAX_BYTES];
     size_t size = rs_lease_req_encode(&in, buf, sizeof buf);
-    RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + 3 * 8 + strlen(in.holder));
+    RS_CHECK(size == RS_LEASE_REQ_MIN_BYTES + 4 * 8 + strlen(in.holder));
     rs_lease_req_t out;
     RS_CHECK(rs_lease_req_decode(&out, buf, size) == 0);
     RS_CHECK(out.seq == 9 && out.release_count == 2 && out.release[0] == 77
              && out.release[1] == 79 && out.renew_count == 1 && out.renew[0] == 78
+             && out.broken_count == 1 && out.broken[0] == 80
              && out.want == 3 && out.run_id == 3 && out.batch_records == 100
              && strcmp(out.holder, in.holder) == 0);
     s_check_truncations(s_req, buf, size);
@@ -168,6 +204,14 @@ static void test_lease_req(void)
     rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES + 8, 0); /* lease 0 names no lease */
     RS_CHECK(s_req(buf, size) != 0);
     size = rs_lease_req_encode(&in, buf, sizeof buf);
+    rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES + 24, 0); /* nor as a broken one */
+    RS_CHECK(s_req(buf, size) != 0);
+    size = rs_lease_req_encode(&in, buf, sizeof buf);
+    buf[26] = RS_GROUP_MAX + 1; /* the broken list is bounded */
+    RS_CHECK(s_req(buf, size) != 0);
+    buf[26] = 0; /* and counted: the frame's size must agree */
+    RS_CHECK(s_req(buf, size) != 0);
+    size = rs_lease_req_encode(&in, buf, sizeof buf);
     buf[size - 1] = '\n'; /* holder must be printable */
     RS_CHECK(s_req(buf, size) != 0);
     in.holder[3] = '\t';
@@ -176,9 +220,9 @@ static void test_lease_req(void)
     in.release_count = RS_GROUP_MAX + 1;
     RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == 0);
     /* The largest request fits the bound. */
-    in.release_count = in.renew_count = RS_GROUP_MAX;
+    in.release_count = in.renew_count = in.broken_count = RS_GROUP_MAX;
     for (uint32_t i = 0; i < RS_GROUP_MAX; i++)
-        in.release[i] = in.renew[i] = UINT64_MAX - i;
+        in.release[i] = in.renew[i] = in.broken[i] = UINT64_MAX - i;
     memset(in.holder, 'h', RS_HOLDER_MAX);
     in.holder[RS_HOLDER_MAX] = '\0';
     RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == RS_LEASE_REQ_MAX_BYTES);
@@ -193,14 +237,19 @@ static void test_lease_rep(void)
     in.grants[1] = (rs_lease_grant_t) { .lease_id = 1235, .key_id = 18, .sealed_len = 3 };
     randombytes_buf(in.grants[0].sealed, RS_SEALED_BYTES);
     randombytes_buf(in.grants[1].sealed, 3);
+    /* An RSA-4096 secret is the largest that travels. */
+    in.grants[2] = (rs_lease_grant_t) { .lease_id = 1236, .key_id = 19, .sealed_len = 2415 };
+    randombytes_buf(in.grants[2].sealed, 2415);
+    in.granted = 3;
     uint8_t buf[RS_LEASE_REP_MAX_BYTES];
     size_t size = rs_lease_rep_encode(&in, buf, sizeof buf);
-    RS_CHECK(size == RS_LEASE_REP_MIN_BYTES + 2 * RS_LEASE_GRANT_MIN_BYTES + RS_SEALED_BYTES + 3);
+    RS_CHECK(size == RS_LEASE_REP_MIN_BYTES + 3 * RS_LEASE_GRANT_MIN_BYTES + RS_SEALED_BYTES + 3
+                         + 2415);
     rs_lease_rep_t out;
     RS_CHECK(rs_lease_rep_decode(&out, buf, size) == 0);
     RS_CHECK(out.seq == 5 && out.release_status == RS_RELEASE_OK
-             && out.renew_status == RS_RELEASE_UNKNOWN && out.granted == 2 && out.ttl_ms == 10000);
-    for (int i = 0; i < 2; i++)
+             && out.renew_status == RS_RELEASE_UNKNOWN && out.granted == 3 && out.ttl_ms == 10000);
+    for (int i = 0; i < 3; i++)
         RS_CHECK(out.grants[i].lease_id == in.grants[i].lease_id
                  && out.grants[i].key_id == in.grants[i].key_id
                  && out.grants[i].sealed_len == in.grants[i].sealed_len
@@ -236,30 +285,72 @@ static void test_lease_rep(void)
     RS_CHECK(rs_lease_rep_decode(&out, buf, RS_LEASE_REP_MAX_BYTES) == 0 && out.granted == RS_GROUP_MAX);
 }
 
-static void test_results(void)
+/* Builds a RESULTS message of `count` entries in slots of `slot` bytes,
+ * entry i signed by i + 1 repeated over lengths[i] bytes. */
+static uint8_t *s_results_build(uint32_t count, uint16_t slot, const size_t *lengths,
+                                size_t *size)
 {
-    uint32_t count = 3;
-    uint8_t *buf = malloc(rs_results_size(count));
-    size_t size = rs_results_begin(buf, 99, 4, count);
-    uint8_t sig[RS_SIG_BYTES];
+    uint8_t *buf = malloc(rs_results_size(count, slot));
+    *size = rs_results_begin(buf, 99, 4, count, slot);
+    uint8_t sig[RS_SIG_MAX];
     for (uint32_t i = 0; i < count; i++) {
         memset(sig, (int) i + 1, sizeof sig);
-        rs_results_put(buf, i, (int64_t) i * 1000 - 1, sig);
+        rs_results_put(buf, slot, i, (int64_t) i * 1000 - 1, sig, lengths[i]);
     }
-    rs_results_t r;
-    RS_CHECK(rs_results_decode(&r, buf, size) == 0);
-    RS_CHECK(r.lease_id == 99 && r.key_id == 4 && r.count == 3);
-    for (uint32_t i = 0; i < count; i++) {
-        int64_t id;
-        const uint8_t *s;
-        rs_results_get(&r, i, &id, &s);
-        RS_CHECK(id == (int64_t) i * 1000 - 1 && s[0] == i + 1 && s[63] == i + 1);
+    return buf;
+}
+
+static void test_results(void)
+{
+    /* Ed25519 (every signature fills its 64-byte slot), ECDSA (DER
+     * signatures of 70 to 72 bytes in 72-byte slots) and RSA-4096. */
+    static const struct {
+        uint16_t slot;
+        size_t lengths[3];
+    } cases[] = { { RS_SIG_BYTES, { 64, 64, 64 } }, { 72, { 71, 72, 70 } },
+                  { RS_SIG_MAX, { 512, 512, 512 } } };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint32_t count = 3;
+        uint16_t slot = cases[c].slot;
+        size_t size;
+        uint8_t *buf = s_results_build(count, slot, cases[c].lengths, &size);
+        RS_CHECK(size == RS_RESULTS_HEADER_BYTES + count * (RS_RESULT_ENTRY_HEAD_BYTES + slot));
+        rs_results_t r;
+        RS_CHECK(rs_results_decode(&r, buf, size) == 0);
+        RS_CHECK(r.lease_id == 99 && r.key_id == 4 && r.count == 3 && r.sig_slot == slot);
+        for (uint32_t i = 0; i < count; i++) {
+            int64_t id;
+            const uint8_t *sg;
+            size_t len;
+            rs_results_get(&r, i, &id, &sg, &len);
+            RS_CHECK(id == (int64_t) i * 1000 - 1 && len == cases[c].lengths[i]
+                     && sg[0] == i + 1 && sg[len - 1] == i + 1);
+        }
+        s_check_truncations(s_results, buf, size);
+        rs_put_u32(buf + 14, 0xffffffffu); /* a count the frame cannot hold */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u32(buf + 14, count);
+        rs_put_u64(buf + 2, 0); /* lease 0 names no lease */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u64(buf + 2, 99);
+        uint8_t *entry1 = buf + RS_RESULTS_HEADER_BYTES + RS_RESULT_ENTRY_HEAD_BYTES + slot;
+        rs_put_u16(entry1 + 8, 0); /* an empty signature */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u16(entry1 + 8, (uint16_t) (slot + 1)); /* longer than its slot */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u16(entry1 + 8, (uint16_t) cases[c].lengths[1]);
+        RS_CHECK(s_results(buf, size) == 0);
+        rs_put_u16(buf + 18, 0); /* no slot */
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u16(buf + 18, RS_SIG_MAX + 1); /* a slot over the largest signature */
+        RS_CHECK(s_results(buf, size) != 0);
+        free(buf);
     }
-    s_check_truncations(s_results, buf, size);
-    rs_put_u32(buf + 14, 0xffffffffu); /* a count the frame cannot hold */
-    RS_CHECK(s_results(buf, size) != 0);
-    rs_put_u32(buf + 14, count);
-    rs_put_u64(buf + 2, 0); /* lease 0 names no lease */
+    /* The unused end of a slot must be zero. */
+    size_t lengths[1] = { 70 }, size;
+    uint8_t *buf = s_results_build(1, 72, lengths, &size);
+    RS_CHECK(s_results(buf, size) == 0);
+    buf[size - 1] = 1;
     RS_CHECK(s_results(buf, size) != 0);
     free(buf);
 }
@@ -301,6 +392,7 @@ int main(void)
 {
     RS_CHECK(rs_crypto_init() == 0);
     test_batch();
+    test_batch_bytes();
     test_lease_req();
     test_lease_rep();
     test_results();

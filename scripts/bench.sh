@@ -8,7 +8,14 @@
 #                    (default 1,2,4)
 #   --repeat N       repetitions of each point; the median is reported
 #                    (default 3)
-#   --records N      records signed at each repetition (default 100000)
+#   --records N      records signed at each repetition (default 100000) with
+#                    ed25519 and ecdsa-p256 keys
+#   --algorithms L   comma-separated key algorithms, the sweep's outer axis
+#                    (ed25519, ecdsa-p256, rsa-2048, rsa-3072, rsa-4096;
+#                    default ed25519)
+#   --rsa-records N  records signed at each repetition with RSA keys
+#                    (default 5000: RSA-2048 signs ~1,200/s per core,
+#                    RSA-4096 ~150/s)
 #   --quick          preset: batch sizes 100,1000; keys 100; threads 2;
 #                    repeat 1 (a couple of minutes); flags given after
 #                    --quick override it
@@ -22,10 +29,13 @@
 #   --help           print this help
 #
 # What it measures:
-#   1. libsodium's raw Ed25519 signing rate on 1 and 2 threads
-#      (build/src/bench/recsign-bench-sign --threads 2 --seconds S);
-#   2. recsign's end-to-end rate for every point of the sweep batch size x
-#      keys x threads, on one private PostgreSQL cluster (fsync on). The
+#   1. the raw signing rate of each algorithm of the sweep on 1 and 2
+#      threads (libsodium for Ed25519, OpenSSL for the others;
+#      build/src/bench/recsign-bench-sign --threads 2 --seconds S
+#      --algorithms L);
+#   2. recsign's end-to-end rate for every point of the sweep algorithm x
+#      batch size x keys x threads, on one private PostgreSQL cluster
+#      (fsync on). The
 #      rate is records / signing phase, the signing phase being the run's
 #      newest signatures.signed_at minus runs.first_dispatch_at, as
 #      scripts/run_local.sh computes it;
@@ -38,8 +48,9 @@
 # Sections 3 and 4 start clusters of their own once the sweep's is stopped;
 # a failure in any section (an audit among them) fails the benchmark.
 #
-# How: one cluster for the whole benchmark. For each key count the database
-# is recreated and `recsign init` adds the keys and the records once. Before
+# How: one cluster for the whole benchmark. For each algorithm and key count
+# the database is recreated and `recsign init --algorithm` adds the keys and
+# the records once. Before
 # each repetition the signing state is reset (signatures, leases and runs
 # emptied, keys made new again, keycoord_state marked as a clean stop), then
 # keycoord, sink and one worker are started with CURVE certificates, the
@@ -57,11 +68,14 @@
 #                 PostgreSQL cluster (all its processes, during the
 #                 repetition), the worker's signing and lease-waiting
 #                 thread-seconds, and the keycoord's lease-log statistics
-#                 (writes, events per write, microseconds per write)
-#   raw_sign.csv  the raw signing benchmark's output
+#                 (writes, events per write, microseconds per write), and
+#                 the keys' algorithm (last column)
+#   raw_sign.csv  the raw signing benchmark's output (algorithm,threads,
+#                 signatures_per_second)
 #   medians.csv   per point: the median rate and its ratio to the raw
-#                 2-thread rate (also printed as a table at the end)
-#   bench.png     records/s against batch size (threads = 2, one line per
+#                 2-thread rate of its algorithm, and the algorithm (last
+#                 column); also printed as a table at the end
+#   bench.png     Ed25519 only: records/s against batch size (threads = 2, one line per
 #                 key count, the raw 2-thread rate as a ceiling); needs
 #                 gnuplot (Debian gnuplot-nox, installed when running as
 #                 root), skipped with a warning otherwise
@@ -78,11 +92,30 @@ key_counts="1,5,100"
 thread_counts="1,2,4"
 repeat=3
 records=100000
+rsa_records=5000
+algorithms="ed25519"
 sign_seconds=3
 out_dir=""
 timeout=1800
 run_keycoord=1
 run_scale=1
+
+# need_algorithms LIST: a comma-separated list of key algorithms, or a
+# usage error.
+need_algorithms() {
+    local a
+    [[ -n "$1" ]] || rs_usage_error "--algorithms needs a list"
+    IFS=, read -r -a _algs <<<"$1"
+    for a in "${_algs[@]}"; do
+        case "$a" in
+            ed25519|ecdsa-p256|rsa-2048|rsa-3072|rsa-4096) ;;
+            *) rs_usage_error "--algorithms names '$a'; expected ed25519, ecdsa-p256, rsa-2048, rsa-3072 or rsa-4096" ;;
+        esac
+    done
+}
+
+# records_of ALG: records signed at each repetition with ALG keys.
+records_of() { [[ "$1" == rsa-* ]] && echo "$rsa_records" || echo "$records"; }
 
 # option FLAG VALUE: one flag of the command line.
 option() {
@@ -93,6 +126,8 @@ option() {
         --threads)      rs_need_list "$flag" "$value" 1 1024; thread_counts="$value" ;;
         --repeat)       rs_need_int "$flag" "$value" 1 1000; repeat="$((10#$value))" ;;
         --records)      rs_need_int "$flag" "$value" 1 100000000; records="$((10#$value))" ;;
+        --rsa-records)  rs_need_int "$flag" "$value" 1 100000000; rsa_records="$((10#$value))" ;;
+        --algorithms)   need_algorithms "$value"; algorithms="$value" ;;
         --sign-seconds) rs_need_int "$flag" "$value" 1 600; sign_seconds="$((10#$value))" ;;
         --timeout)      rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
         --out-dir)      [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
@@ -103,7 +138,8 @@ option() {
         *)              rs_usage_error "unknown flag '$flag'" ;;
     esac
 }
-rs_parse_flags '--batch-sizes|--keys|--threads|--repeat|--records|--out-dir|--timeout|--sign-seconds' option "$@"
+rs_parse_flags '--batch-sizes|--keys|--threads|--repeat|--records|--rsa-records|--algorithms|--out-dir|--timeout|--sign-seconds' option "$@"
+IFS=, read -r -a ALGS <<<"$algorithms"
 IFS=, read -r -a BATCHES <<<"$batch_sizes"
 IFS=, read -r -a KEYS <<<"$key_counts"
 IFS=, read -r -a THREADS <<<"$thread_counts"
@@ -152,12 +188,17 @@ median() {
 }
 
 # --- raw signing rate ---------------------------------------------------------------
-rs_say "raw Ed25519 signing rate, 1 and 2 threads, $sign_seconds s each"
-"$bin_sign" --threads 2 --seconds "$sign_seconds" >"$raw_csv" || rs_die "recsign-bench-sign failed"
-raw1="$(awk -F, '$1 == 1 { printf "%.0f", $2 }' "$raw_csv")"
-raw2="$(awk -F, '$1 == 2 { printf "%.0f", $2 }' "$raw_csv")"
-[[ -n "$raw1" && -n "$raw2" ]] || rs_die "unexpected output of recsign-bench-sign: $(cat "$raw_csv")"
-rs_say "raw signing: $raw1/s on 1 thread, $raw2/s on 2 threads"
+rs_say "raw signing rate of $algorithms, 1 and 2 threads, $sign_seconds s each"
+"$bin_sign" --threads 2 --seconds "$sign_seconds" --algorithms "$algorithms" >"$raw_csv" \
+    || rs_die "recsign-bench-sign failed"
+declare -A RAW1 RAW2
+for alg in "${ALGS[@]}"; do
+    RAW1[$alg]="$(awk -F, -v a="$alg" '$1 == a && $2 == 1 { printf "%.0f", $3 }' "$raw_csv")"
+    RAW2[$alg]="$(awk -F, -v a="$alg" '$1 == a && $2 == 2 { printf "%.0f", $3 }' "$raw_csv")"
+    [[ -n "${RAW1[$alg]}" && -n "${RAW2[$alg]}" ]] \
+        || rs_die "unexpected output of recsign-bench-sign: $(cat "$raw_csv")"
+    rs_say "raw $alg signing: ${RAW1[$alg]}/s on 1 thread, ${RAW2[$alg]}/s on 2 threads"
+done
 
 # --- database and certificates ----------------------------------------------------
 pg_dir="$work/pg"
@@ -168,12 +209,15 @@ export RECSIGN_CERTS_DIR="$work/certs"
 port_vent="" port_sink="" port_kc=""
 rs_free_ports port_vent port_sink port_kc
 
-echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_sps,raw_2t_sps,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,worker_sign_s,worker_lease_wait_s,keycoord_log_writes,keycoord_log_events_per_write,keycoord_log_us_per_write" >"$results"
+echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_sps,raw_2t_sps,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,worker_sign_s,worker_lease_wait_s,keycoord_log_writes,keycoord_log_events_per_write,keycoord_log_us_per_write,algorithm" >"$results"
 
-# run_once BATCH KEYS THREADS REP: one repetition; appends a row to results.csv.
+# run_once ALG BATCH KEYS THREADS REP: one repetition; appends a row to
+# results.csv.
 run_once() {
-    local batch="$1" k="$2" t="$3" rep="$4" dir pid_kc pid_sink pid_wk pid_vent wait_rc
-    dir="$logs/k${k}_b${batch}_t${t}_r${rep}"
+    local alg="$1" batch="$2" k="$3" t="$4" rep="$5" dir pid_kc pid_sink pid_wk pid_vent wait_rc
+    local expect
+    expect="$(records_of "$alg")"
+    dir="$logs/${alg}_k${k}_b${batch}_t${t}_r${rep}"
     mkdir -p "$dir"
     rs_reset_signing "$db_url"
     local pg_cpu0
@@ -211,8 +255,8 @@ run_once() {
     pg_cpu="$(rs_cpu_delta "$pg_cpu0" "$pg_cpu1")"
     local signed wall rate sign_s wait_s line kc_w kc_e kc_us
     read -r signed wall < <(rs_last_run_timing "$db_url") || rs_die "could not read the run's timing"
-    [[ "${signed:-0}" == "$records" ]] \
-        || rs_die "run signed ${signed:-0} records, expected $records (logs: $dir)"
+    [[ "${signed:-0}" == "$expect" ]] \
+        || rs_die "run signed ${signed:-0} records, expected $expect (logs: $dir)"
     rate="$(awk -v n="$signed" -v t="$wall" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }')"
     line="$(grep -o 'threads spent [0-9.]* s signing and [0-9.]* s waiting' "$dir/worker.log" | tail -n 1 || true)"
     sign_s="$(awk '{ print $3 }' <<<"$line")"
@@ -220,63 +264,73 @@ run_once() {
     # The keycoord's last stats line: "lease log: N writes of M events, X us each".
     read -r kc_w kc_e kc_us < <(grep -o 'lease log: [0-9]* writes of [0-9.]* events, [0-9]* us each' "$dir/keycoord.log" \
         | tail -n 1 | awk '{ print $3, $6, $8 }') || true
-    printf '%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$batch" "$k" "$t" "$rep" "$signed" "$wall" "$rate" \
-        "$raw1" "$raw2" "$cpu_kc" "$cpu_sink" "$cpu_wk" "$pg_cpu" "$sign_s" "$wait_s" "${kc_w:-}" "${kc_e:-}" "${kc_us:-}" >>"$results"
-    rs_say "  batch $batch, keys $k, threads $t, repetition $rep: $signed records in $(printf '%.3f' "$wall") s = $rate records/s"
+    printf '%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$batch" "$k" "$t" "$rep" "$signed" "$wall" "$rate" \
+        "${RAW1[$alg]}" "${RAW2[$alg]}" "$cpu_kc" "$cpu_sink" "$cpu_wk" "$pg_cpu" "$sign_s" "$wait_s" "${kc_w:-}" "${kc_e:-}" "${kc_us:-}" \
+        "$alg" >>"$results"
+    rs_say "  $alg, batch $batch, keys $k, threads $t, repetition $rep: $signed records in $(printf '%.3f' "$wall") s = $rate records/s"
 }
 
 # --- the sweep -------------------------------------------------------------------------
-points=$(( ${#BATCHES[@]} * ${#KEYS[@]} * ${#THREADS[@]} ))
-rs_say "sweep: batch sizes $batch_sizes x keys $key_counts x threads $thread_counts, $records records, $repeat repetition(s): $points points"
-for k in "${KEYS[@]}"; do
-    rs_say "new database: recsign init with $k keys and $records records"
-    rs_pg_recreate_db "$pg_dir"
-    "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$k" --records "$records" \
-        >"$logs/init_k$k.log" 2>&1 || { tail -n 20 "$logs/init_k$k.log" >&2; rs_die "recsign init failed"; }
-    for batch in "${BATCHES[@]}"; do
-        for t in "${THREADS[@]}"; do
-            for ((rep = 1; rep <= repeat; rep++)); do
-                run_once "$batch" "$k" "$t" "$rep"
+points=$(( ${#ALGS[@]} * ${#BATCHES[@]} * ${#KEYS[@]} * ${#THREADS[@]} ))
+rs_say "sweep: algorithms $algorithms x batch sizes $batch_sizes x keys $key_counts x threads $thread_counts, $records records ($rsa_records with RSA), $repeat repetition(s): $points points"
+for alg in "${ALGS[@]}"; do
+    n="$(records_of "$alg")"
+    for k in "${KEYS[@]}"; do
+        rs_say "new database: recsign init with $k $alg keys and $n records"
+        rs_pg_recreate_db "$pg_dir"
+        "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$k" --algorithm "$alg" \
+            --records "$n" >"$logs/init_${alg}_k$k.log" 2>&1 \
+            || { tail -n 20 "$logs/init_${alg}_k$k.log" >&2; rs_die "recsign init failed"; }
+        for batch in "${BATCHES[@]}"; do
+            for t in "${THREADS[@]}"; do
+                for ((rep = 1; rep <= repeat; rep++)); do
+                    run_once "$alg" "$batch" "$k" "$t" "$rep"
+                done
+                # The last repetition's data must pass the audit (which
+                # verifies every signature too).
+                alog="$logs/${alg}_k${k}_b${batch}_t${t}_r${repeat}/audit.log"
+                if ! "$bin_admin" audit --db "$db_url" >"$alog" 2>&1; then
+                    cat "$alog" >&2
+                    rs_die "AUDIT FAILED for $alg, batch $batch, keys $k, threads $t (repetition $repeat); log: $alog"
+                fi
+                rs_say "  audit ok ($alg, batch $batch, keys $k, threads $t, repetition $repeat)"
             done
-            # The last repetition's data must pass the audit (which
-            # verifies every signature too).
-            alog="$logs/k${k}_b${batch}_t${t}_r${repeat}/audit.log"
-            if ! "$bin_admin" audit --db "$db_url" >"$alog" 2>&1; then
-                cat "$alog" >&2
-                rs_die "AUDIT FAILED for batch $batch, keys $k, threads $t (repetition $repeat); log: $alog"
-            fi
-            rs_say "  audit ok (batch $batch, keys $k, threads $t, repetition $repeat)"
         done
     done
 done
 
 # --- medians, table, plot ------------------------------------------------------------
-echo "batch_size,keys,threads,records,repeats,median_seconds,median_records_per_second,ratio_to_raw_2t" >"$medians"
+echo "batch_size,keys,threads,records,repeats,median_seconds,median_records_per_second,ratio_to_raw_2t,algorithm" >"$medians"
 table="$out_dir/table.md"
 {
-    echo "raw Ed25519 signing (libsodium): $raw1/s on 1 thread, $raw2/s on 2 threads"
+    for alg in "${ALGS[@]}"; do
+        echo "raw $alg signing: ${RAW1[$alg]}/s on 1 thread, ${RAW2[$alg]}/s on 2 threads"
+    done
     echo
-    echo "| batch size | keys | threads | median records/s | median s | / raw 2-thread | runs (records/s) |"
-    echo "|---:|---:|---:|---:|---:|---:|---|"
+    echo "| algorithm | batch size | keys | threads | records | median records/s | median s | / raw 2-thread | runs (records/s) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 } >"$table"
-for k in "${KEYS[@]}"; do
-    for batch in "${BATCHES[@]}"; do
-        for t in "${THREADS[@]}"; do
-            rows="$(awk -F, -v b="$batch" -v k="$k" -v t="$t" 'NR > 1 && $1 == b && $2 == k && $3 == t' "$results")"
-            med_rate="$(cut -d, -f7 <<<"$rows" | median)"
-            med_s="$(cut -d, -f6 <<<"$rows" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
-            ratio="$(awk -v r="$med_rate" -v c="$raw2" 'BEGIN { printf "%.2f", r / c }')"
-            all="$(cut -d, -f7 <<<"$rows" | paste -sd/ | sed 's#/# / #g')"
-            echo "$batch,$k,$t,$records,$repeat,$med_s,$med_rate,$ratio" >>"$medians"
-            printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$batch" "$k" "$t" "$med_rate" "$med_s" "$ratio" "$all" >>"$table"
+for alg in "${ALGS[@]}"; do
+    n="$(records_of "$alg")"
+    for k in "${KEYS[@]}"; do
+        for batch in "${BATCHES[@]}"; do
+            for t in "${THREADS[@]}"; do
+                rows="$(awk -F, -v a="$alg" -v b="$batch" -v k="$k" -v t="$t" 'NR > 1 && $19 == a && $1 == b && $2 == k && $3 == t' "$results")"
+                med_rate="$(cut -d, -f7 <<<"$rows" | median)"
+                med_s="$(cut -d, -f6 <<<"$rows" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+                ratio="$(awk -v r="$med_rate" -v c="${RAW2[$alg]}" 'BEGIN { printf "%.2f", r / c }')"
+                all="$(cut -d, -f7 <<<"$rows" | paste -sd/ | sed 's#/# / #g')"
+                echo "$batch,$k,$t,$n,$repeat,$med_s,$med_rate,$ratio,$alg" >>"$medians"
+                printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$alg" "$batch" "$k" "$t" "$n" "$med_rate" "$med_s" "$ratio" "$all" >>"$table"
+            done
         done
     done
 done
 
 if (( have_gnuplot )); then
-    has_t2="$(awk -F, 'NR > 1 && $3 == 2' "$medians" | head -n 1)"
+    has_t2="$(awk -F, 'NR > 1 && $3 == 2 && $9 == "ed25519"' "$medians" | head -n 1)"
     if [[ -z "$has_t2" ]]; then
-        rs_warn "no point with 2 threads in the sweep; the plot (threads = 2) is skipped"
+        rs_warn "no Ed25519 point with 2 threads in the sweep; the plot (Ed25519, threads = 2) is skipped"
     else
         plot_cmds="$work/plot.gp"
         {
@@ -286,13 +340,14 @@ if (( have_gnuplot )); then
             echo "set logscale x 10"
             echo "set xlabel 'batch size (records per lease)'"
             echo "set ylabel 'records signed per second'"
+            raw2="${RAW2[ed25519]}"
             echo "set yrange [0:$(( raw2 * 115 / 100 ))]"
             echo "set key bottom right"
             echo "set grid"
             echo "set title 'recsign end to end, $records records, 1 worker x 2 threads (median of $repeat)'"
             printf "plot %s" "$raw2 with lines dt 2 lw 2 lc rgb 'black' title 'raw Ed25519, libsodium, 2 threads ($raw2/s)'"
             for k in "${KEYS[@]}"; do
-                awk -F, -v k="$k" 'NR > 1 && $2 == k && $3 == 2 { print $1 "," $7 }' "$medians" | sort -t, -k1,1g >"$work/k$k.dat"
+                awk -F, -v k="$k" 'NR > 1 && $2 == k && $3 == 2 && $9 == "ed25519" { print $1 "," $7 }' "$medians" | sort -t, -k1,1g >"$work/k$k.dat"
                 printf ", '%s' using 1:2 with linespoints lw 2 pt 7 title '%s key(s)'" "$work/k$k.dat" "$k"
             done
             echo
@@ -324,7 +379,7 @@ if (( run_scale )); then
 fi
 
 echo
-echo "recsign benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $records records per run, median of $repeat"
+echo "recsign benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $records records per run ($rsa_records with RSA keys), median of $repeat"
 cat "$table"
 if (( run_keycoord )); then
     echo

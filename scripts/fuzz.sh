@@ -71,8 +71,10 @@ start_target() {
     local t="$1"
     local -a extra=()
     # A batch's writer starts at 64 KiB: let inputs grow past it so that
-    # rebuilding exercises its growth (others stay at libFuzzer's default).
-    [[ "$t" == batch ]] && extra+=(-max_len=262144)
+    # rebuilding exercises its growth. A reply of RS_GROUP_MAX RSA-4096
+    # grants is about 167 KB: let replies reach it. (Others stay at
+    # libFuzzer's default.)
+    [[ "$t" == batch || "$t" == lease_rep ]] && extra+=(-max_len=262144)
     mkdir -p "$out/corpus/$t" "$out/crashes/$t" "$out/logs"
     rs_say "fuzzing $t for $seconds s (log: $out/logs/$t.log)"
     nice -n 19 "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \

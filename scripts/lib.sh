@@ -180,15 +180,18 @@ rs_missing_packages() {
     [[ -n "$(rs_pg_bindir)" ]] || missing+=(postgresql)
     # ip (network namespaces of the 'hosts' suite) and ss (free ports).
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    # The OpenSSL CLI checks exported signatures (tests/export_openssl.sh).
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     if command -v pkg-config >/dev/null 2>&1; then
         pkg-config --exists libzmq    || missing+=(libzmq3-dev)
         pkg-config --exists libczmq   || missing+=(libczmq-dev)
         pkg-config --exists libsodium || missing+=(libsodium-dev)
         pkg-config --exists libpq     || missing+=(libpq-dev)
+        pkg-config --exists libcrypto || missing+=(libssl-dev)
     else
         # Without pkg-config the libraries cannot be checked: ask for all of
         # them (apt-get skips what is already installed).
-        missing+=(pkg-config libzmq3-dev libczmq-dev libsodium-dev libpq-dev)
+        missing+=(pkg-config libzmq3-dev libczmq-dev libsodium-dev libpq-dev libssl-dev)
     fi
     printf '%s\n' "${missing[*]}"
 }

@@ -11,27 +11,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 h_sign_all 2000 10 50 1 2
 h_sql "create schema scratch" >/dev/null   # saved rows live here, out of the contract's way
 
-# expect_fail CMD RULE [RECORD]: CMD (verify|audit) must exit 1; its output
-# must report RULE violated (when RULE is not '-') and name RECORD (if given).
-expect_fail() {
-    local cmd="$1" rule="$2" record="${3:-}" rc=0 out="$H_LOGS/$1.fail.out"
-    h_admin "$cmd" >"$out" 2>&1 || rc=$?
-    if [[ "$rc" != 1 ]]; then
-        cat "$out" >&2
-        h_fail "recsign $cmd exited $rc; expected 1"
-    fi
-    if [[ "$rule" != - ]] && ! grep -Eiq "rule $rule([^0-9].*)?violated" "$out"; then
-        cat "$out" >&2
-        h_fail "recsign $cmd did not report rule $rule violated"
-    fi
-    if [[ -n "$record" ]] && ! grep -Eq -- "(^|[^0-9-])$record([^0-9]|$)" "$out"; then
-        cat "$out" >&2
-        h_fail "recsign $cmd did not name record $record"
-    fi
-    echo "$RS_PROG: recsign $cmd failed as expected:" >&2
-    grep -Ei 'violat|fail|bad|invalid' "$out" | head -n 5 | sed 's/^/    /' >&2 || true
-}
-
 # (a) An overlapping lease: a copy of a real lease (every column, so that
 # columns added later keep their values), granted halfway through the
 # original's interval, with a new fencing token.
@@ -44,7 +23,7 @@ update scratch.planted_lease set id = (select max(id) + 1 from leases),
                          holder = 'intruder',
                          granted_at = granted_at + (ended_at - granted_at) / 2;
 insert into leases select * from scratch.planted_lease;" >/dev/null
-expect_fail audit 2
+h_expect_fail audit 2
 h_sql "delete from leases where id = (select id from scratch.planted_lease); drop table scratch.planted_lease;" >/dev/null
 h_audit
 
@@ -55,8 +34,8 @@ h_sql "
 create table scratch.saved_signature as select * from signatures where record_id = $record;
 update signatures set signature = set_byte(signature, 10, get_byte(signature, 10) # 1)
 where record_id = $record;" >/dev/null
-expect_fail verify - "$record"
-expect_fail audit 1
+h_expect_fail verify - "$record"
+h_expect_fail audit 1
 h_sql "
 update signatures s set signature = v.signature from scratch.saved_signature v where s.record_id = v.record_id;
 drop table scratch.saved_signature;" >/dev/null
@@ -69,7 +48,7 @@ record="$(h_sql 'select record_id from signatures order by record_id desc limit 
 h_sql "
 create table scratch.saved_signature as select * from signatures where record_id = $record;
 delete from signatures where record_id = $record;" >/dev/null
-expect_fail audit 1
+h_expect_fail audit 1
 h_sql "insert into signatures select * from scratch.saved_signature; drop table scratch.saved_signature;" >/dev/null
 h_check_complete
 h_verify

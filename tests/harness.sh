@@ -9,6 +9,7 @@
 #   h_start_db                  private cluster; sets H_DB
 #   h_pg_restart                pg_ctl restart -m fast, as the cluster's owner
 #   h_init ARGS...              recsign init (master key in the test dir)
+#   h_keys VERB ARGS...         recsign keys VERB against the test database
 #   h_start_services [W] [T]    keycoord, sink and W workers of T threads
 #   h_start_keycoord [ARGS]     one process each, with H_KC_OPTS, H_SINK_OPTS,
 #   h_start_sink [ARGS]         H_WORKER_OPTS, H_VENT_OPTS (arrays a test may
@@ -24,9 +25,11 @@
 #   h_stop_services             stops the rest with SIGTERM: each must exit 0
 #   h_wait_until S WHAT CMD...  polls CMD, failing if a process dies meanwhile
 #   h_verify, h_audit           must pass
+#   h_expect_fail CMD RULE [ID] verify or audit must fail, naming RULE and ID
 #   h_check_complete            exactly one stored signature per record
 #   h_check_leases BATCH        rules 2 and 3 in SQL, apart from the audit
 #   h_sql SQL                   one query, unaligned output
+#   h_wait_sql SQL VALUE WHAT   polls SQL (10 s at most) until it prints VALUE
 #   h_fail MESSAGE              fails the test
 #   h_eq ACTUAL EXPECTED WHAT   fails unless equal
 #
@@ -190,6 +193,21 @@ h_pg_restart() {
 
 # h_admin ARGS...: runs the admin CLI against the test database.
 h_admin() { "$H_ADMIN" "$1" --db "$H_DB" "${@:2}"; }
+
+# h_keys VERB ARGS...: `recsign keys VERB` against the test database.
+h_keys() { "$H_ADMIN" keys "$1" --db "$H_DB" "${@:2}"; }
+
+# h_wait_sql SQL EXPECTED WHAT: polls (10 s at most) until SQL prints
+# EXPECTED, else fails the test naming WHAT.
+h_wait_sql() {
+    local i got=""
+    for ((i = 0; i < 100; i++)); do
+        got="$(h_sql "$1")"
+        [[ "$got" == "$2" ]] && return 0
+        sleep 0.1
+    done
+    h_fail "$3: got '$got', expected '$2' within 10 s"
+}
 
 h_init() {
     h_step "recsign init $*"
@@ -566,6 +584,28 @@ h_audit() {
         || { cat "$H_LOGS/audit.out" >&2; h_fail "recsign audit failed"; }
 }
 
+# h_expect_fail CMD RULE [RECORD]: CMD (verify|audit) must exit 1; its output
+# (in $H_LOGS/CMD.fail.out) must report RULE violated (when RULE is not '-')
+# and name RECORD (if given).
+h_expect_fail() {
+    local cmd="$1" rule="$2" record="${3:-}" rc=0 out="$H_LOGS/$1.fail.out"
+    h_admin "$cmd" >"$out" 2>&1 || rc=$?
+    if [[ "$rc" != 1 ]]; then
+        cat "$out" >&2
+        h_fail "recsign $cmd exited $rc; expected 1"
+    fi
+    if [[ "$rule" != - ]] && ! grep -Eiq "rule $rule([^0-9].*)?violated" "$out"; then
+        cat "$out" >&2
+        h_fail "recsign $cmd did not report rule $rule violated"
+    fi
+    if [[ -n "$record" ]] && ! grep -Eq -- "(^|[^0-9-])$record([^0-9]|$)" "$out"; then
+        cat "$out" >&2
+        h_fail "recsign $cmd did not name record $record"
+    fi
+    echo "$RS_PROG: recsign $cmd failed as expected:" >&2
+    grep -Ei 'violat|fail|bad|invalid' "$out" | head -n 5 | sed 's/^/    /' >&2 || true
+}
+
 # h_check_complete: every record has exactly one stored signature, and
 # no signature is of a record that does not exist.
 h_check_complete() {
@@ -577,8 +617,13 @@ h_check_complete() {
         0 "signatures of no record (orphans)"
     h_eq "$(h_sql 'select count(*) - count(distinct record_id) from signatures')" 0 \
         "records signed more than once"
-    h_eq "$(h_sql 'select count(*) from signatures where length(signature) <> 64')" 0 \
-        "signatures not 64 bytes long"
+    h_eq "$(h_sql "select count(*) from signatures s join keys k on k.id = s.key_id where
+                     case k.algorithm when 'ed25519' then length(s.signature) <> 64
+                                      when 'ecdsa-p256' then length(s.signature) not between 8 and 72
+                                      when 'rsa-2048' then length(s.signature) <> 256
+                                      when 'rsa-3072' then length(s.signature) <> 384
+                                      else length(s.signature) <> 512 end")" 0 \
+        "signatures of a length their key's algorithm cannot make"
 }
 
 # h_check_leases BATCH: rules 2 and 3 in SQL, apart from the audit: no two

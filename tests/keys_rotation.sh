@@ -11,25 +11,11 @@
 # and on a grant before its key's live_at.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
-# keys VERB ARGS...: the keys command against the test database.
-keys() { "$H_ADMIN" keys "$1" --db "$H_DB" "${@:2}"; }
-
-# wait_sql SQL EXPECTED WHAT: polls (10 s at most) until SQL prints EXPECTED.
-wait_sql() {
-    local i got=""
-    for ((i = 0; i < 100; i++)); do
-        got="$(h_sql "$1")"
-        [[ "$got" == "$2" ]] && return 0
-        sleep 0.1
-    done
-    h_fail "$3: got '$got', expected '$2' within 10 s"
-}
-
 h_start_db
 h_init --keys 4 --records 3000
 h_start_services 1 2
 h_run_ventilator 10
-wait_sql "select count(*) from keys where live_at is not null" 4 "keys live after run 1"
+h_wait_sql "select count(*) from keys where live_at is not null" 4 "keys live after run 1"
 
 h_step "bad operands (exit 2, one error line)"
 for args in "add" "add 0" "add x" "add 1 2" "retire" "retire abc" "retire 1 2x" "export --format xml" \
@@ -44,7 +30,7 @@ done
 
 h_step "keys retire of an unknown id changes nothing (exit 1)"
 rc=0
-RECSIGN_LOG_LEVEL=error keys retire 3 99 >/dev/null 2>"$H_DIR/err" || rc=$?
+RECSIGN_LOG_LEVEL=error h_keys retire 3 99 >/dev/null 2>"$H_DIR/err" || rc=$?
 h_eq "$rc" 1 "exit status of 'keys retire 3 99'"
 h_eq "$(wc -l <"$H_DIR/err")" 1 "stderr lines of 'keys retire 3 99'"
 grep -q 'no key with id 99' "$H_DIR/err" || { cat "$H_DIR/err" >&2; h_fail "the unknown id is not named"; }
@@ -53,15 +39,15 @@ h_eq "$(h_sql 'select count(*) from keys where retire_requested_at is not null')
 h_step "more records; keys added and retired while run 2 signs"
 h_init --records 20000
 # The rotation runs beside the ventilator (started by the harness as usual).
-( keys add 2 --master-key "$H_KEY" >"$H_DIR/added.out" 2>>"$H_LOGS/keys.log" \
-      && keys retire 1 2 >"$H_DIR/retire.out" 2>>"$H_LOGS/keys.log" ) &
+( h_keys add 2 --master-key "$H_KEY" >"$H_DIR/added.out" 2>>"$H_LOGS/keys.log" \
+      && h_keys retire 1 2 >"$H_DIR/retire.out" 2>>"$H_LOGS/keys.log" ) &
 rotation=$!
 h_run_ventilator 10
 wait "$rotation" || h_fail "keys add or keys retire failed (see keys.log)"
 h_eq "$(cat "$H_DIR/added.out")" $'5\n6' "ids printed by keys add (one per line)"
 h_eq "$(grep -c 'retirement requested' "$H_DIR/retire.out")" 2 "retirements reported"
-wait_sql "select count(*) from keys where retired_at is not null" 2 "keys retired by the keycoord"
-wait_sql "select count(*) from keys where live_at is not null" 6 "keys live"
+h_wait_sql "select count(*) from keys where retired_at is not null" 2 "keys retired by the keycoord"
+h_wait_sql "select count(*) from keys where live_at is not null" 6 "keys live"
 h_stop_services
 h_check_complete
 
@@ -70,7 +56,7 @@ h_eq "$(h_sql "select count(*) from leases l join keys k on k.id = l.key_id
     "leases granted at or after their key's retirement"
 h_eq "$(h_sql "select count(*) from keys k where k.id in (5, 6)
                and exists (select 1 from leases l where l.key_id = k.id)")" 2 "new keys used"
-keys retire 1 >"$H_DIR/again.out" 2>/dev/null || h_fail "retiring a retired key again failed"
+h_keys retire 1 >"$H_DIR/again.out" 2>/dev/null || h_fail "retiring a retired key again failed"
 grep -q 'key 1: already retired at' "$H_DIR/again.out" || { cat "$H_DIR/again.out" >&2; h_fail "no 'already retired'"; }
 h_verify
 h_audit
@@ -78,19 +64,19 @@ grep -q 'rule 4 .*: ok .*2 keys retired; none leased after retirement' "$H_LOGS/
     || { cat "$H_LOGS/audit.out" >&2; h_fail "audit does not report the retired keys"; }
 
 h_step "keys list, status, keys export"
-keys list >"$H_DIR/list.out" 2>/dev/null || h_fail "keys list failed"
-h_eq "$(grep -Ec '^ +[12] +retired ' "$H_DIR/list.out")" 2 "retired keys listed"
-h_eq "$(grep -Ec '^ +[3-6] +live ' "$H_DIR/list.out")" 4 "live keys listed"
+h_keys list >"$H_DIR/list.out" 2>/dev/null || h_fail "keys list failed"
+h_eq "$(grep -Ec '^ +[12] +ed25519 +retired ' "$H_DIR/list.out")" 2 "retired keys listed"
+h_eq "$(grep -Ec '^ +[3-6] +ed25519 +live ' "$H_DIR/list.out")" 4 "live keys listed"
 h_admin status >"$H_DIR/status.out" 2>/dev/null || h_fail "status failed"
 grep -q '^keys: *6: 4 live, 2 retired' "$H_DIR/status.out" || { cat "$H_DIR/status.out" >&2; h_fail "status key counts"; }
-keys export --format pem --out "$H_DIR/pem" >"$H_DIR/pem.out" 2>/dev/null || h_fail "keys export --format pem failed"
+h_keys export --format pem --out "$H_DIR/pem" >"$H_DIR/pem.out" 2>/dev/null || h_fail "keys export --format pem failed"
 h_eq "$(wc -l <"$H_DIR/pem.out")" 6 "PEM files reported"
 for id in 1 2 3 4 5 6; do
     f="$H_DIR/pem/key-$id.pem"
     h_eq "$(openssl pkey -pubin -in "$f" -outform DER 2>/dev/null | od -An -tx1 -v | tr -d ' \n' | tail -c 64)" \
         "$(h_sql "select encode(public_key, 'hex') from keys where id = $id")" "public key in $f"
 done
-keys export >"$H_DIR/keys.json" 2>/dev/null || h_fail "keys export (json) failed"
+h_keys export >"$H_DIR/keys.json" 2>/dev/null || h_fail "keys export (json) failed"
 h_eq "$(grep -c '"public_key_hex"' "$H_DIR/keys.json")" 6 "keys in the JSON export"
 grep -q 'sealed\|secret' "$H_DIR/keys.json" && h_fail "the JSON export mentions a secret"
 if command -v jq >/dev/null 2>&1; then

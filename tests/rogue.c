@@ -511,9 +511,9 @@ static void s_forge_batch(zsock_t *dealer, zsock_t *push, const rs_batch_t *batc
 /* Pushes garbage signatures for every record of batch under lease. */
 static void s_forge_push(zsock_t *push, const rs_batch_t *batch, const rs_lease_grant_t *lease)
 {
-    zframe_t *frame = zframe_new(NULL, rs_results_size(batch->count));
+    zframe_t *frame = zframe_new(NULL, rs_results_size(batch->count, 64));
     uint8_t *buf = zframe_data(frame);
-    rs_results_begin(buf, lease->lease_id, lease->key_id, batch->count);
+    rs_results_begin(buf, lease->lease_id, lease->key_id, batch->count, 64);
     rs_batch_iter_t it;
     rs_batch_iter_init(&it, batch);
     int64_t id;
@@ -523,7 +523,7 @@ static void s_forge_push(zsock_t *push, const rs_batch_t *batch, const rs_lease_
     uint32_t i = 0;
     while (rs_batch_iter_next(&it, &id, &msg, &len)) {
         s_fill_random(sig, sizeof sig);
-        rs_results_put(buf, i++, id, sig);
+        rs_results_put(buf, 64, i++, id, sig, sizeof sig);
     }
     if (zframe_send(&frame, push, 0) == 0) {
         s_forged_leases++;
@@ -625,13 +625,13 @@ static void s_push(zsock_t *push, zframe_t **frame, uint64_t *counter, rg_sink_s
  * random signatures. */
 static zframe_t *s_results(uint64_t lease_id, uint32_t key_id, uint32_t count, const int64_t *ids)
 {
-    zframe_t *frame = zframe_new(NULL, rs_results_size(count));
+    zframe_t *frame = zframe_new(NULL, rs_results_size(count, 64));
     uint8_t *buf = zframe_data(frame);
-    rs_results_begin(buf, lease_id, key_id, count);
+    rs_results_begin(buf, lease_id, key_id, count, 64);
     uint8_t sig[64];
     for (uint32_t i = 0; i < count; i++) {
         s_fill_random(sig, sizeof sig);
-        rs_results_put(buf, i, ids ? ids[i] : (int64_t) i + 1, sig);
+        rs_results_put(buf, 64, i, ids ? ids[i] : (int64_t) i + 1, sig, sizeof sig);
     }
     return frame;
 }

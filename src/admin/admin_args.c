@@ -1,6 +1,8 @@
 /* admin_args: see admin_args.h. */
 #include "admin_args.h"
 
+#include <stdio.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -61,4 +63,14 @@ int admin_args_int(const char *text, long long min, long long max, long long *ou
         return -1;
     *out = v;
     return 0;
+}
+
+int admin_args_algorithm(rs_config_t *cfg, rs_alg_t *alg)
+{
+    const char *name = rs_config_str(cfg, "algorithm");
+    if (rs_alg_parse(alg, name) == 0)
+        return 0;
+    fprintf(stderr, "%s: error: --algorithm is '%s'; expected one of " RS_ALG_NAMES "\n",
+            cfg->program, name ? name : "");
+    return -1;
 }

@@ -6,6 +6,7 @@
 #define ADMIN_ARGS_H
 
 #include "rs_config.h"
+#include "rs_signer.h"
 
 /* A command's positional arguments in command-line order; the strings
  * are borrowed from argv. */
@@ -28,5 +29,9 @@ void admin_args_split(const rs_config_t *cfg, int argc, char **argv, char **flag
  * when text is not a decimal integer in range. */
 int admin_args_int(const char *text, long long min, long long max, long long *out)
     __attribute__((warn_unused_result));
+
+/* Reads --algorithm of cfg into *alg. Returns 0, or -1 after a one-line
+ * usage error on stderr naming the algorithms expected. */
+int admin_args_algorithm(rs_config_t *cfg, rs_alg_t *alg) __attribute__((warn_unused_result));
 
 #endif

@@ -50,19 +50,35 @@ char *admin_format_base64(char *out, const uint8_t *bin, size_t len)
                              sodium_base64_VARIANT_ORIGINAL);
 }
 
-void admin_format_pem(char out[ADMIN_PEM_BYTES], const uint8_t *public_key)
+int admin_format_pem(char out[ADMIN_PEM_BYTES], rs_alg_t alg, const uint8_t *public_key,
+                     size_t public_key_len)
 {
-    uint8_t der[ADMIN_SPKI_PREFIX_BYTES + RS_PK_BYTES];
-    memcpy(der, ADMIN_SPKI_PREFIX, ADMIN_SPKI_PREFIX_BYTES);
-    memcpy(der + ADMIN_SPKI_PREFIX_BYTES, public_key, RS_PK_BYTES);
-    /* 44 bytes are 60 base64 characters: one line, under PEM's 64. */
-    char b64[64];
-    _Static_assert(sodium_base64_ENCODED_LEN(sizeof der, sodium_base64_VARIANT_ORIGINAL)
-                       <= sizeof b64,
-                   "one PEM line");
-    admin_format_base64(b64, der, sizeof der);
-    snprintf(out, ADMIN_PEM_BYTES, "-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n",
-             b64);
+    uint8_t der[RS_PUBLIC_KEY_MAX];
+    size_t der_len = public_key_len;
+    if (alg == RS_ALG_ED25519) {
+        if (public_key_len != RS_PK_BYTES)
+            return -1;
+        memcpy(der, ADMIN_SPKI_PREFIX, ADMIN_SPKI_PREFIX_BYTES);
+        memcpy(der + ADMIN_SPKI_PREFIX_BYTES, public_key, RS_PK_BYTES);
+        der_len = ADMIN_SPKI_PREFIX_BYTES + RS_PK_BYTES;
+    }
+    else if (public_key_len == 0 || public_key_len > RS_PUBLIC_KEY_MAX)
+        return -1;
+    else
+        memcpy(der, public_key, public_key_len);
+    char b64[sodium_base64_ENCODED_LEN(RS_PUBLIC_KEY_MAX, sodium_base64_VARIANT_ORIGINAL)];
+    admin_format_base64(b64, der, der_len);
+    size_t b64_len = strlen(b64);
+    _Static_assert(sizeof "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n" + sizeof b64
+                           + sizeof b64 / 64 + 1
+                       <= ADMIN_PEM_BYTES,
+                   "PEM room");
+    size_t used = (size_t) snprintf(out, ADMIN_PEM_BYTES, "-----BEGIN PUBLIC KEY-----\n");
+    /* PEM (RFC 7468) wraps base64 at 64 characters a line. */
+    for (size_t at = 0; at < b64_len; at += 64)
+        used += (size_t) snprintf(out + used, ADMIN_PEM_BYTES - used, "%.64s\n", b64 + at);
+    snprintf(out + used, ADMIN_PEM_BYTES - used, "-----END PUBLIC KEY-----\n");
+    return 0;
 }
 
 void admin_format_json_string(FILE *out, const char *s, size_t len)

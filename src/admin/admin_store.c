@@ -105,7 +105,7 @@ PGresult *admin_store_first_sealed(PGconn *conn)
 admin_copy_t *admin_store_copy_keys(PGconn *conn)
 {
     return admin_copy_new(conn,
-                          "COPY keys (id, public_key, sealed_secret) FROM STDIN (FORMAT binary)");
+                          "COPY keys (id, algorithm, public_key, sealed_secret) FROM STDIN (FORMAT binary)");
 }
 
 admin_copy_t *admin_store_copy_records(PGconn *conn)
@@ -127,11 +127,27 @@ PGresult *admin_store_status_counts(PGconn *conn)
                    "       count(*) FILTER (WHERE ended_at IS NULL),"
                    "       (SELECT count(*) FROM runs),"
                    "       (SELECT count(*) FROM keys"
-                   "         WHERE live_at IS NOT NULL AND retired_at IS NULL),"
+                   "         WHERE live_at IS NOT NULL AND retired_at IS NULL"
+                   "           AND quarantined_at IS NULL),"
                    "       (SELECT count(*) FROM keys WHERE live_at IS NOT NULL"
                    "           AND retired_at IS NULL AND retire_requested_at IS NOT NULL),"
                    "       (SELECT count(*) FROM keys WHERE retired_at IS NOT NULL),"
-                   "       (SELECT count(*) FROM keys WHERE live_at IS NULL)"
+                   "       (SELECT count(*) FROM keys WHERE live_at IS NULL),"
+                   "       (SELECT count(*) FROM signatures s"
+                   "         WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = s.record_id)"
+                   "           AND EXISTS (SELECT 1 FROM records_deleted d"
+                   "                        WHERE d.record_id = s.record_id)),"
+                   "       (SELECT count(*) FROM records_refused f"
+                   "         WHERE EXISTS (SELECT 1 FROM records r WHERE r.id = f.record_id)"
+                   "           AND NOT EXISTS (SELECT 1 FROM signatures s"
+                   "                            WHERE s.record_id = f.record_id)),"
+                   "       (SELECT count(*) FROM keys WHERE quarantined_at IS NOT NULL),"
+                   "       (SELECT string_agg(record_id::text, ', ' ORDER BY record_id) FROM"
+                   "          (SELECT f.record_id FROM records_refused f"
+                   "            WHERE EXISTS (SELECT 1 FROM records r WHERE r.id = f.record_id)"
+                   "              AND NOT EXISTS (SELECT 1 FROM signatures s"
+                   "                               WHERE s.record_id = f.record_id)"
+                   "            ORDER BY f.record_id LIMIT 10) x)"
                    "  FROM leases",
                    0, NULL, PGRES_TUPLES_OK);
 }
@@ -158,6 +174,15 @@ PGresult *admin_store_key_use(PGconn *conn)
                    0, NULL, PGRES_TUPLES_OK);
 }
 
+PGresult *admin_store_keys_by_algorithm(PGconn *conn)
+{
+    return admin_store_query(conn, "counting keys by algorithm",
+                   "SELECT algorithm, count(*)::int8,"
+                   "       count(*) FILTER (WHERE live_at IS NOT NULL AND retired_at IS NULL)::int8"
+                   "  FROM keys GROUP BY algorithm ORDER BY algorithm",
+                   0, NULL, PGRES_TUPLES_OK);
+}
+
 PGresult *admin_store_runs(PGconn *conn, int limit)
 {
     int64_t p = limit;
@@ -172,7 +197,8 @@ PGresult *admin_store_keys_list(PGconn *conn)
 {
     return admin_store_query(conn, "listing keys",
                    "SELECT k.id, k.created_at, k.live_at, k.retire_requested_at, k.retired_at,"
-                   "       coalesce(l.n, 0)::int8, coalesce(s.n, 0)::int8"
+                   "       coalesce(l.n, 0)::int8, coalesce(s.n, 0)::int8, k.quarantined_at,"
+                   "       k.quarantined_by, k.algorithm"
                    "  FROM keys k"
                    "  LEFT JOIN (SELECT key_id, count(*) AS n FROM leases GROUP BY key_id) l"
                    "    ON l.key_id = k.id"
@@ -185,7 +211,8 @@ PGresult *admin_store_keys_list(PGconn *conn)
 PGresult *admin_store_keys_public(PGconn *conn)
 {
     return admin_store_query(conn, "reading the public keys",
-                   "SELECT id, public_key, created_at, live_at, retired_at FROM keys ORDER BY id",
+                   "SELECT id, public_key, created_at, live_at, retired_at, algorithm FROM keys"
+                   " ORDER BY id",
                    0, NULL, PGRES_TUPLES_OK);
 }
 
@@ -244,8 +271,11 @@ int admin_store_send_signed_page(PGconn *conn, int64_t from_id, int64_t max_rows
      * running sum of payload sizes (octet_length reads the TOAST
      * header, not the value) caps a page's memory for large payloads. */
     static const char sql[] =
-        "SELECT record_id, key_id, lease_id, payload, signature, public_key FROM ("
+        "SELECT record_id, key_id, lease_id, payload, signature, public_key, algorithm,"
+        "       payload IS NULL AND EXISTS (SELECT 1 FROM records_deleted d"
+        "                                    WHERE d.record_id = page.record_id) FROM ("
         "  SELECT s.record_id, s.key_id, s.lease_id, r.payload, s.signature, k.public_key,"
+        "         k.algorithm,"
         "         sum(coalesce(octet_length(r.payload), 0))"
         "           OVER (ORDER BY s.record_id ROWS UNBOUNDED PRECEDING) AS upto"
         "    FROM signatures s"

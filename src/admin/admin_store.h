@@ -42,8 +42,8 @@ int admin_store_max_record_id(PGconn *conn, int64_t *out) __attribute__((warn_un
  * is empty. NULL (logged) on failure; the caller PQclears. */
 PGresult *admin_store_first_sealed(PGconn *conn) __attribute__((warn_unused_result));
 
-/* Binary COPY writers: keys rows are (int4 id, bytea public_key, bytea
- * sealed_secret); records rows are (int8 id, bytea payload). NULL
+/* Binary COPY writers: keys rows are (int4 id, text algorithm, bytea
+ * public_key, bytea sealed_secret); records rows are (int8 id, bytea payload). NULL
  * (logged) on failure; the caller ends or destroys the writer. */
 admin_copy_t *admin_store_copy_keys(PGconn *conn) __attribute__((warn_unused_result));
 admin_copy_t *admin_store_copy_records(PGconn *conn) __attribute__((warn_unused_result));
@@ -57,18 +57,22 @@ admin_copy_t *admin_store_copy_records(PGconn *conn) __attribute__((warn_unused_
  * open_leases: id int8, key_id int4, holder text, granted_at; the oldest
  *   `limit` open leases.
  * key_use: key_id int4, leases int8, signatures int8; every key by id.
+ * keys_by_algorithm: algorithm text, keys int8, live keys int8 (live_at
+ *   set, not retired); one row per algorithm in the keyring, by name.
  * runs: id int8, batch_size int4, started_at, first_dispatch_at,
  *   finished_at; the latest `limit` runs, oldest first. */
 PGresult *admin_store_status_counts(PGconn *conn) __attribute__((warn_unused_result));
 PGresult *admin_store_open_leases(PGconn *conn, int limit) __attribute__((warn_unused_result));
 PGresult *admin_store_key_use(PGconn *conn) __attribute__((warn_unused_result));
+PGresult *admin_store_keys_by_algorithm(PGconn *conn) __attribute__((warn_unused_result));
 PGresult *admin_store_runs(PGconn *conn, int limit) __attribute__((warn_unused_result));
 
 /* Key rotation ('recsign keys'). Results as above.
  * keys_list: id int4, created_at, live_at, retire_requested_at,
- *   retired_at, leases int8, signatures int8; every key by id.
+ *   retired_at, leases int8, signatures int8, algorithm text; every key by
+ *   id.
  * keys_public: id int4, public_key bytea, created_at, live_at,
- *   retired_at; every key by id.
+ *   retired_at, algorithm text; every key by id.
  * key_retire_state: retire_requested_at, retired_at of key `id`, locked
  *   for update in the caller's transaction; no row when there is no
  *   such key. */
@@ -88,7 +92,9 @@ int admin_store_keys_in_service(PGconn *conn, int64_t *out) __attribute__((warn_
  * order, at most max_rows and about max_bytes of payload (at least one row
  * whatever its size). Columns (ADMIN_PAGE_*): record_id int8, key_id int4,
  * lease_id int8, payload bytea (NULL: no such record), signature bytea,
- * public_key bytea (NULL: no such key). Collect it with
+ * public_key bytea (NULL: no such key), algorithm text (NULL: no such
+ * key), record_deleted bool (true when the record is missing because it
+ * was deleted: its id is in records_deleted). Collect it with
  * admin_store_take_result. Returns 0 or -1 (logged). */
 enum {
     ADMIN_PAGE_RECORD_ID,
@@ -97,6 +103,8 @@ enum {
     ADMIN_PAGE_PAYLOAD,
     ADMIN_PAGE_SIGNATURE,
     ADMIN_PAGE_PUBLIC_KEY,
+    ADMIN_PAGE_ALGORITHM,
+    ADMIN_PAGE_RECORD_DELETED,
     ADMIN_PAGE_COLUMNS,
 };
 int admin_store_send_signed_page(PGconn *conn, int64_t from_id, int64_t max_rows,

@@ -28,9 +28,14 @@ int cmd_verify(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     printf("verify: %lld signatures checked, %lld failed (%d thread%s, %.1f s)\n",
            (long long) tally.checked, (long long) tally.failed, threads, threads == 1 ? "" : "s",
            (double) (rs_mono_us() - t0) / 1e6);
+    char list[2048];
+    if (tally.deleted) {
+        admin_verify_describe_deleted(&tally, 10, list, sizeof list);
+        printf("verify: %lld signatures of records deleted since (not a failure; see "
+               "records_deleted): %s\n", (long long) tally.deleted, list);
+    }
     if (tally.failed == 0)
         return 0;
-    char list[2048];
     admin_verify_describe(&tally, ADMIN_VERIFY_LISTED, list, sizeof list);
     printf("verify: failing records: %s\n", list);
     return 1;

@@ -153,10 +153,16 @@ static int s_write_page(s_export_t *ex, const PGresult *page)
     int rows = PQntuples(page);
     for (int i = 0; i < rows; i++) {
         int64_t record_id = rs_db_get_int8(page, i, ADMIN_PAGE_RECORD_ID);
-        /* Without its record there is no message; without a 32-byte key
-         * no PEM. Such rows are counted, not exported (see recsign audit). */
+        /* Without its record there is no message; without a key of a
+         * known algorithm and a possible length no PEM. Such rows are
+         * counted, not exported (see recsign audit). */
+        rs_alg_t alg;
+        char pem[ADMIN_PEM_BYTES];
         if (PQgetisnull(page, i, ADMIN_PAGE_PAYLOAD) || PQgetisnull(page, i, ADMIN_PAGE_PUBLIC_KEY)
-            || PQgetlength(page, i, ADMIN_PAGE_PUBLIC_KEY) != (int) RS_PK_BYTES) {
+            || rs_alg_parse(&alg, PQgetvalue(page, i, ADMIN_PAGE_ALGORITHM))
+            || admin_format_pem(pem, alg,
+                                (const uint8_t *) PQgetvalue(page, i, ADMIN_PAGE_PUBLIC_KEY),
+                                (size_t) PQgetlength(page, i, ADMIN_PAGE_PUBLIC_KEY))) {
             s_skip(ex, record_id);
             continue;
         }
@@ -167,11 +173,10 @@ static int s_write_page(s_export_t *ex, const PGresult *page)
             return -1;
         size_t message_len = rs_message_build((uint8_t *) message, record_id, payload,
                                               payload_len);
-        char pem[ADMIN_PEM_BYTES];
-        admin_format_pem(pem, (const uint8_t *) PQgetvalue(page, i, ADMIN_PAGE_PUBLIC_KEY));
         FILE *f = ex->file;
-        fprintf(f, "{\"record_id\":%lld,\"key_id\":%d,\"lease_id\":%lld,", (long long) record_id,
-                rs_db_get_int4(page, i, ADMIN_PAGE_KEY_ID), (long long) rs_db_get_int8(page, i, ADMIN_PAGE_LEASE_ID));
+        fprintf(f, "{\"record_id\":%lld,\"key_id\":%d,\"lease_id\":%lld,\"algorithm\":\"%s\",",
+                (long long) record_id, rs_db_get_int4(page, i, ADMIN_PAGE_KEY_ID),
+                (long long) rs_db_get_int8(page, i, ADMIN_PAGE_LEASE_ID), rs_alg_name(alg));
         if (s_b64_field(f, "payload_b64", payload, payload_len, &ex->b64))
             return -1;
         putc(',', f);
@@ -285,12 +290,16 @@ static int s_keys_json(const PGresult *res, const char *path)
     fputs("{\"keys\":[", f);
     for (int i = 0; i < rows; i++) {
         const uint8_t *pk = (const uint8_t *) PQgetvalue(res, i, 1);
-        char hex[2 * RS_PK_BYTES + 1], pem[ADMIN_PEM_BYTES];
-        for (unsigned b = 0; b < RS_PK_BYTES; b++)
+        size_t pk_len = (size_t) PQgetlength(res, i, 1);
+        char hex[2 * RS_PUBLIC_KEY_MAX + 1], pem[ADMIN_PEM_BYTES];
+        rs_alg_t alg = RS_ALG_ED25519;
+        /* cmd_keys_export checked every key's algorithm and length. */
+        if (rs_alg_parse(&alg, PQgetvalue(res, i, 5)) || admin_format_pem(pem, alg, pk, pk_len))
+            pem[0] = '\0';
+        for (size_t b = 0; b < pk_len && b < RS_PUBLIC_KEY_MAX; b++)
             snprintf(hex + 2 * b, 3, "%02x", pk[b]);
-        admin_format_pem(pem, pk);
-        fprintf(f, "%s\n{\"id\":%d,\"public_key_hex\":\"%s\",\"public_key_pem\":", i ? "," : "",
-                rs_db_get_int4(res, i, 0), hex);
+        fprintf(f, "%s\n{\"id\":%d,\"algorithm\":\"%s\",\"public_key_hex\":\"%s\",\"public_key_pem\":",
+                i ? "," : "", rs_db_get_int4(res, i, 0), rs_alg_name(alg), hex);
         admin_format_json_string(f, pem, strlen(pem));
         const char *names[3] = { "created_at", "live_at", "retired_at" };
         for (int c = 0; c < 3; c++) {
@@ -326,7 +335,12 @@ static int s_keys_pem(const PGresult *res, const char *dir)
     for (int i = 0; i < rows; i++) {
         char path[4096], pem[ADMIN_PEM_BYTES];
         snprintf(path, sizeof path, "%s/key-%d.pem", dir, rs_db_get_int4(res, i, 0));
-        admin_format_pem(pem, (const uint8_t *) PQgetvalue(res, i, 1));
+        rs_alg_t alg = RS_ALG_ED25519;
+        /* cmd_keys_export checked every key's algorithm and length. */
+        if (rs_alg_parse(&alg, PQgetvalue(res, i, 5))
+            || admin_format_pem(pem, alg, (const uint8_t *) PQgetvalue(res, i, 1),
+                                (size_t) PQgetlength(res, i, 1)))
+            return -1;
         s_out_t out;
         if (s_out_open(&out, path))
             return -1;
@@ -348,13 +362,20 @@ int cmd_keys_export(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     admin_store_rollback(conn);
     if (!res)
         return -1;
-    for (int i = 0; i < PQntuples(res); i++)
-        if (PQgetlength(res, i, 1) != (int) RS_PK_BYTES) {
-            rs_error("key %d has a %d-byte public key; expected %u bytes", rs_db_get_int4(res, i, 0),
-                     PQgetlength(res, i, 1), RS_PK_BYTES);
+    for (int i = 0; i < PQntuples(res); i++) {
+        rs_alg_t alg;
+        char pem[ADMIN_PEM_BYTES];
+        if (rs_alg_parse(&alg, PQgetvalue(res, i, 5))
+            || admin_format_pem(pem, alg, (const uint8_t *) PQgetvalue(res, i, 1),
+                                (size_t) PQgetlength(res, i, 1))) {
+            rs_error("key %d (algorithm '%s') has a %d-byte public key; expected 32 bytes for "
+                     "ed25519, a DER key of at most %u bytes for the others (" RS_ALG_NAMES ")",
+                     rs_db_get_int4(res, i, 0), PQgetvalue(res, i, 5), PQgetlength(res, i, 1),
+                     RS_PUBLIC_KEY_MAX);
             PQclear(res);
             return -1;
         }
+    }
     const char *out = rs_config_str(cfg, "out");
     int rc = !strcmp(rs_config_str(cfg, "format"), "pem") ? s_keys_pem(res, out ? out : ".")
                                                          : s_keys_json(res, out);

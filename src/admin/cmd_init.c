@@ -1,5 +1,5 @@
 /* cmd_init: 'recsign init': migrates the schema, adds a keyring of sealed
- * Ed25519 keys and seeds random records. */
+ * keys of one algorithm (Ed25519 by default) and seeds random records. */
 #include "admin_store.h"
 #include "commands.h"
 #include "keyring.h"
@@ -25,7 +25,8 @@ int cmd_init_check(rs_config_t *cfg, const admin_pos_t *pos)
                 cfg->program, min, max);
         return -1;
     }
-    return 0;
+    rs_alg_t alg;
+    return admin_args_algorithm(cfg, &alg);
 }
 
 /* Random bytes drawn from the system a pool at a time: one
@@ -136,10 +137,12 @@ int cmd_init(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     if (keys > 0) {
         int64_t first = 0;
         int64_t t0 = rs_mono_us();
-        if (admin_keyring_add(conn, rs_config_str(cfg, "master-key"), true, keys, &first))
+        rs_alg_t alg = RS_ALG_ED25519;
+        if (admin_args_algorithm(cfg, &alg)
+            || admin_keyring_add(conn, rs_config_str(cfg, "master-key"), true, keys, alg, &first))
             goto out;
         len += (size_t) snprintf(done + len, sizeof done - len,
-                                 "; added %lld keys (ids %lld..%lld) in %.2f s", (long long) keys,
+                                 "; added %lld %s keys (ids %lld..%lld) in %.2f s", (long long) keys, rs_alg_name(alg),
                                  (long long) first, (long long) (first + keys - 1),
                                  (double) (rs_mono_us() - t0) / 1e6);
     }

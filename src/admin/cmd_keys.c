@@ -27,7 +27,8 @@ int cmd_keys_add_check(rs_config_t *cfg, const admin_pos_t *pos)
                         "to %d\n", cfg->program, pos->items[0], ADMIN_KEYS_ADD_MAX);
         return -1;
     }
-    return 0;
+    rs_alg_t alg;
+    return admin_args_algorithm(cfg, &alg);
 }
 
 int cmd_keys_add(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
@@ -36,12 +37,14 @@ int cmd_keys_add(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     if (admin_args_int(pos->items[0], 1, ADMIN_KEYS_ADD_MAX, &n))
         return -1; /* cmd_keys_add_check let it through: cannot happen */
     int64_t first = 0;
-    if (admin_keyring_add(conn, rs_config_str(cfg, "master-key"), false, n, &first))
+    rs_alg_t alg = RS_ALG_ED25519;
+    if (admin_args_algorithm(cfg, &alg)
+        || admin_keyring_add(conn, rs_config_str(cfg, "master-key"), false, n, alg, &first))
         return -1;
     for (int64_t id = first; id < first + n; id++)
         printf("%lld\n", (long long) id);
-    rs_info("added %lld key%s (ids %lld..%lld); a running keycoord puts them in its queue now, "
-            "a keycoord started later at its start", n, n == 1 ? "" : "s", (long long) first,
+    rs_info("added %lld %s key%s (ids %lld..%lld); a running keycoord puts them in its queue now, "
+            "a keycoord started later at its start", n, rs_alg_name(alg), n == 1 ? "" : "s", (long long) first,
             (long long) (first + n - 1));
     return 0;
 }
@@ -186,8 +189,10 @@ fail:
 }
 
 /* A key's state in one word, from its times. */
-static const char *s_state(int64_t live, int64_t requested, int64_t retired)
+static const char *s_state(int64_t live, int64_t requested, int64_t retired, int64_t quarantined)
 {
+    if (quarantined != ADMIN_TIME_NULL && retired == ADMIN_TIME_NULL)
+        return "quarantined";
     if (retired != ADMIN_TIME_NULL)
         return "retired";
     if (requested != ADMIN_TIME_NULL)
@@ -207,8 +212,9 @@ int cmd_keys_list(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     if (!res)
         return -1;
     int rows = PQntuples(res);
-    printf("%8s  %-8s  %-24s  %-24s  %-24s  %-24s  %8s  %10s\n", "id", "state", "created",
-           "live (keycoord)", "retire requested", "retired (keycoord)", "leases", "signatures");
+    printf("%8s  %-10s  %-11s  %-24s  %-24s  %-24s  %-24s  %8s  %10s  %s\n", "id", "algorithm",
+           "state", "created", "live (keycoord)", "retire requested", "retired (keycoord)",
+           "leases", "signatures", "quarantined (keycoord)");
     for (int i = 0; i < rows; i++) {
         int64_t t[4];
         char text[4][ADMIN_TIME_BYTES];
@@ -216,9 +222,17 @@ int cmd_keys_list(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
             t[c] = admin_store_get_time(res, i, 1 + c);
             admin_format_time(t[c], 3, text[c], sizeof text[c]);
         }
-        printf("%8d  %-8s  %-24s  %-24s  %-24s  %-24s  %8lld  %10lld\n", rs_db_get_int4(res, i, 0),
-               s_state(t[1], t[2], t[3]), text[0], text[1], text[2], text[3],
-               (long long) rs_db_get_int8(res, i, 5), (long long) rs_db_get_int8(res, i, 6));
+        int64_t quarantined = admin_store_get_time(res, i, 7);
+        char qtext[ADMIN_TIME_BYTES];
+        admin_format_time(quarantined, 3, qtext, sizeof qtext);
+        printf("%8d  %-10s  %-11s  %-24s  %-24s  %-24s  %-24s  %8lld  %10lld  %s%s%.*s%s\n",
+               rs_db_get_int4(res, i, 0), PQgetvalue(res, i, 9),
+               s_state(t[1], t[2], t[3], quarantined), text[0], text[1], text[2], text[3],
+               (long long) rs_db_get_int8(res, i, 5), (long long) rs_db_get_int8(res, i, 6),
+               quarantined == ADMIN_TIME_NULL ? "-" : qtext,
+               quarantined == ADMIN_TIME_NULL ? "" : " (reported by ",
+               quarantined == ADMIN_TIME_NULL ? 0 : PQgetlength(res, i, 8), PQgetvalue(res, i, 8),
+               quarantined == ADMIN_TIME_NULL ? "" : ")");
     }
     printf("%d key%s\n", rows, rows == 1 ? "" : "s");
     PQclear(res);

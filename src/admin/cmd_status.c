@@ -26,16 +26,28 @@ static void s_print_counts(const PGresult *res, int64_t *open_leases)
     double pct = records ? 100.0 * (double) signed_records / (double) records : 0.0;
     printf("records:    %lld signed of %lld (%.1f%%), %lld to go", (long long) signed_records,
            (long long) records, pct, (long long) (records - signed_records));
-    if (signatures > signed_records)
+    int64_t of_deleted = rs_db_get_int8(res, 0, 13), refused = rs_db_get_int8(res, 0, 14);
+    if (signatures - signed_records > of_deleted)
         printf("; %lld signatures of no record (see recsign audit)",
-               (long long) (signatures - signed_records));
+               (long long) (signatures - signed_records - of_deleted));
     printf("\n");
+    if (of_deleted)
+        printf("deleted:    %lld signatures of records deleted since they were dispatched (kept; "
+               "not a violation)\n", (long long) of_deleted);
+    if (refused)
+        printf("refused:    %lld records cannot be signed (payload over 1 MiB): %.*s%s\n",
+               (long long) refused, PQgetlength(res, 0, 16), PQgetvalue(res, 0, 16),
+               refused > 10 ? ", ..." : "");
     int64_t live = rs_db_get_int8(res, 0, 9), retiring = rs_db_get_int8(res, 0, 10);
     int64_t retired = rs_db_get_int8(res, 0, 11), pending = rs_db_get_int8(res, 0, 12);
     printf("keys:       %lld: %lld live", (long long) keys, (long long) live);
     if (retiring)
         printf(" (%lld of them asked to retire)", (long long) retiring);
     printf(", %lld retired", (long long) retired);
+    int64_t quarantined = rs_db_get_int8(res, 0, 15);
+    if (quarantined)
+        printf(", %lld quarantined (secret cannot be unsealed; see recsign keys list)",
+               (long long) quarantined);
     if (pending)
         printf(", %lld not live yet (the keycoord has not loaded them)", (long long) pending);
     printf("\n");
@@ -98,6 +110,19 @@ static void s_print_key_use(const PGresult *res)
            (long long) unused);
 }
 
+/* "keys by algorithm: ecdsa-p256 2 (2 live), ed25519 4 (3 live)". */
+static void s_print_algorithms(const PGresult *res)
+{
+    int rows = PQntuples(res);
+    if (rows == 0)
+        return;
+    printf("keys by algorithm:");
+    for (int i = 0; i < rows; i++)
+        printf("%s %s %lld (%lld live)", i ? "," : "", PQgetvalue(res, i, 0),
+               (long long) rs_db_get_int8(res, i, 1), (long long) rs_db_get_int8(res, i, 2));
+    printf("\n");
+}
+
 static void s_print_runs(const PGresult *res, int64_t total)
 {
     int rows = PQntuples(res);
@@ -117,7 +142,7 @@ static void s_print_runs(const PGresult *res, int64_t total)
 int cmd_status(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
 {
     (void) cfg;
-    PGresult *counts = NULL, *open = NULL, *keys = NULL, *runs = NULL;
+    PGresult *counts = NULL, *open = NULL, *keys = NULL, *algs = NULL, *runs = NULL;
     int rc = -1;
     /* One snapshot, so the numbers add up while a run is writing. */
     if (admin_store_begin_snapshot(conn))
@@ -125,12 +150,14 @@ int cmd_status(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     counts = admin_store_status_counts(conn);
     open = counts ? admin_store_open_leases(conn, S_OPEN_LEASES_SHOWN) : NULL;
     keys = open ? admin_store_key_use(conn) : NULL;
-    runs = keys ? admin_store_runs(conn, S_RUNS_SHOWN) : NULL;
+    algs = keys ? admin_store_keys_by_algorithm(conn) : NULL;
+    runs = algs ? admin_store_runs(conn, S_RUNS_SHOWN) : NULL;
     admin_store_rollback(conn);
     if (runs) {
         int64_t open_total = 0;
         s_print_counts(counts, &open_total);
         s_print_open_leases(open, open_total);
+        s_print_algorithms(algs);
         s_print_key_use(keys);
         s_print_runs(runs, rs_db_get_int8(counts, 0, 8));
         rc = 0;
@@ -138,6 +165,7 @@ int cmd_status(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     PQclear(counts);
     PQclear(open);
     PQclear(keys);
+    PQclear(algs);
     PQclear(runs);
     return rc;
 }

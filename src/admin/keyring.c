@@ -7,7 +7,6 @@
 #include "rs_log.h"
 
 #include <errno.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,7 +40,7 @@ static uint8_t *s_master_key(const char *path, bool create)
 /* Refuses a master key that does not open the lowest existing key's
  * secret (an empty keyring accepts any). Runs in the caller's
  * transaction. */
-static int s_check_master(PGconn *conn, const uint8_t *master, const char *path, uint8_t *sk)
+static int s_check_master(PGconn *conn, const uint8_t *master, const char *path)
 {
     PGresult *res = admin_store_first_sealed(conn);
     if (!res)
@@ -49,34 +48,35 @@ static int s_check_master(PGconn *conn, const uint8_t *master, const char *path,
     int rc = 0;
     if (PQntuples(res) == 1) {
         int32_t id = rs_db_get_int4(res, 0, 0);
-        if (rs_unseal(sk, (const uint8_t *) PQgetvalue(res, 0, 1),
-                      (size_t) PQgetlength(res, 0, 1), (uint32_t) id, master)) {
+        uint8_t *secret = rs_secret_alloc(RS_SECRET_MAX);
+        size_t len = 0;
+        if (!secret) {
+            rs_error("cannot allocate locked memory for secret keys");
+            rc = -1;
+        }
+        else if (rs_unseal(secret, &len, RS_SECRET_MAX, (const uint8_t *) PQgetvalue(res, 0, 1),
+                           (size_t) PQgetlength(res, 0, 1), (uint32_t) id, master)) {
             rs_error("master key %s does not open the secret of key %d; expected the master "
                      "key the keyring is sealed with", path, id);
             rc = -1;
         }
-        sodium_memzero(sk, RS_SK_BYTES);
+        rs_secret_free(secret); /* wipes it */
     }
     PQclear(res);
     return rc;
 }
 
 int admin_keyring_add(PGconn *conn, const char *master_path, bool create_master, int64_t count,
-                      int64_t *first)
+                      rs_alg_t alg, int64_t *first)
 {
     uint8_t *master = s_master_key(master_path, create_master);
     if (!master)
         return -1;
-    uint8_t *sk = rs_secret_alloc(RS_SK_BYTES);
-    if (!sk) {
-        rs_error("cannot allocate locked memory for secret keys");
-        rs_secret_free(master);
-        return -1;
-    }
     admin_copy_t *copy = NULL;
     int64_t max = 0;
+    const char *alg_name = rs_alg_name(alg);
     /* The admin lock serialises id allocation among concurrent adds. */
-    if (admin_store_begin_locked(conn) || s_check_master(conn, master, master_path, sk)
+    if (!alg_name || admin_store_begin_locked(conn) || s_check_master(conn, master, master_path)
         || admin_store_max_key_id(conn, &max))
         goto fail;
     if (max + count > INT32_MAX) {
@@ -89,32 +89,37 @@ int admin_keyring_add(PGconn *conn, const char *master_path, bool create_master,
         goto fail;
     for (int64_t i = 1; i <= count; i++) {
         int32_t id = (int32_t) (max + i);
-        uint8_t pk[RS_PK_BYTES];
-        if (admin_copy_row(copy, 3))
+        uint8_t pk[RS_PUBLIC_KEY_MAX], sealed[RS_SEALED_SECRET_MAX];
+        size_t pk_len = 0, sealed_len = 0;
+        if (rs_key_generate(pk, &pk_len, sealed, &sealed_len, alg, (uint32_t) id, master)) {
+            rs_error("cannot make a %s key (OpenSSL failed)", alg_name);
             goto fail;
-        rs_keypair_new(pk, sk);
+        }
+        if (admin_copy_row(copy, 4))
+            goto fail;
         admin_copy_int4(copy, id);
-        uint8_t *pk_at = admin_copy_bytea(copy, RS_PK_BYTES);
+        /* A text value in binary COPY is its bytes, like a bytea. */
+        uint8_t *alg_at = admin_copy_bytea(copy, strlen(alg_name));
+        uint8_t *pk_at = alg_at ? (memcpy(alg_at, alg_name, strlen(alg_name)),
+                                   admin_copy_bytea(copy, pk_len))
+                                : NULL;
         if (!pk_at)
             goto fail;
-        memcpy(pk_at, pk, RS_PK_BYTES);
-        uint8_t *sealed_at = admin_copy_bytea(copy, RS_SEALED_BYTES);
+        memcpy(pk_at, pk, pk_len);
+        uint8_t *sealed_at = admin_copy_bytea(copy, sealed_len);
         if (!sealed_at)
             goto fail;
-        rs_seal(sealed_at, sk, (uint32_t) id, master);
-        sodium_memzero(sk, RS_SK_BYTES);
+        memcpy(sealed_at, sealed, sealed_len);
     }
     /* The insert trigger notifies the keycoord when this commits. */
     if (admin_copy_end(&copy) || admin_store_commit(conn))
         goto fail;
-    rs_secret_free(sk);
     rs_secret_free(master);
     *first = max + 1;
     return 0;
 fail:
     admin_copy_destroy(&copy);
     admin_store_rollback(conn);
-    rs_secret_free(sk);
     rs_secret_free(master);
     return -1;
 }

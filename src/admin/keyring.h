@@ -1,4 +1,4 @@
-/* keyring: adds Ed25519 keys to the keyring, their secrets sealed under
+/* keyring: adds keys of one algorithm to the keyring, their secrets sealed under
  * the master key. The one code path of 'recsign init --keys' and
  * 'recsign keys add'. */
 #ifndef ADMIN_KEYRING_H
@@ -8,7 +8,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Adds count (>= 1) new keys with ids after the highest, in one
+#include "rs_signer.h"
+
+/* Adds count (>= 1) new keys of algorithm alg with ids after the highest, in one
  * transaction, their secrets sealed under the master key read from
  * master_path. When that file is absent it is created (mode 0600) if
  * create_master is true, else that is an error. A master key that does
@@ -17,6 +19,6 @@
  * *first gets the first new id; the new ids are first..first+count-1.
  * Returns 0, or -1 (logged; nothing added). */
 int admin_keyring_add(PGconn *conn, const char *master_path, bool create_master, int64_t count,
-                      int64_t *first) __attribute__((warn_unused_result));
+                      rs_alg_t alg, int64_t *first) __attribute__((warn_unused_result));
 
 #endif

@@ -32,6 +32,13 @@ static char s_cores[16] = "1";
         .help = "threads verifying signatures (default: the number of online cores)"   \
     }
 
+#define S_OPT_ALGORITHM                                                                 \
+    {                                                                                   \
+        .name = "algorithm", .env = "RECSIGN_KEY_ALGORITHM", .type = RS_OPT_STRING,     \
+        .fallback = "ed25519",                                                          \
+        .help = "algorithm of the new keys: " RS_ALG_NAMES " (RSA is RSASSA-PSS)"       \
+    }
+
 #define S_OPT_MASTER_KEY(help_text)                                                     \
     {                                                                                   \
         .name = "master-key", .env = "RECSIGN_MASTER_KEY", .type = RS_OPT_STRING,       \
@@ -43,7 +50,8 @@ static rs_opt_t s_init_opts[] = {
     S_OPT_MASTER_KEY("master key file sealing the secret keys; created (mode 0600) if absent; "
                      "used only with --keys"),
     { .name = "keys", .type = RS_OPT_INT, .fallback = "0", .min = 0, .max = 100000,
-      .help = "new Ed25519 keys to add to the keyring" },
+      .help = "new keys to add to the keyring (of --algorithm)" },
+    S_OPT_ALGORITHM,
     { .name = "records", .type = RS_OPT_INT, .fallback = "0", .min = 0, .max = 100000000,
       .help = "new records with random payloads to add" },
     { .name = "payload-min", .type = RS_OPT_INT, .fallback = "16", .min = 0, .max = 1048576,
@@ -59,6 +67,7 @@ static rs_opt_t s_keys_add_opts[] = {
     S_OPT_DB,
     S_OPT_MASTER_KEY("master key file the keyring is sealed with; must exist and open the "
                      "keyring's existing keys"),
+    S_OPT_ALGORITHM,
 };
 static rs_opt_t s_keys_retire_opts[] = { S_OPT_DB };
 static rs_opt_t s_keys_list_opts[] = { S_OPT_DB };
@@ -103,7 +112,7 @@ static s_command_t s_commands[] = {
     { "init",
       { "recsign init", "[options]",
         "Creates or migrates the recsign schema (safe to re-run and to run concurrently), then "
-        "optionally adds Ed25519 keys, their secrets sealed under the master key, and records "
+        "optionally adds keys (Ed25519 unless --algorithm says otherwise), their secrets sealed under the master key, and records "
         "with random payloads.",
         s_init_opts, S_COUNT(s_init_opts) },
       0, 0, NULL, NULL, cmd_init_check, cmd_init, false, false },
@@ -127,7 +136,8 @@ static s_command_t s_commands[] = {
       0, 0, NULL, NULL, NULL, cmd_audit, true, false },
     { "keys add",
       { "recsign keys add", "N [options]",
-        "Adds N new Ed25519 keys (1..100000), their secrets sealed under the master key, and "
+        "Adds N new keys of --algorithm (1..100000; default Ed25519), their secrets sealed under "
+        "the master key, and "
         "prints their ids, one per line. A running keycoord is notified and puts them in its "
         "queue.",
         s_keys_add_opts, S_COUNT(s_keys_add_opts) },
@@ -338,7 +348,7 @@ int main(int argc, char **argv)
         rs_config_log(cfg);
     rc = RS_EXIT_RUNTIME;
     if (rs_crypto_init()) {
-        rs_error("cannot initialise libsodium");
+        rs_error("cannot initialise libsodium or OpenSSL's secure heap");
         goto out;
     }
     if (cmd->offline) {

@@ -125,7 +125,77 @@ static const char s_v2[] =
     "GRANT SELECT ON leases, schema_migrations TO recsign_sink;"
     "GRANT SELECT (id) ON records TO recsign_sink;";
 
-/* Version 3: continuous signing (recsign-ventilator --follow). Inserting
+/* Version 3: keys of several algorithms (DESIGN.md, "Algorithms"). Keys
+ * stored before are Ed25519 (the default fills them in); a public key is
+ * 32 raw bytes for Ed25519 and a DER SubjectPublicKeyInfo otherwise, so
+ * the length check of version 1 now holds for Ed25519 only. Re-runnable. */
+static const char s_v3[] =
+    "ALTER TABLE keys ADD COLUMN IF NOT EXISTS algorithm text NOT NULL DEFAULT 'ed25519';"
+    "ALTER TABLE keys DROP CONSTRAINT IF EXISTS keys_algorithm_check;"
+    "ALTER TABLE keys ADD CONSTRAINT keys_algorithm_check CHECK (algorithm IN"
+    "  ('ed25519', 'ecdsa-p256', 'rsa-2048', 'rsa-3072', 'rsa-4096'));"
+    "ALTER TABLE keys DROP CONSTRAINT IF EXISTS keys_public_key_check;"
+    "ALTER TABLE keys ADD CONSTRAINT keys_public_key_check CHECK"
+    "  (CASE WHEN algorithm = 'ed25519' THEN length(public_key) = 32"
+    "        ELSE length(public_key) BETWEEN 64 AND 640 END);";
+
+/* Version 4: the data contract's limits and what happens outside it.
+ * - records.payload is at most 1 MiB (RS_PAYLOAD_MAX), checked at insert
+ *   and update. NOT VALID: rows stored before this version are not
+ *   rechecked here (a large table would be read whole, and one bad row
+ *   would make the migration fail); the ventilator refuses them at
+ *   dispatch and records them in records_refused instead.
+ * - records_refused: records a run could not sign, with the reason, once
+ *   each (the ventilator's; status and audit read it).
+ * - records_deleted: every record id deleted (or truncated) is logged by
+ *   trigger, so that a stored signature of a record that no longer exists
+ *   is told apart from one of a record that never existed.
+ * - keys.quarantined_at: set by the keycoord, on its clock, when a holder
+ *   reported that the key's sealed secret cannot be unsealed; the key is
+ *   never leased again (an operator retires it and adds another).
+ * Every statement can run again. */
+static const char s_v4[] =
+    "DO $$ BEGIN"
+    " IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'records_payload_max') THEN"
+    "  ALTER TABLE records ADD CONSTRAINT records_payload_max"
+    "   CHECK (octet_length(payload) <= 1048576) NOT VALID;"
+    " END IF;"
+    " END $$;"
+    "CREATE TABLE IF NOT EXISTS records_refused ("
+    "  record_id bigint PRIMARY KEY,"
+    "  reason text NOT NULL,"
+    "  run_id bigint NOT NULL,"
+    "  refused_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    "CREATE TABLE IF NOT EXISTS records_deleted ("
+    "  record_id bigint PRIMARY KEY,"
+    "  deleted_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    /* SECURITY DEFINER: whoever may delete records gets them logged,
+     * without a grant on the log. */
+    "CREATE OR REPLACE FUNCTION records_deleted_log() RETURNS trigger"
+    "  LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$"
+    " BEGIN"
+    "  IF TG_OP = 'TRUNCATE' THEN"
+    "   INSERT INTO records_deleted (record_id) SELECT id FROM records"
+    "    ON CONFLICT (record_id) DO UPDATE SET deleted_at = clock_timestamp();"
+    "  ELSE"
+    "   INSERT INTO records_deleted (record_id) SELECT id FROM gone"
+    "    ON CONFLICT (record_id) DO UPDATE SET deleted_at = clock_timestamp();"
+    "  END IF;"
+    "  RETURN NULL;"
+    " END $$;"
+    "DROP TRIGGER IF EXISTS records_deleted_log ON records;"
+    "CREATE TRIGGER records_deleted_log AFTER DELETE ON records"
+    "  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION records_deleted_log();"
+    "DROP TRIGGER IF EXISTS records_truncated_log ON records;"
+    "CREATE TRIGGER records_truncated_log BEFORE TRUNCATE ON records"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION records_deleted_log();"
+    "ALTER TABLE keys ADD COLUMN IF NOT EXISTS quarantined_at timestamptz,"
+    "  ADD COLUMN IF NOT EXISTS quarantined_by text;"
+    "REVOKE ALL ON records_refused, records_deleted FROM PUBLIC;"
+    "GRANT SELECT, INSERT ON records_refused TO recsign_ventilator;"
+    "GRANT UPDATE (quarantined_at, quarantined_by) ON keys TO recsign_keycoord;";
+
+/* Version 5: continuous signing (recsign-ventilator --follow). Inserting
  * records notifies channel recsign_records once per statement, with an
  * empty payload, so that PostgreSQL folds every statement of a transaction
  * into one notification, delivered at commit: a bulk insert costs one
@@ -133,7 +203,7 @@ static const char s_v2[] =
  * ventilator treats a notification as "look again": what it reads is the
  * table, so a lost notification delays a record, never loses it. Written
  * to be re-runnable on its own (CREATE OR REPLACE, DROP ... IF EXISTS). */
-static const char s_v3[] =
+static const char s_v5[] =
     "CREATE OR REPLACE FUNCTION records_added_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN PERFORM pg_notify('recsign_records', ''); RETURN NULL; END $$;"
     "DROP TRIGGER IF EXISTS records_added ON records;"
@@ -143,7 +213,9 @@ static const char s_v3[] =
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
     { 2, "key rotation and service roles", s_v2 },
-    { 3, "notify on inserted records", s_v3 },
+    { 3, "key algorithms", s_v3 },
+    { 4, "payload limit, refused and deleted records, key quarantine", s_v4 },
+    { 5, "notify on inserted records", s_v5 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

@@ -5,6 +5,7 @@
 #include "rs_crypto.h"
 #include "rs_db.h"
 #include "rs_log.h"
+#include "rs_signer.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -25,6 +26,7 @@ typedef struct {
     size_t count;
     uint8_t *message; /* reused across pages; grows to the largest message */
     size_t cap;
+    rs_verifier_t *verifier; /* this thread's: keeps the last key parsed */
     admin_verify_tally_t tally;
     int error;
 } s_worker_t;
@@ -41,28 +43,51 @@ const char *admin_verify_fault_name(admin_verify_fault_t fault)
     case ADMIN_VERIFY_BAD_SIGNATURE: return "bad signature";
     case ADMIN_VERIFY_NO_RECORD: return "no such record";
     case ADMIN_VERIFY_NO_KEY: return "no such key";
-    case ADMIN_VERIFY_SIGNATURE_LENGTH: return "signature not 64 bytes";
-    case ADMIN_VERIFY_KEY_LENGTH: return "public key not 32 bytes";
+    case ADMIN_VERIFY_SIGNATURE_LENGTH: return "signature length wrong for its algorithm";
+    case ADMIN_VERIFY_KEY_LENGTH: return "public key malformed for its algorithm";
     }
     return "unknown fault";
+}
+
+/* Writes "17 (bad signature), 18 and 5 more": the first of `listed` ids
+ * (with their faults, when given), `total` in all, into out. */
+static void s_describe(const int64_t *ids, const admin_verify_fault_t *faults, size_t listed,
+                       int64_t total, size_t max_items, char *out, size_t out_size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    size_t shown = listed < max_items ? listed : max_items;
+    for (size_t i = 0; i < shown && used < out_size; i++) {
+        int n = faults ? snprintf(out + used, out_size - used, "%s%lld (%s)", i ? ", " : "",
+                                  (long long) ids[i], admin_verify_fault_name(faults[i]))
+                       : snprintf(out + used, out_size - used, "%s%lld", i ? ", " : "",
+                                  (long long) ids[i]);
+        if (n < 0)
+            return;
+        used += (size_t) n;
+    }
+    if (total > (int64_t) shown && used < out_size)
+        snprintf(out + used, out_size - used, " and %lld more", (long long) (total - (int64_t) shown));
 }
 
 void admin_verify_describe(const admin_verify_tally_t *tally, size_t max_items, char *out,
                            size_t out_size)
 {
-    size_t used = 0;
-    out[0] = '\0';
-    size_t shown = tally->listed < max_items ? tally->listed : max_items;
-    for (size_t i = 0; i < shown && used < out_size; i++) {
-        int n = snprintf(out + used, out_size - used, "%s%lld (%s)", i ? ", " : "",
-                         (long long) tally->ids[i], admin_verify_fault_name(tally->faults[i]));
-        if (n < 0)
-            return;
-        used += (size_t) n;
-    }
-    if (tally->failed > (int64_t) shown && used < out_size)
-        snprintf(out + used, out_size - used, " and %lld more",
-                 (long long) (tally->failed - (int64_t) shown));
+    s_describe(tally->ids, tally->faults, tally->listed, tally->failed, max_items, out, out_size);
+}
+
+void admin_verify_describe_deleted(const admin_verify_tally_t *tally, size_t max_items, char *out,
+                                   size_t out_size)
+{
+    s_describe(tally->deleted_ids, NULL, tally->deleted_listed, tally->deleted, max_items, out,
+               out_size);
+}
+
+static void s_tally_deleted(admin_verify_tally_t *tally, int64_t id)
+{
+    tally->deleted++;
+    if (tally->deleted_listed < ADMIN_VERIFY_LISTED)
+        tally->deleted_ids[tally->deleted_listed++] = id;
 }
 
 static void s_tally_fail(admin_verify_tally_t *tally, int64_t id, admin_verify_fault_t fault)
@@ -79,6 +104,9 @@ static void s_tally_add(admin_verify_tally_t *dst, const admin_verify_tally_t *s
 {
     dst->checked += src->checked;
     dst->failed += src->failed;
+    dst->deleted += src->deleted;
+    for (size_t i = 0; i < src->deleted_listed && dst->deleted_listed < ADMIN_VERIFY_LISTED; i++)
+        dst->deleted_ids[dst->deleted_listed++] = src->deleted_ids[i];
     for (size_t i = 0; i < src->listed && dst->listed < ADMIN_VERIFY_LISTED; i++) {
         dst->ids[dst->listed] = src->ids[i];
         dst->faults[dst->listed] = src->faults[i];
@@ -93,9 +121,13 @@ static int s_check(s_worker_t *w, const admin_verify_row_t *row)
         return ADMIN_VERIFY_NO_RECORD;
     if (!row->public_key)
         return ADMIN_VERIFY_NO_KEY;
-    if (row->public_key_len != RS_PK_BYTES)
+    rs_alg_t alg = RS_ALG_ED25519;
+    if ((row->algorithm && rs_alg_parse(&alg, row->algorithm))
+        || rs_verifier_set_key(w->verifier, alg, row->public_key, row->public_key_len))
         return ADMIN_VERIFY_KEY_LENGTH;
-    if (row->signature_len != RS_SIG_BYTES)
+    /* Ed25519's is exactly 64 bytes; the others' at most their largest. */
+    if (row->signature_len == 0 || row->signature_len > rs_alg_sig_max(alg)
+        || (alg == RS_ALG_ED25519 && row->signature_len != RS_SIG_BYTES))
         return ADMIN_VERIFY_SIGNATURE_LENGTH;
     size_t need = RS_MESSAGE_HEADER_BYTES + row->payload_len;
     if (need > w->cap) {
@@ -109,7 +141,7 @@ static int s_check(s_worker_t *w, const admin_verify_row_t *row)
         w->cap = cap;
     }
     size_t len = rs_message_build(w->message, row->record_id, row->payload, row->payload_len);
-    if (rs_verify(row->signature, w->message, len, row->public_key))
+    if (rs_verifier_check(w->verifier, row->signature, row->signature_len, w->message, len))
         return ADMIN_VERIFY_BAD_SIGNATURE;
     return 0;
 }
@@ -118,6 +150,10 @@ static void *s_work(void *arg)
 {
     s_worker_t *w = arg;
     for (size_t i = 0; i < w->count; i++) {
+        if (!w->rows[i].payload && w->rows[i].record_deleted) {
+            s_tally_deleted(&w->tally, w->rows[i].record_id);
+            continue;
+        }
         int fault = s_check(w, &w->rows[i]);
         if (fault < 0) {
             w->error = -1;
@@ -130,6 +166,8 @@ static void *s_work(void *arg)
     return NULL;
 }
 
+static void s_pool_fini(s_pool_t *pool);
+
 static int s_pool_init(s_pool_t *pool, int threads)
 {
     if (threads < 1)
@@ -141,13 +179,21 @@ static int s_pool_init(s_pool_t *pool, int threads)
     }
     pool->threads = threads;
     pool->running = 0;
+    for (int i = 0; i < threads; i++)
+        if (!(pool->workers[i].verifier = rs_verifier_new())) {
+            rs_error("verify: out of memory for %d threads", threads);
+            s_pool_fini(pool);
+            return -1;
+        }
     return 0;
 }
 
 static void s_pool_fini(s_pool_t *pool)
 {
-    for (int i = 0; pool->workers && i < pool->threads; i++)
+    for (int i = 0; pool->workers && i < pool->threads; i++) {
         free(pool->workers[i].message);
+        rs_verifier_destroy(&pool->workers[i].verifier);
+    }
     free(pool->workers);
     pool->workers = NULL;
 }
@@ -217,12 +263,17 @@ static void s_rows_from_page(admin_verify_row_t *rows, const PGresult *res, int 
                            ? NULL
                            : (const uint8_t *) PQgetvalue(res, i, ADMIN_PAGE_PAYLOAD);
         row->payload_len = (size_t) PQgetlength(res, i, ADMIN_PAGE_PAYLOAD);
+        row->record_deleted = !PQgetisnull(res, i, ADMIN_PAGE_RECORD_DELETED)
+                              && PQgetvalue(res, i, ADMIN_PAGE_RECORD_DELETED)[0] != 0;
         row->signature = (const uint8_t *) PQgetvalue(res, i, ADMIN_PAGE_SIGNATURE);
         row->signature_len = (size_t) PQgetlength(res, i, ADMIN_PAGE_SIGNATURE);
         row->public_key = PQgetisnull(res, i, ADMIN_PAGE_PUBLIC_KEY)
                               ? NULL
                               : (const uint8_t *) PQgetvalue(res, i, ADMIN_PAGE_PUBLIC_KEY);
         row->public_key_len = (size_t) PQgetlength(res, i, ADMIN_PAGE_PUBLIC_KEY);
+        row->algorithm = PQgetisnull(res, i, ADMIN_PAGE_ALGORITHM)
+                             ? NULL
+                             : PQgetvalue(res, i, ADMIN_PAGE_ALGORITHM);
     }
 }
 

@@ -6,18 +6,19 @@
 #define ADMIN_VERIFY_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* How many failing record ids a tally keeps (the first ones, by id). */
+/* How many failing (and deleted) record ids a tally keeps (the first ones, by id). */
 #define ADMIN_VERIFY_LISTED 20
 
 typedef enum {
     ADMIN_VERIFY_BAD_SIGNATURE = 1, /* does not verify under the key */
     ADMIN_VERIFY_NO_RECORD,         /* signature of a record that does not exist */
     ADMIN_VERIFY_NO_KEY,            /* signature by a key that does not exist */
-    ADMIN_VERIFY_SIGNATURE_LENGTH,  /* signature is not 64 bytes */
-    ADMIN_VERIFY_KEY_LENGTH,        /* public key is not 32 bytes */
+    ADMIN_VERIFY_SIGNATURE_LENGTH,  /* signature longer than its key's algorithm makes */
+    ADMIN_VERIFY_KEY_LENGTH,        /* public key malformed for its algorithm, or unknown algorithm */
 } admin_verify_fault_t;
 
 /* One signature to check; the pointers are borrowed. */
@@ -25,10 +26,12 @@ typedef struct {
     int64_t record_id;
     const uint8_t *payload; /* NULL: the record is missing */
     size_t payload_len;
+    bool record_deleted;    /* missing because it was deleted (records_deleted) */
     const uint8_t *signature;
     size_t signature_len;
     const uint8_t *public_key; /* NULL: the key is missing */
     size_t public_key_len;
+    const char *algorithm;     /* keys.algorithm of the key; NULL counts as "ed25519" */
 } admin_verify_row_t;
 
 typedef struct {
@@ -37,6 +40,11 @@ typedef struct {
     size_t listed; /* entries used in ids and faults */
     int64_t ids[ADMIN_VERIFY_LISTED];
     admin_verify_fault_t faults[ADMIN_VERIFY_LISTED];
+    /* Signatures of records deleted since (logged in records_deleted):
+     * nothing to check them against, and no failure. */
+    int64_t deleted;
+    size_t deleted_listed;
+    int64_t deleted_ids[ADMIN_VERIFY_LISTED];
 } admin_verify_tally_t;
 
 /* A short name for a fault, e.g. "bad signature". */
@@ -53,9 +61,16 @@ void admin_verify_describe(const admin_verify_tally_t *tally, size_t max_items, 
 int admin_verify_rows(const admin_verify_row_t *rows, size_t count, int threads,
                       admin_verify_tally_t *tally) __attribute__((warn_unused_result));
 
+/* Writes "17, 18, 19 and 5 more" for the signatures of deleted records
+ * listed in tally, at most max_items of them, into out. */
+void admin_verify_describe_deleted(const admin_verify_tally_t *tally, size_t max_items, char *out,
+                                   size_t out_size);
+
 /* Verifies every row of signatures (in the caller's transaction, so one
  * snapshot), failures listed by ascending record id. A signature whose
- * record or key is missing, or whose length is wrong, counts as failed.
+ * record or key is missing, or whose length is wrong, counts as failed;
+ * but one whose record was deleted (its id is in records_deleted) counts
+ * in tally->deleted instead, not as checked nor failed.
  * Returns 0 when every signature was checked (whatever the outcome), or
  * -1 (logged) on a database or thread error. */
 int admin_verify_all(PGconn *conn, int threads, admin_verify_tally_t *tally)

@@ -11,11 +11,12 @@
 typedef struct {
     uint32_t id;
     uint16_t sealed_len;
-    uint8_t sealed[RS_SEALED_MAX];
+    uint8_t *sealed;    /* sealed_len bytes, owned: up to RS_SEALED_MAX for RSA-4096 */
     int32_t prev, next; /* free-queue links, -1 at the ends */
     bool is_free;
     bool used;          /* granted at least once: no longer "never used" */
-    bool retired;       /* out of the queue for good */
+    bool retired;       /* out of the queue for good, by an operator */
+    bool quarantined;   /* out of the queue for good: its secret cannot be unsealed */
     int32_t held_slot;  /* position in self->held while held */
     uint64_t lease_id;
     int64_t deadline_mono_us;
@@ -98,6 +99,8 @@ void kc_coord_destroy(kc_coord_t **self_p)
             self->cookie_free(&w->cookie);
     }
     free(self->waiters);
+    for (size_t i = 0; i < self->key_count; i++)
+        free(self->keys[i].sealed);
     free(self->keys);
     free(self->slots);
     free(self->held);
@@ -190,7 +193,7 @@ static void s_end(kc_coord_t *self, int32_t index, const char *reason)
     k->lease_id = 0;
     k->holder[0] = '\0';
     k->used = true;
-    if (!k->retired)
+    if (!k->retired && !k->quarantined)
         s_free_push_tail(self, index);
 }
 
@@ -254,12 +257,16 @@ static int32_t s_key_new(kc_coord_t *self, uint32_t key_id, const uint8_t *seale
     if (sealed_len == 0 || sealed_len > RS_SEALED_MAX || s_lookup(self, key_id) >= 0
         || s_grow(self) != 0)
         return -1;
+    uint8_t *copy = malloc(sealed_len);
+    if (!copy)
+        return -1;
     int32_t index = (int32_t) self->key_count++;
     s_key_t *k = &self->keys[index];
     memset(k, 0, sizeof *k);
     k->id = key_id;
     k->prev = k->next = -1;
     k->sealed_len = (uint16_t) sealed_len;
+    k->sealed = copy;
     memcpy(k->sealed, sealed, sealed_len);
     s_slot_put(self, index);
     return index;
@@ -273,8 +280,9 @@ int kc_coord_add_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed, s
         return -1;
     s_key_t *k = &self->keys[index];
     k->used = (flags & KC_KEY_USED) != 0;
+    k->quarantined = (flags & KC_KEY_QUARANTINED) != 0;
     k->retired = (flags & KC_KEY_RETIRED) != 0;
-    if (!k->retired)
+    if (!k->retired && !k->quarantined)
         s_free_push_tail(self, index);
     return 0;
 }
@@ -343,7 +351,8 @@ int kc_coord_retire_key(kc_coord_t *self, uint32_t key_id)
         return 1;
     if (k->is_free)
         s_free_unlink(self, index);
-    /* A held key finishes its lease and then stays out. */
+    /* A held key finishes its lease and then stays out (a quarantined
+     * one is out already: its retirement is only recorded). */
     k->retired = true;
     s_event_new(self, KC_EVENT_KEY_RETIRED, k);
     return 0;
@@ -384,6 +393,23 @@ int kc_coord_release(kc_coord_t *self, uint64_t lease_id, const char *holder)
     int32_t index = s_find_held(self, lease_id);
     if (index < 0 || strcmp(self->keys[index].holder, holder) != 0)
         return RS_RELEASE_UNKNOWN;
+    s_end(self, index, "released");
+    return RS_RELEASE_OK;
+}
+
+int kc_coord_quarantine(kc_coord_t *self, uint64_t lease_id, const char *holder,
+                        uint32_t *key_id)
+{
+    int32_t index = s_find_held(self, lease_id);
+    if (index < 0 || strcmp(self->keys[index].holder, holder) != 0)
+        return RS_RELEASE_UNKNOWN;
+    s_key_t *k = &self->keys[index];
+    if (!k->quarantined) {
+        k->quarantined = true;
+        kc_event_t *e = s_event_new(self, KC_EVENT_KEY_QUARANTINED, k);
+        snprintf(e->holder, sizeof e->holder, "%s", holder);
+    }
+    *key_id = k->id;
     s_end(self, index, "released");
     return RS_RELEASE_OK;
 }

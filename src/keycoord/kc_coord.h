@@ -23,6 +23,8 @@ typedef enum {
     KC_EVENT_END,
     KC_EVENT_KEY_LIVE,    /* a key entered the queue (keys.live_at) */
     KC_EVENT_KEY_RETIRED, /* a key left it for good (keys.retired_at) */
+    KC_EVENT_KEY_QUARANTINED, /* a key left it for good, its secret unusable
+                                 (keys.quarantined_at; holder: who reported it) */
 } kc_event_type_t;
 
 typedef struct {
@@ -33,7 +35,7 @@ typedef struct {
     const char *end_reason; /* KC_EVENT_END: "released" or "expired" */
     uint64_t run_id;        /* KC_EVENT_GRANT */
     uint32_t batch_records; /* KC_EVENT_GRANT */
-    char holder[RS_HOLDER_MAX + 1];
+    char holder[RS_HOLDER_MAX + 1]; /* KC_EVENT_GRANT, KC_EVENT_KEY_QUARANTINED */
 } kc_event_t;
 
 /* A grant ready to be sent: the waiter it answers and its leases, one per
@@ -68,6 +70,7 @@ void kc_coord_destroy(kc_coord_t **self_p);
 enum {
     KC_KEY_USED = 1,    /* released before: not among the never-used keys */
     KC_KEY_RETIRED = 2, /* never to be queued again */
+    KC_KEY_QUARANTINED = 4, /* never to be queued again: its secret cannot be unsealed */
 };
 
 /* Adds a key at start-up; unless retired it goes to the tail of the LRU
@@ -104,6 +107,15 @@ int kc_coord_adopt_lease(kc_coord_t *self, uint64_t lease_id, uint32_t key_id, c
 /* Ends lease_id if it is open and held by `holder`; the key goes to the tail
  * of the free queue. Returns RS_RELEASE_OK or RS_RELEASE_UNKNOWN. */
 int kc_coord_release(kc_coord_t *self, uint64_t lease_id, const char *holder);
+
+/* Ends lease_id if it is open and held by `holder` (so only the holder's
+ * certificate can report it), and takes its key out of the queue for good:
+ * the holder could not unseal the key's secret. Produces a
+ * KEY_QUARANTINED event (before the lease's END, so the key never returns
+ * to the free queue). Sets *key_id on success. Returns RS_RELEASE_OK or
+ * RS_RELEASE_UNKNOWN. */
+int kc_coord_quarantine(kc_coord_t *self, uint64_t lease_id, const char *holder,
+                        uint32_t *key_id);
 
 /* Restarts the TTL of lease_id if it is open and held by `holder`: its
  * deadline becomes now_mono_us + ttl. Returns RS_RELEASE_OK or

@@ -16,6 +16,15 @@
 #define S_OWNER_CHECK_US 2000000  /* how often the lock-holding connection is checked */
 #define S_KEYRING_POLL_US 100000     /* how often keyring notifications are read */
 #define S_KEYRING_RELOAD_US 30000000 /* full keyring reload, in case a notification was missed */
+/* Keys one certificate may have quarantined over this keycoord's life:
+ * a key is quarantined only on the report of its lease's holder, and a
+ * worker reports only after its master key has unsealed another key, but
+ * a rogue or broken client with an allowed certificate could still lease
+ * and report key after key. Past this many, its reports are taken as
+ * plain releases and logged as errors. (Without CURVE every worker counts
+ * as one sender.) */
+#define S_QUARANTINES_PER_SENDER 3
+#define S_REPORTERS_MAX 256
 
 /* A reply waiting to be sent; encoded only when sent, into one buffer. */
 typedef struct {
@@ -52,7 +61,61 @@ struct kc_server_t {
     bool held_for_log;
     uint64_t held_for_log_turns;
     uint64_t lease_ids_reserved; /* highest lease id durably reserved */
+    /* Keys quarantined on each sender's reports (S_QUARANTINES_PER_SENDER). */
+    struct {
+        char tag[RS_SENDER_TAG_CHARS + 1];
+        uint32_t count;
+    } reporters[S_REPORTERS_MAX];
+    size_t reporter_count;
+    uint64_t quarantined, quarantine_refused;
 };
+
+/* The number of keys quarantined on the reports of the sender with this
+ * tag so far; NULL when the table is full (then no more are taken). */
+static uint32_t *s_reporter(kc_server_t *self, const char *tag)
+{
+    for (size_t i = 0; i < self->reporter_count; i++)
+        if (strcmp(self->reporters[i].tag, tag) == 0)
+            return &self->reporters[i].count;
+    if (self->reporter_count == S_REPORTERS_MAX)
+        return NULL;
+    size_t i = self->reporter_count++;
+    snprintf(self->reporters[i].tag, sizeof self->reporters[i].tag, "%s", tag);
+    self->reporters[i].count = 0;
+    return &self->reporters[i].count;
+}
+
+/* A holder gives lease_id back because it cannot unseal the key's secret:
+ * the key is quarantined, unless this sender has reported too many.
+ * Returns the outcome as a release's. */
+static int s_take_broken_report(kc_server_t *self, zframe_t *body, uint64_t lease_id,
+                                const char *holder)
+{
+    char tag[RS_SENDER_TAG_CHARS + 1];
+    rs_security_sender_tag(self->security, body, tag);
+    uint32_t *reported = s_reporter(self, tag);
+    if (!reported || *reported >= S_QUARANTINES_PER_SENDER) {
+        self->quarantine_refused++;
+        if (self->quarantine_refused <= 10 || self->quarantine_refused % 1000 == 0)
+            rs_error("holder '%s' reported the key of lease %llu broken, but its certificate has had %u keys quarantined already: taken as a plain release (check that worker's master key, or revoke its certificate); %llu such reports so far",
+                     holder, (unsigned long long) lease_id, S_QUARANTINES_PER_SENDER,
+                     (unsigned long long) self->quarantine_refused);
+        return kc_coord_release(self->coord, lease_id, holder);
+    }
+    uint32_t key_id = 0;
+    int outcome = kc_coord_quarantine(self->coord, lease_id, holder, &key_id);
+    if (outcome != RS_RELEASE_OK) {
+        rs_warn("holder '%s' reported the key of lease %llu broken, but holds no such lease (expired?); nothing quarantined",
+                holder, (unsigned long long) lease_id);
+        return outcome;
+    }
+    (*reported)++;
+    self->quarantined++;
+    self->releases++;
+    rs_error("key %u quarantined: holder '%s' could not unseal its secret under lease %llu; it is leased no more (an operator retires it and adds another: recsign keys retire %u; recsign keys add 1)",
+             key_id, holder, (unsigned long long) lease_id, key_id);
+    return outcome;
+}
 
 /* Keeps a block of lease ids reserved ahead of the grants. Returns false
  * when the reservation cannot be written: grant nothing then. */
@@ -216,6 +279,9 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
             rs_debug("holder '%s' released lease %llu, which it does not hold (expired?)",
                      req.holder, (unsigned long long) req.release[i]);
     }
+    for (size_t i = 0; i < req.broken_count; i++)
+        release_status = s_fold_status(release_status,
+                                       s_take_broken_report(self, body, req.broken[i], req.holder));
     uint8_t renew_status = RS_RELEASE_NONE;
     int64_t now = req.renew_count ? rs_mono_us() : 0;
     for (size_t i = 0; i < req.renew_count; i++) {
@@ -242,7 +308,12 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
     }
     /* A release, a ping, or a want that cannot wait: answer now, granting nothing. */
     s_reply_t *r = s_reply_new(self);
-    if (r) {
+    if (!r) {
+        self->undeliverable++;
+        rs_error("out of memory for the reply to holder '%s'; it will retry; %llu replies undeliverable so far",
+                 req.holder, (unsigned long long) self->undeliverable);
+    }
+    else {
         r->grant.seq = req.seq;
         r->grant.release_status = release_status;
         r->renew_status = renew_status;
@@ -359,10 +430,11 @@ static void s_log_stats(kc_server_t *self, int64_t now)
     unsigned long long writes;
     double mean_events, mean_us;
     kc_logger_stats(self->logger, &writes, &mean_events, &mean_us);
-    rs_info("keys free %zu, held %zu, waiting holders %zu; grants %llu, releases %llu, expiries %llu, dropped %llu malformed and %llu unauthorized, undeliverable %llu; lease log: %llu writes of %.1f events, %.0f us each; grants held back for the log in %llu turns",
+    rs_info("keys free %zu, held %zu, waiting holders %zu; grants %llu, releases %llu, expiries %llu, keys quarantined %llu (reports refused %llu), dropped %llu malformed and %llu unauthorized, undeliverable %llu; lease log: %llu writes of %.1f events, %.0f us each; grants held back for the log in %llu turns",
             kc_coord_free_count(self->coord), kc_coord_held_count(self->coord),
             kc_coord_waiting_count(self->coord), (unsigned long long) self->grants,
             (unsigned long long) self->releases, (unsigned long long) self->expiries,
+            (unsigned long long) self->quarantined, (unsigned long long) self->quarantine_refused,
             (unsigned long long) self->dropped_malformed, (unsigned long long) self->unauthorized,
             (unsigned long long) self->undeliverable, writes, mean_events, mean_us,
             (unsigned long long) self->held_for_log_turns);

@@ -58,6 +58,9 @@ static int s_prepare(PGconn *conn)
         { "kc_key_retired",
           "UPDATE keys SET retired_at = $2::timestamptz"
           " WHERE id = $1::integer AND retired_at IS NULL" },
+        { "kc_key_quarantined",
+          "UPDATE keys SET quarantined_at = $2::timestamptz, quarantined_by = $3::text"
+          " WHERE id = $1::integer AND quarantined_at IS NULL" },
     };
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
         PGresult *res = PQprepare(conn, statements[i].name, statements[i].sql, 0, NULL);
@@ -190,7 +193,8 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
     res = PQexecParams(self->conn,
                        "SELECT k.id, k.sealed_secret, (l.last_end IS NOT NULL)::int,"
                        " (k.retired_at IS NOT NULL)::int, (k.live_at IS NULL)::int,"
-                       " (k.retire_requested_at IS NOT NULL AND k.retired_at IS NULL)::int"
+                       " (k.retire_requested_at IS NOT NULL AND k.retired_at IS NULL)::int,"
+                       " (k.quarantined_at IS NOT NULL)::int"
                        " FROM keys k"
                        " LEFT JOIN (SELECT key_id, max(ended_at) AS last_end FROM leases"
                        "            GROUP BY key_id) l ON l.key_id = k.id"
@@ -203,7 +207,8 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
     for (int i = 0; i < PQntuples(res); i++) {
         uint32_t key_id = (uint32_t) rs_db_get_int4(res, i, 0);
         unsigned flags = (rs_db_get_int4(res, i, 2) ? KC_KEY_USED : 0)
-                         | (rs_db_get_int4(res, i, 3) ? KC_KEY_RETIRED : 0);
+                         | (rs_db_get_int4(res, i, 3) ? KC_KEY_RETIRED : 0)
+                         | (rs_db_get_int4(res, i, 6) ? KC_KEY_QUARANTINED : 0);
         if (kc_coord_add_key(coord, key_id, (const uint8_t *) PQgetvalue(res, i, 1),
                              (size_t) PQgetlength(res, i, 1), flags)
             != 0) {
@@ -212,7 +217,7 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
             goto fail;
         }
         /* New to the queue now: its live_at is this moment. */
-        if (rs_db_get_int4(res, i, 4) && !(flags & KC_KEY_RETIRED))
+        if (rs_db_get_int4(res, i, 4) && !(flags & (KC_KEY_RETIRED | KC_KEY_QUARANTINED)))
             (void) kc_coord_make_live(coord, key_id);
         if (rs_db_get_int4(res, i, 5))
             (void) kc_coord_retire_key(coord, key_id);
@@ -574,14 +579,15 @@ static int s_send_key_event(kc_store_t *self, const kc_event_t *e)
     uint8_t key[4], at[8];
     rs_put_u32(key, e->key_id);
     s_put_time(at, e->at_us);
-    const char *values[] = { (char *) key, (char *) at };
-    const int lengths[] = { 4, 8 };
-    const int formats[] = { 1, 1 };
-    return PQsendQueryPrepared(self->conn,
-                               e->type == KC_EVENT_KEY_LIVE ? "kc_key_live" : "kc_key_retired", 2,
-                               values, lengths, formats, 0)
-               ? 0
-               : -1;
+    const char *values[] = { (char *) key, (char *) at, e->holder };
+    const int lengths[] = { 4, 8, (int) strlen(e->holder) };
+    const int formats[] = { 1, 1, 1 };
+    const char *statement = e->type == KC_EVENT_KEY_LIVE      ? "kc_key_live"
+                            : e->type == KC_EVENT_KEY_RETIRED ? "kc_key_retired"
+                                                              : "kc_key_quarantined";
+    int params = e->type == KC_EVENT_KEY_QUARANTINED ? 3 : 2;
+    return PQsendQueryPrepared(self->conn, statement, params, values, lengths, formats, 0) ? 0
+                                                                                          : -1;
 }
 
 int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, bool retry)
@@ -616,7 +622,8 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
         sent++;
     }
     for (size_t i = 0; i < count && !failed; i++)
-        if (events[i].type == KC_EVENT_KEY_LIVE || events[i].type == KC_EVENT_KEY_RETIRED) {
+        if (events[i].type == KC_EVENT_KEY_LIVE || events[i].type == KC_EVENT_KEY_RETIRED
+            || events[i].type == KC_EVENT_KEY_QUARANTINED) {
             failed |= s_send_key_event(self, &events[i]);
             sent++;
         }

@@ -274,6 +274,48 @@ static void test_several_per_request(void)
     kc_coord_destroy(&c);
 }
 
+/* A key reported broken by its holder leaves the queue for good; only
+ * the holder of an open lease can report it; loaded quarantined keys are
+ * never queued; retiring a quarantined key is still recorded. */
+static void test_quarantine(void)
+{
+    kc_coord_t *c = s_coord(3, 1000);
+    kc_grant_lease_t a = s_lease(c, "a", 0), b = s_lease(c, "b", 0);
+    RS_CHECK(a.key_id == 1 && b.key_id == 2);
+    uint32_t key = 0;
+    RS_CHECK(kc_coord_quarantine(c, b.lease_id, "a", &key) == RS_RELEASE_UNKNOWN); /* not a's */
+    RS_CHECK(kc_coord_quarantine(c, 999, "b", &key) == RS_RELEASE_UNKNOWN);
+    kc_coord_events_clear(c);
+    RS_CHECK(kc_coord_quarantine(c, b.lease_id, "b", &key) == RS_RELEASE_OK && key == 2);
+    RS_CHECK(kc_coord_quarantine(c, b.lease_id, "b", &key) == RS_RELEASE_UNKNOWN); /* ended */
+    size_t n;
+    const kc_event_t *e = kc_coord_events(c, &n);
+    RS_CHECK(n == 2 && e[0].type == KC_EVENT_KEY_QUARANTINED && e[0].key_id == 2
+             && !strcmp(e[0].holder, "b") && e[1].type == KC_EVENT_END
+             && e[1].lease_id == b.lease_id && e[1].at_us > e[0].at_us);
+    RS_CHECK(kc_coord_held_count(c) == 1 && kc_coord_free_count(c) == 1);
+    RS_CHECK(kc_coord_release(c, a.lease_id, "a") == RS_RELEASE_OK);
+    /* Key 2 never comes back: 3, then 1, then nothing. */
+    RS_CHECK(s_lease(c, "x", 0).key_id == 3);
+    RS_CHECK(s_lease(c, "y", 0).key_id == 1);
+    static int cookie;
+    RS_CHECK(kc_coord_want(c, "z", 1, 1, 10, 1, RS_RELEASE_NONE, &cookie) == 0);
+    kc_grant_t g;
+    RS_CHECK(!kc_coord_next_grant(c, 0, &g));
+    /* The operator retires it: recorded, though it was out already. */
+    kc_coord_events_clear(c);
+    RS_CHECK(kc_coord_retire_key(c, 2) == 0);
+    e = kc_coord_events(c, &n);
+    RS_CHECK(n == 1 && e[0].type == KC_EVENT_KEY_RETIRED && e[0].key_id == 2);
+    kc_coord_destroy(&c);
+
+    c = kc_coord_new(1000, 1, 0, 16, s_cookie_free);
+    RS_CHECK(kc_coord_add_key(c, 1, s_sealed, sizeof s_sealed, KC_KEY_QUARANTINED) == 0);
+    RS_CHECK(kc_coord_add_key(c, 2, s_sealed, sizeof s_sealed, 0) == 0);
+    RS_CHECK(kc_coord_free_count(c) == 1 && s_lease(c, "a", 0).key_id == 2);
+    kc_coord_destroy(&c);
+}
+
 int main(void)
 {
     test_lru_order();
@@ -284,6 +326,7 @@ int main(void)
     test_rotation();
     test_goodbye();
     test_several_per_request();
+    test_quarantine();
     printf("kc_coord: ok\n");
     return 0;
 }

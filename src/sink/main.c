@@ -53,7 +53,7 @@ int main(int argc, char **argv)
     if (!security)
         goto out;
     const rs_socket_opts_t pull_opts = { .rcvhwm = 1000,
-                                         .max_msg_bytes = (int64_t) rs_results_size(RS_BATCH_MAX) };
+                                         .max_msg_bytes = (int64_t) rs_results_size(RS_BATCH_MAX, RS_SIG_MAX) };
     pull = rs_socket_new(ZMQ_PULL, rs_config_str(&config, "bind"), RS_BIND, &pull_opts, security,
                          NULL, err, sizeof err);
     if (!pull) {

@@ -17,6 +17,16 @@ typedef struct {
     uint64_t dropped, fenced, unauthorized;
 } s_loop_t;
 
+/* Counts a dropped message and says why: the first few, then sparsely,
+ * so that a flood does not flood the log. */
+static void s_dropped(s_loop_t *self, const char *why, size_t bytes)
+{
+    self->dropped++;
+    if (self->dropped <= 10 || self->dropped % 1000 == 0)
+        rs_warn("dropped a %s of %zu bytes; %llu dropped so far", why, bytes,
+                (unsigned long long) self->dropped);
+}
+
 static void s_take(s_loop_t *self, zframe_t *frame)
 {
     if (!rs_security_allowed(self->security, frame)) {
@@ -28,21 +38,29 @@ static void s_take(s_loop_t *self, zframe_t *frame)
     }
     rs_results_t results;
     if (rs_results_decode(&results, zframe_data(frame), zframe_size(frame)) != 0) {
-        self->dropped++;
-        if (self->dropped <= 10 || self->dropped % 1000 == 0)
-            rs_warn("dropped a malformed message of %zu bytes; %llu dropped so far",
-                    zframe_size(frame), (unsigned long long) self->dropped);
+        s_dropped(self, "malformed message", zframe_size(frame));
         return;
     }
     char sender[RS_SENDER_TAG_CHARS + 1];
     rs_security_sender_tag(self->security, frame, sender);
     if (sink_store_add(self->store, &results, sender) != 0) {
-        rs_error("out of memory buffering %u signatures; they will be signed again", results.count);
+        s_dropped(self, "message of signatures that could not be buffered (out of memory; they will be signed again)",
+                  zframe_size(frame));
         return;
     }
     self->last_arrival_us = rs_mono_us();
     if (!self->oldest_pending_us)
         self->oldest_pending_us = self->last_arrival_us;
+}
+
+/* Takes one received message: a single frame of RESULTS. */
+static void s_take_msg(s_loop_t *self, zmsg_t *msg)
+{
+    if (zmsg_size(msg) != 1) {
+        s_dropped(self, "message of several frames", zmsg_content_size(msg));
+        return;
+    }
+    s_take(self, zmsg_first(msg));
 }
 
 /* A flush is due when rows have waited flush_ms, or when new rows came
@@ -147,12 +165,7 @@ int sink_loop_run(zsock_t *pull, sink_store_t *store, rs_security_t *security,
                 zmsg_t *msg = rs_socket_recv_ready(pull);
                 if (!msg)
                     break;
-                zframe_t *frame = zmsg_pop(msg);
-                if (frame && zmsg_size(msg) == 0)
-                    s_take(&self, frame);
-                else
-                    self.dropped++;
-                zframe_destroy(&frame);
+                s_take_msg(&self, msg);
                 zmsg_destroy(&msg);
             }
         }
@@ -169,10 +182,7 @@ int sink_loop_run(zsock_t *pull, sink_store_t *store, rs_security_t *security,
         zmsg_t *msg = rs_socket_recv_ready(pull);
         if (!msg)
             break;
-        zframe_t *frame = zmsg_pop(msg);
-        if (frame && zmsg_size(msg) == 0)
-            s_take(&self, frame);
-        zframe_destroy(&frame);
+        s_take_msg(&self, msg);
         zmsg_destroy(&msg);
     }
     int rc = 0;

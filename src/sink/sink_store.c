@@ -19,9 +19,13 @@ static const uint8_t s_copy_header[19] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0
                                            0, 0, 0, 0, 0, 0, 0, 0 };
 static const uint8_t s_copy_trailer[2] = { 0xff, 0xff };
 /* Per row: field count, then (length, value) for record_id, key_id,
- * lease_id, signature, signed_at. */
-#define S_ROW_BYTES (2 + (4 + 8) + (4 + 4) + (4 + 8) + (4 + RS_SIG_BYTES) + (4 + 8))
-#define S_SIGNED_AT_OFFSET (S_ROW_BYTES - 8)
+ * lease_id, signed_at, signature. The signature's length varies with the
+ * key's algorithm (ECDSA's even from row to row), so it comes last and the
+ * rest of a row is at fixed offsets. */
+#define S_SIGNED_AT_OFFSET (2 + (4 + 8) + (4 + 4) + (4 + 8) + 4)
+#define S_SIG_LEN_OFFSET (S_SIGNED_AT_OFFSET + 8)
+#define S_ROW_FIXED_BYTES (S_SIG_LEN_OFFSET + 4)
+#define S_COPY_COLUMNS "(record_id, key_id, lease_id, signed_at, signature)"
 #define S_PG_EPOCH_OFFSET_US 946684800000000LL
 /* After a flush meets rows already stored (re-dispatched work), use the
  * staging path for a while: more duplicates are likely to follow. */
@@ -100,7 +104,8 @@ int sink_store_reconnect(sink_store_t *self)
 
 int sink_store_add(sink_store_t *self, const rs_results_t *results, const char *sender_tag)
 {
-    size_t need = self->rows_size + (size_t) results->count * S_ROW_BYTES;
+    /* At most: every signature fills its slot. */
+    size_t need = self->rows_size + (size_t) results->count * (S_ROW_FIXED_BYTES + results->sig_slot);
     if (need > self->rows_cap) {
         size_t cap = self->rows_cap ? self->rows_cap : 1 << 20;
         while (cap < need)
@@ -123,7 +128,7 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results, const char *
         .lease_id = results->lease_id,
         .key_id = results->key_id,
         .offset = self->rows_size,
-        .size = (size_t) results->count * S_ROW_BYTES,
+        .size = 0, /* below */
         .count = results->count,
         .arrived_us = rs_mono_us(),
     };
@@ -133,7 +138,8 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results, const char *
     for (uint32_t i = 0; i < results->count; i++) {
         int64_t record_id;
         const uint8_t *sig;
-        rs_results_get(results, i, &record_id, &sig);
+        size_t sig_len;
+        rs_results_get(results, i, &record_id, &sig, &sig_len);
         rs_put_u16(p, 5);
         rs_put_u32(p + 2, 8);
         rs_put_u64(p + 6, (uint64_t) record_id);
@@ -141,12 +147,13 @@ int sink_store_add(sink_store_t *self, const rs_results_t *results, const char *
         rs_put_u32(p + 18, results->key_id);
         rs_put_u32(p + 22, 8);
         rs_put_u64(p + 26, results->lease_id);
-        rs_put_u32(p + 34, RS_SIG_BYTES);
-        memcpy(p + 38, sig, RS_SIG_BYTES);
-        rs_put_u32(p + 38 + RS_SIG_BYTES, 8);
-        p += S_ROW_BYTES; /* signed_at is filled in at flush time */
+        rs_put_u32(p + 34, 8); /* signed_at is filled in at flush time */
+        rs_put_u32(p + S_SIG_LEN_OFFSET, (uint32_t) sig_len);
+        memcpy(p + S_ROW_FIXED_BYTES, sig, sig_len);
+        p += S_ROW_FIXED_BYTES + sig_len;
     }
-    self->rows_size = need;
+    self->segments[self->segment_count - 1].size = (size_t) (p - (self->rows + self->rows_size));
+    self->rows_size += self->segments[self->segment_count - 1].size;
     self->row_count += results->count;
     return 0;
 }
@@ -320,7 +327,7 @@ static int64_t s_flush_staged(sink_store_t *self)
     }
     if (rs_db_exec(self->conn, "starting a flush", "BEGIN") != 0)
         return -1;
-    if (s_copy(self, "COPY sink_staging (record_id, key_id, lease_id, signature, signed_at)"
+    if (s_copy(self, "COPY sink_staging " S_COPY_COLUMNS
                      " FROM STDIN (FORMAT binary)")
         != 0)
         goto rollback;
@@ -365,9 +372,9 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
         if (seg->verdict != S_ALLOW)
             continue;
         allowed += (int64_t) seg->count;
-        for (size_t off = seg->offset + S_SIGNED_AT_OFFSET; off < seg->offset + seg->size;
-             off += S_ROW_BYTES)
-            memcpy(self->rows + off, at, sizeof at);
+        for (size_t off = seg->offset; off < seg->offset + seg->size;
+             off += S_ROW_FIXED_BYTES + rs_get_u32(self->rows + off + S_SIG_LEN_OFFSET))
+            memcpy(self->rows + off + S_SIGNED_AT_OFFSET, at, sizeof at);
     }
 
     int64_t stored = -1;
@@ -375,7 +382,7 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
         stored = 0;
     else if (rs_mono_us() >= self->staged_until_us) {
         /* A single COPY is atomic on its own: all rows or none. */
-        int rc = s_copy(self, "COPY signatures (record_id, key_id, lease_id, signature, signed_at)"
+        int rc = s_copy(self, "COPY signatures " S_COPY_COLUMNS
                               " FROM STDIN (FORMAT binary)");
         if (rc == 0)
             stored = allowed;

@@ -102,7 +102,9 @@ int main(int argc, char **argv)
         .linger_ms = (int) rs_config_int(&config, "linger-ms"),
     };
     rc = follow ? vent_follow_run(push, store, &dispatch) : vent_dispatch_run(push, store, &dispatch);
-    exit_code = rc < 0 ? RS_EXIT_RUNTIME : RS_EXIT_OK;
+    exit_code = rc < 0                       ? RS_EXIT_RUNTIME
+                : rc == VENT_DISPATCH_REFUSED ? RS_EXIT_REFUSED
+                                              : RS_EXIT_OK;
     if (rc == 1)
         rs_info("interrupted; run %lld stays unfinished and resumes on the next start",
                 (long long) run_id);

@@ -25,6 +25,7 @@ struct vent_batcher_t {
     int64_t pending_since_us; /* first record of the message being built */
     bool dispatched;          /* the run's first dispatch is recorded */
     uint64_t batches, records;
+    uint64_t cut_short;       /* batches closed early to keep a message within its bytes */
     int64_t started_us;
 };
 
@@ -97,9 +98,22 @@ int vent_batcher_flush(vent_batcher_t *self)
 
 int vent_batcher_add(vent_batcher_t *self, int64_t id, const uint8_t *payload, size_t len)
 {
+    /* A record that would take the message past its bytes goes into the
+     * next message, and the open batch is cut short here: a batch never
+     * spans messages, and so never leases. */
+    if (!rs_batch_writer_fits(self->writer, len)) {
+        if (rs_batch_writer_count(self->writer) > 0
+            && rs_batch_writer_count(self->writer) < self->batch_size)
+            self->cut_short++;
+        if (vent_batcher_flush(self) != 0)
+            return 1;
+    }
     if (rs_batch_writer_add(self->writer, id, payload, len) != 0) {
-        rs_error("record %lld cannot be sent (payload of %zu bytes; at most %u allowed, or out of memory); skipped",
-                 (long long) id, len, RS_PAYLOAD_MAX);
+        /* Only out of memory is left (the scan refuses payloads over
+         * RS_PAYLOAD_MAX): the record stays unsigned, and is sent again
+         * after the re-dispatch timeout. */
+        rs_error("record %lld (payload of %zu bytes) cannot be added to a batch: out of memory; it will be dispatched again",
+                 (long long) id, len);
         return 0;
     }
     if (self->message_records++ == 0)
@@ -137,6 +151,11 @@ uint64_t vent_batcher_batches(const vent_batcher_t *self)
 uint64_t vent_batcher_records(const vent_batcher_t *self)
 {
     return self->records;
+}
+
+uint64_t vent_batcher_cut_short(const vent_batcher_t *self)
+{
+    return self->cut_short;
 }
 
 int64_t vent_batcher_started_us(const vent_batcher_t *self)

@@ -1,9 +1,11 @@
 /* vent_batcher: builds the ventilator's BATCH messages and sends them. It
  * closes a batch when it holds the run's batch size (rule 5: never more),
  * packs small batches several to a message, and sends a message when it has
- * its batches or bytes, or when the caller flushes it (the end of a pass, or
- * a linger that ran out in follow mode: the open batch then leaves partial,
- * never larger). The run's clock starts with its first message sent. */
+ * its batches or bytes, when the next record would take it past
+ * RS_BATCH_BYTES_MAX (the open batch is then cut short), or when the caller
+ * flushes it (the end of a pass, or a linger that ran out in follow mode:
+ * the open batch then leaves partial, never larger). The run's clock starts
+ * with its first message sent. */
 #ifndef VENT_BATCHER_H
 #define VENT_BATCHER_H
 
@@ -21,9 +23,11 @@ vent_batcher_t *vent_batcher_new(zsock_t *push, vent_store_t *store, int64_t run
                                  uint32_t batch_size);
 void vent_batcher_destroy(vent_batcher_t **self_p);
 
-/* Adds a record to the open batch and sends the message once it is full. A
- * record that cannot travel (payload over RS_PAYLOAD_MAX) is logged and
- * skipped. Returns 0, or 1 when interrupted while the send waited. */
+/* Adds a record (payload of at most RS_PAYLOAD_MAX bytes: the caller
+ * refuses longer ones) to the open batch, sending the message first when
+ * the record would take it past RS_BATCH_BYTES_MAX, and after when it is
+ * full. A record that cannot be added for want of memory is logged and
+ * left unsigned. Returns 0, or 1 when interrupted while the send waited. */
 int vent_batcher_add(vent_batcher_t *self, int64_t id, const uint8_t *payload, size_t len);
 
 /* Sends the message being built, its last batch possibly partial; nothing
@@ -44,6 +48,9 @@ int64_t vent_batcher_pending_since_us(const vent_batcher_t *self);
  * first send (0 before it). */
 uint64_t vent_batcher_batches(const vent_batcher_t *self);
 uint64_t vent_batcher_records(const vent_batcher_t *self);
+/* Batches closed before the batch size to keep a message within
+ * RS_BATCH_BYTES_MAX. */
+uint64_t vent_batcher_cut_short(const vent_batcher_t *self);
 int64_t vent_batcher_started_us(const vent_batcher_t *self);
 
 #endif

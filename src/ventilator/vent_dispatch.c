@@ -2,9 +2,19 @@
 #include "vent_dispatch.h"
 #include "rs_db.h"
 #include "rs_log.h"
+#include "rs_proto.h"
 #include "rs_time.h"
 
 #include <stdbool.h>
+#include <stdio.h>
+
+/* Payload bytes read per page, past its first row: with the message
+ * (RS_BATCH_BYTES_MAX, held here, in its frame and in at most two ZeroMQ
+ * queue slots) it bounds this process's memory in bytes whatever the
+ * payloads and the batch size: under 64 MiB with 1 MiB payloads. */
+#define S_PAGE_BYTES (2 * 1024 * 1024)
+/* Refused records named in the run's last line, at most. */
+#define S_REFUSED_NAMED 10
 
 typedef struct {
     vent_store_t *store;
@@ -12,17 +22,36 @@ typedef struct {
     vent_batcher_t *batcher;
     int64_t watermark;        /* every record with a lower id is signed */
     uint64_t passes;
+    int64_t refused;          /* unsigned records over the payload limit, at the last count */
 } s_dispatch_t;
 
-int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher, int page_rows,
-                       const vent_scan_range_t *range, vent_scan_result_t *out)
+/* A record whose payload is over the contract's limit cannot be signed:
+ * recorded once in records_refused (logged when first recorded), never
+ * sent, and not awaited. A failure to record it is logged by the store;
+ * the next scan that meets the record tries again. */
+static void s_refuse(vent_store_t *store, int64_t run_id, int64_t id, int64_t len)
 {
+    int rc = vent_store_refuse(store, run_id, id, len);
+    if (rc == 1)
+        rs_error("record %lld cannot be signed: payload of %lld bytes; at most %u allowed (recorded in records_refused)",
+                 (long long) id, (long long) len, RS_PAYLOAD_MAX);
+    else if (rc == 0)
+        rs_debug("record %lld refused again (payload of %lld bytes)", (long long) id,
+                 (long long) len);
+}
+
+int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher,
+                       const vent_dispatch_config_t *config, const vent_scan_range_t *range,
+                       vent_scan_result_t *out)
+{
+    const int page_rows = config->page_rows;
     int64_t after = range->from;
     bool first = range->from_inclusive;
     int backoff = 100;
     *out = (vent_scan_result_t) { .complete = true };
     for (int pages = 1;; pages++) {
-        PGresult *page = vent_store_page(store, after, first, range->descending, page_rows);
+        PGresult *page = vent_store_page(store, after, first, range->descending, page_rows,
+                                         S_PAGE_BYTES);
         if (!page) {
             if (!vent_store_backoff(store, &backoff))
                 return 1;
@@ -30,15 +59,20 @@ int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher, int page_ro
         }
         backoff = 100;
         int rows = PQntuples(page);
+        int64_t page_bytes = 0; /* as the page query counts them */
         for (int i = 0; i < rows; i++) {
             int64_t id = rs_db_get_int8(page, i, 0);
             if (range->bounded && (range->descending ? id < range->to : id > range->to)) {
                 PQclear(page);
                 return 0;
             }
-            bool is_signed = PQgetisnull(page, i, 1);
+            bool is_signed = PQgetisnull(page, i, 2);
+            int64_t len = is_signed ? 0 : rs_db_get_int8(page, i, 2);
+            bool refused = !is_signed && (len > (int64_t) RS_PAYLOAD_MAX || PQgetisnull(page, i, 1));
+            if (!is_signed && !refused)
+                page_bytes += len;
             vent_scan_verdict_t verdict = VENT_SCAN_SEND;
-            if (!is_signed && range->filter)
+            if (!is_signed && !refused && range->filter)
                 verdict = range->filter(range->filter_arg, id);
             if (verdict == VENT_SCAN_STOP) {
                 out->complete = false;
@@ -51,6 +85,11 @@ int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher, int page_ro
             out->last = id;
             if (is_signed)
                 continue;
+            if (refused) {
+                out->refused++;
+                s_refuse(store, config->run_id, id, len);
+                continue;
+            }
             if (!out->any_unsigned) {
                 out->any_unsigned = true;
                 out->lowest = id;
@@ -58,15 +97,16 @@ int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher, int page_ro
             if (verdict == VENT_SCAN_SKIP)
                 continue;
             const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 1);
-            size_t len = (size_t) PQgetlength(page, i, 1);
             out->found++;
-            if (vent_batcher_add(batcher, id, payload, len) != 0) {
+            if (vent_batcher_add(batcher, id, payload, (size_t) len) != 0) {
                 PQclear(page);
                 return 1;
             }
         }
         PQclear(page);
-        if (rows < page_rows || (range->bounded && after == range->to))
+        /* A page cut by its bytes is no sign of the range's end. */
+        if ((rows < page_rows && page_bytes < S_PAGE_BYTES)
+            || (range->bounded && after == range->to))
             return 0;
         if (range->max_pages > 0 && pages >= range->max_pages) {
             out->complete = false;
@@ -82,7 +122,7 @@ static int s_pass(s_dispatch_t *self)
     self->passes++;
     const vent_scan_range_t all = { .from = self->watermark, .from_inclusive = true };
     vent_scan_result_t seen;
-    if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &all, &seen) != 0)
+    if (vent_dispatch_scan(self->store, self->batcher, self->config, &all, &seen) != 0)
         return 1;
     return vent_batcher_flush(self->batcher);
 }
@@ -116,7 +156,8 @@ static int s_watch(s_dispatch_t *self)
         if (!found) {
             /* Nothing unsigned from the watermark on: confirm. */
             int64_t unsigned_count = 0;
-            if (vent_store_unsigned_exact(self->store, &unsigned_count, &mark) != 0) {
+            if (vent_store_unsigned_exact(self->store, &unsigned_count, &mark, &self->refused)
+                != 0) {
                 if (!vent_store_backoff(self->store, &backoff))
                     return 1;
                 continue;
@@ -167,10 +208,11 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
             rc = 1;
             break;
         }
-        rs_info("pass %llu: %llu batches, %llu records dispatched so far",
+        rs_info("pass %llu: %llu batches, %llu records dispatched so far; %llu batches cut short to keep messages within %u bytes",
                 (unsigned long long) self.passes,
                 (unsigned long long) vent_batcher_batches(self.batcher),
-                (unsigned long long) vent_batcher_records(self.batcher));
+                (unsigned long long) vent_batcher_records(self.batcher),
+                (unsigned long long) vent_batcher_cut_short(self.batcher), RS_BATCH_BYTES_MAX);
         int watched = s_watch(&self);
         if (watched == 2)
             continue;
@@ -184,10 +226,20 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
                 break;
         int64_t started = vent_batcher_started_us(self.batcher);
         double seconds = started ? (double) (rs_mono_us() - started) / 1e6 : 0;
-        rs_info("run %lld complete: every record is signed; this process dispatched %llu records in %llu batches over %.3f s",
-                (long long) config->run_id,
-                (unsigned long long) vent_batcher_records(self.batcher),
-                (unsigned long long) vent_batcher_batches(self.batcher), seconds);
+        if (self.refused == 0)
+            rs_info("run %lld complete: every record is signed; this process dispatched %llu records in %llu batches over %.3f s",
+                    (long long) config->run_id,
+                    (unsigned long long) vent_batcher_records(self.batcher),
+                    (unsigned long long) vent_batcher_batches(self.batcher), seconds);
+        else {
+            char named[1024] = "";
+            if (vent_store_refused_sample(store, S_REFUSED_NAMED, named, sizeof named) != 0)
+                snprintf(named, sizeof named, "(cannot list them)");
+            rs_error("run %lld ended: every record is signed but %lld that cannot be (payload over %u bytes): %s%s; see records_refused",
+                     (long long) config->run_id, (long long) self.refused, RS_PAYLOAD_MAX, named,
+                     self.refused > S_REFUSED_NAMED ? ", ..." : "");
+            rc = VENT_DISPATCH_REFUSED;
+        }
     }
     vent_batcher_destroy(&self.batcher);
     return rc;

@@ -51,21 +51,31 @@ typedef struct {
 typedef struct {
     bool read;          /* some record was read; then last is the last id read */
     int64_t last;
-    bool any_unsigned;  /* some record read was unsigned; then lowest is the first */
-    int64_t lowest;     /* (the lowest when ascending) */
+    bool any_unsigned;  /* some record read was unsigned and can be signed; */
+    int64_t lowest;     /* then lowest is the first (the lowest when ascending) */
     uint64_t found;     /* unsigned records handed to the batcher */
+    uint64_t refused;   /* unsigned records over RS_PAYLOAD_MAX: refused, not sent */
     bool complete;      /* the walk reached the end of its range */
 } vent_scan_result_t;
 
-/* Walks the records of range in id order, page_rows per query, and hands
- * every unsigned one to batcher (which sends full messages; the caller
- * flushes the rest); fills *out. Retries with backoff while the database is
- * away. Returns 0, or 1 when interrupted. */
-int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher, int page_rows,
-                       const vent_scan_range_t *range, vent_scan_result_t *out);
+/* Walks the records of range in id order, config->page_rows and at most
+ * 2 MiB of payloads per query, and hands every unsigned one to batcher
+ * (which sends full messages; the caller flushes the rest); fills *out. A
+ * record over RS_PAYLOAD_MAX is refused instead, without the filter: it is
+ * recorded in records_refused for config->run_id and logged when first
+ * recorded, never sent, and does not count as unsigned (it holds no
+ * watermark). Retries with backoff while the database is away. Returns 0,
+ * or 1 when interrupted. */
+int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher,
+                       const vent_dispatch_config_t *config, const vent_scan_range_t *range,
+                       vent_scan_result_t *out);
 
-/* Runs until every record is signed (returns 0), interruption (returns 1)
- * or a fatal error (returns -1). Borrows push and store. */
+/* Runs until every record that can be signed is (returns 0, or
+ * VENT_DISPATCH_REFUSED when some records cannot be: payloads over
+ * RS_PAYLOAD_MAX, logged once each and recorded in records_refused; the
+ * run is finished either way), interruption (returns 1) or a fatal error
+ * (returns -1). Borrows push and store. */
+#define VENT_DISPATCH_REFUSED 3
 int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config);
 
 #endif

@@ -2,10 +2,12 @@
 #include "vent_follow.h"
 #include "vent_inflight.h"
 #include "rs_log.h"
+#include "rs_proto.h"
 #include "rs_time.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The safety poll's period: how late a record whose notification was lost
@@ -28,6 +30,9 @@
 #define S_LATE_LOG_US (10 * 1000000)
 /* Longest sleep in one wait, so that shutdown is noticed promptly. */
 #define S_WAIT_MAX_MS 100
+/* Records that cannot be signed named in the run's last line, at most (as
+ * a batch run's). */
+#define S_REFUSED_NAMED 10
 
 /* ids [from, to) passed by the watermark while transactions below xmax ran. */
 typedef struct {
@@ -58,6 +63,7 @@ typedef struct {
     uint64_t connections;    /* the store's connection count at the last read above */
     int64_t now_us;          /* the time of the scan under way */
     uint64_t redispatched, found_late, found_swept;
+    uint64_t refused_seen;   /* reads of records over the payload limit (refused, not sent) */
     uint64_t late_logged;    /* found_late when last logged */
     int64_t late_logged_us;
 } s_follow_t;
@@ -73,6 +79,15 @@ static void s_log_late(s_follow_t *self, int64_t now)
             (unsigned long long) (self->found_late - self->late_logged));
     self->late_logged = self->found_late;
     self->late_logged_us = now;
+}
+
+/* Walks range (vent_dispatch_scan) and counts the refused records it met.
+ * Returns 0, 1 when interrupted. */
+static int s_scan(s_follow_t *self, const vent_scan_range_t *range, vent_scan_result_t *seen)
+{
+    int rc = vent_dispatch_scan(self->store, self->batcher, self->config, range, seen);
+    self->refused_seen += seen->refused;
+    return rc;
 }
 
 /* The in-flight filter: an unsigned record not sent yet is sent (and
@@ -104,7 +119,7 @@ static int s_read_new(s_follow_t *self)
                                       .from_inclusive = !self->have_cursor,
                                       .filter = s_filter, .filter_arg = self };
     vent_scan_result_t seen;
-    int rc = vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &above, &seen);
+    int rc = s_scan(self, &above, &seen);
     if (seen.read) {
         self->cursor = seen.last;
         self->have_cursor = true;
@@ -156,8 +171,7 @@ static int s_reread_passed(s_follow_t *self, uint64_t xmin)
         const vent_scan_range_t range = { .from = p->from, .from_inclusive = true, .bounded = true,
                                           .to = p->to - 1 };
         vent_scan_result_t seen;
-        if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &range, &seen)
-            != 0)
+        if (s_scan(self, &range, &seen) != 0)
             return 1;
         self->found_late += seen.found;
         self->passed_head = (self->passed_head + 1) % S_PASSED_MAX;
@@ -183,7 +197,7 @@ static int s_watch(s_follow_t *self)
                                       .filter_arg = self };
     uint64_t redispatched = self->redispatched;
     vent_scan_result_t seen;
-    if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &range, &seen) != 0)
+    if (s_scan(self, &range, &seen) != 0)
         return 1;
     /* Taken after the scan: every transaction the scan could not see is
      * below this xmax, or started after it (and so, if it takes its ids
@@ -228,7 +242,7 @@ static int s_sweep(s_follow_t *self, bool top)
                                       .descending = true, .bounded = true, .to = INT64_MIN,
                                       .max_pages = 1 };
     vent_scan_result_t seen;
-    if (vent_dispatch_scan(self->store, self->batcher, self->config->page_rows, &sweep, &seen) != 0)
+    if (s_scan(self, &sweep, &seen) != 0)
         return 1;
     if (top) {
         /* Commits out of id order, as the watch finds them: counted and
@@ -273,6 +287,33 @@ static int s_wait(s_follow_t *self, int64_t wait_ms)
     }
     int backoff = 100;
     return vent_store_backoff(self->store, &backoff) ? 0 : -1;
+}
+
+/* The run's last line, with `done` (what this process sent), naming the
+ * records that cannot be signed, refused by this run or an earlier one and
+ * still there. Returns 0, or VENT_DISPATCH_REFUSED when there are such
+ * records (as a batch run that ends with them). */
+static int s_report_end(s_follow_t *self, const char *done)
+{
+    int64_t run_id = self->config->run_id;
+    int64_t refused = 0;
+    char named[1024] = "";
+    /* When the database is away at the end, what this run read says. */
+    bool listed = vent_store_refused_left(self->store, S_REFUSED_NAMED, &refused, named,
+                                          sizeof named) == 0;
+    if (listed ? refused == 0 : self->refused_seen == 0) {
+        rs_info("follow run %lld ended on request: %s; what is unsigned is signed by the next run",
+                (long long) run_id, done);
+        return 0;
+    }
+    if (listed)
+        rs_error("follow run %lld ended on request: %s; %lld records cannot be signed (payload over %u bytes): %s%s; see records_refused; what else is unsigned is signed by the next run",
+                 (long long) run_id, done, (long long) refused, RS_PAYLOAD_MAX, named,
+                 refused > S_REFUSED_NAMED ? ", ..." : "");
+    else
+        rs_error("follow run %lld ended on request: %s; it read records that cannot be signed (payload over %u bytes), which cannot be listed now; see records_refused",
+                 (long long) run_id, done, RS_PAYLOAD_MAX);
+    return VENT_DISPATCH_REFUSED;
 }
 
 int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
@@ -353,13 +394,15 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
                         (long long) config->run_id);
                 break;
             }
-        rs_info("follow run %lld ended on request: this process dispatched %llu records in %llu batches (%llu sent again, %llu found late, %llu found by the sweep); what is unsigned is signed by the next run",
-                (long long) config->run_id,
-                (unsigned long long) vent_batcher_records(self.batcher),
-                (unsigned long long) vent_batcher_batches(self.batcher),
-                (unsigned long long) self.redispatched, (unsigned long long) self.found_late,
-                (unsigned long long) self.found_swept);
-        rc = 0;
+        char done[320];
+        snprintf(done, sizeof done,
+                 "this process dispatched %llu records in %llu batches (%llu sent again, %llu found late, %llu found by the sweep, %llu batches cut short to keep messages within %u bytes)",
+                 (unsigned long long) vent_batcher_records(self.batcher),
+                 (unsigned long long) vent_batcher_batches(self.batcher),
+                 (unsigned long long) self.redispatched, (unsigned long long) self.found_late,
+                 (unsigned long long) self.found_swept,
+                 (unsigned long long) vent_batcher_cut_short(self.batcher), RS_BATCH_BYTES_MAX);
+        rc = s_report_end(&self, done);
     }
     vent_inflight_destroy(&self.inflight);
     vent_batcher_destroy(&self.batcher);

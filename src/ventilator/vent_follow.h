@@ -25,17 +25,25 @@
  *    lost with a dropped connection) and one page of a sweep down from the
  *    watermark to the lowest id (any id inserted anywhere, at one page a
  *    second).
- * Memory stays one page, one message and the in-flight set (bounded:
- * reading stops while it is full) whatever the table or the time. */
+ * A record over RS_PAYLOAD_MAX, wherever a read meets it, is refused:
+ * recorded once in records_refused and logged then, never sent nor
+ * tracked, and the watermark passes it; the service goes on.
+ * Memory stays one page (at most page_rows rows and 2 MiB of payloads past
+ * the first), one message (RS_BATCH_BYTES_MAX) and the in-flight set
+ * (bounded: reading stops while it is full) whatever the table or the
+ * time. */
 #ifndef VENT_FOLLOW_H
 #define VENT_FOLLOW_H
 
 #include "vent_dispatch.h"
 
 /* Runs the follow loop until interrupted, then records the run as finished
- * (records still unsigned are the next run's) and returns 0; -1 on a fatal
- * error. Borrows push and store; store must listen (vent_store_new with
- * listen). */
+ * (records still unsigned are the next run's) and returns 0, or
+ * VENT_DISPATCH_REFUSED when records that cannot be signed (payload over
+ * RS_PAYLOAD_MAX: refused once each into records_refused, by this run or an
+ * earlier one) are still there, named in the run's last line; -1 on a
+ * fatal error. Borrows push and store; store must listen (vent_store_new
+ * with listen). */
 int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config);
 
 #endif

@@ -3,6 +3,7 @@
 #include "rs_bytes.h"
 #include "rs_db.h"
 #include "rs_log.h"
+#include "rs_proto.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -33,12 +34,19 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         snprintf(err, err_size, "another recsign-ventilator holds this database's ventilator lock; expected one ventilator per database");
         return -1;
     }
-    static const Oid types[] = { S_INT8_OID, S_INT4_OID };
+    static const Oid types[] = { S_INT8_OID, S_INT4_OID, S_INT8_OID };
     /* Walks records in id order and probes signatures per row. OFFSET 0
      * keeps the planner from turning the EXISTS into a hash of the whole
      * signatures table, which it does on stale statistics: this way a page
      * costs the same at any table size. Signed rows come back with a NULL
-     * payload (payload is NOT NULL), so the scan position still advances.
+     * length, records over the payload limit with their length and no
+     * payload, so the scan position still advances. A page is at most $2
+     * rows and stops at the row whose payloads before it reach $3 bytes
+     * (a running sum of octet_length, which reads the TOAST header, not
+     * the value): its memory is bounded in bytes whatever the payloads.
+     * The sum is of int4 (a bigint result, not numeric) and OFFSET 0 keeps
+     * the signature probe from being inlined twice: measured here, the
+     * bound costs about 0.6 us a row.
      * The first page of a pass includes its bound: a record may have the
      * smallest bigint as its id. */
     static const char *const pages[4][3] = {
@@ -50,14 +58,20 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
     };
     PGresult *res = NULL;
     for (int i = 0; i < 4; i++) {
-        char sql[512];
+        char sql[1280];
         snprintf(sql, sizeof sql,
-                 "SELECT r.id, CASE WHEN EXISTS (SELECT 1 FROM signatures s"
-                 "   WHERE s.record_id = r.id OFFSET 0) THEN NULL ELSE r.payload END"
-                 " FROM records r WHERE r.id %s $1 ORDER BY r.id%s LIMIT $2",
-                 pages[i][1], pages[i][2]);
+                 "SELECT id, CASE WHEN w > 0 OR len = 0 THEN payload END, len::int8 FROM ("
+                 "  SELECT id, payload, len, w,"
+                 "         sum(w) OVER (ORDER BY id%s ROWS UNBOUNDED PRECEDING) AS upto FROM ("
+                 "    SELECT id, payload, len, CASE WHEN len <= %u THEN len ELSE 0 END AS w FROM ("
+                 "      SELECT r.id, r.payload, CASE WHEN EXISTS (SELECT 1 FROM signatures s"
+                 "               WHERE s.record_id = r.id OFFSET 0) THEN NULL"
+                 "             ELSE octet_length(r.payload) END AS len"
+                 "        FROM records r WHERE r.id %s $1 ORDER BY r.id%s LIMIT $2 OFFSET 0) p) q) page"
+                 " WHERE upto - w < $3 ORDER BY id%s",
+                 pages[i][2], RS_PAYLOAD_MAX, pages[i][1], pages[i][2], pages[i][2]);
         PQclear(res);
-        res = PQprepare(conn, pages[i][0], sql, 2, types);
+        res = PQprepare(conn, pages[i][0], sql, 3, types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             break;
     }
@@ -65,16 +79,32 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
      * the lowest unsigned record from a watermark on (walks only what was
      * signed since the last poll: everything below the watermark is
      * signed), and the signatures from the watermark on (in the run's
-     * tail, the few batches in flight). */
-    static const char *const watch[2][2] = {
-        { "vent_first_unsigned",
-          "SELECT r.id FROM records r WHERE r.id >= $1 AND NOT EXISTS (SELECT 1 FROM signatures s"
-          "   WHERE s.record_id = r.id OFFSET 0) ORDER BY r.id LIMIT 1" },
+     * tail, the few batches in flight). A record over the payload limit
+     * is refused, not awaited. */
+    char first_unsigned[512];
+    snprintf(first_unsigned, sizeof first_unsigned,
+             "SELECT r.id FROM records r WHERE r.id >= $1 AND NOT EXISTS (SELECT 1 FROM signatures s"
+             "   WHERE s.record_id = r.id OFFSET 0) AND octet_length(r.payload) <= %u"
+             " ORDER BY r.id LIMIT 1",
+             RS_PAYLOAD_MAX);
+    const char *const watch[2][2] = {
+        { "vent_first_unsigned", first_unsigned },
         { "vent_signed_from", "SELECT count(*) FROM signatures WHERE record_id >= $1" },
     };
     for (int i = 0; i < 2 && PQresultStatus(res) == PGRES_COMMAND_OK; i++) {
         PQclear(res);
         res = PQprepare(conn, watch[i][0], watch[i][1], 1, types);
+    }
+    /* A record that cannot be signed, recorded once (the first run that
+     * met it keeps it). */
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        res = PQprepare(conn, "vent_refuse",
+                        "INSERT INTO records_refused (record_id, reason, run_id)"
+                        " VALUES ($1::bigint, format('payload of %s bytes; at most %s allowed',"
+                        "                            $2::text, $3::text), $4::bigint)"
+                        " ON CONFLICT (record_id) DO NOTHING",
+                        0, NULL);
     }
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
@@ -92,7 +122,7 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         return -1;
     }
     /* Follow mode: inserted records are announced on this channel (the
-     * statement-level trigger of schema version 3). Only then: a session
+     * statement-level trigger of schema version 5). Only then: a session
      * that listens but never reads would pile notifications up in libpq. */
     if (self->listen
         && rs_db_exec(conn, "listening for inserted records", "LISTEN recsign_records") != 0) {
@@ -242,17 +272,18 @@ int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
 }
 
 PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, bool descending,
-                          int limit)
+                          int limit, int64_t max_bytes)
 {
     static const char *const names[2][2] = { { "vent_page", "vent_first_page" },
                                              { "vent_page_desc", "vent_first_page_desc" } };
-    uint8_t after[8], lim[4];
+    uint8_t after[8], lim[4], bytes[8];
     rs_put_u64(after, (uint64_t) after_id);
     rs_put_u32(lim, (uint32_t) limit);
-    const char *values[] = { (char *) after, (char *) lim };
-    const int lengths[] = { 8, 4 };
-    const int formats[] = { 1, 1 };
-    PGresult *res = PQexecPrepared(self->conn, names[descending][first], 2, values, lengths,
+    rs_put_u64(bytes, (uint64_t) max_bytes);
+    const char *values[] = { (char *) after, (char *) lim, (char *) bytes };
+    const int lengths[] = { 8, 4, 8 };
+    const int formats[] = { 1, 1, 1 };
+    PGresult *res = PQexecPrepared(self->conn, names[descending][first], 3, values, lengths,
                                    formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rs_error("reading unsigned records failed: %s", rs_db_error(self->conn));
@@ -310,7 +341,79 @@ int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *c
     return 0;
 }
 
-int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest)
+int vent_store_refuse(vent_store_t *self, int64_t run_id, int64_t record_id, int64_t payload_len)
+{
+    char id[24], len[24], max[24], run[24];
+    snprintf(id, sizeof id, "%lld", (long long) record_id);
+    snprintf(len, sizeof len, "%lld", (long long) payload_len);
+    snprintf(max, sizeof max, "%u", RS_PAYLOAD_MAX);
+    snprintf(run, sizeof run, "%lld", (long long) run_id);
+    const char *values[] = { id, len, max, run };
+    PGresult *res = PQexecPrepared(self->conn, "vent_refuse", 4, values, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_COMMAND_OK)
+        rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
+    else
+        rs_error("recording refused record %s failed: %s", id, rs_db_error(self->conn));
+    PQclear(res);
+    return rc;
+}
+
+/* Runs a listing of refused records, of parameters $1 (the most to name)
+ * and $2 (RS_PAYLOAD_MAX), whose first column is the list and whose
+ * second, when count is not NULL, their number. Returns 0 or -1. */
+static int s_refused_list(vent_store_t *self, const char *sql, int limit, int64_t *count,
+                          char *out, size_t out_size)
+{
+    char lim[16], max[24];
+    snprintf(lim, sizeof lim, "%d", limit);
+    snprintf(max, sizeof max, "%u", RS_PAYLOAD_MAX);
+    const char *values[] = { lim, max };
+    PGresult *res = PQexecParams(self->conn, sql, 2, NULL, values, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+             && PQnfields(res) == (count ? 2 : 1);
+    if (ok) {
+        snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
+        if (count)
+            *count = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    else
+        rs_error("listing refused records failed: %s", rs_db_error(self->conn));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+int vent_store_refused_sample(vent_store_t *self, int limit, char *out, size_t out_size)
+{
+    return s_refused_list(self,
+                          "SELECT coalesce(string_agg(format('%s (%s bytes)', id, len), ', '"
+                          "                 ORDER BY id), '') FROM ("
+                          "  SELECT r.id, octet_length(r.payload) AS len FROM records r"
+                          "   WHERE octet_length(r.payload) > $2::bigint"
+                          "     AND NOT EXISTS (SELECT 1 FROM signatures s"
+                          "                      WHERE s.record_id = r.id)"
+                          "   ORDER BY r.id LIMIT $1::integer) x",
+                          limit, NULL, out, out_size);
+}
+
+int vent_store_refused_left(vent_store_t *self, int limit, int64_t *count, char *out,
+                            size_t out_size)
+{
+    return s_refused_list(self,
+                          "SELECT coalesce(string_agg(format('%s (%s bytes)', id, len), ', '"
+                          "                 ORDER BY id) FILTER (WHERE n <= $1::integer), ''),"
+                          "       count(*) FROM ("
+                          "  SELECT f.record_id AS id, octet_length(r.payload) AS len,"
+                          "         row_number() OVER (ORDER BY f.record_id) AS n"
+                          "    FROM records_refused f JOIN records r ON r.id = f.record_id"
+                          "   WHERE octet_length(r.payload) > $2::bigint"
+                          "     AND NOT EXISTS (SELECT 1 FROM signatures s"
+                          "                      WHERE s.record_id = f.record_id)) x",
+                          limit, count, out, out_size);
+}
+
+int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest,
+                              int64_t *refused)
 {
     /* The one statement that reads whole tables, run at most once per
      * pass, when the watermark has reached the end: sequential scans (off
@@ -321,13 +424,19 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
         PQclear(PQexec(self->conn, "ROLLBACK"));
         return -1;
     }
-    PGresult *res = PQexec(self->conn,
-                           "SELECT count(*), coalesce(min(r.id), 0) FROM records r"
-                           " WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)");
-    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FILTER (WHERE ok), coalesce(min(id) FILTER (WHERE ok), 0),"
+             "       count(*) FILTER (WHERE NOT ok) FROM ("
+             "  SELECT r.id, octet_length(r.payload) <= %u AS ok FROM records r"
+             "   WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.record_id = r.id)) u",
+             RS_PAYLOAD_MAX);
+    PGresult *res = PQexec(self->conn, sql);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 3;
     if (ok) {
         *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         *lowest = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        *refused = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     }
     else
         rs_error("counting unsigned records failed: %s", rs_db_error(self->conn));

@@ -31,13 +31,36 @@ int vent_store_mark_dispatch(vent_store_t *self, int64_t run_id)
 int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
     __attribute__((warn_unused_result));
 
-/* The next `limit` records with id > after_id (>= on a pass's first page),
- * in id order; descending: with id < after_id (<=), in falling id order.
- * A binary result (id int8, payload bytea); the payload is NULL for records
- * that are signed already. Fewer than `limit` rows means the end of the
- * table. NULL on error. Caller PQclears. */
+/* The next records with id > after_id (>= on a pass's first page), in id
+ * order; descending: with id < after_id (<=), in falling id order. A
+ * binary result (id int8, payload bytea, payload_len int8): at most
+ * `limit` rows, and no row past the one at which the payloads to send
+ * before it reach max_bytes. payload_len is NULL for records signed
+ * already; payload is NULL for those and for records over RS_PAYLOAD_MAX
+ * (which cannot be signed). Fewer than `limit` rows whose payloads sum to
+ * less than max_bytes means the end of the table. NULL on error. Caller
+ * PQclears. */
 PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, bool descending,
-                          int limit);
+                          int limit, int64_t max_bytes);
+
+/* Records, once, that record_id cannot be signed (its payload of
+ * payload_len bytes is over RS_PAYLOAD_MAX), in records_refused. Returns
+ * 1 when recorded now, 0 when it was already, -1 on error. */
+int vent_store_refuse(vent_store_t *self, int64_t run_id, int64_t record_id, int64_t payload_len)
+    __attribute__((warn_unused_result));
+
+/* Writes "17 (1048577 bytes), 40 (2000000 bytes)" for the first `limit`
+ * unsigned records over RS_PAYLOAD_MAX into out. Reads the records table
+ * in id order: meant for the end of a batch run. Returns 0 or -1. */
+int vent_store_refused_sample(vent_store_t *self, int limit, char *out, size_t out_size)
+    __attribute__((warn_unused_result));
+/* Follow mode's end: the records in records_refused that still exist,
+ * unsigned and over RS_PAYLOAD_MAX, counted in *count, the first `limit`
+ * of them written into out as vent_store_refused_sample does. Reads
+ * records_refused and probes the other tables per row: its cost is the
+ * refused records', not the tables'. Returns 0 or -1. */
+int vent_store_refused_left(vent_store_t *self, int limit, int64_t *count, char *out,
+                            size_t out_size) __attribute__((warn_unused_result));
 
 /* The lowest record id >= from_id without a signature: sets *found, and
  * *id when found. Costs the records walked, i.e. those from from_id on
@@ -48,11 +71,12 @@ int vent_store_first_unsigned(vent_store_t *self, int64_t from_id, bool *found, 
  * Returns 0 or -1. */
 int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *count)
     __attribute__((warn_unused_result));
-/* Records that have no signature, counted exactly over the whole table,
- * and the lowest of their ids (0 when none). Reads both tables: meant to
- * run once, to confirm the end. Returns 0 or -1. */
-int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest)
-    __attribute__((warn_unused_result));
+/* Records that have no signature and can have one, counted exactly over
+ * the whole table, the lowest of their ids (0 when none), and those that
+ * cannot (payload over RS_PAYLOAD_MAX). Reads both tables: meant to run
+ * once, to confirm the end. Returns 0 or -1. */
+int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest,
+                              int64_t *refused) __attribute__((warn_unused_result));
 
 /* Follow mode: the transactions running now, as the current snapshot's
  * xmin (every transaction below it has ended) and xmax (every transaction

@@ -36,9 +36,12 @@ static rs_opt_t s_opts[] = {
       .help = "at start, how long the keycoord may take to first answer" },
     { .name = "holder", .env = "RECSIGN_HOLDER", .type = RS_OPT_STRING,
       .help = "holder name prefix in the lease log (default: host name)" },
+    /* At least what a ventilator may send (RS_BATCH_BYTES_MAX, 4 MiB), so
+     * that no batch of an honest ventilator is ever dropped; more only
+     * lets a hostile peer take more memory. */
     { .name = "max-batch-mib", .env = "RECSIGN_MAX_BATCH_MIB", .type = RS_OPT_INT,
-      .fallback = "256", .min = 1, .max = 1048576,
-      .help = "largest batch message accepted; a bigger one drops the connection" },
+      .fallback = "4", .min = RS_BATCH_BYTES_MAX >> 20, .max = 1024,
+      .help = "largest batch message accepted, at least the 4 MiB a ventilator sends at most; a bigger one drops the connection" },
     { .name = "max-rate", .env = "RECSIGN_WORKER_MAX_RATE", .type = RS_OPT_INT,
       .fallback = "0", .min = 0, .max = 100000000,
       .help = "signatures per second this worker may make, for sharing a host; 0: no limit" },
@@ -71,7 +74,8 @@ int main(int argc, char **argv)
     rs_config_t config = {
         .program = "recsign-worker",
         .usage = "[options]",
-        .summary = "Signs batches of records with leased Ed25519 keys. Runs until SIGTERM or "
+        .summary = "Signs batches of records with leased keys (Ed25519 on libsodium; ECDSA P-256 "
+                   "and RSA-PSS on OpenSSL). Runs until SIGTERM or "
                    "SIGINT, then finishes its batch, gives its key back and exits.",
         .opts = s_opts,
         .count = sizeof s_opts / sizeof s_opts[0],
@@ -87,7 +91,8 @@ int main(int argc, char **argv)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
     if (rs_crypto_init() != 0) {
-        rs_error("cannot initialise libsodium");
+        rs_error("cannot initialise libsodium or OpenSSL's secure heap (%u bytes)",
+                 RS_SECURE_HEAP_BYTES);
         return RS_EXIT_RUNTIME;
     }
     uint8_t *master = rs_master_key_load(rs_config_str(&config, "master-key"), err, sizeof err);
@@ -127,6 +132,7 @@ int main(int argc, char **argv)
     char host[64] = "worker";
     gethostname(host, sizeof host - 1);
     const char *prefix = rs_config_str(&config, "holder") ? rs_config_str(&config, "holder") : host;
+    static wk_unseal_state_t unseal; /* zero: no key unsealed yet */
     long started = 0;
     for (; started < threads; started++) {
         snprintf(holders[started], RS_HOLDER_MAX + 1, "%.80s/%ld/%ld", prefix, (long) getpid(),
@@ -136,6 +142,7 @@ int main(int argc, char **argv)
             .keycoord = rs_config_str(&config, "keycoord"),
             .sink = rs_config_str(&config, "sink"),
             .master = master,
+            .unseal = &unseal,
             .security = security,
             .holder = holders[started],
             .request_timeout_ms = (int) rs_config_int(&config, "request-timeout-ms"),
@@ -149,7 +156,8 @@ int main(int argc, char **argv)
         }
     }
     rs_info("%ld signing threads started", started);
-    uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0, renewals = 0;
+    uint64_t batches = 0, signatures = 0, dropped = 0, expired = 0, renewals = 0, broken = 0;
+    uint64_t push_failures = 0, pull_disconnects = 0;
     int64_t lease_wait_us = 0, sign_us = 0;
     int failed = 0;
     for (long i = 0; i < started; i++) {
@@ -159,14 +167,18 @@ int main(int argc, char **argv)
         dropped += args[i].dropped;
         expired += args[i].expired_batches;
         renewals += args[i].renewals;
+        broken += args[i].broken_keys;
+        push_failures += args[i].push_failures;
+        pull_disconnects += args[i].pull_disconnects;
         failed |= args[i].failed;
         lease_wait_us += args[i].lease_wait_us;
         sign_us += args[i].sign_us;
     }
-    rs_info("stopped: %llu batches, %llu signatures pushed, %llu batches dropped, %llu cut short by a lease deadline, %llu lease renewals; threads spent %.3f s signing and %.3f s waiting for leases",
+    rs_info("stopped: %llu batches, %llu signatures pushed, %llu batches dropped, %llu batches of signatures not taken by the sink, %llu cut short by a lease deadline, %llu keys given back as broken, %llu lease renewals, %llu ventilator connections dropped; threads spent %.3f s signing and %.3f s waiting for leases",
             (unsigned long long) batches, (unsigned long long) signatures,
-            (unsigned long long) dropped, (unsigned long long) expired,
-            (unsigned long long) renewals, (double) sign_us / 1e6,
+            (unsigned long long) dropped, (unsigned long long) push_failures,
+            (unsigned long long) expired, (unsigned long long) broken,
+            (unsigned long long) renewals, (unsigned long long) pull_disconnects, (double) sign_us / 1e6,
             (double) lease_wait_us / 1e6);
     exit_code = failed ? RS_EXIT_RUNTIME : RS_EXIT_OK;
 out:

@@ -14,6 +14,7 @@ struct wk_lease_client_t {
     int timeout_ms;
     zsock_t *dealer;
     uint64_t next_seq;
+    uint64_t malformed; /* replies dropped as malformed */
 };
 
 static int s_open(wk_lease_client_t *self, char *err, size_t err_size)
@@ -90,7 +91,9 @@ static int s_await(wk_lease_client_t *self, uint64_t seq, int64_t deadline, rs_l
         zframe_destroy(&body);
         zmsg_destroy(&msg);
         if (!ok) {
-            rs_warn("dropped a malformed reply from the keycoord");
+            self->malformed++;
+            rs_warn("dropped a malformed reply from the keycoord; %llu so far",
+                    (unsigned long long) self->malformed);
             continue;
         }
         if (rep->seq != seq) {

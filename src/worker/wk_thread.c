@@ -4,24 +4,32 @@
 #include "rs_crypto.h"
 #include "rs_log.h"
 #include "rs_proto.h"
+#include "rs_signer.h"
 #include "rs_socket.h"
 #include "rs_time.h"
 
 #include <czmq.h>
 #include <sodium.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
     wk_thread_args_t *args;
     zsock_t *pull;
+    zsock_t *pull_events;   /* the pull socket's monitor: its dropped connections */
     zsock_t *push;
     zpoller_t *poller;
     wk_lease_client_t *lease;
-    uint8_t *sk;            /* unsealed secret key, in secret memory */
+    rs_signer_t *signer;    /* the key of the batch being signed, unsealed for it only */
+    rs_lease_rep_t *grants; /* the reply whose leases the batches are signed under */
+    rs_lease_rep_t *other;  /* replies to renewals and releases */
     /* Leases kept until the next request or idleness: given back in it. */
     uint64_t held[RS_GROUP_MAX];
     uint8_t held_count;
+    /* Leases whose key could not be unsealed: given back as broken. */
+    uint64_t broken[RS_GROUP_MAX];
+    uint8_t broken_count;
     int64_t ready_at_us;    /* with a rate limit: when the next batch may start */
 } s_ctx_t;
 
@@ -47,12 +55,27 @@ static void s_request_init(s_ctx_t *ctx, rs_lease_req_t *req)
     snprintf(req->holder, sizeof req->holder, "%s", ctx->args->holder);
 }
 
-/* Puts the held leases in the request as releases; they are no longer ours. */
+/* Puts the held leases in the request as releases, and the broken ones
+ * as broken; they are no longer ours. */
 static void s_release_into(s_ctx_t *ctx, rs_lease_req_t *req)
 {
     memcpy(req->release, ctx->held, ctx->held_count * sizeof ctx->held[0]);
     req->release_count = ctx->held_count;
     ctx->held_count = 0;
+    memcpy(req->broken, ctx->broken, ctx->broken_count * sizeof ctx->broken[0]);
+    req->broken_count = ctx->broken_count;
+    ctx->broken_count = 0;
+}
+
+/* Moves a held lease to the broken ones. */
+static void s_mark_broken(s_ctx_t *ctx, uint64_t lease_id)
+{
+    for (uint8_t i = 0; i < ctx->held_count; i++)
+        if (ctx->held[i] == lease_id) {
+            ctx->held[i] = ctx->held[--ctx->held_count];
+            ctx->broken[ctx->broken_count++] = lease_id;
+            return;
+        }
 }
 
 /* Gives back the held leases on their own, when no batch waits to carry
@@ -61,15 +84,18 @@ static void s_release_into(s_ctx_t *ctx, rs_lease_req_t *req)
  * keycoord to forget any grant still on its way to us. */
 static void s_release_held(s_ctx_t *ctx, int max_attempts)
 {
-    if (!ctx->held_count && max_attempts >= 0)
+    if (!ctx->held_count && !ctx->broken_count && max_attempts >= 0)
         return;
     rs_lease_req_t req;
     s_request_init(ctx, &req);
     s_release_into(ctx, &req);
-    rs_lease_rep_t rep;
     int64_t sent;
-    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, max_attempts) == 0
-        && rep.release_status == RS_RELEASE_UNKNOWN)
+    if (wk_lease_client_call(ctx->lease, &req, ctx->other, &sent, max_attempts) != 0) {
+        if (req.broken_count)
+            rs_warn("the keycoord did not answer the report of %u broken keys; their leases will expire",
+                    (unsigned) req.broken_count);
+    }
+    else if (ctx->other->release_status == RS_RELEASE_UNKNOWN)
         rs_debug("release of %u leases: the keycoord no longer knew one (it expired)",
                  (unsigned) req.release_count);
 }
@@ -100,13 +126,12 @@ static void s_renew(s_ctx_t *ctx, s_term_t *term)
     s_request_init(ctx, &req);
     memcpy(req.renew, ctx->held, ctx->held_count * sizeof ctx->held[0]);
     req.renew_count = ctx->held_count;
-    rs_lease_rep_t rep;
     int64_t sent;
-    if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 1) != 0) {
+    if (wk_lease_client_call(ctx->lease, &req, ctx->other, &sent, 1) != 0) {
         term->renew_at = rs_mono_us() + 100000;
         return;
     }
-    if (rep.renew_status != RS_RELEASE_OK) {
+    if (ctx->other->renew_status != RS_RELEASE_OK) {
         rs_warn("a lease could not be renewed (the keycoord no longer holds it for us); stopping");
         term->deadline = rs_mono_us();
         return;
@@ -131,28 +156,79 @@ static int s_push(s_ctx_t *ctx, zframe_t **frame_p)
     return -1;
 }
 
+/* A batch that signs for longer than this pushes what it has signed so far
+ * and goes on: the ventilator sends again whatever sees no new signature
+ * for --redispatch-ms (3000 by default), and RSA-4096 takes seconds for a
+ * batch of 1000, which must not look lost. Ed25519 signs 1000 records in
+ * about 20 ms: its batches still go in one message. */
+#define S_CHUNK_US 500000
+
+/* Pushes entries [first, end) of buf (signatures in slots of `slot`) under
+ * the grant's lease, in a frame of their own. Returns 0 or -1. */
+static int s_push_entries(s_ctx_t *ctx, const rs_lease_grant_t *grant, const uint8_t *buf,
+                          uint16_t slot, uint32_t first, uint32_t end)
+{
+    size_t entry_bytes = rs_results_size(1, slot) - rs_results_size(0, slot);
+    zframe_t *frame = zframe_new(NULL, rs_results_size(end - first, slot));
+    if (!frame)
+        return -1;
+    uint8_t *data = zframe_data(frame);
+    rs_results_begin(data, grant->lease_id, grant->key_id, end - first, slot);
+    memcpy(data + rs_results_size(0, slot), buf + rs_results_size(first, slot),
+           (size_t) (end - first) * entry_bytes);
+    if (s_push(ctx, &frame) != 0)
+        return -1;
+    ctx->args->signatures += end - first;
+    return 0;
+}
+
+/* What s_sign_batch did when it could not sign with the key. */
+enum {
+    S_SIGN_MASTER_WRONG = -1, /* this worker cannot unseal keys: the thread must stop */
+    S_SIGN_KEY_BROKEN = -2,   /* the key is damaged: its lease goes back as broken */
+    S_SIGN_KEY_UNPROVEN = -3, /* unsealing failed before any key did: plain release */
+};
+
 /* Signs one batch with the key of one grant and pushes the signatures.
- * Returns how many records it signed; -1 when the key cannot be unsealed
- * (then the thread must stop). */
+ * The key is unsealed for this batch only and wiped when it ends. Returns
+ * how many records it signed, or one of S_SIGN_* (logged). */
 static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_lease_grant_t *grant,
                             s_term_t *term)
 {
     wk_thread_args_t *args = ctx->args;
-    if (rs_unseal(ctx->sk, grant->sealed, grant->sealed_len, grant->key_id, args->master) != 0) {
-        rs_error("cannot unseal key %u: this worker's master key is not the one the keyring was sealed with",
-                 grant->key_id);
-        return -1;
+    switch (wk_unseal(args->unseal, ctx->signer, grant, args->master)) {
+    case WK_UNSEAL_OK:
+        break;
+    case WK_UNSEAL_KEY_BROKEN:
+        rs_error("key %u cannot be unsealed (lease %llu), though this worker's master key unsealed other keys: its sealed secret is damaged or no key of a known algorithm (%s); giving the lease back as broken, the batch goes to another key",
+                 grant->key_id, (unsigned long long) grant->lease_id, RS_ALG_NAMES);
+        args->broken_keys++;
+        return S_SIGN_KEY_BROKEN;
+    case WK_UNSEAL_UNPROVEN:
+        rs_warn("cannot unseal key %u (lease %llu), and no key yet: giving it back and trying another (after %d such failures in a row this worker stops: its master key would be wrong)",
+                grant->key_id, (unsigned long long) grant->lease_id, WK_UNSEAL_UNPROVEN_MAX);
+        return S_SIGN_KEY_UNPROVEN;
+    case WK_UNSEAL_MASTER_WRONG:
+        rs_error("cannot unseal key %u, the %dth key in a row this worker could not unseal, with none unsealed: its master key is not the one the keyring was sealed with",
+                 grant->key_id, WK_UNSEAL_UNPROVEN_MAX);
+        return S_SIGN_MASTER_WRONG;
     }
-    /* Sign into the outgoing frame directly. */
-    zframe_t *out = zframe_new(NULL, rs_results_size(batch->count));
+    /* Each signature in a slot of the algorithm's largest: the frame's
+     * size is known before signing, so signatures go straight into it. */
+    uint16_t slot = (uint16_t) rs_alg_sig_max(rs_signer_alg(ctx->signer));
+    zframe_t *out = zframe_new(NULL, rs_results_size(batch->count, slot));
     uint8_t *buf = zframe_data(out);
     rs_batch_iter_t it;
     rs_batch_iter_init(&it, batch);
     int64_t record_id;
     const uint8_t *message;
     size_t message_len;
-    uint8_t sig[RS_SIG_BYTES];
+    uint8_t sig[RS_SIG_MAX];
+    size_t sig_len = 0;
     uint32_t signed_count = 0;
+    uint32_t pushed = 0; /* entries [0, pushed) went out in chunks */
+    int64_t chunk_at = rs_mono_us() + S_CHUNK_US;
+    int failed = 0;
     while (rs_batch_iter_next(&it, &record_id, &message, &message_len)) {
         /* The lease's deadline is checked before every signature, on the
          * monotonic clock: a thread that was paused past it signs nothing
@@ -168,27 +244,46 @@ static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_leas
                     (unsigned long long) grant->lease_id, signed_count, batch->count);
             break;
         }
-        rs_sign(sig, message, message_len, ctx->sk);
-        rs_results_put(buf, signed_count++, record_id, sig);
+        if (now >= chunk_at && signed_count > pushed) {
+            if (s_push_entries(ctx, grant, buf, slot, pushed, signed_count) == 0)
+                pushed = signed_count;
+            chunk_at = rs_mono_us() + S_CHUNK_US;
+        }
+        if (rs_signer_sign(ctx->signer, sig, &sig_len, message, message_len) != 0) {
+            rs_error("signing with key %u (%s) failed", grant->key_id,
+                     rs_alg_name(rs_signer_alg(ctx->signer)));
+            failed = 1;
+            break;
+        }
+        rs_results_put(buf, slot, signed_count++, record_id, sig, sig_len);
     }
-    sodium_memzero(ctx->sk, RS_SK_BYTES);
-    sodium_memzero(sig, sizeof sig);
-    if (signed_count == 0) {
-        zframe_destroy(&out);
-        return 0;
+    rs_signer_close(ctx->signer);
+    int sent = pushed > 0;
+    if (pushed == 0 && signed_count == batch->count) {
+        /* The whole batch in the frame it was signed into. */
+        rs_results_begin(buf, grant->lease_id, grant->key_id, signed_count, slot);
+        if (s_push(ctx, &out) == 0) {
+            args->signatures += signed_count;
+            sent = 1;
+        }
     }
-    if (signed_count < batch->count) {
-        /* Cut short: re-frame with the real count. */
-        zframe_t *shorter = zframe_new(NULL, rs_results_size(signed_count));
-        memcpy(zframe_data(shorter), buf, rs_results_size(signed_count));
-        zframe_destroy(&out);
-        out = shorter;
-        buf = zframe_data(out);
-    }
-    rs_results_begin(buf, grant->lease_id, grant->key_id, signed_count);
-    if (s_push(ctx, &out) == 0) {
+    else if (signed_count > pushed && s_push_entries(ctx, grant, buf, slot, pushed, signed_count) == 0)
+        sent = 1;
+    zframe_destroy(&out);
+    if (sent)
         args->batches++;
-        args->signatures += signed_count;
+    if (!sent && signed_count > 0) {
+        args->push_failures++;
+        rs_warn("the sink did not take the %u signatures of lease %llu (%s); their records will be dispatched again; %llu such batches so far",
+                signed_count - pushed, (unsigned long long) grant->lease_id,
+                zsys_interrupted ? "stopping" : zmq_strerror(zmq_errno()),
+                (unsigned long long) args->push_failures);
+    }
+    /* A key that unsealed but cannot sign is as broken as one that does
+     * not unseal: what it signed is pushed, the rest goes to another key. */
+    if (failed) {
+        args->broken_keys++;
+        return S_SIGN_KEY_BROKEN;
     }
     return signed_count;
 }
@@ -210,37 +305,46 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
         for (uint32_t i = next; i < batches->count; i++)
             if (batches->batches[i].count > req.batch_records)
                 req.batch_records = batches->batches[i].count;
-        rs_lease_rep_t rep;
+        rs_lease_rep_t *rep = ctx->grants;
         int64_t sent;
         int64_t asked = rs_mono_us();
-        if (wk_lease_client_call(ctx->lease, &req, &rep, &sent, 0) != 0)
+        if (wk_lease_client_call(ctx->lease, &req, rep, &sent, 0) != 0)
             break; /* interrupted: the batches will be dispatched again */
         int64_t granted = rs_mono_us();
         args->lease_wait_us += granted - asked;
-        if (rep.granted == 0) {
+        if (rep->granted == 0) {
             rs_warn("the keycoord granted no key (its queue is full); %u batches left for re-dispatch",
                     req.want);
             args->dropped += req.want;
             break;
         }
         /* Held from now on, also any granted beyond what was asked. */
-        for (uint8_t g = 0; g < rep.granted; g++)
-            ctx->held[ctx->held_count++] = rep.grants[g].lease_id;
+        for (uint8_t g = 0; g < rep->granted; g++)
+            ctx->held[ctx->held_count++] = rep->grants[g].lease_id;
         s_term_t term;
-        s_term_start(&term, sent, rep.ttl_ms);
-        uint32_t usable = rep.granted < req.want ? rep.granted : req.want;
-        for (uint32_t g = 0; g < usable; g++) {
-            int64_t signed_now = s_sign_batch(ctx, &batches->batches[next + g], &rep.grants[g], &term);
-            if (signed_now < 0) {
+        s_term_start(&term, sent, rep->ttl_ms);
+        uint32_t usable = rep->granted < req.want ? rep->granted : req.want;
+        uint32_t done = 0;
+        for (; done < usable; done++) {
+            int64_t signed_now = s_sign_batch(ctx, &batches->batches[next + done],
+                                              &rep->grants[done], &term);
+            if (signed_now == S_SIGN_MASTER_WRONG) {
                 args->failed = 1;
                 s_release_held(ctx, 3);
                 zsys_interrupted = 1;
                 return total;
             }
+            /* A key that cannot be unsealed: this batch and those after
+             * it ask for keys again, in the next request, which also gives
+             * back the rest of these grants (and reports a broken key). */
+            if (signed_now == S_SIGN_KEY_BROKEN)
+                s_mark_broken(ctx, rep->grants[done].lease_id);
+            if (signed_now < 0)
+                break;
             total += (uint32_t) signed_now;
         }
         args->sign_us += rs_mono_us() - granted;
-        next += usable;
+        next += done;
     }
     return total;
 }
@@ -257,6 +361,18 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                               "ventilator", err, err_size);
     if (!ctx->pull)
         return -1;
+    /* libzmq drops a message over the size limit by dropping the
+     * connection, without a word to the application: its monitor is the
+     * only place that shows it, as a disconnection. */
+    char monitor[64];
+    snprintf(monitor, sizeof monitor, "inproc://recsign-worker-pull-%p", (void *) ctx);
+    if (zmq_socket_monitor(zsock_resolve(ctx->pull), monitor, ZMQ_EVENT_DISCONNECTED) != 0
+        || !(ctx->pull_events = zsock_new(ZMQ_PAIR))
+        || zsock_connect(ctx->pull_events, "%s", monitor) != 0) {
+        snprintf(err, err_size, "cannot monitor the ventilator connection: %s",
+                 zmq_strerror(zmq_errno()));
+        return -1;
+    }
     /* Results are pushed with a long linger so that a graceful stop still
      * delivers them; at the high-water mark the push blocks (backpressure
      * from a slow sink), in 1 s slices to notice shutdown. */
@@ -270,13 +386,34 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                                      err_size);
     if (!ctx->lease)
         return -1;
-    ctx->poller = zpoller_new(ctx->pull, NULL);
-    ctx->sk = rs_secret_alloc(RS_SK_BYTES);
-    if (!ctx->poller || !ctx->sk) {
+    ctx->poller = zpoller_new(ctx->pull, ctx->pull_events, NULL);
+    ctx->signer = rs_signer_new();
+    /* Replies of up to 64 grants of RSA-4096 secrets: ~170 KB each, too
+     * much for a thread's stack. */
+    ctx->grants = malloc(sizeof *ctx->grants);
+    ctx->other = malloc(sizeof *ctx->other);
+    if (!ctx->poller || !ctx->signer || !ctx->grants || !ctx->other) {
         snprintf(err, err_size, "out of memory (secret memory for the signing key)");
         return -1;
     }
     return 0;
+}
+
+/* Reads one monitor event of the pull socket: a dropped connection to a
+ * ventilator, logged and counted (a message over --max-batch-mib is
+ * dropped this way, as is the connection of a ventilator that stops). */
+static void s_pull_event(s_ctx_t *ctx)
+{
+    zmsg_t *event = zmsg_recv(ctx->pull_events);
+    if (!event)
+        return;
+    char *endpoint = zmsg_size(event) == 2 ? zframe_strdup(zmsg_last(event)) : NULL;
+    ctx->args->pull_disconnects++;
+    rs_info("connection to the ventilator at %s dropped (the ventilator stopped, or sent a message over the %lld MiB this worker accepts); it reconnects; %llu so far",
+            endpoint ? endpoint : "?", (long long) (ctx->args->max_batch_bytes >> 20),
+            (unsigned long long) ctx->args->pull_disconnects);
+    zstr_free(&endpoint);
+    zmsg_destroy(&event);
 }
 
 void *wk_thread_run(void *arg)
@@ -291,10 +428,15 @@ void *wk_thread_run(void *arg)
         goto out;
     }
     while (!zsys_interrupted) {
-        if (!zpoller_wait(ctx.poller, 100)) {
+        void *which = zpoller_wait(ctx.poller, 100);
+        if (!which) {
             if (zpoller_terminated(ctx.poller))
                 break;
             s_release_held(&ctx, 2);
+            continue;
+        }
+        if (which == ctx.pull_events) {
+            s_pull_event(&ctx);
             continue;
         }
         zmsg_t *msg = zmsg_recv(ctx.pull);
@@ -323,10 +465,15 @@ out:
     /* Graceful stop: give back what we hold, in one bounded attempt. */
     if (ctx.lease)
         s_release_held(&ctx, -1);
-    rs_secret_free(ctx.sk);
+    rs_signer_destroy(&ctx.signer);
+    free(ctx.grants);
+    free(ctx.other);
     zpoller_destroy(&ctx.poller);
     wk_lease_client_destroy(&ctx.lease);
     zsock_destroy(&ctx.push);
+    if (ctx.pull)
+        zmq_socket_monitor(zsock_resolve(ctx.pull), NULL, 0);
+    zsock_destroy(&ctx.pull_events);
     zsock_destroy(&ctx.pull);
     return NULL;
 }

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
 
     FUZZ_CHECK(type == RS_MSG_BATCH);
-    FUZZ_CHECK(size >= RS_BATCH_HEADER_BYTES);
+    FUZZ_CHECK(size >= RS_BATCH_HEADER_BYTES && size <= RS_BATCH_BYTES_MAX);
     FUZZ_CHECK(all.count >= 1 && all.count <= RS_GROUP_MAX);
     FUZZ_CHECK(all.count == rs_get_u16(data + 10));
     const uint64_t run_id = rs_get_u64(data + 2);

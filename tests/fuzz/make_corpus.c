@@ -3,7 +3,7 @@
  * payload, several batches to a message and the most a message holds,
  * several release and renew ids, the largest want, longest holder, several
  * grants, largest sealed secret and largest reply, negative and extreme
- * ids) — as OUTDIR/<target>/<name>. Each one is checked to decode before it
+ * ids, signatures of every algorithm's length) — as OUTDIR/<target>/<name>. Each one is checked to decode before it
  * is written. Usage: make_corpus OUTDIR */
 #include "rs_crypto.h"
 #include "rs_proto.h"
@@ -156,6 +156,10 @@ static void s_reqs(void)
                              .holder = "w"});
     s_req("release-only",
           &(rs_lease_req_t) {.seq = 4, .release_count = 1, .release = {19}, .holder = "w/1"});
+    s_req("broken-release-want",
+          &(rs_lease_req_t) {.seq = 10, .release_count = 1, .release = {40}, .broken_count = 2,
+                             .broken = {41, 42}, .want = 2, .run_id = 11, .batch_records = 50,
+                             .holder = "w/5"});
     s_req("renew-only",
           &(rs_lease_req_t) {.seq = 6, .renew_count = 2, .renew = {20, 21}, .holder = "w/2"});
     s_req("empty-holder", &(rs_lease_req_t) {.seq = 5, .want = 1, .batch_records = 7});
@@ -173,11 +177,13 @@ static void s_reqs(void)
     /* The largest request: every list full, the longest holder, extreme
      * values everywhere. */
     rs_lease_req_t max = {.seq = UINT64_MAX, .release_count = RS_GROUP_MAX,
-                          .renew_count = RS_GROUP_MAX, .want = RS_GROUP_MAX,
+                          .renew_count = RS_GROUP_MAX, .broken_count = RS_GROUP_MAX,
+                          .want = RS_GROUP_MAX,
                           .run_id = UINT64_MAX, .batch_records = UINT32_MAX};
     for (size_t i = 0; i < RS_GROUP_MAX; i++) {
         max.release[i] = UINT64_MAX - i;
         max.renew[i] = UINT64_MAX - RS_GROUP_MAX - i;
+        max.broken[i] = UINT64_MAX - 2 * RS_GROUP_MAX - i;
     }
     for (size_t i = 0; i < RS_HOLDER_MAX; i++)
         max.holder[i] = (char) (0x20 + i % 95); /* every printable character */
@@ -230,6 +236,15 @@ static void s_reps(void)
     m.grants[0] = (rs_lease_grant_t) {.lease_id = UINT64_MAX, .key_id = UINT32_MAX,
                                       .sealed_len = RS_SEALED_MAX};
     s_rep("max-sealed-max-ids", &m);
+    /* Sealed secrets of every algorithm's size: Ed25519 (104), ECDSA P-256
+     * PKCS#8 (178), RSA-2048, -3072 and -4096 PKCS#8 (about 1,258, 1,834
+     * and 2,415 bytes). */
+    static const uint16_t sealed_sizes[] = { RS_SEALED_BYTES, 178, 1258, 1834, 2415 };
+    m = (rs_lease_rep_t) {.seq = 7, .ttl_ms = 10000, .granted = 5};
+    for (uint32_t i = 0; i < 5; i++)
+        m.grants[i] = (rs_lease_grant_t) {.lease_id = 200 + i, .key_id = 40 + i,
+                                          .sealed_len = sealed_sizes[i]};
+    s_rep("secrets-of-every-algorithm", &m);
     /* As many grants as a request may want, each of a real sealed size. */
     m = (rs_lease_rep_t) {.seq = 6, .ttl_ms = 30000, .granted = RS_GROUP_MAX};
     for (uint32_t i = 0; i < RS_GROUP_MAX; i++)
@@ -248,20 +263,22 @@ static void s_reps(void)
 
 /* --- RESULTS ---------------------------------------------------------- */
 
+/* A RESULTS message of `count` entries in slots of `slot` bytes, entry i's
+ * signature lengths[i] bytes long (slot when lengths is NULL). */
 static void s_results(const char *name, uint64_t lease_id, uint32_t key_id, const int64_t *ids,
-                      uint32_t count)
+                      uint32_t count, uint16_t slot, const size_t *lengths)
 {
-    uint8_t *buf = malloc(rs_results_size(count));
+    uint8_t *buf = malloc(rs_results_size(count, slot));
     if (!buf) {
         s_failed = 1;
         return;
     }
-    size_t size = rs_results_begin(buf, lease_id, key_id, count);
-    uint8_t sig[RS_SIG_BYTES];
+    size_t size = rs_results_begin(buf, lease_id, key_id, count, slot);
+    uint8_t sig[RS_SIG_MAX];
     for (uint32_t i = 0; i < count; i++) {
         for (size_t j = 0; j < sizeof sig; j++)
-            sig[j] = (uint8_t) (i + j * 7);
-        rs_results_put(buf, i, ids[i], sig);
+            sig[j] = (uint8_t) (i + j * 7 + 1);
+        rs_results_put(buf, slot, i, ids[i], sig, lengths ? lengths[i] : slot);
     }
     rs_results_t check;
     if (rs_results_decode(&check, buf, size) != 0) {
@@ -275,13 +292,21 @@ static void s_results(const char *name, uint64_t lease_id, uint32_t key_id, cons
 
 static void s_resultses(void)
 {
-    s_results("one", 1, 0, (int64_t[]) {1}, 1);
-    s_results("negative-ids", 7, 3, (int64_t[]) {-1, -2, -1000000}, 3);
-    s_results("extreme-ids", UINT64_MAX, UINT32_MAX, (int64_t[]) {INT64_MIN, INT64_MAX, 0}, 3);
+    s_results("one", 1, 0, (int64_t[]) {1}, 1, RS_SIG_BYTES, NULL);
+    s_results("negative-ids", 7, 3, (int64_t[]) {-1, -2, -1000000}, 3, RS_SIG_BYTES, NULL);
+    s_results("extreme-ids", UINT64_MAX, UINT32_MAX, (int64_t[]) {INT64_MIN, INT64_MAX, 0}, 3,
+              RS_SIG_BYTES, NULL);
     int64_t ids[20];
     for (int i = 0; i < 20; i++)
         ids[i] = i * 3;
-    s_results("twenty", 12, 5, ids, 20);
+    s_results("twenty", 12, 5, ids, 20, RS_SIG_BYTES, NULL);
+    /* ECDSA P-256: DER signatures of 70 to 72 bytes (and a short one) in
+     * 72-byte slots. */
+    s_results("ecdsa-mixed-lengths", 13, 6, ids, 5, 72, (size_t[]) {70, 71, 72, 71, 8});
+    s_results("rsa-2048", 14, 7, ids, 2, 256, NULL);
+    s_results("rsa-3072", 15, 8, ids, 2, 384, NULL);
+    s_results("rsa-4096", 16, 9, ids, 3, RS_SIG_MAX, NULL);
+    s_results("one-byte-slot", 17, 10, ids, 2, 1, NULL);
 }
 
 int main(int argc, char **argv)

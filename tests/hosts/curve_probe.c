@@ -153,10 +153,10 @@ int main(int argc, char **argv)
         zsock_set_sndtimeo(conn[S_KC].sock, 0);
         if (zmsg_send(&msg, conn[S_KC].sock) != 0)
             zmsg_destroy(&msg);
-        zframe_t *frame = zframe_new(NULL, rs_results_size(1));
+        zframe_t *frame = zframe_new(NULL, rs_results_size(1, 64));
         uint8_t signature[64] = { 0 };
-        rs_results_begin(zframe_data(frame), lease_id, (uint32_t) key_id, 1);
-        rs_results_put(zframe_data(frame), 0, (int64_t) record_id, signature);
+        rs_results_begin(zframe_data(frame), lease_id, (uint32_t) key_id, 1, 64);
+        rs_results_put(zframe_data(frame), 64, 0, (int64_t) record_id, signature, sizeof signature);
         zsock_set_sndtimeo(conn[S_SINK].sock, 0);
         if (zframe_send(&frame, conn[S_SINK].sock, 0) == 0)
             conn[S_SINK].received = 1; /* queued on the socket; delivered only after a handshake */

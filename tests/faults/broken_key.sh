@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# broken_key.sh: one byte of keys.sealed_secret of key 2 of 3 flipped. The
+# worker names the key, gives its lease back as broken and keeps signing;
+# the batch is signed with another key; the keycoord quarantines key 2
+# (keys.quarantined_at, on its clock) and never leases it again; the run
+# completes with keys 1 and 3; status and keys list show the quarantine;
+# audit's LRU replay takes the key out of the queue at quarantined_at. A
+# worker with a wrong master key still stops with a clear error, and its
+# failures quarantine nothing.
+source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
+
+records=2000 batch=10
+h_fault_options 5000 1000
+h_start_db
+h_init --keys 3 --records "$records"
+h_sql "update keys set sealed_secret = set_byte(sealed_secret, 30, get_byte(sealed_secret, 30) # 1) where id = 2" >/dev/null
+h_start_services 1 2
+worker=$H_WORKER_PID
+h_run_ventilator "$batch" 120
+
+h_check_alive
+h_eq "$(h_sql 'select id from keys where quarantined_at is not null')" 2 "quarantined keys"
+h_eq "$(h_sql "select count(*) from leases l join keys k on k.id = l.key_id where k.id = 2 and l.granted_at >= k.quarantined_at")" \
+    0 "leases of key 2 granted at or after its quarantine"
+h_eq "$(h_sql 'select count(*) from signatures where key_id = 2')" 0 "signatures by key 2"
+h_eq "$(h_sql 'select count(*) from leases where key_id = 2')" 1 "leases of key 2 (the one that found it broken)"
+grep -q "key 2 cannot be unsealed" "$H_LOGS"/worker-1.log \
+    || h_fail "the worker did not name key 2"
+grep -q "key 2 quarantined" "$H_LOGS/keycoord.log" || h_fail "the keycoord did not log the quarantine"
+h_check_complete
+h_verify
+h_audit
+grep -q "rule 4 (least recently used first): ok" "$H_LOGS/audit.out" || h_fail "audit rule 4"
+h_admin status >"$H_LOGS/status.out" 2>&1 || h_fail "recsign status failed"
+grep -q "1 quarantined" "$H_LOGS/status.out" \
+    || { cat "$H_LOGS/status.out" >&2; h_fail "status does not show the quarantined key"; }
+"$H_ADMIN" keys list --db "$H_DB" >"$H_LOGS/keys.out" 2>&1 || h_fail "recsign keys list failed"
+grep -Eq '^ +2 +quarantined ' "$H_LOGS/keys.out" \
+    || { cat "$H_LOGS/keys.out" >&2; h_fail "keys list does not show key 2 quarantined"; }
+
+# A wrong master key: every key fails. The worker stops with a clear
+# error, and no key is quarantined on its word.
+h_step "a worker with a wrong master key"
+h_stop "$worker"
+h_admin init --records 500 --master-key "$H_KEY" >>"$H_LOGS/init.log" 2>&1 || h_fail "adding records failed"
+wrong="$H_DIR/wrong.key"
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$wrong"; echo >>"$wrong")
+h_start_ventilator "$batch"
+rc=0
+timeout 60 "${H_RUN[@]}" "$H_WORKER" --ventilator "$H_EP_VENT" --keycoord "$H_EP_KC" --sink "$H_EP_SINK" \
+    --threads 1 --master-key "$wrong" "${H_WORKER_OPTS[@]}" >"$H_LOGS/wrong-worker.log" 2>&1 || rc=$?
+h_eq "$rc" 1 "exit status of the worker with a wrong master key"
+grep -q "master key is not the one the keyring was sealed with" "$H_LOGS/wrong-worker.log" \
+    || { cat "$H_LOGS/wrong-worker.log" >&2; h_fail "the wrong master key was not named"; }
+h_eq "$(h_sql 'select count(*) from keys where quarantined_at is not null')" 1 "keys quarantined after the wrong master key"
+h_start_worker 2
+h_wait_ventilator 120
+h_stop_services
+h_check_complete
+h_verify
+h_audit
+echo "$RS_PROG: ok: key 2 quarantined, the run completed with keys 1 and 3; a wrong master key stopped its worker and quarantined nothing"
