@@ -42,9 +42,11 @@ int main(int argc, char **argv)
         .program = "recsign-ventilator",
         .usage = "[options]",
         .summary = "Sends every unsigned record to the workers in batches of a size fixed for "
-                   "the run, and exits 0 once every record is signed. With --follow, keeps the "
-                   "run open and sends records as they are inserted, until SIGTERM or SIGINT "
-                   "(exit 0; the run is finished and the next run signs what is left).",
+                   "the run, and exits 0 once every record is signed (3 when some cannot be: "
+                   "payloads over 1 MiB, named and recorded in records_refused). With --follow, "
+                   "keeps the run open and sends records as they are inserted, until SIGTERM or "
+                   "SIGINT (exit 0, or 3 likewise; the run is finished and the next run signs "
+                   "what is left).",
         .opts = s_opts,
         .count = sizeof s_opts / sizeof s_opts[0],
     };
