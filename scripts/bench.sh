@@ -178,12 +178,7 @@ rs_unset_config_env
 
 # --- cleanup -----------------------------------------------------------------------
 pg_dir=""
-cleanup() {
-    rs_proc_stop_all
-    rs_release_ports
-    [[ -n "$pg_dir" ]] && rs_pg_stop "$pg_dir"
-    rm -rf "$work"
-}
+cleanup() { rs_stop_run "$pg_dir" "$work"; }
 rs_on_exit cleanup
 
 # --- helpers ---------------------------------------------------------------------

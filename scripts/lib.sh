@@ -18,7 +18,7 @@
 #   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
-#                        rs_last_run_timing
+#                        rs_last_run_timing, rs_stop_run
 
 # shellcheck shell=bash
 
@@ -880,4 +880,14 @@ rs_last_run_timing() {
         left join signatures s on s.lease_id = l.id
         where r.id = (select max(id) from runs)
         group by r.id, r.first_dispatch_at"
+}
+
+# rs_stop_run PG_DIR WORK_DIR: a benchmark's cleanup: stops every recorded
+# process, releases the ports, stops the cluster in PG_DIR (none when
+# empty) and removes WORK_DIR.
+rs_stop_run() {
+    rs_proc_stop_all
+    rs_release_ports
+    [[ -n "$1" ]] && rs_pg_stop "$1"
+    rm -rf "$2"
 }

@@ -22,6 +22,14 @@
 #   --keep           leave the private database running; prints its URL and
 #                    the command that stops it
 #   --timeout S      give up after S seconds of signing (default 1800)
+#   --follow         keep the services running after the backlog (the
+#                    ventilator's --follow): records inserted later are
+#                    signed as they come; every service serves Prometheus
+#                    metrics on 127.0.0.1 and `recsign dashboard` runs
+#                    beside them; prints how to insert records and where
+#                    the dashboard and metrics are; runs until Ctrl-C,
+#                    which ends the run cleanly (no verify or
+#                    audit then: with --keep, run them on the kept database)
 #   --help           print this help
 #
 # Steps: install missing packages (as root) and build; start a private
@@ -51,7 +59,9 @@ keep=0
 timeout=1800
 records_set=0
 keys_set=0
+do_private=0
 db_flag=0
+follow=0
 
 # option FLAG VALUE: one flag of the command line. The values the programs
 # take are checked against the programs' own bounds once they are built.
@@ -68,6 +78,7 @@ option() {
         --db)         [[ -n "$value" ]] || rs_usage_error "--db needs a URL"; db_url="$value"; db_flag=1 ;;
         --master-key) [[ -n "$value" ]] || rs_usage_error "--master-key needs a path"; master_key="$value" ;;
         --keep)       keep=1 ;;
+        --follow)     follow=1 ;;
         -h|--help)    rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
         *)            rs_usage_error "unknown flag '$flag'" ;;
     esac
@@ -134,6 +145,7 @@ if [[ -z "$db_url" ]]; then
     db_url="$RS_PG_URL"
     export RECSIGN_DB_URL="$db_url"
     do_init=1
+    do_private=1
 else
     # The admin CLI connects first: its errors never show a password (and
     # a string libpq cannot read is refused before psql could quote it).
@@ -167,23 +179,70 @@ export RECSIGN_CERTS_DIR="$data_dir/certs"
 port_vent="" port_sink="" port_kc=""
 rs_free_ports port_vent=5557 port_sink=5558 port_kc=5559
 
+# Follow mode is a service: every process serves Prometheus metrics on
+# 127.0.0.1, and the dashboard runs beside them.
+m_vent=() m_kc=() m_sink=() m_wk=()
+if (( follow )); then
+    port_m_vent="" port_m_kc="" port_m_sink="" port_dash=""
+    rs_free_ports port_m_vent=9557 port_m_sink=9558 port_m_kc=9559 port_dash=8080
+    m_vent=(--metrics-bind "127.0.0.1:$port_m_vent")
+    m_kc=(--metrics-bind "127.0.0.1:$port_m_kc")
+    m_sink=(--metrics-bind "127.0.0.1:$port_m_sink")
+fi
 rs_proc_start keycoord "$logs/keycoord.log" \
-    "$bin_keycoord" --bind "tcp://*:$port_kc"
+    "$bin_keycoord" --bind "tcp://*:$port_kc" "${m_kc[@]}"
 rs_proc_start sink "$logs/sink.log" \
-    "$bin_sink" --bind "tcp://*:$port_sink"
+    "$bin_sink" --bind "tcp://*:$port_sink" "${m_sink[@]}"
+worker_metrics=()
 for ((w = 1; w <= workers; w++)); do
+    if (( follow )); then
+        port_m_wk=""
+        rs_free_ports port_m_wk=9560
+        m_wk=(--metrics-bind "127.0.0.1:$port_m_wk")
+        worker_metrics+=("http://127.0.0.1:$port_m_wk/metrics")
+    fi
     rs_proc_start "worker-$w" "$logs/worker-$w.log" \
         "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
         --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
-        --threads "$threads" --master-key "$master_key" --max-rate "$max_rate"
+        --threads "$threads" --master-key "$master_key" --max-rate "$max_rate" "${m_wk[@]}"
 done
 prev_run="$(rs_psql "$db_url" -c 'select coalesce(max(id), 0) from runs')"
 unsigned="$(rs_psql "$db_url" -c 'select count(*) from records r where not exists (select 1 from signatures s where s.record_id = r.id)')"
 rs_say "signing $unsigned unsigned records: batch size $batch, $workers worker(s) x $threads thread(s); logs in $logs"
 start_ns="$(date +%s%N)"
+vent_follow=()
+(( follow )) && vent_follow=(--follow)
 rs_proc_start ventilator "$logs/ventilator.log" \
-    "$bin_ventilator" --bind "tcp://*:$port_vent" --batch-size "$batch"
+    "$bin_ventilator" --bind "tcp://*:$port_vent" --batch-size "$batch" "${vent_follow[@]}" \
+    "${m_vent[@]}"
 vent_pid="$RS_LAST_PID"
+(( follow )) && rs_proc_start dashboard "$logs/dashboard.log" \
+    "$bin_admin" dashboard --bind "127.0.0.1:$port_dash"
+
+# --- follow mode: the services stay up until Ctrl-C ----------------------------------
+if (( follow )); then
+    echo
+    echo "recsign is following: records inserted from now on are signed as they come."
+    # The URL of a private database has no password; a database given by
+    # the caller is named by the variable only, never printed.
+    db_shown="$db_url"
+    (( do_private )) || db_shown='$RECSIGN_DB_URL'
+    echo "  insert 10 records:"
+    printf "    psql \"%s\" -c \"INSERT INTO records SELECT m + g, convert_to('hello ' || g, 'UTF8') FROM (SELECT coalesce(max(id), 0) AS m FROM records) t, generate_series(1, 10) g\"\n" "$db_shown"
+    echo "  progress:    $bin_admin status --db \"$db_shown\""
+    echo "  dashboard:   http://127.0.0.1:$port_dash/"
+    echo "  metrics:     http://127.0.0.1:$port_m_vent/metrics (ventilator), http://127.0.0.1:$port_m_kc/metrics (keycoord),"
+    echo "               http://127.0.0.1:$port_m_sink/metrics (sink), ${worker_metrics[*]} (workers)"
+    echo "  logs:        $logs"
+    echo "Ctrl-C stops every service; the ventilator ends its run cleanly. A service that exits is restarted."
+    wait_rc=0
+    rs_supervise "$vent_pid" 315360000 || wait_rc=$?
+    if (( wait_rc == 0 )); then
+        rs_warn "the ventilator exited (status $RS_WAIT_STATUS) while following; last lines of $logs/ventilator.log:"
+        tail -n 20 "$logs/ventilator.log" >&2
+    fi
+    exit 1
+fi
 
 wait_rc=0
 rs_supervise "$vent_pid" "$timeout" || wait_rc=$?

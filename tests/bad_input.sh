@@ -75,10 +75,20 @@ for level in info error; do
 done
 # The same range check through the environment.
 RECSIGN_BATCH_SIZE=0 expect 2 error "$H_VENTILATOR" --db "$nodb"
+# Follow mode's flags, by flag and by environment.
+for level in info error; do
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --follow --linger-ms -1
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --follow --linger-ms 60001
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --follow --linger-ms soon
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --follow=maybe
+done
+RECSIGN_LINGER_MS=abc expect 2 error "$H_VENTILATOR" --db "$nodb" --follow
+RECSIGN_FOLLOW=maybe expect 2 error "$H_VENTILATOR" --db "$nodb"
 
 h_step "unreachable database (exit 1)"
 for level in info error; do
     expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1"
+    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1" --follow
     expect 1 "$level" "$H_KEYCOORD" --db "$nodb" --bind "tcp://127.0.0.1:$p3"
     expect 1 "$level" "$H_SINK" --db "$nodb" --bind "tcp://127.0.0.1:$p2"
     expect 1 "$level" "$H_ADMIN" status --db "$nodb"

@@ -178,6 +178,19 @@ h_make_certs() {
 
 h_sql() { rs_psql "$H_DB" -c "$1"; }
 
+# h_payload_sql ID BYTES: an SQL expression of a payload of BYTES bytes
+# (compressible, so that the database stays small; what travels is the
+# whole payload).
+h_payload_sql() { echo "substring(convert_to(repeat(md5(($1)::text), $2 / 32 + 1), 'UTF8') from 1 for $2)"; }
+# h_sql_past_limit SQL: runs SQL in one transaction without the payload
+# limit (constraint records_payload_max dropped, then added back NOT VALID,
+# as a row stored before schema version 4 is).
+h_sql_past_limit() {
+    h_sql "BEGIN; ALTER TABLE records DROP CONSTRAINT records_payload_max; $1;
+           ALTER TABLE records ADD CONSTRAINT records_payload_max
+               CHECK (octet_length(payload) <= 1048576) NOT VALID; COMMIT;"
+}
+
 # h_pg_restart: restarts the cluster (fast shutdown: every client is
 # disconnected), as its owner, detached like rs_pg_start does it.
 h_pg_restart() {
@@ -368,11 +381,11 @@ h_sanitizer_exit_hang() {
     tail -n 1 "$2" 2>/dev/null | grep -q 'exiting: peak RSS'
 }
 
-# h_stop PID [SIGNAL] [TIMEOUT]: sends SIGNAL (default TERM) and waits up
-# to TIMEOUT s (default RS_STOP_GRACE, or 10); the process must exit 0.
-# Sets H_STOP_STATUS.
+# h_stop PID [SIGNAL] [TIMEOUT] [STATUS]: sends SIGNAL (default TERM) and
+# waits up to TIMEOUT s (default RS_STOP_GRACE, or 10); the process must
+# exit with STATUS (default 0). Sets H_STOP_STATUS.
 h_stop() {
-    local pid="$1" sig="${2:-TERM}" timeout="${3:-${RS_STOP_GRACE:-10}}" i st
+    local pid="$1" sig="${2:-TERM}" timeout="${3:-${RS_STOP_GRACE:-10}}" expect="${4:-0}" i st=0
     i="$(rs_proc_index "$pid")" || h_fail "h_stop: pid $pid is not a process of this test"
     local name="${RS_PNAMES[$i]}" log="${RS_PLOGS[$i]}"
     rs_proc_alive "$pid" || { wait "$pid" 2>/dev/null || st=$?; RS_PIDS[$i]="";
@@ -393,9 +406,9 @@ h_stop() {
     rs_proc_reap "$pid"
     st=$RS_REAP_STATUS
     H_STOP_STATUS=$st
-    if (( st != 0 )); then
+    if (( st != expect )); then
         tail -n 30 "$log" >&2 || true
-        h_fail "$name (pid $pid) exited with status $st after SIG$sig; expected 0"
+        h_fail "$name (pid $pid) exited with status $st after SIG$sig; expected $expect"
     fi
     h_log_lacks "$log" 'dangling' "$name left ZeroMQ sockets open at exit"
 }

@@ -28,7 +28,7 @@ h_eq "$rc" 1 "verify on a version 2 database (refused: init must migrate it firs
 
 h_step "recsign init migrates it in place"
 h_init
-h_eq "$(h_sql "select max(version) from schema_migrations")" 5 "schema version after"
+h_eq "$(h_sql "select max(version) from schema_migrations")" 6 "schema version after"
 h_eq "$(h_sql "select string_agg(distinct algorithm, ',') from keys")" ed25519 "algorithm of the existing keys"
 h_verify
 h_audit
@@ -46,6 +46,8 @@ h_init
 h_eq "$(h_sql "select count(*) from keys where algorithm = 'ed25519'")" 4 "Ed25519 keys after re-applying"
 h_eq "$(h_sql "select count(*) from pg_constraint where conrelid = 'keys'::regclass and conname in ('keys_public_key_check', 'keys_algorithm_check')")" \
     2 "checks on keys"
+h_eq "$(h_sql "select count(*) from pg_trigger where tgrelid = 'records'::regclass and tgname = 'records_added'")" \
+    1 "notification triggers on records (migration 5)"
 
 h_step "ECDSA P-256 keys beside the migrated ones; a second run"
 h_init --keys 2 --algorithm ecdsa-p256 --records 2000

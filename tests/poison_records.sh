@@ -19,10 +19,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 mib=1048576
-# payload_sql ID BYTES: a payload of BYTES bytes (compressible, so that the
-# database stays small; what travels is the whole payload).
-payload_sql() { echo "substring(convert_to(repeat(md5($1::text), $2 / 32 + 1), 'UTF8') from 1 for $2)"; }
-
 # peak_rss_kib LOG: the peak RSS a process logged at exit.
 peak_rss_kib() { sed -n 's/.*exiting: peak RSS \([0-9]*\) KiB.*/\1/p' "$1" | tail -n 1; }
 
@@ -43,15 +39,13 @@ h_start_db
 h_init --keys 3 --records 50
 
 h_step "(a) the database refuses a payload over 1 MiB"
-if h_sql "insert into records values (999, $(payload_sql 999 $((mib + 1))))" >/dev/null 2>"$H_LOGS/insert.err"; then
+if h_sql "insert into records values (999, $(h_payload_sql 999 $((mib + 1))))" >/dev/null 2>"$H_LOGS/insert.err"; then
     h_fail "a payload of 1 MiB + 1 byte was stored"
 fi
 grep -q records_payload_max "$H_LOGS/insert.err" || { cat "$H_LOGS/insert.err" >&2; h_fail "refused for another reason"; }
 
 h_step "(b) records stored before the limit was checked"
-h_sql "alter table records drop constraint records_payload_max;
-       insert into records values (1000, $(payload_sql 1000 $((mib + 1)))), (1001, $(payload_sql 1001 $((2 * mib))));
-       alter table records add constraint records_payload_max check (octet_length(payload) <= 1048576) not valid" >/dev/null
+h_sql_past_limit "insert into records values (1000, $(h_payload_sql 1000 $((mib + 1)))), (1001, $(h_payload_sql 1001 $((2 * mib))))" >/dev/null
 h_start_services 1 2
 run_expect 3 1
 h_eq "$(grep -c 'record 1000 cannot be signed: payload of 1048577 bytes; at most 1048576 allowed' "$H_VENT_LOG")" 1 \
@@ -82,7 +76,7 @@ h_sql "delete from records where id in (1000, 1001)" >/dev/null
 run_expect 0 1
 
 h_step "(c) 300 records of exactly 1 MiB"
-h_sql "insert into records select g, $(payload_sql g $mib) from generate_series(2001, 2300) g" >/dev/null
+h_sql "insert into records select g, $(h_payload_sql g $mib) from generate_series(2001, 2300) g" >/dev/null
 run_expect 0 257
 vent_257="$(peak_rss_kib "$H_VENT_LOG")"
 grep -Eq "[1-9][0-9]* batches cut short to keep messages within 4194304 bytes" "$H_VENT_LOG" \

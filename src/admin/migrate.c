@@ -224,12 +224,28 @@ static const char s_v5[] =
     "GRANT INSERT ON refused_results TO recsign_sink;"
     "GRANT USAGE ON SEQUENCE refused_results_id_seq TO recsign_sink;";
 
+/* Version 6: continuous signing (recsign-ventilator --follow). Inserting
+ * records notifies channel recsign_records once per statement, with an
+ * empty payload, so that PostgreSQL folds every statement of a transaction
+ * into one notification, delivered at commit: a bulk insert costs one
+ * notification, not one per row, and no transition table is kept. The
+ * ventilator treats a notification as "look again": what it reads is the
+ * table, so a lost notification delays a record, never loses it. Written
+ * to be re-runnable on its own (CREATE OR REPLACE, DROP ... IF EXISTS). */
+static const char s_v6[] =
+    "CREATE OR REPLACE FUNCTION records_added_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN PERFORM pg_notify('recsign_records', ''); RETURN NULL; END $$;"
+    "DROP TRIGGER IF EXISTS records_added ON records;"
+    "CREATE TRIGGER records_added AFTER INSERT ON records"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION records_added_notify();";
+
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
     { 2, "key rotation and service roles", s_v2 },
     { 3, "key algorithms", s_v3 },
     { 4, "payload limit, refused and deleted records, key quarantine", s_v4 },
     { 5, "signature counter and refused results", s_v5 },
+    { 6, "notify on inserted records", s_v6 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

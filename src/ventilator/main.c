@@ -1,6 +1,8 @@
 /* recsign-ventilator: streams unsigned records to workers in batches of
- * the run's fixed size and exits once every record is signed. */
+ * the run's fixed size and exits once every record is signed, or with
+ * --follow keeps the run open and signs records inserted later. */
 #include "vent_dispatch.h"
+#include "vent_follow.h"
 #include "vent_metrics.h"
 #include "vent_store.h"
 #include "rs_config.h"
@@ -25,6 +27,14 @@ static rs_opt_t s_opts[] = {
       .help = "no progress for this long sends unsigned records again" },
     { .name = "page-rows", .env = "RECSIGN_VENTILATOR_PAGE_ROWS", .type = RS_OPT_INT,
       .fallback = "2000", .min = 1, .max = 100000, .help = "records read per database query" },
+    { .name = "follow", .env = "RECSIGN_FOLLOW", .type = RS_OPT_FLAG,
+      .help = "after the backlog, keep the run open and sign records inserted later, until "
+              "SIGTERM or SIGINT ends the run" },
+    /* Kafka's linger.ms (default 0 there, 5 ms since Kafka 4.0); 20 ms
+     * keeps a trickle's latency low and lets load fill whole batches. */
+    { .name = "linger-ms", .env = "RECSIGN_LINGER_MS", .type = RS_OPT_INT, .fallback = "20",
+      .min = 0, .max = 60000,
+      .help = "with --follow: longest wait of a partial batch for more records before it is sent" },
     RS_PROCESS_SECURITY_OPTS,
     RS_PROCESS_METRICS_OPT,
 };
@@ -35,7 +45,11 @@ int main(int argc, char **argv)
         .program = "recsign-ventilator",
         .usage = "[options]",
         .summary = "Sends every unsigned record to the workers in batches of a size fixed for "
-                   "the run, and exits 0 once every record is signed.",
+                   "the run, and exits 0 once every record is signed (3 when some cannot be: "
+                   "payloads over 1 MiB, named and recorded in records_refused). With --follow, "
+                   "keeps the run open and sends records as they are inserted, until SIGTERM or "
+                   "SIGINT (exit 0, or 3 likewise; the run is finished and the next run signs "
+                   "what is left).",
         .opts = s_opts,
         .count = sizeof s_opts / sizeof s_opts[0],
     };
@@ -47,11 +61,14 @@ int main(int argc, char **argv)
     int exit_code = RS_EXIT_RUNTIME;
     zsock_t *push = NULL;
     rs_security_t *security = NULL;
+    const bool follow = rs_config_flag(&config, "follow");
+    if (!follow && rs_config_opt(&config, "linger-ms")->set)
+        rs_warn("--linger-ms applies to --follow only; this run ignores it");
     rs_http_t *metrics = NULL;
     vent_metrics_register();
     if (rs_process_metrics(&config, &metrics) != 0)
         return RS_EXIT_RUNTIME;
-    vent_store_t *store = vent_store_new(rs_config_str(&config, "db"), err, sizeof err);
+    vent_store_t *store = vent_store_new(rs_config_str(&config, "db"), follow, err, sizeof err);
     if (!store) {
         rs_error("%s", err);
         goto out;
@@ -94,8 +111,9 @@ int main(int argc, char **argv)
         .batch_size = (uint32_t) batch_size,
         .page_rows = (int) rs_config_int(&config, "page-rows"),
         .redispatch_ms = (int) rs_config_int(&config, "redispatch-ms"),
+        .linger_ms = (int) rs_config_int(&config, "linger-ms"),
     };
-    rc = vent_dispatch_run(push, store, &dispatch);
+    rc = follow ? vent_follow_run(push, store, &dispatch) : vent_dispatch_run(push, store, &dispatch);
     exit_code = rc < 0                       ? RS_EXIT_RUNTIME
                 : rc == VENT_DISPATCH_REFUSED ? RS_EXIT_REFUSED
                                               : RS_EXIT_OK;

@@ -7,13 +7,8 @@
 #include "rs_time.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 
-/* Small batches travel several to a message, up to this many records: one
- * message, and one lease request, then carry many batches, which is what
- * makes batch sizes of 1 or 10 fast. Small enough that a message is a few
- * milliseconds of signing, so threads still share the work evenly. */
-#define S_MESSAGE_RECORDS 1024u
-#define S_MESSAGE_BYTES (256u * 1024u) /* and no more bytes than this */
 /* Payload bytes read per page, past its first row: with the message
  * (RS_BATCH_BYTES_MAX, held here, in its frame and in at most two ZeroMQ
  * queue slots) it bounds this process's memory in bytes whatever the
@@ -23,115 +18,21 @@
 #define S_REFUSED_NAMED 10
 
 typedef struct {
-    zsock_t *push;
     vent_store_t *store;
     const vent_dispatch_config_t *config;
-    rs_batch_writer_t *writer;
-    uint32_t message_batches; /* batches per message */
-    uint32_t message_records; /* records in the message being built */
-    size_t message_bytes;
-    bool dispatched;          /* the run's first dispatch is recorded */
+    vent_batcher_t *batcher;
     int64_t watermark;        /* every record with a lower id is signed */
-    uint64_t batches, records, passes;
-    uint64_t cut_short;       /* batches closed early to keep a message within its bytes */
+    uint64_t passes;
     int64_t refused;          /* unsigned records over the payload limit, at the last count */
-    uint64_t pass_records;    /* records sent in the current pass */
-    int64_t started_us;
 } s_dispatch_t;
-
-/* Retries a database step with backoff while the database is away.
- * Returns false when interrupted. */
-static bool s_wait_for_db(s_dispatch_t *self, int *backoff_ms)
-{
-    if (zsys_interrupted)
-        return false;
-    zclock_sleep(*backoff_ms);
-    *backoff_ms = *backoff_ms < 5000 ? *backoff_ms * 2 : 5000;
-    if (vent_store_reconnect(self->store) != 0)
-        rs_warn("database unavailable; retrying in %d ms", *backoff_ms);
-    return !zsys_interrupted;
-}
-
-/* Sends the message being built (closing its open batch). PUSH blocks
- * while every worker's queue is full (that is the flow control); the send
- * timeout only lets us notice shutdown. Returns 0, or 1 when interrupted. */
-static int s_send(s_dispatch_t *self)
-{
-    if (rs_batch_writer_close(self->writer) <= 0)
-        return 0;
-    size_t size;
-    const uint8_t *data = rs_batch_writer_data(self->writer, &size);
-    for (;;) {
-        zframe_t *frame = zframe_new(data, size);
-        if (zframe_send(&frame, self->push, 0) == 0)
-            break;
-        zframe_destroy(&frame);
-        if (zsys_interrupted)
-            return 1;
-    }
-    /* The run's clock starts when its first batch has left: PUSH accepts
-     * a message only once a worker is connected. */
-    if (!self->dispatched) {
-        int backoff = 100;
-        while (vent_store_mark_dispatch(self->store, self->config->run_id) != 0)
-            if (!s_wait_for_db(self, &backoff))
-                return 1;
-        self->dispatched = true;
-        self->started_us = rs_mono_us();
-    }
-    self->batches += rs_batch_writer_batches(self->writer);
-    self->records += self->message_records;
-    rs_metric_add(vent_metrics.batches, rs_batch_writer_batches(self->writer));
-    rs_metric_add(vent_metrics.records, self->message_records);
-    self->pass_records += self->message_records;
-    if (self->passes > 1)
-        rs_metric_add(vent_metrics.redispatched, self->message_records);
-    self->message_records = 0;
-    self->message_bytes = 0;
-    rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
-    return 0;
-}
-
-/* Adds a record to the open batch; closes the batch when full, and sends
- * the message when it has its batches or bytes. Returns 0, 1 when
- * interrupted. */
-static int s_add(s_dispatch_t *self, int64_t id, const uint8_t *payload, size_t len)
-{
-    /* A record that would take the message past its bytes goes into the
-     * next message, and the open batch is cut short here: a batch never
-     * spans messages, and so never leases. */
-    if (!rs_batch_writer_fits(self->writer, len)) {
-        if (rs_batch_writer_count(self->writer) > 0
-            && rs_batch_writer_count(self->writer) < self->config->batch_size)
-            self->cut_short++;
-        if (s_send(self) != 0)
-            return 1;
-    }
-    if (rs_batch_writer_add(self->writer, id, payload, len) != 0) {
-        /* Only out of memory is left: the record stays unsigned, and the
-         * watch sends it again after the re-dispatch timeout. */
-        rs_error("record %lld (payload of %zu bytes) cannot be added to a batch: out of memory; it will be dispatched again",
-                 (long long) id, len);
-        rs_metric_add(vent_metrics.skipped, 1);
-        return 0;
-    }
-    self->message_records++;
-    self->message_bytes += len;
-    if (rs_batch_writer_count(self->writer) < self->config->batch_size)
-        return 0;
-    int closed = rs_batch_writer_close(self->writer);
-    if (closed < 0 || (uint32_t) closed >= self->message_batches
-        || self->message_bytes >= S_MESSAGE_BYTES)
-        return s_send(self);
-    return 0;
-}
 
 /* A record whose payload is over the contract's limit cannot be signed:
  * recorded once in records_refused (logged when first recorded), never
- * sent, and not awaited by the watch. */
-static void s_refuse(s_dispatch_t *self, int64_t id, int64_t len)
+ * sent, and not awaited. A failure to record it is logged by the store;
+ * the next scan that meets the record tries again. */
+static void s_refuse(vent_store_t *store, int64_t run_id, int64_t id, int64_t len)
 {
-    int rc = vent_store_refuse(self->store, self->config->run_id, id, len);
+    int rc = vent_store_refuse(store, run_id, id, len);
     if (rc == 1) {
         rs_metric_add(vent_metrics.refused, 1);
         rs_error("record %lld cannot be signed: payload of %lld bytes; at most %u allowed (recorded in records_refused)",
@@ -142,52 +43,99 @@ static void s_refuse(s_dispatch_t *self, int64_t id, int64_t len)
                  (long long) len);
 }
 
-/* One pass over every record unsigned now: from the watermark on, since
- * everything below it is signed. Returns 0, 1 when interrupted. */
-static int s_pass(s_dispatch_t *self)
+int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher,
+                       const vent_dispatch_config_t *config, const vent_scan_range_t *range,
+                       vent_scan_result_t *out)
 {
-    int64_t after = self->watermark;
-    bool first = true;
+    const int page_rows = config->page_rows;
+    int64_t after = range->from;
+    bool first = range->from_inclusive;
     int backoff = 100;
-    self->passes++;
-    self->pass_records = 0;
-    rs_metric_add(vent_metrics.passes, 1);
-    rs_batch_writer_reset(self->writer, (uint64_t) self->config->run_id);
-    for (;;) {
-        PGresult *page = vent_store_page(self->store, after, first, self->config->page_rows,
+    *out = (vent_scan_result_t) { .complete = true };
+    for (int pages = 1;; pages++) {
+        PGresult *page = vent_store_page(store, after, first, range->descending, page_rows,
                                          S_PAGE_BYTES);
         if (!page) {
-            if (!s_wait_for_db(self, &backoff))
+            if (!vent_store_backoff(store, &backoff))
                 return 1;
             continue;
         }
         backoff = 100;
-        first = false;
         int rows = PQntuples(page);
-        int64_t page_bytes = 0;
+        int64_t page_bytes = 0; /* as the page query counts them */
         for (int i = 0; i < rows; i++) {
             int64_t id = rs_db_get_int8(page, i, 0);
+            if (range->bounded && (range->descending ? id < range->to : id > range->to)) {
+                PQclear(page);
+                return 0;
+            }
+            bool is_signed = PQgetisnull(page, i, 2);
+            int64_t len = is_signed ? 0 : rs_db_get_int8(page, i, 2);
+            bool refused = !is_signed && (len > (int64_t) RS_PAYLOAD_MAX || PQgetisnull(page, i, 1));
+            if (!is_signed && !refused)
+                page_bytes += len;
+            vent_scan_verdict_t verdict = VENT_SCAN_SEND;
+            if (!is_signed && !refused && range->filter)
+                verdict = range->filter(range->filter_arg, id);
+            if (verdict == VENT_SCAN_STOP) {
+                out->complete = false;
+                PQclear(page);
+                return 0;
+            }
             after = id;
-            if (PQgetisnull(page, i, 2))
-                continue; /* signed already */
-            int64_t len = rs_db_get_int8(page, i, 2);
-            if (len > (int64_t) RS_PAYLOAD_MAX || PQgetisnull(page, i, 1)) {
-                s_refuse(self, id, len);
+            first = false;
+            out->read = true;
+            out->last = id;
+            if (is_signed)
+                continue;
+            if (refused) {
+                out->refused++;
+                s_refuse(store, config->run_id, id, len);
                 continue;
             }
+            if (!out->any_unsigned) {
+                out->any_unsigned = true;
+                out->lowest = id;
+            }
+            if (verdict == VENT_SCAN_SKIP)
+                continue;
             const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 1);
-            page_bytes += len;
-            if (s_add(self, id, payload, (size_t) len) != 0) {
+            out->found++;
+            if (vent_batcher_add(batcher, id, payload, (size_t) len) != 0) {
                 PQclear(page);
                 return 1;
             }
         }
         PQclear(page);
-        /* A page cut by its bytes is no sign of the table's end. */
-        if (rows < self->config->page_rows && page_bytes < S_PAGE_BYTES)
-            break;
+        /* A page cut by its bytes is no sign of the range's end. */
+        if ((rows < page_rows && page_bytes < S_PAGE_BYTES)
+            || (range->bounded && after == range->to))
+            return 0;
+        if (range->max_pages > 0 && pages >= range->max_pages) {
+            out->complete = false;
+            return 0;
+        }
     }
-    return s_send(self);
+}
+
+/* One pass over every record unsigned now: from the watermark on, since
+ * everything below it is signed. Returns 0, 1 when interrupted. */
+static int s_pass(s_dispatch_t *self)
+{
+    self->passes++;
+    rs_metric_add(vent_metrics.passes, 1);
+    uint64_t sent_before = vent_batcher_records(self->batcher);
+    const vent_scan_range_t all = { .from = self->watermark, .from_inclusive = true };
+    vent_scan_result_t seen;
+    if (vent_dispatch_scan(self->store, self->batcher, self->config, &all, &seen) != 0
+        || vent_batcher_flush(self->batcher) != 0)
+        return 1;
+    /* What this pass sent was unsigned when it read it: the backlog. */
+    uint64_t sent = vent_batcher_records(self->batcher) - sent_before;
+    rs_metric_set(vent_metrics.backlog, (int64_t) sent);
+    if (self->passes > 1)
+        rs_metric_add(vent_metrics.redispatched, sent);
+    return 0;
 }
 
 /* What a watch of the run's end saw. */
@@ -219,7 +167,7 @@ static s_watch_t s_watch(s_dispatch_t *self)
         bool found = false;
         int64_t mark = 0, span = 0;
         if (vent_store_first_unsigned(self->store, self->watermark, &found, &mark) != 0) {
-            if (!s_wait_for_db(self, &backoff))
+            if (!vent_store_backoff(self->store, &backoff))
                 return S_WATCH_INTERRUPTED;
             continue;
         }
@@ -228,7 +176,7 @@ static s_watch_t s_watch(s_dispatch_t *self)
             int64_t unsigned_count = 0;
             if (vent_store_unsigned_exact(self->store, &unsigned_count, &mark, &self->refused)
                 != 0) {
-                if (!s_wait_for_db(self, &backoff))
+                if (!vent_store_backoff(self->store, &backoff))
                     return S_WATCH_INTERRUPTED;
                 continue;
             }
@@ -242,7 +190,7 @@ static s_watch_t s_watch(s_dispatch_t *self)
         rs_metric_set(vent_metrics.watermark, mark);
         bool moved = mark != last_mark;
         if (!moved && vent_store_count_signed_from(self->store, mark, &span) != 0) {
-            if (!s_wait_for_db(self, &backoff))
+            if (!vent_store_backoff(self->store, &backoff))
                 return S_WATCH_INTERRUPTED;
             continue;
         }
@@ -268,14 +216,9 @@ static s_watch_t s_watch(s_dispatch_t *self)
 
 int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
 {
-    s_dispatch_t self = { .push = push, .store = store, .config = config, .watermark = INT64_MIN };
-    self.message_batches = S_MESSAGE_RECORDS / config->batch_size;
-    if (self.message_batches < 1)
-        self.message_batches = 1;
-    if (self.message_batches > RS_GROUP_MAX)
-        self.message_batches = RS_GROUP_MAX;
-    self.writer = rs_batch_writer_new();
-    if (!self.writer) {
+    s_dispatch_t self = { .store = store, .config = config, .watermark = INT64_MIN };
+    self.batcher = vent_batcher_new(push, store, config->run_id, config->batch_size);
+    if (!self.batcher) {
         rs_error("out of memory");
         return -1;
     }
@@ -285,11 +228,11 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
             rc = 1;
             break;
         }
-        rs_metric_set(vent_metrics.backlog, (int64_t) self.pass_records);
         rs_info("pass %llu: %llu batches, %llu records dispatched so far; %llu batches cut short to keep messages within %u bytes",
-                (unsigned long long) self.passes, (unsigned long long) self.batches,
-                (unsigned long long) self.records, (unsigned long long) self.cut_short,
-                RS_BATCH_BYTES_MAX);
+                (unsigned long long) self.passes,
+                (unsigned long long) vent_batcher_batches(self.batcher),
+                (unsigned long long) vent_batcher_records(self.batcher),
+                (unsigned long long) vent_batcher_cut_short(self.batcher), RS_BATCH_BYTES_MAX);
         s_watch_t watched = s_watch(&self);
         if (watched == S_WATCH_STALLED)
             continue;
@@ -297,16 +240,18 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
         break;
     }
     if (rc == 0) {
-        rs_metric_set(vent_metrics.backlog, 0);
         int backoff = 100;
         while (vent_store_mark_finished(store, config->run_id) != 0)
-            if (!s_wait_for_db(&self, &backoff))
+            if (!vent_store_backoff(store, &backoff))
                 break;
-        double seconds = self.started_us ? (double) (rs_mono_us() - self.started_us) / 1e6 : 0;
+        rs_metric_set(vent_metrics.backlog, 0);
+        int64_t started = vent_batcher_started_us(self.batcher);
+        double seconds = started ? (double) (rs_mono_us() - started) / 1e6 : 0;
         if (self.refused == 0)
             rs_info("run %lld complete: every record is signed; this process dispatched %llu records in %llu batches over %.3f s",
-                    (long long) config->run_id, (unsigned long long) self.records,
-                    (unsigned long long) self.batches, seconds);
+                    (long long) config->run_id,
+                    (unsigned long long) vent_batcher_records(self.batcher),
+                    (unsigned long long) vent_batcher_batches(self.batcher), seconds);
         else {
             char named[1024] = "";
             if (vent_store_refused_sample(store, S_REFUSED_NAMED, named, sizeof named) != 0)
@@ -317,6 +262,6 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
             rc = VENT_DISPATCH_REFUSED;
         }
     }
-    rs_batch_writer_destroy(&self.writer);
+    vent_batcher_destroy(&self.batcher);
     return rc;
 }

@@ -10,6 +10,7 @@
 #ifndef VENT_DISPATCH_H
 #define VENT_DISPATCH_H
 
+#include "vent_batcher.h"
 #include "vent_store.h"
 
 #include <czmq.h>
@@ -19,7 +20,55 @@ typedef struct {
     uint32_t batch_size;
     int page_rows;       /* rows read per query */
     int redispatch_ms;   /* stall after which unsigned records are sent again */
+    int linger_ms;       /* follow mode: longest wait of a partial message */
 } vent_dispatch_config_t;
+
+/* What a scan does with an unsigned record it reads. */
+typedef enum {
+    VENT_SCAN_SEND, /* hand it to the batcher */
+    VENT_SCAN_SKIP, /* leave it (it is in flight) */
+    VENT_SCAN_STOP, /* end the walk before it (no room to track it) */
+} vent_scan_verdict_t;
+typedef vent_scan_verdict_t(vent_scan_filter_fn)(void *arg, int64_t id);
+
+/* A range of record ids: from `from` (inclusive or not) up to `to`
+ * inclusive when bounded, else to the end of the table; descending walks
+ * down from `from` to `to` instead. max_pages > 0 stops the walk after that
+ * many queries. filter (may be NULL: send every unsigned record) decides
+ * per unsigned record. */
+typedef struct {
+    int64_t from;
+    bool from_inclusive;
+    bool descending;
+    bool bounded;
+    int64_t to;
+    int max_pages;
+    vent_scan_filter_fn *filter;
+    void *filter_arg;
+} vent_scan_range_t;
+
+/* What a walk saw. */
+typedef struct {
+    bool read;          /* some record was read; then last is the last id read */
+    int64_t last;
+    bool any_unsigned;  /* some record read was unsigned and can be signed; */
+    int64_t lowest;     /* then lowest is the first (the lowest when ascending) */
+    uint64_t found;     /* unsigned records handed to the batcher */
+    uint64_t refused;   /* unsigned records over RS_PAYLOAD_MAX: refused, not sent */
+    bool complete;      /* the walk reached the end of its range */
+} vent_scan_result_t;
+
+/* Walks the records of range in id order, config->page_rows and at most
+ * 2 MiB of payloads per query, and hands every unsigned one to batcher
+ * (which sends full messages; the caller flushes the rest); fills *out. A
+ * record over RS_PAYLOAD_MAX is refused instead, without the filter: it is
+ * recorded in records_refused for config->run_id and logged when first
+ * recorded, never sent, and does not count as unsigned (it holds no
+ * watermark). Retries with backoff while the database is away. Returns 0,
+ * or 1 when interrupted. */
+int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher,
+                       const vent_dispatch_config_t *config, const vent_scan_range_t *range,
+                       vent_scan_result_t *out);
 
 /* Runs until every record that can be signed is (returns 0, or
  * VENT_DISPATCH_REFUSED when some records cannot be: payloads over

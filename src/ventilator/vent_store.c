@@ -5,6 +5,7 @@
 #include "rs_log.h"
 #include "rs_proto.h"
 
+#include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 
 struct vent_store_t {
     rs_db_link_t *link;
+    bool listen;    /* follow mode: LISTEN recsign_records on every connection */
+    uint64_t connections; /* connections made so far (a new one may have missed notifications) */
 };
 
 /* The link owns the connection (NULL while it is down); every statement
@@ -26,7 +29,8 @@ static PGconn *s_conn(const vent_store_t *self)
 
 static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
-    (void) arg;
+    vent_store_t *self = arg;
+    self->connections++;
     int64_t locked = 0;
     if (rs_db_wait_advisory_lock(conn, S_LOCK_KEY, 5000, &locked) != 0) {
         snprintf(err, err_size, "cannot take the ventilator lock: %s", rs_db_error(conn));
@@ -51,24 +55,27 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
      * bound costs about 0.6 us a row.
      * The first page of a pass includes its bound: a record may have the
      * smallest bigint as its id. */
-    static const char *const pages[2][2] = {
-        { "vent_page", ">" },
-        { "vent_first_page", ">=" },
+    static const char *const pages[4][3] = {
+        { "vent_page", ">", "" },
+        { "vent_first_page", ">=", "" },
+        /* Follow mode's sweep walks down from the watermark. */
+        { "vent_page_desc", "<", " DESC" },
+        { "vent_first_page_desc", "<=", " DESC" },
     };
     PGresult *res = NULL;
-    for (int i = 0; i < 2; i++) {
-        char sql[1024];
+    for (int i = 0; i < 4; i++) {
+        char sql[1280];
         snprintf(sql, sizeof sql,
                  "SELECT id, CASE WHEN w > 0 OR len = 0 THEN payload END, len::int8 FROM ("
                  "  SELECT id, payload, len, w,"
-                 "         sum(w) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS upto FROM ("
+                 "         sum(w) OVER (ORDER BY id%s ROWS UNBOUNDED PRECEDING) AS upto FROM ("
                  "    SELECT id, payload, len, CASE WHEN len <= %u THEN len ELSE 0 END AS w FROM ("
                  "      SELECT r.id, r.payload, CASE WHEN EXISTS (SELECT 1 FROM signatures s"
                  "               WHERE s.record_id = r.id OFFSET 0) THEN NULL"
                  "             ELSE octet_length(r.payload) END AS len"
-                 "        FROM records r WHERE r.id %s $1 ORDER BY r.id LIMIT $2 OFFSET 0) p) q) page"
-                 " WHERE upto - w < $3 ORDER BY id",
-                 RS_PAYLOAD_MAX, pages[i][1]);
+                 "        FROM records r WHERE r.id %s $1 ORDER BY r.id%s LIMIT $2 OFFSET 0) p) q) page"
+                 " WHERE upto - w < $3 ORDER BY id%s",
+                 pages[i][2], RS_PAYLOAD_MAX, pages[i][1], pages[i][2], pages[i][2]);
         PQclear(res);
         res = PQprepare(conn, pages[i][0], sql, 3, types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -120,17 +127,26 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         snprintf(err, err_size, "cannot set the session up: %s", rs_db_error(conn));
         return -1;
     }
+    /* Follow mode: inserted records are announced on this channel (the
+     * statement-level trigger of schema version 5). Only then: a session
+     * that listens but never reads would pile notifications up in libpq. */
+    if (self->listen
+        && rs_db_exec(conn, "listening for inserted records", "LISTEN recsign_records") != 0) {
+        snprintf(err, err_size, "cannot listen for inserted records: %s", rs_db_error(conn));
+        return -1;
+    }
     return 0;
 }
 
-vent_store_t *vent_store_new(const char *db_url, char *err, size_t err_size)
+vent_store_t *vent_store_new(const char *db_url, bool listen, char *err, size_t err_size)
 {
     vent_store_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
-    self->link = rs_db_link_new(db_url, "recsign-ventilator", s_setup, NULL, err, err_size);
+    self->listen = listen;
+    self->link = rs_db_link_new(db_url, "recsign-ventilator", s_setup, self, err, err_size);
     if (!self->link) {
         free(self);
         return NULL;
@@ -151,6 +167,40 @@ int vent_store_reconnect(vent_store_t *self)
 {
     int rc = rs_db_link_ensure(self->link);
     return rc;
+}
+
+bool vent_store_backoff(vent_store_t *self, int *backoff_ms)
+{
+    if (zsys_interrupted)
+        return false;
+    zclock_sleep(*backoff_ms);
+    *backoff_ms = *backoff_ms < 5000 ? *backoff_ms * 2 : 5000;
+    if (vent_store_reconnect(self) != 0)
+        rs_warn("database unavailable; retrying in %d ms", *backoff_ms);
+    return !zsys_interrupted;
+}
+
+uint64_t vent_store_connections(const vent_store_t *self)
+{
+    return self->connections;
+}
+
+int vent_store_socket(vent_store_t *self)
+{
+    return s_conn(self) && PQstatus(s_conn(self)) == CONNECTION_OK ? PQsocket(s_conn(self)) : -1;
+}
+
+int vent_store_notified(vent_store_t *self)
+{
+    if (!s_conn(self) || !PQconsumeInput(s_conn(self)))
+        return -1;
+    int count = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(s_conn(self))) != NULL) {
+        count++;
+        PQfreemem(n);
+    }
+    return count;
 }
 
 vent_run_open_t vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
@@ -225,9 +275,11 @@ int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
                         run_id);
 }
 
-PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int limit,
-                          int64_t max_bytes)
+PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, bool descending,
+                          int limit, int64_t max_bytes)
 {
+    static const char *const names[2][2] = { { "vent_page", "vent_first_page" },
+                                             { "vent_page_desc", "vent_first_page_desc" } };
     uint8_t after[8], lim[4], bytes[8];
     rs_put_u64(after, (uint64_t) after_id);
     rs_put_u32(lim, (uint32_t) limit);
@@ -235,8 +287,8 @@ PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int 
     const char *values[] = { (char *) after, (char *) lim, (char *) bytes };
     const int lengths[] = { 8, 4, 8 };
     const int formats[] = { 1, 1, 1 };
-    PGresult *res = PQexecPrepared(s_conn(self), first ? "vent_first_page" : "vent_page", 3, values,
-                                   lengths, formats, 1);
+    PGresult *res = PQexecPrepared(s_conn(self), names[descending][first], 3, values, lengths,
+                                   formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rs_error("reading unsigned records failed: %s", rs_db_error(s_conn(self)));
         PQclear(res);
@@ -311,28 +363,57 @@ int vent_store_refuse(vent_store_t *self, int64_t run_id, int64_t record_id, int
     return rc;
 }
 
-int vent_store_refused_sample(vent_store_t *self, int limit, char *out, size_t out_size)
+/* Runs a listing of refused records, of parameters $1 (the most to name)
+ * and $2 (RS_PAYLOAD_MAX), whose first column is the list and whose
+ * second, when count is not NULL, their number. Returns 0 or -1. */
+static int s_refused_list(vent_store_t *self, const char *sql, int limit, int64_t *count,
+                          char *out, size_t out_size)
 {
     char lim[16], max[24];
     snprintf(lim, sizeof lim, "%d", limit);
     snprintf(max, sizeof max, "%u", RS_PAYLOAD_MAX);
     const char *values[] = { lim, max };
-    PGresult *res = PQexecParams(s_conn(self),
-                                 "SELECT coalesce(string_agg(format('%s (%s bytes)', id, len), ', '"
-                                 "                 ORDER BY id), '') FROM ("
-                                 "  SELECT r.id, octet_length(r.payload) AS len FROM records r"
-                                 "   WHERE octet_length(r.payload) > $2::bigint"
-                                 "     AND NOT EXISTS (SELECT 1 FROM signatures s"
-                                 "                      WHERE s.record_id = r.id)"
-                                 "   ORDER BY r.id LIMIT $1::integer) x",
-                                 2, NULL, values, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    if (ok)
+    PGresult *res = PQexecParams(s_conn(self), sql, 2, NULL, values, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+             && PQnfields(res) == (count ? 2 : 1);
+    if (ok) {
         snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
+        if (count)
+            *count = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
     else
         rs_error("listing refused records failed: %s", rs_db_error(s_conn(self)));
     PQclear(res);
     return ok ? 0 : -1;
+}
+
+int vent_store_refused_sample(vent_store_t *self, int limit, char *out, size_t out_size)
+{
+    return s_refused_list(self,
+                          "SELECT coalesce(string_agg(format('%s (%s bytes)', id, len), ', '"
+                          "                 ORDER BY id), '') FROM ("
+                          "  SELECT r.id, octet_length(r.payload) AS len FROM records r"
+                          "   WHERE octet_length(r.payload) > $2::bigint"
+                          "     AND NOT EXISTS (SELECT 1 FROM signatures s"
+                          "                      WHERE s.record_id = r.id)"
+                          "   ORDER BY r.id LIMIT $1::integer) x",
+                          limit, NULL, out, out_size);
+}
+
+int vent_store_refused_left(vent_store_t *self, int limit, int64_t *count, char *out,
+                            size_t out_size)
+{
+    return s_refused_list(self,
+                          "SELECT coalesce(string_agg(format('%s (%s bytes)', id, len), ', '"
+                          "                 ORDER BY id) FILTER (WHERE n <= $1::integer), ''),"
+                          "       count(*) FROM ("
+                          "  SELECT f.record_id AS id, octet_length(r.payload) AS len,"
+                          "         row_number() OVER (ORDER BY f.record_id) AS n"
+                          "    FROM records_refused f JOIN records r ON r.id = f.record_id"
+                          "   WHERE octet_length(r.payload) > $2::bigint"
+                          "     AND NOT EXISTS (SELECT 1 FROM signatures s"
+                          "                      WHERE s.record_id = f.record_id)) x",
+                          limit, count, out, out_size);
 }
 
 int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest,
@@ -366,5 +447,21 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
     PQclear(res);
     if (rs_db_exec(s_conn(self), "ending the exact count", ok ? "COMMIT" : "ROLLBACK") != 0)
         return -1;
+    return ok ? 0 : -1;
+}
+
+int vent_store_snapshot(vent_store_t *self, uint64_t *xmin, uint64_t *xmax)
+{
+    PGresult *res = PQexec(s_conn(self),
+                           "SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text"
+                           " FROM pg_current_snapshot() s");
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2;
+    if (ok) {
+        *xmin = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+        *xmax = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    else
+        rs_error("reading the transaction snapshot failed: %s", rs_db_error(s_conn(self)));
+    PQclear(res);
     return ok ? 0 : -1;
 }

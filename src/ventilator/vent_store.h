@@ -12,8 +12,10 @@
 typedef struct vent_store_t vent_store_t;
 
 /* Connects, checks the schema and takes the ventilator's advisory lock
- * (one ventilator per database). Returns NULL with the reason in err. */
-vent_store_t *vent_store_new(const char *db_url, char *err, size_t err_size);
+ * (one ventilator per database); with listen (follow mode), also listens
+ * for inserted records on every connection it makes. Returns NULL with the
+ * reason in err. */
+vent_store_t *vent_store_new(const char *db_url, bool listen, char *err, size_t err_size);
 void vent_store_destroy(vent_store_t **self_p);
 
 /* What opening a run found. */
@@ -36,15 +38,16 @@ int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
     __attribute__((warn_unused_result));
 
 /* The next records with id > after_id (>= on a pass's first page), in id
- * order, as a binary result (id int8, payload bytea, payload_len int8): at
- * most `limit` rows, and no row past the one at which the payloads to
- * send before it reach max_bytes. payload_len is NULL for records signed
+ * order; descending: with id < after_id (<=), in falling id order. A
+ * binary result (id int8, payload bytea, payload_len int8): at most
+ * `limit` rows, and no row past the one at which the payloads to send
+ * before it reach max_bytes. payload_len is NULL for records signed
  * already; payload is NULL for those and for records over RS_PAYLOAD_MAX
  * (which cannot be signed). Fewer than `limit` rows whose payloads sum to
  * less than max_bytes means the end of the table. NULL on error. Caller
  * PQclears. */
-PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, int limit,
-                          int64_t max_bytes);
+PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, bool descending,
+                          int limit, int64_t max_bytes);
 
 /* Records, once, that record_id cannot be signed (its payload of
  * payload_len bytes is over RS_PAYLOAD_MAX), in records_refused. Returns
@@ -53,9 +56,17 @@ int vent_store_refuse(vent_store_t *self, int64_t run_id, int64_t record_id, int
     __attribute__((warn_unused_result));
 
 /* Writes "17 (1048577 bytes), 40 (2000000 bytes)" for the first `limit`
- * unsigned records over RS_PAYLOAD_MAX into out. Returns 0 or -1. */
+ * unsigned records over RS_PAYLOAD_MAX into out. Reads the records table
+ * in id order: meant for the end of a batch run. Returns 0 or -1. */
 int vent_store_refused_sample(vent_store_t *self, int limit, char *out, size_t out_size)
     __attribute__((warn_unused_result));
+/* Follow mode's end: the records in records_refused that still exist,
+ * unsigned and over RS_PAYLOAD_MAX, counted in *count, the first `limit`
+ * of them written into out as vent_store_refused_sample does. Reads
+ * records_refused and probes the other tables per row: its cost is the
+ * refused records', not the tables'. Returns 0 or -1. */
+int vent_store_refused_left(vent_store_t *self, int limit, int64_t *count, char *out,
+                            size_t out_size) __attribute__((warn_unused_result));
 
 /* The lowest record id >= from_id without a signature: sets *found, and
  * *id when found. Costs the records walked, i.e. those from from_id on
@@ -73,7 +84,30 @@ int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *c
 int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowest,
                               int64_t *refused) __attribute__((warn_unused_result));
 
+/* Follow mode: the transactions running now, as the current snapshot's
+ * xmin (every transaction below it has ended) and xmax (every transaction
+ * from it on had not started), full 64-bit transaction ids. A record a
+ * scan did not see was being inserted by a transaction below the xmax
+ * taken after the scan, or by one that started later. Returns 0 or -1. */
+int vent_store_snapshot(vent_store_t *self, uint64_t *xmin, uint64_t *xmax)
+    __attribute__((warn_unused_result));
+
 /* Re-establishes a broken connection (and the lock). 0 when usable. */
 int vent_store_reconnect(vent_store_t *self) __attribute__((warn_unused_result));
+/* Waits *backoff_ms (then doubles it, up to 5 s) and reconnects: the
+ * retry step of every database call while the database is away. Returns
+ * false when interrupted. */
+bool vent_store_backoff(vent_store_t *self, int *backoff_ms);
+/* Connections made so far, the first included: when it grows, the
+ * connection was re-established and notifications sent meanwhile are lost. */
+uint64_t vent_store_connections(const vent_store_t *self);
+
+/* Follow mode. The connection's socket, to wait on for notifications;
+ * -1 while the connection is down. */
+int vent_store_socket(vent_store_t *self);
+/* Reads what arrived on the connection and counts the notifications of
+ * inserted records (0: none), consuming them; -1 when the connection
+ * broke. Never blocks. */
+int vent_store_notified(vent_store_t *self);
 
 #endif

@@ -1,0 +1,415 @@
+/* vent_follow: see vent_follow.h. */
+#include "vent_follow.h"
+#include "vent_inflight.h"
+#include "vent_metrics.h"
+#include "rs_log.h"
+#include "rs_proto.h"
+#include "rs_time.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The safety poll's period: how late a record whose notification was lost
+ * (or that committed below the watermark long after it passed) is noticed
+ * at worst, the sweep aside. */
+#define S_SAFETY_MS 1000
+/* The watch's period while records are in flight: the batch run's 50 ms. */
+#define S_WATCH_MS 50
+/* Pages one watch reads at most, so that a tick stays short when much is
+ * in flight (the watermark climbs that far per tick). */
+#define S_WATCH_PAGES 8
+/* Records tracked in flight at most: reading new records pauses while the
+ * set is full. Far above what the pipeline holds (a few messages per
+ * worker thread and one sink flush); 2^18 ids take at most 8 MiB. */
+#define S_INFLIGHT_MAX (1u << 18)
+/* Passed ranges waiting for their transactions at most; when full, the
+ * newest grows (and waits for the newest transactions). */
+#define S_PASSED_MAX 64
+/* Records found late are logged at most this often. */
+#define S_LATE_LOG_US (10 * 1000000)
+/* Longest sleep in one wait, so that shutdown is noticed promptly. */
+#define S_WAIT_MAX_MS 100
+/* Records that cannot be signed named in the run's last line, at most (as
+ * a batch run's). */
+#define S_REFUSED_NAMED 10
+
+/* ids [from, to) passed by the watermark while transactions below xmax ran. */
+typedef struct {
+    int64_t from, to;
+    uint64_t xmax;
+} s_passed_t;
+
+typedef struct {
+    vent_store_t *store;
+    const vent_dispatch_config_t *config;
+    vent_batcher_t *batcher;
+    vent_inflight_t *inflight;
+    bool have_cursor;
+    int64_t cursor;          /* highest record id read above */
+    bool more_above;         /* the last read above stopped early (set full) */
+    int64_t watermark;       /* every record below it was signed at the last watch */
+    int64_t mark_since_us;   /* when the watermark got where it stands */
+    bool stalled;            /* it has stood for redispatch_ms: lost records are sent again */
+    /* Ranges the watermark passed, each to be read once more when every
+     * transaction running as it passed them has ended (their xmax): a
+     * transaction that inserted ids there may have committed after. */
+    s_passed_t passed[S_PASSED_MAX];
+    size_t passed_head, passed_count;
+    int64_t sweep;           /* the sweep's position */
+    bool sweep_started;      /* false: the next sweep page starts at the watermark */
+    bool missed_above;       /* notified, but nothing new was above the cursor */
+    int64_t next_quick_sweep_us; /* no sweep for missed_above before this */
+    uint64_t connections;    /* the store's connection count at the last read above */
+    int64_t now_us;          /* the time of the scan under way */
+    uint64_t redispatched, found_late, found_swept;
+    uint64_t refused_seen;   /* reads of records over the payload limit (refused, not sent) */
+    uint64_t late_logged;    /* found_late when last logged */
+    int64_t late_logged_us;
+} s_follow_t;
+
+/* Says how many records were found late since it last said so, at most
+ * every 10 s: with concurrent writers, commits out of id order are routine
+ * and would otherwise log a line per watch. */
+static void s_log_late(s_follow_t *self, int64_t now)
+{
+    if (self->found_late == self->late_logged || now - self->late_logged_us < S_LATE_LOG_US)
+        return;
+    rs_info("%llu records committed below ids read before them (writers committing out of id order); found and dispatched",
+            (unsigned long long) (self->found_late - self->late_logged));
+    self->late_logged = self->found_late;
+    self->late_logged_us = now;
+}
+
+/* Walks range (vent_dispatch_scan) and counts the refused records it met.
+ * Returns 0, 1 when interrupted. */
+static int s_scan(s_follow_t *self, const vent_scan_range_t *range, vent_scan_result_t *seen)
+{
+    int rc = vent_dispatch_scan(self->store, self->batcher, self->config, range, seen);
+    self->refused_seen += seen->refused;
+    return rc;
+}
+
+/* The in-flight filter: an unsigned record not sent yet is sent (and
+ * tracked). One sent already is in flight, unless it was sent more than
+ * redispatch_ms ago and the watermark has stood still as long: then it was
+ * lost (a record merely queued behind slow work would let the watermark
+ * move), and is sent again. */
+static vent_scan_verdict_t s_filter(void *arg, int64_t id)
+{
+    s_follow_t *self = arg;
+    int64_t sent_us;
+    if (vent_inflight_get(self->inflight, id, &sent_us)) {
+        if (!self->stalled
+            || self->now_us - sent_us < (int64_t) self->config->redispatch_ms * 1000)
+            return VENT_SCAN_SKIP;
+        self->redispatched++;
+    }
+    return vent_inflight_put(self->inflight, id, self->now_us) == 0 ? VENT_SCAN_SEND
+                                                                     : VENT_SCAN_STOP;
+}
+
+/* Reads the records above the cursor and sends the unsigned ones. Returns
+ * 0, 1 when interrupted. */
+static int s_read_new(s_follow_t *self)
+{
+    self->connections = vent_store_connections(self->store);
+    self->now_us = rs_mono_us();
+    const vent_scan_range_t above = { .from = self->have_cursor ? self->cursor : INT64_MIN,
+                                      .from_inclusive = !self->have_cursor,
+                                      .filter = s_filter, .filter_arg = self };
+    vent_scan_result_t seen;
+    int rc = s_scan(self, &above, &seen);
+    if (seen.read) {
+        self->cursor = seen.last;
+        self->have_cursor = true;
+    }
+    self->more_above = !seen.complete;
+    return rc;
+}
+
+/* Sends the message being built when its batches are all full (a full
+ * batch does not wait: as in Kafka, only a partial one lingers), or once
+ * its first record has waited linger_ms. Returns 0, 1 when interrupted. */
+static int s_linger(s_follow_t *self, int64_t now)
+{
+    int64_t since = vent_batcher_pending_since_us(self->batcher);
+    if (since
+        && (vent_batcher_partial(self->batcher) == 0
+            || now - since >= (int64_t) self->config->linger_ms * 1000))
+        return vent_batcher_flush(self->batcher);
+    return 0;
+}
+
+/* Queues [from, to) for a re-read once every transaction below xmax has
+ * ended. */
+static void s_pass_range(s_follow_t *self, int64_t from, int64_t to, uint64_t xmax)
+{
+    if (from >= to)
+        return;
+    if (self->passed_count == S_PASSED_MAX) {
+        s_passed_t *newest
+            = &self->passed[(self->passed_head + self->passed_count - 1) % S_PASSED_MAX];
+        if (from < newest->from)
+            newest->from = from;
+        if (to > newest->to)
+            newest->to = to;
+        newest->xmax = xmax;
+        return;
+    }
+    self->passed[(self->passed_head + self->passed_count) % S_PASSED_MAX]
+        = (s_passed_t) { .from = from, .to = to, .xmax = xmax };
+    self->passed_count++;
+}
+
+/* Re-reads the passed ranges whose transactions have all ended (below
+ * xmin), sending what committed there late. Returns 0, 1 when interrupted. */
+static int s_reread_passed(s_follow_t *self, uint64_t xmin)
+{
+    while (self->passed_count > 0 && self->passed[self->passed_head].xmax <= xmin) {
+        const s_passed_t *p = &self->passed[self->passed_head];
+        const vent_scan_range_t range = { .from = p->from, .from_inclusive = true, .bounded = true,
+                                          .to = p->to - 1 };
+        vent_scan_result_t seen;
+        if (s_scan(self, &range, &seen) != 0)
+            return 1;
+        self->found_late += seen.found;
+        self->passed_head = (self->passed_head + 1) % S_PASSED_MAX;
+        self->passed_count--;
+    }
+    return 0;
+}
+
+/* The watch: re-reads from the watermark to the cursor, sending what was
+ * never sent or was sent too long ago, and moves the watermark to the
+ * lowest unsigned record read; the range it passed is re-read once the
+ * transactions running meanwhile have ended. Returns 0, 1 when interrupted. */
+static int s_watch(s_follow_t *self)
+{
+    if (!self->have_cursor)
+        return 0;
+    self->now_us = rs_mono_us();
+    self->stalled = self->now_us - self->mark_since_us
+                    >= (int64_t) self->config->redispatch_ms * 1000;
+    const vent_scan_range_t range = { .from = self->watermark, .from_inclusive = true,
+                                      .bounded = true, .to = self->cursor,
+                                      .max_pages = S_WATCH_PAGES, .filter = s_filter,
+                                      .filter_arg = self };
+    uint64_t redispatched = self->redispatched;
+    vent_scan_result_t seen;
+    if (s_scan(self, &range, &seen) != 0)
+        return 1;
+    /* Taken after the scan: every transaction the scan could not see is
+     * below this xmax, or started after it (and so, if it takes its ids
+     * from a sequence, inserts above the cursor). */
+    uint64_t xmin = 0, xmax = 0;
+    int backoff = 100;
+    while (vent_store_snapshot(self->store, &xmin, &xmax) != 0)
+        if (!vent_store_backoff(self->store, &backoff))
+            return 1;
+    int64_t mark;
+    if (seen.any_unsigned)
+        mark = seen.lowest;
+    else if (seen.complete)
+        mark = self->cursor < INT64_MAX ? self->cursor + 1 : self->cursor;
+    else
+        mark = seen.last + 1; /* every record read is signed; the rest next time */
+    uint64_t sent_again = self->redispatched - redispatched;
+    rs_metric_add(vent_metrics.redispatched, sent_again);
+    if (sent_again)
+        rs_info("%llu records sent more than %d ms ago still unsigned, the watermark at record %lld as long: dispatched again",
+                (unsigned long long) sent_again, self->config->redispatch_ms,
+                (long long) self->watermark);
+    self->found_late += seen.found - sent_again;
+    s_pass_range(self, self->watermark, mark, xmax);
+    if (mark != self->watermark || sent_again)
+        self->mark_since_us = self->now_us;
+    self->watermark = mark;
+    self->stalled = false;
+    vent_inflight_prune_below(self->inflight, mark);
+    /* Follow mode's backlog: records sent and not yet seen signed. */
+    rs_metric_set(vent_metrics.watermark, mark);
+    rs_metric_set(vent_metrics.backlog, (int64_t) vent_inflight_count(self->inflight));
+    return s_reread_passed(self, xmin);
+}
+
+/* One page of the sweep, down from the watermark (where ids committed out
+ * of order are likeliest) to the lowest id, then again from the watermark;
+ * with top, the page right below the watermark only, leaving the sweep's
+ * position alone. Returns 0, 1 when interrupted. */
+static int s_sweep(s_follow_t *self, bool top)
+{
+    if (!self->have_cursor || self->watermark == INT64_MIN)
+        return 0; /* nothing lies below the watermark */
+    bool resume = self->sweep_started && !top;
+    const vent_scan_range_t sweep = { .from = resume ? self->sweep : self->watermark,
+                                      .descending = true, .bounded = true, .to = INT64_MIN,
+                                      .max_pages = 1 };
+    vent_scan_result_t seen;
+    if (s_scan(self, &sweep, &seen) != 0)
+        return 1;
+    if (top) {
+        /* Commits out of id order, as the watch finds them: counted and
+         * logged with those. */
+        self->found_late += seen.found;
+        return 0;
+    }
+    if (seen.found) {
+        self->found_swept += seen.found;
+        rs_info("the sweep found %llu unsigned records below the watermark; dispatched",
+                (unsigned long long) seen.found);
+    }
+    self->sweep_started = !seen.complete && seen.read;
+    if (self->sweep_started)
+        self->sweep = seen.last;
+    return 0;
+}
+
+/* The safety poll: the records above the cursor (a lost notification) and
+ * one page of the sweep below the watermark (ids inserted anywhere, or
+ * committed there after the re-read). Returns 0, 1 when interrupted. */
+static int s_safety(s_follow_t *self)
+{
+    if (s_read_new(self) != 0)
+        return 1;
+    return s_sweep(self, false);
+}
+
+/* Waits up to wait_ms for a notification. Returns the notifications that
+ * arrived (0: none), or -1 when interrupted while the database is away. */
+static int s_wait(s_follow_t *self, int64_t wait_ms)
+{
+    int fd = vent_store_socket(self->store);
+    if (fd >= 0) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        if (wait_ms > 0 && poll(&pfd, 1, (int) wait_ms) < 0 && errno != EINTR)
+            rs_warn("waiting for notifications failed: %s", strerror(errno));
+        int notified = vent_store_notified(self->store);
+        if (notified >= 0)
+            return notified;
+        rs_warn("the database connection broke while waiting for notifications; reconnecting");
+    }
+    int backoff = 100;
+    return vent_store_backoff(self->store, &backoff) ? 0 : -1;
+}
+
+/* The run's last line, with `done` (what this process sent), naming the
+ * records that cannot be signed, refused by this run or an earlier one and
+ * still there. Returns 0, or VENT_DISPATCH_REFUSED when there are such
+ * records (as a batch run that ends with them). */
+static int s_report_end(s_follow_t *self, const char *done)
+{
+    int64_t run_id = self->config->run_id;
+    int64_t refused = 0;
+    char named[1024] = "";
+    /* When the database is away at the end, what this run read says. */
+    bool listed = vent_store_refused_left(self->store, S_REFUSED_NAMED, &refused, named,
+                                          sizeof named) == 0;
+    if (listed ? refused == 0 : self->refused_seen == 0) {
+        rs_info("follow run %lld ended on request: %s; what is unsigned is signed by the next run",
+                (long long) run_id, done);
+        return 0;
+    }
+    if (listed)
+        rs_error("follow run %lld ended on request: %s; %lld records cannot be signed (payload over %u bytes): %s%s; see records_refused; what else is unsigned is signed by the next run",
+                 (long long) run_id, done, (long long) refused, RS_PAYLOAD_MAX, named,
+                 refused > S_REFUSED_NAMED ? ", ..." : "");
+    else
+        rs_error("follow run %lld ended on request: %s; it read records that cannot be signed (payload over %u bytes), which cannot be listed now; see records_refused",
+                 (long long) run_id, done, RS_PAYLOAD_MAX);
+    return VENT_DISPATCH_REFUSED;
+}
+
+int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
+{
+    s_follow_t self = { .store = store, .config = config, .watermark = INT64_MIN };
+    self.batcher = vent_batcher_new(push, store, config->run_id, config->batch_size);
+    self.inflight = vent_inflight_new(S_INFLIGHT_MAX);
+    if (!self.batcher || !self.inflight) {
+        rs_error("out of memory");
+        vent_batcher_destroy(&self.batcher);
+        vent_inflight_destroy(&self.inflight);
+        return -1;
+    }
+    /* The backlog: read as new records are, from the lowest id. */
+    int rc = s_read_new(&self);
+    if (rc == 0)
+        rc = vent_batcher_flush(self.batcher);
+    if (rc == 0)
+        rs_info("backlog %s: %llu records in %llu batches; following inserted records (linger %d ms)",
+                self.more_above ? "dispatching" : "dispatched",
+                (unsigned long long) vent_batcher_records(self.batcher),
+                (unsigned long long) vent_batcher_batches(self.batcher), config->linger_ms);
+    int64_t now = rs_mono_us();
+    int64_t next_watch = now, next_safety = now + S_SAFETY_MS * 1000;
+    self.mark_since_us = now;
+    while (rc == 0 && !zsys_interrupted) {
+        now = rs_mono_us();
+        int64_t wake = next_watch < next_safety ? next_watch : next_safety;
+        int64_t since = vent_batcher_pending_since_us(self.batcher);
+        if (since && since + (int64_t) config->linger_ms * 1000 < wake)
+            wake = since + (int64_t) config->linger_ms * 1000;
+        int64_t wait_ms = wake > now ? (wake - now + 999) / 1000 : 0;
+        int notified = s_wait(&self, wait_ms < S_WAIT_MAX_MS ? wait_ms : S_WAIT_MAX_MS);
+        if (notified < 0 || zsys_interrupted)
+            break;
+        /* A new connection may have missed notifications: read anyway. */
+        if (notified > 0 || self.more_above
+            || vent_store_connections(store) != self.connections) {
+            uint64_t before = vent_batcher_records(self.batcher) + vent_batcher_pending(self.batcher);
+            rc = s_read_new(&self);
+            /* Notified, and nothing new above the cursor: the records went
+             * below it (ids committed out of order, or below an id far
+             * above the rest). Sweep down from the watermark now, at most
+             * once a watch period. */
+            uint64_t after = vent_batcher_records(self.batcher) + vent_batcher_pending(self.batcher);
+            if (rc == 0 && notified > 0 && after == before)
+                self.missed_above = true;
+        }
+        now = rs_mono_us();
+        if (rc == 0 && self.missed_above && now >= self.next_quick_sweep_us) {
+            self.missed_above = false;
+            self.next_quick_sweep_us = now + S_WATCH_MS * 1000;
+            rc = s_sweep(&self, true);
+        }
+        if (rc == 0)
+            rc = s_linger(&self, now);
+        if (rc == 0 && now >= next_watch) {
+            rc = s_watch(&self);
+            bool busy = vent_inflight_count(self.inflight) > 0 || self.watermark <= self.cursor;
+            next_watch = now + (busy ? S_WATCH_MS : S_SAFETY_MS) * 1000;
+        }
+        if (rc == 0 && now >= next_safety) {
+            rc = s_safety(&self);
+            next_safety = now + S_SAFETY_MS * 1000;
+            s_log_late(&self, now);
+        }
+        /* Something was sent: watch it soon. */
+        if (vent_batcher_pending(self.batcher) && next_watch > now + S_WATCH_MS * 1000)
+            next_watch = now + S_WATCH_MS * 1000;
+    }
+    if (rc >= 0) {
+        /* Interrupted: the run ends here, cleanly. What is unsigned now,
+         * the open message included, is the next run's. */
+        int backoff = 100;
+        while (vent_store_mark_finished(store, config->run_id) != 0)
+            if (!vent_store_backoff(store, &backoff)) {
+                rs_warn("run %lld could not be recorded as finished; the next start resumes it",
+                        (long long) config->run_id);
+                break;
+            }
+        char done[320];
+        snprintf(done, sizeof done,
+                 "this process dispatched %llu records in %llu batches (%llu sent again, %llu found late, %llu found by the sweep, %llu batches cut short to keep messages within %u bytes)",
+                 (unsigned long long) vent_batcher_records(self.batcher),
+                 (unsigned long long) vent_batcher_batches(self.batcher),
+                 (unsigned long long) self.redispatched, (unsigned long long) self.found_late,
+                 (unsigned long long) self.found_swept,
+                 (unsigned long long) vent_batcher_cut_short(self.batcher), RS_BATCH_BYTES_MAX);
+        rc = s_report_end(&self, done);
+    }
+    vent_inflight_destroy(&self.inflight);
+    vent_batcher_destroy(&self.batcher);
+    return rc;
+}
