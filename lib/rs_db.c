@@ -123,8 +123,15 @@ int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
     PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        snprintf(err, err_size, "database has no recsign schema (%s); run 'recsign init' first",
-                 primary ? primary : rs_db_error(conn));
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && !strcmp(state, "42501")) /* insufficient_privilege */
+            snprintf(err, err_size, "this role may not read the recsign schema (%s); expected a "
+                     "role granted its service's role (recsign_ventilator, recsign_keycoord or "
+                     "recsign_sink; see docs/DEPLOY.md) or the database owner",
+                     primary ? primary : rs_db_error(conn));
+        else
+            snprintf(err, err_size, "database has no recsign schema (%s); run 'recsign init' first",
+                     primary ? primary : rs_db_error(conn));
         PQclear(res);
         return -1;
     }

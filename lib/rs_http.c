@@ -15,9 +15,13 @@
 #include <sys/socket.h>
 
 /* Limits for a server that answers a scraper and a few browsers: more
- * connections than that are refused rather than given threads. */
+ * connections than that are refused rather than given threads. A
+ * connection idle for S_IDLE_TIMEOUT_S is closed, so that clients that
+ * open connections and send nothing hold the places for seconds, not for
+ * good: a scrape takes milliseconds, and the dashboard's event stream
+ * writes at least every second. */
 #define S_CONNECTION_LIMIT 64
-#define S_IDLE_TIMEOUT_S 60
+#define S_IDLE_TIMEOUT_S 10
 #define S_STREAM_BLOCK_BYTES 4096
 
 struct rs_http_t {

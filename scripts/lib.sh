@@ -700,7 +700,9 @@ rs_supervise() {
                 cause[$i]="$(rs_exit_cause "$st")"
                 rs_warn "${RS_PNAMES[$i]} (pid $pid) ${cause[$i]}; restarting it in ${backoff[$i]} s"
             elif [[ -n "${due[$i]:-}" ]] && (( SECONDS >= ${due[$i]} )); then
-                eval "${RS_PCMDS[$i]}" </dev/null >>"${RS_PLOGS[$i]}" 2>&1 &
+                # exec: the recorded pid is the program's own, not a
+                # subshell's that would leave it behind when stopped.
+                eval "exec ${RS_PCMDS[$i]}" </dev/null >>"${RS_PLOGS[$i]}" 2>&1 &
                 pid=$!
                 (( i == target_i )) && target="$pid"
                 RS_PIDS[$i]="$pid"

@@ -68,6 +68,16 @@ h_log_has "$out" '^  audit +ok' "audit"
 h_log_has "$out" '^  restarts +2$' "the summary's count of restarts"
 h_log_has "$out" '^    worker-[12]: killed by signal KILL; restarted after [0-9]+ s' "the worker's restart in the summary"
 h_log_has "$out" '^    sink: killed by signal KILL; restarted after [0-9]+ s' "the sink's restart in the summary"
+# Every process the script started, restarted ones included, ended with it
+# (a restart once ran the program under a subshell whose stop left the
+# program running): none runs with the certificates of its data directory.
+left=""
+for env in /proc/[0-9]*/environ; do
+    grep -qz "^RECSIGN_CERTS_DIR=$H_DIR/rl1/certs\$" "$env" 2>/dev/null || continue
+    pid="${env#/proc/}"; pid="${pid%/environ}"
+    left+=" $pid ($(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | cut -c1-80))"
+done
+[[ -z "$left" ]] || h_fail "processes started by run_local.sh still run after it exited:$left"
 
 h_step "case 2: Ctrl-C stops everything run_local.sh started"
 set -m   # its own process group, as a terminal's foreground job has

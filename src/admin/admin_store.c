@@ -180,7 +180,8 @@ PGresult *admin_store_keys_by_algorithm(PGconn *conn)
 {
     return admin_store_query(conn, "counting keys by algorithm",
                    "SELECT algorithm, count(*)::int8,"
-                   "       count(*) FILTER (WHERE live_at IS NOT NULL AND retired_at IS NULL)::int8"
+                   "       count(*) FILTER (WHERE live_at IS NOT NULL AND retired_at IS NULL"
+                   "                          AND quarantined_at IS NULL)::int8"
                    "  FROM keys GROUP BY algorithm ORDER BY algorithm",
                    0, NULL, PGRES_TUPLES_OK);
 }

@@ -43,9 +43,13 @@ int cmd_keys_add(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
         return -1;
     for (int64_t id = first; id < first + n; id++)
         printf("%lld\n", (long long) id);
-    rs_info("added %lld %s key%s (ids %lld..%lld); a running keycoord puts them in its queue now, "
-            "a keycoord started later at its start", n, rs_alg_name(alg), n == 1 ? "" : "s", (long long) first,
-            (long long) (first + n - 1));
+    char ids[64];
+    if (n == 1)
+        snprintf(ids, sizeof ids, "id %lld", (long long) first);
+    else
+        snprintf(ids, sizeof ids, "ids %lld..%lld", (long long) first, (long long) (first + n - 1));
+    rs_info("added %lld %s key%s (%s); a running keycoord puts them in its queue now, "
+            "a keycoord started later at its start", n, rs_alg_name(alg), n == 1 ? "" : "s", ids);
     return 0;
 }
 

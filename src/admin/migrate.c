@@ -222,7 +222,26 @@ static const char s_v5[] =
     "  refused_at timestamptz NOT NULL DEFAULT clock_timestamp());"
     "REVOKE ALL ON refused_results FROM PUBLIC;"
     "GRANT INSERT ON refused_results TO recsign_sink;"
-    "GRANT USAGE ON SEQUENCE refused_results_id_seq TO recsign_sink;";
+    "GRANT USAGE ON SEQUENCE refused_results_id_seq TO recsign_sink;"
+    /* No service deletes a signature, but an operator may (a reset for a
+     * new job, a benchmark): the counter follows a TRUNCATE or DELETE, so
+     * that the dashboard never shows more signed than stored. */
+    "CREATE OR REPLACE FUNCTION signature_counts_follow() RETURNS trigger"
+    "  LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$"
+    " BEGIN"
+    "  IF TG_OP = 'TRUNCATE' THEN"
+    "   UPDATE signature_counts SET stored = 0;"
+    "  ELSE"
+    "   UPDATE signature_counts SET stored = stored - (SELECT count(*) FROM gone);"
+    "  END IF;"
+    "  RETURN NULL;"
+    " END $$;"
+    "DROP TRIGGER IF EXISTS signature_counts_truncated ON signatures;"
+    "CREATE TRIGGER signature_counts_truncated AFTER TRUNCATE ON signatures"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION signature_counts_follow();"
+    "DROP TRIGGER IF EXISTS signature_counts_deleted ON signatures;"
+    "CREATE TRIGGER signature_counts_deleted AFTER DELETE ON signatures"
+    "  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION signature_counts_follow();";
 
 /* Version 6: continuous signing (recsign-ventilator --follow). Inserting
  * records notifies channel recsign_records once per statement, with an

@@ -24,6 +24,7 @@ typedef struct {
     int64_t watermark;        /* every record with a lower id is signed */
     uint64_t passes;
     int64_t refused;          /* unsigned records over the payload limit, at the last count */
+    int64_t backlog;          /* unsigned records at the last count: the gauge's value */
 } s_dispatch_t;
 
 /* A record whose payload is over the contract's limit cannot be signed:
@@ -101,6 +102,8 @@ int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher,
                 continue;
             const uint8_t *payload = (const uint8_t *) PQgetvalue(page, i, 1);
             out->found++;
+            if (range->set_backlog && (int64_t) out->found > range->backlog_floor)
+                rs_metric_set(vent_metrics.backlog, (int64_t) out->found);
             if (vent_batcher_add(batcher, id, payload, (size_t) len) != 0) {
                 PQclear(page);
                 return 1;
@@ -125,14 +128,16 @@ static int s_pass(s_dispatch_t *self)
     self->passes++;
     rs_metric_add(vent_metrics.passes, 1);
     uint64_t sent_before = vent_batcher_records(self->batcher);
-    const vent_scan_range_t all = { .from = self->watermark, .from_inclusive = true };
+    const vent_scan_range_t all = { .from = self->watermark, .from_inclusive = true,
+                                    .set_backlog = true, .backlog_floor = self->backlog };
     vent_scan_result_t seen;
     if (vent_dispatch_scan(self->store, self->batcher, self->config, &all, &seen) != 0
         || vent_batcher_flush(self->batcher) != 0)
         return 1;
     /* What this pass sent was unsigned when it read it: the backlog. */
     uint64_t sent = vent_batcher_records(self->batcher) - sent_before;
-    rs_metric_set(vent_metrics.backlog, (int64_t) sent);
+    self->backlog = (int64_t) sent;
+    rs_metric_set(vent_metrics.backlog, self->backlog);
     if (self->passes > 1)
         rs_metric_add(vent_metrics.redispatched, sent);
     return 0;
@@ -180,6 +185,7 @@ static s_watch_t s_watch(s_dispatch_t *self)
                     return S_WATCH_INTERRUPTED;
                 continue;
             }
+            self->backlog = unsigned_count;
             rs_metric_set(vent_metrics.backlog, unsigned_count);
             if (unsigned_count == 0)
                 return S_WATCH_ALL_SIGNED;

@@ -35,7 +35,10 @@ typedef vent_scan_verdict_t(vent_scan_filter_fn)(void *arg, int64_t id);
  * inclusive when bounded, else to the end of the table; descending walks
  * down from `from` to `to` instead. max_pages > 0 stops the walk after that
  * many queries. filter (may be NULL: send every unsigned record) decides
- * per unsigned record. */
+ * per unsigned record. With set_backlog (a batch-mode pass) the unsigned
+ * backlog gauge rises to the records found so far whenever they pass
+ * backlog_floor, before they are sent, so that a pass that cannot send (no
+ * worker) still shows its backlog. */
 typedef struct {
     int64_t from;
     bool from_inclusive;
@@ -45,6 +48,8 @@ typedef struct {
     int max_pages;
     vent_scan_filter_fn *filter;
     void *filter_arg;
+    bool set_backlog;
+    int64_t backlog_floor;
 } vent_scan_range_t;
 
 /* What a walk saw. */

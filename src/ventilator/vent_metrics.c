@@ -17,8 +17,9 @@ void vent_metrics_register(void)
                                    "Passes over the unsigned records.", NULL);
     m->backlog = rs_metrics_gauge(
         "recsign_unsigned_backlog_records",
-        "Records unsigned when last counted: at the end of each pass (all it sent) and at each "
-        "end-of-run check; 0 once the run is complete.", NULL);
+        "Records unsigned when last counted: at the end of each pass (all it sent), during a "
+        "pass at least those it has found so far, and at each end-of-run check; 0 once the run "
+        "is complete. In follow mode: records sent and not yet seen signed.", NULL);
     m->watermark = rs_metrics_gauge("recsign_unsigned_watermark_record_id",
                                     "Every record with a lower id is signed.", NULL);
     m->skipped = rs_metrics_counter("recsign_records_skipped_total",

@@ -54,20 +54,15 @@ static void s_check_refused(s_ctx_t *ctx, rs_refusal_t *refusal, const char *ser
              service, endpoint, name, name, service);
 }
 
-/* With a rate limit, waits (holding no key) until the signatures made so
- * far are within it. Wakes every 100 ms to notice a shutdown. */
-static void s_pace(s_ctx_t *ctx, uint32_t signed_now)
+/* With a rate limit (--max-rate), counts n signatures against it. */
+static void s_pace_add(s_ctx_t *ctx, uint32_t n)
 {
     if (ctx->args->max_rate <= 0)
         return;
     int64_t now = rs_mono_us();
     if (ctx->ready_at_us < now)
         ctx->ready_at_us = now;
-    ctx->ready_at_us += (int64_t) ((double) signed_now * 1e6 / ctx->args->max_rate);
-    while (!zsys_interrupted && (now = rs_mono_us()) < ctx->ready_at_us) {
-        int64_t left = ctx->ready_at_us - now;
-        zclock_sleep((int) ((left > 100000 ? 100000 : left) + 999) / 1000);
-    }
+    ctx->ready_at_us += (int64_t) ((double) n * 1e6 / ctx->args->max_rate);
 }
 
 static void s_request_init(s_ctx_t *ctx, rs_lease_req_t *req)
@@ -119,6 +114,22 @@ static void s_release_held(s_ctx_t *ctx, int max_attempts)
     else if (ctx->other->release_status == RS_RELEASE_UNKNOWN)
         rs_debug("release of %u leases: the keycoord no longer knew one (it expired)",
                  (unsigned) req.release_count);
+}
+
+/* With a rate limit, waits until the signatures counted so far are within
+ * it, holding no key (held leases are given back first). Called before
+ * each batch's lease, so that the rate holds to within one batch from the
+ * first message on. Wakes every 100 ms to notice a shutdown. */
+static void s_pace_wait(s_ctx_t *ctx)
+{
+    if (ctx->args->max_rate <= 0 || rs_mono_us() >= ctx->ready_at_us)
+        return;
+    s_release_held(ctx, 2);
+    int64_t now;
+    while (!zsys_interrupted && (now = rs_mono_us()) < ctx->ready_at_us) {
+        int64_t left = ctx->ready_at_us - now;
+        zclock_sleep((int) ((left > 100000 ? 100000 : left) + 999) / 1000);
+    }
 }
 
 /* The term of the leases granted in one reply, as the signing loop sees it. */
@@ -236,7 +247,7 @@ static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_leas
                 grant->key_id, (unsigned long long) grant->lease_id, WK_UNSEAL_UNPROVEN_MAX);
         return S_SIGN_KEY_UNPROVEN;
     case WK_UNSEAL_MASTER_WRONG:
-        rs_error("cannot unseal key %u, the %dth key in a row this worker could not unseal, with none unsealed: its master key is not the one the keyring was sealed with",
+        rs_error("cannot unseal key %u, after %d keys in a row this worker could not unseal, with none unsealed: its master key is not the one the keyring was sealed with",
                  grant->key_id, WK_UNSEAL_UNPROVEN_MAX);
         return S_SIGN_MASTER_WRONG;
     }
@@ -337,7 +348,13 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
     wk_thread_args_t *args = ctx->args;
     uint32_t total = 0;
     bool one_at_a_time = false;
+    /* Paced, a thread leases for one batch at a time and waits between. */
+    if (args->max_rate > 0)
+        one_at_a_time = true;
     for (uint32_t next = 0; next < batches->count && !zsys_interrupted;) {
+        s_pace_wait(ctx);
+        if (zsys_interrupted)
+            break;
         rs_lease_req_t req;
         s_request_init(ctx, &req);
         s_release_into(ctx, &req);
@@ -386,6 +403,7 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
             if (signed_now < 0)
                 break;
             total += (uint32_t) signed_now;
+            s_pace_add(ctx, (uint32_t) signed_now);
             if (done + 1 < usable && rs_mono_us() - batch_started > S_SLOW_BATCH_US) {
                 /* The unused leases stay held and are given back by the
                  * next request. */
@@ -503,7 +521,6 @@ void *wk_thread_run(void *arg)
             break;
         zframe_t *frame = zmsg_first(msg);
         rs_batches_t batches;
-        uint32_t signed_count = 0;
         if (zmsg_size(msg) != 1
             || rs_batch_decode(&batches, zframe_data(frame), zframe_size(frame)) != 0) {
             args->dropped++;
@@ -512,14 +529,13 @@ void *wk_thread_run(void *arg)
                     zmsg_content_size(msg));
         }
         else
-            signed_count = s_sign_batches(&ctx, &batches);
+            s_sign_batches(&ctx, &batches);
         zmsg_destroy(&msg);
         /* Keep the keys only if another message is already here to carry
          * their release (and no rate limit makes us wait); otherwise give
          * them back now for others to use. */
         if (ctx.held_count && (args->max_rate > 0 || !(zsock_events(ctx.pull) & ZMQ_POLLIN)))
             s_release_held(&ctx, 2);
-        s_pace(&ctx, signed_count);
     }
 out:
     /* Graceful stop: give back what we hold, in one bounded attempt. */
