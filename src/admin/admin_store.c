@@ -330,6 +330,16 @@ PGresult *admin_store_dash_records_after(PGconn *conn, int64_t after)
                    1, &after, PGRES_TUPLES_OK);
 }
 
+PGresult *admin_store_dash_changes(PGconn *conn, int64_t after_us)
+{
+    return admin_store_query(conn, "reading the changes since the last refresh",
+                   "SELECT (SELECT coalesce(max(id), 0) FROM leases), count(*),"
+                   "       coalesce((extract(epoch FROM max(deleted_at)) * 1000000)::int8, $1)"
+                   "  FROM records_deleted"
+                   " WHERE deleted_at > 'epoch'::timestamptz + $1 * interval '1 microsecond'",
+                   1, &after_us, PGRES_TUPLES_OK);
+}
+
 PGresult *admin_store_dash_keys(PGconn *conn)
 {
     return admin_store_query(conn, "reading the keyring",

@@ -123,7 +123,12 @@ PGresult *admin_store_take_result(PGconn *conn, const char *what)
  * dash_signed: signature_counts.stored into *out (kept by the sink).
  * dash_records_after: count int8, max(id) int8 (`after` when none) of the
  *   records with id > after.
- * dash_keys: id int4, live_at, retire_requested_at, retired_at; by id.
+ * dash_changes: the highest lease id int8 (0: none; lower than the last
+ *   seen means the lease log was reset), and count int8 and latest
+ *   deleted_at int8 (microseconds since the Unix epoch; `after_us` when
+ *   none) of the records deleted after after_us.
+ * dash_keys: id int4, live_at, retire_requested_at, retired_at,
+ *   quarantined_at, algorithm text; by id.
  * dash_lease_use: key_id int4, leases int8, max(id) int8, max(granted_at)
  *   of the leases with id > after, per key.
  * dash_leases_new: id int8, key_id int4, holder text, granted_at, ended_at,
@@ -137,6 +142,8 @@ PGresult *admin_store_take_result(PGconn *conn, const char *what)
  *   most `limit`. */
 int admin_store_dash_signed(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
 PGresult *admin_store_dash_records_after(PGconn *conn, int64_t after)
+    __attribute__((warn_unused_result));
+PGresult *admin_store_dash_changes(PGconn *conn, int64_t after_us)
     __attribute__((warn_unused_result));
 PGresult *admin_store_dash_keys(PGconn *conn) __attribute__((warn_unused_result));
 PGresult *admin_store_dash_lease_use(PGconn *conn, int64_t after)

@@ -54,6 +54,7 @@ struct dash_state_t {
     int64_t signed_count, total, top_record_id, last_recount_us;
     bool counted;          /* the whole records table was counted once */
     int64_t last_lease_id, last_refusal_id;
+    int64_t deleted_after_us; /* deletions up to here are out of `total` */
     s_key_t *keys;
     size_t key_count;
     s_lease_t *open;
@@ -126,6 +127,18 @@ static s_key_t *s_find_key(dash_state_t *self, int32_t id)
     return NULL;
 }
 
+/* After the lease log was reset: uses, holders and workers start over. */
+static void s_forget_leases(dash_state_t *self)
+{
+    for (size_t i = 0; i < self->key_count; i++) {
+        self->keys[i].uses = 0;
+        self->keys[i].last_used_us = ADMIN_TIME_NULL;
+    }
+    self->open_count = 0;
+    self->worker_count = 0;
+    self->last_lease_id = 0;
+}
+
 /* Records: only those above the highest id counted; the whole table again
  * (at most every 10 s) when more are signed than counted, i.e. records
  * were added below that id. */
@@ -133,6 +146,18 @@ static int s_refresh_counts(dash_state_t *self, PGconn *conn, int64_t now_us)
 {
     if (admin_store_dash_signed(conn, &self->signed_count))
         return -1;
+    /* Deleted records leave the total; a lease log that went back (an
+     * operator's reset) drops every figure read from it. */
+    PGresult *changes = admin_store_dash_changes(conn, self->deleted_after_us);
+    if (!changes)
+        return -1;
+    int64_t top_lease = rs_db_get_int8(changes, 0, 0), deleted = rs_db_get_int8(changes, 0, 1);
+    self->deleted_after_us = rs_db_get_int8(changes, 0, 2);
+    PQclear(changes);
+    if (self->counted)
+        self->total -= deleted;
+    if (top_lease < self->last_lease_id)
+        s_forget_leases(self);
     bool recount = !self->counted
                    || (self->signed_count > self->total
                        && now_us - self->last_recount_us >= S_RECOUNT_US);

@@ -170,6 +170,8 @@ static const char s_v4[] =
     "CREATE TABLE IF NOT EXISTS records_deleted ("
     "  record_id bigint PRIMARY KEY,"
     "  deleted_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    /* The dashboard reads the deletions since its last refresh. */
+    "CREATE INDEX IF NOT EXISTS records_deleted_at ON records_deleted (deleted_at);"
     /* SECURITY DEFINER: whoever may delete records gets them logged,
      * without a grant on the log. */
     "CREATE OR REPLACE FUNCTION records_deleted_log() RETURNS trigger"
