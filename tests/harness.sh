@@ -480,6 +480,23 @@ h_stop_all_checked() {
     (( bad == 0 ))
 }
 
+# h_ctrl_c PID WHAT: Ctrl-C as a terminal sends it to its foreground job:
+# SIGINT to the process group of PID (a script started under `set -m`).
+# The script must exit 130, and none of the processes it had started may
+# still run.
+h_ctrl_c() {
+    local pid="$1" what="$2" started child st=0
+    started="$({ ps -o pid= --ppid "$pid" || true; } | tr -s ' \n' ' ')"
+    h_step "SIGINT to the process group of $what ($pid; children: $started)"
+    kill -INT -- "-$pid"
+    wait "$pid" || st=$?
+    h_eq "$st" 130 "$what's exit status after Ctrl-C"
+    for child in $started; do
+        rs_proc_alive "$child" && h_fail "pid $child, started by $what, still runs after Ctrl-C"
+    done
+    return 0
+}
+
 h_stop_services() {
     h_stop_all_checked || h_fail "a process did not stop cleanly on SIGTERM"
 }

@@ -70,14 +70,6 @@ stored="$(curl -fsS "$sink_metrics" | awk '$1 == "recsign_signatures_stored_tota
 # since the run began (the sink itself was not restarted).
 h_eq "$stored" 3510 "recsign_signatures_stored_total of the sink"
 
-h_step "Ctrl-C"
-started="$({ ps -o pid= --ppid "$rl" || true; } | tr -s ' \n' ' ')"
-kill -INT -- "-$rl"
-st=0
-wait "$rl" || st=$?
-h_eq "$st" 130 "run_local.sh's exit status after Ctrl-C"
-for pid in $started; do
-    rs_proc_alive "$pid" && h_fail "pid $pid, started by run_local.sh, still runs after Ctrl-C"
-done
+h_ctrl_c "$rl" run_local.sh
 h_log_lacks "$H_DIR/rl/logs/ventilator.log" ' ERROR ' "the ventilator's log"
 echo "$RS_PROG: ok: run_local.sh --follow signed the backlog and inserted records, served the dashboard and metrics, restarted a killed worker, stopped on Ctrl-C; test took $SECONDS s"

@@ -87,17 +87,9 @@ rl=$!
 set +m
 wait_child "$rl" "$H_VENTILATOR" ventilator >/dev/null
 wait_signed "$H_DIR/rl2/logs/sink.log" 2000
-started="$({ ps -o pid= --ppid "$rl" || true; } | tr -s ' \n' ' ')"
 pg_dir="$(sed -n 's/.*starting a private PostgreSQL in \(.*\)$/\1/p' "$H_LOGS/run_local-2.out")"
 [[ -n "$pg_dir" && -d "$pg_dir" ]] || h_fail "run_local.sh did not say where its database is"
-h_step "SIGINT to run_local.sh's process group ($rl; children: $started)"
-kill -INT -- "-$rl"
-st=0
-wait "$rl" || st=$?
-h_eq "$st" 130 "run_local.sh's exit status after Ctrl-C"
-for pid in $started; do
-    rs_proc_alive "$pid" && h_fail "pid $pid, started by run_local.sh, still runs after Ctrl-C"
-done
+h_ctrl_c "$rl" run_local.sh
 [[ ! -e "$pg_dir" ]] || h_fail "run_local.sh's private database $pg_dir is still there after Ctrl-C"
 h_log_lacks "$H_LOGS/run_local-2.out" 'restarted' "run_local.sh after Ctrl-C"
 echo "$RS_PROG: ok: run_local.sh restarted a killed worker and sink and completed; Ctrl-C stopped everything; test took $SECONDS s"
