@@ -341,12 +341,10 @@ static int64_t s_sign_batch(s_ctx_t *ctx, const rs_batch_t *batch, const rs_leas
  * free keys allow (each request gives back the keys of the last), signs
  * each batch with its own key and pushes its signatures. Once a batch is
  * slow, the keys leased for the batches after it go back unused and the
- * rest of the message leases one key per batch. Returns how many records
- * it signed. */
-static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
+ * rest of the message leases one key per batch. */
+static void s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
 {
     wk_thread_args_t *args = ctx->args;
-    uint32_t total = 0;
     bool one_at_a_time = false;
     /* Paced, a thread leases for one batch at a time and waits between. */
     if (args->max_rate > 0)
@@ -393,7 +391,7 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
                 args->failed = 1;
                 s_release_held(ctx, 3);
                 zsys_interrupted = 1;
-                return total;
+                return;
             }
             /* A key that cannot be unsealed: this batch and those after
              * it ask for keys again, in the next request, which also gives
@@ -402,7 +400,6 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
                 s_mark_broken(ctx, rep->grants[done].lease_id);
             if (signed_now < 0)
                 break;
-            total += (uint32_t) signed_now;
             s_pace_add(ctx, (uint32_t) signed_now);
             if (done + 1 < usable && rs_mono_us() - batch_started > S_SLOW_BATCH_US) {
                 /* The unused leases stay held and are given back by the
@@ -415,7 +412,6 @@ static uint32_t s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
         args->sign_us += rs_mono_us() - granted;
         next += done;
     }
-    return total;
 }
 
 static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
