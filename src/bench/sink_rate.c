@@ -62,13 +62,15 @@ static int s_batches(bench_batches_t *out, int64_t first, size_t n, size_t size)
     return 0;
 }
 
-/* Waits until the database holds `target` stored signatures. Fails when
+/* Waits until the database holds `records` stored signatures more than
+ * the stored0 it held at the start. Fails when
  * the sinks refuse results (fencing) or nothing new is stored for
  * timeout_ms. Returns 0 with *done_us (monotonic) set, or -1 (logged). */
-static int s_wait_stored(PGconn *conn, int64_t target, int64_t refused0, int timeout_ms,
-                         int64_t *done_us)
+static int s_wait_stored(PGconn *conn, int64_t stored0, int64_t records, int64_t refused0,
+                         int timeout_ms, int64_t *done_us)
 {
     char err[512];
+    int64_t target = stored0 + records;
     int64_t last = -1, moved_us = rs_mono_us();
     for (;;) {
         int64_t stored, refused;
@@ -91,8 +93,8 @@ static int s_wait_stored(PGconn *conn, int64_t target, int64_t refused0, int tim
             moved_us = now;
         }
         else if (now - moved_us >= (int64_t) timeout_ms * 1000) {
-            rs_error("the sinks stored nothing for %d ms, %lld short of the %lld expected (are the records unsigned, and the sinks running?)",
-                     timeout_ms, (long long) (target - stored), (long long) target);
+            rs_error("the sinks stored nothing for %d ms, with %lld of the %lld results sent not stored (are the records unsigned, and the sinks running?)",
+                     timeout_ms, (long long) (target - stored), (long long) records);
             return -1;
         }
         if (zsys_interrupted) {
@@ -158,7 +160,7 @@ int main(int argc, char **argv)
     int64_t done_us = 0;
     if (bench_feed_run(&feed, &batches, &stats, err, sizeof err) != 0)
         rs_error("%s", err);
-    else if (s_wait_stored(conn, stored0 + (int64_t) records, refused0, feed.timeout_ms,
+    else if (s_wait_stored(conn, stored0, (int64_t) records, refused0, feed.timeout_ms,
                            &done_us)
              == 0) {
         double seconds = (double) (done_us - stats.first_push_us) / 1e6;
