@@ -2,6 +2,7 @@
 #include "bench_feed.h"
 #include "bench_lease.h"
 #include "rs_lease.h"
+#include "rs_process.h"
 #include "rs_proto.h"
 #include "rs_socket.h"
 #include "rs_time.h"
@@ -50,6 +51,21 @@ void bench_feed_config_read(bench_feed_config_t *config, rs_config_t *options)
     config->group = (int) rs_config_int(options, "group");
     config->holder = rs_config_str(options, "holder");
     config->timeout_ms = (int) rs_config_int(options, "timeout-ms");
+}
+
+int bench_feed_start(rs_config_t *config, int argc, char **argv, const char *component)
+{
+    /* Parsed once here to check the list before anything starts or logs;
+     * rs_process_start parses again (the same result) and starts. */
+    int rc = rs_config_parse(config, argc, argv, 1);
+    if (rc != 0)
+        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
+    char err[512];
+    if (bench_feed_check_endpoints(rs_config_str(config, "sink"), err, sizeof err) != 0) {
+        fprintf(stderr, "%s: error: --sink: %s\n", config->program, err);
+        return RS_EXIT_USAGE;
+    }
+    return rs_process_start(config, argc, argv, component);
 }
 
 int bench_feed_check_endpoints(const char *list, char *err, size_t err_size)

@@ -77,6 +77,13 @@ typedef struct {
  * the parsed options); run_id and security are the caller's to set. */
 void bench_feed_config_read(bench_feed_config_t *config, rs_config_t *options);
 
+/* What a feeding program does before its work, as rs_process_start (which
+ * it calls) does for a service: parses config's table, which holds
+ * BENCH_FEED_OPTS, checks --sink's list, starts logging and CZMQ. Returns
+ * -1 when the program should go on, or the exit code to return (0 after
+ * --help, 2 after a usage error printed as one line). */
+int bench_feed_start(rs_config_t *config, int argc, char **argv, const char *component);
+
 /* Checks a comma-separated endpoint list (each an endpoint to connect
  * to). Returns 0, or -1 with a one-line reason in err. */
 int bench_feed_check_endpoints(const char *list, char *err, size_t err_size)

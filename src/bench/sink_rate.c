@@ -116,20 +116,12 @@ int main(int argc, char **argv)
         .opts = s_opts,
         .count = sizeof s_opts / sizeof s_opts[0],
     };
-    int rc = rs_config_parse(&config, argc, argv, 1);
-    if (rc != 0)
-        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
-    char err[512];
-    if (bench_feed_check_endpoints(rs_config_str(&config, "sink"), err, sizeof err) != 0) {
-        fprintf(stderr, "%s: error: --sink: %s\n", config.program, err);
-        return RS_EXIT_USAGE;
-    }
-    int64_t first = rs_config_int(&config, "first-id");
-    size_t records = (size_t) rs_config_int(&config, "records");
-    rc = rs_process_start(&config, argc, argv, "bench-sink");
+    int rc = bench_feed_start(&config, argc, argv, "bench-sink");
     if (rc >= 0)
         return rc;
-
+    int64_t first = rs_config_int(&config, "first-id");
+    size_t records = (size_t) rs_config_int(&config, "records");
+    char err[512];
     PGconn *conn = bench_store_connect(rs_config_str(&config, "db"), err, sizeof err);
     if (!conn) {
         rs_error("%s", err);

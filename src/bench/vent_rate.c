@@ -235,17 +235,10 @@ int main(int argc, char **argv)
         .opts = s_opts,
         .count = sizeof s_opts / sizeof s_opts[0],
     };
-    int rc = rs_config_parse(&config, argc, argv, 1);
-    if (rc != 0)
-        return rc == RS_CONFIG_HELP ? RS_EXIT_OK : RS_EXIT_USAGE;
-    char err[512];
-    if (bench_feed_check_endpoints(rs_config_str(&config, "sink"), err, sizeof err) != 0) {
-        fprintf(stderr, "%s: error: --sink: %s\n", config.program, err);
-        return RS_EXIT_USAGE;
-    }
-    rc = rs_process_start(&config, argc, argv, "bench-ventilator");
+    int rc = bench_feed_start(&config, argc, argv, "bench-ventilator");
     if (rc >= 0)
         return rc;
+    char err[512];
     rs_security_t *security =
         rs_process_security(&config, rs_config_str(&config, "client-cert"), false);
     if (!security)
