@@ -131,9 +131,6 @@ cleanup() { rs_stop_run "$pg_dir" "$work"; }
 rs_on_exit cleanup
 
 # --- helpers ---------------------------------------------------------------------
-# field NAME LINE: the value of NAME=... in a result line.
-field() { tr ' ' '\n' <<<"$2" | awk -F= -v n="$1" '$1 == n { print $2 }'; }
-
 # result_line LOG PREFIX: the generator's result line starting with PREFIX.
 result_line() { grep -m 1 "^$2" "$1" || true; }
 
@@ -297,9 +294,9 @@ measure_sinks() {
     stop_all
     check_stored "$count sink(s)"
     local rate
-    rate="$(field rate "$line")"
+    rate="$(rs_field rate "$line")"
     add_row "$( (( count == 1 )) && echo "sink" || echo "2 sinks, one database")" "$batch" "$rate" \
-        "signatures stored/s" "$rate" "$(field seconds "$line")" "$(rs_cpu_delta "$cpu0" "$cpu1")" \
+        "signatures stored/s" "$rate" "$(rs_field seconds "$line")" "$(rs_cpu_delta "$cpu0" "$cpu1")" \
         "$(rs_cpu_delta "$p0" "$p1")"
 }
 measure_sinks 1
@@ -338,8 +335,8 @@ wait_exit "$pid_gen" 600 "recsign-bench-ventilator (storing what it received)"
 wait_exit "$pid_vent" 600 "the ventilator (its run complete)"
 stop_all
 check_stored "ventilator"
-rate="$(field rate "$line")"
-add_row "ventilator" "$batch" "$rate" "records dispatched/s" "$rate" "$(field seconds "$line")" \
+rate="$(rs_field rate "$line")"
+add_row "ventilator" "$batch" "$rate" "records dispatched/s" "$rate" "$(rs_field seconds "$line")" \
     "$vent_cpu" "$(rs_cpu_delta "$p0" "$p1")"
 
 # --- keycoord -----------------------------------------------------------------------
@@ -363,9 +360,9 @@ stop_all
 open_leases="$(rs_psql "$db_url" -c "SELECT count(*) FROM leases WHERE ended_at IS NULL")" \
     || rs_die "could not count the open leases"
 [[ "$open_leases" == 0 ]] || rs_die "$open_leases leases still open after the keycoord measurement"
-rate="$(field rate "$line")"
+rate="$(rs_field rate "$line")"
 add_row "keycoord ($holders holders)" "$batch" "$rate" "leases/s" "$(( rate * batch ))" \
-    "$(field seconds "$line")" "$(rs_cpu_delta "$c0" "$c1")" "$(rs_cpu_delta "$p0" "$p1")"
+    "$(rs_field seconds "$line")" "$(rs_cpu_delta "$c0" "$c1")" "$(rs_cpu_delta "$p0" "$p1")"
 
 # --- report -------------------------------------------------------------------------
 echo

@@ -18,7 +18,7 @@
 #   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
-#                        rs_last_run_timing, rs_stop_run
+#                        rs_last_run_timing, rs_stop_run, rs_field
 
 # shellcheck shell=bash
 
@@ -886,6 +886,10 @@ rs_last_run_timing() {
         where r.id = (select max(id) from runs)
         group by r.id, r.first_dispatch_at"
 }
+
+# rs_field NAME LINE: the value of NAME=... in LINE, a result line of
+# space-separated key=value pairs as the bench programs print them.
+rs_field() { tr ' ' '\n' <<<"$2" | awk -F= -v n="$1" '$1 == n { print $2 }'; }
 
 # rs_stop_run PG_DIR WORK_DIR: a benchmark's cleanup: stops every recorded
 # process, releases the ports, stops the cluster in PG_DIR (none when

@@ -31,8 +31,6 @@ h_start_sink --metrics-bind "127.0.0.1:$mport1"
 stored_total() {
     curl -fsS "http://127.0.0.1:$1/metrics" | awk '$1 == "recsign_signatures_stored_total" { print $2 }'
 }
-# field NAME LINE: NAME=VALUE of a result line.
-field() { tr ' ' '\n' <<<"$2" | awk -F= -v n="$1" '$1 == n { print $2 }'; }
 # signed_in FROM TO: signatures of records FROM..TO; distinct leases; of
 # those, leases whose holder is not HOLDER's.
 leases_of() {
@@ -53,11 +51,11 @@ h_start_ventilator "$batch"
     || { cat "$H_LOGS/bench-vent.log" >&2; h_fail "recsign-bench-ventilator failed"; }
 cat "$H_LOGS/bench-vent.out" >&2
 line="$(grep '^stage=ventilator ' "$H_LOGS/bench-vent.out")" || h_fail "no result line from recsign-bench-ventilator"
-h_eq "$(field records "$line")" 6000 "records the ventilator generator received"
-h_eq "$(field batches "$line")" 60 "batches it received"
+h_eq "$(rs_field records "$line")" 6000 "records the ventilator generator received"
+h_eq "$(rs_field batches "$line")" 60 "batches it received"
 stored="$(grep '^stored: ' "$H_LOGS/bench-vent.out")" || h_fail "no stored line from recsign-bench-ventilator"
-h_eq "$(field leases "$stored")" 60 "leases it stored them under"
-h_eq "$(field records "$stored")" 6000 "records it pushed to the sink"
+h_eq "$(rs_field leases "$stored")" 60 "leases it stored them under"
+h_eq "$(rs_field records "$stored")" 6000 "records it pushed to the sink"
 h_wait_ventilator 60
 h_check_complete
 h_check_leases "$batch"
@@ -73,7 +71,7 @@ before1="$(stored_total "$mport1")"
     || { cat "$H_LOGS/bench-sink1.log" >&2; h_fail "recsign-bench-sink failed (one sink)"; }
 line="$(grep '^stage=sink ' "$H_LOGS/bench-sink1.out")" || h_fail "no result line from recsign-bench-sink"
 echo "$line" >&2
-h_eq "$(field records "$line") $(field leases "$line") $(field sinks "$line")" "4000 40 1" \
+h_eq "$(rs_field records "$line") $(rs_field leases "$line") $(rs_field sinks "$line")" "4000 40 1" \
     "records, leases and sinks the sink generator reports"
 h_eq "$(leases_of 6001 10000 sinkbench)" "4000 40 0" "signatures, leases, leases of another holder (records 6001-10000)"
 h_eq "$(( $(stored_total "$mport1") - before1 ))" 4000 "signatures the sink counted stored"
@@ -91,7 +89,7 @@ before1="$(stored_total "$mport1")"
     || { cat "$H_LOGS/bench-sink2.log" >&2; h_fail "recsign-bench-sink failed (two sinks)"; }
 line="$(grep '^stage=sink ' "$H_LOGS/bench-sink2.out")" || h_fail "no result line from recsign-bench-sink"
 echo "$line" >&2
-h_eq "$(field records "$line") $(field sinks "$line")" "4000 2" "records and sinks the sink generator reports"
+h_eq "$(rs_field records "$line") $(rs_field sinks "$line")" "4000 2" "records and sinks the sink generator reports"
 h_eq "$(leases_of 10001 14000 sinkbench)" "4000 40 0" "signatures, leases, leases of another holder (records 10001-14000)"
 by1=$(( $(stored_total "$mport1") - before1 ))
 by2="$(stored_total "$mport2")"
@@ -106,7 +104,7 @@ line="$("$BENCH_KC" --keycoord "$H_EP_KC" --holders 2 --seconds 1 --warmup-ms 0 
     --batch-records "$batch" 2>"$H_LOGS/bench-kc.log")" \
     || { cat "$H_LOGS/bench-kc.log" >&2; h_fail "recsign-bench-keycoord failed"; }
 echo "$line" >&2
-cycles="$(field cycles "$line")"
+cycles="$(rs_field cycles "$line")"
 (( cycles > 0 )) || h_fail "recsign-bench-keycoord counted no cycle: $line"
 h_wait_sql "select count(*) from leases where holder like '%/kcbench/%' and ended_at is null" 0 \
     "leases of the keycoord generator still open"
