@@ -18,7 +18,7 @@
 #   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
-#                        rs_last_run_timing, rs_stop_run
+#                        rs_last_run_timing, rs_stop_run, rs_field
 
 # shellcheck shell=bash
 
@@ -258,8 +258,9 @@ rs_need_bins() {
 
 # rs_find_programs: sets `build` (the build directory) and the path of
 # every program meson builds: bin_ventilator, bin_keycoord, bin_worker,
-# bin_sink, bin_admin, bin_sign (the raw signing benchmark) and
-# bin_bench_keycoord. RECSIGN_<NAME>_BIN overrides each (tests/meson.build
+# bin_sink, bin_admin, bin_sign (the raw signing benchmark),
+# bin_bench_keycoord and the stage load generators bin_bench_sink and
+# bin_bench_ventilator. RECSIGN_<NAME>_BIN overrides each (tests/meson.build
 # sets them from the targets; a user without write access to build/ can
 # point them at someone else's build). Builds and checks nothing.
 rs_find_programs() {
@@ -271,6 +272,8 @@ rs_find_programs() {
     bin_admin="${RECSIGN_ADMIN_BIN:-$build/src/admin/recsign}"
     bin_sign="${RECSIGN_BENCH_SIGN_BIN:-$build/src/bench/recsign-bench-sign}"
     bin_bench_keycoord="${RECSIGN_BENCH_KEYCOORD_BIN:-$build/src/bench/recsign-bench-keycoord}"
+    bin_bench_sink="${RECSIGN_BENCH_SINK_BIN:-$build/src/bench/recsign-bench-sink}"
+    bin_bench_ventilator="${RECSIGN_BENCH_VENTILATOR_BIN:-$build/src/bench/recsign-bench-ventilator}"
 }
 
 # True when the five recsign programs were given in the environment
@@ -293,7 +296,7 @@ rs_build_programs() {
     rs_build
     rs_find_programs
     rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin" \
-                 "$bin_sign" "$bin_bench_keycoord"
+                 "$bin_sign" "$bin_bench_keycoord" "$bin_bench_sink" "$bin_bench_ventilator"
 }
 
 # --- private PostgreSQL cluster ----------------------------------------------
@@ -883,6 +886,10 @@ rs_last_run_timing() {
         where r.id = (select max(id) from runs)
         group by r.id, r.first_dispatch_at"
 }
+
+# rs_field NAME LINE: the value of NAME=... in LINE, a result line of
+# space-separated key=value pairs as the bench programs print them.
+rs_field() { tr ' ' '\n' <<<"$2" | awk -F= -v n="$1" '$1 == n { print $2 }'; }
 
 # rs_stop_run PG_DIR WORK_DIR: a benchmark's cleanup: stops every recorded
 # process, releases the ports, stops the cluster in PG_DIR (none when
