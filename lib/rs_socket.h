@@ -16,13 +16,23 @@ typedef struct {
     int sndhwm, rcvhwm;    /* messages queued per peer; 0 leaves libzmq's default */
     int sndbuf, rcvbuf;    /* kernel socket buffer bytes; 0 leaves the system's default */
     int linger_ms;         /* how long unsent messages are kept at close */
-    int64_t max_msg_bytes; /* the largest message a peer may send; a peer that announces
-                              more is disconnected before anything is allocated for it */
+    int64_t max_msg_bytes; /* the largest message (its bytes as the application sends
+                              them) a peer may send; a peer that announces more is
+                              disconnected before anything is allocated for it */
     int wait_ms;           /* how long one send or receive may block (ZMQ_SNDTIMEO and
                               ZMQ_RCVTIMEO); 0 means RS_SOCKET_WAIT_MS. Never unbounded: a
                               send to a peer that is gone, refuses us or is full must give
                               the caller back control, so that SIGTERM is obeyed. */
 } rs_socket_opts_t;
+
+/* What CurveZMQ adds to every message on the wire (RFC 26, the MESSAGE
+ * command): the command name's length byte and "MESSAGE" (8), the short
+ * nonce (8), the box's Poly1305 tag (16) and the flags byte (1). libzmq
+ * checks ZMQ_MAXMSGSIZE against the wire frame, so rs_socket_new adds this
+ * to max_msg_bytes of a CURVE socket: a message of exactly max_msg_bytes
+ * then passes, one byte more does not, with or without CURVE (measured
+ * with libzmq 4.3.4: 33 bytes exactly). */
+#define RS_CURVE_MESSAGE_OVERHEAD 33
 
 /* The default bound on one send or receive, in ms: short enough that a
  * process notices a stop request within a second whatever its peers do. */
