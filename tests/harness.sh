@@ -8,6 +8,7 @@
 #
 #   h_start_db                  private cluster; sets H_DB
 #   h_pg_restart                pg_ctl restart -m fast, as the cluster's owner
+#   h_start_standby             a synchronous hot standby of it; sets H_PG_STANDBY
 #   h_init ARGS...              recsign init (master key in the test dir)
 #   h_keys VERB ARGS...         recsign keys VERB against the test database
 #   h_start_services [W] [T]    keycoord, sink and W workers of T threads
@@ -77,6 +78,7 @@ mkdir -p "$H_LOGS"
 H_KEY="$H_DIR/master.key"
 H_DB=""
 H_PG=""
+H_PG_STANDBY=""
 H_WORKERS=0
 H_VENT_N=0
 H_KC_N=0
@@ -111,7 +113,7 @@ h_need_rogue() {
 
 h_log_tails() {
     local f
-    for f in "$H_LOGS"/*.log ${H_PG:+"$H_PG/postgres.log"}; do
+    for f in "$H_LOGS"/*.log ${H_PG:+"$H_PG/postgres.log"} ${H_PG_STANDBY:+"$H_PG_STANDBY/postgres.log"}; do
         [[ -f "$f" ]] || continue
         printf -- '----- last 30 lines of %s -----\n' "$f" >&2
         tail -n 30 "$f" >&2 || true
@@ -132,6 +134,7 @@ h_cleanup() {
     rs_proc_stop_all
     rs_release_ports
     if [[ -n "$H_PG" ]]; then rs_pg_stop "$H_PG"; fi
+    if [[ -n "$H_PG_STANDBY" ]]; then rs_pg_stop "$H_PG_STANDBY"; fi
     if (( status != 0 )); then
         echo "$RS_PROG: FAILED (status $status); logs of every process follow" >&2
         h_log_tails
@@ -165,6 +168,15 @@ h_start_db() {
     rs_pg_start "$H_PG" || h_fail "could not start PostgreSQL"
     H_DB="$RS_PG_URL"
     h_make_certs
+}
+
+# h_start_standby: a hot standby of the test's cluster (h_start_db first)
+# in $H_DIR/pg2, streaming over the unix socket, made its synchronous
+# standby (rs_pg_start_standby). Sets H_PG_STANDBY.
+h_start_standby() {
+    h_step "synchronous hot standby of $H_PG in $H_DIR/pg2"
+    rs_pg_start_standby "$H_DIR/pg2" "$H_PG" recsign_standby || h_fail "could not start the standby"
+    H_PG_STANDBY="$RS_PG_STANDBY_DIR"
 }
 
 # h_make_certs: CURVE certificates for every process of the test (they read
