@@ -128,10 +128,15 @@ ns_kill_host() {
 }
 
 ns_cleanup() {
-    local status=$? d
+    local status=$? d ns pids
     set +e
     trap - EXIT INT TERM
     trap '' PIPE
+    for ns in "${NS_ALL[@]}"; do   # a paused process must be able to take its SIGTERM
+        pids="$(ip netns pids "$ns" 2>/dev/null)"
+        # shellcheck disable=SC2086
+        [[ -n "$pids" ]] && kill -CONT $pids 2>/dev/null
+    done
     rs_proc_stop_all
     for d in "${NS_PG_DIRS[@]}"; do rs_pg_stop "$d"; done
     ns_delete "${NS_ALL[@]}"
