@@ -564,11 +564,13 @@ rs_pg_cpu_seconds() {
 }
 
 # Runs SQL against a database URL: rs_psql URL [psql args...]. Unaligned,
-# tuples only, stops at the first error.
+# tuples only, stops at the first error. Like the programs, on the server
+# of URL that accepts writes (libpq's target_session_attrs=read-write,
+# unless URL sets it): with several servers listed, the primary.
 rs_psql() {
     local url="$1"
     shift
-    psql -X -Atq -v ON_ERROR_STOP=1 -d "$url" "$@"
+    PGTARGETSESSIONATTRS=read-write psql -X -Atq -v ON_ERROR_STOP=1 -d "$url" "$@"
 }
 
 # --- processes ---------------------------------------------------------------

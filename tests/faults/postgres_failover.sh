@@ -51,7 +51,7 @@ stored_metric() {
 }
 acked="$(stored_metric)"
 [[ "$acked" =~ ^[0-9]+$ ]] || h_fail "cannot read recsign_signatures_stored_total from the sink (got '$acked')"
-standby_sql() { rs_psql "postgresql://recsign@/recsign?host=$S" -c "$1"; }
+standby_sql() { rs_psql "postgresql://recsign@/recsign?host=$S&target_session_attrs=any" -c "$1"; }
 h_eq "$(standby_sql 'select pg_is_in_recovery()')" t "the standby before its promotion is in recovery"
 on_standby="$(standby_sql 'select count(*) from signatures')"
 h_step "the sink had $acked signatures committed; the standby holds $on_standby"
