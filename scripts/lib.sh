@@ -13,7 +13,7 @@
 #   build .............. rs_build, rs_need_bins, rs_build_programs
 #   PostgreSQL ......... rs_pg_start, rs_pg_start_private, rs_pg_stop, rs_psql,
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
-#   replication ........ rs_pg_start_standby, rs_pg_promote, rs_pg_crash
+#   replication ........ rs_pg_start_standby, rs_pg_promote, rs_pg_crash, rs_pg_poll
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
 #                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run
 #   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
@@ -426,6 +426,19 @@ EOF
 # every commit the primary acknowledges is flushed on the standby too, so
 # that promoting the standby loses nothing a client was told was stored.
 
+# rs_pg_poll HOST SQL VALUE: runs SQL (as recsign, database postgres, on
+# the server at HOST: a socket directory or an address) every 0.1 s until
+# it prints VALUE; returns 1 after 30 s. RS_PG_POLLED holds the last output.
+rs_pg_poll() {
+    local i
+    for ((i = 0; i < 300; i++)); do
+        RS_PG_POLLED="$(psql -X -Atq -h "$1" -U recsign -d postgres -c "$2" 2>/dev/null)" || true
+        [[ "$RS_PG_POLLED" == "$3" ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # rs_pg_start_standby DIR PRIMARY_HOST NAME [LISTEN CIDR]: makes a hot
 # standby of the running cluster at PRIMARY_HOST (its socket directory, or
 # an address it listens on) in DIR: pg_basebackup -R (streaming WAL, the
@@ -437,7 +450,7 @@ EOF
 # SYSTEM and a reload: no restart) and waits until the primary reports it
 # 'sync'. Sets RS_PG_STANDBY_DIR. Returns non-zero, saying why, on failure.
 rs_pg_start_standby() {
-    local dir="$1" primary="$2" name="$3" bindir i state=""
+    local dir="$1" primary="$2" name="$3" bindir
     bindir="$(rs_pg_bindir)" || true
     [[ -n "$bindir" ]] || { rs_warn "PostgreSQL server binaries (pg_basebackup) not found"; return 1; }
     rs_pg_dir "$dir" || return 1
@@ -453,25 +466,14 @@ hot_standby = on
 EOF
     rs_pg_listen_conf "$dir" "${4:-}" "${5:-}"
     rs_pg_run "$dir" || return 1
-    for ((i = 0; i < 300; i++)); do
-        state="$(psql -X -Atq -h "$primary" -U recsign -d postgres \
-            -c "select state from pg_stat_replication where application_name = '$name'" 2>/dev/null)"
-        [[ "$state" == streaming ]] && break
-        sleep 0.1
-    done
-    [[ "$state" == streaming ]] \
-        || { rs_warn "the primary at $primary does not stream to standby $name (state '$state'):"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
+    rs_pg_poll "$primary" "select state from pg_stat_replication where application_name = '$name'" streaming \
+        || { rs_warn "the primary at $primary does not stream to standby $name (state '$RS_PG_POLLED'):"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
     psql -X -q -h "$primary" -U recsign -d postgres -v ON_ERROR_STOP=1 \
         -c "alter system set synchronous_standby_names = '\"$name\"'" \
         -c "alter system set synchronous_commit = on" -c "select pg_reload_conf()" >/dev/null \
         || { rs_warn "could not make $name the synchronous standby of $primary"; return 1; }
-    for ((i = 0; i < 300; i++)); do
-        state="$(psql -X -Atq -h "$primary" -U recsign -d postgres \
-            -c "select sync_state from pg_stat_replication where application_name = '$name'" 2>/dev/null)"
-        [[ "$state" == sync ]] && break
-        sleep 0.1
-    done
-    [[ "$state" == sync ]] || { rs_warn "standby $name is '$state', not 'sync', at $primary"; return 1; }
+    rs_pg_poll "$primary" "select sync_state from pg_stat_replication where application_name = '$name'" sync \
+        || { rs_warn "standby $name is '$RS_PG_POLLED', not 'sync', at $primary"; return 1; }
     RS_PG_STANDBY_DIR="$dir"
 }
 
@@ -479,15 +481,11 @@ EOF
 # promote, as the cluster's owner) and waits until it accepts writes.
 # Returns non-zero, saying why, when it does not.
 rs_pg_promote() {
-    local dir="$1" bindir i
+    local dir="$1" bindir
     bindir="$(rs_pg_bindir)" || true
     (cd "$dir" && rs_pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null) \
         || { rs_warn "pg_ctl promote of $dir failed:"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
-    for ((i = 0; i < 300; i++)); do
-        [[ "$(psql -X -Atq -h "$dir" -U recsign -d postgres -c 'select pg_is_in_recovery()' 2>/dev/null)" == f ]] \
-            && return 0
-        sleep 0.1
-    done
+    rs_pg_poll "$dir" 'select pg_is_in_recovery()' f && return 0
     rs_warn "the standby in $dir is still in recovery after pg_ctl promote"
     return 1
 }
