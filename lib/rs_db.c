@@ -234,6 +234,17 @@ int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
     return 0;
 }
 
+/* True when the server told this session that it no longer accepts
+ * writes: PostgreSQL 14 and later report both settings to the client as
+ * they change (an operator or a failover manager fencing a primary with
+ * default_transaction_read_only); older servers report neither. */
+static bool s_turned_read_only(PGconn *conn)
+{
+    const char *ro = PQparameterStatus(conn, "default_transaction_read_only");
+    const char *standby = PQparameterStatus(conn, "in_hot_standby");
+    return (ro && !strcmp(ro, "on")) || (standby && !strcmp(standby, "on"));
+}
+
 struct rs_db_link_t {
     PGconn *conn;
     char *url;
@@ -311,13 +322,22 @@ const char *rs_db_link_url(const rs_db_link_t *self)
 
 PGconn *rs_db_link_conn(rs_db_link_t *self)
 {
+    /* A session whose server stopped accepting writes still answers
+     * reads, from a server that no longer gets them (the writes go to the
+     * promoted standby): it is down like a broken one, and the owner's
+     * next rs_db_link_ensure replaces it. */
+    if (self->conn && s_turned_read_only(self->conn))
+        return NULL;
     return self->conn;
 }
 
 int rs_db_link_ensure(rs_db_link_t *self)
 {
-    if (self->conn && PQstatus(self->conn) == CONNECTION_OK)
-        return 0;
+    if (self->conn && PQstatus(self->conn) == CONNECTION_OK) {
+        if (!s_turned_read_only(self->conn))
+            return 0;
+        rs_warn("the database server no longer accepts writes; reconnecting to one that does");
+    }
     char err[512];
     int rc = s_link_open(self, err, sizeof err);
     if (rc != 0) {

@@ -61,12 +61,15 @@ rs_db_link_t *rs_db_link_new(const char *url, const char *app, rs_db_setup_fn *s
 void rs_db_link_destroy(rs_db_link_t **self_p);
 /* The URL the link connects to. */
 const char *rs_db_link_url(const rs_db_link_t *self);
-/* The current connection; NULL while it is down. */
+/* The current connection; NULL while it is down, and once its server
+ * reported that it no longer accepts writes (then rs_db_link_ensure
+ * reconnects). */
 PGconn *rs_db_link_conn(rs_db_link_t *self);
 /* Returns 0 when the connection is usable, reconnecting first when it
- * broke (to whichever server of the URL accepts writes now: after a
- * failover, the promoted one); -1 (logged) when that failed, also when
- * only read-only servers answered: the caller retries later. */
+ * broke or its server reported that it no longer accepts writes (to
+ * whichever server of the URL accepts writes now: after a failover, the
+ * promoted one); -1 (logged) when that failed, also when only read-only
+ * servers answered: the caller retries later. */
 int rs_db_link_ensure(rs_db_link_t *self) __attribute__((warn_unused_result));
 
 /* Checks that the database carries schema version RS_SCHEMA_VERSION.

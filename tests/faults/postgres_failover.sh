@@ -27,23 +27,13 @@ h_fault_options "$ttl" 2000 4000
 h_start_db
 h_init --keys "$keys" --records "$records"
 h_start_standby
-P="$H_PG" S="$H_PG_STANDBY"
-kc_db="host=$P,$S user=recsign dbname=recsign target_session_attrs=read-write"
-url_db="postgresql://recsign@/recsign?host=$P,$S&target_session_attrs=read-write"
-vent_db="host=$S,$P user=recsign dbname=recsign"
-H_DB="$url_db"   # h_sql and the admin CLI, wherever the primary is
 h_free_port metrics_port || h_fail "no free port (see the line above)"
 H_SINK_OPTS=(--metrics-bind "127.0.0.1:$metrics_port")
-
-H_DB="$kc_db" h_start_keycoord
-H_DB="$url_db" h_start_sink
-h_start_worker 1
-h_start_worker 1
-H_DB="$vent_db" h_start_ventilator "$batch"
+h_start_on_both "$batch"
 
 h_wait_signed 5000 60
 h_step "killing the primary (SIGKILL to the postmaster and every PostgreSQL process)"
-rs_pg_crash "$P" || h_fail "could not kill the primary"
+rs_pg_crash "$H_PG" || h_fail "could not kill the primary"
 # Nothing can commit now (the standby is read-only): what the sink counts
 # as stored is every signature it was told was committed.
 stored_metric() {
@@ -51,25 +41,24 @@ stored_metric() {
 }
 acked="$(stored_metric)"
 [[ "$acked" =~ ^[0-9]+$ ]] || h_fail "cannot read recsign_signatures_stored_total from the sink (got '$acked')"
-standby_sql() { rs_psql "postgresql://recsign@/recsign?host=$S&target_session_attrs=any" -c "$1"; }
-h_eq "$(standby_sql 'select pg_is_in_recovery()')" t "the standby before its promotion is in recovery"
-on_standby="$(standby_sql 'select count(*) from signatures')"
+h_eq "$(h_standby_sql 'select pg_is_in_recovery()')" t "the standby before its promotion is in recovery"
+on_standby="$(h_standby_sql 'select count(*) from signatures')"
 h_step "the sink had $acked signatures committed; the standby holds $on_standby"
 (( on_standby >= acked )) \
     || h_fail "the standby lacks signatures whose commit the primary acknowledged: $on_standby < $acked"
-h_eq "$(standby_sql 'select count(*) from signatures s where not exists (select 1 from leases l where l.id = s.lease_id and l.key_id = s.key_id)')" \
+h_eq "$(h_standby_sql 'select count(*) from signatures s where not exists (select 1 from leases l where l.id = s.lease_id and l.key_id = s.key_id)')" \
     0 "signatures on the standby whose lease is not in its lease log"
 
 # A service started while only the read-only standby answers waits for a
 # primary: the sink is killed and started again now.
 h_kill "$H_SINK_PID"
-H_DB="$url_db" h_start_sink
+h_start_sink
 h_wait_until 30 "the new sink to wait for a primary" \
     grep -q "waiting for one" "$H_SINK_LOG"
 h_check_alive
 
 h_step "promoting the standby"
-rs_pg_promote "$S" || h_fail "could not promote the standby"
+rs_pg_promote "$H_PG_STANDBY" || h_fail "could not promote the standby"
 h_step "the standby is the primary now"
 h_wait_ventilator 120
 
@@ -78,6 +67,6 @@ for log in "$H_LOGS/keycoord.log" "$H_LOGS/ventilator-1.log"; do
 done
 h_log_has "$H_SINK_LOG" "a database server accepts writes now; connected" "the new sink's connection after the promotion"
 h_eq "$(h_sql 'select pg_is_in_recovery()')" f "the admin CLI's server is the new primary"
-h_eq "$(h_sql "select current_setting('unix_socket_directories')")" "$S" "the admin CLI's server"
+h_eq "$(h_sql "select current_setting('unix_socket_directories')")" "$H_PG_STANDBY" "the admin CLI's server"
 h_finish "$batch"
 echo "$RS_PROG: ok: every service followed the failover to the promoted standby; $acked acknowledged signatures all on it; run completed in $H_VENT_SECONDS s; test took $SECONDS s"
