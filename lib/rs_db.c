@@ -89,6 +89,24 @@ int rs_db_mask_conninfo(const char *conninfo, char *out, size_t out_size)
     return masked;
 }
 
+/* How many servers url names (libpq's multi-host lists: host=a,b or
+ * postgresql://a,b/...); 1 when it names one or none, or cannot be read. */
+static int s_host_count(const char *url)
+{
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    int count = 1;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (o->val && (!strcmp(o->keyword, "host") || !strcmp(o->keyword, "hostaddr"))) {
+            int here = 1;
+            for (const char *c = o->val; *c; c++)
+                here += *c == ',';
+            if (here > count)
+                count = here;
+        }
+    PQconninfoFree(opts);
+    return count;
+}
+
 /* Connects to url as `app`. tsa_default is libpq's target_session_attrs
  * unless url sets its own; tsa_forced overrides url's (NULL: neither). */
 static PGconn *s_connect(const char *url, const char *app, const char *tsa_default,
@@ -118,13 +136,16 @@ static PGconn *s_connect(const char *url, const char *app, const char *tsa_defau
     values[n++] = url;
     keys[n] = "application_name";
     values[n++] = app;
-    /* libpq's connect_timeout, in seconds, per host tried: a connection
-     * attempt blocks the caller this long at most, and a stop request waits
-     * for it, so it stays within the 5 s in which a process must obey
-     * SIGTERM (docs/RELIABILITY.md, "Signals"); every caller retries with
-     * backoff. */
+    /* libpq's connect_timeout, in seconds, applies to each host tried: a
+     * connection attempt blocks the caller up to 4 s in all (2 s a host at
+     * the least, libpq's minimum), and a stop request waits for it, so it
+     * stays within the 5 s in which a process must obey SIGTERM
+     * (docs/RELIABILITY.md, "Signals"); every caller retries with backoff. */
+    char timeout[16];
+    int hosts = s_host_count(url);
+    snprintf(timeout, sizeof timeout, "%d", hosts > 2 ? 2 : 4 / hosts);
     keys[n] = "connect_timeout";
-    values[n++] = "4";
+    values[n++] = timeout;
     if (tsa_forced) {
         keys[n] = "target_session_attrs";
         values[n++] = tsa_forced;
@@ -164,8 +185,11 @@ static int s_read_only(PGconn *conn)
     return rc;
 }
 
-int rs_db_connect_writable(const char *url, const char *app, PGconn **out, char *err,
-                           size_t err_size)
+/* rs_db_connect_writable; without `classify`, a failed connection is not
+ * tried again to learn whether a read-only server answers (-1 then): a
+ * service that retries anyway need not wait twice the connect_timeout. */
+static int s_connect_writable(const char *url, const char *app, PGconn **out, bool classify,
+                              char *err, size_t err_size)
 {
     *out = rs_db_connect(url, app, err, err_size);
     if (*out) {
@@ -187,6 +211,8 @@ int rs_db_connect_writable(const char *url, const char *app, PGconn **out, char 
     /* No primary among the servers: is any of them a standby (a failover
      * under way, or not yet promoted)? Then this is "not yet", not an
      * error; libpq's own reason stays in err. */
+    if (!classify)
+        return -1;
     char probe_err[64];
     PGconn *probe = s_connect(url, app, NULL, "any", probe_err, sizeof probe_err);
     if (!probe)
@@ -200,6 +226,12 @@ int rs_db_connect_writable(const char *url, const char *app, PGconn **out, char 
     snprintf(err, err_size, "every server of %s that answers is read-only (a hot standby not yet "
              "promoted?); expected a primary", masked);
     return RS_DB_READ_ONLY;
+}
+
+int rs_db_connect_writable(const char *url, const char *app, PGconn **out, char *err,
+                           size_t err_size)
+{
+    return s_connect_writable(url, app, out, true, err, err_size);
 }
 
 int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
@@ -253,12 +285,12 @@ struct rs_db_link_t {
     void *arg;
 };
 
-/* Returns 0, RS_DB_READ_ONLY or -1, as rs_db_connect_writable. */
-static int s_link_open(rs_db_link_t *self, char *err, size_t err_size)
+/* Returns 0, RS_DB_READ_ONLY or -1, as s_connect_writable. */
+static int s_link_open(rs_db_link_t *self, bool classify, char *err, size_t err_size)
 {
     if (self->conn)
         PQfinish(self->conn);
-    int rc = rs_db_connect_writable(self->url, self->app, &self->conn, err, err_size);
+    int rc = s_connect_writable(self->url, self->app, &self->conn, classify, err, err_size);
     if (rc != 0)
         return rc;
     if (rs_db_check_schema(self->conn, err, err_size) != 0
@@ -281,7 +313,7 @@ rs_db_link_t *rs_db_link_new(const char *url, const char *app, rs_db_setup_fn *s
     }
     self->setup = setup;
     self->arg = arg;
-    int rc = s_link_open(self, err, err_size);
+    int rc = s_link_open(self, true, err, err_size);
     /* Only standbys answer: a failover is under way. Wait for the
      * promotion (each try bounded by connect_timeout), obeying a stop. */
     bool waited = false;
@@ -291,7 +323,7 @@ rs_db_link_t *rs_db_link_new(const char *url, const char *app, rs_db_setup_fn *s
         waited = true;
         for (int slept = 0; slept < S_READ_ONLY_RETRY_MS && !zsys_interrupted; slept += 100)
             zclock_sleep(100);
-        rc = s_link_open(self, err, err_size);
+        rc = s_link_open(self, true, err, err_size);
     }
     if (rc == RS_DB_READ_ONLY)
         snprintf(err, err_size, "stopped while waiting for a database server that accepts writes");
@@ -339,10 +371,10 @@ int rs_db_link_ensure(rs_db_link_t *self)
         rs_warn("the database server no longer accepts writes; reconnecting to one that does");
     }
     char err[512];
-    int rc = s_link_open(self, err, sizeof err);
+    /* Read-only (a standby not yet promoted) is "not yet" like any other
+     * failure here: the caller retries with backoff. */
+    int rc = s_link_open(self, false, err, sizeof err);
     if (rc != 0) {
-        /* Read-only (a standby not yet promoted) is "not yet" like any
-         * other failure here: the caller retries with backoff. */
         rs_warn("database reconnect failed: %s", err);
         return -1;
     }

@@ -31,7 +31,7 @@ for log in "$H_SINK_LOG" "$H_KC_LOG"; do
         grep -q "no longer accepts writes; reconnecting" "$log"
 done
 h_wait_until 30 "the sink to find no server that accepts writes" \
-    grep -q "that answers is read-only" "$H_SINK_LOG"
+    grep -q "database reconnect failed" "$H_SINK_LOG"
 fenced_signed="$(rs_psql "$old_primary" -c 'select count(*) from signatures')"
 h_check_alive
 
