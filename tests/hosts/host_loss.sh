@@ -130,8 +130,8 @@ start_services() {
 
 h_step "services on A, then their standbys on B"
 start_services A
-h_wait_until 30 "A's ventilator to start the run" \
-    test "$(h_sql 'select count(*) from runs')" -ge 1
+run_started() { [[ "$(h_sql 'select count(*) from runs')" -ge 1 ]]; }
+h_wait_until 60 "A's ventilator to start the run" run_started
 start_services B
 VENT_B_PID=$VENT_PID
 both() { echo "tcp://$A_IP:$1,tcp://$B_IP:$1"; }
@@ -145,8 +145,7 @@ done
 
 # --- host A is lost ------------------------------------------------------------------
 
-h_wait_until 120 "a fifth of the records signed" \
-    test "$(h_sql 'select count(*) from signatures')" -ge $((records / 5))
+h_wait_until 120 "a fifth of the records signed" h_signed_at_least $((records / 5))
 signed="$(h_sql 'select count(*) from signatures')"
 (( signed < records )) || h_fail "every record was signed before A was lost; the run is too short"
 h_step "host A lost: SIGKILL to every process of rhA, PostgreSQL included ($signed of $records signed)"
