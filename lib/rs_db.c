@@ -126,11 +126,24 @@ static PGconn *s_connect(const char *url, const char *app, const char *tsa_defau
     /* libpq reads these in order and the last value of a keyword wins;
      * dbname is expanded in place: a keyword before it is a default the
      * connection string may override, one after it overrides the string. */
-    const char *keys[6], *values[6];
+    const char *keys[12], *values[12];
     int n = 0;
     if (tsa_default) {
         keys[n] = "target_session_attrs";
         values[n++] = tsa_default;
+    }
+    /* Defaults the string may override: a server whose host vanished (no
+     * reset, no answer; the primary's host lost) is given up on within
+     * seconds rather than the kernel's minutes, so that a failover is
+     * followed: unacknowledged data for 10 s (tcp_user_timeout, in ms),
+     * or an idle session's keepalive probes unanswered for 10 + 3 x 2 s.
+     * libpq ignores them on unix sockets. */
+    static const char *const s_tcp_keys[] = { "tcp_user_timeout", "keepalives_idle",
+                                             "keepalives_interval", "keepalives_count" };
+    static const char *const s_tcp_values[] = { "10000", "10", "2", "3" };
+    for (size_t i = 0; i < sizeof s_tcp_keys / sizeof s_tcp_keys[0]; i++) {
+        keys[n] = s_tcp_keys[i];
+        values[n++] = s_tcp_values[i];
     }
     keys[n] = "dbname";
     values[n++] = url;
