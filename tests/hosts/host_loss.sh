@@ -23,7 +23,8 @@
 # client key pair.
 #
 # Steps: 100 keys, 40,000 records, batch size 100, lease TTL 3000 ms; the
-# run starts on A; once a fifth of it is signed, every process of A,
+# run starts on A; once a fifth of it is signed, A's link is cut (it
+# vanishes from the network: no reset, no answer) and every process of A,
 # PostgreSQL included, is killed at once (SIGKILL); B's PostgreSQL is
 # promoted (pg_ctl promote, as a failover manager would); B's ventilator
 # finishes the run by itself (exit 0), nobody restarts anything; exactly
@@ -148,7 +149,11 @@ done
 h_wait_until 120 "a fifth of the records signed" h_signed_at_least $((records / 5))
 signed="$(h_sql 'select count(*) from signatures')"
 (( signed < records )) || h_fail "every record was signed before A was lost; the run is too short"
-h_step "host A lost: SIGKILL to every process of rhA, PostgreSQL included ($signed of $records signed)"
+# As a lost host does, A vanishes from the network first (no reset, no
+# answer: B's sessions to A's PostgreSQL must time out, see lib/rs_db.c),
+# then every process of A dies.
+h_step "host A lost: its link cut, then SIGKILL to every process of rhA, PostgreSQL included ($signed of $records signed)"
+ip -n rhA link set eth0 down
 ns_kill_host rhA
 killed_at="$(date +%s.%N)"
 h_step "promoting B's PostgreSQL"
