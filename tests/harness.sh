@@ -8,6 +8,9 @@
 #
 #   h_start_db                  private cluster; sets H_DB
 #   h_pg_restart                pg_ctl restart -m fast, as the cluster's owner
+#   h_start_standby             a synchronous hot standby of it; sets H_PG_STANDBY
+#   h_start_on_both BATCH       keycoord, sink, 2 workers, ventilator; each
+#                               service given both servers (H_DB_BOTH_*)
 #   h_init ARGS...              recsign init (master key in the test dir)
 #   h_keys VERB ARGS...         recsign keys VERB against the test database
 #   h_start_services [W] [T]    keycoord, sink and W workers of T threads
@@ -77,6 +80,7 @@ mkdir -p "$H_LOGS"
 H_KEY="$H_DIR/master.key"
 H_DB=""
 H_PG=""
+H_PG_STANDBY=""
 H_WORKERS=0
 H_VENT_N=0
 H_KC_N=0
@@ -111,7 +115,7 @@ h_need_rogue() {
 
 h_log_tails() {
     local f
-    for f in "$H_LOGS"/*.log ${H_PG:+"$H_PG/postgres.log"}; do
+    for f in "$H_LOGS"/*.log ${H_PG:+"$H_PG/postgres.log"} ${H_PG_STANDBY:+"$H_PG_STANDBY/postgres.log"}; do
         [[ -f "$f" ]] || continue
         printf -- '----- last 30 lines of %s -----\n' "$f" >&2
         tail -n 30 "$f" >&2 || true
@@ -132,6 +136,7 @@ h_cleanup() {
     rs_proc_stop_all
     rs_release_ports
     if [[ -n "$H_PG" ]]; then rs_pg_stop "$H_PG"; fi
+    if [[ -n "$H_PG_STANDBY" ]]; then rs_pg_stop "$H_PG_STANDBY"; fi
     if (( status != 0 )); then
         echo "$RS_PROG: FAILED (status $status); logs of every process follow" >&2
         h_log_tails
@@ -165,6 +170,40 @@ h_start_db() {
     rs_pg_start "$H_PG" || h_fail "could not start PostgreSQL"
     H_DB="$RS_PG_URL"
     h_make_certs
+}
+
+# h_start_standby: a hot standby of the test's cluster (h_start_db first)
+# in $H_DIR/pg2, streaming over the unix socket, made its synchronous
+# standby (rs_pg_start_standby). Sets H_PG_STANDBY.
+h_start_standby() {
+    h_step "synchronous hot standby of $H_PG in $H_DIR/pg2"
+    rs_pg_start_standby "$H_DIR/pg2" "$H_PG" recsign_standby || h_fail "could not start the standby"
+    H_PG_STANDBY="$RS_PG_STANDBY_DIR"
+}
+
+# h_start_on_both BATCH: after h_start_standby, the services of a run and
+# two workers of one thread, each service given both servers (primary P,
+# standby S) in one of libpq's multi-host forms:
+#   keycoord    host=P,S user=recsign dbname=recsign target_session_attrs=read-write
+#   sink        postgresql://recsign@/recsign?host=P,S&target_session_attrs=read-write
+#   ventilator  host=S,P user=recsign dbname=recsign  (the standby first, and no
+#               target_session_attrs: recsign must skip the standby by itself)
+# H_DB becomes the sink's URL (h_sql and the admin CLI follow the primary);
+# H_DB_SINK is it too, for a sink started later.
+h_start_on_both() {
+    local p="$H_PG" s="$H_PG_STANDBY"
+    H_DB_SINK="postgresql://recsign@/recsign?host=$p,$s&target_session_attrs=read-write"
+    H_DB="$H_DB_SINK"
+    H_DB="host=$p,$s user=recsign dbname=recsign target_session_attrs=read-write" h_start_keycoord
+    h_start_sink
+    h_start_worker 1
+    h_start_worker 1
+    H_DB="host=$s,$p user=recsign dbname=recsign" h_start_ventilator "$1"
+}
+
+# h_standby_sql SQL: one query on the standby itself (read-only).
+h_standby_sql() {
+    rs_psql "postgresql://recsign@/recsign?host=$H_PG_STANDBY&target_session_attrs=any" -c "$1"
 }
 
 # h_make_certs: CURVE certificates for every process of the test (they read

@@ -16,7 +16,7 @@
 
 static rs_opt_t s_opts[] = {
     { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .mask = rs_db_mask_conninfo, .required = true,
-      .help = "PostgreSQL URL of the recsign database" },
+      .help = "PostgreSQL URL of the recsign database; several servers for failover (host=a,b), the one that accepts writes is used" },
     { .name = "bind", .env = "RECSIGN_KEYCOORD_BIND", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_BIND,
       .fallback = "tcp://*:5559", .help = "endpoint the lease ROUTER binds" },
     { .name = "lease-ttl-ms", .env = "RECSIGN_LEASE_TTL_MS", .type = RS_OPT_INT,
