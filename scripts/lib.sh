@@ -19,6 +19,8 @@
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
 #                        rs_last_run_timing, rs_stop_run
+#   CPU account ........ rs_cpu_account_begin, rs_cpu_account_end,
+#                        rs_cpu_account_print (scripts/lib_cpu.sh)
 
 # shellcheck shell=bash
 
@@ -893,3 +895,9 @@ rs_stop_run() {
     [[ -n "$1" ]] && rs_pg_stop "$1"
     rm -rf "$2"
 }
+
+# --- CPU account ---------------------------------------------------------------
+# rs_cpu_account_begin, rs_cpu_account_end, rs_cpu_account_print: in their
+# own file, one concept.
+# shellcheck source=scripts/lib_cpu.sh
+source "$RS_ROOT/scripts/lib_cpu.sh"
