@@ -66,11 +66,12 @@ s_acct_procs() {
 # first reading of the children already there).
 s_acct_sampler() {
     local pm="$1" pgdir="$2" out="$3" begin="$4" launcher="$5"
-    local -A first=() last=() kind=() title=()
-    local stop=0 unknown=0 pid ppid own ch nap line p k
+    local -A first=() last=() kind=() title=() tries=() alive=()
+    local stop=0 unknown=0 pid ppid own ch nap line p k reaped=-1 unseen=0
     set +eu
     while read -r pid ppid own ch; do
         [[ "$ppid" == "$pm" ]] && first[$pid]=$own
+        [[ "$pid" == "$pm" ]] && reaped=$ch
     done <"$begin"
     trap 'stop=1' TERM
     # A descriptor that never becomes readable: `read -t` on it naps
@@ -78,28 +79,64 @@ s_acct_sampler() {
     exec {nap}<> <(:)
     coproc ACCT_PSQL { PGAPPNAME=recsign-cpu-account exec psql -X -Atq -F ' ' -h "$pgdir" -U recsign -d postgres 2>/dev/null; }
 
+    # One sample. The postmaster's children figure grows by exactly what
+    # the children it reaped since the last sample used in their lives:
+    # what a child used after its last sample is that growth minus its
+    # last sample. With one child gone in an interval it is exact; with
+    # several they share it in proportion; with none it is a child born
+    # and gone between two samples (counted as unseen).
     s_acct_sample() {
-        local kids p stat
+        local kids p stat gone=() gsum=0 extra c
         local -a v
+        local -A now=()
         unknown=0
         kids=""
         # (The file has no final newline: read's status is not looked at.)
         { read -r kids <"/proc/$pm/task/$pm/children"; } 2>/dev/null
+        { read -r stat <"/proc/$pm/stat"; } 2>/dev/null || return 0
+        # shellcheck disable=SC2206
+        v=(${stat##*) })
+        c=$(( v[13] + v[14] ))
         for p in $kids; do
             { read -r stat <"/proc/$p/stat"; } 2>/dev/null || continue
             # shellcheck disable=SC2206
             v=(${stat##*) })
+            now[$p]=1
             [[ -n "${first[$p]+x}" ]] || first[$p]=0   # born since begin
             last[$p]=$(( v[11] + v[12] ))
-            if [[ -z "${kind[$p]:-}" ]]; then
+            if [[ -z "${kind[$p]:-}" ]] && (( ${tries[$p]:-0} < 20 )); then
                 unknown=1
                 [[ -n "${title[$p]:-}" ]] || { IFS= read -r -d '' "title[$p]" <"/proc/$p/cmdline"; } 2>/dev/null
             fi
         done
+        for p in "${!alive[@]}"; do
+            [[ -n "${now[$p]:-}" ]] || { gone+=("$p"); gsum=$(( gsum + last[$p] )); }
+        done
+        if (( reaped >= 0 )); then
+            extra=$(( c - reaped - gsum ))
+            if (( ${#gone[@]} == 0 )); then
+                unseen=$(( unseen + c - reaped ))
+            elif (( extra > 0 )); then
+                for p in "${gone[@]}"; do
+                    if (( gsum > 0 )); then
+                        last[$p]=$(( last[$p] + extra * last[$p] / gsum ))
+                    else
+                        last[$p]=$(( last[$p] + extra / ${#gone[@]} ))
+                    fi
+                done
+            fi
+        fi
+        reaped=$c
+        alive=()
+        for p in "${!now[@]}"; do alive[$p]=1; done
     }
     # Names the unnamed children from pg_stat_activity. A backend still
-    # authenticating has no application_name yet: asked again next time.
+    # authenticating has no application_name yet: asked again next time
+    # (20 times at most).
     s_acct_classify() {
+        for p in "${!alive[@]}"; do
+            [[ -z "${kind[$p]:-}" ]] && tries[$p]=$(( ${tries[$p]:-0} + 1 ))
+        done
         printf '%s\n' "select pid, case backend_type when 'client backend' then 'backend ' || application_name when 'parallel worker' then 'parallel ' || leader_pid else backend_type end from pg_stat_activity where backend_type <> 'client backend' or application_name <> '';" \
             '\echo __end__' >&"${ACCT_PSQL[1]}" 2>/dev/null || return 0
         while read -r -t 5 -u "${ACCT_PSQL[0]}" line; do
@@ -142,6 +179,7 @@ s_acct_sampler() {
         read -r stat <"/proc/$BASHPID/stat"
         # shellcheck disable=SC2206
         v=(${stat##*) })
+        printf 'unseen %s\n' "$unseen"
         printf 'sampler %s\n' $(( v[11] + v[12] + v[13] + v[14] ))
     } >"$out.tmp" && mv "$out.tmp" "$out"
 }
@@ -224,6 +262,7 @@ rs_cpu_account_end() {
         FILENAME ~ /recsign_cpu$/  { rname[++nr] = $1; rsec[nr] = $2; rexit[nr] = $3; rinst[nr] = $4; next }
         FILENAME ~ /pg_samples$/ {
             if ($1 == "sampler") { sampler = $2 / hz; next }
+            if ($1 == "unseen") { unseen = $2 / hz; next }
             k = $4; for (f = 5; f <= NF; f++) k = k " " $f
             pk[$1] = k; pused[$1] = ($3 - $2) / hz; next
         }
@@ -235,11 +274,17 @@ rs_cpu_account_end() {
             idle = d[5] + d[6]; stolen = d[9]; irq = d[7] + d[8]
             wall = t1 - t0; total = busy + idle + stolen
             cores = (wall > 0) ? total / wall : 0
-            for (p in et) { all1 += et[p]; if (p == 2 || epp[p] == 2) k1 += eown[p]
-                            if (intree(p, "e", launcher)) l1 += et[p]; if (pm != "" && intree(p, "e", pm)) g1 += et[p] }
-            for (p in bt) { all0 += bt[p]; if (p == 2 || bpp[p] == 2) k0 += bown[p]
-                            if (intree(p, "b", launcher)) l0 += bt[p]; if (pm != "" && intree(p, "b", pm)) g0 += bt[p] }
-            allp = (all1 - all0) / hz; kthreads = (k1 - k0) / hz
+            # Kernel threads are reaped by no one: one that exited took its
+            # figure with it, so they count only while alive at the end.
+            for (p in et) {
+                if (p == 2 || epp[p] == 2) { kt += eown[p] - ((p in bown) ? bown[p] : 0); continue }
+                all1 += et[p]
+                if (intree(p, "e", launcher)) l1 += et[p]; if (pm != "" && intree(p, "e", pm)) g1 += et[p] }
+            for (p in bt) {
+                if (p == 2 || bpp[p] == 2) continue
+                all0 += bt[p]
+                if (intree(p, "b", launcher)) l0 += bt[p]; if (pm != "" && intree(p, "b", pm)) g0 += bt[p] }
+            kthreads = kt / hz; allp = (all1 - all0) / hz + kthreads
             ltree = (l1 - l0) / hz; gtree = (g1 - g0) / hz
             rsum = 0
             for (i = 1; i <= nr; i++) {
@@ -256,7 +301,8 @@ rs_cpu_account_end() {
             if (pm != "") {
                 pmown = ((pm in eown) ? eown[pm] : 0) - ((pm in bown) ? bown[pm] : 0)
                 part("postgres postmaster", pmown / hz)
-                part("postgres: exited processes after their last sample", gtree - named_pg - pmown / hz)
+                part("postgres processes born and gone between two samples", unseen)
+                part("postgres: rest of the cluster total (rounding)", gtree - named_pg - pmown / hz - unseen)
             }
             part("launcher (script and its commands)", ltree - rsum - sampler)
             part("this account (sampler)", sampler)
