@@ -465,6 +465,17 @@ rs_proc_start() {
     RS_PCMDS+=("$(printf '%q ' "$@")")
 }
 
+# rs_nap SECONDS: sleeps without starting a process: the polling loops
+# below run during a benchmark's signing phase, and a `sleep` process 5 to
+# 20 times a second cost the launcher more CPU than the keycoord (its CPU
+# account showed it). read -t waits on a descriptor that never becomes
+# readable (a pipe this shell holds both ends of).
+RS_NAP_FD=""
+rs_nap() {
+    [[ -n "$RS_NAP_FD" ]] || exec {RS_NAP_FD}<> <(:)
+    read -r -t "$1" -u "$RS_NAP_FD" _ || true
+}
+
 # True while PID runs (a zombie, i.e. exited but not yet reaped, is not).
 # Reads /proc directly: this runs in polling loops.
 rs_proc_alive() {
@@ -520,7 +531,7 @@ rs_wait_proc() {
         done
         now=$SECONDS
         (( now - start >= timeout )) && return 124
-        sleep 0.1
+        rs_nap 0.1
     done
     local st=0
     wait "$pid" 2>/dev/null || st=$?
@@ -552,7 +563,7 @@ rs_proc_signal_wait() {
     local pid="$1" start=$SECONDS
     kill -"$2" "$pid" 2>/dev/null || true
     kill -CONT "$pid" 2>/dev/null || true
-    while rs_proc_alive "$pid" && (( SECONDS - start < $3 )); do sleep 0.05; done
+    while rs_proc_alive "$pid" && (( SECONDS - start < $3 )); do rs_nap 0.05; done
     ! rs_proc_alive "$pid"
 }
 
@@ -602,7 +613,7 @@ rs_proc_stop_all() {
             [[ -n "$pid" ]] && rs_proc_alive "$pid" && any=1
         done
         (( any == 0 || SECONDS >= deadline )) && break
-        sleep 0.1
+        rs_nap 0.1
     done
     for i in "${!RS_PIDS[@]}"; do
         pid="${RS_PIDS[$i]}"
@@ -715,7 +726,7 @@ rs_supervise() {
             fi
         done
         (( SECONDS - start >= timeout )) && return 124
-        sleep 0.2
+        rs_nap 0.2
     done
 }
 

@@ -21,15 +21,19 @@
 #   of the logs of the processes started since begin (restarts included).
 #   The launcher is its tree's total minus those and minus the sampler.
 # - PostgreSQL by part: a sampler (a background shell, no fork per sample)
-#   reads every child of the postmaster every 100 ms, and names each new
+#   reads every child of the postmaster every 200 ms, and names each new
 #   one from pg_stat_activity over one connection of its own (application
 #   name recsign-cpu-account): a backend by its application_name, the
 #   others by backend_type (checkpointer, walwriter, background writer,
 #   autovacuum worker, ...), a parallel worker by its leader. A process's
 #   part is its last sample minus its first (or its reading at begin).
-#   What backends used after their last sample (at most 100 ms each, in
-#   practice their exit) is the cluster's exact total minus the named
-#   parts, shown on a line of its own; so is the postmaster itself.
+#   What a child used after its last sample comes from the postmaster's
+#   reaped-children figure, which grows by exactly the lifetime CPU of
+#   each child it reaps: the growth over an interval, minus the last
+#   samples of the children gone in it, is theirs (shared in proportion
+#   when several went at once); with none gone it belongs to processes
+#   born and gone between two samples (a line of its own, as is the
+#   postmaster itself and what rounding leaves of the cluster's total).
 # - The rest of the machine: kernel threads (children of kthreadd),
 #   interrupts (irq + softirq of /proc/stat, charged to no process), the
 #   other processes (the machine's process total minus this run's), and
@@ -75,7 +79,7 @@ s_acct_sampler() {
     done <"$begin"
     trap 'stop=1' TERM
     # A descriptor that never becomes readable: `read -t` on it naps
-    # without starting a `sleep` process 10 times a second.
+    # without starting a `sleep` process 5 times a second.
     exec {nap}<> <(:)
     coproc ACCT_PSQL { PGAPPNAME=recsign-cpu-account exec psql -X -Atq -F ' ' -h "$pgdir" -U recsign -d postgres 2>/dev/null; }
 
@@ -150,7 +154,7 @@ s_acct_sampler() {
     while (( !stop )) && [[ -e "/proc/$launcher" ]]; do
         s_acct_sample
         (( unknown && ${#ACCT_PSQL[@]} )) && s_acct_classify
-        read -r -t 0.1 -u "$nap" line
+        read -r -t 0.2 -u "$nap" line
     done
     s_acct_sample
     (( unknown && ${#ACCT_PSQL[@]} )) && s_acct_classify
