@@ -71,7 +71,7 @@ s_acct_procs() {
 s_acct_sampler() {
     local pm="$1" pgdir="$2" out="$3" begin="$4" launcher="$5"
     local -A first=() last=() kind=() title=() tries=() alive=()
-    local stop=0 unknown=0 pid ppid own ch nap line p k reaped=-1 unseen=0
+    local stop=0 unknown=0 pid ppid own ch nap line p k reaped=-1 unseen=0 carry=0
     set +eu
     while read -r pid ppid own ch; do
         [[ "$ppid" == "$pm" ]] && first[$pid]=$own
@@ -117,10 +117,16 @@ s_acct_sampler() {
             [[ -n "${now[$p]:-}" ]] || { gone+=("$p"); gsum=$(( gsum + last[$p] )); }
         done
         if (( reaped >= 0 )); then
-            extra=$(( c - reaped - gsum ))
-            if (( ${#gone[@]} == 0 )); then
-                unseen=$(( unseen + c - reaped ))
-            elif (( extra > 0 )); then
+            # A child reaped between the reading of the postmaster and its
+            # own reading is gone now but in the postmaster's figure only
+            # next time: what is short now is carried over.
+            extra=$(( c - reaped - gsum + carry ))
+            carry=0
+            if (( extra < 0 )); then
+                carry=$extra
+            elif (( ${#gone[@]} == 0 )); then
+                unseen=$(( unseen + extra ))
+            else
                 for p in "${gone[@]}"; do
                     if (( gsum > 0 )); then
                         last[$p]=$(( last[$p] + extra * last[$p] / gsum ))
@@ -168,7 +174,7 @@ s_acct_sampler() {
                     "postgres: parallel worker"*)   k="parallel worker" ;;
                     "postgres: "*" "*" "*)          k="backend (gone before it was named)" ;;
                     "postgres: "*)                  k="${title[$p]#postgres: }"; k="${k%% }" ;;
-                    *)                              k="(gone before it was named)" ;;
+                    *)                              k="process gone before it was named" ;;
                 esac
             fi
             printf '%s %s %s %s\n' "$p" "${first[$p]}" "${last[$p]}" "$k"
