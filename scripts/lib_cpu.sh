@@ -19,7 +19,10 @@
 # - recsign processes: each logs its own CPU as it exits (lib/rs_process.c,
 #   "exiting: ... CPU U s user + S s system"); the account sums those lines
 #   of the logs of the processes started since begin (restarts included).
-#   The launcher is its tree's total minus those and minus the sampler.
+#   The launcher is its tree's total minus those and minus the sampler,
+#   read by itself just after the beginning's snapshot of the machine and
+#   just before the end's: the account's own work (the sampler, and some
+#   50 ms of CPU per snapshot) is a part of its own.
 # - PostgreSQL by part: a sampler (a background shell, no fork per sample)
 #   reads every child of the postmaster every 200 ms, and names each new
 #   one from pg_stat_activity over one connection of its own (application
@@ -313,7 +316,10 @@ rs_cpu_account_end() {
                 all0 += bt[p]
                 if (p != launcher && intree(p, "b", launcher)) l0 += bt[p]; if (pm != "" && intree(p, "b", pm)) g0 += bt[p] }
             kthreads = kt / hz; allp = (all1 - all0) / hz + kthreads
-            ltree = (l1 - l0 + self1 - self0) / hz; gtree = (g1 - g0) / hz
+            # The launcher as the snapshots saw it, and by its own readings
+            # outside them: the difference is the work of the account itself.
+            lsnap = (l1 + et[launcher] - l0 - bt[launcher]) / hz
+            ltree = (l1 - l0 + self1 - self0) / hz; snapwork = lsnap - ltree; gtree = (g1 - g0) / hz
             rsum = 0
             for (i = 1; i <= nr; i++) {
                 part("recsign " rname[i], rsec[i]); rsum += rsec[i]
@@ -333,8 +339,8 @@ rs_cpu_account_end() {
                 part("postgres: rest of the cluster total (rounding)", gtree - named_pg - pmown / hz - unseen)
             }
             part("launcher (script and its commands)", ltree - rsum - sampler)
-            part("this account (sampler)", sampler)
-            ours = ltree + gtree
+            part("this account (sampler and snapshots)", sampler + snapwork)
+            ours = lsnap + gtree
             part("kernel threads", kthreads)
             part("interrupts (irq and softirq)", irq)
             part("other processes (not this run)", allp - ours - kthreads)

@@ -58,7 +58,7 @@ grep -q '^warning,' "$csv" && h_fail "the account warns: $(grep '^warning,' "$cs
 # The backends by the service they serve, PostgreSQL's own by kind.
 for p in "postgres backend recsign-keycoord" "postgres backend recsign-sink" \
          "postgres backend recsign-ventilator" "postgres checkpointer" "postgres walwriter" \
-         "postgres postmaster" "launcher (script and its commands)" "this account (sampler)" \
+         "postgres postmaster" "launcher (script and its commands)" "this account (sampler and snapshots)" \
          "kernel threads" "interrupts (irq and softirq)" "other processes (not this run)" "unnamed"; do
     part "$p" >/dev/null
 done
