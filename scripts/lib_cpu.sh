@@ -151,7 +151,7 @@ s_acct_sampler() {
             [[ -z "${kind[$p]:-}" ]] && tries[$p]=$(( ${tries[$p]:-0} + 1 ))
         done
         printf '%s\n' "select pid, case backend_type when 'client backend' then 'backend ' || application_name when 'parallel worker' then 'parallel ' || leader_pid else backend_type end from pg_stat_activity where backend_type <> 'client backend' or application_name <> '';" \
-            '\echo __end__' >&"${ACCT_PSQL[1]}" 2>/dev/null || return 0
+            '\echo __end__' 2>/dev/null 1>&"${ACCT_PSQL[1]}" || return 0
         while read -r -t 5 -u "${ACCT_PSQL[0]}" line; do
             [[ "$line" == __end__ ]] && break
             p="${line%% *}"
@@ -183,8 +183,8 @@ s_acct_sampler() {
             printf '%s %s %s %s\n' "$p" "${first[$p]}" "${last[$p]}" "$k"
         done
         if [[ -n "${ACCT_PSQL_PID:-}" ]]; then
-            local psql_pid="$ACCT_PSQL_PID"
-            exec {ACCT_PSQL[1]}>&-
+            local psql_pid="$ACCT_PSQL_PID" psql_in="${ACCT_PSQL[1]}"
+            exec {psql_in}>&-   # end of input: psql exits
             wait "$psql_pid"
         fi
         local stat
@@ -206,6 +206,7 @@ s_acct_self() {
     read -r stat <"/proc/$$/stat"
     # shellcheck disable=SC2206
     v=(${stat##*) })
+    # shellcheck disable=SC2034  # a nameref: the caller's variable
     rs_as_out=$(( v[11] + v[12] + v[13] + v[14] ))
 }
 
