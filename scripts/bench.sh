@@ -97,7 +97,8 @@
 #                 measured before each) with its min and max; also
 #                 printed as a table at the end
 #   accounts.csv  every run's CPU account: algorithm,batch_size,keys,
-#                 threads,repeat,records,part,cpu_seconds
+#                 threads,repeat,records,part,cpu_seconds (each run's is
+#                 also printed on stderr as the run ends)
 #   account.md    per point, CPU-seconds per 100,000 records by part:
 #                 median (min-max) over the repetitions; printed at the end
 #   bench.png     Ed25519 only: records/s against batch size (threads = 2, one line per
@@ -312,6 +313,9 @@ run_once() {
         fi
     done
     rs_say "  $alg, batch $batch, keys $k, threads $t, repetition $rep: $signed records in $(printf '%.3f' "$wall") s = $rate records/s, $ratio x raw 2-thread ($raw_now/s just before); verify and audit ok"
+    # The run's CPU account, on stderr with the progress lines (the
+    # medians per point are printed at the end).
+    rs_cpu_account_print "$dir/cpu-account/account.csv" "$signed" | sed 's/^/    /' >&2
 }
 
 # --- the sweep -------------------------------------------------------------------------
