@@ -389,14 +389,22 @@ verdict() {
         [[ "$k" == 100 && "$t" == 2 ]] || continue
         read -r kind min < <(target "$alg" "$batch") || continue
         [[ -n "$kind" ]] || continue
+        local met=0 word
         if [[ "$kind" == ratio ]]; then
             line="$alg batch $batch: median $r_med x raw 2-thread (runs $r_min-$r_max), target >= $min"
-            awk -v v="$r_med" -v m="$min" 'BEGIN { exit !(v >= m) }' && line="met     $line" || line="MISSED  $line"
+            awk -v v="$r_med" -v m="$min" 'BEGIN { exit !(v >= m) }' && met=1
         else
             line="$alg batch $batch: median $med_rate records/s, target >= $min"
-            (( med_rate >= min )) && line="met     $line" || line="MISSED  $line"
+            (( med_rate >= min )) && met=1
         fi
-        (( repeat >= 5 )) || line="not judged ($repeat run(s), the verdict needs 5): ${line#* }"
+        if (( repeat < 5 )); then
+            word="not judged ($repeat run(s), the verdict needs 5):"
+        elif (( met )); then
+            word="met    "
+        else
+            word="MISSED "
+        fi
+        line="$word $line"
         echo "$line"
     done < <(tail -n +2 "$medians")
 }
