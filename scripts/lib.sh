@@ -15,12 +15,12 @@
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
 #                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run
+#   CPU account ........ rs_cpu_account_begin, rs_cpu_account_end,
+#                        rs_cpu_account_print (scripts/lib_cpu.sh)
 #   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
 #                        rs_last_run_timing, rs_stop_run
-#   CPU account ........ rs_cpu_account_begin, rs_cpu_account_end,
-#                        rs_cpu_account_print (scripts/lib_cpu.sh)
 
 # shellcheck shell=bash
 
