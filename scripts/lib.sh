@@ -14,7 +14,8 @@
 #   PostgreSQL ......... rs_pg_start, rs_pg_start_private, rs_pg_stop, rs_psql,
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
-#                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run
+#                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run,
+#                        rs_nap
 #   CPU account ........ rs_cpu_account_begin, rs_cpu_account_end,
 #                        rs_cpu_account_print (scripts/lib_cpu.sh)
 #   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
