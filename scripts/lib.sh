@@ -15,7 +15,10 @@
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
 #   replication ........ rs_pg_start_standby, rs_pg_promote, rs_pg_crash, rs_pg_poll
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
-#                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run
+#                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run,
+#                        rs_nap
+#   CPU account ........ rs_cpu_account_begin, rs_cpu_account_end,
+#                        rs_cpu_account_print (scripts/lib_cpu.sh)
 #   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
@@ -596,6 +599,17 @@ rs_proc_start() {
     RS_PCMDS+=("$(printf '%q ' "$@")")
 }
 
+# rs_nap SECONDS: sleeps without starting a process: the polling loops
+# below run during a benchmark's signing phase, and a `sleep` process 5 to
+# 20 times a second cost the launcher more CPU than the keycoord (its CPU
+# account showed it). read -t waits on a descriptor that never becomes
+# readable (a pipe this shell holds both ends of).
+RS_NAP_FD=""
+rs_nap() {
+    [[ -n "$RS_NAP_FD" ]] || exec {RS_NAP_FD}<> <(:)
+    read -r -t "$1" -u "$RS_NAP_FD" _ || true
+}
+
 # True while PID runs (a zombie, i.e. exited but not yet reaped, is not).
 # Reads /proc directly: this runs in polling loops.
 rs_proc_alive() {
@@ -651,7 +665,7 @@ rs_wait_proc() {
         done
         now=$SECONDS
         (( now - start >= timeout )) && return 124
-        sleep 0.1
+        rs_nap 0.1
     done
     local st=0
     wait "$pid" 2>/dev/null || st=$?
@@ -683,7 +697,7 @@ rs_proc_signal_wait() {
     local pid="$1" start=$SECONDS
     kill -"$2" "$pid" 2>/dev/null || true
     kill -CONT "$pid" 2>/dev/null || true
-    while rs_proc_alive "$pid" && (( SECONDS - start < $3 )); do sleep 0.05; done
+    while rs_proc_alive "$pid" && (( SECONDS - start < $3 )); do rs_nap 0.05; done
     ! rs_proc_alive "$pid"
 }
 
@@ -733,7 +747,7 @@ rs_proc_stop_all() {
             [[ -n "$pid" ]] && rs_proc_alive "$pid" && any=1
         done
         (( any == 0 || SECONDS >= deadline )) && break
-        sleep 0.1
+        rs_nap 0.1
     done
     for i in "${!RS_PIDS[@]}"; do
         pid="${RS_PIDS[$i]}"
@@ -846,7 +860,7 @@ rs_supervise() {
             fi
         done
         (( SECONDS - start >= timeout )) && return 124
-        sleep 0.2
+        rs_nap 0.2
     done
 }
 
@@ -1030,3 +1044,9 @@ rs_stop_run() {
     [[ -n "$1" ]] && rs_pg_stop "$1"
     rm -rf "$2"
 }
+
+# --- CPU account ---------------------------------------------------------------
+# rs_cpu_account_begin, rs_cpu_account_end, rs_cpu_account_print: in their
+# own file, one concept.
+# shellcheck source=scripts/lib_cpu.sh
+source "$RS_ROOT/scripts/lib_cpu.sh"
