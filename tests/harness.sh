@@ -29,6 +29,9 @@
 #   h_check_complete            exactly one stored signature per record
 #   h_check_leases BATCH        rules 2 and 3 in SQL, apart from the audit
 #   h_sql SQL                   one query, unaligned output
+#   h_kc_session LOG            the database session of that keycoord's lock
+#   h_kc_serves LOG EPOCH       true once that keycoord serves in EPOCH
+#   h_cut_session PID           pg_terminate_backend, as a cut link would
 #   h_wait_sql SQL VALUE WHAT   polls SQL (10 s at most) until it prints VALUE
 #   h_fail MESSAGE              fails the test
 #   h_eq ACTUAL EXPECTED WHAT   fails unless equal
@@ -575,6 +578,26 @@ h_log_lacks() {
 # for the peak-RSS line every service writes on its way out (lib/rs_process).
 h_last_line() {
     grep -Ev -- ' INFO exiting: peak RSS [0-9]+ KiB' "$1" | tail -n 1
+}
+
+# --- keycoord leadership ---------------------------------------------------------
+
+# h_kc_session LOG: the database session (backend pid) holding the keycoord
+# lock for the keycoord that logs to LOG, from its latest "leading" line.
+h_kc_session() {
+    grep -oE 'leading as epoch [0-9]+ \(the keycoord lock is held by database session [0-9]+\)' "$1" \
+        | tail -n 1 | sed -E 's/.*session ([0-9]+)\)$/\1/'
+}
+
+# h_kc_serves LOG EPOCH: true once the keycoord logging to LOG serves leases
+# as the leader of EPOCH.
+h_kc_serves() { grep -qE "serving leases on .*, epoch $2\$" "$1"; }
+
+# h_cut_session PID: ends a database session as a cut link would
+# (pg_terminate_backend).
+h_cut_session() {
+    h_step "pg_terminate_backend($1)"
+    h_eq "$(h_sql "select pg_terminate_backend($1)")" t "terminating database session $1"
 }
 
 # --- proofs -------------------------------------------------------------------------

@@ -17,6 +17,9 @@
 #define S_RETRY_MAX_MS 5000    /* database reconnects back off up to this */
 #define S_BIND_WAIT_MS 30000   /* a new leader waits this long for its address */
 #define S_BIND_RETRY_MS 100
+/* A deposed leader steps back this long before it tries the lock again,
+ * so that a standby that has been waiting takes over first. */
+#define S_STEP_BACK_MS 1000
 
 /* Sleeps ms, in slices, returning early when interrupted. */
 static void s_nap(int ms)
@@ -27,11 +30,13 @@ static void s_nap(int ms)
     }
 }
 
-int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, int64_t *epoch,
-                   bool *unclean)
+int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, bool stepped_down,
+                   int64_t *epoch, bool *unclean)
 {
     rs_metric_set(kc_metrics.leader, 0);
     rs_metric_set(kc_metrics.epoch, 0);
+    if (stepped_down)
+        s_nap(S_STEP_BACK_MS);
     bool said_standby = false;
     int backoff_ms = 100;
     while (!zsys_interrupted) {

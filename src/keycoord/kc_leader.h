@@ -26,11 +26,13 @@ typedef struct {
 /* Waits as a standby until this keycoord leads. *owner_p is the owner
  * store (NULL: connect one, retrying with backoff while the database is
  * away); on return it holds the lock. Logs one line when another leads.
+ * A leader that was just deposed (stepped_down) waits a second before it
+ * tries, so that a standby that was waiting takes over first.
  * Returns 0 with the new term's epoch in *epoch and in *unclean whether
  * the previous leader stopped without its whole log written; -1 when
  * interrupted (SIGINT/SIGTERM) first. */
-int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, int64_t *epoch,
-                   bool *unclean) __attribute__((warn_unused_result));
+int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, bool stepped_down,
+                   int64_t *epoch, bool *unclean) __attribute__((warn_unused_result));
 
 /* How a term ended. */
 typedef enum {

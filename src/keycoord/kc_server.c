@@ -480,8 +480,8 @@ static bool s_still_leading(kc_server_t *self, int64_t now)
         return true;
     char why[512];
     if (kc_store_confirm(self->owner, self->epoch, why, sizeof why) != KC_OWNER_HELD) {
-        rs_error("leadership of epoch %lld cannot be confirmed: %s; this keycoord grants nothing more",
-                 (long long) self->epoch, why);
+        rs_error("leadership of epoch %lld cannot be confirmed (last confirmed %lld ms ago): %s; this keycoord grants nothing more",
+                 (long long) self->epoch, (long long) ((now - self->confirmed_us) / 1000), why);
         return false;
     }
     self->confirmed_us = now;

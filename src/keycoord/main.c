@@ -68,10 +68,10 @@ int main(int argc, char **argv)
         .security = security,
     };
     /* Standby until leading; a deposed leader is a standby again. */
-    for (;;) {
+    for (bool deposed = false;; deposed = true) {
         int64_t epoch = 0;
         bool unclean = false;
-        if (kc_leader_wait(&leader, &owner, &epoch, &unclean) != 0) {
+        if (kc_leader_wait(&leader, &owner, deposed, &epoch, &unclean) != 0) {
             rs_info("stopped while standby");
             exit_code = RS_EXIT_OK;
             break;
