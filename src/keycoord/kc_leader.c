@@ -123,6 +123,16 @@ static zsock_t *s_bind(const kc_leader_config_t *config, kc_store_t *owner, int6
     }
 }
 
+/* A term that failed to start: with the lock's session gone (the
+ * database went away meanwhile) it is a lost leadership, to be tried
+ * again as a standby; otherwise a failure. */
+static kc_term_t s_failed_or_deposed(kc_store_t *owner, int64_t epoch)
+{
+    char why[512];
+    return kc_store_confirm(owner, epoch, why, sizeof why) == KC_OWNER_HELD ? KC_TERM_FAILED
+                                                                           : KC_TERM_DEPOSED;
+}
+
 kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p, int64_t epoch,
                          bool unclean)
 {
@@ -136,6 +146,7 @@ kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
                                       kc_server_cookie_free, err, sizeof err);
     if (!coord) {
         rs_error("%s", err);
+        outcome = s_failed_or_deposed(*owner_p, epoch);
         goto out;
     }
     if (unclean) {
@@ -152,6 +163,7 @@ kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
     kc_store_t *log_store = kc_store_new(config->db_url, false, err, sizeof err);
     if (!log_store) {
         rs_error("%s", err);
+        outcome = s_failed_or_deposed(*owner_p, epoch);
         goto out;
     }
     logger = kc_logger_new(&log_store, epoch);
