@@ -70,6 +70,8 @@ int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, bool 
             s_nap(S_STANDBY_POLL_MS);
             continue;
         }
+        if (rc == -2)
+            return -2;
         /* A database error: start over on a new connection. */
         kc_store_destroy(owner_p);
         s_nap(backoff_ms);

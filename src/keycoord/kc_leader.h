@@ -30,7 +30,8 @@ typedef struct {
  * tries, so that a standby that was waiting takes over first.
  * Returns 0 with the new term's epoch in *epoch and in *unclean whether
  * the previous leader stopped without its whole log written; -1 when
- * interrupted (SIGINT/SIGTERM) first. */
+ * interrupted (SIGINT/SIGTERM) first; -2 when the database refuses the
+ * takeover for good (logged). */
 int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, bool stepped_down,
                    int64_t *epoch, bool *unclean) __attribute__((warn_unused_result));
 

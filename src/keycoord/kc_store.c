@@ -323,15 +323,23 @@ int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_s
     return rc;
 }
 
-/* Runs one statement of the takeover transaction; 0 or -1 (logged). */
+/* Runs one statement of the takeover transaction; 0, -1 (logged) on a
+ * failure worth another try (the connection broke, a lock wait timed
+ * out), -2 (logged) on one that will not go away by itself (e.g. the
+ * role may not update keycoord_state). */
 static int s_lead_step(kc_store_t *self, const char *sql, PGresult **out)
 {
     PGresult *res = PQexec(s_conn(self), sql);
     ExecStatusType status = PQresultStatus(res);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        rs_warn("taking over the keycoord state failed: %s", rs_db_error(s_conn(self)));
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        bool transient = PQstatus(s_conn(self)) != CONNECTION_OK || !state
+                         || !strcmp(state, "55P03") /* lock_not_available */
+                         || !strcmp(state, "40001") || !strcmp(state, "40P01");
+        rs_log(transient ? RS_LOG_WARN : RS_LOG_ERROR, "taking over the keycoord state failed: %s",
+               rs_db_error(s_conn(self)));
         PQclear(res);
-        return -1;
+        return transient ? -1 : -2;
     }
     if (out)
         *out = res;
@@ -361,28 +369,34 @@ int kc_store_try_lead(kc_store_t *self, int64_t *epoch, bool *unclean)
      * commits, every write of an older epoch is refused, and what the log
      * holds now is all it will ever hold of them. */
     PGresult *res = NULL;
-    if (s_lead_step(self, "BEGIN", NULL) != 0)
+    int rc = s_lead_step(self, "BEGIN", NULL);
+    if (rc != 0)
         goto fail;
-    if (s_lead_step(self, "SET LOCAL lock_timeout = 2000", NULL) != 0
-        || s_lead_step(self, "SELECT clean_stop::int FROM keycoord_state WHERE id = 1 FOR UPDATE",
-                       &res)
+    if ((rc = s_lead_step(self, "SET LOCAL lock_timeout = 2000", NULL)) != 0
+        || (rc = s_lead_step(self, "SELECT clean_stop::int FROM keycoord_state WHERE id = 1 FOR UPDATE",
+                             &res))
                != 0)
         goto rollback;
     *unclean = PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "1") != 0;
     PQclear(res);
-    if (s_lead_step(self,
-                    "UPDATE keycoord_state SET epoch = epoch + 1, clean_stop = false,"
-                    " updated_at = clock_timestamp() WHERE id = 1 RETURNING epoch",
-                    &res)
+    if ((rc = s_lead_step(self,
+                          "UPDATE keycoord_state SET epoch = epoch + 1, clean_stop = false,"
+                          " updated_at = clock_timestamp() WHERE id = 1 RETURNING epoch",
+                          &res))
         != 0)
         goto rollback;
     *epoch = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     PQclear(res);
-    if (*epoch == 0 || s_lead_step(self, "COMMIT", NULL) != 0)
+    if (*epoch == 0) {
+        rs_error("keycoord_state has no row; expected the one 'recsign init' makes");
+        rc = -2;
+        goto rollback;
+    }
+    if ((rc = s_lead_step(self, "COMMIT", NULL)) != 0)
         goto rollback;
     /* Keys added or retirements asked for are announced on this channel;
      * only a leader listens (a standby would let notifications pile up). */
-    if (s_lead_step(self, "LISTEN recsign_keys", NULL) != 0)
+    if ((rc = s_lead_step(self, "LISTEN recsign_keys", NULL)) != 0)
         goto fail;
     return 0;
 rollback:
@@ -390,7 +404,7 @@ rollback:
 fail:
     /* Without a new term the lock is of no use: let another have it. */
     PQclear(PQexec(s_conn(self), "SELECT pg_advisory_unlock(" S_LOCK_KEY ")"));
-    return -1;
+    return rc;
 }
 
 int kc_store_session_pid(kc_store_t *self)

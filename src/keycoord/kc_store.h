@@ -28,7 +28,9 @@ void kc_store_destroy(kc_store_t **self_p);
  * clean_stop false. Returns 0 when leading, with the new epoch in *epoch
  * and in *unclean whether the previous leader stopped without its whole
  * log written; 1 when another keycoord holds the lock (*epoch: the
- * current epoch); -1 on a database error (logged; try again later). */
+ * current epoch); -1 on a database error worth another try (logged); -2
+ * on one that will not go away by itself, e.g. a role that may not update
+ * keycoord_state (logged). */
 int kc_store_try_lead(kc_store_t *self, int64_t *epoch, bool *unclean)
     __attribute__((warn_unused_result));
 

@@ -71,9 +71,12 @@ int main(int argc, char **argv)
     for (bool deposed = false;; deposed = true) {
         int64_t epoch = 0;
         bool unclean = false;
-        if (kc_leader_wait(&leader, &owner, deposed, &epoch, &unclean) != 0) {
-            rs_info("stopped while standby");
-            exit_code = RS_EXIT_OK;
+        int waited = kc_leader_wait(&leader, &owner, deposed, &epoch, &unclean);
+        if (waited != 0) {
+            if (waited == -1) {
+                rs_info("stopped while standby");
+                exit_code = RS_EXIT_OK;
+            }
             break;
         }
         kc_term_t term = kc_leader_term(&leader, &owner, epoch, unclean);
