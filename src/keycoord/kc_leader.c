@@ -104,7 +104,12 @@ static zsock_t *s_bind(const kc_leader_config_t *config, kc_store_t *owner, int6
                 rs_info("bound %s after %d ms", config->bind, waited);
             return router;
         }
-        if (errno != EADDRINUSE || waited >= S_BIND_WAIT_MS || zsys_interrupted) {
+        if (zsys_interrupted) {
+            rs_info("stopped while waiting for %s; nothing granted", config->bind);
+            *outcome = KC_TERM_STOPPED;
+            return NULL;
+        }
+        if (errno != EADDRINUSE || waited >= S_BIND_WAIT_MS) {
             rs_error("%s", err);
             *outcome = KC_TERM_FAILED;
             return NULL;
@@ -202,9 +207,10 @@ kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
     if (marked != 0)
         outcome = KC_TERM_UNCLEAN;
 out:
-    /* Failed before serving after a clean predecessor: nothing was
-     * granted, so the state is clean again (only while the epoch is ours). */
-    if (!served && outcome == KC_TERM_FAILED && !unclean && *owner_p
+    /* Failed or stopped before serving after a clean predecessor: nothing
+     * was granted, so the state is clean again (only while the epoch is
+     * ours). */
+    if (!served && outcome != KC_TERM_DEPOSED && !unclean && *owner_p
         && kc_store_mark_clean_stop(*owner_p, epoch) != 0)
         rs_warn("could not record that nothing was granted");
     kc_server_destroy(&server);
