@@ -1,6 +1,7 @@
 /* rs_socket: see rs_socket.h. */
 #include "rs_socket.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,9 +79,11 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
     }
     int rc = role == RS_BIND ? zsock_bind(sock, "%s", plain) : zsock_connect(sock, "%s", plain);
     if (rc == -1) {
+        int failed_errno = zmq_errno();
         snprintf(err, err_size, "cannot %s %s: %s", role == RS_BIND ? "bind" : "connect to", plain,
-                 zmq_strerror(zmq_errno()));
+                 zmq_strerror(failed_errno));
         zsock_destroy(&sock);
+        errno = failed_errno;
         return NULL;
     }
     return sock;

@@ -43,7 +43,8 @@ typedef struct {
  * when it matches the role. Security (NULL: plain) is applied before the
  * bind or connect: a bound socket serves with its own certificate, a
  * connecting one authenticates to `peer` (a service name). Returns NULL
- * with the reason in err. */
+ * with the reason in err; when the bind or connect itself failed, errno
+ * is its error (EADDRINUSE: another process has the address). */
 zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
                        const rs_socket_opts_t *opts, rs_security_t *security, const char *peer,
                        char *err, size_t err_size);

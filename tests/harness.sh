@@ -32,6 +32,12 @@
 #   h_check_complete            exactly one stored signature per record
 #   h_check_leases BATCH        rules 2 and 3 in SQL, apart from the audit
 #   h_sql SQL                   one query, unaligned output
+#   h_kc_session LOG            the database session of that keycoord's lock
+#   h_kc_serves LOG EPOCH       true once that keycoord serves in EPOCH
+#   h_cut_session PID           pg_terminate_backend, as a cut link would
+#   h_start_kc_pair [ARGS]      a keycoord leading and one (with ARGS) standing by
+#   h_kc_run BATCH              sink, workers wa and wb, ventilator; mid-run
+#   h_finish_kc BATCH EPOCH     h_finish, the last leader's clean stop, rules 2, 4
 #   h_wait_sql SQL VALUE WHAT   polls SQL (10 s at most) until it prints VALUE
 #   h_fail MESSAGE              fails the test
 #   h_eq ACTUAL EXPECTED WHAT   fails unless equal
@@ -614,6 +620,59 @@ h_log_lacks() {
 # for the peak-RSS line every service writes on its way out (lib/rs_process).
 h_last_line() {
     grep -Ev -- ' INFO exiting: peak RSS [0-9]+ KiB' "$1" | tail -n 1
+}
+
+# --- keycoord leadership ---------------------------------------------------------
+
+# h_kc_session LOG: the database session (backend pid) holding the keycoord
+# lock for the keycoord that logs to LOG, from its latest "leading" line.
+h_kc_session() {
+    grep -oE 'leading as epoch [0-9]+ \(the keycoord lock is held by database session [0-9]+\)' "$1" \
+        | tail -n 1 | sed -E 's/.*session ([0-9]+)\)$/\1/'
+}
+
+# h_kc_serves LOG EPOCH: true once the keycoord logging to LOG serves leases
+# as the leader of EPOCH.
+h_kc_serves() { grep -qE "serving leases on .*, epoch $2\$" "$1"; }
+
+# h_cut_session PID: ends a database session as a cut link would
+# (pg_terminate_backend).
+h_cut_session() {
+    h_step "pg_terminate_backend($1)"
+    h_eq "$(h_sql "select pg_terminate_backend($1)")" t "terminating database session $1"
+}
+
+# h_start_kc_pair [ARGS...]: keycoord A, once it leads epoch 1, then
+# keycoord B with ARGS on the same address, once it says it stands by. Sets
+# H_KC_A, H_KC_A_LOG, H_KC_B, H_KC_B_LOG.
+h_start_kc_pair() {
+    h_start_keycoord
+    H_KC_A=$H_KC_PID H_KC_A_LOG=$H_KC_LOG
+    h_wait_until 20 "keycoord A to lead" h_kc_serves "$H_KC_A_LOG" 1
+    h_start_keycoord "$@"
+    H_KC_B=$H_KC_PID H_KC_B_LOG=$H_KC_LOG
+    h_wait_until 20 "keycoord B to say it is a standby" \
+        grep -q "standby: another recsign-keycoord leads (epoch 1); waiting to take over" "$H_KC_B_LOG"
+}
+
+# h_kc_run BATCH: the sink, workers wa and wb (one thread each) and the
+# ventilator; returns once 5000 records are signed, mid-run.
+h_kc_run() {
+    h_start_sink
+    h_start_worker 1 --holder wa
+    h_start_worker 1 --holder wb
+    h_start_ventilator "$1"
+    h_wait_signed 5000 30
+}
+
+# h_finish_kc BATCH EPOCH: h_finish, then the leader of EPOCH recorded the
+# clean stop, and the audit proved rules 2 and 4 across the leaders.
+h_finish_kc() {
+    h_finish "$1"
+    h_eq "$(h_sql "select epoch || ' ' || clean_stop from keycoord_state")" "$2 true" \
+        "keycoord state after the stop"
+    h_log_has "$H_LOGS/audit.out" '^rule 2 .*: ok' "audit rule 2"
+    h_log_has "$H_LOGS/audit.out" '^rule 4 .*: ok' "audit rule 4"
 }
 
 # --- proofs -------------------------------------------------------------------------
