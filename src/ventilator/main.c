@@ -35,6 +35,13 @@ static rs_opt_t s_opts[] = {
     { .name = "linger-ms", .env = "RECSIGN_LINGER_MS", .type = RS_OPT_INT, .fallback = "20",
       .min = 0, .max = 60000,
       .help = "with --follow: longest wait of a partial batch for more records before it is sent" },
+    /* 2^18 ids: far above what the pipeline holds (a few messages per
+     * worker thread and one sink flush); 32 bytes an id at most (a hash
+     * table at most half full), so 8 MiB. */
+    { .name = "inflight-max", .env = "RECSIGN_VENTILATOR_INFLIGHT_MAX", .type = RS_OPT_INT,
+      .fallback = "262144", .min = 1, .max = 4194304,
+      .help = "with --follow: records tracked in flight one by one, at most (32 bytes each); "
+              "past it, records are sent in passes, as in a batch run" },
     RS_PROCESS_SECURITY_OPTS,
     RS_PROCESS_METRICS_OPT,
 };
@@ -112,6 +119,7 @@ int main(int argc, char **argv)
         .page_rows = (int) rs_config_int(&config, "page-rows"),
         .redispatch_ms = (int) rs_config_int(&config, "redispatch-ms"),
         .linger_ms = (int) rs_config_int(&config, "linger-ms"),
+        .inflight_max = (size_t) rs_config_int(&config, "inflight-max"),
     };
     rc = follow ? vent_follow_run(push, store, &dispatch) : vent_dispatch_run(push, store, &dispatch);
     exit_code = rc < 0                       ? RS_EXIT_RUNTIME

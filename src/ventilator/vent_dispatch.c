@@ -78,11 +78,6 @@ int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher,
             vent_scan_verdict_t verdict = VENT_SCAN_SEND;
             if (!is_signed && !refused && range->filter)
                 verdict = range->filter(range->filter_arg, id);
-            if (verdict == VENT_SCAN_STOP) {
-                out->complete = false;
-                PQclear(page);
-                return 0;
-            }
             after = id;
             first = false;
             out->read = true;

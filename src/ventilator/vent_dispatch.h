@@ -21,13 +21,13 @@ typedef struct {
     int page_rows;       /* rows read per query */
     int redispatch_ms;   /* stall after which unsigned records are sent again */
     int linger_ms;       /* follow mode: longest wait of a partial message */
+    size_t inflight_max; /* follow mode: records tracked in flight one by one, at most */
 } vent_dispatch_config_t;
 
 /* What a scan does with an unsigned record it reads. */
 typedef enum {
     VENT_SCAN_SEND, /* hand it to the batcher */
     VENT_SCAN_SKIP, /* leave it (it is in flight) */
-    VENT_SCAN_STOP, /* end the walk before it (no room to track it) */
 } vent_scan_verdict_t;
 typedef vent_scan_verdict_t(vent_scan_filter_fn)(void *arg, int64_t id);
 

@@ -20,10 +20,10 @@
 /* Pages one watch reads at most, so that a tick stays short when much is
  * in flight (the watermark climbs that far per tick). */
 #define S_WATCH_PAGES 8
-/* Records tracked in flight at most: reading new records pauses while the
- * set is full. Far above what the pipeline holds (a few messages per
- * worker thread and one sink flush); 2^18 ids take at most 8 MiB. */
-#define S_INFLIGHT_MAX (1u << 18)
+/* Pages one read above the cursor takes at most, so that the watch, the
+ * linger and notifications get their turn while a large backlog is read
+ * (the loop reads on at once). */
+#define S_READ_PAGES 8
 /* Passed ranges waiting for their transactions at most; when full, the
  * newest grows (and waits for the newest transactions). */
 #define S_PASSED_MAX 64
@@ -52,6 +52,14 @@ typedef struct {
     int64_t watermark;       /* every record below it was signed at the last watch */
     int64_t mark_since_us;   /* when the watermark got where it stands */
     bool stalled;            /* it has stood for redispatch_ms: lost records are sent again */
+    /* Records sent while the in-flight set was full, untracked, as a batch
+     * run's pass sends them: all lie in [pass_from, pass_to]. An unsigned
+     * record there that the set does not hold counts as in flight until the
+     * watermark stalls (then it is sent again), so that a backlog of any
+     * size drains at the dispatch rate in bounded memory. */
+    bool passing;
+    int64_t pass_from, pass_to;
+    uint64_t untracked;      /* records sent untracked, in passes */
     /* Ranges the watermark passed, each to be read once more when every
      * transaction running as it passed them has ended (their xmax): a
      * transaction that inserted ids there may have committed after. */
@@ -92,33 +100,48 @@ static int s_scan(s_follow_t *self, const vent_scan_range_t *range, vent_scan_re
 }
 
 /* The in-flight filter: an unsigned record not sent yet is sent (and
- * tracked). One sent already is in flight, unless it was sent more than
- * redispatch_ms ago and the watermark has stood still as long: then it was
- * lost (a record merely queued behind slow work would let the watermark
- * move), and is sent again. */
+ * tracked, or, while the set is full, added to the pass). One sent already
+ * is in flight, unless the watermark has stood still for redispatch_ms and
+ * it was sent that long ago (or, untracked in the pass, at any time): then
+ * it was lost (a record merely queued behind slow work would let the
+ * watermark move), and is sent again. */
 static vent_scan_verdict_t s_filter(void *arg, int64_t id)
 {
     s_follow_t *self = arg;
-    int64_t sent_us;
-    if (vent_inflight_get(self->inflight, id, &sent_us)) {
+    int64_t sent_us = 0;
+    bool tracked = vent_inflight_get(self->inflight, id, &sent_us);
+    bool in_pass = !tracked && self->passing && id >= self->pass_from && id <= self->pass_to;
+    if (tracked || in_pass) {
         if (!self->stalled
-            || self->now_us - sent_us < (int64_t) self->config->redispatch_ms * 1000)
+            || (tracked && self->now_us - sent_us < (int64_t) self->config->redispatch_ms * 1000))
             return VENT_SCAN_SKIP;
         self->redispatched++;
     }
-    return vent_inflight_put(self->inflight, id, self->now_us) == 0 ? VENT_SCAN_SEND
-                                                                     : VENT_SCAN_STOP;
+    if (vent_inflight_put(self->inflight, id, self->now_us) != 0 && !in_pass) {
+        if (!self->passing) {
+            self->passing = true;
+            self->pass_from = self->pass_to = id;
+        }
+        else if (id < self->pass_from)
+            self->pass_from = id;
+        else if (id > self->pass_to)
+            self->pass_to = id;
+        self->untracked++;
+    }
+    return VENT_SCAN_SEND;
 }
 
-/* Reads the records above the cursor and sends the unsigned ones. Returns
- * 0, 1 when interrupted. */
+/* Reads the records above the cursor and sends the unsigned ones, at most
+ * S_READ_PAGES pages (more_above: the rest next, at once). Returns 0, 1
+ * when interrupted. */
 static int s_read_new(s_follow_t *self)
 {
     self->connections = vent_store_connections(self->store);
     self->now_us = rs_mono_us();
     const vent_scan_range_t above = { .from = self->have_cursor ? self->cursor : INT64_MIN,
                                       .from_inclusive = !self->have_cursor,
-                                      .filter = s_filter, .filter_arg = self };
+                                      .max_pages = S_READ_PAGES, .filter = s_filter,
+                                      .filter_arg = self };
     vent_scan_result_t seen;
     int rc = s_scan(self, &above, &seen);
     if (seen.read) {
@@ -213,8 +236,10 @@ static int s_watch(s_follow_t *self)
         mark = seen.lowest;
     else if (seen.complete)
         mark = self->cursor < INT64_MAX ? self->cursor + 1 : self->cursor;
-    else
+    else if (seen.read)
         mark = seen.last + 1; /* every record read is signed; the rest next time */
+    else
+        mark = self->watermark;
     uint64_t sent_again = self->redispatched - redispatched;
     rs_metric_add(vent_metrics.redispatched, sent_again);
     if (sent_again)
@@ -228,6 +253,8 @@ static int s_watch(s_follow_t *self)
     self->watermark = mark;
     self->stalled = false;
     vent_inflight_prune_below(self->inflight, mark);
+    if (self->passing && mark > self->pass_to)
+        self->passing = false; /* the whole pass is signed */
     /* Follow mode's backlog: records sent and not yet seen signed. */
     rs_metric_set(vent_metrics.watermark, mark);
     rs_metric_set(vent_metrics.backlog, (int64_t) vent_inflight_count(self->inflight));
@@ -325,7 +352,7 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
 {
     s_follow_t self = { .store = store, .config = config, .watermark = INT64_MIN };
     self.batcher = vent_batcher_new(push, store, config->run_id, config->batch_size);
-    self.inflight = vent_inflight_new(S_INFLIGHT_MAX);
+    self.inflight = vent_inflight_new(config->inflight_max);
     if (!self.batcher || !self.inflight) {
         rs_error("out of memory");
         vent_batcher_destroy(&self.batcher);
@@ -350,7 +377,7 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
         int64_t since = vent_batcher_pending_since_us(self.batcher);
         if (since && since + (int64_t) config->linger_ms * 1000 < wake)
             wake = since + (int64_t) config->linger_ms * 1000;
-        int64_t wait_ms = wake > now ? (wake - now + 999) / 1000 : 0;
+        int64_t wait_ms = wake > now && !self.more_above ? (wake - now + 999) / 1000 : 0;
         int notified = s_wait(&self, wait_ms < S_WAIT_MAX_MS ? wait_ms : S_WAIT_MAX_MS);
         if (notified < 0 || zsys_interrupted)
             break;
@@ -399,11 +426,12 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
                         (long long) config->run_id);
                 break;
             }
-        char done[320];
+        char done[400];
         snprintf(done, sizeof done,
-                 "this process dispatched %llu records in %llu batches (%llu sent again, %llu found late, %llu found by the sweep, %llu batches cut short to keep messages within %u bytes)",
+                 "this process dispatched %llu records in %llu batches (%llu past the in-flight set, %llu sent again, %llu found late, %llu found by the sweep, %llu batches cut short to keep messages within %u bytes)",
                  (unsigned long long) vent_batcher_records(self.batcher),
                  (unsigned long long) vent_batcher_batches(self.batcher),
+                 (unsigned long long) self.untracked,
                  (unsigned long long) self.redispatched, (unsigned long long) self.found_late,
                  (unsigned long long) self.found_swept,
                  (unsigned long long) vent_batcher_cut_short(self.batcher), RS_BATCH_BYTES_MAX);

@@ -16,6 +16,14 @@
  *    sent again (a batch was lost on the way). The in-flight set tells the
  *    two apart, so re-dispatch is per record and works while new records
  *    keep arriving;
+ *  - when more is in flight than the in-flight set holds (config's
+ *    inflight_max: a backlog larger than the set, or inserts faster than
+ *    signing), reading goes on past the set as a batch run's pass does:
+ *    records are sent untracked, and the id range they span is kept; an
+ *    unsigned record in that range counts as in flight until the watermark
+ *    stands still for redispatch_ms, then it is sent again. So a backlog of
+ *    any size drains at the dispatch rate; a record committed late inside
+ *    the range waits for that stall;
  *  - a range the watermark passes is read once more when every transaction
  *    that was running then has ended (pg_current_snapshot()): a low id
  *    committed late is found there;
@@ -29,9 +37,8 @@
  * recorded once in records_refused and logged then, never sent nor
  * tracked, and the watermark passes it; the service goes on.
  * Memory stays one page (at most page_rows rows and 2 MiB of payloads past
- * the first), one message (RS_BATCH_BYTES_MAX) and the in-flight set
- * (bounded: reading stops while it is full) whatever the table or the
- * time. */
+ * the first), one message (RS_BATCH_BYTES_MAX) and the in-flight set (at
+ * most inflight_max ids, 32 bytes each) whatever the table or the time. */
 #ifndef VENT_FOLLOW_H
 #define VENT_FOLLOW_H
 
