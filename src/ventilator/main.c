@@ -121,11 +121,12 @@ int main(int argc, char **argv)
         .linger_ms = (int) rs_config_int(&config, "linger-ms"),
         .inflight_max = (size_t) rs_config_int(&config, "inflight-max"),
     };
-    rc = follow ? vent_follow_run(push, store, &dispatch) : vent_dispatch_run(push, store, &dispatch);
-    exit_code = rc < 0                       ? RS_EXIT_RUNTIME
-                : rc == VENT_DISPATCH_REFUSED ? RS_EXIT_REFUSED
-                                              : RS_EXIT_OK;
-    if (rc == 1)
+    vent_run_end_t end = follow ? vent_follow_run(push, store, &dispatch)
+                                : vent_dispatch_run(push, store, &dispatch);
+    exit_code = end == VENT_RUN_FAILED    ? RS_EXIT_RUNTIME
+                : end == VENT_RUN_REFUSED ? RS_EXIT_REFUSED
+                                          : RS_EXIT_OK;
+    if (end == VENT_RUN_INTERRUPTED)
         rs_info("interrupted; run %lld stays unfinished and resumes on the next start",
                 (long long) run_id);
     rs_process_stopping();

@@ -323,9 +323,9 @@ static int s_wait(s_follow_t *self, int64_t wait_ms)
 
 /* The run's last line, with `done` (what this process sent), naming the
  * records that cannot be signed, refused by this run or an earlier one and
- * still there. Returns 0, or VENT_DISPATCH_REFUSED when there are such
- * records (as a batch run that ends with them). */
-static int s_report_end(s_follow_t *self, const char *done)
+ * still there. Returns VENT_RUN_FINISHED, or VENT_RUN_REFUSED when there
+ * are such records (as a batch run that ends with them). */
+static vent_run_end_t s_report_end(s_follow_t *self, const char *done)
 {
     int64_t run_id = self->config->run_id;
     int64_t refused = 0;
@@ -336,7 +336,7 @@ static int s_report_end(s_follow_t *self, const char *done)
     if (listed ? refused == 0 : self->refused_seen == 0) {
         rs_info("follow run %lld ended on request: %s; what is unsigned is signed by the next run",
                 (long long) run_id, done);
-        return 0;
+        return VENT_RUN_FINISHED;
     }
     if (listed)
         rs_error("follow run %lld ended on request: %s; %lld records cannot be signed (payload over %u bytes): %s%s; see records_refused; what else is unsigned is signed by the next run",
@@ -345,10 +345,11 @@ static int s_report_end(s_follow_t *self, const char *done)
     else
         rs_error("follow run %lld ended on request: %s; it read records that cannot be signed (payload over %u bytes), which cannot be listed now; see records_refused",
                  (long long) run_id, done, RS_PAYLOAD_MAX);
-    return VENT_DISPATCH_REFUSED;
+    return VENT_RUN_REFUSED;
 }
 
-int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
+vent_run_end_t vent_follow_run(zsock_t *push, vent_store_t *store,
+                               const vent_dispatch_config_t *config)
 {
     s_follow_t self = { .store = store, .config = config, .watermark = INT64_MIN };
     self.batcher = vent_batcher_new(push, store, config->run_id, config->batch_size);
@@ -357,9 +358,10 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
         rs_error("out of memory");
         vent_batcher_destroy(&self.batcher);
         vent_inflight_destroy(&self.inflight);
-        return -1;
+        return VENT_RUN_FAILED;
     }
-    /* The backlog: read as new records are, from the lowest id. */
+    /* The backlog: read as new records are, from the lowest id. rc: 0, or
+     * 1 when a stop was requested during a send or a database wait. */
     int rc = s_read_new(&self);
     if (rc == 0)
         rc = vent_batcher_flush(self.batcher);
@@ -416,28 +418,26 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
         if (vent_batcher_pending(self.batcher) && next_watch > now + S_WATCH_MS * 1000)
             next_watch = now + S_WATCH_MS * 1000;
     }
-    if (rc >= 0) {
-        /* Interrupted: the run ends here, cleanly. What is unsigned now,
-         * the open message included, is the next run's. */
-        int backoff = 100;
-        while (vent_store_mark_finished(store, config->run_id) != 0)
-            if (!vent_store_backoff(store, &backoff)) {
-                rs_warn("run %lld could not be recorded as finished; the next start resumes it",
-                        (long long) config->run_id);
-                break;
-            }
-        char done[400];
-        snprintf(done, sizeof done,
-                 "this process dispatched %llu records in %llu batches (%llu past the in-flight set, %llu sent again, %llu found late, %llu found by the sweep, %llu batches cut short to keep messages within %u bytes)",
-                 (unsigned long long) vent_batcher_records(self.batcher),
-                 (unsigned long long) vent_batcher_batches(self.batcher),
-                 (unsigned long long) self.untracked,
-                 (unsigned long long) self.redispatched, (unsigned long long) self.found_late,
-                 (unsigned long long) self.found_swept,
-                 (unsigned long long) vent_batcher_cut_short(self.batcher), RS_BATCH_BYTES_MAX);
-        rc = s_report_end(&self, done);
-    }
+    /* Interrupted: the run ends here, cleanly. What is unsigned now, the
+     * open message included, is the next run's. */
+    int backoff = 100;
+    while (vent_store_mark_finished(store, config->run_id) != 0)
+        if (!vent_store_backoff(store, &backoff)) {
+            rs_warn("run %lld could not be recorded as finished; the next start resumes it",
+                    (long long) config->run_id);
+            break;
+        }
+    char done[400];
+    snprintf(done, sizeof done,
+             "this process dispatched %llu records in %llu batches (%llu past the in-flight set, %llu sent again, %llu found late, %llu found by the sweep, %llu batches cut short to keep messages within %u bytes)",
+             (unsigned long long) vent_batcher_records(self.batcher),
+             (unsigned long long) vent_batcher_batches(self.batcher),
+             (unsigned long long) self.untracked,
+             (unsigned long long) self.redispatched, (unsigned long long) self.found_late,
+             (unsigned long long) self.found_swept,
+             (unsigned long long) vent_batcher_cut_short(self.batcher), RS_BATCH_BYTES_MAX);
+    vent_run_end_t end = s_report_end(&self, done);
     vent_inflight_destroy(&self.inflight);
     vent_batcher_destroy(&self.batcher);
-    return rc;
+    return end;
 }

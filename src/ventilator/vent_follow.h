@@ -45,12 +45,14 @@
 #include "vent_dispatch.h"
 
 /* Runs the follow loop until interrupted, then records the run as finished
- * (records still unsigned are the next run's) and returns 0, or
- * VENT_DISPATCH_REFUSED when records that cannot be signed (payload over
- * RS_PAYLOAD_MAX: refused once each into records_refused, by this run or an
- * earlier one) are still there, named in the run's last line; -1 on a
- * fatal error. Borrows push and store; store must listen (vent_store_new
- * with listen). */
-int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config);
+ * (records still unsigned are the next run's) and returns
+ * VENT_RUN_FINISHED, or VENT_RUN_REFUSED when records that cannot be
+ * signed (payload over RS_PAYLOAD_MAX: refused once each into
+ * records_refused, by this run or an earlier one) are still there, named
+ * in the run's last line; VENT_RUN_FAILED on a fatal error (never
+ * VENT_RUN_INTERRUPTED: a stop is how a follow run ends). Borrows push and
+ * store; store must listen (vent_store_new with listen). */
+vent_run_end_t vent_follow_run(zsock_t *push, vent_store_t *store,
+                               const vent_dispatch_config_t *config);
 
 #endif
