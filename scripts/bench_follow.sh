@@ -59,7 +59,7 @@
 #               commit (the tail), CPU seconds of ventilator,
 #               sink, worker, keycoord, PostgreSQL and the client, other load
 #   follow.md   the table printed at the end
-#   follow-logs/ every process's log
+#   follow-logs/ every process's log (batch/ and follow/: the two runs')
 set -euo pipefail
 
 RS_PROG=bench_follow.sh
@@ -107,15 +107,7 @@ bin_insert="$build/src/bench/recsign-bench-insert"
 rs_need_bins "$bin_insert"
 
 # --- files -----------------------------------------------------------------------
-[[ -n "$out_dir" ]] || out_dir="$build/bench"
-out_dir="$(rs_mkdir_abs "$out_dir")"
-logs="$out_dir/follow-logs"
-rs_empty_dir "$logs"
-csv="$out_dir/follow.csv"
-table="$out_dir/follow.md"
-work="$(rs_work_dir rsfollow)"
-master_key="$work/master.key"
-rs_unset_config_env
+rs_bench_files follow
 
 # --- cleanup -----------------------------------------------------------------------
 pg_dir=""
@@ -131,40 +123,21 @@ machine_busy_seconds() {
 signed_between() { sql "select count(*) from signatures where record_id between $1 and $2"; }
 
 # --- cluster, certificates, the batch-mode baseline --------------------------------
-pg_dir="$work/pg"
-rs_pg_start_private "$pg_dir"
-db_url="$RS_PG_URL"
+rs_bench_cluster
 # Commit times of every transaction, for the latency (needs a restart).
 sql "ALTER SYSTEM SET track_commit_timestamp = on" >/dev/null
 rs_pg_stop "$pg_dir"
 rs_pg_start "$pg_dir" || rs_die "could not restart PostgreSQL"
 [[ "$(sql 'show track_commit_timestamp')" == on ]] || rs_die "track_commit_timestamp is not on"
-rs_make_certs "$bin_admin" "$work/certs" "$logs/certs.log"
-export RECSIGN_CERTS_DIR="$work/certs"
-port_vent="" port_sink="" port_kc=""
-rs_free_ports port_vent port_sink port_kc
 
 rs_say "recsign init: $keys keys, $batch_records records"
 "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$keys" --records "$batch_records" \
     >"$logs/init.log" 2>&1 || { tail -n 20 "$logs/init.log" >&2; rs_die "recsign init failed"; }
 sql 'VACUUM (ANALYZE) records' >/dev/null
 
-start_services() {
-    rs_proc_start keycoord "$logs/keycoord-$1.log" \
-        "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc"
-    pid_kc=$RS_LAST_PID
-    rs_proc_start sink "$logs/sink-$1.log" "$bin_sink" --db "$db_url" --bind "tcp://127.0.0.1:$port_sink"
-    pid_sink=$RS_LAST_PID
-    rs_proc_start worker "$logs/worker-$1.log" \
-        "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
-        --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
-        --threads "$threads" --master-key "$master_key"
-    pid_wk=$RS_LAST_PID
-}
-
 rs_say "batch mode: $batch_records records, batch size $batch"
-start_services batch
-rs_proc_start ventilator "$logs/ventilator-batch.log" \
+rs_bench_services "$logs/batch"
+rs_proc_start ventilator "$logs/batch/ventilator.log" \
     "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch"
 wait_rc=0
 rs_wait_proc "$RS_LAST_PID" 1800 || wait_rc=$?
@@ -175,8 +148,8 @@ batch_rate="$(awk -v n="$b_signed" -v t="$b_wall" 'BEGIN { printf "%.0f", n / t 
 rs_say "  batch mode: $b_signed records in $b_wall s = $batch_rate records/s"
 
 # --- follow mode ---------------------------------------------------------------------
-start_services follow
-rs_proc_start ventilator "$logs/ventilator-follow.log" \
+rs_bench_services "$logs/follow"
+rs_proc_start ventilator "$logs/follow/ventilator.log" \
     "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch" \
     --follow --linger-ms "$linger"
 pid_vent=$RS_LAST_PID
