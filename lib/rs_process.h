@@ -32,8 +32,9 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
  * option table: --metrics-bind HOST:PORT (off when unset). */
 #define RS_PROCESS_METRICS_OPT                                                                  \
     { .name = "metrics-bind", .env = "RECSIGN_METRICS_BIND", .type = RS_OPT_STRING,            \
-      .endpoint = RS_ENDPOINT_HTTP,                                                            \
-      .help = "serve GET /metrics (Prometheus) and /healthz on HOST:PORT; off when unset" }
+      .endpoint = RS_ENDPOINT_HTTP, .empty_is_off = true,                                      \
+      .help = "serve GET /metrics (Prometheus) and /healthz on HOST:PORT; off when unset or "  \
+              "empty (--metrics-bind '' turns off what the environment set)" }
 
 /* Starts the metrics server when --metrics-bind is set (*out NULL when it
  * is not). Returns 0, or -1 after logging why it could not bind. The

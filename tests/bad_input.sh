@@ -121,10 +121,33 @@ rs_proc_start holder "$H_LOGS/holder.log" "$H_WORKER" --insecure-plain --master-
     --keycoord "tcp://127.0.0.1:$p3" --connect-timeout-ms 60000 --metrics-bind "127.0.0.1:$p4"
 holder=$RS_LAST_PID
 h_wait_until 30 "the worker's metrics on port $p4" curl -fs -o /dev/null "http://127.0.0.1:$p4/healthz"
+# err_says REGEX WHAT: the last stderr has a line matching REGEX and no
+# warning about HTTP or the address (the error line is the one thing said).
+err_says() {
+    grep -Eq "$1" "$H_DIR/err" || { cat "$H_DIR/err" >&2; h_fail "stderr does not say $2"; }
+    if grep -Eq ' WARN .*(http|in use|bind)' "$H_DIR/err"; then
+        cat "$H_DIR/err" >&2
+        h_fail "a warning beside the one error line: $2"
+    fi
+}
 for level in info error; do
     expect 1 "$level" "$H_SINK" --db "$nodb" --metrics-bind "127.0.0.1:$p4"
+    err_says "ERROR metrics: cannot serve HTTP on 127.0.0.1:$p4: .*in use; expected a free port" "the port in use"
+    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --metrics-bind "127.0.0.1:$p4"
+    err_says "cannot serve HTTP on 127.0.0.1:$p4: .*in use; expected" "the port in use"
     expect 1 "$level" "$H_WORKER" --insecure-plain --master-key "$H_DIR/master.key" \
         --metrics-bind "127.0.0.1:$p4"
+    err_says "cannot serve HTTP on 127.0.0.1:$p4: .*in use; expected" "the port in use"
 done
+
+h_step "an empty --metrics-bind or RECSIGN_METRICS_BIND is off, the flag over the variable"
+# The taken port in the environment, '' on the command line: metrics off,
+# so the sink gets as far as the database (exit 1 for that, not 2).
+RECSIGN_METRICS_BIND="127.0.0.1:$p4" expect 1 error "$H_SINK" --db "$nodb" --metrics-bind ''
+err_says "cannot connect to database" "the unreachable database"
+RECSIGN_METRICS_BIND='' expect 1 error "$H_KEYCOORD" --db "$nodb"
+err_says "cannot connect to database" "the unreachable database"
+RECSIGN_METRICS_BIND='' expect 1 info "$H_KEYCOORD" --db "$nodb"
+err_says "config metrics-bind = \(none\)" "metrics off"
 h_stop "$holder"
 echo "$RS_PROG: ok: $checks bad inputs refused cleanly"
