@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# bad_input.sh: every process refuses bad input cleanly. Unknown flags and
-# out-of-range values exit 2, an unreachable database and a missing master
-# key exit 1; each time stderr carries exactly one error line (and nothing
+# bad_input.sh: every process refuses bad input cleanly. Unknown flags,
+# out-of-range values and missing certificate files exit 2, an unreachable
+# database, a missing master key and a metrics port in use exit 1; each time stderr carries exactly one error line (and nothing
 # else at RECSIGN_LOG_LEVEL=error), and no process crashes, dumps core or
 # prints a stack trace. --help exits 0 everywhere.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
@@ -86,11 +86,12 @@ RECSIGN_LINGER_MS=abc expect 2 error "$H_VENTILATOR" --db "$nodb" --follow
 RECSIGN_FOLLOW=maybe expect 2 error "$H_VENTILATOR" --db "$nodb"
 
 h_step "unreachable database (exit 1)"
+# (Plain sockets: the certificates are checked before the database.)
 for level in info error; do
-    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1"
-    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1" --follow
-    expect 1 "$level" "$H_KEYCOORD" --db "$nodb" --bind "tcp://127.0.0.1:$p3"
-    expect 1 "$level" "$H_SINK" --db "$nodb" --bind "tcp://127.0.0.1:$p2"
+    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1" --insecure-plain
+    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1" --follow --insecure-plain
+    expect 1 "$level" "$H_KEYCOORD" --db "$nodb" --bind "tcp://127.0.0.1:$p3" --insecure-plain
+    expect 1 "$level" "$H_SINK" --db "$nodb" --bind "tcp://127.0.0.1:$p2" --insecure-plain
     expect 1 "$level" "$H_ADMIN" status --db "$nodb"
     expect 1 "$level" "$H_ADMIN" audit --db "$nodb"
 done
@@ -143,11 +144,26 @@ done
 h_step "an empty --metrics-bind or RECSIGN_METRICS_BIND is off, the flag over the variable"
 # The taken port in the environment, '' on the command line: metrics off,
 # so the sink gets as far as the database (exit 1 for that, not 2).
-RECSIGN_METRICS_BIND="127.0.0.1:$p4" expect 1 error "$H_SINK" --db "$nodb" --metrics-bind ''
+RECSIGN_METRICS_BIND="127.0.0.1:$p4" expect 1 error "$H_SINK" --db "$nodb" --insecure-plain --metrics-bind ''
 err_says "cannot connect to database" "the unreachable database"
-RECSIGN_METRICS_BIND='' expect 1 error "$H_KEYCOORD" --db "$nodb"
+RECSIGN_METRICS_BIND='' expect 1 error "$H_KEYCOORD" --db "$nodb" --insecure-plain
 err_says "cannot connect to database" "the unreachable database"
-RECSIGN_METRICS_BIND='' expect 1 info "$H_KEYCOORD" --db "$nodb"
+RECSIGN_METRICS_BIND='' expect 1 info "$H_KEYCOORD" --db "$nodb" --insecure-plain
 err_says "config metrics-bind = \(none\)" "metrics off"
 h_stop "$holder"
+
+h_step "certificate files missing (exit 2, as other bad configuration), before the database"
+"$H_ADMIN" certs --dir "$H_DIR/certs" >"$H_LOGS/certs.log" 2>&1 || h_fail "recsign certs failed"
+mkdir -p "$H_DIR/no-certs" "$H_DIR/worker-only"
+cp -p "$H_DIR/certs/worker.cert" "$H_DIR/certs/worker.cert_secret" "$H_DIR/worker-only/"
+for level in info error; do
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --certs "$H_DIR/no-certs"
+    err_says "cannot load certificate .*/no-certs/ventilator.cert .*; expected" "the missing certificate"
+    expect 2 "$level" "$H_KEYCOORD" --db "$nodb" --certs "$H_DIR/no-certs"
+    expect 2 "$level" "$H_SINK" --db "$nodb" --certs "$H_DIR/no-certs"
+    expect 2 "$level" "$H_WORKER" --master-key "$H_DIR/master.key" --certs "$H_DIR/no-certs"
+    # Its own certificate there, the services' public ones not.
+    expect 2 "$level" "$H_WORKER" --master-key "$H_DIR/master.key" --certs "$H_DIR/worker-only"
+    err_says "cannot load the ventilator's public certificate .*; expected" "the missing public certificate"
+done
 echo "$RS_PROG: ok: $checks bad inputs refused cleanly"

@@ -55,7 +55,13 @@ int main(int argc, char **argv)
     kc_metrics_register();
     if (rs_process_metrics(&config, &metrics) != 0)
         return RS_EXIT_RUNTIME;
-    kc_store_t *store = kc_store_new(rs_config_str(&config, "db"), true, err, sizeof err);
+    /* Before the database: bad configuration is said first. */
+    kc_store_t *store = NULL;
+    security = rs_process_security(&config, "keycoord", true, NULL, &exit_code);
+    if (!security)
+        goto out;
+    exit_code = RS_EXIT_RUNTIME;
+    store = kc_store_new(rs_config_str(&config, "db"), true, err, sizeof err);
     if (!store) {
         rs_error("%s", err);
         goto out;
@@ -78,9 +84,6 @@ int main(int argc, char **argv)
     /* ROUTER drops replies to unknown peers silently unless MANDATORY is
      * set; with it a send to a vanished holder fails at once and its grant
      * is voided. A zero send timeout keeps a stuck peer from blocking us. */
-    security = rs_process_security(&config, "keycoord", true);
-    if (!security)
-        goto out;
     const rs_socket_opts_t router_opts = { .sndhwm = 10000, .rcvhwm = 10000,
                                            .max_msg_bytes = RS_LEASE_REQ_MAX_BYTES };
     router = rs_socket_new(ZMQ_ROUTER, rs_config_str(&config, "bind"), RS_BIND, &router_opts,

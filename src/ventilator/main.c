@@ -75,7 +75,13 @@ int main(int argc, char **argv)
     vent_metrics_register();
     if (rs_process_metrics(&config, &metrics) != 0)
         return RS_EXIT_RUNTIME;
-    vent_store_t *store = vent_store_new(rs_config_str(&config, "db"), follow, err, sizeof err);
+    /* Before the database: bad configuration is said first. */
+    vent_store_t *store = NULL;
+    security = rs_process_security(&config, "ventilator", true, NULL, &exit_code);
+    if (!security)
+        goto out;
+    exit_code = RS_EXIT_RUNTIME;
+    store = vent_store_new(rs_config_str(&config, "db"), follow, err, sizeof err);
     if (!store) {
         rs_error("%s", err);
         goto out;
@@ -96,9 +102,6 @@ int main(int argc, char **argv)
     /* A small per-worker queue keeps batches here until a thread is free to
      * take them and bounds what is lost when a worker dies. At the mark the
      * send blocks: that is the pipeline's flow control. */
-    security = rs_process_security(&config, "ventilator", true);
-    if (!security)
-        goto out;
     /* A PUSH socket receives nothing: any message from a peer is hostile. */
     /* Little queued per worker thread, in ZeroMQ and in the kernel: a
      * batch waits here, where whichever thread is free next takes it, not
