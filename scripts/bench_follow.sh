@@ -59,6 +59,10 @@
 #               commit (the tail), CPU seconds of ventilator,
 #               sink, worker, keycoord, PostgreSQL and the client, other load
 #   follow.md   the table printed at the end
+#   follow-stages.csv  per scenario, p50 and p99 of three stages of each
+#               record's latency: insert commit -> its lease's grant,
+#               grant -> the sink's COPY (signatures.signed_at), COPY ->
+#               the signature's commit (ms)
 #   follow-logs/ every process's log (batch/ and follow/: the two runs')
 set -euo pipefail
 
@@ -155,6 +159,8 @@ rs_proc_start ventilator "$logs/follow/ventilator.log" \
 pid_vent=$RS_LAST_PID
 next_id=$((batch_records + 1))
 
+stages_csv="$out_dir/follow-stages.csv"
+echo "kind,rate_asked,rows,grant_p50_ms,grant_p99_ms,copy_p50_ms,copy_p99_ms,commit_p50_ms,commit_p99_ms" >"$stages_csv"
 echo "kind,rate_asked,rows,records,insert_rate,p50_ms,p99_ms,max_ms,unsigned_at_stop,backlog_growth_per_s,tail_s,ventilator_cpu_s,sink_cpu_s,worker_cpu_s,keycoord_cpu_s,postgres_cpu_s,client_cpu_s,other_load" >"$csv"
 
 # scenario KIND RATE ROWS SECONDS: one client run; appends a row to
@@ -229,6 +235,30 @@ scenario() {
         "$achieved" "$p50" "$p99" "$pmax" "$unsigned_at_stop" "$growth" "$drain" "${cpu[0]}" "${cpu[1]}" "${cpu[2]}" \
         "${cpu[3]}" "$pg_cpu" "$client_cpu" "$other" >>"$csv"
     rs_say "  inserted $inserted at $achieved/s; latency ms p50 $p50, p99 $p99, max $pmax; $unsigned_at_stop unsigned at the stop, the last signed $drain s after the last insert"
+    # Where the time goes, per record, in three stages cut by the lease's
+    # grant (the keycoord's event time) and signed_at (the sink's clock just
+    # before its COPY): insert commit -> grant (notification, the
+    # ventilator's read and linger, the batch's way to a worker thread, the
+    # lease request), grant -> COPY (signing, the push, the sink's wait for
+    # its flush), COPY -> commit (the COPY and its commit).
+    local stages
+    stages="$(rs_psql "$db_url" -F ' ' -c "
+        with t as (select extract(epoch from l.granted_at - pg_xact_commit_timestamp(r.xmin)) * 1000 as a,
+                          extract(epoch from s.signed_at - l.granted_at) * 1000 as b,
+                          extract(epoch from pg_xact_commit_timestamp(s.xmin) - s.signed_at) * 1000 as c
+                   from records r join signatures s on s.record_id = r.id join leases l on l.id = s.lease_id
+                   where r.id between $first and $last)
+        select concat_ws(' ', round(percentile_cont(0.5) within group (order by a)::numeric, 1),
+                              round(percentile_cont(0.99) within group (order by a)::numeric, 1),
+                              round(percentile_cont(0.5) within group (order by b)::numeric, 1),
+                              round(percentile_cont(0.99) within group (order by b)::numeric, 1),
+                              round(percentile_cont(0.5) within group (order by c)::numeric, 1),
+                              round(percentile_cont(0.99) within group (order by c)::numeric, 1))
+        from t")"
+    local a50 a99 b50 b99 c50 c99
+    read -r a50 a99 b50 b99 c50 c99 <<<"$stages"
+    rs_say "  stages ms p50/p99: commit -> lease grant $a50/$a99, grant -> sink's COPY $b50/$b99, COPY -> commit $c50/$c99"
+    echo "$kind,$rate,$rows,$a50,$a99,$b50,$b99,$c50,$c99" >>"$stages_csv"
     # Sustained: the client kept 95 % of the rate, and the backlog grew
     # by less than 5 % of the rate over the second half.
     rs_say "  backlog half way $mid_backlog, at the stop $unsigned_at_stop: growing by $growth records/s"

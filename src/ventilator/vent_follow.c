@@ -20,6 +20,14 @@
 /* Pages one watch reads at most, so that a tick stays short when much is
  * in flight (the watermark climbs that far per tick). */
 #define S_WATCH_PAGES 8
+/* At a trickle (at most this many batches in flight), a notification also
+ * runs the watch at once, at most every S_QUICK_WATCH_MS: a record
+ * committed below the cursor (concurrent writers commit out of id order,
+ * and at a trickle most records are such) leaves then, not at the next
+ * 50 ms tick. Under load the in-flight set is larger and the watch keeps
+ * its period, so that its cost does not grow with the notifications. */
+#define S_QUICK_WATCH_BATCHES 4
+#define S_QUICK_WATCH_MS 5
 /* Pages one read above the cursor takes at most, so that the watch, the
  * linger and notifications get their turn while a large backlog is read
  * (the loop reads on at once). */
@@ -71,6 +79,7 @@ typedef struct {
     int64_t next_quick_sweep_us; /* no sweep for missed_above before this */
     uint64_t connections;    /* the store's connection count at the last read above */
     int64_t now_us;          /* the time of the scan under way */
+    int64_t watched_us;      /* when the last watch ran */
     uint64_t redispatched, found_late, found_swept;
     uint64_t refused_seen;   /* reads of records over the payload limit (refused, not sent) */
     uint64_t late_logged;    /* found_late when last logged */
@@ -213,6 +222,7 @@ static int s_watch(s_follow_t *self)
     if (!self->have_cursor)
         return 0;
     self->now_us = rs_mono_us();
+    self->watched_us = self->now_us;
     self->stalled = self->now_us - self->mark_since_us
                     >= (int64_t) self->config->redispatch_ms * 1000;
     const vent_scan_range_t range = { .from = self->watermark, .from_inclusive = true,
@@ -397,6 +407,11 @@ vent_run_end_t vent_follow_run(zsock_t *push, vent_store_t *store,
                 self.missed_above = true;
         }
         now = rs_mono_us();
+        if (rc == 0 && notified > 0
+            && vent_inflight_count(self.inflight)
+                   <= (size_t) S_QUICK_WATCH_BATCHES * config->batch_size
+            && now - self.watched_us >= S_QUICK_WATCH_MS * 1000)
+            rc = s_watch(&self);
         if (rc == 0 && self.missed_above && now >= self.next_quick_sweep_us) {
             self.missed_above = false;
             self.next_quick_sweep_us = now + S_WATCH_MS * 1000;
