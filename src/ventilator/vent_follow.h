@@ -15,7 +15,9 @@
  *    ids were read) is sent at once, one sent more than redispatch_ms ago is
  *    sent again (a batch was lost on the way). The in-flight set tells the
  *    two apart, so re-dispatch is per record and works while new records
- *    keep arriving;
+ *    keep arriving. At a trickle (at most 4 batches in flight) a
+ *    notification runs the watch at once, at most every 5 ms, so that a
+ *    record committed below the cursor does not wait for the tick;
  *  - when more is in flight than the in-flight set holds (config's
  *    inflight_max: a backlog larger than the set, or inserts faster than
  *    signing), reading goes on past the set as a batch run's pass does:
