@@ -28,17 +28,19 @@ vent=$H_VENT_PID vent_log=$H_VENT_LOG
 h_wait_until 60 "the first backlog signed" all_signed
 h_log_has "$vent_log" "following inserted records" "the ventilator's switch to follow mode"
 
-# Four writers taking ids from one sequence, as applications do: their
-# transactions interleave ids and commit out of id order. (Ids chosen by
-# hand could also go, in a transaction that begins after the watermark
-# passed, below it: only the sweep finds those, by design.)
+# Four writers taking ids from one sequence, as applications do, each
+# transaction holding its ids a moment before it commits: they commit out
+# of id order, and records turn up below the cursor while the set is full.
+# (Ids chosen by hand could also go, in a transaction that begins after the
+# watermark passed them, below it: only the sweep finds those, by design.)
 h_step "$((txns * per_txn)) records in $txns transactions of $per_txn by 4 writers, $((txns * per_txn / inflight))x the in-flight set"
 h_sql "CREATE SEQUENCE overload_ids START 1000" >/dev/null
 writer() {
     local w="$1" t
     for ((t = w; t < txns; t += 4)); do
-        h_sql "INSERT INTO records SELECT nextval('overload_ids'), decode(md5(g::text), 'hex')
-               FROM generate_series(1, $per_txn) g" >/dev/null || return 1
+        h_sql "BEGIN; INSERT INTO records SELECT nextval('overload_ids'), decode(md5(g::text), 'hex')
+               FROM generate_series(1, $per_txn) g; SELECT pg_sleep(0.$(( (t * 7) % 4 ))); COMMIT" \
+            >/dev/null || return 1
     done
 }
 pids=()
