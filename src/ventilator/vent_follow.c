@@ -265,7 +265,8 @@ static int s_watch(s_follow_t *self)
     vent_inflight_prune_below(self->inflight, mark);
     if (self->passing && mark > self->pass_to)
         self->passing = false; /* the whole pass is signed */
-    /* Follow mode's backlog: records sent and not yet seen signed. */
+    /* Follow mode's backlog: records tracked in flight (sent and not yet
+     * seen signed; those sent past a full set are not counted). */
     rs_metric_set(vent_metrics.watermark, mark);
     rs_metric_set(vent_metrics.backlog, (int64_t) vent_inflight_count(self->inflight));
     return s_reread_passed(self, xmin);
