@@ -62,9 +62,11 @@ rs_pg_promote "$H_PG_STANDBY" || h_fail "could not promote the standby"
 h_step "the standby is the primary now"
 h_wait_ventilator 120
 
-for log in "$H_LOGS/keycoord.log" "$H_LOGS/ventilator-1.log"; do
-    h_log_has "$log" "database connection re-established" "$(basename "$log" .log) did not reconnect"
-done
+h_log_has "$H_LOGS/ventilator-1.log" "database connection re-established" "the ventilator did not reconnect"
+# The keycoord's lock went with the primary: it steps down and leads again,
+# in a new term, on the promoted server.
+h_log_has "$H_LOGS/keycoord.log" "leading as epoch 2 " "the keycoord's new term on the promoted server"
+h_eq "$(h_sql 'select epoch from keycoord_state')" 2 "keycoord epoch on the promoted server"
 h_log_has "$H_SINK_LOG" "a database server accepts writes now; connected" "the new sink's connection after the promotion"
 h_eq "$(h_sql 'select pg_is_in_recovery()')" f "the admin CLI's server is the new primary"
 h_eq "$(h_sql "select current_setting('unix_socket_directories')")" "$H_PG_STANDBY" "the admin CLI's server"
