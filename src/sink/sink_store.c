@@ -288,6 +288,18 @@ static void s_keep_held(sink_store_t *self)
     self->row_count = row_count;
 }
 
+/* A segment's place in a COPY. */
+typedef struct {
+    int64_t first; /* its first record id */
+    size_t index;  /* in self->segments */
+} s_order_t;
+
+static int s_cmp_order(const void *a, const void *b)
+{
+    const s_order_t *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first ? 1 : (x->index > y->index) - (x->index < y->index);
+}
+
 /* Streams the allowed rows into `table`. Returns 0, 1 when the COPY hit
  * the primary key (rows already stored) or was chosen as a deadlock's
  * victim, -1 on another failure. Several sinks may write at once: a COPY
@@ -304,13 +316,28 @@ static int s_copy(sink_store_t *self, const char *sql)
         rs_error("COPY failed to start: %s", rs_db_error(s_conn(self)));
         return -1;
     }
-    int ok = PQputCopyData(s_conn(self), (const char *) s_copy_header, sizeof s_copy_header) == 1;
-    for (size_t i = 0; ok && i < self->segment_count; i++) {
-        const s_segment_t *seg = &self->segments[i];
-        if (seg->verdict == S_ALLOW)
-            ok = PQputCopyData(s_conn(self), (const char *) self->rows + seg->offset,
-                               (int) seg->size) == 1;
+    /* The segments in the order of their first record (a worker's rows
+     * come in record order within a batch): two sinks' COPYs then take
+     * their rows' locks in much the same order, which keeps deadlocks
+     * between them rare. The buffer itself keeps its order (s_keep_held
+     * relies on it). */
+    s_order_t *order = malloc((self->segment_count + 1) * sizeof *order);
+    size_t allowed = 0;
+    for (size_t i = 0; order && i < self->segment_count; i++)
+        if (self->segments[i].verdict == S_ALLOW)
+            order[allowed++] = (s_order_t) {
+                .first = (int64_t) rs_get_u64(self->rows + self->segments[i].offset + 6),
+                .index = i,
+            };
+    if (order)
+        qsort(order, allowed, sizeof *order, s_cmp_order);
+    int ok = order && PQputCopyData(s_conn(self), (const char *) s_copy_header, sizeof s_copy_header) == 1;
+    for (size_t k = 0; ok && k < allowed; k++) {
+        const s_segment_t *seg = &self->segments[order[k].index];
+        ok = PQputCopyData(s_conn(self), (const char *) self->rows + seg->offset, (int) seg->size)
+             == 1;
     }
+    free(order);
     ok = ok && PQputCopyData(s_conn(self), (const char *) s_copy_trailer, sizeof s_copy_trailer) == 1;
     if (PQputCopyEnd(s_conn(self), ok ? NULL : "the sink could not send its rows") != 1)
         ok = 0;
