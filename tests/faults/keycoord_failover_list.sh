@@ -18,9 +18,7 @@ h_fault_options "$ttl" 1500 4000
 h_start_db
 h_init --keys "$keys" --records "$records"
 h_worker_endpoints
-kc2_port=""
-h_free_port kc2_port || h_fail "no free port (see the line above)"
-kc2="tcp://127.0.0.1:$kc2_port"
+h_extra_endpoint kc2
 h_start_keycoord
 first_kc=$H_KC_PID
 h_start_sink

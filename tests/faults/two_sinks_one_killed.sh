@@ -16,11 +16,10 @@ h_start_db
 h_init --keys "$keys" --records "$records"
 h_sql "create schema scratch" >/dev/null   # saved rows, out of the contract's way
 h_worker_endpoints
-sink_b_port="" ma="" mb=""
-h_free_port sink_b_port || h_fail "no free port (see the line above)"
+ma="" mb=""
+h_extra_endpoint sink_b
 h_free_port ma || h_fail "no free port (see the line above)"
 h_free_port mb || h_fail "no free port (see the line above)"
-sink_b="tcp://127.0.0.1:$sink_b_port"
 h_start_keycoord
 h_start_sink --metrics-bind "127.0.0.1:$ma"
 sink_a_log=$H_SINK_LOG

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ventilator_standby.sh [follow]: a second ventilator started while one
+# ventilator_standby.sh [follow|lock_lost]: a second ventilator started while one
 # leads waits as a standby: one log line, nothing bound (its endpoint, the
 # second of the workers' --ventilator list, refuses connections), the
 # lock tried again and again. One started with an explicit batch size other
@@ -10,6 +10,11 @@
 # ventilators, pull from it by themselves. The run completes with one
 # signature per record. With `follow`, both run --follow, records are
 # inserted after the takeover and signed too, and SIGTERM ends the run.
+# With `lock_lost`, the leader is not killed: it is paused (SIGSTOP) and
+# its database session, which holds the lock, is cut (pg_terminate_backend),
+# as when its host drops off the network; the standby takes over; resumed,
+# the old leader finds the lock taken on reconnecting, says so and stops
+# with exit status 1 instead of dispatching beside the new leader.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
 mode="${1:-batch}"
@@ -21,9 +26,7 @@ follow=()
 h_start_db
 h_init --keys "$keys" --records "$records"
 h_worker_endpoints
-vent2_port=""
-h_free_port vent2_port || h_fail "no free port (see the line above)"
-vent2="tcp://127.0.0.1:$vent2_port"
+h_extra_endpoint vent2
 h_start_keycoord
 h_start_sink
 # Paced (2 x 3,000 signatures/s: about 10 s for the run), so that the
@@ -31,7 +34,7 @@ h_start_sink
 h_start_worker 1 --max-rate 3000 --ventilator "$H_EP_VENT,$vent2"
 h_start_worker 1 --max-rate 3000 --ventilator "$H_EP_VENT, $vent2"
 h_start_ventilator "$batch" "${follow[@]}"
-leader=$H_VENT_PID
+leader=$H_VENT_PID leader_log=$H_VENT_LOG
 h_wait_sql "select count(*) from runs where finished_at is null" 1 "the leader's run"
 run="$(h_sql 'select id from runs')"
 
@@ -45,21 +48,38 @@ h_log_has "$H_LOGS/refused.log" "run $run is unfinished with batch size $batch.*
     "the refusal names the run's batch size"
 
 h_step "a standby without --batch-size on $vent2"
-rs_proc_start ventilator-standby "$H_LOGS/ventilator-standby.log" \
-    "${H_RUN[@]}" "$H_VENTILATOR" --db "$H_DB" --bind "$vent2" "${H_VENT_OPTS[@]}" "${follow[@]}"
-standby=$RS_LAST_PID standby_log="$H_LOGS/ventilator-standby.log"
+h_start_standby_ventilator "$vent2" "${follow[@]}"
+standby=$H_STANDBY_PID standby_log=$H_STANDBY_LOG
 h_wait_until 20 "the standby's line" grep -q "standby: another recsign-ventilator leads run $run (batch size $batch)" "$standby_log"
 h_eq "$(grep -c 'standby:' "$standby_log")" 1 "standby lines"
 # Bound to nothing while it waits: its endpoint refuses connections.
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$vent2_port") 2>/dev/null; }
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/${vent2##*:}") 2>/dev/null; }
 if listening; then h_fail "the standby listens on $vent2 before it leads"; fi
 
 h_wait_signed 5000 30
 h_check_mid_run
-h_kill "$leader"
+if [[ "$mode" == lock_lost ]]; then
+    h_step "pause the leader and cut its database session"
+    kill -STOP "$leader"
+    cut="$(h_sql "select count(pg_terminate_backend(l.pid)) from pg_locks l join pg_stat_activity a using (pid)
+                  where l.locktype = 'advisory' and l.granted and a.application_name = 'recsign-ventilator'")"
+    h_eq "$cut" 1 "ventilator lock sessions cut"
+else
+    h_kill "$leader"
+fi
 h_wait_until 20 "the standby to take over" grep -q "took the ventilator lock" "$standby_log"
 h_log_has "$standby_log" "resuming run $run with batch size $batch" "the standby's run"
 h_wait_until 10 "the new leader to listen on $vent2" listening
+if [[ "$mode" == lock_lost ]]; then
+    h_step "resume the old leader"
+    kill -CONT "$leader"
+    rc=0
+    rs_wait_proc "$leader" 60 || rc=$?
+    h_eq "$rc" 0 "the old leader's exit within 60 s"
+    h_eq "$RS_WAIT_STATUS" 1 "the old leader's exit status"
+    h_log_has "$leader_log" "ERROR lost the ventilator lock: another recsign-ventilator took run $run over" \
+        "the old leader's last word"
+fi
 H_VENT_PID=$standby H_VENT_LOG=$standby_log H_VENT_T0="$(date +%s%N)"
 
 if [[ "$mode" == follow ]]; then
