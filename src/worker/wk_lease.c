@@ -40,8 +40,8 @@ static int s_open(wk_lease_client_t *self, char *err, size_t err_size)
     const rs_socket_opts_t opts = { .sndhwm = 16, .rcvhwm = 16,
                                     .max_msg_bytes = RS_LEASE_REP_MAX_BYTES,
                                     .wait_ms = WK_LEASE_STOP_WAIT_MS };
-    self->dealer = rs_socket_new(ZMQ_DEALER, wk_lease_client_endpoint(self), RS_CONNECT, &opts, self->security,
-                                 "keycoord", err, err_size);
+    self->dealer = rs_socket_new(ZMQ_DEALER, wk_lease_client_endpoint(self), RS_CONNECT, &opts,
+                                 self->security, "keycoord", err, err_size);
     if (!self->dealer)
         return -1;
     if (!rs_security_plain(self->security))
