@@ -32,7 +32,7 @@ static rs_opt_t s_opts[] = {
       .help = "ventilator endpoint to pull batches from, or a comma-separated list: pulls from every one" },
     { .name = "keycoord", .env = "RECSIGN_KEYCOORD_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT_LIST,
       .fallback = "tcp://localhost:5559",
-      .help = "keycoord endpoint to lease keys from, or a comma-separated list: uses the one that answers, moving to the next after 2 unanswered requests" },
+      .help = "keycoord endpoint to lease keys from, or a comma-separated list: uses the one that answers, moving to the next after 2 unanswered requests spanning a lease TTL" },
     { .name = "sink", .env = "RECSIGN_SINK_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT_LIST,
       .fallback = "tcp://localhost:5558",
       .help = "sink endpoint to push signatures to, or a comma-separated list: spreads them over every one that is up" },

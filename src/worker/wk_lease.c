@@ -14,6 +14,8 @@ struct wk_lease_client_t {
     rs_endpoints_t endpoints;
     size_t current;         /* the endpoint in use */
     int unanswered;         /* attempts in a row it left unanswered */
+    int64_t unanswered_since; /* monotonic: when the first of them was sent */
+    uint32_t ttl_ms;        /* the lease TTL the keycoord last told (0: not yet) */
     int failover_attempts;  /* after this many, the next endpoint is tried */
     bool moved;             /* moved since an endpoint last answered */
     rs_security_t *security;
@@ -88,12 +90,21 @@ const char *wk_lease_client_endpoint(const wk_lease_client_t *self)
     return self->endpoints.items[self->current];
 }
 
-/* Counts an unanswered attempt; after failover_attempts of them in a row,
- * moves to the next endpoint of the list (the socket is reopened by the
- * caller, as after any unanswered attempt). */
-static void s_unanswered(wk_lease_client_t *self)
+/* Counts an unanswered attempt, sent at sent_us; after failover_attempts
+ * of them in a row, spanning at least one lease TTL, moves to the next
+ * endpoint of the list (the socket is reopened by the caller, as after any
+ * unanswered attempt). The TTL because a keycoord that has just taken the
+ * lead after an unclean stop grants nothing for one TTL (and a held key
+ * comes free within one): a worker must not leave the live keycoord for a
+ * dead one meanwhile. */
+static void s_unanswered(wk_lease_client_t *self, int64_t sent_us)
 {
-    if (self->endpoints.count < 2 || ++self->unanswered < self->failover_attempts)
+    if (self->endpoints.count < 2)
+        return;
+    if (self->unanswered++ == 0)
+        self->unanswered_since = sent_us;
+    if (self->unanswered < self->failover_attempts
+        || rs_mono_us() - self->unanswered_since < (int64_t) self->ttl_ms * 1000)
         return;
     const char *from = wk_lease_client_endpoint(self);
     self->current = (self->current + 1) % self->endpoints.count;
@@ -239,6 +250,8 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
         self->refused = rc == S_AWAIT_REFUSED;
         if (rc == S_AWAIT_REPLY) {
             s_answered(self);
+            if (rep->ttl_ms > 0)
+                self->ttl_ms = rep->ttl_ms;
             *sent_mono_us = sent;
             return 0;
         }
@@ -266,7 +279,7 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
                    "keycoord at %s has not answered %d attempts of %d ms; reconnecting",
                    wk_lease_client_endpoint(self), attempt, self->timeout_ms);
         /* A keycoord that refuses us is no more use than a silent one. */
-        s_unanswered(self);
+        s_unanswered(self, sent);
         s_close(self);
     }
     return -1;

@@ -5,7 +5,8 @@
  * retry as the same request. Given several keycoord endpoints (only one
  * keycoord leads at a time; a standby binds nothing until it leads), it
  * talks to one of them, keeps it while it answers, and moves to the next
- * in the list after `failover_attempts` unanswered attempts in a row (the
+ * in the list after `failover_attempts` unanswered attempts in a row,
+ * spanning at least one lease TTL (the
  * guide's Freelance pattern, model 1: try each server in turn). Moving is
  * safe for the same reason: every lease request names its holder, and a
  * new leader knows the open leases from the lease log. */
@@ -27,15 +28,18 @@ typedef struct wk_lease_client_t wk_lease_client_t;
 #define WK_LEASE_STOP_WAIT_MS 1000
 
 /* Unanswered attempts in a row after which a worker thread moves to the
- * next keycoord of its list. One is the guide's model 1; two, because a
- * keycoord with no free key answers a holder only when a key frees up,
- * which under contention may take longer than one request timeout. */
+ * next keycoord of its list, provided they span at least one lease TTL
+ * (as the keycoord last told it). One attempt is the guide's model 1; two,
+ * and the TTL, because a keycoord with no free key answers a holder only
+ * when a key frees up (within one TTL), and one that took the lead after
+ * an unclean stop grants nothing for one TTL. */
 #define WK_LEASE_FAILOVER_ATTEMPTS 2
 
 /* endpoints: one keycoord endpoint or a comma-separated list of them
  * (rs_endpoints). timeout_ms: how long one attempt waits for its reply.
  * failover_attempts (>= 1): unanswered attempts in a row on one endpoint
- * before the next is tried (meaningless with a single endpoint). Borrows
+ * before the next is tried, once they span the lease TTL of the last
+ * reply (meaningless with a single endpoint). Borrows
  * security (it must outlive the client). Returns NULL with a reason in err
  * when an endpoint is unusable. */
 wk_lease_client_t *wk_lease_client_new(const char *endpoints, int timeout_ms,
