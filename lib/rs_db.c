@@ -3,11 +3,17 @@
 #include "rs_bytes.h"
 #include "rs_log.h"
 
+#include <czmq.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* How often a service that finds only read-only servers at start-up tries
+ * again: a promotion takes about a second (pg_ctl promote), a failover
+ * manager's detection a few more. */
+#define S_READ_ONLY_RETRY_MS 1000
 
 static void s_one_line(char *s)
 {
@@ -83,7 +89,28 @@ int rs_db_mask_conninfo(const char *conninfo, char *out, size_t out_size)
     return masked;
 }
 
-PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_size)
+/* How many servers url names (libpq's multi-host lists: host=a,b or
+ * postgresql://a,b/...); 1 when it names one or none, or cannot be read. */
+static int s_host_count(const char *url)
+{
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    int count = 1;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (o->val && (!strcmp(o->keyword, "host") || !strcmp(o->keyword, "hostaddr"))) {
+            int here = 1;
+            for (const char *c = o->val; *c; c++)
+                here += *c == ',';
+            if (here > count)
+                count = here;
+        }
+    PQconninfoFree(opts);
+    return count;
+}
+
+/* Connects to url as `app`. tsa_default is libpq's target_session_attrs
+ * unless url sets its own; tsa_forced overrides url's (NULL: neither). */
+static PGconn *s_connect(const char *url, const char *app, const char *tsa_default,
+                         const char *tsa_forced, char *err, size_t err_size)
 {
     if (!url || !*url) {
         snprintf(err, err_size, "no database URL given; expected --db or RECSIGN_DB_URL, e.g. postgresql://user@host/dbname");
@@ -96,12 +123,48 @@ PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_si
         snprintf(err, err_size, "the database connection string (--db or RECSIGN_DB_URL) is not one libpq can read; expected a postgresql:// URL or keyword=value pairs (values with spaces in single quotes, quotes inside them as \\')");
         return NULL;
     }
-    const char *keys[] = { "dbname", "application_name", "connect_timeout", NULL };
-    /* libpq's connect_timeout, in seconds: a connection attempt blocks
-     * the caller this long at most, and a stop request waits for it, so it
+    /* libpq reads these in order and the last value of a keyword wins;
+     * dbname is expanded in place: a keyword before it is a default the
+     * connection string may override, one after it overrides the string. */
+    const char *keys[12], *values[12];
+    int n = 0;
+    if (tsa_default) {
+        keys[n] = "target_session_attrs";
+        values[n++] = tsa_default;
+    }
+    /* Defaults the string may override: a server whose host vanished (no
+     * reset, no answer; the primary's host lost) is given up on within
+     * seconds rather than the kernel's minutes, so that a failover is
+     * followed: unacknowledged data for 10 s (tcp_user_timeout, in ms),
+     * or an idle session's keepalive probes unanswered for 10 + 3 x 2 s.
+     * libpq ignores them on unix sockets. */
+    static const char *const s_tcp_keys[] = { "tcp_user_timeout", "keepalives_idle",
+                                             "keepalives_interval", "keepalives_count" };
+    static const char *const s_tcp_values[] = { "10000", "10", "2", "3" };
+    for (size_t i = 0; i < sizeof s_tcp_keys / sizeof s_tcp_keys[0]; i++) {
+        keys[n] = s_tcp_keys[i];
+        values[n++] = s_tcp_values[i];
+    }
+    keys[n] = "dbname";
+    values[n++] = url;
+    keys[n] = "application_name";
+    values[n++] = app;
+    /* libpq's connect_timeout, in seconds, applies to each host tried: a
+     * connection attempt blocks the caller up to 4 s in all (2 s a host at
+     * the least, libpq's minimum), and a stop request waits for it, so it
      * stays within the 5 s in which a process must obey SIGTERM
      * (docs/RELIABILITY.md, "Signals"); every caller retries with backoff. */
-    const char *values[] = { url, app, "4", NULL };
+    char timeout[16];
+    int hosts = s_host_count(url);
+    snprintf(timeout, sizeof timeout, "%d", hosts > 2 ? 2 : 4 / hosts);
+    keys[n] = "connect_timeout";
+    values[n++] = timeout;
+    if (tsa_forced) {
+        keys[n] = "target_session_attrs";
+        values[n++] = tsa_forced;
+    }
+    keys[n] = NULL;
+    values[n] = NULL;
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (!conn) {
         snprintf(err, err_size, "cannot connect to %s: out of memory", masked);
@@ -116,6 +179,72 @@ PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_si
         return NULL;
     }
     return conn;
+}
+
+PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_size)
+{
+    return s_connect(url, app, "read-write", NULL, err, err_size);
+}
+
+/* 1 when the session may not write (a hot standby, or
+ * default_transaction_read_only), 0 when it may, -1 when the query failed. */
+static int s_read_only(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "SHOW transaction_read_only");
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        rc = strcmp(PQgetvalue(res, 0, 0), "on") == 0;
+    PQclear(res);
+    return rc;
+}
+
+/* rs_db_connect_writable; without `classify`, a failed connection is not
+ * tried again to learn whether a read-only server answers (-1 then): a
+ * service that retries anyway need not wait twice the connect_timeout. */
+static int s_connect_writable(const char *url, const char *app, PGconn **out, bool classify,
+                              char *err, size_t err_size)
+{
+    *out = rs_db_connect(url, app, err, err_size);
+    if (*out) {
+        int ro = s_read_only(*out);
+        if (ro == 0)
+            return 0;
+        char masked[1024];
+        rs_db_mask_conninfo(url, masked, sizeof masked);
+        if (ro < 0)
+            snprintf(err, err_size, "cannot ask database %s whether it accepts writes: %s", masked,
+                     rs_db_error(*out));
+        else
+            snprintf(err, err_size, "database %s is read-only (a hot standby, or target_session_attrs"
+                     " other than read-write); expected a primary", masked);
+        PQfinish(*out);
+        *out = NULL;
+        return ro < 0 ? -1 : RS_DB_READ_ONLY;
+    }
+    /* No primary among the servers: is any of them a standby (a failover
+     * under way, or not yet promoted)? Then this is "not yet", not an
+     * error; libpq's own reason stays in err. */
+    if (!classify)
+        return -1;
+    char probe_err[64];
+    PGconn *probe = s_connect(url, app, NULL, "any", probe_err, sizeof probe_err);
+    if (!probe)
+        return -1;
+    int ro = s_read_only(probe);
+    PQfinish(probe);
+    if (ro != 1)
+        return -1;
+    char masked[1024];
+    rs_db_mask_conninfo(url, masked, sizeof masked);
+    snprintf(err, err_size, "every server of %s that answers is read-only (a hot standby not yet "
+             "promoted?); expected a primary", masked);
+    return RS_DB_READ_ONLY;
+}
+
+int rs_db_connect_writable(const char *url, const char *app, PGconn **out, char *err,
+                           size_t err_size)
+{
+    return s_connect_writable(url, app, out, true, err, err_size);
 }
 
 int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
@@ -150,6 +279,17 @@ int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
     return 0;
 }
 
+/* True when the server told this session that it no longer accepts
+ * writes: PostgreSQL 14 and later report both settings to the client as
+ * they change (an operator or a failover manager fencing a primary with
+ * default_transaction_read_only); older servers report neither. */
+static bool s_turned_read_only(PGconn *conn)
+{
+    const char *ro = PQparameterStatus(conn, "default_transaction_read_only");
+    const char *standby = PQparameterStatus(conn, "in_hot_standby");
+    return (ro && !strcmp(ro, "on")) || (standby && !strcmp(standby, "on"));
+}
+
 struct rs_db_link_t {
     PGconn *conn;
     char *url;
@@ -158,13 +298,14 @@ struct rs_db_link_t {
     void *arg;
 };
 
-static int s_link_open(rs_db_link_t *self, char *err, size_t err_size)
+/* Returns 0, RS_DB_READ_ONLY or -1, as s_connect_writable. */
+static int s_link_open(rs_db_link_t *self, bool classify, char *err, size_t err_size)
 {
     if (self->conn)
         PQfinish(self->conn);
-    self->conn = rs_db_connect(self->url, self->app, err, err_size);
-    if (!self->conn)
-        return -1;
+    int rc = s_connect_writable(self->url, self->app, &self->conn, classify, err, err_size);
+    if (rc != 0)
+        return rc;
     if (rs_db_check_schema(self->conn, err, err_size) != 0
         || (self->setup && self->setup(self->conn, self->arg, err, err_size) != 0)) {
         PQfinish(self->conn);
@@ -185,8 +326,24 @@ rs_db_link_t *rs_db_link_new(const char *url, const char *app, rs_db_setup_fn *s
     }
     self->setup = setup;
     self->arg = arg;
-    if (s_link_open(self, err, err_size) != 0)
+    int rc = s_link_open(self, true, err, err_size);
+    /* Only standbys answer: a failover is under way. Wait for the
+     * promotion (each try bounded by connect_timeout), obeying a stop. */
+    bool waited = false;
+    while (rc == RS_DB_READ_ONLY && !zsys_interrupted) {
+        if (!waited)
+            rs_warn("%s; waiting for one (retrying every %d ms)", err, S_READ_ONLY_RETRY_MS);
+        waited = true;
+        for (int slept = 0; slept < S_READ_ONLY_RETRY_MS && !zsys_interrupted; slept += 100)
+            zclock_sleep(100);
+        rc = s_link_open(self, true, err, err_size);
+    }
+    if (rc == RS_DB_READ_ONLY)
+        snprintf(err, err_size, "stopped while waiting for a database server that accepts writes");
+    if (rc != 0)
         rs_db_link_destroy(&self);
+    else if (waited)
+        rs_info("a database server accepts writes now; connected");
     return self;
 }
 
@@ -210,15 +367,27 @@ const char *rs_db_link_url(const rs_db_link_t *self)
 
 PGconn *rs_db_link_conn(rs_db_link_t *self)
 {
+    /* A session whose server stopped accepting writes still answers
+     * reads, from a server that no longer gets them (the writes go to the
+     * promoted standby): it is down like a broken one, and the owner's
+     * next rs_db_link_ensure replaces it. */
+    if (self->conn && s_turned_read_only(self->conn))
+        return NULL;
     return self->conn;
 }
 
 int rs_db_link_ensure(rs_db_link_t *self)
 {
-    if (self->conn && PQstatus(self->conn) == CONNECTION_OK)
-        return 0;
+    if (self->conn && PQstatus(self->conn) == CONNECTION_OK) {
+        if (!s_turned_read_only(self->conn))
+            return 0;
+        rs_warn("the database server no longer accepts writes; reconnecting to one that does");
+    }
     char err[512];
-    if (s_link_open(self, err, sizeof err) != 0) {
+    /* Read-only (a standby not yet promoted) is "not yet" like any other
+     * failure here: the caller retries with backoff. */
+    int rc = s_link_open(self, false, err, sizeof err);
+    if (rc != 0) {
         rs_warn("database reconnect failed: %s", err);
         return -1;
     }

@@ -11,7 +11,7 @@
 
 /* The schema version this build reads and writes; 'recsign init' migrates
  * a database up to it. */
-#define RS_SCHEMA_VERSION 6
+#define RS_SCHEMA_VERSION 7
 
 /* Writes conninfo, in any form libpq accepts (a postgresql:// URL, or
  * keyword=value pairs with optional spaces around '=', single-quoted values
@@ -24,9 +24,27 @@
  * rs_opt_mask_fn: the mask of every --db option. */
 int rs_db_mask_conninfo(const char *conninfo, char *out, size_t out_size);
 
-/* Connects to url as application `app`. Returns NULL on failure with a
+/* Connects to url as application `app`. url may name several servers
+ * (libpq's multi-host form: host=a,b port=p,q, or postgresql://a:p,b:q/db);
+ * libpq tries them in order. Unless url sets target_session_attrs itself,
+ * it is read-write: libpq skips a server that does not accept writes (a hot
+ * standby), so that after a failover the connection reaches the promoted
+ * server whatever the order of the list. Returns NULL on failure with a
  * one-line reason (URL masked) in err. */
 PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_size);
+
+/* The outcome of rs_db_connect_writable when servers answer but none
+ * accepts writes: not connected yet (a failover is under way). */
+#define RS_DB_READ_ONLY 1
+
+/* Like rs_db_connect, for a service that writes: the session must accept
+ * writes (also when url asks for target_session_attrs=any). Returns 0 with
+ * the connection in *out (the caller owns it); RS_DB_READ_ONLY when only
+ * read-only servers answered (a standby before its promotion: try again
+ * later), or -1 on any other failure, each with *out NULL and a one-line
+ * reason (URL masked) in err. */
+int rs_db_connect_writable(const char *url, const char *app, PGconn **out, char *err,
+                           size_t err_size) __attribute__((warn_unused_result));
 
 /* A connection that can be re-established. Opening it connects, checks
  * the schema, then runs the owner's setup (locks, prepared statements);
@@ -34,16 +52,24 @@ PGconn *rs_db_connect(const char *url, const char *app, char *err, size_t err_si
 typedef int(rs_db_setup_fn)(PGconn *conn, void *arg, char *err, size_t err_size);
 typedef struct rs_db_link_t rs_db_link_t;
 
-/* Returns NULL with a one-line reason in err. setup may be NULL. */
+/* Connects as rs_db_connect_writable. While only read-only servers answer
+ * (a failover under way), waits for one that accepts writes, trying every
+ * second, until zsys_interrupted (a stop request). Returns NULL with a
+ * one-line reason in err. setup may be NULL. */
 rs_db_link_t *rs_db_link_new(const char *url, const char *app, rs_db_setup_fn *setup, void *arg,
                              char *err, size_t err_size);
 void rs_db_link_destroy(rs_db_link_t **self_p);
 /* The URL the link connects to. */
 const char *rs_db_link_url(const rs_db_link_t *self);
-/* The current connection; NULL while it is down. */
+/* The current connection; NULL while it is down, and once its server
+ * reported that it no longer accepts writes (then rs_db_link_ensure
+ * reconnects). */
 PGconn *rs_db_link_conn(rs_db_link_t *self);
 /* Returns 0 when the connection is usable, reconnecting first when it
- * broke; -1 (logged) when that failed. */
+ * broke or its server reported that it no longer accepts writes (to
+ * whichever server of the URL accepts writes now: after a failover, the
+ * promoted one); -1 (logged) when that failed, also when only read-only
+ * servers answered: the caller retries later. */
 int rs_db_link_ensure(rs_db_link_t *self) __attribute__((warn_unused_result));
 
 /* Checks that the database carries schema version RS_SCHEMA_VERSION.

@@ -14,6 +14,13 @@
 #define RS_LEASE_END_RELEASED_SQL "'" RS_LEASE_END_RELEASED "'"
 #define RS_LEASE_END_EXPIRED_SQL "'" RS_LEASE_END_EXPIRED "'"
 
+/* The SQLSTATE with which the database refuses a lease-log write of a
+ * keycoord whose leadership term (epoch) is not the current one
+ * (keycoord_state.epoch): raised by keycoord_fence() and by the triggers
+ * on leases (schema version 7, src/admin/migrate.c); the keycoord reads
+ * it as "deposed". Class RS is recsign's own (PostgreSQL uses none such). */
+#define RS_SQLSTATE_DEPOSED "RS001"
+
 /* A worker thread's holder name, PREFIX/PID/THREAD (PREFIX: the worker's
  * --holder or its host name, at most 80 bytes), into out (out_size bytes,
  * NUL-terminated, truncated if needed). With CURVE the keycoord puts the

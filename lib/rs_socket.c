@@ -2,6 +2,7 @@
 #include "rs_socket.h"
 #include "rs_endpoints.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,10 +68,16 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
     zsock_set_sndtimeo(sock, wait_ms);
     zsock_set_rcvtimeo(sock, wait_ms);
     /* The limit also applies to the CURVE handshake's commands (a few
-     * hundred bytes): never below S_MIN_MAX_MSG_BYTES. */
+     * hundred bytes): never below S_MIN_MAX_MSG_BYTES. libzmq compares it
+     * with the frame on the wire, which CURVE makes longer than the
+     * message: without the overhead a message within 33 bytes of the limit
+     * is refused, and libzmq 4.3 does not reconnect a session it dropped
+     * for a protocol error. */
     int64_t limit = opts->max_msg_bytes <= 0                  ? -1
                     : opts->max_msg_bytes < S_MIN_MAX_MSG_BYTES ? S_MIN_MAX_MSG_BYTES
                                                               : opts->max_msg_bytes;
+    if (limit > 0 && security && !rs_security_plain(security))
+        limit += RS_CURVE_MESSAGE_OVERHEAD;
     zmq_setsockopt(zsock_resolve(sock), ZMQ_MAXMSGSIZE, &limit, sizeof limit);
     if (security
         && (role == RS_BIND ? rs_security_serve(security, sock, err, err_size)
@@ -83,9 +90,11 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
         const char *plain = s_strip_mark(list.items[i], role);
         int rc = role == RS_BIND ? zsock_bind(sock, "%s", plain) : zsock_connect(sock, "%s", plain);
         if (rc == -1) {
+            int failed_errno = zmq_errno();
             snprintf(err, err_size, "cannot %s %s: %s", role == RS_BIND ? "bind" : "connect to",
-                     plain, zmq_strerror(zmq_errno()));
+                     plain, zmq_strerror(failed_errno));
             zsock_destroy(&sock);
+            errno = failed_errno;
             return NULL;
         }
     }

@@ -16,8 +16,9 @@ typedef struct {
     int sndhwm, rcvhwm;    /* messages queued per peer; 0 leaves libzmq's default */
     int sndbuf, rcvbuf;    /* kernel socket buffer bytes; 0 leaves the system's default */
     int linger_ms;         /* how long unsent messages are kept at close */
-    int64_t max_msg_bytes; /* the largest message a peer may send; a peer that announces
-                              more is disconnected before anything is allocated for it */
+    int64_t max_msg_bytes; /* the largest message (its bytes as the application sends
+                              them) a peer may send; a peer that announces more is
+                              disconnected before anything is allocated for it */
     bool immediate;        /* ZMQ_IMMEDIATE: queue messages only to peers whose connection
                               is complete (a connecting PUSH or DEALER then skips a peer
                               that is down instead of queueing for it) */
@@ -26,6 +27,15 @@ typedef struct {
                               send to a peer that is gone, refuses us or is full must give
                               the caller back control, so that SIGTERM is obeyed. */
 } rs_socket_opts_t;
+
+/* What CurveZMQ adds to every message on the wire (RFC 26, the MESSAGE
+ * command): the command name's length byte and "MESSAGE" (8), the short
+ * nonce (8), the box's Poly1305 tag (16) and the flags byte (1). libzmq
+ * checks ZMQ_MAXMSGSIZE against the wire frame, so rs_socket_new adds this
+ * to max_msg_bytes of a CURVE socket: a message of exactly max_msg_bytes
+ * then passes, one byte more does not, with or without CURVE (measured
+ * with libzmq 4.3.4: 33 bytes exactly). */
+#define RS_CURVE_MESSAGE_OVERHEAD 33
 
 /* The default bound on one send or receive, in ms: short enough that a
  * process notices a stop request within a second whatever its peers do. */
@@ -37,7 +47,8 @@ typedef struct {
  * list (rs_endpoints) and connects to every element of it. Security (NULL: plain) is applied before the
  * bind or connect: a bound socket serves with its own certificate, a
  * connecting one authenticates to `peer` (a service name). Returns NULL
- * with the reason in err. */
+ * with the reason in err; when the bind or connect itself failed, errno
+ * is its error (EADDRINUSE: another process has the address). */
 zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
                        const rs_socket_opts_t *opts, rs_security_t *security, const char *peer,
                        char *err, size_t err_size);

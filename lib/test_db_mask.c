@@ -31,6 +31,14 @@ int main(void)
     s_check("host=h sslpassword=secret", 1, "secret", "sslpassword=***");
     s_check("postgresql://u@/d?host=/tmp", 0, "***", "host=/tmp");
     s_check("dbname=recsign host='/tmp/a b'", 0, "***", "host='/tmp/a b'");
+    /* libpq's multi-host forms (a primary and its standbys): every host
+     * and port shown as libpq reads them, the password still hidden. */
+    s_check("host=a,b port=5432,5433 target_session_attrs=read-write dbname=d password=secret", 1,
+            "secret", "password=*** dbname=d host=a,b port=5432,5433 target_session_attrs=read-write");
+    s_check("postgresql://u:secret@a:5432,b:5433/d?target_session_attrs=read-write", 1, "secret",
+            "user=u password=*** dbname=d host=a,b port=5432,5433 target_session_attrs=read-write");
+    s_check("postgresql://u@/d?host=/tmp/p,/tmp/s&target_session_attrs=read-write", 0, "***",
+            "host=/tmp/p,/tmp/s");
     /* Unreadable: nothing of it is shown. */
     s_check("host=h password=se cret", -1, "cret", "not shown");
     s_check("host=h password='secret", -1, "secret", "not shown");

@@ -6,8 +6,9 @@
 #   --keys L         comma-separated key counts (default 1,5,100)
 #   --threads L      comma-separated signing threads of the one worker
 #                    (default 1,2,4)
-#   --repeat N       repetitions of each point; the median is reported
-#                    (default 3)
+#   --repeat N       repetitions of each point; medians are reported with
+#                    their spread (min-max); the targets are judged on at
+#                    least 5 (default 5)
 #   --records N      records signed at each repetition (default 100000) with
 #                    ed25519 and ecdsa-p256 keys
 #   --algorithms L   comma-separated key algorithms, the sweep's outer axis
@@ -16,11 +17,14 @@
 #   --rsa-records N  records signed at each repetition with RSA keys
 #                    (default 5000: RSA-2048 signs ~1,200/s per core,
 #                    RSA-4096 ~150/s)
-#   --quick          preset: batch sizes 100,1000; keys 100; threads 2;
-#                    repeat 1 (a couple of minutes); flags given after
+#   --quick          preset: batch sizes 1,100,1000 (the targets); keys 100;
+#                    threads 2; repeat 5 (some minutes); flags given after
 #                    --quick override it
 #   --sign-seconds S measuring time of the raw signing benchmark per thread
 #                    count (default 3)
+#   --raw-seconds S  measuring time of the raw signing rate taken again
+#                    before every repetition, alternately with the runs
+#                    (default 1)
 #   --out-dir DIR    where results go (default build/bench/)
 #   --timeout S      give up on a repetition after S seconds (default 1800)
 #   --no-keycoord    skip the keycoord microbenchmark (section 3)
@@ -38,7 +42,20 @@
 #      (fsync on). The
 #      rate is records / signing phase, the signing phase being the run's
 #      newest signatures.signed_at minus runs.first_dispatch_at, as
-#      scripts/run_local.sh computes it;
+#      scripts/run_local.sh computes it. The raw 2-thread rate is measured
+#      again just before each repetition (--raw-seconds), and each run's
+#      ratio is its rate over that raw rate, so that a host whose speed
+#      drifts (a shared or throttled machine) gives the same verdict; a
+#      point's ratio is the median of its runs' ratios, with min-max. Each
+#      run has a CPU account (scripts/lib_cpu.sh, as
+#      `scripts/run_local.sh --cpu-account`): every recsign process,
+#      PostgreSQL's backends by application_name and its own processes by
+#      kind, the launcher, the rest of the machine, against wall x cores;
+#      a point's account is the median per part, per 100,000 records;
+#      targets (Ed25519, 100 keys, 2 threads): batch 1000 >= 0.70 x raw
+#      2-thread, batch 100 >= 0.65, batch 1 >= 25,000 records/s; ECDSA
+#      P-256 batch 100 >= 0.60, RSA-2048 batch 100 >= 0.80 (issue 11);
+#      the verdict on each target in the sweep is printed at the end;
 #   3. the keycoord microbenchmark: lease+release cycles/s and latency with
 #      1, 16 and 64 holders next to a bare ROUTER echo server
 #      (scripts/bench_keycoord.sh, which writes keycoord.csv and keycoord.md);
@@ -56,9 +73,10 @@
 # keycoord, sink and one worker are started with CURVE certificates, the
 # ventilator signs everything, and all processes are stopped (their stop
 # lines, e.g. the worker's time spent signing and waiting for leases, stay
-# in the logs). Only the LAST repetition of each point is followed by
+# in the logs). Every repetition is followed by `recsign verify` and
 # `recsign audit` (rules 1-5, including verification of every signature),
-# to save time; a failing audit stops the benchmark with exit status 1.
+# outside its CPU account; a failing one stops the benchmark with exit
+# status 1.
 #
 # Output, in the out dir:
 #   results.csv   one row per repetition: batch_size,keys,threads,repeat,
@@ -69,12 +87,20 @@
 #                 repetition), the worker's signing and lease-waiting
 #                 thread-seconds, and the keycoord's lease-log statistics
 #                 (writes, events per write, microseconds per write), and
-#                 the keys' algorithm (last column)
+#                 the keys' algorithm, the raw 2-thread rate measured just
+#                 before the repetition and the run's ratio to it
 #   raw_sign.csv  the raw signing benchmark's output (algorithm,threads,
 #                 signatures_per_second)
 #   medians.csv   per point: the median rate and its ratio to the raw
-#                 2-thread rate of its algorithm, and the algorithm (last
-#                 column); also printed as a table at the end
+#                 2-thread rate of its algorithm, and the algorithm, then
+#                 the median of the runs' own ratios (to the raw rate
+#                 measured before each) with its min and max; also
+#                 printed as a table at the end
+#   accounts.csv  every run's CPU account: algorithm,batch_size,keys,
+#                 threads,repeat,records,part,cpu_seconds (each run's is
+#                 also printed on stderr as the run ends)
+#   account.md    per point, CPU-seconds per 100,000 records by part:
+#                 median (min-max) over the repetitions; printed at the end
 #   bench.png     Ed25519 only: records/s against batch size (threads = 2, one line per
 #                 key count, the raw 2-thread rate as a ceiling); needs
 #                 gnuplot (Debian gnuplot-nox, installed when running as
@@ -90,7 +116,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 batch_sizes="1,10,100,1000"
 key_counts="1,5,100"
 thread_counts="1,2,4"
-repeat=3
+repeat=5
+raw_seconds=1
 records=100000
 rsa_records=5000
 algorithms="ed25519"
@@ -129,16 +156,17 @@ option() {
         --rsa-records)  rs_need_int "$flag" "$value" 1 100000000; rsa_records="$((10#$value))" ;;
         --algorithms)   need_algorithms "$value"; algorithms="$value" ;;
         --sign-seconds) rs_need_int "$flag" "$value" 1 600; sign_seconds="$((10#$value))" ;;
+        --raw-seconds)  rs_need_int "$flag" "$value" 1 600; raw_seconds="$((10#$value))" ;;
         --timeout)      rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
         --out-dir)      [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
-        --quick)        batch_sizes="100,1000"; key_counts="100"; thread_counts="2"; repeat=1; run_scale=0 ;;
+        --quick)        batch_sizes="1,100,1000"; key_counts="100"; thread_counts="2"; repeat=5; run_scale=0 ;;
         --no-keycoord)  run_keycoord=0 ;;
         --no-scale)     run_scale=0 ;;
         -h|--help)      rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
         *)              rs_usage_error "unknown flag '$flag'" ;;
     esac
 }
-rs_parse_flags '--batch-sizes|--keys|--threads|--repeat|--records|--rsa-records|--algorithms|--out-dir|--timeout|--sign-seconds' option "$@"
+rs_parse_flags '--batch-sizes|--keys|--threads|--repeat|--records|--rsa-records|--algorithms|--out-dir|--timeout|--sign-seconds|--raw-seconds' option "$@"
 IFS=, read -r -a ALGS <<<"$algorithms"
 IFS=, read -r -a BATCHES <<<"$batch_sizes"
 IFS=, read -r -a KEYS <<<"$key_counts"
@@ -169,6 +197,8 @@ rs_empty_dir "$logs"
 results="$out_dir/results.csv"
 medians="$out_dir/medians.csv"
 raw_csv="$out_dir/raw_sign.csv"
+accounts="$out_dir/accounts.csv"
+account_md="$out_dir/account.md"
 work="$(rs_work_dir rsbench)"
 master_key="$work/master.key"
 
@@ -209,7 +239,8 @@ export RECSIGN_CERTS_DIR="$work/certs"
 port_vent="" port_sink="" port_kc=""
 rs_free_ports port_vent port_sink port_kc
 
-echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_sps,raw_2t_sps,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,worker_sign_s,worker_lease_wait_s,keycoord_log_writes,keycoord_log_events_per_write,keycoord_log_us_per_write,algorithm" >"$results"
+echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_sps,raw_2t_sps,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,worker_sign_s,worker_lease_wait_s,keycoord_log_writes,keycoord_log_events_per_write,keycoord_log_us_per_write,algorithm,raw_2t_before_sps,ratio_to_raw_before" >"$results"
+echo "algorithm,batch_size,keys,threads,repeat,records,part,cpu_seconds" >"$accounts"
 
 # run_once ALG BATCH KEYS THREADS REP: one repetition; appends a row to
 # results.csv.
@@ -219,9 +250,17 @@ run_once() {
     expect="$(records_of "$alg")"
     dir="$logs/${alg}_k${k}_b${batch}_t${t}_r${rep}"
     mkdir -p "$dir"
+    # The raw rate now, alternately with the runs: the run's ratio is to
+    # what this host signs at this moment.
+    local raw_now
+    "$bin_sign" --threads 2 --seconds "$raw_seconds" --algorithms "$alg" >"$dir/raw_sign.csv" 2>"$dir/raw_sign.log" \
+        || rs_die "recsign-bench-sign failed (log: $dir/raw_sign.log)"
+    raw_now="$(awk -F, -v a="$alg" '$1 == a && $2 == 2 { printf "%.0f", $3 }' "$dir/raw_sign.csv")"
+    [[ -n "$raw_now" ]] || rs_die "unexpected output of recsign-bench-sign: $(cat "$dir/raw_sign.csv")"
     rs_reset_signing "$db_url"
     local pg_cpu0
     pg_cpu0="$(rs_pg_cpu_seconds "$pg_dir")"
+    rs_cpu_account_begin "$dir/cpu-account" "$pg_dir"
     rs_proc_start keycoord "$dir/keycoord.log" \
         "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc"
     pid_kc=$RS_LAST_PID
@@ -243,6 +282,7 @@ run_once() {
     cpu_wk="$(rs_cpu_seconds "$pid_wk")"
     rs_proc_stop_all
     sleep 0.2   # lets the postmaster reap the backends of the stopped processes
+    rs_cpu_account_end || rs_die "the CPU account of $dir failed"
     local pg_cpu pg_cpu1
     pg_cpu1="$(rs_pg_cpu_seconds "$pg_dir")"
     pg_cpu="$(rs_cpu_delta "$pg_cpu0" "$pg_cpu1")"
@@ -251,16 +291,31 @@ run_once() {
     [[ "${signed:-0}" == "$expect" ]] \
         || rs_die "run signed ${signed:-0} records, expected $expect (logs: $dir)"
     rate="$(awk -v n="$signed" -v t="$wall" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }')"
+    local ratio
+    ratio="$(awk -v r="$rate" -v c="$raw_now" 'BEGIN { printf "%.3f", r / c }')"
     line="$(grep -o 'threads spent [0-9.]* s signing and [0-9.]* s waiting' "$dir/worker.log" | tail -n 1 || true)"
     sign_s="$(awk '{ print $3 }' <<<"$line")"
     wait_s="$(awk '{ print $7 }' <<<"$line")"
     # The keycoord's last stats line: "lease log: N writes of M events, X us each".
     read -r kc_w kc_e kc_us < <(grep -o 'lease log: [0-9]* writes of [0-9.]* events, [0-9]* us each' "$dir/keycoord.log" \
         | tail -n 1 | awk '{ print $3, $6, $8 }') || true
-    printf '%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$batch" "$k" "$t" "$rep" "$signed" "$wall" "$rate" \
+    printf '%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$batch" "$k" "$t" "$rep" "$signed" "$wall" "$rate" \
         "${RAW1[$alg]}" "${RAW2[$alg]}" "$cpu_kc" "$cpu_sink" "$cpu_wk" "$pg_cpu" "$sign_s" "$wait_s" "${kc_w:-}" "${kc_e:-}" "${kc_us:-}" \
-        "$alg" >>"$results"
-    rs_say "  $alg, batch $batch, keys $k, threads $t, repetition $rep: $signed records in $(printf '%.3f' "$wall") s = $rate records/s"
+        "$alg" "$raw_now" "$ratio" >>"$results"
+    awk -F, -v pre="$alg,$batch,$k,$t,$rep,$signed" 'NR > 1 && $1 != "warning" { print pre "," $1 "," $2 }' \
+        "$dir/cpu-account/account.csv" >>"$accounts"
+    # Every run's signatures must verify and pass the audit (rules 1-5).
+    local check
+    for check in verify audit; do
+        if ! "$bin_admin" "$check" --db "$db_url" >"$dir/$check.log" 2>&1; then
+            cat "$dir/$check.log" >&2
+            rs_die "${check^^} FAILED for $alg, batch $batch, keys $k, threads $t, repetition $rep; log: $dir/$check.log"
+        fi
+    done
+    rs_say "  $alg, batch $batch, keys $k, threads $t, repetition $rep: $signed records in $(printf '%.3f' "$wall") s = $rate records/s, $ratio x raw 2-thread ($raw_now/s just before); verify and audit ok"
+    # The run's CPU account, on stderr with the progress lines (the
+    # medians per point are printed at the end).
+    rs_cpu_account_print "$dir/cpu-account/account.csv" "$signed" | sed 's/^/    /' >&2
 }
 
 # --- the sweep -------------------------------------------------------------------------
@@ -279,30 +334,93 @@ for alg in "${ALGS[@]}"; do
                 for ((rep = 1; rep <= repeat; rep++)); do
                     run_once "$alg" "$batch" "$k" "$t" "$rep"
                 done
-                # The last repetition's data must pass the audit (which
-                # verifies every signature too).
-                alog="$logs/${alg}_k${k}_b${batch}_t${t}_r${repeat}/audit.log"
-                if ! "$bin_admin" audit --db "$db_url" >"$alog" 2>&1; then
-                    cat "$alog" >&2
-                    rs_die "AUDIT FAILED for $alg, batch $batch, keys $k, threads $t (repetition $repeat); log: $alog"
-                fi
-                rs_say "  audit ok ($alg, batch $batch, keys $k, threads $t, repetition $repeat)"
             done
         done
     done
 done
 
-# --- medians, table, plot ------------------------------------------------------------
-echo "batch_size,keys,threads,records,repeats,median_seconds,median_records_per_second,ratio_to_raw_2t,algorithm" >"$medians"
+# --- medians, table, account, verdict, plot ----------------------------------------------
+# account_point ALG BATCH KEYS THREADS: the point's CPU account as a
+# table: per part, CPU-seconds per 100,000 records, median (min-max) over
+# its runs, in the order of the first run's account.
+account_point() {
+    echo
+    echo "$1, batch $2, keys $3, threads $4 ($repeat run(s)):"
+    echo
+    echo "| part | CPU-s per 100k records | min-max |"
+    echo "|---|---:|---:|"
+    awk -F, -v a="$1" -v b="$2" -v k="$3" -v t="$4" '
+        NR > 1 && $1 == a && $2 == b && $3 == k && $4 == t {
+            if (!($7 in n)) order[++np] = $7
+            v = ($7 ~ /^(wall_seconds|cores)$/ || $6 == 0) ? $8 : $8 * 100000 / $6
+            x[$7, ++n[$7]] = v }
+        END {
+            for (i = 1; i <= np; i++) {
+                p = order[i]; c = n[p]
+                for (j = 1; j <= c; j++) s[j] = x[p, j]
+                for (j = 1; j <= c; j++) for (l = j + 1; l <= c; l++) if (s[l] < s[j]) { tmp = s[j]; s[j] = s[l]; s[l] = tmp }
+                m = (c % 2) ? s[(c + 1) / 2] : (s[c / 2] + s[c / 2 + 1]) / 2
+                name = p
+                if (p == "wall_seconds") name = "wall seconds (not per 100k)"
+                if (p == "cores") name = "cores (not per 100k)"
+                if (p == "wall_x_cores") name = "wall x cores"
+                printf "| %s | %.2f | %.2f-%.2f |\n", name, m, s[1], s[c] }
+        }' "$accounts"
+}
+
+# target ALG BATCH: "ratio MIN" or "rate MIN", the target of that point
+# (Ed25519 from issue 13, ECDSA P-256 and RSA-2048 from issue 11), or
+# nothing.
+target() {
+    case "$1/$2" in
+        ed25519/1000)    echo "ratio 0.70" ;;
+        ed25519/100)     echo "ratio 0.65" ;;
+        ed25519/1)       echo "rate 25000" ;;
+        ecdsa-p256/100)  echo "ratio 0.60" ;;
+        rsa-2048/100)    echo "ratio 0.80" ;;
+    esac
+}
+
+# verdict: for each point of the sweep with a target (100 keys, 2
+# threads), whether its median meets it; fewer than 5 runs are not judged.
+verdict() {
+    local line alg batch k t med_rate r_med r_min r_max kind min
+    while IFS=, read -r batch k t _ _ _ med_rate _ alg r_med r_min r_max; do
+        [[ "$k" == 100 && "$t" == 2 ]] || continue
+        read -r kind min < <(target "$alg" "$batch") || continue
+        [[ -n "$kind" ]] || continue
+        local met=0 word
+        if [[ "$kind" == ratio ]]; then
+            line="$alg batch $batch: median $r_med x raw 2-thread (runs $r_min-$r_max), target >= $min"
+            awk -v v="$r_med" -v m="$min" 'BEGIN { exit !(v >= m) }' && met=1
+        else
+            line="$alg batch $batch: median $med_rate records/s, target >= $min"
+            (( med_rate >= min )) && met=1
+        fi
+        if (( repeat < 5 )); then
+            word="not judged ($repeat run(s), the verdict needs 5):"
+        elif (( met )); then
+            word="met    "
+        else
+            word="MISSED "
+        fi
+        line="$word $line"
+        echo "$line"
+    done < <(tail -n +2 "$medians")
+}
+
+echo "batch_size,keys,threads,records,repeats,median_seconds,median_records_per_second,ratio_to_raw_2t,algorithm,median_run_ratio,min_run_ratio,max_run_ratio" >"$medians"
 table="$out_dir/table.md"
 {
     for alg in "${ALGS[@]}"; do
         echo "raw $alg signing: ${RAW1[$alg]}/s on 1 thread, ${RAW2[$alg]}/s on 2 threads"
     done
     echo
-    echo "| algorithm | batch size | keys | threads | records | median records/s | median s | / raw 2-thread | runs (records/s) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo
+    echo "| algorithm | batch size | keys | threads | records | median records/s | median s | / raw 2-thread | runs' own ratio: median (min-max) | runs (records/s) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 } >"$table"
+echo "CPU-seconds per 100,000 records by part: median (min-max) of each point's runs" >"$account_md"
 for alg in "${ALGS[@]}"; do
     n="$(records_of "$alg")"
     for k in "${KEYS[@]}"; do
@@ -313,8 +431,13 @@ for alg in "${ALGS[@]}"; do
                 med_s="$(cut -d, -f6 <<<"$rows" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
                 ratio="$(awk -v r="$med_rate" -v c="${RAW2[$alg]}" 'BEGIN { printf "%.2f", r / c }')"
                 all="$(cut -d, -f7 <<<"$rows" | paste -sd/ | sed 's#/# / #g')"
-                echo "$batch,$k,$t,$n,$repeat,$med_s,$med_rate,$ratio,$alg" >>"$medians"
-                printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$alg" "$batch" "$k" "$t" "$n" "$med_rate" "$med_s" "$ratio" "$all" >>"$table"
+                read -r r_med r_min r_max < <(cut -d, -f21 <<<"$rows" | sort -g \
+                    | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                                                printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
+                echo "$batch,$k,$t,$n,$repeat,$med_s,$med_rate,$ratio,$alg,$r_med,$r_min,$r_max" >>"$medians"
+                printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s (%s-%s) | %s |\n' "$alg" "$batch" "$k" "$t" "$n" "$med_rate" "$med_s" "$ratio" \
+                    "$r_med" "$r_min" "$r_max" "$all" >>"$table"
+                account_point "$alg" "$batch" "$k" "$t" >>"$account_md"
             done
         done
     done
@@ -374,6 +497,12 @@ fi
 echo
 echo "recsign benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $records records per run ($rsa_records with RSA keys), median of $repeat"
 cat "$table"
+echo
+echo "verdict against the targets (medians of $repeat run(s), each run's ratio to the raw 2-thread rate measured just before it):"
+verdict_text="$(verdict)"
+echo "${verdict_text:-  (no point of the sweep has a target: they are at 100 keys and 2 threads)}"
+echo
+cat "$account_md"
 if (( run_keycoord )); then
     echo
     echo "keycoord microbenchmark: lease+release cycles/s against a bare ROUTER echo"
@@ -390,4 +519,5 @@ echo "medians:  $medians"
 (( run_keycoord )) && echo "keycoord: $out_dir/keycoord.csv"
 (( run_scale )) && echo "scale:    $out_dir/scale.csv"
 [[ -f "$out_dir/bench.png" ]] && echo "plot:     $out_dir/bench.png"
-echo "logs:     $logs (audit: last repetition of each point only)"
+echo "accounts: $accounts"
+echo "logs:     $logs (verify and audit of every repetition)"

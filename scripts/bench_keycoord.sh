@@ -94,9 +94,6 @@ cleanup() { rs_stop_run "$pg_dir" "$work"; }
 rs_on_exit cleanup
 
 # --- helpers ---------------------------------------------------------------------
-# field NAME LINE: the value of NAME=... in a measurement line.
-field() { tr ' ' '\n' <<<"$2" | awk -F= -v n="$1" '$1 == n { print $2 }'; }
-
 # measure MODE HOLDERS ENDPOINT [SECONDS WARMUP]: runs one measurement,
 # prints its line on stdout and keeps it in $line.
 measure() {
@@ -166,8 +163,8 @@ for h in "${HOLDERS[@]}"; do
     kc_cpu="$(rs_cpu_delta "$c0" "$(rs_cpu_seconds "$pid_kc")")"
     pg_cpu="$(rs_cpu_delta "$p0" "$(rs_pg_cpu_seconds "$pg_dir")")"
     rs_proc_alive "$pid_kc" || rs_die "the keycoord died during the measurement with $h holders"
-    er="$(field rate "$echo_line")"; e50="$(field p50_us "$echo_line")"; e99="$(field p99_us "$echo_line")"
-    kr="$(field rate "$kc_line")"; k50="$(field p50_us "$kc_line")"; k99="$(field p99_us "$kc_line")"
+    er="$(rs_field rate "$echo_line")"; e50="$(rs_field p50_us "$echo_line")"; e99="$(rs_field p99_us "$echo_line")"
+    kr="$(rs_field rate "$kc_line")"; k50="$(rs_field p50_us "$kc_line")"; k99="$(rs_field p99_us "$kc_line")"
     ratio="$(awk -v k="$kr" -v e="$er" 'BEGIN { if (e > 0) printf "%.2f", k / e; else print 0 }')"
     echo "$h,$er,$e50,$e99,$kr,$k50,$k99,$ratio,$echo_cpu,$kc_cpu,$pg_cpu" >>"$csv"
     printf '| %s | %s | %s / %s | %s | %s / %s | %s |\n' "$h" "$er" "$e50" "$e99" "$kr" "$k50" "$k99" "$ratio" >>"$table"

@@ -13,12 +13,16 @@
 #   build .............. rs_build, rs_need_bins, rs_build_programs
 #   PostgreSQL ......... rs_pg_start, rs_pg_start_private, rs_pg_stop, rs_psql,
 #                        rs_pg_recreate_db, rs_pg_cpu_seconds
+#   replication ........ rs_pg_start_standby, rs_pg_promote, rs_pg_crash, rs_pg_poll
 #   processes .......... rs_proc_start, rs_proc_alive, rs_wait_proc, rs_proc_stop_all,
-#                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run
+#                        rs_cpu_seconds, rs_cpu_delta, rs_machine_busy_seconds, rs_wait_run,
+#                        rs_nap
+#   CPU account ........ rs_cpu_account_begin, rs_cpu_account_end,
+#                        rs_cpu_account_print (scripts/lib_cpu.sh)
 #   supervision ........ rs_supervise, rs_exit_cause, RS_RESTARTS
 #   ports .............. rs_free_port, rs_free_ports, rs_release_ports
 #   recsign runs ....... rs_unset_config_env, rs_make_certs, rs_reset_signing,
-#                        rs_last_run_timing, rs_stop_run
+#                        rs_last_run_timing, rs_stop_run, rs_field
 
 # shellcheck shell=bash
 
@@ -258,8 +262,9 @@ rs_need_bins() {
 
 # rs_find_programs: sets `build` (the build directory) and the path of
 # every program meson builds: bin_ventilator, bin_keycoord, bin_worker,
-# bin_sink, bin_admin, bin_sign (the raw signing benchmark) and
-# bin_bench_keycoord. RECSIGN_<NAME>_BIN overrides each (tests/meson.build
+# bin_sink, bin_admin, bin_sign (the raw signing benchmark),
+# bin_bench_keycoord and the stage load generators bin_bench_sink and
+# bin_bench_ventilator. RECSIGN_<NAME>_BIN overrides each (tests/meson.build
 # sets them from the targets; a user without write access to build/ can
 # point them at someone else's build). Builds and checks nothing.
 rs_find_programs() {
@@ -271,6 +276,8 @@ rs_find_programs() {
     bin_admin="${RECSIGN_ADMIN_BIN:-$build/src/admin/recsign}"
     bin_sign="${RECSIGN_BENCH_SIGN_BIN:-$build/src/bench/recsign-bench-sign}"
     bin_bench_keycoord="${RECSIGN_BENCH_KEYCOORD_BIN:-$build/src/bench/recsign-bench-keycoord}"
+    bin_bench_sink="${RECSIGN_BENCH_SINK_BIN:-$build/src/bench/recsign-bench-sink}"
+    bin_bench_ventilator="${RECSIGN_BENCH_VENTILATOR_BIN:-$build/src/bench/recsign-bench-ventilator}"
 }
 
 # True when the five recsign programs were given in the environment
@@ -293,7 +300,7 @@ rs_build_programs() {
     rs_build
     rs_find_programs
     rs_need_bins "$bin_ventilator" "$bin_keycoord" "$bin_worker" "$bin_sink" "$bin_admin" \
-                 "$bin_sign" "$bin_bench_keycoord"
+                 "$bin_sign" "$bin_bench_keycoord" "$bin_bench_sink" "$bin_bench_ventilator"
 }
 
 # --- private PostgreSQL cluster ----------------------------------------------
@@ -320,13 +327,12 @@ rs_pg_as_owner() {
     fi
 }
 
-# Starts a cluster in DIR (created if needed; keep its path short: a unix
-# socket path must stay under ~100 bytes). Returns non-zero on failure, after
-# printing the server log's tail.
-rs_pg_start() {
-    local dir="$1" bindir
-    bindir="$(rs_pg_bindir)" || true
-    [[ -n "$bindir" ]] || { rs_warn "PostgreSQL server binaries (initdb) not found"; return 1; }
+# rs_pg_dir DIR: creates DIR for a cluster (keep its path short: a unix
+# socket path must stay under ~100 bytes), owned by the cluster's owner, and
+# sets RS_PG_NEW_DIR to its absolute path. Returns non-zero, saying why,
+# when it cannot.
+rs_pg_dir() {
+    local dir="$1"
     mkdir -p "$dir" || return 1
     dir="$(cd "$dir" && pwd)"
     if (( ${#dir} > 90 )); then
@@ -337,6 +343,62 @@ rs_pg_start() {
         id postgres >/dev/null 2>&1 || { rs_warn "running as root needs a 'postgres' system user"; return 1; }
         chown postgres: "$dir" || return 1
     fi
+    RS_PG_NEW_DIR="$dir"
+}
+
+# rs_pg_listen_conf DIR [LISTEN CIDR]: the connection settings appended to
+# the configuration of the cluster in DIR: its unix socket in DIR, and TCP
+# only when LISTEN (an address) is given, with trust for role recsign and
+# for replication from CIDR (a private test network; see docs/DEPLOY.md for
+# a real deployment's authentication).
+rs_pg_listen_conf() {
+    local dir="$1" listen="${2:-}" cidr="${3:-}"
+    rs_pg_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
+
+# recsign private cluster: a unix socket in the cluster's directory${listen:+, TCP on $listen}.
+listen_addresses = '$listen'
+unix_socket_directories = '$dir'
+EOF
+    if [[ -n "$listen" ]]; then
+        rs_pg_as_owner tee -a "$dir/data/pg_hba.conf" >/dev/null <<EOF
+host    all             recsign         $cidr            trust
+host    replication     recsign         $cidr            trust
+EOF
+    fi
+}
+
+# rs_pg_run DIR: starts the server of the cluster in DIR and waits until it
+# accepts connections. Returns non-zero after printing its log's tail.
+rs_pg_run() {
+    local dir="$1" bindir i
+    bindir="$(rs_pg_bindir)" || true
+    # In its own session, so that a Ctrl-C meant for the script does not
+    # reach the server (a kept cluster must survive it).
+    local -a detach=()
+    command -v setsid >/dev/null 2>&1 && detach=(setsid -w)
+    (cd "$dir" && rs_pg_as_owner "${detach[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
+        -w -t 60 start >/dev/null) \
+        || { rs_warn "PostgreSQL did not start:"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
+    # pg_ctl -w already waited; this bounded loop also covers slow sockets.
+    for ((i = 0; i < 100; i++)); do
+        psql -X -q -h "$dir" -U recsign -d postgres -c 'select 1' >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    rs_warn "PostgreSQL is not accepting connections"
+    return 1
+}
+
+# Starts a cluster in DIR (created if needed; keep its path short: a unix
+# socket path must stay under ~100 bytes), with database recsign. With
+# LISTEN and CIDR it also listens on TCP (see rs_pg_listen_conf), e.g. as
+# the primary of a standby on another host. Returns non-zero on failure,
+# after printing the server log's tail.
+rs_pg_start() {
+    local dir="$1" bindir
+    bindir="$(rs_pg_bindir)" || true
+    [[ -n "$bindir" ]] || { rs_warn "PostgreSQL server binaries (initdb) not found"; return 1; }
+    rs_pg_dir "$dir" || return 1
+    dir="$RS_PG_NEW_DIR"
     # The owner must be able to chdir to the data directory and back.
     if [[ ! -f "$dir/data/PG_VERSION" ]]; then
         (cd "$dir" && rs_pg_as_owner "$bindir/initdb" -D "$dir/data" -U recsign --auth=trust \
@@ -346,29 +408,15 @@ rs_pg_start() {
             || { rs_warn "initdb failed:"; tail -n 20 "$dir/initdb.log" >&2; return 1; }
         rs_pg_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
 
-# recsign private cluster: unix socket only, in the cluster's directory.
-listen_addresses = ''
-unix_socket_directories = '$dir'
+# recsign private cluster.
 fsync = on
 max_wal_size = 2GB
 shared_buffers = 256MB
 max_connections = 100
 EOF
+        rs_pg_listen_conf "$dir" "${2:-}" "${3:-}"
     fi
-    # In its own session, so that a Ctrl-C meant for the script does not
-    # reach the server (a kept cluster must survive it).
-    local -a detach=()
-    command -v setsid >/dev/null 2>&1 && detach=(setsid -w)
-    (cd "$dir" && rs_pg_as_owner "${detach[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
-        -w -t 60 start >/dev/null) \
-        || { rs_warn "PostgreSQL did not start:"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
-    # pg_ctl -w already waited; this bounded loop also covers slow sockets.
-    local i
-    for ((i = 0; i < 100; i++)); do
-        psql -X -q -h "$dir" -U recsign -d postgres -c 'select 1' >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    (( i < 100 )) || { rs_warn "PostgreSQL is not accepting connections"; return 1; }
+    rs_pg_run "$dir" || return 1
     if [[ -z "$(psql -X -Atq -h "$dir" -U recsign -d postgres \
                   -c "select 1 from pg_database where datname = 'recsign'")" ]]; then
         psql -X -q -h "$dir" -U recsign -d postgres -c 'create database recsign' >/dev/null \
@@ -377,6 +425,92 @@ EOF
     RS_PG_DIR="$dir"
     RS_PG_URL="postgresql://recsign@/recsign?host=$dir"
     export RS_PG_DIR RS_PG_URL
+}
+
+# --- streaming replication -----------------------------------------------------
+# A primary and one synchronous hot standby, as docs/DEPLOY.md describes:
+# every commit the primary acknowledges is flushed on the standby too, so
+# that promoting the standby loses nothing a client was told was stored.
+
+# rs_pg_poll HOST SQL VALUE: runs SQL (as recsign, database postgres, on
+# the server at HOST: a socket directory or an address) every 0.1 s until
+# it prints VALUE; returns 1 after 30 s. RS_PG_POLLED holds the last output.
+rs_pg_poll() {
+    local i
+    for ((i = 0; i < 300; i++)); do
+        RS_PG_POLLED="$(psql -X -Atq -h "$1" -U recsign -d postgres -c "$2" 2>/dev/null)" || true
+        [[ "$RS_PG_POLLED" == "$3" ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# rs_pg_start_standby DIR PRIMARY_HOST NAME [LISTEN CIDR]: makes a hot
+# standby of the running cluster at PRIMARY_HOST (its socket directory, or
+# an address it listens on) in DIR: pg_basebackup -R (streaming WAL, the
+# connection to the primary written into the standby's configuration),
+# its own socket in DIR (and TCP on LISTEN for CIDR), application name
+# NAME (its cluster_name). Starts it, waits until the primary streams to
+# it, then makes it the primary's one synchronous standby
+# (synchronous_standby_names = NAME, synchronous_commit = on, by ALTER
+# SYSTEM and a reload: no restart) and waits until the primary reports it
+# 'sync'. Sets RS_PG_STANDBY_DIR. Returns non-zero, saying why, on failure.
+rs_pg_start_standby() {
+    local dir="$1" primary="$2" name="$3" bindir
+    bindir="$(rs_pg_bindir)" || true
+    [[ -n "$bindir" ]] || { rs_warn "PostgreSQL server binaries (pg_basebackup) not found"; return 1; }
+    rs_pg_dir "$dir" || return 1
+    dir="$RS_PG_NEW_DIR"
+    (cd "$dir" && rs_pg_as_owner "$bindir/pg_basebackup" -D "$dir/data" -R -X stream -c fast \
+        -d "host=$primary user=recsign" >"$dir/basebackup.log" 2>&1) \
+        || { rs_warn "pg_basebackup from $primary failed:"; tail -n 20 "$dir/basebackup.log" >&2; return 1; }
+    rs_pg_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
+
+# recsign hot standby of $primary; cluster_name is its application_name there.
+cluster_name = '$name'
+hot_standby = on
+EOF
+    rs_pg_listen_conf "$dir" "${4:-}" "${5:-}"
+    rs_pg_run "$dir" || return 1
+    rs_pg_poll "$primary" "select state from pg_stat_replication where application_name = '$name'" streaming \
+        || { rs_warn "the primary at $primary does not stream to standby $name (state '$RS_PG_POLLED'):"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
+    psql -X -q -h "$primary" -U recsign -d postgres -v ON_ERROR_STOP=1 \
+        -c "alter system set synchronous_standby_names = '\"$name\"'" \
+        -c "alter system set synchronous_commit = on" -c "select pg_reload_conf()" >/dev/null \
+        || { rs_warn "could not make $name the synchronous standby of $primary"; return 1; }
+    rs_pg_poll "$primary" "select sync_state from pg_stat_replication where application_name = '$name'" sync \
+        || { rs_warn "standby $name is '$RS_PG_POLLED', not 'sync', at $primary"; return 1; }
+    RS_PG_STANDBY_DIR="$dir"
+}
+
+# rs_pg_promote DIR: promotes the hot standby in DIR to a primary (pg_ctl
+# promote, as the cluster's owner) and waits until it accepts writes.
+# Returns non-zero, saying why, when it does not.
+rs_pg_promote() {
+    local dir="$1" bindir
+    bindir="$(rs_pg_bindir)" || true
+    (cd "$dir" && rs_pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null) \
+        || { rs_warn "pg_ctl promote of $dir failed:"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
+    rs_pg_poll "$dir" 'select pg_is_in_recovery()' f && return 0
+    rs_warn "the standby in $dir is still in recovery after pg_ctl promote"
+    return 1
+}
+
+# rs_pg_crash DIR: the sudden death of the cluster in DIR, as when its host
+# is lost: SIGKILL to the postmaster and to every one of its processes at
+# once (no shutdown checkpoint, no goodbye to clients or standbys).
+rs_pg_crash() {
+    local pm pids i
+    read -r pm <"$1/data/postmaster.pid" 2>/dev/null || { rs_warn "no postmaster.pid in $1/data"; return 1; }
+    pids="$(ps -o pid= --ppid "$pm" | tr -s ' \n' ' ')"
+    # shellcheck disable=SC2086  # one pid per word
+    kill -KILL "$pm" $pids 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        rs_proc_alive "$pm" || return 0
+        sleep 0.05
+    done
+    rs_warn "the postmaster (pid $pm) of $1 survived SIGKILL"
+    return 1
 }
 
 # Prints the command that stops the cluster in DIR (for --keep messages).
@@ -434,11 +568,13 @@ rs_pg_cpu_seconds() {
 }
 
 # Runs SQL against a database URL: rs_psql URL [psql args...]. Unaligned,
-# tuples only, stops at the first error.
+# tuples only, stops at the first error. Like the programs, on the server
+# of URL that accepts writes (libpq's target_session_attrs=read-write,
+# unless URL sets it): with several servers listed, the primary.
 rs_psql() {
     local url="$1"
     shift
-    psql -X -Atq -v ON_ERROR_STOP=1 -d "$url" "$@"
+    PGTARGETSESSIONATTRS=read-write psql -X -Atq -v ON_ERROR_STOP=1 -d "$url" "$@"
 }
 
 # --- processes ---------------------------------------------------------------
@@ -461,6 +597,17 @@ rs_proc_start() {
     RS_PNAMES+=("$name")
     RS_PLOGS+=("$log")
     RS_PCMDS+=("$(printf '%q ' "$@")")
+}
+
+# rs_nap SECONDS: sleeps without starting a process: the polling loops
+# below run during a benchmark's signing phase, and a `sleep` process 5 to
+# 20 times a second cost the launcher more CPU than the keycoord (its CPU
+# account showed it). read -t waits on a descriptor that never becomes
+# readable (a pipe this shell holds both ends of).
+RS_NAP_FD=""
+rs_nap() {
+    [[ -n "$RS_NAP_FD" ]] || exec {RS_NAP_FD}<> <(:)
+    read -r -t "$1" -u "$RS_NAP_FD" _ || true
 }
 
 # True while PID runs (a zombie, i.e. exited but not yet reaped, is not).
@@ -518,7 +665,7 @@ rs_wait_proc() {
         done
         now=$SECONDS
         (( now - start >= timeout )) && return 124
-        sleep 0.1
+        rs_nap 0.1
     done
     local st=0
     wait "$pid" 2>/dev/null || st=$?
@@ -550,7 +697,7 @@ rs_proc_signal_wait() {
     local pid="$1" start=$SECONDS
     kill -"$2" "$pid" 2>/dev/null || true
     kill -CONT "$pid" 2>/dev/null || true
-    while rs_proc_alive "$pid" && (( SECONDS - start < $3 )); do sleep 0.05; done
+    while rs_proc_alive "$pid" && (( SECONDS - start < $3 )); do rs_nap 0.05; done
     ! rs_proc_alive "$pid"
 }
 
@@ -600,7 +747,7 @@ rs_proc_stop_all() {
             [[ -n "$pid" ]] && rs_proc_alive "$pid" && any=1
         done
         (( any == 0 || SECONDS >= deadline )) && break
-        sleep 0.1
+        rs_nap 0.1
     done
     for i in "${!RS_PIDS[@]}"; do
         pid="${RS_PIDS[$i]}"
@@ -713,7 +860,7 @@ rs_supervise() {
             fi
         done
         (( SECONDS - start >= timeout )) && return 124
-        sleep 0.2
+        rs_nap 0.2
     done
 }
 
@@ -884,6 +1031,10 @@ rs_last_run_timing() {
         group by r.id, r.first_dispatch_at"
 }
 
+# rs_field NAME LINE: the value of NAME=... in LINE, a result line of
+# space-separated key=value pairs as the bench programs print them.
+rs_field() { tr ' ' '\n' <<<"$2" | awk -F= -v n="$1" '$1 == n { print $2 }'; }
+
 # rs_stop_run PG_DIR WORK_DIR: a benchmark's cleanup: stops every recorded
 # process, releases the ports, stops the cluster in PG_DIR (none when
 # empty) and removes WORK_DIR.
@@ -893,3 +1044,9 @@ rs_stop_run() {
     [[ -n "$1" ]] && rs_pg_stop "$1"
     rm -rf "$2"
 }
+
+# --- CPU account ---------------------------------------------------------------
+# rs_cpu_account_begin, rs_cpu_account_end, rs_cpu_account_print: in their
+# own file, one concept.
+# shellcheck source=scripts/lib_cpu.sh
+source "$RS_ROOT/scripts/lib_cpu.sh"

@@ -62,6 +62,7 @@ keys_set=0
 do_private=0
 db_flag=0
 follow=0
+cpu_account=0
 
 # option FLAG VALUE: one flag of the command line. The values the programs
 # take are checked against the programs' own bounds once they are built.
@@ -79,11 +80,14 @@ option() {
         --master-key) [[ -n "$value" ]] || rs_usage_error "--master-key needs a path"; master_key="$value" ;;
         --keep)       keep=1 ;;
         --follow)     follow=1 ;;
+        --cpu-account) cpu_account=1 ;;
         -h|--help)    rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
         *)            rs_usage_error "unknown flag '$flag'" ;;
     esac
 }
 rs_parse_flags '--records|--keys|--batch-size|--workers|--threads|--max-rate|--db|--master-key|--timeout' option "$@"
+(( cpu_account && follow )) \
+    && rs_usage_error "--cpu-account accounts a run that ends; it cannot be combined with --follow"
 if [[ -n "$db_url" && $keep -eq 1 ]]; then
     rs_warn "--keep has no effect with --db (an external database is always left running)"
 fi
@@ -189,6 +193,9 @@ if (( follow )); then
     m_kc=(--metrics-bind "127.0.0.1:$port_m_kc")
     m_sink=(--metrics-bind "127.0.0.1:$port_m_sink")
 fi
+# The account starts before the services and ends once they stopped: their
+# start-up and their tail count too.
+(( cpu_account )) && rs_cpu_account_begin "$logs/cpu-account" "$pg_dir"
 rs_proc_start keycoord "$logs/keycoord.log" \
     "$bin_keycoord" --bind "tcp://*:$port_kc" "${m_kc[@]}"
 rs_proc_start sink "$logs/sink.log" \
@@ -255,6 +262,8 @@ case "$wait_rc" in
     *)  exit 1 ;;  # rs_supervise said which process failed for good
 esac
 rs_proc_stop_all
+account_rc=0
+(( cpu_account )) && { rs_cpu_account_end || account_rc=$?; }
 
 # --- proof -----------------------------------------------------------------------
 rs_say "verifying every signature"
@@ -315,4 +324,9 @@ else
 fi
 grep -i '^ *rule' "$logs/audit.log" | sed 's/^ */    /' || true
 echo "  logs              $logs"
-(( verify_rc == 0 && audit_rc == 0 ))
+if (( cpu_account )); then
+    echo
+    rs_cpu_account_print "$logs/cpu-account/account.csv" "${run_signed:-$unsigned}"
+    echo "  (per 100k records signed in this run; the account's files: $logs/cpu-account)"
+fi
+(( verify_rc == 0 && audit_rc == 0 && account_rc == 0 ))

@@ -20,6 +20,7 @@ case "${1:-}" in
 esac
 
 passed=0 failed=0 skipped=0 status=0
+failures=""  # what failed_tests printed for each pass
 
 # count_log LOG: adds the results of meson's machine-readable log to the
 # totals (expected failures count as passed; timeouts, errors and unexpected
@@ -35,6 +36,27 @@ count_log() {
     f="$(grep -cvE '^(OK|EXPECTEDFAIL|SKIP|)$' <<<"$results")" || true
     (( p + s + f > 0 )) || return 1
     passed=$((passed + p)) skipped=$((skipped + s)) failed=$((failed + f))
+    failures+="$(failed_tests "$log" "$2")"$'\n'
+}
+
+# failed_tests LOG PASS: one line per test of meson's JSON log that did not
+# pass, "PASS: NAME (RESULT)", then the last lines it printed, indented, so
+# that the end of a long CI log names what failed and why.
+failed_tests() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        t = json.loads(line)
+    except ValueError:
+        continue
+    if t.get("result") in ("OK", "EXPECTEDFAIL", "SKIP"):
+        continue
+    print(f"{sys.argv[2]}: {t.get('name', '?')} ({t.get('result', '?')})")
+    out = (t.get("stdout") or "") + (t.get("stderr") or "")
+    for tail in out.rstrip().splitlines()[-12:]:
+        print("    " + tail)
+PY
 }
 
 # --- normal build --------------------------------------------------------------
@@ -46,7 +68,7 @@ build="$(rs_build_dir)"
 log="$build/meson-logs/testlog.json"
 rm -f "$log"
 meson test -C "$build" --print-errorlogs "$@" || status=$?
-if ! count_log "$log"; then
+if ! count_log "$log" normal; then
     # meson ran nothing we can count (bad arguments or a build failure).
     failed=$((failed + 1))
     (( status != 0 )) || status=1
@@ -95,7 +117,7 @@ sanitize_pass() {
     # timeouts are doubled (the tests' internal deadlines are not).
     ASAN_OPTIONS="$asan" UBSAN_OPTIONS="$ubsan" LSAN_OPTIONS="$lsan" RECSIGN_SANITIZED=1 \
         meson test -C "$dir" --print-errorlogs --timeout-multiplier 2 "$@" || st=$?
-    if ! count_log "$log"; then
+    if ! count_log "$log" sanitizer; then
         rs_warn "the sanitizer pass ran no test"
         return 1
     fi
@@ -122,6 +144,10 @@ fi
 
 # --- summary ---------------------------------------------------------------------
 
+if [[ -n "${failures//$'\n'/}" ]]; then
+    echo "test.sh: what did not pass (pass: test (result), then its last lines):"
+    printf '%s' "$failures" | sed '/^$/d'
+fi
 summary="$passed passed, $failed failed"
 (( skipped == 0 )) || summary+=", $skipped skipped"
 echo "$summary"

@@ -8,6 +8,9 @@
 #
 #   h_start_db                  private cluster; sets H_DB
 #   h_pg_restart                pg_ctl restart -m fast, as the cluster's owner
+#   h_start_standby             a synchronous hot standby of it; sets H_PG_STANDBY
+#   h_start_on_both BATCH       keycoord, sink, 2 workers, ventilator; each
+#                               service given both servers (H_DB_BOTH_*)
 #   h_init ARGS...              recsign init (master key in the test dir)
 #   h_keys VERB ARGS...         recsign keys VERB against the test database
 #   h_start_services [W] [T]    keycoord, sink and W workers of T threads
@@ -31,6 +34,12 @@
 #   h_check_complete            exactly one stored signature per record
 #   h_check_leases BATCH        rules 2 and 3 in SQL, apart from the audit
 #   h_sql SQL                   one query, unaligned output
+#   h_kc_session LOG            the database session of that keycoord's lock
+#   h_kc_serves LOG EPOCH       true once that keycoord serves in EPOCH
+#   h_cut_session PID           pg_terminate_backend, as a cut link would
+#   h_start_kc_pair [ARGS]      a keycoord leading and one (with ARGS) standing by
+#   h_kc_run BATCH              sink, workers wa and wb, ventilator; mid-run
+#   h_finish_kc BATCH EPOCH     h_finish, the last leader's clean stop, rules 2, 4
 #   h_wait_sql SQL VALUE WHAT   polls SQL (10 s at most) until it prints VALUE
 #   h_fail MESSAGE              fails the test
 #   h_eq ACTUAL EXPECTED WHAT   fails unless equal
@@ -79,6 +88,7 @@ mkdir -p "$H_LOGS"
 H_KEY="$H_DIR/master.key"
 H_DB=""
 H_PG=""
+H_PG_STANDBY=""
 H_WORKERS=0
 H_VENT_N=0
 H_KC_N=0
@@ -113,7 +123,7 @@ h_need_rogue() {
 
 h_log_tails() {
     local f
-    for f in "$H_LOGS"/*.log ${H_PG:+"$H_PG/postgres.log"}; do
+    for f in "$H_LOGS"/*.log ${H_PG:+"$H_PG/postgres.log"} ${H_PG_STANDBY:+"$H_PG_STANDBY/postgres.log"}; do
         [[ -f "$f" ]] || continue
         printf -- '----- last 30 lines of %s -----\n' "$f" >&2
         tail -n 30 "$f" >&2 || true
@@ -134,6 +144,7 @@ h_cleanup() {
     rs_proc_stop_all
     rs_release_ports
     if [[ -n "$H_PG" ]]; then rs_pg_stop "$H_PG"; fi
+    if [[ -n "$H_PG_STANDBY" ]]; then rs_pg_stop "$H_PG_STANDBY"; fi
     if (( status != 0 )); then
         echo "$RS_PROG: FAILED (status $status); logs of every process follow" >&2
         h_log_tails
@@ -167,6 +178,40 @@ h_start_db() {
     rs_pg_start "$H_PG" || h_fail "could not start PostgreSQL"
     H_DB="$RS_PG_URL"
     h_make_certs
+}
+
+# h_start_standby: a hot standby of the test's cluster (h_start_db first)
+# in $H_DIR/pg2, streaming over the unix socket, made its synchronous
+# standby (rs_pg_start_standby). Sets H_PG_STANDBY.
+h_start_standby() {
+    h_step "synchronous hot standby of $H_PG in $H_DIR/pg2"
+    rs_pg_start_standby "$H_DIR/pg2" "$H_PG" recsign_standby || h_fail "could not start the standby"
+    H_PG_STANDBY="$RS_PG_STANDBY_DIR"
+}
+
+# h_start_on_both BATCH: after h_start_standby, the services of a run and
+# two workers of one thread, each service given both servers (primary P,
+# standby S) in one of libpq's multi-host forms:
+#   keycoord    host=P,S user=recsign dbname=recsign target_session_attrs=read-write
+#   sink        postgresql://recsign@/recsign?host=P,S&target_session_attrs=read-write
+#   ventilator  host=S,P user=recsign dbname=recsign  (the standby first, and no
+#               target_session_attrs: recsign must skip the standby by itself)
+# H_DB becomes the sink's URL (h_sql and the admin CLI follow the primary);
+# H_DB_SINK is it too, for a sink started later.
+h_start_on_both() {
+    local p="$H_PG" s="$H_PG_STANDBY"
+    H_DB_SINK="postgresql://recsign@/recsign?host=$p,$s&target_session_attrs=read-write"
+    H_DB="$H_DB_SINK"
+    H_DB="host=$p,$s user=recsign dbname=recsign target_session_attrs=read-write" h_start_keycoord
+    h_start_sink
+    h_start_worker 1
+    h_start_worker 1
+    H_DB="host=$s,$p user=recsign dbname=recsign" h_start_ventilator "$1"
+}
+
+# h_standby_sql SQL: one query on the standby itself (read-only).
+h_standby_sql() {
+    rs_psql "postgresql://recsign@/recsign?host=$H_PG_STANDBY&target_session_attrs=any" -c "$1"
 }
 
 # h_make_certs: CURVE certificates for every process of the test (they read
@@ -600,6 +645,59 @@ h_log_lacks() {
 # for the peak-RSS line every service writes on its way out (lib/rs_process).
 h_last_line() {
     grep -Ev -- ' INFO exiting: peak RSS [0-9]+ KiB' "$1" | tail -n 1
+}
+
+# --- keycoord leadership ---------------------------------------------------------
+
+# h_kc_session LOG: the database session (backend pid) holding the keycoord
+# lock for the keycoord that logs to LOG, from its latest "leading" line.
+h_kc_session() {
+    grep -oE 'leading as epoch [0-9]+ \(the keycoord lock is held by database session [0-9]+\)' "$1" \
+        | tail -n 1 | sed -E 's/.*session ([0-9]+)\)$/\1/'
+}
+
+# h_kc_serves LOG EPOCH: true once the keycoord logging to LOG serves leases
+# as the leader of EPOCH.
+h_kc_serves() { grep -qE "serving leases on .*, epoch $2\$" "$1"; }
+
+# h_cut_session PID: ends a database session as a cut link would
+# (pg_terminate_backend).
+h_cut_session() {
+    h_step "pg_terminate_backend($1)"
+    h_eq "$(h_sql "select pg_terminate_backend($1)")" t "terminating database session $1"
+}
+
+# h_start_kc_pair [ARGS...]: keycoord A, once it leads epoch 1, then
+# keycoord B with ARGS on the same address, once it says it stands by. Sets
+# H_KC_A, H_KC_A_LOG, H_KC_B, H_KC_B_LOG.
+h_start_kc_pair() {
+    h_start_keycoord
+    H_KC_A=$H_KC_PID H_KC_A_LOG=$H_KC_LOG
+    h_wait_until 20 "keycoord A to lead" h_kc_serves "$H_KC_A_LOG" 1
+    h_start_keycoord "$@"
+    H_KC_B=$H_KC_PID H_KC_B_LOG=$H_KC_LOG
+    h_wait_until 20 "keycoord B to say it is a standby" \
+        grep -q "standby: another recsign-keycoord leads (epoch 1); waiting to take over" "$H_KC_B_LOG"
+}
+
+# h_kc_run BATCH: the sink, workers wa and wb (one thread each) and the
+# ventilator; returns once 5000 records are signed, mid-run.
+h_kc_run() {
+    h_start_sink
+    h_start_worker 1 --holder wa
+    h_start_worker 1 --holder wb
+    h_start_ventilator "$1"
+    h_wait_signed 5000 30
+}
+
+# h_finish_kc BATCH EPOCH: h_finish, then the leader of EPOCH recorded the
+# clean stop, and the audit proved rules 2 and 4 across the leaders.
+h_finish_kc() {
+    h_finish "$1"
+    h_eq "$(h_sql "select epoch || ' ' || clean_stop from keycoord_state")" "$2 true" \
+        "keycoord state after the stop"
+    h_log_has "$H_LOGS/audit.out" '^rule 2 .*: ok' "audit rule 2"
+    h_log_has "$H_LOGS/audit.out" '^rule 4 .*: ok' "audit rule 4"
 }
 
 # --- proofs -------------------------------------------------------------------------

@@ -111,9 +111,12 @@ deny keycoord "insert into runs (batch_size) values (1)"
 allow keycoord "select id, sealed_secret, live_at, retire_requested_at, retired_at from keys order by id"
 allow keycoord "update keys set live_at = clock_timestamp() where id = 1 and live_at is null"
 allow keycoord "update keys set retired_at = clock_timestamp() where id = 1 and retired_at is null"
-allow keycoord "insert into leases (id, key_id, holder, granted_at, run_id, batch_records)
-                values (1000000, 1, 'x', clock_timestamp(), 1, 1)"
-allow keycoord "update leases set ended_at = ended_at, end_reason = end_reason where id = 1"
+allow keycoord "insert into leases (id, key_id, holder, granted_at, run_id, batch_records, epoch)
+                values (1000000, 1, 'x', clock_timestamp(), 1, 1, (select epoch from keycoord_state))"
+allow keycoord "update leases set ended_at = ended_at, end_reason = end_reason,
+                end_epoch = (select epoch from keycoord_state) where id = 1"
+allow keycoord "select keycoord_fence((select epoch from keycoord_state))"
+allow keycoord "update keycoord_state set epoch = epoch + 1 where id = 1"
 allow keycoord "select id, key_id, holder from leases where ended_at is null order by id"
 allow keycoord "select clean_stop from keycoord_state where id = 1"
 allow keycoord "update keycoord_state set clean_stop = false, updated_at = clock_timestamp() where id = 1"

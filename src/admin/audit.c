@@ -27,6 +27,7 @@ typedef enum {
     C_DELETED,       /* no rule: signatures of a record deleted since (records_deleted) */
     C_DOUBLE,        /* rule 1: records signed more than once */
     C_OVERLAP,       /* rule 2: leases that start while the key is leased */
+    C_DEPOSED,       /* rule 2: lease events of an older keycoord epoch after a newer one's */
     C_NO_LEASE,      /* rules 2, 3: signatures whose lease does not exist */
     C_KEY_MISMATCH,  /* rules 2, 3: signatures by another key than their lease's */
     C_NO_KEY,        /* rule 2: signatures whose key does not exist */
@@ -88,6 +89,24 @@ static const char *const s_check_sql[C_COUNT] = {
         "                        AND coalesce(e.ended_at, 'infinity') > o.granted_at"
         "                      ORDER BY e.granted_at, e.id LIMIT 1) p ON true"
         " ORDER BY o.id",
+    /* Keycoord leadership (schema version 7): the database takes a
+     * lease-log write only under the current epoch, and a new leader's
+     * events come after everything it loaded, so in time order the
+     * epochs of grants and ends never go back. An event of an older epoch
+     * after a newer epoch's is one a deposed leader got into the log:
+     * its grant may overlap the new leader's without the log showing it.
+     * Rows from before version 7 carry no epoch and are left out. */
+    [C_DEPOSED] =
+        "SELECT format('lease %s %s under epoch %s after an event of epoch %s', id, what, e,"
+        "              newest), count(*) OVER ()"
+        "  FROM (SELECT id, what, e, max(e) OVER (ORDER BY at, kind, id"
+        "                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS newest"
+        "          FROM (SELECT id, 'granted' AS what, granted_at AS at, 0 AS kind, epoch AS e"
+        "                  FROM leases WHERE epoch IS NOT NULL"
+        "                UNION ALL"
+        "                SELECT id, 'ended', ended_at, 1, end_epoch FROM leases"
+        "                 WHERE end_epoch IS NOT NULL) ev) t"
+        " WHERE e < newest ORDER BY id LIMIT $1",
     /* In these two, OFFSET 0 plans the join without the LIMIT: with it
      * the planner walks signatures in record order probing leases per
      * row (it takes the LIMIT for an early stop, which count(*) OVER ()
@@ -149,7 +168,7 @@ typedef struct {
 
 /* Counts over the whole snapshot, for the details of rules that hold. */
 typedef struct {
-    int64_t records, signatures, keys, leases, open_leases, keys_leased, runs, frozen;
+    int64_t records, signatures, keys, leases, open_leases, keys_leased, runs, frozen, epochs;
 } s_stats_t;
 
 /* One kind of rule 4 violation: how many, and the first few named. */
@@ -229,13 +248,15 @@ static int s_read_stats(PGconn *conn, s_stats_t *stats)
         "       (SELECT count(*) FROM leases WHERE ended_at IS NULL),"
         "       (SELECT count(DISTINCT key_id) FROM leases), (SELECT count(*) FROM runs),"
         "       (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'runs'::regclass"
-        "           AND tgname = 'runs_batch_size_frozen' AND tgenabled <> 'D')",
+        "           AND tgname = 'runs_batch_size_frozen' AND tgenabled <> 'D'),"
+        "       (SELECT count(DISTINCT epoch) FROM leases)",
         0, NULL, PGRES_TUPLES_OK);
     if (!res)
         return -1;
     int64_t *out[] = { &stats->records, &stats->signatures, &stats->keys, &stats->leases,
-                       &stats->open_leases, &stats->keys_leased, &stats->runs, &stats->frozen };
-    for (int i = 0; i < 8; i++)
+                       &stats->open_leases, &stats->keys_leased, &stats->runs, &stats->frozen,
+                       &stats->epochs };
+    for (int i = 0; i < 9; i++)
         *out[i] = rs_db_get_int8(res, 0, i);
     PQclear(res);
     return 0;
@@ -423,14 +444,18 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
 
     memset(&line, 0, sizeof line);
     s_report(&line, "leases overlapping an earlier lease of their key", &f[C_OVERLAP]);
+    s_report(&line, "lease events of a deposed keycoord (an older epoch after a newer one's)",
+             &f[C_DEPOSED]);
     s_report(&line, "signatures whose lease does not exist", &f[C_NO_LEASE]);
     s_report(&line, "signatures whose lease has another key", &f[C_KEY_MISMATCH]);
     s_report(&line, "signatures whose key does not exist", &f[C_NO_KEY]);
     snprintf(ok, sizeof ok,
              "%lld lease%s on %lld key%s, no two of one key overlap (%lld open); every "
-             "signature's lease and key exist and match",
+             "signature's lease and key exist and match; %lld keycoord epoch%s, none written "
+             "after a newer one",
              (long long) st->leases, s_plural(st->leases), (long long) st->keys_leased,
-             s_plural(st->keys_leased), (long long) st->open_leases);
+             s_plural(st->keys_leased), (long long) st->open_leases, (long long) st->epochs,
+             st->epochs == 1 ? "" : "s");
     s_print(2, "one holder per key", &line, ok);
     violated += line.violations > 0;
 

@@ -19,7 +19,7 @@
 #define S_OPT_DB                                                                                \
     {                                                                                           \
         .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING,                           \
-        .help = "PostgreSQL URL, e.g. postgresql://user@host/dbname (required)", .mask = rs_db_mask_conninfo \
+        .help = "PostgreSQL URL, e.g. postgresql://user@host/dbname (required); several servers for failover (host=a,b)", .mask = rs_db_mask_conninfo \
     }
 
 /* The default of --threads is the number of online cores, filled in at

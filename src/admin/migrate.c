@@ -260,6 +260,63 @@ static const char s_v6[] =
     "CREATE TRIGGER records_added AFTER INSERT ON records"
     "  FOR EACH STATEMENT EXECUTE FUNCTION records_added_notify();";
 
+/* Version 7: keycoord leadership fenced in the database (issue 12). A
+ * keycoord that takes over increments keycoord_state.epoch (its
+ * leadership term) under the advisory lock; every lease-log write carries
+ * the writer's epoch (leases.epoch on a grant, leases.end_epoch on an end)
+ * and the database refuses, with SQLSTATE RS001, any write whose epoch is
+ * not the current one. The check and the takeover serialize on the state
+ * row: a write takes it FOR SHARE for its transaction, a takeover updates
+ * it, so a takeover waits for writes in flight and every write after it
+ * sees the new epoch. keycoord_fence(epoch) is the same check for the
+ * other writes of a flush (key events), called first in each. Rows
+ * written before this version carry no epoch. Self-contained and
+ * re-runnable. */
+static const char s_v7[] =
+    "ALTER TABLE keycoord_state ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE leases ADD COLUMN IF NOT EXISTS epoch bigint,"
+    "  ADD COLUMN IF NOT EXISTS end_epoch bigint;"
+    "CREATE OR REPLACE FUNCTION keycoord_fence(writer_epoch bigint) RETURNS void"
+    "  LANGUAGE plpgsql AS $$"
+    " DECLARE current_epoch bigint;"
+    " BEGIN"
+    "  SELECT epoch INTO current_epoch FROM keycoord_state WHERE id = 1 FOR SHARE;"
+    "  IF current_epoch IS DISTINCT FROM writer_epoch THEN"
+    "   RAISE EXCEPTION USING ERRCODE = '" RS_SQLSTATE_DEPOSED "',"
+    "    MESSAGE = format('keycoord epoch %s is not the current one (%s): a deposed leader may not"
+    " write the lease log', coalesce(writer_epoch::text, 'none'), current_epoch);"
+    "  END IF;"
+    " END $$;"
+    /* Statement triggers: one check per write, over its transition table. */
+    "CREATE OR REPLACE FUNCTION leases_fenced() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " DECLARE current_epoch bigint; stale bigint; sample bigint;"
+    " BEGIN"
+    "  SELECT epoch INTO current_epoch FROM keycoord_state WHERE id = 1 FOR SHARE;"
+    "  IF TG_OP = 'INSERT' THEN"
+    "   SELECT count(*), min(coalesce(epoch, -1)) INTO stale, sample FROM written"
+    "    WHERE epoch IS DISTINCT FROM current_epoch"
+    "       OR (ended_at IS NOT NULL AND end_epoch IS DISTINCT FROM current_epoch);"
+    "  ELSE"
+    "   SELECT count(*), min(coalesce(end_epoch, -1)) INTO stale, sample FROM written"
+    "    WHERE end_epoch IS DISTINCT FROM current_epoch;"
+    "  END IF;"
+    "  IF stale > 0 THEN"
+    "   RAISE EXCEPTION USING ERRCODE = '" RS_SQLSTATE_DEPOSED "',"
+    "    MESSAGE = format('%s lease rows written under keycoord epoch %s, not the current one (%s)',"
+    "                     stale, sample, current_epoch);"
+    "  END IF;"
+    "  RETURN NULL;"
+    " END $$;"
+    "DROP TRIGGER IF EXISTS leases_fenced_insert ON leases;"
+    "CREATE TRIGGER leases_fenced_insert AFTER INSERT ON leases"
+    "  REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION leases_fenced();"
+    "DROP TRIGGER IF EXISTS leases_fenced_update ON leases;"
+    "CREATE TRIGGER leases_fenced_update AFTER UPDATE ON leases"
+    "  REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION leases_fenced();"
+    "REVOKE ALL ON FUNCTION keycoord_fence(bigint) FROM PUBLIC;"
+    "GRANT EXECUTE ON FUNCTION keycoord_fence(bigint) TO recsign_keycoord;"
+    "GRANT UPDATE (end_epoch) ON leases TO recsign_keycoord;";
+
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
     { 2, "key rotation and service roles", s_v2 },
@@ -267,6 +324,7 @@ static const s_migration_t s_migrations[] = {
     { 4, "payload limit, refused and deleted records, key quarantine", s_v4 },
     { 5, "signature counter and refused results", s_v5 },
     { 6, "notify on inserted records", s_v6 },
+    { 7, "keycoord leadership epochs", s_v7 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

@@ -6,6 +6,7 @@
  * up exactly like the keycoord's; --mode echo runs the same clients against
  * it, with requests of a LEASE_REQ's size, to measure the transport's own
  * limit on this machine. */
+#include "bench_lease.h"
 #include "rs_config.h"
 #include "rs_lease.h"
 #include "rs_log.h"
@@ -14,7 +15,6 @@
 #include "rs_socket.h"
 
 #include <czmq.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,76 +149,37 @@ static void s_fail(s_client_t *self, const char *why)
     snprintf(self->why, sizeof self->why, "%.100s: %.250s", self->holder, why);
 }
 
-/* One round trip: sends [empty][req] and waits for [empty][reply] with
- * req's seq. Returns 0 with *rep filled (keycoord mode), -1 after s_fail. */
+/* One round trip (bench_lease.h): *rep filled in keycoord mode, the echo
+ * checked in echo mode. Returns 0, or -1 after s_fail. */
 static int s_round_trip(s_client_t *self, void *sock, rs_lease_req_t *req, rs_lease_rep_t *rep)
 {
-    uint8_t buf[RS_LEASE_REQ_MAX_BYTES];
-    size_t size = rs_lease_req_encode(req, buf, sizeof buf);
-    if (size == 0) {
-        s_fail(self, "request does not encode");
-        return -1;
-    }
-    if (zmq_send(sock, NULL, 0, ZMQ_SNDMORE) != 0 || zmq_send(sock, buf, size, 0) != (int) size) {
-        s_fail(self, zmq_strerror(zmq_errno()));
-        return -1;
-    }
-    int64_t deadline = s_now_ns() + (int64_t) self->shared->timeout_ms * 1000000;
-    for (;;) {
-        uint8_t empty[1], body[RS_LEASE_REP_MAX_BYTES > RS_LEASE_REQ_MAX_BYTES
-                                   ? RS_LEASE_REP_MAX_BYTES
-                                   : RS_LEASE_REQ_MAX_BYTES];
-        int n = zmq_recv(sock, empty, sizeof empty, 0);
-        if (n < 0) {
-            if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
-                s_fail(self, zmq_strerror(zmq_errno()));
-                return -1;
-            }
-            if (zsys_interrupted) {
-                s_fail(self, "interrupted");
-                return -1;
-            }
-            if (s_now_ns() >= deadline) {
-                s_fail(self, "no reply within --timeout-ms");
-                return -1;
-            }
-            continue;
-        }
-        int more = 0;
-        size_t more_size = sizeof more;
-        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_size);
-        if (n != 0 || !more) {
-            s_fail(self, "reply without the empty delimiter frame");
+    char why[300];
+    if (self->shared->mode == S_MODE_KEYCOORD) {
+        if (bench_lease_call(sock, req, self->shared->timeout_ms, rep, why, sizeof why) != 0) {
+            s_fail(self, why);
             return -1;
         }
-        n = zmq_recv(sock, body, sizeof body, 0);
-        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_size);
-        if (n < 0 || more || (size_t) n > sizeof body) {
-            s_fail(self, "reply body missing, truncated or followed by more frames");
-            return -1;
-        }
-        uint64_t seq;
-        if (self->shared->mode == S_MODE_ECHO) {
-            rs_lease_req_t echoed;
-            if (rs_lease_req_decode(&echoed, body, (size_t) n) != 0) {
-                s_fail(self, "malformed echo");
-                return -1;
-            }
-            seq = echoed.seq;
-        }
-        else {
-            if (rs_lease_rep_decode(rep, body, (size_t) n) != 0) {
-                s_fail(self, "malformed LEASE_REP");
-                return -1;
-            }
-            seq = rep->seq;
-        }
-        if (seq == req->seq)
-            return 0;
+        return 0;
+    }
+    uint8_t body[BENCH_LEASE_BODY_MAX];
+    size_t size = 0;
+    if (bench_lease_exchange(sock, req, self->shared->timeout_ms, body, sizeof body, &size, why,
+                             sizeof why)
+        != 0) {
+        s_fail(self, why);
+        return -1;
+    }
+    rs_lease_req_t echoed;
+    if (rs_lease_req_decode(&echoed, body, size) != 0) {
+        s_fail(self, "malformed echo");
+        return -1;
+    }
+    if (echoed.seq != req->seq) {
         /* Each thread waits for every reply, so an older one cannot come. */
         s_fail(self, "reply to another request");
         return -1;
     }
+    return 0;
 }
 
 static int s_sample_add(s_client_t *self, int64_t ns)

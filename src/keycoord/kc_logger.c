@@ -23,6 +23,8 @@ struct kc_logger_t {
     size_t in_flight;        /* taken by the writer, not yet durable */
     bool stopping;
     bool failing;            /* the last write attempt failed */
+    bool deposed;            /* the database refused a write: the epoch is not current */
+    int64_t epoch;           /* the leadership term every write carries */
     unsigned long long writes, events_written;
     int64_t write_us;
 };
@@ -45,15 +47,20 @@ static int s_write(kc_logger_t *self, const kc_event_t *events, size_t count, in
     int backoff_ms = 100;
     for (bool retry = false;; retry = true) {
         int64_t started = rs_mono_us();
-        if (kc_store_write(self->store, events, count, retry) == 0) {
+        int rc = kc_store_write(self->store, events, count, retry, self->epoch);
+        if (rc == 0) {
             *took_us = rs_mono_us() - started;
             return 0;
         }
         pthread_mutex_lock(&self->lock);
         bool stopping = self->stopping;
         self->failing = true;
+        if (rc == KC_WRITE_DEPOSED)
+            self->deposed = true;
         pthread_mutex_unlock(&self->lock);
-        if (stopping)
+        /* Deposed: no later write of this epoch can succeed, and none may
+         * be tried under another; the loop notices and steps down. */
+        if (stopping || rc == KC_WRITE_DEPOSED)
             return -1;
         rs_warn("lease log write of %zu events failed; retrying in %d ms", count, backoff_ms);
         struct timespec pause = { backoff_ms / 1000, (long) (backoff_ms % 1000) * 1000000L };
@@ -104,8 +111,10 @@ static void *s_run(void *arg)
 
         pthread_mutex_lock(&self->lock);
         if (rc != 0) {
-            /* Stopping with this batch unwritten: leave it counted in the
-             * backlog so that the stop is not taken as clean. */
+            /* Stopping (or deposed) with this batch unwritten: leave it
+             * counted in the backlog so that the stop is not taken as
+             * clean. */
+            pthread_cond_broadcast(&self->changed);
             break;
         }
         self->in_flight = 0;
@@ -120,13 +129,14 @@ static void *s_run(void *arg)
     return NULL;
 }
 
-kc_logger_t *kc_logger_new(kc_store_t **store_p)
+kc_logger_t *kc_logger_new(kc_store_t **store_p, int64_t epoch)
 {
     kc_logger_t *self = calloc(1, sizeof *self);
     if (!self) {
         kc_store_destroy(store_p);
         return NULL;
     }
+    self->epoch = epoch;
     self->store = *store_p;
     *store_p = NULL;
     pthread_mutex_init(&self->lock, NULL);
@@ -210,6 +220,14 @@ int kc_logger_drain(kc_logger_t *self, int timeout_ms)
     }
     pthread_mutex_unlock(&self->lock);
     return rc;
+}
+
+bool kc_logger_deposed(kc_logger_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    bool deposed = self->deposed;
+    pthread_mutex_unlock(&self->lock);
+    return deposed;
 }
 
 bool kc_logger_healthy(kc_logger_t *self)

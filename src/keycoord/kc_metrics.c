@@ -30,6 +30,12 @@ void kc_metrics_register(void)
                                       s_states[s].label);
     m->waiting = rs_metrics_gauge("recsign_holders_waiting",
                                   "Holders queued for a key while none is free.", NULL);
+    m->leader = rs_metrics_gauge("recsign_keycoord_leader",
+                                 "1 while this keycoord leads (grants leases), 0 while it is a standby.",
+                                 NULL);
+    m->epoch = rs_metrics_gauge("recsign_keycoord_epoch",
+                                "The leadership term (keycoord_state.epoch) this keycoord leads; 0 while standby.",
+                                NULL);
     m->wait_seconds = rs_metrics_histogram(
         "recsign_lease_wait_seconds",
         "Time from a lease request's arrival at the keycoord to its grant.", NULL);

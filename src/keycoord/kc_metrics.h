@@ -17,6 +17,8 @@ typedef struct {
     rs_metric_t *granted, *released, *expired;  /* recsign_leases_{granted,released,expired}_total */
     rs_metric_t *keys[KC_KEYS_STATES_MAX];      /* recsign_keys{state} */
     rs_metric_t *waiting;                       /* recsign_holders_waiting */
+    rs_metric_t *leader;                        /* recsign_keycoord_leader: 1 leading, 0 standby */
+    rs_metric_t *epoch;                         /* recsign_keycoord_epoch: the term led, 0 */
     rs_metric_t *wait_seconds;                  /* recsign_lease_wait_seconds */
     rs_metric_t *refused_batch;                 /* recsign_leases_refused_total{reason="batch_size"} */
     /* recsign_messages_dropped_total{reason} */

@@ -14,7 +14,15 @@
 #define S_LOG_RECHECK_US 1000     /* backlog re-check while grants are held back for it */
 #define S_LEASE_ID_BLOCK 100000   /* lease ids reserved at a time */
 #define S_RUN_CACHE 64             /* runs whose batch size is remembered */
-#define S_OWNER_CHECK_US 2000000  /* how often the lock-holding connection is checked */
+/* Leadership is confirmed on the lock's own session this often, and a
+ * confirmation is good for S_LEADER_VALID_US after the query was sent: no
+ * grant, release, renewal or expiry is handled on an older one (a process
+ * resumed after SIGSTOP confirms before it does anything). A deposed
+ * leader can so grant for at most S_LEADER_VALID_US after a takeover, and
+ * none of it reaches the log; the new leader holds its grants for a TTL
+ * and this long (KC_LEADER_VALID_MS, kc_server.h). */
+#define S_LEADER_CHECK_US 250000
+#define S_LEADER_VALID_US ((int64_t) KC_LEADER_VALID_MS * 1000)
 #define S_KEYRING_POLL_US 100000     /* how often keyring notifications are read */
 #define S_KEYRING_RELOAD_US 30000000 /* full keyring reload, in case a notification was missed */
 /* Keys one certificate may have quarantined over this keycoord's life:
@@ -48,7 +56,8 @@ struct kc_server_t {
     uint64_t dropped_malformed, unauthorized, refused_full, undeliverable, grants, releases,
         expiries;
     int64_t next_stats_us;
-    int64_t next_owner_check_us;
+    int64_t epoch;        /* this leader's term */
+    int64_t confirmed_us; /* when the last confirmation that held was sent */
     int64_t next_keyring_reload_us;
     int64_t next_keyring_poll_us;
     int64_t next_gauges_us;
@@ -128,10 +137,11 @@ static bool s_lease_ids_ready(kc_server_t *self)
     if (next + S_LEASE_ID_BLOCK / 2 <= self->lease_ids_reserved)
         return true;
     uint64_t up_to = next + S_LEASE_ID_BLOCK;
-    if (kc_store_reserve_lease_ids(self->owner, up_to) != 0) {
-        if (kc_store_reconnect(self->owner) != 0
-            || kc_store_reserve_lease_ids(self->owner, up_to) != 0)
-            return next <= self->lease_ids_reserved;
+    if (kc_store_reserve_lease_ids(self->owner, up_to, self->epoch) != 0) {
+        /* Refused or failed on the lock's session: leadership is in doubt
+         * until the next confirmation says otherwise. */
+        self->confirmed_us = INT64_MIN / 2;
+        return false;
     }
     self->lease_ids_reserved = up_to;
     return true;
@@ -161,7 +171,7 @@ void kc_server_cookie_free(void **cookie_p)
 }
 
 kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logger,
-                           kc_store_t *owner, rs_security_t *security)
+                           kc_store_t *owner, int64_t epoch, rs_security_t *security)
 {
     kc_server_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -170,6 +180,8 @@ kc_server_t *kc_server_new(zsock_t *router, kc_coord_t *coord, kc_logger_t *logg
     self->coord = coord;
     self->logger = logger;
     self->owner = owner;
+    self->epoch = epoch;
+    self->confirmed_us = rs_mono_us(); /* the takeover itself confirmed it */
     self->security = security;
     self->poller = zpoller_new(router, NULL);
     self->reply_cap = S_DRAIN_MAX * 2;
@@ -421,7 +433,10 @@ static void s_serve_waiters(kc_server_t *self)
 {
     self->held_for_log = false;
     for (int round = 0; round < 1000; round++) {
-        if (kc_logger_backlog(self->logger) >= S_LOG_BACKLOG_MAX) {
+        if (rs_mono_us() - self->confirmed_us >= S_LEADER_VALID_US) {
+            /* Leadership not confirmed lately: no grant. */
+        }
+        else if (kc_logger_backlog(self->logger) >= S_LOG_BACKLOG_MAX) {
             if (kc_coord_waiting_count(self->coord) && kc_coord_free_count(self->coord)) {
                 self->held_for_log = true;
                 self->held_for_log_turns++;
@@ -452,15 +467,37 @@ static void s_log_stats(kc_server_t *self, int64_t now)
             (unsigned long long) self->held_for_log_turns);
 }
 
+/* Confirms leadership when the last confirmation is S_LEADER_CHECK_US
+ * old. Returns false once it is lost (logged). */
+static bool s_still_leading(kc_server_t *self, int64_t now)
+{
+    if (kc_logger_deposed(self->logger)) {
+        rs_error("the database refused a lease log write of epoch %lld: another recsign-keycoord leads now; this one grants nothing more",
+                 (long long) self->epoch);
+        return false;
+    }
+    if (now - self->confirmed_us < S_LEADER_CHECK_US)
+        return true;
+    char why[512];
+    if (kc_store_confirm(self->owner, self->epoch, why, sizeof why) != KC_OWNER_HELD) {
+        rs_error("leadership of epoch %lld cannot be confirmed (last confirmed %lld ms ago): %s; this keycoord grants nothing more",
+                 (long long) self->epoch, (long long) ((now - self->confirmed_us) / 1000), why);
+        return false;
+    }
+    self->confirmed_us = now;
+    return true;
+}
+
 int kc_server_run(kc_server_t *self)
 {
     self->next_stats_us = rs_mono_us() + S_STATS_INTERVAL_US;
+    int outcome = KC_SERVE_STOPPED;
     while (!zsys_interrupted) {
         int64_t now = rs_mono_us();
         int64_t deadline = kc_coord_next_deadline(self->coord);
-        int64_t wait_us = deadline == INT64_MAX ? 1000000 : deadline - now;
-        if (wait_us > 1000000)
-            wait_us = 1000000;
+        int64_t wait_us = deadline == INT64_MAX ? S_LEADER_CHECK_US : deadline - now;
+        if (wait_us > S_LEADER_CHECK_US)
+            wait_us = S_LEADER_CHECK_US;
         if (self->held_for_log && wait_us > S_LOG_RECHECK_US)
             wait_us = S_LOG_RECHECK_US;
         if (wait_us < 0)
@@ -469,6 +506,12 @@ int kc_server_run(kc_server_t *self)
         if (zpoller_terminated(self->poller))
             break;
         now = rs_mono_us();
+        /* Before anything is handled: after a pause (SIGSTOP, a stalled
+         * VM) the confirmation is old, and another may lead by now. */
+        if (!s_still_leading(self, now)) {
+            outcome = KC_SERVE_DEPOSED;
+            break;
+        }
         size_t expired = kc_coord_expire(self->coord, now);
         self->expiries += expired;
         rs_metric_add(kc_metrics.expired, expired);
@@ -508,17 +551,8 @@ int kc_server_run(kc_server_t *self)
                     return -1;
             }
         }
-        if (now >= self->next_owner_check_us && kc_logger_healthy(self->logger)) {
-            self->next_owner_check_us = now + S_OWNER_CHECK_US;
-            /* A database restart drops the advisory lock with the
-             * connection: take it back, or stop if another keycoord has. */
-            if (kc_store_check_owner(self->owner) == KC_OWNER_LOST) {
-                rs_error("another recsign-keycoord took this database's keycoord lock while the database was restarting; stopping");
-                return -1;
-            }
-        }
     }
     self->next_stats_us = 0; /* a last line, whatever the time */
     s_log_stats(self, rs_mono_us());
-    return 0;
+    return outcome;
 }

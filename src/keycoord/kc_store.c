@@ -1,6 +1,7 @@
 /* kc_store: see kc_store.h. */
 #include "kc_store.h"
 #include "rs_bytes.h"
+#include "rs_lease.h"
 #include "rs_db.h"
 #include "rs_log.h"
 #include "rs_time.h"
@@ -43,20 +44,29 @@ static int s_prepare(PGconn *conn)
     static const struct {
         const char *name, *sql;
     } statements[] = {
+        /* Every write of a flush begins with this: it fails (RS001) unless
+         * the writer's epoch is the current one, and holds the state row
+         * until the flush commits, so that no takeover passes it meanwhile.
+         * The triggers on leases check the rows' epochs as well. */
+        { "kc_fence", "SELECT keycoord_fence($1::bigint)" },
         { "kc_grants",
           "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records, ended_at,"
-          "                    end_reason)"
-          " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[],"
-          "                      $5::bigint[], $6::integer[], $7::timestamptz[], $8::text[])"
+          "                    end_reason, epoch, end_epoch)"
+          " SELECT u.*, $9::bigint, CASE WHEN u.ended_at IS NOT NULL THEN $9::bigint END"
+          " FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[],"
+          "             $5::bigint[], $6::integer[], $7::timestamptz[], $8::text[])"
+          "  AS u (id, key_id, holder, granted_at, run_id, batch_records, ended_at, end_reason)"
           " ON CONFLICT (id) DO NOTHING" },
         /* The same without the conflict check, for a first try. */
         { "kc_grants_new",
           "INSERT INTO leases (id, key_id, holder, granted_at, run_id, batch_records, ended_at,"
-          "                    end_reason)"
-          " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[],"
-          "                      $5::bigint[], $6::integer[], $7::timestamptz[], $8::text[])" },
+          "                    end_reason, epoch, end_epoch)"
+          " SELECT u.*, $9::bigint, CASE WHEN u.ended_at IS NOT NULL THEN $9::bigint END"
+          " FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[],"
+          "             $5::bigint[], $6::integer[], $7::timestamptz[], $8::text[])"
+          "  AS u (id, key_id, holder, granted_at, run_id, batch_records, ended_at, end_reason)" },
         { "kc_ends",
-          "UPDATE leases l SET ended_at = u.at, end_reason = u.reason"
+          "UPDATE leases l SET ended_at = u.at, end_reason = u.reason, end_epoch = $4::bigint"
           " FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS u (id, at, reason)"
           " WHERE l.id = u.id AND l.ended_at IS NULL" },
         { "kc_key_live",
@@ -78,38 +88,19 @@ static int s_prepare(PGconn *conn)
     return 0;
 }
 
-/* One keycoord per database: the owner connection holds this lock. */
-static int s_take_lock(PGconn *conn, char *err, size_t err_size)
-{
-    int64_t locked = 0;
-    if (rs_db_wait_advisory_lock(conn, S_LOCK_KEY, 5000, &locked) != 0) {
-        snprintf(err, err_size, "cannot take the keycoord lock: %s", rs_db_error(conn));
-        return -1;
-    }
-    if (!locked) {
-        snprintf(err, err_size, "another recsign-keycoord holds this database's keycoord lock; expected exactly one keycoord per database");
-        return -1;
-    }
-    return 0;
-}
-
 static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
     kc_store_t *self = arg;
-    if (self->owner && s_take_lock(conn, err, err_size) != 0)
-        return -1;
-    /* Keys added or retirements asked for are announced on this channel. */
-    if (self->owner && rs_db_exec(conn, "listening for keyring changes", "LISTEN recsign_keys") != 0) {
-        snprintf(err, err_size, "cannot listen for keyring changes: %s", rs_db_error(conn));
-        return -1;
-    }
     /* The log writer only ever touches a few leases by id. A plan made
      * while the table was small (or its statistics stale) would scan it
-     * all on every write as it grows: keep this session on index lookups. */
+     * all on every write as it grows: keep this session on index lookups.
+     * A write holds the state row (FOR SHARE) until it commits; should the
+     * writer stop mid-transaction (SIGSTOP), the server ends its session
+     * after 5 s, so that a takeover waits no longer than that. */
     if (!self->owner
         && rs_db_exec(conn, "setting the lease log's plan",
                       "SET enable_seqscan = off; SET enable_hashjoin = off;"
-                      " SET enable_mergejoin = off")
+                      " SET enable_mergejoin = off; SET idle_in_transaction_session_timeout = 5000")
                != 0) {
         snprintf(err, err_size, "cannot configure the lease log session: %s", rs_db_error(conn));
         return -1;
@@ -153,25 +144,13 @@ int kc_store_reconnect(kc_store_t *self)
 }
 
 kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
-                          kc_cookie_free_fn *cookie_free, bool *unclean, char *err,
-                          size_t err_size)
+                          kc_cookie_free_fn *cookie_free, char *err, size_t err_size)
 {
-    PGresult *res = PQexec(s_conn(self),
-                           "UPDATE keycoord_state s SET clean_stop = false, updated_at = clock_timestamp()"
-                           " FROM (SELECT clean_stop FROM keycoord_state WHERE id = 1) previous"
-                           " WHERE s.id = 1 RETURNING previous.clean_stop");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        snprintf(err, err_size, "cannot read the keycoord state: %s",
-                 PQresultStatus(res) == PGRES_TUPLES_OK ? "row missing" : rs_db_error(s_conn(self)));
-        PQclear(res);
-        return NULL;
-    }
-    *unclean = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
-    PQclear(res);
+    PGresult *res;
     res = PQexec(s_conn(self),
                            "SELECT coalesce(max(id), 0),"
                            " coalesce((extract(epoch FROM greatest(max(granted_at), max(ended_at),"
-                           "   (SELECT max(greatest(live_at, retired_at)) FROM keys)))"
+                           "   (SELECT max(greatest(live_at, retired_at, quarantined_at)) FROM keys)))"
                            " * 1000000)::bigint, 0),"
                            " (SELECT lease_ids_reserved FROM keycoord_state WHERE id = 1) FROM leases");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -306,19 +285,23 @@ int kc_store_poll_keys(kc_store_t *self, kc_coord_t *coord, bool force)
     return changes;
 }
 
-int kc_store_reserve_lease_ids(kc_store_t *self, uint64_t up_to)
+int kc_store_reserve_lease_ids(kc_store_t *self, uint64_t up_to, int64_t epoch)
 {
-    char value[24];
+    char value[24], term[24];
     snprintf(value, sizeof value, "%llu", (unsigned long long) up_to);
-    const char *values[] = { value };
+    snprintf(term, sizeof term, "%lld", (long long) epoch);
+    const char *values[] = { value, term };
     PGresult *res = PQexecParams(s_conn(self),
-                                 "UPDATE keycoord_state SET lease_ids_reserved = $1::bigint WHERE id = 1",
-                                 1, NULL, values, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
+                                 "UPDATE keycoord_state SET lease_ids_reserved = $1::bigint"
+                                 " WHERE id = 1 AND epoch = $2::bigint",
+                                 2, NULL, values, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_COMMAND_OK)
+        rc = strcmp(PQcmdTuples(res), "1") == 0 ? 0 : 1;
+    else
         rs_warn("reserving lease ids failed: %s", rs_db_error(s_conn(self)));
     PQclear(res);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_size)
@@ -340,43 +323,147 @@ int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_s
     return rc;
 }
 
-kc_owner_t kc_store_check_owner(kc_store_t *self)
+/* Runs one statement of the takeover transaction; 0, -1 (logged) on a
+ * failure worth another try (the connection broke, a lock wait timed
+ * out), -2 (logged) on one that will not go away by itself (e.g. the
+ * role may not update keycoord_state). */
+static int s_lead_step(kc_store_t *self, const char *sql, PGresult **out)
 {
-    PGresult *res = PQexec(s_conn(self), "SELECT 1");
-    int alive = PQresultStatus(res) == PGRES_TUPLES_OK;
-    PQclear(res);
-    if (alive)
-        return KC_OWNER_HELD;
-    if (kc_store_reconnect(self) == 0)
-        return KC_OWNER_HELD;
-    /* Reconnecting failed: the database is away, or the lock is taken. */
-    char err[512];
-    PGconn *probe = rs_db_connect(rs_db_link_url(self->link), "recsign-keycoord", err, sizeof err);
-    if (!probe)
-        return KC_OWNER_UNKNOWN;
-    int64_t taken = 0;
-    int rc = rs_db_query_int(probe, "probing the keycoord lock",
-                             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-                             " AND granted AND ((classid::bigint << 32) | objid::bigint) = " S_LOCK_KEY,
-                             &taken);
-    PQfinish(probe);
-    return rc == 0 && taken > 0 ? KC_OWNER_LOST : KC_OWNER_UNKNOWN;
+    PGresult *res = PQexec(s_conn(self), sql);
+    ExecStatusType status = PQresultStatus(res);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        bool transient = PQstatus(s_conn(self)) != CONNECTION_OK || !state
+                         || !strcmp(state, "55P03") /* lock_not_available */
+                         || !strcmp(state, "40001") || !strcmp(state, "40P01");
+        rs_log(transient ? RS_LOG_WARN : RS_LOG_ERROR, "taking over the keycoord state failed: %s",
+               rs_db_error(s_conn(self)));
+        PQclear(res);
+        return transient ? -1 : -2;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return 0;
 }
 
-int kc_store_mark_clean_stop(kc_store_t *self)
+int kc_store_try_lead(kc_store_t *self, int64_t *epoch, bool *unclean)
 {
-    static const char sql[] = "UPDATE keycoord_state SET clean_stop = true,"
-                              " updated_at = clock_timestamp() WHERE id = 1";
-    /* The connection may have died unnoticed (a database restart): one
-     * more try on a new one. */
+    if (kc_store_reconnect(self) != 0)
+        return -1;
+    int64_t locked = 0;
+    if (rs_db_query_int(s_conn(self), "trying the keycoord lock",
+                        "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")::int", &locked)
+        != 0)
+        return -1;
+    if (!locked) {
+        if (rs_db_query_int(s_conn(self), "reading the keycoord epoch",
+                            "SELECT epoch FROM keycoord_state WHERE id = 1", epoch)
+            != 0)
+            return -1;
+        return 1;
+    }
+    /* The lock is ours: a new term. FOR UPDATE waits for a write of the
+     * previous leader in flight (it holds the row FOR SHARE); once this
+     * commits, every write of an older epoch is refused, and what the log
+     * holds now is all it will ever hold of them. */
+    PGresult *res = NULL;
+    int rc = s_lead_step(self, "BEGIN", NULL);
+    if (rc != 0)
+        goto fail;
+    if ((rc = s_lead_step(self, "SET LOCAL lock_timeout = 2000", NULL)) != 0
+        || (rc = s_lead_step(self, "SELECT clean_stop::int FROM keycoord_state WHERE id = 1 FOR UPDATE",
+                             &res))
+               != 0)
+        goto rollback;
+    *unclean = PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "1") != 0;
+    PQclear(res);
+    if ((rc = s_lead_step(self,
+                          "UPDATE keycoord_state SET epoch = epoch + 1, clean_stop = false,"
+                          " updated_at = clock_timestamp() WHERE id = 1 RETURNING epoch",
+                          &res))
+        != 0)
+        goto rollback;
+    *epoch = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    if (*epoch == 0) {
+        rs_error("keycoord_state has no row; expected the one 'recsign init' makes");
+        rc = -2;
+        goto rollback;
+    }
+    if ((rc = s_lead_step(self, "COMMIT", NULL)) != 0)
+        goto rollback;
+    /* Keys added or retirements asked for are announced on this channel;
+     * only a leader listens (a standby would let notifications pile up). */
+    if ((rc = s_lead_step(self, "LISTEN recsign_keys", NULL)) != 0)
+        goto fail;
+    return 0;
+rollback:
+    PQclear(PQexec(s_conn(self), "ROLLBACK"));
+fail:
+    /* Without a new term the lock is of no use: let another have it. */
+    PQclear(PQexec(s_conn(self), "SELECT pg_advisory_unlock(" S_LOCK_KEY ")"));
+    return rc;
+}
+
+int kc_store_session_pid(kc_store_t *self)
+{
+    return s_conn(self) ? PQbackendPID(s_conn(self)) : 0;
+}
+
+kc_owner_t kc_store_confirm(kc_store_t *self, int64_t epoch, char *why, size_t why_size)
+{
+    /* A statement that succeeds on the lock's own session proves the
+     * session, and with it the lock, alive; the epoch proves that nobody
+     * took over in between (a takeover needs the lock, so that cannot
+     * happen while the session lives, but a bump by hand or a bug must
+     * depose us all the same). Never reconnects: a new session would not
+     * hold the lock. */
+    if (!s_conn(self) || PQstatus(s_conn(self)) != CONNECTION_OK) {
+        snprintf(why, why_size, "the session holding the keycoord lock is gone");
+        return KC_OWNER_LOST;
+    }
+    PGresult *res = PQexec(s_conn(self), "SELECT epoch FROM keycoord_state WHERE id = 1");
+    kc_owner_t owner = KC_OWNER_LOST;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        snprintf(why, why_size, "the session holding the keycoord lock failed (%s)",
+                 rs_db_error(s_conn(self)));
+    else {
+        int64_t current = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        if (current == epoch)
+            owner = KC_OWNER_HELD;
+        else
+            snprintf(why, why_size, "the keycoord epoch is %lld now, not this leader's %lld",
+                     (long long) current, (long long) epoch);
+    }
+    PQclear(res);
+    return owner;
+}
+
+int kc_store_mark_clean_stop(kc_store_t *self, int64_t epoch)
+{
+    char term[24];
+    snprintf(term, sizeof term, "%lld", (long long) epoch);
+    const char *values[] = { term };
+    /* Only the leader of the current epoch owns the state. The lock's
+     * session may have died unnoticed (a database restart): the epoch,
+     * not the session, says whether the state is still ours, so one more
+     * try on a new connection is safe. */
     for (int attempt = 0; attempt < 2; attempt++) {
         if (kc_store_reconnect(self) != 0)
             return -1;
-        PGresult *res = PQexec(s_conn(self), sql);
-        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PGresult *res = PQexecParams(s_conn(self),
+                                     "UPDATE keycoord_state SET clean_stop = true,"
+                                     " updated_at = clock_timestamp()"
+                                     " WHERE id = 1 AND epoch = $1::bigint",
+                                     1, NULL, values, NULL, NULL, 0);
+        int rc = PQresultStatus(res) != PGRES_COMMAND_OK ? -1
+                 : strcmp(PQcmdTuples(res), "1") == 0     ? 0
+                                                          : 1;
         PQclear(res);
-        if (ok)
-            return 0;
+        if (rc >= 0)
+            return rc;
     }
     rs_error("recording a clean stop failed: %s", rs_db_error(s_conn(self)));
     return -1;
@@ -566,16 +653,23 @@ static int s_columns_fill(s_columns_t *c, const kc_event_t *events, size_t count
     return rc ? -1 : 0;
 }
 
-static int s_send_arrays(kc_store_t *self, const char *statement, s_array_t *arrays, int n)
+/* Sends a prepared lease statement: its column arrays, then the writer's
+ * epoch (binary int8) as the last parameter. */
+static int s_send_arrays(kc_store_t *self, const char *statement, s_array_t *arrays, int n,
+                         const uint8_t epoch[8])
 {
-    const char *values[S_GRANT_COLUMNS];
-    int lengths[S_GRANT_COLUMNS], formats[S_GRANT_COLUMNS];
+    const char *values[S_GRANT_COLUMNS + 1];
+    int lengths[S_GRANT_COLUMNS + 1], formats[S_GRANT_COLUMNS + 1];
     for (int i = 0; i < n; i++) {
         values[i] = (const char *) arrays[i].buf;
         lengths[i] = (int) arrays[i].size;
         formats[i] = 1;
     }
-    return PQsendQueryPrepared(s_conn(self), statement, n, values, lengths, formats, 0) ? 0 : -1;
+    values[n] = (const char *) epoch;
+    lengths[n] = 8;
+    formats[n] = 1;
+    return PQsendQueryPrepared(s_conn(self), statement, n + 1, values, lengths, formats, 0) ? 0
+                                                                                            : -1;
 }
 
 static int s_send_key_event(kc_store_t *self, const kc_event_t *e)
@@ -594,7 +688,8 @@ static int s_send_key_event(kc_store_t *self, const kc_event_t *e)
                                                                                           : -1;
 }
 
-int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, bool retry)
+int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, bool retry,
+                   int64_t epoch)
 {
     if (count == 0)
         return 0;
@@ -616,13 +711,24 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
         return -1;
     }
     int failed = 0, sent = 0;
+    bool deposed = false;
+    uint8_t term[8];
+    rs_put_u64(term, (uint64_t) epoch);
+    {
+        const char *values[] = { (const char *) term };
+        const int lengths[] = { 8 }, formats[] = { 1 };
+        failed |= PQsendQueryPrepared(s_conn(self), "kc_fence", 1, values, lengths, formats, 0)
+                      ? 0
+                      : -1;
+        sent++;
+    }
     if (columns.grant[0].count && !failed) {
         failed |= s_send_arrays(self, retry ? "kc_grants" : "kc_grants_new", columns.grant,
-                                 S_GRANT_COLUMNS);
+                                S_GRANT_COLUMNS, term);
         sent++;
     }
     if (columns.end[0].count && !failed) {
-        failed |= s_send_arrays(self, "kc_ends", columns.end, S_END_COLUMNS);
+        failed |= s_send_arrays(self, "kc_ends", columns.end, S_END_COLUMNS, term);
         sent++;
     }
     for (size_t i = 0; i < count && !failed; i++)
@@ -644,10 +750,18 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
             break;
         }
         if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
-            rs_error("lease log write failed: %s", PQresultErrorMessage(res));
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (state && strcmp(state, RS_SQLSTATE_DEPOSED) == 0) {
+                deposed = true;
+                rs_error("lease log write refused: %s",
+                         PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+            }
+            else
+                rs_error("lease log write failed: %s", PQresultErrorMessage(res));
             failed = 1;
         }
-        else if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        else if (PQresultStatus(res) != PGRES_COMMAND_OK
+                 && PQresultStatus(res) != PGRES_TUPLES_OK) /* the fence's SELECT */
             failed = 1;
         PQclear(res);
         /* Each query's results end with a NULL. */
@@ -672,5 +786,5 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
         failed = 1;
     }
     s_columns_free(&columns);
-    return failed ? -1 : 0;
+    return deposed ? KC_WRITE_DEPOSED : failed ? -1 : 0;
 }

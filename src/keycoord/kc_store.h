@@ -1,6 +1,7 @@
-/* kc_store: the keycoord's database side, and all of its SQL: loading the
- * keyring in LRU order, recovering open leases, and appending grant and
- * end events to the lease log in one transaction per flush. */
+/* kc_store: the keycoord's database side, and all of its SQL: leadership
+ * (the advisory lock and the epoch of keycoord_state), loading the keyring
+ * in LRU order, recovering open leases, and appending grant and end events
+ * to the lease log, fenced by the epoch, in one transaction per flush. */
 #ifndef KC_STORE_H
 #define KC_STORE_H
 
@@ -11,22 +12,39 @@
 
 typedef struct kc_store_t kc_store_t;
 
-/* Connects and checks the schema. The owner connection also takes the
- * keycoord's advisory lock (one keycoord per database) and is the one that
- * loads state and records the clean stop; the lease log writer has a
- * connection of its own. Returns NULL with a one-line reason in err. */
+/* Connects and checks the schema. The owner connection is the one that
+ * tries for leadership (kc_store_try_lead) and, once leading, holds the
+ * keycoord's advisory lock, loads state and records the clean stop; the
+ * lease log writer has a connection of its own. Returns NULL with a
+ * one-line reason in err. */
 kc_store_t *kc_store_new(const char *db_url, bool owner, char *err, size_t err_size);
 void kc_store_destroy(kc_store_t **self_p);
 
-/* Builds the coordinator from the stored state: the next fencing token,
- * the latest event time, free keys in LRU order (never used first, then by
- * last release), and every lease still open in the log, adopted as held
- * until its TTL runs out. Marks the keycoord as running; *unclean tells
- * whether the previous one stopped without writing its whole log. Returns
- * NULL with a reason in err. */
+/* For the owner connection: tries once to become the leader. Connects
+ * again if needed, tries the advisory lock without waiting and, when it
+ * gets it, starts a new term in one transaction: keycoord_state.epoch + 1
+ * (from then on the database refuses every lease-log write of an older
+ * epoch, and writes of the previous leader in flight have committed),
+ * clean_stop false. Returns 0 when leading, with the new epoch in *epoch
+ * and in *unclean whether the previous leader stopped without its whole
+ * log written; 1 when another keycoord holds the lock (*epoch: the
+ * current epoch); -1 on a database error worth another try (logged); -2
+ * on one that will not go away by itself, e.g. a role that may not update
+ * keycoord_state (logged). */
+int kc_store_try_lead(kc_store_t *self, int64_t *epoch, bool *unclean)
+    __attribute__((warn_unused_result));
+
+/* The database session (backend pid) of the owner connection, 0 when
+ * there is none: the session that holds the lock while leading. */
+int kc_store_session_pid(kc_store_t *self);
+
+/* Builds the coordinator from the stored state, for a leader that has
+ * just begun its term: the next fencing token, the latest event time, free
+ * keys in LRU order (never used first, then by last release), and every
+ * lease still open in the log, adopted as held until its TTL runs out.
+ * Returns NULL with a reason in err. */
 kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
-                          kc_cookie_free_fn *cookie_free, bool *unclean, char *err,
-                          size_t err_size);
+                          kc_cookie_free_fn *cookie_free, char *err, size_t err_size);
 
 /* For the owner connection: takes keyring change notifications and, when
  * there were some (or force), reloads the keyring: keys not yet known are
@@ -36,8 +54,10 @@ int kc_store_poll_keys(kc_store_t *self, kc_coord_t *coord, bool force);
 
 /* Reserves lease ids up to `up_to` (inclusive) durably, before they are
  * used: after a crash the next keycoord starts past every reserved id,
- * even those it granted without logging. Returns 0 or -1. */
-int kc_store_reserve_lease_ids(kc_store_t *self, uint64_t up_to)
+ * even those it granted without logging. Only while `epoch` is current,
+ * so that a deposed leader cannot reserve ids past those a new leader
+ * started from. Returns 0, 1 when epoch is not current, -1 on error. */
+int kc_store_reserve_lease_ids(kc_store_t *self, uint64_t up_to, int64_t epoch)
     __attribute__((warn_unused_result));
 
 /* The batch size of run run_id, into *batch_size. Returns 0, 1 when there
@@ -45,33 +65,44 @@ int kc_store_reserve_lease_ids(kc_store_t *self, uint64_t up_to)
 int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_size)
     __attribute__((warn_unused_result));
 
-/* Whether this keycoord still holds the database's keycoord lock. */
+/* Whether this keycoord still leads. */
 typedef enum {
-    KC_OWNER_UNKNOWN = -1, /* the database is away: ask again later */
-    KC_OWNER_HELD = 0,     /* alive, or reconnected with the lock taken back */
-    KC_OWNER_LOST = 1,     /* another keycoord took the lock meanwhile: stop */
+    KC_OWNER_HELD = 0, /* the lock's session lives and the epoch is ours */
+    KC_OWNER_LOST = 1, /* the session (and the lock) is gone, or the epoch moved on */
 } kc_owner_t;
 
-/* For the owner connection: checks that it is alive and, when it was lost
- * (a database restart drops it, and the advisory lock with it), connects
- * again and takes the lock back. */
-kc_owner_t kc_store_check_owner(kc_store_t *self) __attribute__((warn_unused_result));
-
-/* Records a clean stop: every event is in the log. Returns 0 or -1. */
-int kc_store_mark_clean_stop(kc_store_t *self) __attribute__((warn_unused_result));
-
-/* Appends events to the lease log atomically and durably. With retry
- * set it is idempotent: an event already stored is left as it is (for a
- * write sent again after a failure, whose first try may have committed).
- * A first try (retry false) skips that check, which costs the database
- * about a fifth of each insert; a lease that is somehow stored already
- * makes it fail, and the retry then succeeds. Returns 0, or -1 after
- * logging why (nothing of this write is stored then). */
-int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, bool retry)
+/* For the owner connection: confirms leadership in epoch with one query
+ * on the lock's session, never reconnecting (a new session would not hold
+ * the lock). On KC_OWNER_LOST, why says what was found. */
+kc_owner_t kc_store_confirm(kc_store_t *self, int64_t epoch, char *why, size_t why_size)
     __attribute__((warn_unused_result));
 
-/* Re-establishes a broken connection (and the advisory lock). Returns 0
- * when the connection is usable. */
+/* Records a clean stop (every event is in the log), only while epoch is
+ * the current one: a keycoord that does not own the state never touches
+ * it. Returns 0, 1 when epoch is not current (nothing written), -1 on a
+ * database error. */
+int kc_store_mark_clean_stop(kc_store_t *self, int64_t epoch) __attribute__((warn_unused_result));
+
+/* kc_store_write's outcome when the database refused the write because
+ * epoch is not the current one: this keycoord was deposed. */
+#define KC_WRITE_DEPOSED 1
+
+/* Appends events to the lease log atomically and durably, under the
+ * writer's epoch: every row carries it, and the transaction stores
+ * nothing unless it is the current epoch. With retry set it is
+ * idempotent: an event already stored is left as it is (for a write sent
+ * again after a failure, whose first try may have committed). A first
+ * try (retry false) skips that check, which costs the database about a
+ * fifth of each insert; a lease that is somehow stored already makes it
+ * fail, and the retry then succeeds. Returns 0, KC_WRITE_DEPOSED when
+ * the epoch is not current, or -1 after logging why (nothing of this
+ * write is stored in either case). */
+int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, bool retry,
+                   int64_t epoch) __attribute__((warn_unused_result));
+
+/* Re-establishes a broken connection (not the advisory lock: a leader
+ * whose lock session broke is no longer the leader). Returns 0 when the
+ * connection is usable. */
 int kc_store_reconnect(kc_store_t *self) __attribute__((warn_unused_result));
 
 #endif

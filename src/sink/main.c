@@ -15,7 +15,7 @@
 
 static rs_opt_t s_opts[] = {
     { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .mask = rs_db_mask_conninfo, .required = true,
-      .help = "PostgreSQL URL of the recsign database" },
+      .help = "PostgreSQL URL of the recsign database; several servers for failover (host=a,b), the one that accepts writes is used" },
     { .name = "bind", .env = "RECSIGN_SINK_BIND", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_BIND,
       .fallback = "tcp://*:5558", .help = "endpoint the results PULL socket binds" },
     { .name = "flush-rows", .env = "RECSIGN_SINK_FLUSH_ROWS", .type = RS_OPT_INT,

@@ -18,7 +18,7 @@
 
 static rs_opt_t s_opts[] = {
     { .name = "db", .env = "RECSIGN_DB_URL", .type = RS_OPT_STRING, .mask = rs_db_mask_conninfo, .required = true,
-      .help = "PostgreSQL URL of the recsign database" },
+      .help = "PostgreSQL URL of the recsign database; several servers for failover (host=a,b), the one that accepts writes is used" },
     { .name = "bind", .env = "RECSIGN_VENTILATOR_BIND", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_BIND,
       .fallback = "tcp://*:5557", .help = "endpoint the batch PUSH socket binds" },
     { .name = "batch-size", .env = "RECSIGN_BATCH_SIZE", .type = RS_OPT_INT, .fallback = "100",

@@ -160,18 +160,26 @@ typedef enum {
  * moving. When nothing is unsigned from the watermark on, one exact count
  * over the whole table (a hash anti-join, as dear as a pass) confirms the
  * end; it also finds records added anywhere since the pass, which a next
- * pass sends. Polls are 50 ms apart while signing progresses, so that the
- * watch takes next to nothing from the signing it watches. */
+ * pass sends. The first poll after a pass is that exact count too: what
+ * was signed since the pass began is most of the pass, and walking it
+ * probes the signatures' primary key once per record (measured: 250,000
+ * buffer reads for 100,000 records, more than the sink's COPY of them)
+ * where the anti-join reads each table once (4,000). Polls are 50 ms apart
+ * while signing progresses, so that the watch takes next to nothing from
+ * the signing it watches. */
 static s_watch_t s_watch(s_dispatch_t *self)
 {
     int64_t last_mark = self->watermark, last_span = -1;
     int64_t last_progress = rs_mono_us();
     int backoff = 100;
     int sleep_ms = 10;
+    bool first_poll = true;
     while (!zsys_interrupted) {
         bool found = false;
         int64_t mark = 0, span = 0;
-        if (vent_store_first_unsigned(self->store, self->watermark, &found, &mark) != 0) {
+        if (first_poll)
+            found = false; /* straight to the exact count below */
+        else if (vent_store_first_unsigned(self->store, self->watermark, &found, &mark) != 0) {
             if (!vent_store_backoff(self->store, &backoff))
                 return S_WATCH_INTERRUPTED;
             continue;
@@ -185,6 +193,7 @@ static s_watch_t s_watch(s_dispatch_t *self)
                     return S_WATCH_INTERRUPTED;
                 continue;
             }
+            first_poll = false;
             self->backlog = unsigned_count;
             rs_metric_set(vent_metrics.backlog, unsigned_count);
             if (unsigned_count == 0)

@@ -63,17 +63,15 @@
 # shellcheck shell=bash
 set -euo pipefail
 
-mh_skip() { echo "multi_host: SKIP: $*"; exit 77; }
-[[ "$(id -u)" -eq 0 ]] || mh_skip "needs root to create network namespaces"
-command -v ip >/dev/null 2>&1 || mh_skip "no 'ip' command (Debian package iproute2)"
-
 # shellcheck source-path=SCRIPTDIR source=../harness.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
+# shellcheck source-path=SCRIPTDIR source=netns.sh
+source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
+trap ns_cleanup EXIT
+ns_need_root
 
-MH_NS=(rsA rsB rsC rsNet)
-MH_LOCKED=0
-MH_NET=10.213.7
-MH_A_IP="$MH_NET.1"
+NS_PREFIX=10.213.7
+MH_A_IP="$NS_PREFIX.1"
 MH_VENT="tcp://$MH_A_IP:5557"
 MH_SINK="tcp://$MH_A_IP:5558"
 MH_KC="tcp://$MH_A_IP:5559"
@@ -82,94 +80,15 @@ MH_PROBE="${RECSIGN_CURVE_PROBE_BIN:-$H_BUILD/tests/curve_probe}"
 unset RECSIGN_CERTS_DIR RECSIGN_CLIENT_CERT RECSIGN_HOLDER RECSIGN_INSECURE_PLAIN \
       RECSIGN_REDISPATCH_MS RECSIGN_REQUEST_TIMEOUT_MS RECSIGN_CONNECT_TIMEOUT_MS
 
-h_step() { echo "== $RS_PROG [${SECONDS}s]: $*" >&2; }
 inA() { ip netns exec rsA "$@"; }
 # SQL and the admin CLI run on A only (harness.sh's h_init, h_verify, h_audit
 # and h_check_complete use these two).
 h_sql() { inA psql -X -Atq -v ON_ERROR_STOP=1 -d "$H_DB" -c "$1"; }
 h_admin() { inA "$H_ADMIN" "$1" --db "$H_DB" "${@:2}"; }
 
-# --- namespaces and cleanup --------------------------------------------------------
-
-mh_kill_ns() {
-    local ns="$1" pids
-    pids="$(ip netns pids "$ns" 2>/dev/null)" || return 0
-    # shellcheck disable=SC2086  # one pid per word
-    [[ -n "$pids" ]] && kill -9 $pids 2>/dev/null
-    return 0
-}
-
-mh_del_ns() {
-    local ns
-    for ns in "${MH_NS[@]}"; do
-        ip netns list 2>/dev/null | grep -qw "^$ns" || continue
-        mh_kill_ns "$ns"
-        ip netns del "$ns" 2>/dev/null || true
-    done
-}
-
-mh_cleanup() {
-    local status=$?
-    set +e
-    trap - EXIT INT TERM
-    trap '' PIPE
-    local ns pids
-    for ns in rsB rsC; do   # a paused worker must be able to take its SIGTERM
-        pids="$(ip netns pids "$ns" 2>/dev/null)"
-        # shellcheck disable=SC2086
-        [[ -n "$pids" ]] && kill -CONT $pids 2>/dev/null
-    done
-    rs_proc_stop_all
-    [[ -n "$H_PG" ]] && rs_pg_stop "$H_PG"
-    mh_del_ns
-    (( MH_LOCKED )) && rm -rf "$MH_LOCK"
-    if (( status == 77 )); then
-        rm -rf "$H_DIR"
-        exit 77
-    fi
-    (exit "$status")
-    h_cleanup
-}
-trap mh_cleanup EXIT
-
-# One run at a time on this machine: a lock directory holding its owner's
-# pid (a directory, not flock, so that no child inherits the lock). What is
-# left of the names after taking it belongs to a run that died without its
-# trap.
-MH_LOCK="${TMPDIR:-/tmp}/recsign-hosts.lock"
-mh_lock_deadline=$((SECONDS + 300))
-until mkdir "$MH_LOCK" 2>/dev/null; do
-    mh_owner="$(cat "$MH_LOCK/pid" 2>/dev/null || true)"
-    if [[ -n "$mh_owner" ]] && ! kill -0 "$mh_owner" 2>/dev/null; then
-        rm -rf "$MH_LOCK"
-        continue
-    fi
-    (( SECONDS < mh_lock_deadline )) || h_fail "another multi_host run (pid ${mh_owner:-?}) holds $MH_LOCK"
-    sleep 1
-done
-echo $$ >"$MH_LOCK/pid"
-MH_LOCKED=1
-mh_del_ns
-
-ip netns add rsNet 2>/dev/null || mh_skip "'ip netns add' failed (no CAP_SYS_ADMIN or no netns support)"
-ip -n rsNet link add br0 type bridge 2>/dev/null || mh_skip "cannot create a bridge in a network namespace"
-
-h_step "namespaces: rsA, rsB, rsC on bridge br0 in rsNet, $MH_NET.0/24"
-mh_host_n=1
-for h in A B C; do
-    ip netns add "rs$h"
-    ip -n rsNet link add "v$h" type veth peer name eth0 netns "rs$h"
-    ip -n rsNet link set "v$h" master br0 up
-    ip -n "rs$h" link set lo up
-    ip -n "rs$h" addr add "$MH_NET.$mh_host_n/24" dev eth0
-    ip -n "rs$h" link set eth0 up
-    mh_host_n=$((mh_host_n + 1))
-done
-ip -n rsNet link set br0 up
-for ns in "${MH_NS[@]}"; do
-    [[ -z "$(ip -n "$ns" route show default)" && -z "$(ip -n "$ns" -6 route show default)" ]] \
-        || h_fail "namespace $ns has a default route"
-done
+ns_lock
+h_step "namespaces: rsA, rsB, rsC on bridge br0 in rsNet, $NS_PREFIX.0/24"
+ns_create rsNet rsA rsB rsC
 
 # --- processes and queries, each on its host ---------------------------------------
 
@@ -201,37 +120,6 @@ mh_start_worker() {
         --ventilator "$MH_VENT" --keycoord "$MH_KC" --sink "$MH_SINK" --threads 1 \
         --master-key "$H_DIR/host$host/master.key" --certs "$H_DIR/host$host/certs" \
         --client-cert "worker-$lower" --holder "worker-$lower"
-}
-
-# Drops processes that are gone (killed on purpose) from the harness's table,
-# so that waiting on a run does not report them as failures.
-mh_forget_dead() {
-    local i pid
-    for i in "${!RS_PIDS[@]}"; do
-        pid="${RS_PIDS[$i]}"
-        [[ -n "$pid" ]] || continue
-        rs_proc_alive "$pid" && continue
-        { wait "$pid"; } 2>/dev/null || true
-        RS_PIDS[i]=""
-    done
-}
-
-# mh_kill_host NS: SIGKILL to every process in the namespace; returns when
-# they are gone, and drops them from the harness's table.
-mh_kill_host() {
-    local ns="$1" pids p deadline=$((SECONDS + 10))
-    pids="$(ip netns pids "$ns")"
-    [[ -n "$pids" ]] || return 0
-    # shellcheck disable=SC2086
-    kill -9 $pids
-    for p in $pids; do
-        while rs_proc_alive "$p"; do
-            (( SECONDS < deadline )) || h_fail "pid $p in $ns survived SIGKILL"
-            sleep 0.02
-        done
-    done
-    mh_forget_dead
-    [[ -z "$(ip netns pids "$ns")" ]] || h_fail "processes left in $ns after SIGKILL"
 }
 
 # mh_stop NAME...: SIGTERM (a worker finishes its batch and gives its key back), then reaps.
@@ -298,6 +186,7 @@ mh_proofs() {
 
 h_step "PostgreSQL in rsA (unix socket only)"
 H_PG="$H_DIR/pg"
+NS_PG_DIRS=("$H_PG")
 # shellcheck disable=SC2016  # expanded by the inner shell
 inA bash -c 'source "$1" && rs_pg_start "$2"' pg "$RS_ROOT/scripts/lib.sh" "$H_PG" \
     || h_fail "could not start PostgreSQL in rsA"
@@ -371,7 +260,7 @@ for ((attempt = 1; ; attempt++)); do
     # shellcheck disable=SC2086
     kill -CONT $b_pids
 done
-mh_kill_host rsB
+ns_kill_host rsB
 b_killed_at="$(date +%s.%N)"
 unsigned_at_kill="$(mh_unsigned)"
 # shellcheck disable=SC2086
@@ -441,7 +330,7 @@ grep -q 'allow-list changed' "$kc_log" || h_fail "phase 3: the keycoord did not 
 grep -q 'allow-list changed' "$sink_log" || h_fail "phase 3: the sink did not re-read its allow-list"
 h_step "phase 3 ok: run in $r3_seconds s; C's leases before revocation $c_before, after 0; B's new leases $b_new; keycoord log lines of dropped not-allowed messages $kc_drops, sink $sink_drops"
 # C is done for; B steps aside so that phase 4 starts with no allowed worker.
-mh_kill_host rsC
+ns_kill_host rsC
 mh_stop b3 b4
 
 # --- phase 4: a certificate that was never allowed ------------------------------------

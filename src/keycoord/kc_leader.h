@@ -1,0 +1,54 @@
+/* kc_leader: a keycoord's life between standby and leader. A keycoord
+ * started while another leads waits as a hot standby: it keeps trying the
+ * database's keycoord lock, without binding its lease socket. Once it has
+ * the lock it begins a new leadership term (keycoord_state.epoch + 1, see
+ * kc_store_try_lead), rebuilds its state from the lease log, binds and
+ * serves until it is stopped or deposed; a deposed leader closes its
+ * socket and goes back to standby, never to grant under its old epoch. */
+#ifndef KC_LEADER_H
+#define KC_LEADER_H
+
+#include "kc_store.h"
+#include "rs_security.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *db_url;
+    const char *bind;        /* the lease ROUTER's endpoint */
+    uint32_t ttl_ms;         /* lease TTL */
+    size_t max_waiters;
+    rs_security_t *security; /* borrowed */
+} kc_leader_config_t;
+
+/* Waits as a standby until this keycoord leads. *owner_p is the owner
+ * store (NULL: connect one, retrying with backoff while the database is
+ * away); on return it holds the lock. Logs one line when another leads.
+ * A leader that was just deposed (stepped_down) waits a second before it
+ * tries, so that a standby that was waiting takes over first.
+ * Returns 0 with the new term's epoch in *epoch and in *unclean whether
+ * the previous leader stopped without its whole log written; -1 when
+ * interrupted (SIGINT/SIGTERM) first; -2 when the database refuses the
+ * takeover for good (logged). */
+int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, bool stepped_down,
+                   int64_t *epoch, bool *unclean) __attribute__((warn_unused_result));
+
+/* How a term ended. */
+typedef enum {
+    KC_TERM_STOPPED = 0, /* interrupted; clean stop recorded (the whole log written) */
+    KC_TERM_UNCLEAN = 1, /* interrupted, but the log could not be completed */
+    KC_TERM_DEPOSED = 2, /* another leads now: back to standby */
+    KC_TERM_FAILED = 3,  /* could not load, bind or serve: exit */
+} kc_term_t;
+
+/* Serves one leadership term of `epoch` with the owner store *owner_p
+ * (which holds the lock; destroyed and set to NULL when the term ends
+ * otherwise than by a stop, so that the lock is let go). After an unclean
+ * stop of the previous leader, grants nothing for a TTL and
+ * KC_LEADER_VALID_MS. */
+kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p, int64_t epoch,
+                         bool unclean);
+
+#endif
