@@ -18,12 +18,15 @@ h_init --keys "$keys" --records "$records"
 h_sql "insert into runs (batch_size) values (50)" >/dev/null
 run="$(h_sql 'select max(id) from runs')"
 # Leases 1..40 open, on keys 1..4 in turn; lease 999 ended by expiry.
-h_sql "insert into leases (id, key_id, holder, granted_at, run_id, batch_records)
-       select i, (i - 1) % $keys + 1, 'race/1/' || i, clock_timestamp(), $run, 50
+# (Written under the current keycoord epoch, as its leader would.)
+epoch="$(h_sql 'select epoch from keycoord_state where id = 1')"
+h_sql "insert into leases (id, key_id, holder, granted_at, run_id, batch_records, epoch)
+       select i, (i - 1) % $keys + 1, 'race/1/' || i, clock_timestamp(), $run, 50, $epoch
          from generate_series(1, $leases) i" >/dev/null
-h_sql "insert into leases (id, key_id, holder, granted_at, run_id, batch_records, ended_at, end_reason)
+h_sql "insert into leases (id, key_id, holder, granted_at, run_id, batch_records, ended_at, end_reason,
+                           epoch, end_epoch)
        values (999, 1, 'race/1/0', clock_timestamp() - interval '1 minute', $run, 50,
-               clock_timestamp() - interval '30 seconds', 'expired')" >/dev/null
+               clock_timestamp() - interval '30 seconds', 'expired', $epoch, $epoch)" >/dev/null
 
 h_step "two sink stores, $rounds rounds of the same $round_records records each"
 "$race" "$H_DB" "$leases" "$keys" >"$H_LOGS/race.out" 2>"$H_LOGS/race.log" \
