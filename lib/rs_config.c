@@ -37,7 +37,7 @@ static int s_parse_bool(const char *text, bool *out)
 static int s_assign(rs_config_t *self, rs_opt_t *opt, const char *text, const char *source)
 {
     if (opt->type == RS_OPT_STRING) {
-        opt->str_value = text;
+        opt->str_value = opt->empty_is_off && !*text ? NULL : text;
         return 0;
     }
     if (opt->type == RS_OPT_FLAG) {

@@ -41,6 +41,8 @@ typedef struct {
                              secret given as a flag (visible in ps) is warned about once */
     bool required;        /* RS_OPT_STRING that must be given */
     int endpoint;         /* RS_ENDPOINT_*: checked before the process starts */
+    bool empty_is_off;    /* RS_OPT_STRING: an empty value (flag or environment) unsets it,
+                             so that --name '' turns off what the environment turned on */
     /* Filled in by rs_config_parse: */
     long long int_value;
     const char *str_value;

@@ -27,6 +27,7 @@
 struct rs_http_t {
     struct MHD_Daemon *daemon;
     _Atomic bool serving; /* started: MHD's messages are then about clients */
+    char start_error[256]; /* before: MHD's last message, for rs_http_new's error */
     rs_http_handler_fn *handler;
     void *arg;
 };
@@ -91,9 +92,9 @@ int rs_http_check_bind(const char *host_port, char *err, size_t err_size)
     return 0;
 }
 
-/* MHD's messages: why it cannot start (a warning), then a client that
- * went away mid-reply and the like (debug: an event stream's viewer
- * closing the page is one). */
+/* MHD's messages: why it cannot start (kept for rs_http_new's one error
+ * line), then a client that went away mid-reply and the like (debug: an
+ * event stream's viewer closing the page is one). */
 static void s_log(void *arg, const char *fmt, va_list ap)
 {
     rs_http_t *self = arg;
@@ -105,7 +106,7 @@ static void s_log(void *arg, const char *fmt, va_list ap)
     if (atomic_load(&self->serving))
         rs_debug("http: %s", line);
     else
-        rs_warn("http: %s", line);
+        snprintf(self->start_error, sizeof self->start_error, "%s", line);
 }
 
 static ssize_t s_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -210,8 +211,9 @@ rs_http_t *rs_http_new(const char *host_port, rs_http_handler_fn *handler, void 
     freeaddrinfo(ai);
     atomic_store(&self->serving, true);
     if (!self->daemon) {
-        snprintf(err, err_size, "cannot serve HTTP on %s (address in use or not local?)",
-                 host_port);
+        snprintf(err, err_size,
+                 "cannot serve HTTP on %s: %s; expected a free port on an address of this host",
+                 host_port, self->start_error[0] ? self->start_error : "libmicrohttpd failed");
         free(self);
         return NULL;
     }

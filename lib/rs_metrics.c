@@ -118,6 +118,46 @@ static void s_render_histogram(FILE *out, rs_metric_t *m)
     fprintf(out, " %llu\n", (unsigned long long) cumulative);
 }
 
+/* When this process started, in seconds since the Unix epoch, as
+ * Prometheus's client libraries compute process_start_time_seconds: the
+ * boot time (btime in /proc/stat) plus the process's start in clock ticks
+ * since boot (field 22 of /proc/self/stat, proc(5)). 0 when unreadable. */
+static double s_start_time_seconds(void)
+{
+    char stat[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    if (f)
+        fclose(f);
+    stat[n] = '\0';
+    /* The command name (field 2) may hold spaces and parentheses: fields
+     * are counted from its last ')'. Field 3 follows it. */
+    char *p = strrchr(stat, ')');
+    unsigned long long ticks = 0;
+    if (!p)
+        return 0;
+    p++;
+    for (int field = 3; field <= 22 && p; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == 22)
+            ticks = strtoull(p, NULL, 10);
+        p = strchr(p, ' ');
+    }
+    unsigned long long btime = 0;
+    f = fopen("/proc/stat", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %llu", &btime) == 1)
+            break;
+    if (f)
+        fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (!btime || !ticks || hz <= 0)
+        return 0;
+    return (double) btime + (double) ticks / (double) hz;
+}
+
 /* The standard process metrics (client libraries' names). */
 static void s_render_process(FILE *out)
 {
@@ -138,6 +178,10 @@ static void s_render_process(FILE *out)
                  "# TYPE process_cpu_seconds_total counter\n"
                  "process_cpu_seconds_total %.6f\n",
             (double) cpu.tv_sec + (double) cpu.tv_nsec / 1e9);
+    fprintf(out, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+                 "# TYPE process_start_time_seconds gauge\n"
+                 "process_start_time_seconds %.2f\n",
+            s_start_time_seconds());
     fprintf(out, "# HELP recsign_build_info The recsign version this process was built from.\n"
                  "# TYPE recsign_build_info gauge\n"
                  "recsign_build_info{version=\"%s\"} 1\n",

@@ -67,9 +67,10 @@ void rs_metric_observe_us(rs_metric_t *m, int64_t us);
 int64_t rs_metric_value(const rs_metric_t *m);
 
 /* Renders every registered series plus process_resident_memory_bytes,
- * process_cpu_seconds_total and recsign_build_info. Returns a NUL-terminated
- * malloc'd text the caller frees, its length in *size; NULL when memory runs
- * out. Safe to call from any thread while others count. */
+ * process_cpu_seconds_total, process_start_time_seconds and
+ * recsign_build_info. Returns a NUL-terminated malloc'd text the caller
+ * frees, its length in *size; NULL when memory runs out. Safe to call from
+ * any thread while others count. */
 char *rs_metrics_render(size_t *size);
 
 /* The content type of rs_metrics_render's text. */

@@ -89,8 +89,10 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
     return -1;
 }
 
-rs_security_t *rs_process_security(rs_config_t *config, const char *own, bool allow_list)
+rs_security_t *rs_process_security(rs_config_t *config, const char *own, bool allow_list,
+                                   const char *const *peers, int *exit_code)
 {
+    *exit_code = RS_EXIT_USAGE;
     bool plain = rs_config_flag(config, "insecure-plain");
     const char *certs = rs_config_str(config, "certs");
     if (plain && certs) {
@@ -98,9 +100,17 @@ rs_security_t *rs_process_security(rs_config_t *config, const char *own, bool al
         return NULL;
     }
     char err[512];
-    rs_security_t *security = rs_security_new(plain, certs, own, allow_list, err, sizeof err);
-    if (!security)
+    bool bad_config = true;
+    rs_security_t *security = rs_security_new(plain, certs, own, allow_list, &bad_config, err,
+                                              sizeof err);
+    for (size_t i = 0; security && peers && peers[i]; i++)
+        if (rs_security_check_peer(security, peers[i], err, sizeof err) != 0)
+            rs_security_destroy(&security);
+    if (!security) {
         rs_error("%s", err);
+        if (!bad_config)
+            *exit_code = RS_EXIT_RUNTIME;
+    }
     return security;
 }
 

@@ -32,8 +32,9 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
  * option table: --metrics-bind HOST:PORT (off when unset). */
 #define RS_PROCESS_METRICS_OPT                                                                  \
     { .name = "metrics-bind", .env = "RECSIGN_METRICS_BIND", .type = RS_OPT_STRING,            \
-      .endpoint = RS_ENDPOINT_HTTP,                                                            \
-      .help = "serve GET /metrics (Prometheus) and /healthz on HOST:PORT; off when unset" }
+      .endpoint = RS_ENDPOINT_HTTP, .empty_is_off = true,                                      \
+      .help = "serve GET /metrics (Prometheus) and /healthz on HOST:PORT; off when unset or "  \
+              "empty (--metrics-bind '' turns off what the environment set)" }
 
 /* Starts the metrics server when --metrics-bind is set (*out NULL when it
  * is not). Returns 0, or -1 after logging why it could not bind. The
@@ -48,8 +49,14 @@ void rs_process_ready(const char *status_fmt, ...) __attribute__((format(printf,
 void rs_process_stopping(void);
 
 /* Builds the process's security from those options: `own` names its
- * certificate, allow_list is true for services that accept clients.
- * Returns NULL after logging why; also when both or neither are given. */
-rs_security_t *rs_process_security(rs_config_t *config, const char *own, bool allow_list);
+ * certificate, allow_list is true for services that accept clients, peers
+ * (NULL, or a NULL-terminated list of service names) the services whose
+ * public certificates a client needs, checked now. Returns NULL after
+ * logging why, with *exit_code RS_EXIT_USAGE when the configuration is at
+ * fault (both or neither option given, a certificate file missing or
+ * unreadable, a secret key readable by others, no allow-list) and
+ * RS_EXIT_RUNTIME otherwise (out of memory). */
+rs_security_t *rs_process_security(rs_config_t *config, const char *own, bool allow_list,
+                                   const char *const *peers, int *exit_code);
 
 #endif

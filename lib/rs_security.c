@@ -47,11 +47,16 @@ static void s_load_allowed(rs_security_t *self)
 }
 
 rs_security_t *rs_security_new(bool plain, const char *certs_dir, const char *own,
-                               bool allow_list, char *err, size_t err_size)
+                               bool allow_list, bool *bad_config, char *err, size_t err_size)
 {
+    bool ignored;
+    if (!bad_config)
+        bad_config = &ignored;
+    *bad_config = true; /* every failure below but two is the configuration's */
     rs_security_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, err_size, "out of memory");
+        *bad_config = false;
         return NULL;
     }
     self->plain = plain;
@@ -98,6 +103,7 @@ rs_security_t *rs_security_new(bool plain, const char *certs_dir, const char *ow
         s_load_allowed(self);
         self->auth = zactor_new(zauth, NULL);
         if (!self->auth) {
+            *bad_config = false;
             snprintf(err, err_size, "cannot start the ZAP authenticator");
             rs_security_destroy(&self);
             return NULL;
@@ -139,19 +145,38 @@ int rs_security_serve(rs_security_t *self, zsock_t *sock, char *err, size_t err_
     return 0;
 }
 
+/* The public certificate of `service`, DIR/<service>.cert, or NULL with the
+ * reason in err. */
+static zcert_t *s_load_peer(rs_security_t *self, const char *service, char *err, size_t err_size)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.cert", self->dir, service);
+    zcert_t *cert = zcert_load(path);
+    if (!cert)
+        snprintf(err, err_size, "cannot load the %s's public certificate %s; expected it copied from the %s's host",
+                 service, path, service);
+    return cert;
+}
+
+int rs_security_check_peer(rs_security_t *self, const char *service, char *err, size_t err_size)
+{
+    if (self->plain)
+        return 0;
+    zcert_t *cert = s_load_peer(self, service, err, err_size);
+    if (!cert)
+        return -1;
+    zcert_destroy(&cert);
+    return 0;
+}
+
 int rs_security_connect(rs_security_t *self, zsock_t *sock, const char *service, char *err,
                         size_t err_size)
 {
     if (self->plain)
         return 0;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.cert", self->dir, service);
-    zcert_t *server = zcert_load(path);
-    if (!server) {
-        snprintf(err, err_size, "cannot load the %s's public certificate %s; expected it copied from the %s's host",
-                 service, path, service);
+    zcert_t *server = s_load_peer(self, service, err, err_size);
+    if (!server)
         return -1;
-    }
     zcert_apply(self->own, sock);
     zsock_set_curve_serverkey(sock, zcert_public_txt(server));
     zcert_destroy(&server);

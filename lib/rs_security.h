@@ -24,14 +24,23 @@ typedef struct rs_security_t rs_security_t;
  * certs_dir, the certificate of `own` (a service name for servers, a
  * worker certificate name for workers; with its secret key) and, for
  * servers (allow_list true), starts the authenticator on DIR/allowed.
- * Returns NULL with a one-line reason in err. */
+ * Returns NULL with a one-line reason in err; then *bad_config (bad_config
+ * may be NULL) says whether the configuration was at fault (no directory, a
+ * certificate or secret key missing or unreadable, a secret key readable
+ * by others, no allow-list) rather than the process (out of memory, the
+ * authenticator could not start). */
 rs_security_t *rs_security_new(bool plain, const char *certs_dir, const char *own,
-                               bool allow_list, char *err, size_t err_size);
+                               bool allow_list, bool *bad_config, char *err, size_t err_size);
 void rs_security_destroy(rs_security_t **self_p);
 
 /* Configures sock, before it binds, as a CURVE server with our
  * certificate. Returns 0 or -1 (reason in err). No-op in plain mode. */
 int rs_security_serve(rs_security_t *self, zsock_t *sock, char *err, size_t err_size);
+
+/* Whether the public certificate of `service` (DIR/<service>.cert) can be
+ * loaded, so that a client finds a missing one at start: 0, or -1 with the
+ * reason in err. 0 in plain mode. */
+int rs_security_check_peer(rs_security_t *self, const char *service, char *err, size_t err_size);
 
 /* Configures sock, before it connects, as a CURVE client of `service`
  * (whose public certificate is DIR/<service>.cert). Returns 0 or -1. */

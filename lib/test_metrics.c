@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define S_THREADS 4
 #define S_ADDS 100000
@@ -86,6 +87,12 @@ int main(void)
     RS_CHECK(!strstr(text, "\nprocess_resident_memory_bytes 0\n"));
     RS_CHECK(strstr(text, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total "));
     RS_CHECK(strstr(text, "recsign_build_info{version=\"9.8.7\"} 1\n"));
+    /* The process started a moment ago: within a minute before now. */
+    const char *start = strstr(text, "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds ");
+    RS_CHECK(start);
+    double started = strtod(strchr(start, '\n') + strlen("\nprocess_start_time_seconds "), NULL);
+    double now = (double) time(NULL);
+    RS_CHECK(started > now - 60 && started <= now + 1);
     RS_CHECK(text[size - 1] == '\n');
     free(text);
 

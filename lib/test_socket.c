@@ -62,11 +62,11 @@ int main(void)
     RS_CHECK(zcert_save_public(worker, path) == 0);
 
     char err[256];
-    rs_security_t *server = rs_security_new(false, dir, "ventilator", true, err, sizeof err);
+    rs_security_t *server = rs_security_new(false, dir, "ventilator", true, NULL, err, sizeof err);
     RS_CHECK(server != NULL);
-    rs_security_t *client = rs_security_new(false, dir, "worker", false, err, sizeof err);
+    rs_security_t *client = rs_security_new(false, dir, "worker", false, NULL, err, sizeof err);
     RS_CHECK(client != NULL);
-    rs_security_t *plain = rs_security_new(true, NULL, NULL, false, err, sizeof err);
+    rs_security_t *plain = rs_security_new(true, NULL, NULL, false, NULL, err, sizeof err);
     RS_CHECK(plain != NULL);
 
     /* At the limit: the message passes, CURVE or not. */

@@ -231,13 +231,7 @@ for alg in "${ALGS[@]}"; do
 done
 
 # --- database and certificates ----------------------------------------------------
-pg_dir="$work/pg"
-rs_pg_start_private "$pg_dir"
-db_url="$RS_PG_URL"
-rs_make_certs "$bin_admin" "$work/certs" "$logs/certs.log"
-export RECSIGN_CERTS_DIR="$work/certs"
-port_vent="" port_sink="" port_kc=""
-rs_free_ports port_vent port_sink port_kc
+rs_bench_cluster
 
 echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_sps,raw_2t_sps,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,worker_sign_s,worker_lease_wait_s,keycoord_log_writes,keycoord_log_events_per_write,keycoord_log_us_per_write,algorithm,raw_2t_before_sps,ratio_to_raw_before" >"$results"
 echo "algorithm,batch_size,keys,threads,repeat,records,part,cpu_seconds" >"$accounts"
@@ -245,7 +239,8 @@ echo "algorithm,batch_size,keys,threads,repeat,records,part,cpu_seconds" >"$acco
 # run_once ALG BATCH KEYS THREADS REP: one repetition; appends a row to
 # results.csv.
 run_once() {
-    local alg="$1" batch="$2" k="$3" t="$4" rep="$5" dir pid_kc pid_sink pid_wk pid_vent
+    local alg="$1" batch="$2" k="$3" threads="$4" rep="$5" dir pid_kc pid_sink pid_wk pid_vent
+    local t="$threads"
     local expect
     expect="$(records_of "$alg")"
     dir="$logs/${alg}_k${k}_b${batch}_t${t}_r${rep}"
@@ -261,17 +256,7 @@ run_once() {
     local pg_cpu0
     pg_cpu0="$(rs_pg_cpu_seconds "$pg_dir")"
     rs_cpu_account_begin "$dir/cpu-account" "$pg_dir"
-    rs_proc_start keycoord "$dir/keycoord.log" \
-        "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc"
-    pid_kc=$RS_LAST_PID
-    rs_proc_start sink "$dir/sink.log" \
-        "$bin_sink" --db "$db_url" --bind "tcp://127.0.0.1:$port_sink"
-    pid_sink=$RS_LAST_PID
-    rs_proc_start worker "$dir/worker.log" \
-        "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
-        --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
-        --threads "$t" --master-key "$master_key"
-    pid_wk=$RS_LAST_PID
+    rs_bench_services "$dir"
     rs_proc_start ventilator "$dir/ventilator.log" \
         "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch"
     pid_vent=$RS_LAST_PID

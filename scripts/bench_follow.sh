@@ -59,7 +59,11 @@
 #               commit (the tail), CPU seconds of ventilator,
 #               sink, worker, keycoord, PostgreSQL and the client, other load
 #   follow.md   the table printed at the end
-#   follow-logs/ every process's log
+#   follow-stages.csv  per scenario, p50 and p99 of three stages of each
+#               record's latency: insert commit -> its lease's grant,
+#               grant -> the sink's COPY (signatures.signed_at), COPY ->
+#               the signature's commit (ms)
+#   follow-logs/ every process's log (batch/ and follow/: the two runs')
 set -euo pipefail
 
 RS_PROG=bench_follow.sh
@@ -107,15 +111,7 @@ bin_insert="$build/src/bench/recsign-bench-insert"
 rs_need_bins "$bin_insert"
 
 # --- files -----------------------------------------------------------------------
-[[ -n "$out_dir" ]] || out_dir="$build/bench"
-out_dir="$(rs_mkdir_abs "$out_dir")"
-logs="$out_dir/follow-logs"
-rs_empty_dir "$logs"
-csv="$out_dir/follow.csv"
-table="$out_dir/follow.md"
-work="$(rs_work_dir rsfollow)"
-master_key="$work/master.key"
-rs_unset_config_env
+rs_bench_files follow
 
 # --- cleanup -----------------------------------------------------------------------
 pg_dir=""
@@ -131,40 +127,21 @@ machine_busy_seconds() {
 signed_between() { sql "select count(*) from signatures where record_id between $1 and $2"; }
 
 # --- cluster, certificates, the batch-mode baseline --------------------------------
-pg_dir="$work/pg"
-rs_pg_start_private "$pg_dir"
-db_url="$RS_PG_URL"
+rs_bench_cluster
 # Commit times of every transaction, for the latency (needs a restart).
 sql "ALTER SYSTEM SET track_commit_timestamp = on" >/dev/null
 rs_pg_stop "$pg_dir"
 rs_pg_start "$pg_dir" || rs_die "could not restart PostgreSQL"
 [[ "$(sql 'show track_commit_timestamp')" == on ]] || rs_die "track_commit_timestamp is not on"
-rs_make_certs "$bin_admin" "$work/certs" "$logs/certs.log"
-export RECSIGN_CERTS_DIR="$work/certs"
-port_vent="" port_sink="" port_kc=""
-rs_free_ports port_vent port_sink port_kc
 
 rs_say "recsign init: $keys keys, $batch_records records"
 "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$keys" --records "$batch_records" \
     >"$logs/init.log" 2>&1 || { tail -n 20 "$logs/init.log" >&2; rs_die "recsign init failed"; }
 sql 'VACUUM (ANALYZE) records' >/dev/null
 
-start_services() {
-    rs_proc_start keycoord "$logs/keycoord-$1.log" \
-        "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc"
-    pid_kc=$RS_LAST_PID
-    rs_proc_start sink "$logs/sink-$1.log" "$bin_sink" --db "$db_url" --bind "tcp://127.0.0.1:$port_sink"
-    pid_sink=$RS_LAST_PID
-    rs_proc_start worker "$logs/worker-$1.log" \
-        "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
-        --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
-        --threads "$threads" --master-key "$master_key"
-    pid_wk=$RS_LAST_PID
-}
-
 rs_say "batch mode: $batch_records records, batch size $batch"
-start_services batch
-rs_proc_start ventilator "$logs/ventilator-batch.log" \
+rs_bench_services "$logs/batch"
+rs_proc_start ventilator "$logs/batch/ventilator.log" \
     "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch"
 wait_rc=0
 rs_wait_proc "$RS_LAST_PID" 1800 || wait_rc=$?
@@ -175,13 +152,15 @@ batch_rate="$(awk -v n="$b_signed" -v t="$b_wall" 'BEGIN { printf "%.0f", n / t 
 rs_say "  batch mode: $b_signed records in $b_wall s = $batch_rate records/s"
 
 # --- follow mode ---------------------------------------------------------------------
-start_services follow
-rs_proc_start ventilator "$logs/ventilator-follow.log" \
+rs_bench_services "$logs/follow"
+rs_proc_start ventilator "$logs/follow/ventilator.log" \
     "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch" \
     --follow --linger-ms "$linger"
 pid_vent=$RS_LAST_PID
 next_id=$((batch_records + 1))
 
+stages_csv="$out_dir/follow-stages.csv"
+echo "kind,rate_asked,rows,grant_p50_ms,grant_p99_ms,copy_p50_ms,copy_p99_ms,commit_p50_ms,commit_p99_ms" >"$stages_csv"
 echo "kind,rate_asked,rows,records,insert_rate,p50_ms,p99_ms,max_ms,unsigned_at_stop,backlog_growth_per_s,tail_s,ventilator_cpu_s,sink_cpu_s,worker_cpu_s,keycoord_cpu_s,postgres_cpu_s,client_cpu_s,other_load" >"$csv"
 
 # scenario KIND RATE ROWS SECONDS: one client run; appends a row to
@@ -256,6 +235,30 @@ scenario() {
         "$achieved" "$p50" "$p99" "$pmax" "$unsigned_at_stop" "$growth" "$drain" "${cpu[0]}" "${cpu[1]}" "${cpu[2]}" \
         "${cpu[3]}" "$pg_cpu" "$client_cpu" "$other" >>"$csv"
     rs_say "  inserted $inserted at $achieved/s; latency ms p50 $p50, p99 $p99, max $pmax; $unsigned_at_stop unsigned at the stop, the last signed $drain s after the last insert"
+    # Where the time goes, per record, in three stages cut by the lease's
+    # grant (the keycoord's event time) and signed_at (the sink's clock just
+    # before its COPY): insert commit -> grant (notification, the
+    # ventilator's read and linger, the batch's way to a worker thread, the
+    # lease request), grant -> COPY (signing, the push, the sink's wait for
+    # its flush), COPY -> commit (the COPY and its commit).
+    local stages
+    stages="$(rs_psql "$db_url" -F ' ' -c "
+        with t as (select extract(epoch from l.granted_at - pg_xact_commit_timestamp(r.xmin)) * 1000 as a,
+                          extract(epoch from s.signed_at - l.granted_at) * 1000 as b,
+                          extract(epoch from pg_xact_commit_timestamp(s.xmin) - s.signed_at) * 1000 as c
+                   from records r join signatures s on s.record_id = r.id join leases l on l.id = s.lease_id
+                   where r.id between $first and $last)
+        select concat_ws(' ', round(percentile_cont(0.5) within group (order by a)::numeric, 1),
+                              round(percentile_cont(0.99) within group (order by a)::numeric, 1),
+                              round(percentile_cont(0.5) within group (order by b)::numeric, 1),
+                              round(percentile_cont(0.99) within group (order by b)::numeric, 1),
+                              round(percentile_cont(0.5) within group (order by c)::numeric, 1),
+                              round(percentile_cont(0.99) within group (order by c)::numeric, 1))
+        from t")"
+    local a50 a99 b50 b99 c50 c99
+    read -r a50 a99 b50 b99 c50 c99 <<<"$stages"
+    rs_say "  stages ms p50/p99: commit -> lease grant $a50/$a99, grant -> sink's COPY $b50/$b99, COPY -> commit $c50/$c99"
+    echo "$kind,$rate,$rows,$a50,$a99,$b50,$b99,$c50,$c99" >>"$stages_csv"
     # Sustained: the client kept 95 % of the rate, and the backlog grew
     # by less than 5 % of the rate over the second half.
     rs_say "  backlog half way $mid_backlog, at the stop $unsigned_at_stop: growing by $growth records/s"

@@ -64,15 +64,7 @@ command -v curl >/dev/null 2>&1 || rs_die "curl is needed to scrape the metrics 
 rs_build_programs
 
 # --- files -----------------------------------------------------------------------
-[[ -n "$out_dir" ]] || out_dir="$build/bench"
-out_dir="$(rs_mkdir_abs "$out_dir")"
-logs="$out_dir/metrics-logs"
-rs_empty_dir "$logs"
-csv="$out_dir/metrics.csv"
-table="$out_dir/metrics.md"
-work="$(rs_work_dir rsmetrics)"
-master_key="$work/master.key"
-rs_unset_config_env
+rs_bench_files metrics
 
 # --- cleanup -----------------------------------------------------------------------
 pg_dir=""
@@ -103,13 +95,11 @@ scraper() {
 # run_once PAIR MODE: one signing run of the whole table; appends to the csv.
 run_once() {
     local pair="$1" mode="$2" dir pid_vent busy0 busy1 wall0 window_s scrapes=""
-    local -a m_kc=() m_sink=() m_wk=() m_vent=()
+    local -a m_services=() m_vent=()
     dir="$logs/${pair}_$mode"
     mkdir -p "$dir"
     if [[ "$mode" == on ]]; then
-        m_kc=(--metrics-bind "127.0.0.1:$mport_kc")
-        m_sink=(--metrics-bind "127.0.0.1:$mport_sink")
-        m_wk=(--metrics-bind "127.0.0.1:$mport_wk")
+        m_services=("$mport_kc" "$mport_sink" "$mport_wk")
         m_vent=(--metrics-bind "127.0.0.1:$mport_vent")
         : >"$dir/scrapes.txt"
     fi
@@ -117,14 +107,7 @@ run_once() {
     busy0="$(rs_machine_busy_seconds)"
     wall0=$(date +%s%N)
     rs_say "pair $pair, metrics $mode: $records records, batch size $batch"
-    rs_proc_start keycoord "$dir/keycoord.log" \
-        "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc" "${m_kc[@]}"
-    rs_proc_start sink "$dir/sink.log" \
-        "$bin_sink" --db "$db_url" --bind "tcp://127.0.0.1:$port_sink" "${m_sink[@]}"
-    rs_proc_start worker "$dir/worker.log" \
-        "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
-        --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
-        --threads "$threads" --master-key "$master_key" "${m_wk[@]}"
+    rs_bench_services "$dir" "${m_services[@]}"
     if [[ "$mode" == on ]]; then
         scraper "$dir/scrapes.txt" "$mport_kc" "$mport_sink" "$mport_wk" "$mport_vent" &
         scraper_pid=$!
@@ -157,13 +140,9 @@ run_once() {
 }
 
 # --- cluster, certificates, database -------------------------------------------------
-pg_dir="$work/pg"
-rs_pg_start_private "$pg_dir"
-db_url="$RS_PG_URL"
-rs_make_certs "$bin_admin" "$work/certs" "$logs/certs.log"
-export RECSIGN_CERTS_DIR="$work/certs"
-port_vent="" port_sink="" port_kc="" mport_vent="" mport_sink="" mport_kc="" mport_wk=""
-rs_free_ports port_vent port_sink port_kc mport_vent mport_sink mport_kc mport_wk
+rs_bench_cluster
+mport_vent="" mport_sink="" mport_kc="" mport_wk=""
+rs_free_ports mport_vent mport_sink mport_kc mport_wk
 "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$keys" --records "$records" \
     >"$logs/init.log" 2>&1 || { tail -n 20 "$logs/init.log" >&2; rs_die "recsign init failed"; }
 rs_psql "$db_url" -c 'VACUUM (ANALYZE) records' >/dev/null || rs_die "could not vacuum records"

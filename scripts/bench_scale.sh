@@ -86,17 +86,7 @@ IFS=, read -r -a BATCHES <<<"$batch_sizes"
 rs_build_programs
 
 # --- files -----------------------------------------------------------------------
-[[ -n "$out_dir" ]] || out_dir="$build/bench"
-out_dir="$(rs_mkdir_abs "$out_dir")"
-logs="$out_dir/scale-logs"
-rs_empty_dir "$logs"
-csv="$out_dir/scale.csv"
-table="$out_dir/scale.md"
-work="$(rs_work_dir rsscale)"
-master_key="$work/master.key"
-
-# The flags below are the whole configuration.
-rs_unset_config_env
+rs_bench_files scale
 
 # --- cleanup -----------------------------------------------------------------------
 pg_dir=""
@@ -177,17 +167,7 @@ run_once() {
     busy0="$(rs_machine_busy_seconds)"
     wall0=$(date +%s%N)
     rs_say "$kind run: $n records, batch size $batch, $keys keys, $threads threads"
-    rs_proc_start keycoord "$dir/keycoord.log" \
-        "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc"
-    pid_kc=$RS_LAST_PID
-    rs_proc_start sink "$dir/sink.log" \
-        "$bin_sink" --db "$db_url" --bind "tcp://127.0.0.1:$port_sink"
-    pid_sink=$RS_LAST_PID
-    rs_proc_start worker "$dir/worker.log" \
-        "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
-        --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
-        --threads "$threads" --master-key "$master_key"
-    pid_wk=$RS_LAST_PID
+    rs_bench_services "$dir"
     t0=$(date +%s%N)
     rs_proc_start ventilator "$dir/ventilator.log" \
         "$bin_ventilator" --db "$db_url" --bind "tcp://127.0.0.1:$port_vent" --batch-size "$batch"
@@ -244,13 +224,7 @@ run_once() {
 }
 
 # --- cluster and certificates -----------------------------------------------------
-pg_dir="$work/pg"
-rs_pg_start_private "$pg_dir"
-db_url="$RS_PG_URL"
-rs_make_certs "$bin_admin" "$work/certs" "$logs/certs.log"
-export RECSIGN_CERTS_DIR="$work/certs"
-port_vent="" port_sink="" port_kc=""
-rs_free_ports port_vent port_sink port_kc
+rs_bench_cluster
 
 # --- the runs ----------------------------------------------------------------------
 init_s=""

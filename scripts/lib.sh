@@ -1035,6 +1035,73 @@ rs_last_run_timing() {
 # space-separated key=value pairs as the bench programs print them.
 rs_field() { tr ' ' '\n' <<<"$2" | awk -F= -v n="$1" '$1 == n { print $2 }'; }
 
+# --- a benchmark's start-up -------------------------------------------------
+# The steps every signing benchmark shares, in their order: its files
+# (rs_bench_files), a private cluster with certificates and ports
+# (rs_bench_cluster), the three services around the ventilator
+# (rs_bench_services). They set the globals the benchmark then uses.
+
+# rs_bench_files NAME: out_dir (the --out-dir given, default build/bench;
+# made absolute), logs (out_dir/NAME-logs, emptied), csv (out_dir/NAME.csv),
+# table (out_dir/NAME.md), work (a new scratch directory) and master_key
+# (in work); clears the configuration environment, so that the flags a
+# benchmark passes are the whole configuration. Needs `build`
+# (rs_build_programs).
+# shellcheck disable=SC2034,SC2154  # globals the benchmark sets and reads
+rs_bench_files() {
+    [[ -n "${out_dir:-}" ]] || out_dir="$build/bench"
+    out_dir="$(rs_mkdir_abs "$out_dir")"
+    logs="$out_dir/$1-logs"
+    rs_empty_dir "$logs"
+    csv="$out_dir/$1.csv"
+    table="$out_dir/$1.md"
+    work="$(rs_work_dir "rs$1")"
+    master_key="$work/master.key"
+    rs_unset_config_env
+}
+
+# rs_bench_cluster: a private cluster in $work/pg (sets pg_dir and db_url),
+# CURVE certificates in $work/certs (exported as RECSIGN_CERTS_DIR) and
+# free ports port_vent, port_sink and port_kc. Exits 1 on failure.
+# shellcheck disable=SC2034,SC2154  # globals the benchmark sets and reads
+rs_bench_cluster() {
+    pg_dir="$work/pg"
+    rs_pg_start_private "$pg_dir"
+    db_url="$RS_PG_URL"
+    rs_make_certs "$bin_admin" "$work/certs" "$logs/certs.log"
+    export RECSIGN_CERTS_DIR="$work/certs"
+    port_vent="" port_sink="" port_kc=""
+    rs_free_ports port_vent port_sink port_kc
+}
+
+# rs_bench_services DIR [KC_MPORT SINK_MPORT WORKER_MPORT]: starts the
+# keycoord, the sink and one worker of $threads threads (with $master_key)
+# on 127.0.0.1 and the ports of rs_bench_cluster, each logging to
+# DIR/NAME.log; with the three metrics ports, each serves its metrics on
+# 127.0.0.1 there. Sets pid_kc, pid_sink and pid_wk.
+# shellcheck disable=SC2034,SC2154  # globals the benchmark sets and reads
+rs_bench_services() {
+    local dir="$1"
+    local -a m_kc=() m_sink=() m_wk=()
+    if (( $# > 1 )); then
+        m_kc=(--metrics-bind "127.0.0.1:$2")
+        m_sink=(--metrics-bind "127.0.0.1:$3")
+        m_wk=(--metrics-bind "127.0.0.1:$4")
+    fi
+    mkdir -p "$dir"
+    rs_proc_start keycoord "$dir/keycoord.log" \
+        "$bin_keycoord" --db "$db_url" --bind "tcp://127.0.0.1:$port_kc" "${m_kc[@]}"
+    pid_kc=$RS_LAST_PID
+    rs_proc_start sink "$dir/sink.log" \
+        "$bin_sink" --db "$db_url" --bind "tcp://127.0.0.1:$port_sink" "${m_sink[@]}"
+    pid_sink=$RS_LAST_PID
+    rs_proc_start worker "$dir/worker.log" \
+        "$bin_worker" --ventilator "tcp://127.0.0.1:$port_vent" \
+        --keycoord "tcp://127.0.0.1:$port_kc" --sink "tcp://127.0.0.1:$port_sink" \
+        --threads "$threads" --master-key "$master_key" "${m_wk[@]}"
+    pid_wk=$RS_LAST_PID
+}
+
 # rs_stop_run PG_DIR WORK_DIR: a benchmark's cleanup: stops every recorded
 # process, releases the ports, stops the cluster in PG_DIR (none when
 # empty) and removes WORK_DIR.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# bad_input.sh: every process refuses bad input cleanly. Unknown flags and
-# out-of-range values exit 2, an unreachable database and a missing master
-# key exit 1; each time stderr carries exactly one error line (and nothing
+# bad_input.sh: every process refuses bad input cleanly. Unknown flags,
+# out-of-range values and missing certificate files exit 2, an unreachable
+# database, a missing master key and a metrics port in use exit 1; each time stderr carries exactly one error line (and nothing
 # else at RECSIGN_LOG_LEVEL=error), and no process crashes, dumps core or
 # prints a stack trace. --help exits 0 everywhere.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
@@ -111,11 +111,12 @@ many="$(for i in $(seq 1 17); do printf 'tcp://h:%d,' "$i"; done)"
 expect_list "element 17 .* is one too many; expected at most 16 endpoints" --sink "$H_WORKER" --sink "${many%,}"
 
 h_step "unreachable database (exit 1)"
+# (Plain sockets: the certificates are checked before the database.)
 for level in info error; do
-    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1"
-    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1" --follow
-    expect 1 "$level" "$H_KEYCOORD" --db "$nodb" --bind "tcp://127.0.0.1:$p3"
-    expect 1 "$level" "$H_SINK" --db "$nodb" --bind "tcp://127.0.0.1:$p2"
+    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1" --insecure-plain
+    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --bind "tcp://127.0.0.1:$p1" --follow --insecure-plain
+    expect 1 "$level" "$H_KEYCOORD" --db "$nodb" --bind "tcp://127.0.0.1:$p3" --insecure-plain
+    expect 1 "$level" "$H_SINK" --db "$nodb" --bind "tcp://127.0.0.1:$p2" --insecure-plain
     expect 1 "$level" "$H_ADMIN" status --db "$nodb"
     expect 1 "$level" "$H_ADMIN" audit --db "$nodb"
 done
@@ -146,10 +147,48 @@ rs_proc_start holder "$H_LOGS/holder.log" "$H_WORKER" --insecure-plain --master-
     --keycoord "tcp://127.0.0.1:$p3" --connect-timeout-ms 60000 --metrics-bind "127.0.0.1:$p4"
 holder=$RS_LAST_PID
 h_wait_until 30 "the worker's metrics on port $p4" curl -fs -o /dev/null "http://127.0.0.1:$p4/healthz"
+# err_says REGEX WHAT: the last stderr has a line matching REGEX and no
+# warning about HTTP or the address (the error line is the one thing said).
+err_says() {
+    grep -Eq "$1" "$H_DIR/err" || { cat "$H_DIR/err" >&2; h_fail "stderr does not say $2"; }
+    if grep -Eq ' WARN .*(http|in use|bind)' "$H_DIR/err"; then
+        cat "$H_DIR/err" >&2
+        h_fail "a warning beside the one error line: $2"
+    fi
+}
 for level in info error; do
     expect 1 "$level" "$H_SINK" --db "$nodb" --metrics-bind "127.0.0.1:$p4"
+    err_says "ERROR metrics: cannot serve HTTP on 127.0.0.1:$p4: .*in use; expected a free port" "the port in use"
+    expect 1 "$level" "$H_VENTILATOR" --db "$nodb" --metrics-bind "127.0.0.1:$p4"
+    err_says "cannot serve HTTP on 127.0.0.1:$p4: .*in use; expected" "the port in use"
     expect 1 "$level" "$H_WORKER" --insecure-plain --master-key "$H_DIR/master.key" \
         --metrics-bind "127.0.0.1:$p4"
+    err_says "cannot serve HTTP on 127.0.0.1:$p4: .*in use; expected" "the port in use"
 done
+
+h_step "an empty --metrics-bind or RECSIGN_METRICS_BIND is off, the flag over the variable"
+# The taken port in the environment, '' on the command line: metrics off,
+# so the sink gets as far as the database (exit 1 for that, not 2).
+RECSIGN_METRICS_BIND="127.0.0.1:$p4" expect 1 error "$H_SINK" --db "$nodb" --insecure-plain --metrics-bind ''
+err_says "cannot connect to database" "the unreachable database"
+RECSIGN_METRICS_BIND='' expect 1 error "$H_KEYCOORD" --db "$nodb" --insecure-plain
+err_says "cannot connect to database" "the unreachable database"
+RECSIGN_METRICS_BIND='' expect 1 info "$H_KEYCOORD" --db "$nodb" --insecure-plain
+err_says "config metrics-bind = \(none\)" "metrics off"
 h_stop "$holder"
+
+h_step "certificate files missing (exit 2, as other bad configuration), before the database"
+"$H_ADMIN" certs --dir "$H_DIR/certs" >"$H_LOGS/certs.log" 2>&1 || h_fail "recsign certs failed"
+mkdir -p "$H_DIR/no-certs" "$H_DIR/worker-only"
+cp -p "$H_DIR/certs/worker.cert" "$H_DIR/certs/worker.cert_secret" "$H_DIR/worker-only/"
+for level in info error; do
+    expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --certs "$H_DIR/no-certs"
+    err_says "cannot load certificate .*/no-certs/ventilator.cert .*; expected" "the missing certificate"
+    expect 2 "$level" "$H_KEYCOORD" --db "$nodb" --certs "$H_DIR/no-certs"
+    expect 2 "$level" "$H_SINK" --db "$nodb" --certs "$H_DIR/no-certs"
+    expect 2 "$level" "$H_WORKER" --master-key "$H_DIR/master.key" --certs "$H_DIR/no-certs"
+    # Its own certificate there, the services' public ones not.
+    expect 2 "$level" "$H_WORKER" --master-key "$H_DIR/master.key" --certs "$H_DIR/worker-only"
+    err_says "cannot load the ventilator's public certificate .*; expected" "the missing public certificate"
+done
 echo "$RS_PROG: ok: $checks bad inputs refused cleanly"

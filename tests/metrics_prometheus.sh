@@ -82,7 +82,7 @@ for svc in keycoord sink worker; do
         || h_fail "$svc /metrics failed"
     grep -qi '^content-type: text/plain; version=0.0.4' "$H_LOGS/$svc.headers" \
         || h_fail "$svc /metrics content type is not the text format 0.0.4"
-    for name in process_resident_memory_bytes process_cpu_seconds_total \
+    for name in process_resident_memory_bytes process_cpu_seconds_total 'process_start_time_seconds [1-9]' \
                 'recsign_build_info{version="[0-9.]+"} 1'; do
         grep -Eq "^$name" "$H_LOGS/$svc.metrics" || h_fail "$svc /metrics lacks $name"
     done

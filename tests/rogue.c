@@ -804,7 +804,7 @@ int main(int argc, char **argv)
     if (cfg.certs) {
         char err[512];
         s_security = rs_security_new(false, cfg.certs, cfg.client_cert ? cfg.client_cert : "rogue",
-                                     false, err, sizeof err);
+                                     false, NULL, err, sizeof err);
         if (!s_security) {
             fprintf(stderr, "recsign-rogue: error: %s\n", err);
             return 2;

@@ -91,9 +91,10 @@ static int64_t s_now_ns(void)
  * only difference measured is what the keycoord does per request. */
 static int s_serve_echo(rs_config_t *config)
 {
-    rs_security_t *security = rs_process_security(config, "keycoord", true);
+    int exit_code;
+    rs_security_t *security = rs_process_security(config, "keycoord", true, NULL, &exit_code);
     if (!security)
-        return RS_EXIT_RUNTIME;
+        return exit_code;
     char err[512];
     const rs_socket_opts_t opts = { .sndhwm = 10000, .rcvhwm = 10000,
                                     .max_msg_bytes = RS_LEASE_REQ_MAX_BYTES };
@@ -297,10 +298,12 @@ static double s_percentile_us(const uint32_t *sorted, size_t n, double p)
 
 static int s_measure(rs_config_t *config, s_mode_t mode)
 {
-    rs_security_t *security =
-        rs_process_security(config, rs_config_str(config, "client-cert"), false);
+    static const char *const peers[] = { "keycoord", NULL };
+    int security_exit;
+    rs_security_t *security = rs_process_security(config, rs_config_str(config, "client-cert"),
+                                                  false, peers, &security_exit);
     if (!security)
-        return RS_EXIT_RUNTIME;
+        return security_exit;
     size_t holders = (size_t) rs_config_int(config, "holders");
     s_shared_t shared = {
         .mode = mode,

@@ -133,16 +133,18 @@ int main(int argc, char **argv)
         PQfinish(conn);
         return RS_EXIT_RUNTIME;
     }
-    rs_security_t *security =
-        rs_process_security(&config, rs_config_str(&config, "client-cert"), false);
+    int security_exit = RS_EXIT_RUNTIME;
+    rs_security_t *security = rs_process_security(&config, rs_config_str(&config, "client-cert"),
+                                                  false, NULL, &security_exit);
     bench_batches_t batches;
     if (!security || s_batches(&batches, first, records,
                                (size_t) rs_config_int(&config, "batch-records")) != 0) {
+        int code = security ? RS_EXIT_RUNTIME : security_exit;
         if (security)
             rs_error("out of memory for %zu record ids", records);
         rs_security_destroy(&security);
         PQfinish(conn);
-        return RS_EXIT_RUNTIME;
+        return code;
     }
     bench_feed_config_t feed = { .run_id = (uint64_t) rs_config_int(&config, "run-id"),
                                  .security = security };

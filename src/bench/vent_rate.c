@@ -239,10 +239,11 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     char err[512];
-    rs_security_t *security =
-        rs_process_security(&config, rs_config_str(&config, "client-cert"), false);
+    int security_exit = RS_EXIT_RUNTIME;
+    rs_security_t *security = rs_process_security(&config, rs_config_str(&config, "client-cert"),
+                                                  false, NULL, &security_exit);
     if (!security)
-        return RS_EXIT_RUNTIME;
+        return security_exit;
     bench_feed_config_t feed = { .security = security };
     bench_feed_config_read(&feed, &config);
     s_shared_t shared = { .endpoint = rs_config_str(&config, "ventilator"), .security = security,

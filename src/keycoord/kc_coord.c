@@ -31,7 +31,7 @@ typedef struct {
     uint64_t run_id;
     uint32_t batch_records;
     uint8_t release_status;
-    int64_t queued_mono_us; /* when the request came: the lease wait starts */
+    int64_t queued_mono_us; /* when its first request came: the lease wait starts */
     char holder[RS_HOLDER_MAX + 1];
 } s_waiter_t;
 
@@ -490,6 +490,9 @@ kc_want_t kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint
             return KC_WANT_QUEUE_FULL;
         slot = &self->waiters[(self->waiter_first + self->waiter_count) % self->waiter_cap];
         self->waiter_count++;
+        /* The wait starts at the holder's first request; its retries keep
+         * the place and the clock. */
+        slot->queued_mono_us = rs_mono_us();
     }
     slot->cookie = cookie;
     slot->seq = seq;
@@ -497,7 +500,6 @@ kc_want_t kc_coord_want(kc_coord_t *self, const char *holder, uint8_t want, uint
     slot->run_id = run_id;
     slot->batch_records = batch_records;
     slot->release_status = release_status;
-    slot->queued_mono_us = rs_mono_us();
     snprintf(slot->holder, sizeof slot->holder, "%s", holder);
     return KC_WANT_QUEUED;
 }

@@ -53,7 +53,7 @@ typedef struct {
     uint64_t seq;           /* request sequence to echo */
     uint8_t release_status; /* outcome of the releases folded into the request */
     uint8_t count;          /* 1 .. wanted */
-    int64_t waited_us;      /* from the request's arrival to this grant */
+    int64_t waited_us;      /* from the holder's first request (retries included) to this grant */
     kc_grant_lease_t leases[RS_GROUP_MAX];
 } kc_grant_t;
 

@@ -38,7 +38,8 @@ void kc_metrics_register(void)
                                 NULL);
     m->wait_seconds = rs_metrics_histogram(
         "recsign_lease_wait_seconds",
-        "Time from a lease request's arrival at the keycoord to its grant.", NULL);
+        "Time from a holder's first lease request (its retries included) to its grant; one "
+        "observation per grant.", NULL);
     m->refused_batch = rs_metrics_counter(
         "recsign_leases_refused_total", "Lease requests refused, by reason.",
         "reason=\"batch_size\"");

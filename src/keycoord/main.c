@@ -49,17 +49,19 @@ int main(int argc, char **argv)
     kc_metrics_register();
     if (rs_process_metrics(&config, &metrics) != 0)
         return RS_EXIT_RUNTIME;
-    rs_security_t *security = NULL;
+    kc_store_t *owner = NULL;
+    /* Before the database: bad configuration is said first. */
+    rs_security_t *security = rs_process_security(&config, "keycoord", true, NULL, &exit_code);
+    if (!security)
+        goto out;
+    exit_code = RS_EXIT_RUNTIME;
     /* The first connection says at once what is wrong with the database
      * (no schema, a role it may not use); later ones are retried. */
-    kc_store_t *owner = kc_store_new(rs_config_str(&config, "db"), true, err, sizeof err);
+    owner = kc_store_new(rs_config_str(&config, "db"), true, err, sizeof err);
     if (!owner) {
         rs_error("%s", err);
         goto out;
     }
-    security = rs_process_security(&config, "keycoord", true);
-    if (!security)
-        goto out;
     const kc_leader_config_t leader = {
         .db_url = rs_config_str(&config, "db"),
         .bind = rs_config_str(&config, "bind"),

@@ -3,9 +3,11 @@
 #include "kc_coord.h"
 #include "rs_lease.h"
 #include "rs_check.h"
+#include "rs_time.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const uint8_t s_sealed[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 static int s_freed;
@@ -95,8 +97,12 @@ static void test_retry_and_bounds(void)
     (void) a;
     int first, second;
     s_freed = 0;
+    int64_t asked_us = rs_mono_us();
     RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 1, RS_RELEASE_NONE, &first) == KC_WANT_QUEUED);
-    /* The same holder again (a Lazy Pirate retry) replaces its request. */
+    /* The same holder again (a Lazy Pirate retry) replaces its request; its
+     * wait still runs from the first one. */
+    nanosleep(&(struct timespec) { .tv_nsec = 30 * 1000000 }, NULL);
+    int64_t retried_us = rs_mono_us();
     RS_CHECK(kc_coord_want(c, "b", 1, 1, 10, 2, RS_RELEASE_NONE, &second) == KC_WANT_QUEUED);
     RS_CHECK(s_freed == 1 && kc_coord_waiting_count(c) == 1);
     /* Holder "a" asks again without releasing: its grant was lost, so its
@@ -104,7 +110,9 @@ static void test_retry_and_bounds(void)
     int again;
     RS_CHECK(kc_coord_want(c, "a", 1, 1, 10, 3, RS_RELEASE_NONE, &again) == KC_WANT_QUEUED);
     kc_grant_t g;
-    RS_CHECK(kc_coord_next_grant(c, 0, &g) && g.cookie == &second && g.seq == 2);
+    int64_t granted_us = rs_mono_us();
+    RS_CHECK(kc_coord_next_grant(c, granted_us, &g) && g.cookie == &second && g.seq == 2);
+    RS_CHECK(g.waited_us > granted_us - retried_us && g.waited_us <= granted_us - asked_us);
     /* The waiting queue is bounded. */
     int cookies[20];
     int refused = 0;

@@ -49,16 +49,19 @@ int main(int argc, char **argv)
     sink_metrics_register();
     if (rs_process_metrics(&config, &metrics) != 0)
         return RS_EXIT_RUNTIME;
-    sink_store_t *store = sink_store_new(rs_config_str(&config, "db"), err, sizeof err);
+    /* Before the database: bad configuration is said first. */
+    sink_store_t *store = NULL;
+    security = rs_process_security(&config, "sink", true, NULL, &exit_code);
+    if (!security)
+        goto out;
+    exit_code = RS_EXIT_RUNTIME;
+    store = sink_store_new(rs_config_str(&config, "db"), err, sizeof err);
     if (!store) {
         rs_error("%s", err);
         goto out;
     }
     /* At the high-water mark, workers' pushes block: backpressure while a
      * flush is slow or the database is away. */
-    security = rs_process_security(&config, "sink", true);
-    if (!security)
-        goto out;
     const rs_socket_opts_t pull_opts = { .rcvhwm = 1000,
                                          .max_msg_bytes = (int64_t) rs_results_size(RS_BATCH_MAX, RS_SIG_MAX) };
     pull = rs_socket_new(ZMQ_PULL, rs_config_str(&config, "bind"), RS_BIND, &pull_opts, security,

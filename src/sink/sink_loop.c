@@ -99,9 +99,13 @@ static int s_flush(s_loop_t *self, bool final)
             rs_metric_set(sink_metrics.pending, (int64_t) sink_store_pending(self->store));
             self->stored += inserted;
             self->fenced += (uint64_t) fenced;
-            /* Rows left are waiting for their lease: try again later. */
-            self->oldest_pending_us = sink_store_pending(self->store) ? rs_mono_us() : 0;
-            self->last_arrival_us = 0;
+            /* Rows left are waiting for their lease, which the keycoord
+             * writes just after it answers (its commit, a few ms): try
+             * again after the quiet period, not a whole flush interval
+             * (that was the tail of a trickle's latency). */
+            bool waiting = sink_store_pending(self->store) > 0;
+            self->oldest_pending_us = waiting ? rs_mono_us() : 0;
+            self->last_arrival_us = waiting ? self->oldest_pending_us : 0;
             return 0;
         }
         if ((zsys_interrupted && !final) || (final && attempt >= 5))

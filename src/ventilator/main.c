@@ -37,6 +37,13 @@ static rs_opt_t s_opts[] = {
     { .name = "linger-ms", .env = "RECSIGN_LINGER_MS", .type = RS_OPT_INT, .fallback = "20",
       .min = 0, .max = 60000,
       .help = "with --follow: longest wait of a partial batch for more records before it is sent" },
+    /* 2^18 ids: far above what the pipeline holds (a few messages per
+     * worker thread and one sink flush); 32 bytes an id at most (a hash
+     * table at most half full), so 8 MiB. */
+    { .name = "inflight-max", .env = "RECSIGN_VENTILATOR_INFLIGHT_MAX", .type = RS_OPT_INT,
+      .fallback = "262144", .min = 1, .max = 4194304,
+      .help = "with --follow: records tracked in flight one by one, at most (32 bytes each); "
+              "past it, records are sent in passes, as in a batch run" },
     RS_PROCESS_SECURITY_OPTS,
     RS_PROCESS_METRICS_OPT,
 };
@@ -70,7 +77,13 @@ int main(int argc, char **argv)
     vent_metrics_register();
     if (rs_process_metrics(&config, &metrics) != 0)
         return RS_EXIT_RUNTIME;
-    vent_store_t *store = vent_store_new(rs_config_str(&config, "db"), follow, err, sizeof err);
+    /* Before the database: bad configuration is said first. */
+    vent_store_t *store = NULL;
+    security = rs_process_security(&config, "ventilator", true, NULL, &exit_code);
+    if (!security)
+        goto out;
+    exit_code = RS_EXIT_RUNTIME;
+    store = vent_store_new(rs_config_str(&config, "db"), follow, err, sizeof err);
     if (!store) {
         rs_error("%s", err);
         goto out;
@@ -110,9 +123,6 @@ int main(int argc, char **argv)
     /* A small per-worker queue keeps batches here until a thread is free to
      * take them and bounds what is lost when a worker dies. At the mark the
      * send blocks: that is the pipeline's flow control. */
-    security = rs_process_security(&config, "ventilator", true);
-    if (!security)
-        goto out;
     /* A PUSH socket receives nothing: any message from a peer is hostile. */
     /* Little queued per worker thread, in ZeroMQ and in the kernel: a
      * batch waits here, where whichever thread is free next takes it, not
@@ -133,11 +143,13 @@ int main(int argc, char **argv)
         .page_rows = (int) rs_config_int(&config, "page-rows"),
         .redispatch_ms = (int) rs_config_int(&config, "redispatch-ms"),
         .linger_ms = (int) rs_config_int(&config, "linger-ms"),
+        .inflight_max = (size_t) rs_config_int(&config, "inflight-max"),
     };
-    rc = follow ? vent_follow_run(push, store, &dispatch) : vent_dispatch_run(push, store, &dispatch);
-    exit_code = rc < 0                       ? RS_EXIT_RUNTIME
-                : rc == VENT_DISPATCH_REFUSED ? RS_EXIT_REFUSED
-                                              : RS_EXIT_OK;
+    vent_run_end_t end = follow ? vent_follow_run(push, store, &dispatch)
+                                : vent_dispatch_run(push, store, &dispatch);
+    exit_code = end == VENT_RUN_FAILED    ? RS_EXIT_RUNTIME
+                : end == VENT_RUN_REFUSED ? RS_EXIT_REFUSED
+                                          : RS_EXIT_OK;
     if (vent_store_lost_lead(store)) {
         /* Its database session was cut and a standby took the lock and the
          * run: two ventilators must not dispatch one run. */
@@ -145,7 +157,7 @@ int main(int argc, char **argv)
                  (long long) run_id);
         exit_code = RS_EXIT_RUNTIME;
     }
-    else if (rc == 1)
+    else if (end == VENT_RUN_INTERRUPTED)
         rs_info("interrupted; run %lld stays unfinished and resumes on the next start",
                 (long long) run_id);
     rs_process_stopping();

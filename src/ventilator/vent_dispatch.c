@@ -78,11 +78,6 @@ int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher,
             vent_scan_verdict_t verdict = VENT_SCAN_SEND;
             if (!is_signed && !refused && range->filter)
                 verdict = range->filter(range->filter_arg, id);
-            if (verdict == VENT_SCAN_STOP) {
-                out->complete = false;
-                PQclear(page);
-                return 0;
-            }
             after = id;
             first = false;
             out->read = true;
@@ -229,18 +224,19 @@ static s_watch_t s_watch(s_dispatch_t *self)
     return S_WATCH_INTERRUPTED;
 }
 
-int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
+vent_run_end_t vent_dispatch_run(zsock_t *push, vent_store_t *store,
+                                 const vent_dispatch_config_t *config)
 {
     s_dispatch_t self = { .store = store, .config = config, .watermark = INT64_MIN };
     self.batcher = vent_batcher_new(push, store, config->run_id, config->batch_size);
     if (!self.batcher) {
         rs_error("out of memory");
-        return -1;
+        return VENT_RUN_FAILED;
     }
-    int rc;
+    vent_run_end_t rc;
     for (;;) {
         if (s_pass(&self) != 0) {
-            rc = 1;
+            rc = VENT_RUN_INTERRUPTED;
             break;
         }
         rs_info("pass %llu: %llu batches, %llu records dispatched so far; %llu batches cut short to keep messages within %u bytes",
@@ -251,10 +247,10 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
         s_watch_t watched = s_watch(&self);
         if (watched == S_WATCH_STALLED)
             continue;
-        rc = watched == S_WATCH_ALL_SIGNED ? 0 : 1;
+        rc = watched == S_WATCH_ALL_SIGNED ? VENT_RUN_FINISHED : VENT_RUN_INTERRUPTED;
         break;
     }
-    if (rc == 0) {
+    if (rc == VENT_RUN_FINISHED) {
         int backoff = 100;
         while (vent_store_mark_finished(store, config->run_id) != 0)
             if (!vent_store_backoff(store, &backoff))
@@ -274,7 +270,7 @@ int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_co
             rs_error("run %lld ended: every record is signed but %lld that cannot be (payload over %u bytes): %s%s; see records_refused",
                      (long long) config->run_id, (long long) self.refused, RS_PAYLOAD_MAX, named,
                      self.refused > S_REFUSED_NAMED ? ", ..." : "");
-            rc = VENT_DISPATCH_REFUSED;
+            rc = VENT_RUN_REFUSED;
         }
     }
     vent_batcher_destroy(&self.batcher);

@@ -21,13 +21,13 @@ typedef struct {
     int page_rows;       /* rows read per query */
     int redispatch_ms;   /* stall after which unsigned records are sent again */
     int linger_ms;       /* follow mode: longest wait of a partial message */
+    size_t inflight_max; /* follow mode: records tracked in flight one by one, at most */
 } vent_dispatch_config_t;
 
 /* What a scan does with an unsigned record it reads. */
 typedef enum {
     VENT_SCAN_SEND, /* hand it to the batcher */
     VENT_SCAN_SKIP, /* leave it (it is in flight) */
-    VENT_SCAN_STOP, /* end the walk before it (no room to track it) */
 } vent_scan_verdict_t;
 typedef vent_scan_verdict_t(vent_scan_filter_fn)(void *arg, int64_t id);
 
@@ -75,12 +75,25 @@ int vent_dispatch_scan(vent_store_t *store, vent_batcher_t *batcher,
                        const vent_dispatch_config_t *config, const vent_scan_range_t *range,
                        vent_scan_result_t *out);
 
-/* Runs until every record that can be signed is (returns 0, or
- * VENT_DISPATCH_REFUSED when some records cannot be: payloads over
- * RS_PAYLOAD_MAX, logged once each and recorded in records_refused; the
- * run is finished either way), interruption (returns 1) or a fatal error
- * (returns -1). Borrows push and store. */
-#define VENT_DISPATCH_REFUSED 3
-int vent_dispatch_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config);
+/* How a run (vent_dispatch_run, vent_follow_run) ended; main maps each to
+ * the process's exit code. */
+typedef enum {
+    VENT_RUN_FAILED = -1,     /* a fatal error (out of memory); logged */
+    VENT_RUN_FINISHED = 0,    /* recorded finished: a batch run's records are all
+                               * signed; a follow run ended on request */
+    VENT_RUN_INTERRUPTED = 1, /* a batch run stopped on request: left unfinished,
+                               * the next start resumes it */
+    VENT_RUN_REFUSED = 2,     /* finished, but records that cannot be signed are
+                               * there (payload over RS_PAYLOAD_MAX: logged once
+                               * each, recorded in records_refused, named in the
+                               * run's last line) */
+} vent_run_end_t;
+
+/* Runs until every record that can be signed is (VENT_RUN_FINISHED, or
+ * VENT_RUN_REFUSED when some cannot be), a stop is requested
+ * (VENT_RUN_INTERRUPTED) or a fatal error (VENT_RUN_FAILED). Borrows push
+ * and store. */
+vent_run_end_t vent_dispatch_run(zsock_t *push, vent_store_t *store,
+                                 const vent_dispatch_config_t *config);
 
 #endif

@@ -20,10 +20,18 @@
 /* Pages one watch reads at most, so that a tick stays short when much is
  * in flight (the watermark climbs that far per tick). */
 #define S_WATCH_PAGES 8
-/* Records tracked in flight at most: reading new records pauses while the
- * set is full. Far above what the pipeline holds (a few messages per
- * worker thread and one sink flush); 2^18 ids take at most 8 MiB. */
-#define S_INFLIGHT_MAX (1u << 18)
+/* At a trickle (at most this many batches in flight), a notification also
+ * runs the watch at once, at most every S_QUICK_WATCH_MS: a record
+ * committed below the cursor (concurrent writers commit out of id order,
+ * and at a trickle most records are such) leaves then, not at the next
+ * 50 ms tick. Under load the in-flight set is larger and the watch keeps
+ * its period, so that its cost does not grow with the notifications. */
+#define S_QUICK_WATCH_BATCHES 4
+#define S_QUICK_WATCH_MS 5
+/* Pages one read above the cursor takes at most, so that the watch, the
+ * linger and notifications get their turn while a large backlog is read
+ * (the loop reads on at once). */
+#define S_READ_PAGES 8
 /* Passed ranges waiting for their transactions at most; when full, the
  * newest grows (and waits for the newest transactions). */
 #define S_PASSED_MAX 64
@@ -52,6 +60,14 @@ typedef struct {
     int64_t watermark;       /* every record below it was signed at the last watch */
     int64_t mark_since_us;   /* when the watermark got where it stands */
     bool stalled;            /* it has stood for redispatch_ms: lost records are sent again */
+    /* Records sent while the in-flight set was full, untracked, as a batch
+     * run's pass sends them: all lie in [pass_from, pass_to]. An unsigned
+     * record there that the set does not hold counts as in flight until the
+     * watermark stalls (then it is sent again), so that a backlog of any
+     * size drains at the dispatch rate in bounded memory. */
+    bool passing;
+    int64_t pass_from, pass_to;
+    uint64_t untracked;      /* records sent untracked, in passes */
     /* Ranges the watermark passed, each to be read once more when every
      * transaction running as it passed them has ended (their xmax): a
      * transaction that inserted ids there may have committed after. */
@@ -63,6 +79,7 @@ typedef struct {
     int64_t next_quick_sweep_us; /* no sweep for missed_above before this */
     uint64_t connections;    /* the store's connection count at the last read above */
     int64_t now_us;          /* the time of the scan under way */
+    int64_t watched_us;      /* when the last watch ran */
     uint64_t redispatched, found_late, found_swept;
     uint64_t refused_seen;   /* reads of records over the payload limit (refused, not sent) */
     uint64_t late_logged;    /* found_late when last logged */
@@ -92,33 +109,48 @@ static int s_scan(s_follow_t *self, const vent_scan_range_t *range, vent_scan_re
 }
 
 /* The in-flight filter: an unsigned record not sent yet is sent (and
- * tracked). One sent already is in flight, unless it was sent more than
- * redispatch_ms ago and the watermark has stood still as long: then it was
- * lost (a record merely queued behind slow work would let the watermark
- * move), and is sent again. */
+ * tracked, or, while the set is full, added to the pass). One sent already
+ * is in flight, unless the watermark has stood still for redispatch_ms and
+ * it was sent that long ago (or, untracked in the pass, at any time): then
+ * it was lost (a record merely queued behind slow work would let the
+ * watermark move), and is sent again. */
 static vent_scan_verdict_t s_filter(void *arg, int64_t id)
 {
     s_follow_t *self = arg;
-    int64_t sent_us;
-    if (vent_inflight_get(self->inflight, id, &sent_us)) {
+    int64_t sent_us = 0;
+    bool tracked = vent_inflight_get(self->inflight, id, &sent_us);
+    bool in_pass = !tracked && self->passing && id >= self->pass_from && id <= self->pass_to;
+    if (tracked || in_pass) {
         if (!self->stalled
-            || self->now_us - sent_us < (int64_t) self->config->redispatch_ms * 1000)
+            || (tracked && self->now_us - sent_us < (int64_t) self->config->redispatch_ms * 1000))
             return VENT_SCAN_SKIP;
         self->redispatched++;
     }
-    return vent_inflight_put(self->inflight, id, self->now_us) == 0 ? VENT_SCAN_SEND
-                                                                     : VENT_SCAN_STOP;
+    if (vent_inflight_put(self->inflight, id, self->now_us) != 0 && !in_pass) {
+        if (!self->passing) {
+            self->passing = true;
+            self->pass_from = self->pass_to = id;
+        }
+        else if (id < self->pass_from)
+            self->pass_from = id;
+        else if (id > self->pass_to)
+            self->pass_to = id;
+        self->untracked++;
+    }
+    return VENT_SCAN_SEND;
 }
 
-/* Reads the records above the cursor and sends the unsigned ones. Returns
- * 0, 1 when interrupted. */
+/* Reads the records above the cursor and sends the unsigned ones, at most
+ * S_READ_PAGES pages (more_above: the rest next, at once). Returns 0, 1
+ * when interrupted. */
 static int s_read_new(s_follow_t *self)
 {
     self->connections = vent_store_connections(self->store);
     self->now_us = rs_mono_us();
     const vent_scan_range_t above = { .from = self->have_cursor ? self->cursor : INT64_MIN,
                                       .from_inclusive = !self->have_cursor,
-                                      .filter = s_filter, .filter_arg = self };
+                                      .max_pages = S_READ_PAGES, .filter = s_filter,
+                                      .filter_arg = self };
     vent_scan_result_t seen;
     int rc = s_scan(self, &above, &seen);
     if (seen.read) {
@@ -190,6 +222,7 @@ static int s_watch(s_follow_t *self)
     if (!self->have_cursor)
         return 0;
     self->now_us = rs_mono_us();
+    self->watched_us = self->now_us;
     self->stalled = self->now_us - self->mark_since_us
                     >= (int64_t) self->config->redispatch_ms * 1000;
     const vent_scan_range_t range = { .from = self->watermark, .from_inclusive = true,
@@ -213,8 +246,10 @@ static int s_watch(s_follow_t *self)
         mark = seen.lowest;
     else if (seen.complete)
         mark = self->cursor < INT64_MAX ? self->cursor + 1 : self->cursor;
-    else
+    else if (seen.read)
         mark = seen.last + 1; /* every record read is signed; the rest next time */
+    else
+        mark = self->watermark;
     uint64_t sent_again = self->redispatched - redispatched;
     rs_metric_add(vent_metrics.redispatched, sent_again);
     if (sent_again)
@@ -228,7 +263,10 @@ static int s_watch(s_follow_t *self)
     self->watermark = mark;
     self->stalled = false;
     vent_inflight_prune_below(self->inflight, mark);
-    /* Follow mode's backlog: records sent and not yet seen signed. */
+    if (self->passing && mark > self->pass_to)
+        self->passing = false; /* the whole pass is signed */
+    /* Follow mode's backlog: records tracked in flight (sent and not yet
+     * seen signed; those sent past a full set are not counted). */
     rs_metric_set(vent_metrics.watermark, mark);
     rs_metric_set(vent_metrics.backlog, (int64_t) vent_inflight_count(self->inflight));
     return s_reread_passed(self, xmin);
@@ -296,9 +334,9 @@ static int s_wait(s_follow_t *self, int64_t wait_ms)
 
 /* The run's last line, with `done` (what this process sent), naming the
  * records that cannot be signed, refused by this run or an earlier one and
- * still there. Returns 0, or VENT_DISPATCH_REFUSED when there are such
- * records (as a batch run that ends with them). */
-static int s_report_end(s_follow_t *self, const char *done)
+ * still there. Returns VENT_RUN_FINISHED, or VENT_RUN_REFUSED when there
+ * are such records (as a batch run that ends with them). */
+static vent_run_end_t s_report_end(s_follow_t *self, const char *done)
 {
     int64_t run_id = self->config->run_id;
     int64_t refused = 0;
@@ -309,7 +347,7 @@ static int s_report_end(s_follow_t *self, const char *done)
     if (listed ? refused == 0 : self->refused_seen == 0) {
         rs_info("follow run %lld ended on request: %s; what is unsigned is signed by the next run",
                 (long long) run_id, done);
-        return 0;
+        return VENT_RUN_FINISHED;
     }
     if (listed)
         rs_error("follow run %lld ended on request: %s; %lld records cannot be signed (payload over %u bytes): %s%s; see records_refused; what else is unsigned is signed by the next run",
@@ -318,21 +356,23 @@ static int s_report_end(s_follow_t *self, const char *done)
     else
         rs_error("follow run %lld ended on request: %s; it read records that cannot be signed (payload over %u bytes), which cannot be listed now; see records_refused",
                  (long long) run_id, done, RS_PAYLOAD_MAX);
-    return VENT_DISPATCH_REFUSED;
+    return VENT_RUN_REFUSED;
 }
 
-int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_config_t *config)
+vent_run_end_t vent_follow_run(zsock_t *push, vent_store_t *store,
+                               const vent_dispatch_config_t *config)
 {
     s_follow_t self = { .store = store, .config = config, .watermark = INT64_MIN };
     self.batcher = vent_batcher_new(push, store, config->run_id, config->batch_size);
-    self.inflight = vent_inflight_new(S_INFLIGHT_MAX);
+    self.inflight = vent_inflight_new(config->inflight_max);
     if (!self.batcher || !self.inflight) {
         rs_error("out of memory");
         vent_batcher_destroy(&self.batcher);
         vent_inflight_destroy(&self.inflight);
-        return -1;
+        return VENT_RUN_FAILED;
     }
-    /* The backlog: read as new records are, from the lowest id. */
+    /* The backlog: read as new records are, from the lowest id. rc: 0, or
+     * 1 when a stop was requested during a send or a database wait. */
     int rc = s_read_new(&self);
     if (rc == 0)
         rc = vent_batcher_flush(self.batcher);
@@ -350,7 +390,7 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
         int64_t since = vent_batcher_pending_since_us(self.batcher);
         if (since && since + (int64_t) config->linger_ms * 1000 < wake)
             wake = since + (int64_t) config->linger_ms * 1000;
-        int64_t wait_ms = wake > now ? (wake - now + 999) / 1000 : 0;
+        int64_t wait_ms = wake > now && !self.more_above ? (wake - now + 999) / 1000 : 0;
         int notified = s_wait(&self, wait_ms < S_WAIT_MAX_MS ? wait_ms : S_WAIT_MAX_MS);
         if (notified < 0 || zsys_interrupted)
             break;
@@ -368,6 +408,11 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
                 self.missed_above = true;
         }
         now = rs_mono_us();
+        if (rc == 0 && notified > 0
+            && vent_inflight_count(self.inflight)
+                   <= (size_t) S_QUICK_WATCH_BATCHES * config->batch_size
+            && now - self.watched_us >= S_QUICK_WATCH_MS * 1000)
+            rc = s_watch(&self);
         if (rc == 0 && self.missed_above && now >= self.next_quick_sweep_us) {
             self.missed_above = false;
             self.next_quick_sweep_us = now + S_WATCH_MS * 1000;
@@ -389,27 +434,26 @@ int vent_follow_run(zsock_t *push, vent_store_t *store, const vent_dispatch_conf
         if (vent_batcher_pending(self.batcher) && next_watch > now + S_WATCH_MS * 1000)
             next_watch = now + S_WATCH_MS * 1000;
     }
-    if (rc >= 0) {
-        /* Interrupted: the run ends here, cleanly. What is unsigned now,
-         * the open message included, is the next run's. */
-        int backoff = 100;
-        while (vent_store_mark_finished(store, config->run_id) != 0)
-            if (!vent_store_backoff(store, &backoff)) {
-                rs_warn("run %lld could not be recorded as finished; the next start resumes it",
-                        (long long) config->run_id);
-                break;
-            }
-        char done[320];
-        snprintf(done, sizeof done,
-                 "this process dispatched %llu records in %llu batches (%llu sent again, %llu found late, %llu found by the sweep, %llu batches cut short to keep messages within %u bytes)",
-                 (unsigned long long) vent_batcher_records(self.batcher),
-                 (unsigned long long) vent_batcher_batches(self.batcher),
-                 (unsigned long long) self.redispatched, (unsigned long long) self.found_late,
-                 (unsigned long long) self.found_swept,
-                 (unsigned long long) vent_batcher_cut_short(self.batcher), RS_BATCH_BYTES_MAX);
-        rc = s_report_end(&self, done);
-    }
+    /* Interrupted: the run ends here, cleanly. What is unsigned now, the
+     * open message included, is the next run's. */
+    int backoff = 100;
+    while (vent_store_mark_finished(store, config->run_id) != 0)
+        if (!vent_store_backoff(store, &backoff)) {
+            rs_warn("run %lld could not be recorded as finished; the next start resumes it",
+                    (long long) config->run_id);
+            break;
+        }
+    char done[400];
+    snprintf(done, sizeof done,
+             "this process dispatched %llu records in %llu batches (%llu past the in-flight set, %llu sent again, %llu found late, %llu found by the sweep, %llu batches cut short to keep messages within %u bytes)",
+             (unsigned long long) vent_batcher_records(self.batcher),
+             (unsigned long long) vent_batcher_batches(self.batcher),
+             (unsigned long long) self.untracked,
+             (unsigned long long) self.redispatched, (unsigned long long) self.found_late,
+             (unsigned long long) self.found_swept,
+             (unsigned long long) vent_batcher_cut_short(self.batcher), RS_BATCH_BYTES_MAX);
+    vent_run_end_t end = s_report_end(&self, done);
     vent_inflight_destroy(&self.inflight);
     vent_batcher_destroy(&self.batcher);
-    return rc;
+    return end;
 }

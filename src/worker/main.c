@@ -129,11 +129,13 @@ int main(int argc, char **argv)
         return RS_EXIT_RUNTIME;
     }
     sodium_mprotect_readonly(master);
+    static const char *const peers[] = { "ventilator", "keycoord", "sink", NULL };
+    int security_exit;
     rs_security_t *security = rs_process_security(&config, rs_config_str(&config, "client-cert"),
-                                                  false);
+                                                  false, peers, &security_exit);
     if (!security) {
         rs_secret_free(master);
-        return RS_EXIT_RUNTIME;
+        return security_exit;
     }
 
     int exit_code = RS_EXIT_RUNTIME;

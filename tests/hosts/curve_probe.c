@@ -106,7 +106,7 @@ int main(int argc, char **argv)
     zsys_init();
     zsys_set_logstream(NULL);
     char err[512];
-    rs_security_t *security = rs_security_new(false, certs, client, false, err, sizeof err);
+    rs_security_t *security = rs_security_new(false, certs, client, false, NULL, err, sizeof err);
     if (!security) {
         fprintf(stderr, "curve_probe: %s\n", err);
         return 2;
