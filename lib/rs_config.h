@@ -15,8 +15,15 @@ typedef enum {
 } rs_opt_type_t;
 
 /* What an option's text is checked as before the process starts: a ZeroMQ
- * endpoint to bind or connect, or an HTTP HOST:PORT to bind. */
-enum { RS_ENDPOINT_NONE = 0, RS_ENDPOINT_BIND = 1, RS_ENDPOINT_CONNECT = 2, RS_ENDPOINT_HTTP = 3 };
+ * endpoint to bind or connect, a comma-separated list of endpoints to
+ * connect (rs_endpoints), or an HTTP HOST:PORT to bind. */
+enum {
+    RS_ENDPOINT_NONE = 0,
+    RS_ENDPOINT_BIND = 1,
+    RS_ENDPOINT_CONNECT = 2,
+    RS_ENDPOINT_HTTP = 3,
+    RS_ENDPOINT_CONNECT_LIST = 4,
+};
 
 /* Writes `in` into out (out_size bytes, NUL-terminated) with its secrets
  * masked; returns how many secrets it masked, or -1 when `in` could not

@@ -1,5 +1,6 @@
 /* rs_process: see rs_process.h. */
 #include "rs_process.h"
+#include "rs_endpoints.h"
 #include "rs_log.h"
 #include "rs_metrics.h"
 #include "rs_socket.h"
@@ -47,7 +48,19 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
                     config->program, o->name, o->name, o->env ? o->env : "its flag", o->help);
             return RS_EXIT_USAGE;
         }
-        char err[256];
+        char err[512];
+        if (o->endpoint == RS_ENDPOINT_CONNECT_LIST) {
+            rs_endpoints_t list;
+            if (rs_endpoints_parse(&list, o->str_value, RS_CONNECT, err, sizeof err) != 0) {
+                /* Named as given: a flag, or the variable it came from. */
+                if (o->set && !o->from_flag && o->env)
+                    fprintf(stderr, "%s: error: %s: %s\n", config->program, o->env, err);
+                else
+                    fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);
+                return RS_EXIT_USAGE;
+            }
+            continue;
+        }
         if (o->endpoint == RS_ENDPOINT_HTTP) {
             if (o->str_value && rs_http_check_bind(o->str_value, err, sizeof err) != 0) {
                 fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);

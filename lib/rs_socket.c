@@ -1,5 +1,6 @@
 /* rs_socket: see rs_socket.h. */
 #include "rs_socket.h"
+#include "rs_endpoints.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,9 +39,15 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
                        const rs_socket_opts_t *opts, rs_security_t *security, const char *peer,
                        char *err, size_t err_size)
 {
-    if (rs_socket_check_endpoint(endpoint, role, err, err_size) != 0)
+    /* A bound socket has one endpoint, a connecting one a list of them. */
+    rs_endpoints_t list = { .count = 1 };
+    if (role == RS_BIND) {
+        if (rs_socket_check_endpoint(endpoint, role, err, err_size) != 0)
+            return NULL;
+        snprintf(list.items[0], sizeof list.items[0], "%s", endpoint);
+    }
+    else if (rs_endpoints_parse(&list, endpoint, role, err, err_size) != 0)
         return NULL;
-    const char *plain = s_strip_mark(endpoint, role);
     zsock_t *sock = zsock_new(type);
     if (!sock) {
         snprintf(err, err_size, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
@@ -55,6 +62,8 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
     if (opts->rcvbuf > 0)
         zsock_set_rcvbuf(sock, opts->rcvbuf);
     zsock_set_linger(sock, opts->linger_ms);
+    if (opts->immediate)
+        zsock_set_immediate(sock, 1);
     int wait_ms = opts->wait_ms > 0 ? opts->wait_ms : RS_SOCKET_WAIT_MS;
     zsock_set_sndtimeo(sock, wait_ms);
     zsock_set_rcvtimeo(sock, wait_ms);
@@ -77,14 +86,17 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
         zsock_destroy(&sock);
         return NULL;
     }
-    int rc = role == RS_BIND ? zsock_bind(sock, "%s", plain) : zsock_connect(sock, "%s", plain);
-    if (rc == -1) {
-        int failed_errno = zmq_errno();
-        snprintf(err, err_size, "cannot %s %s: %s", role == RS_BIND ? "bind" : "connect to", plain,
-                 zmq_strerror(failed_errno));
-        zsock_destroy(&sock);
-        errno = failed_errno;
-        return NULL;
+    for (size_t i = 0; i < list.count; i++) {
+        const char *plain = s_strip_mark(list.items[i], role);
+        int rc = role == RS_BIND ? zsock_bind(sock, "%s", plain) : zsock_connect(sock, "%s", plain);
+        if (rc == -1) {
+            int failed_errno = zmq_errno();
+            snprintf(err, err_size, "cannot %s %s: %s", role == RS_BIND ? "bind" : "connect to",
+                     plain, zmq_strerror(failed_errno));
+            zsock_destroy(&sock);
+            errno = failed_errno;
+            return NULL;
+        }
     }
     return sock;
 }

@@ -19,6 +19,9 @@ typedef struct {
     int64_t max_msg_bytes; /* the largest message (its bytes as the application sends
                               them) a peer may send; a peer that announces more is
                               disconnected before anything is allocated for it */
+    bool immediate;        /* ZMQ_IMMEDIATE: queue messages only to peers whose connection
+                              is complete (a connecting PUSH or DEALER then skips a peer
+                              that is down instead of queueing for it) */
     int wait_ms;           /* how long one send or receive may block (ZMQ_SNDTIMEO and
                               ZMQ_RCVTIMEO); 0 means RS_SOCKET_WAIT_MS. Never unbounded: a
                               send to a peer that is gone, refuses us or is full must give
@@ -40,7 +43,8 @@ typedef struct {
 
 /* type is a ZMQ_* socket type. Endpoints are tcp://, ipc:// or inproc://
  * addresses; a leading '@' or '>' (CZMQ's bind/connect marks) is accepted
- * when it matches the role. Security (NULL: plain) is applied before the
+ * when it matches the role. A connecting socket takes a comma-separated
+ * list (rs_endpoints) and connects to every element of it. Security (NULL: plain) is applied before the
  * bind or connect: a bound socket serves with its own certificate, a
  * connecting one authenticates to `peer` (a service name). Returns NULL
  * with the reason in err; when the bind or connect itself failed, errno

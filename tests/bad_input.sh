@@ -85,6 +85,31 @@ done
 RECSIGN_LINGER_MS=abc expect 2 error "$H_VENTILATOR" --db "$nodb" --follow
 RECSIGN_FOLLOW=maybe expect 2 error "$H_VENTILATOR" --db "$nodb"
 
+h_step "endpoint lists of a worker: each element checked, the bad one named (exit 2)"
+# expect_list TEXT SOURCE COMMAND...: refused with exit 2, and the one
+# error line names SOURCE and quotes TEXT (the bad element).
+expect_list() {
+    local text="$1" source="$2"
+    shift 2
+    expect 2 error "$@"
+    grep -q -- "error: $source: .*$text" "$H_DIR/err" \
+        || { cat "$H_DIR/err" >&2; h_fail "the error does not name $source and '$text'"; }
+}
+ok="tcp://127.0.0.1:$p1"
+expect_list "element 2 of '$ok,' is empty" --sink "$H_WORKER" --sink "$ok,"
+expect_list "element 1 of ',$ok' is empty" --keycoord "$H_WORKER" --keycoord ",$ok"
+expect_list "element 2 of '$ok,,$ok' is empty" --ventilator "$H_WORKER" --ventilator "$ok,,$ok"
+expect_list "element 2 of the list: endpoint 'tcp://127.0.0.1' has no port" --keycoord \
+    "$H_WORKER" --keycoord "$ok,tcp://127.0.0.1"
+expect_list "element 3 of the list: endpoint 'udp://h:1' is not valid" --sink \
+    "$H_WORKER" --sink "$ok, tcp://127.0.0.1:$p2 ,udp://h:1"
+expect_list "element 2 of the list, '$ok', repeats element 1" --ventilator \
+    "$H_WORKER" --ventilator "$ok, $ok"
+RECSIGN_KEYCOORD_ENDPOINT="$ok,@tcp://h:1" expect_list "element 2 of the list: endpoint '@tcp://h:1'" \
+    RECSIGN_KEYCOORD_ENDPOINT "$H_WORKER"
+many="$(for i in $(seq 1 17); do printf 'tcp://h:%d,' "$i"; done)"
+expect_list "element 17 .* is one too many; expected at most 16 endpoints" --sink "$H_WORKER" --sink "${many%,}"
+
 h_step "unreachable database (exit 1)"
 # (Plain sockets: the certificates are checked before the database.)
 for level in info error; do

@@ -18,6 +18,8 @@
 #   h_start_sink [ARGS]         H_WORKER_OPTS, H_VENT_OPTS (arrays a test may
 #   h_start_worker T [ARGS]     set) and ARGS; each sets H_<KIND>_PID and
 #   h_start_ventilator B [ARGS] H_<KIND>_LOG (KC, SINK, WORKER, VENT)
+#   h_extra_endpoint VAR        a free endpoint for a second service of a kind
+#   h_start_standby_ventilator EP [ARGS]  a second ventilator (H_STANDBY_*)
 #   h_fault_options TTL REDISPATCH [RATE]  a fault test's H_*_OPTS
 #   h_need_rogue                sets H_ROGUE, the hostile peer
 #   h_wait_ventilator [S]       waits for it: exit 0 in time, all others alive
@@ -302,6 +304,29 @@ h_worker_endpoints() {
     H_EP_VENT="tcp://127.0.0.1:$H_PORT_VENT"
     H_EP_SINK="tcp://127.0.0.1:$H_PORT_SINK"
     H_EP_KC="tcp://127.0.0.1:$H_PORT_KC"
+}
+
+# h_extra_endpoint VAR: sets VAR to tcp://127.0.0.1:PORT on a free port,
+# for a second service of a kind (a standby, a second sink) that workers
+# get in their endpoint lists.
+h_extra_endpoint() {
+    # (A name of its own: h_free_port sets the variable named, through
+    # functions whose locals would hide a common one.)
+    h_extra_endpoint_port=""
+    h_free_port h_extra_endpoint_port || h_fail "no free port (see the line above)"
+    printf -v "$1" 'tcp://127.0.0.1:%s' "$h_extra_endpoint_port"
+}
+
+# h_start_standby_ventilator ENDPOINT [ARGS...]: a second ventilator bound
+# (once it leads) to ENDPOINT, without --batch-size unless ARGS give one;
+# sets H_STANDBY_PID and H_STANDBY_LOG (ventilator-standby.log).
+h_start_standby_ventilator() {
+    local endpoint="$1"
+    shift
+    H_STANDBY_LOG="$H_LOGS/ventilator-standby.log"
+    rs_proc_start ventilator-standby "$H_STANDBY_LOG" \
+        "${H_RUN[@]}" "$H_VENTILATOR" --db "$H_DB" --bind "$endpoint" "${H_VENT_OPTS[@]}" "$@"
+    H_STANDBY_PID=$RS_LAST_PID
 }
 
 # h_start_keycoord [ARGS...]: logs to keycoord.log, then keycoord-2.log, ...

@@ -288,8 +288,25 @@ static void s_keep_held(sink_store_t *self)
     self->row_count = row_count;
 }
 
+/* A segment's place in a COPY. */
+typedef struct {
+    int64_t first; /* its first record id */
+    size_t index;  /* in self->segments */
+} s_order_t;
+
+static int s_cmp_order(const void *a, const void *b)
+{
+    const s_order_t *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first ? 1 : (x->index > y->index) - (x->index < y->index);
+}
+
 /* Streams the allowed rows into `table`. Returns 0, 1 when the COPY hit
- * the primary key (rows already stored), -1 on another failure. */
+ * the primary key (rows already stored) or was chosen as a deadlock's
+ * victim, -1 on another failure. Several sinks may write at once: a COPY
+ * that meets a row another sink's open transaction inserted waits for that
+ * transaction, and two COPYs that meet each other's rows in opposite
+ * orders (re-dispatched records that reached both sinks) deadlock; the
+ * victim then takes the staged path, whose inserts run in record order. */
 static int s_copy(sink_store_t *self, const char *sql)
 {
     PGresult *res = PQexec(s_conn(self), sql);
@@ -299,13 +316,28 @@ static int s_copy(sink_store_t *self, const char *sql)
         rs_error("COPY failed to start: %s", rs_db_error(s_conn(self)));
         return -1;
     }
-    int ok = PQputCopyData(s_conn(self), (const char *) s_copy_header, sizeof s_copy_header) == 1;
-    for (size_t i = 0; ok && i < self->segment_count; i++) {
-        const s_segment_t *seg = &self->segments[i];
-        if (seg->verdict == S_ALLOW)
-            ok = PQputCopyData(s_conn(self), (const char *) self->rows + seg->offset,
-                               (int) seg->size) == 1;
+    /* The segments in the order of their first record (a worker's rows
+     * come in record order within a batch): two sinks' COPYs then take
+     * their rows' locks in much the same order, which keeps deadlocks
+     * between them rare. The buffer itself keeps its order (s_keep_held
+     * relies on it). */
+    s_order_t *order = malloc((self->segment_count + 1) * sizeof *order);
+    size_t allowed = 0;
+    for (size_t i = 0; order && i < self->segment_count; i++)
+        if (self->segments[i].verdict == S_ALLOW)
+            order[allowed++] = (s_order_t) {
+                .first = (int64_t) rs_get_u64(self->rows + self->segments[i].offset + 6),
+                .index = i,
+            };
+    if (order)
+        qsort(order, allowed, sizeof *order, s_cmp_order);
+    int ok = order && PQputCopyData(s_conn(self), (const char *) s_copy_header, sizeof s_copy_header) == 1;
+    for (size_t k = 0; ok && k < allowed; k++) {
+        const s_segment_t *seg = &self->segments[order[k].index];
+        ok = PQputCopyData(s_conn(self), (const char *) self->rows + seg->offset, (int) seg->size)
+             == 1;
     }
+    free(order);
     ok = ok && PQputCopyData(s_conn(self), (const char *) s_copy_trailer, sizeof s_copy_trailer) == 1;
     if (PQputCopyEnd(s_conn(self), ok ? NULL : "the sink could not send its rows") != 1)
         ok = 0;
@@ -314,8 +346,12 @@ static int s_copy(sink_store_t *self, const char *sql)
     while ((res = PQgetResult(s_conn(self))) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            if (state && strcmp(state, "23505") == 0)
+            /* unique_violation; deadlock_detected */
+            if (state && (strcmp(state, "23505") == 0 || strcmp(state, "40P01") == 0)) {
+                if (strcmp(state, "40P01") == 0)
+                    rs_info("the COPY met rows another sink was storing (a deadlock, resolved by the database); taking the staged path");
                 rc = 1;
+            }
             else {
                 rs_error("COPY failed: %s", PQresultErrorMessage(res));
                 rc = -1;
@@ -397,9 +433,15 @@ static int s_account(sink_store_t *self, int64_t stored)
 }
 
 /* The path for rows of which some may be stored already. Returns the rows
- * newly stored, or -1. */
-static int64_t s_flush_staged(sink_store_t *self)
+ * newly stored, 0 in *deadlocked when it lost a deadlock (rolled back;
+ * worth retrying at once), or -1. Rows go in in record order: two sinks on
+ * this path at once take their rows' locks in one order and cannot
+ * deadlock (a row another sink is storing is waited for, then skipped);
+ * a sink on the COPY path meanwhile can, and the database then aborts one
+ * of the two after deadlock_timeout. */
+static int64_t s_flush_staged_once(sink_store_t *self, bool *deadlocked)
 {
+    *deadlocked = false;
     if (!self->staging_ready) {
         if (rs_db_exec(s_conn(self), "creating the staging table",
                        "CREATE TEMP TABLE IF NOT EXISTS sink_staging"
@@ -417,9 +459,14 @@ static int64_t s_flush_staged(sink_store_t *self)
     PGresult *res = PQexec(s_conn(self),
                            "INSERT INTO signatures (record_id, key_id, lease_id, signature, signed_at)"
                            " SELECT record_id, key_id, lease_id, signature, signed_at FROM sink_staging"
-                           " ON CONFLICT (record_id) DO NOTHING");
+                           " ORDER BY record_id ON CONFLICT (record_id) DO NOTHING");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rs_error("storing signatures failed: %s", rs_db_error(s_conn(self)));
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        *deadlocked = state && strcmp(state, "40P01") == 0;
+        if (*deadlocked)
+            rs_info("storing signatures met rows another sink was storing (a deadlock, resolved by the database); trying again");
+        else
+            rs_error("storing signatures failed: %s", rs_db_error(s_conn(self)));
         PQclear(res);
         goto rollback;
     }
@@ -434,6 +481,21 @@ static int64_t s_flush_staged(sink_store_t *self)
 rollback:
     s_rollback(self);
     return -1;
+}
+
+/* The staged path, tried again at once after a lost deadlock (the other
+ * sink's transaction went on, so the next try waits for it and skips its
+ * rows), a few times. Returns the rows newly stored, or -1. */
+static int64_t s_flush_staged(sink_store_t *self)
+{
+    bool deadlocked = false;
+    int64_t stored = -1;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        stored = s_flush_staged_once(self, &deadlocked);
+        if (!deadlocked)
+            break;
+    }
+    return stored;
 }
 
 int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)

@@ -4,6 +4,7 @@
 #include "vent_dispatch.h"
 #include "vent_follow.h"
 #include "vent_metrics.h"
+#include "vent_standby.h"
 #include "vent_store.h"
 #include "rs_config.h"
 #include "rs_db.h"
@@ -21,7 +22,8 @@ static rs_opt_t s_opts[] = {
     { .name = "bind", .env = "RECSIGN_VENTILATOR_BIND", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_BIND,
       .fallback = "tcp://*:5557", .help = "endpoint the batch PUSH socket binds" },
     { .name = "batch-size", .env = "RECSIGN_BATCH_SIZE", .type = RS_OPT_INT, .fallback = "100",
-      .min = 1, .max = RS_BATCH_MAX, .help = "records per batch, fixed for the whole run" },
+      .min = 1, .max = RS_BATCH_MAX,
+      .help = "records per batch, fixed for the whole run; when not given, an unfinished run is resumed with its own" },
     { .name = "redispatch-ms", .env = "RECSIGN_REDISPATCH_MS", .type = RS_OPT_INT,
       .fallback = "3000", .min = 10, .max = 3600000,
       .help = "no progress for this long sends unsigned records again" },
@@ -86,17 +88,36 @@ int main(int argc, char **argv)
         rs_error("%s", err);
         goto out;
     }
+    /* One ventilator leads per database; one started while another leads
+     * waits here as a standby, bound to nothing. */
+    const char *bind = rs_config_str(&config, "bind");
+    int batch_size = (int) rs_config_int(&config, "batch-size");
+    const bool batch_size_given = rs_config_opt(&config, "batch-size")->set;
+    vent_standby_t standby = vent_standby_lead(store, batch_size, batch_size_given, bind, err,
+                                               sizeof err);
+    if (standby != VENT_STANDBY_LEADING) {
+        if (standby == VENT_STANDBY_REFUSED)
+            rs_error("%s", err);
+        exit_code = standby == VENT_STANDBY_REFUSED      ? RS_EXIT_USAGE
+                    : standby == VENT_STANDBY_INTERRUPTED ? RS_EXIT_OK
+                                                          : RS_EXIT_RUNTIME;
+        goto out;
+    }
     int64_t run_id;
     bool resumed;
-    /* The batch size is read once, here, and recorded with the run. */
-    int batch_size = (int) rs_config_int(&config, "batch-size");
-    vent_run_open_t opened = vent_store_open_run(store, batch_size, &run_id, &resumed, err,
-                                                 sizeof err);
+    /* The batch size is read once, here, and recorded with the run; an
+     * unfinished run keeps its own (given another one explicitly, this
+     * ventilator is refused). */
+    vent_run_open_t opened = vent_store_open_run(store, &batch_size, !batch_size_given, &run_id,
+                                                 &resumed, err, sizeof err);
     if (opened != VENT_RUN_OPENED) {
         rs_error("%s", err);
         exit_code = opened == VENT_RUN_OTHER_BATCH_SIZE ? RS_EXIT_USAGE : RS_EXIT_RUNTIME;
         goto out;
     }
+    if (resumed && !batch_size_given && batch_size != (int) rs_config_int(&config, "batch-size"))
+        rs_info("--batch-size not given: run %lld keeps its batch size, %d", (long long) run_id,
+                batch_size);
     rs_info("%s run %lld with batch size %d", resumed ? "resuming" : "starting", (long long) run_id,
             batch_size);
     /* A small per-worker queue keeps batches here until a thread is free to
@@ -107,7 +128,7 @@ int main(int argc, char **argv)
      * batch waits here, where whichever thread is free next takes it, not
      * behind a busy thread (which would leave the others idle at the end). */
     const rs_socket_opts_t push_opts = { .sndhwm = 1, .sndbuf = 64 * 1024, .max_msg_bytes = 64 };
-    push = rs_socket_new(ZMQ_PUSH, rs_config_str(&config, "bind"), RS_BIND, &push_opts, security,
+    push = rs_socket_new(ZMQ_PUSH, bind, RS_BIND, &push_opts, security,
                          NULL, err, sizeof err);
     if (!push) {
         rs_error("%s", err);
@@ -115,7 +136,7 @@ int main(int argc, char **argv)
     }
     zsock_set_sndtimeo(push, 200);
     rs_process_ready("run %lld, batch size %d, dispatching on %s", (long long) run_id, batch_size,
-                     rs_config_str(&config, "bind"));
+                     bind);
     vent_dispatch_config_t dispatch = {
         .run_id = run_id,
         .batch_size = (uint32_t) batch_size,
@@ -129,7 +150,14 @@ int main(int argc, char **argv)
     exit_code = end == VENT_RUN_FAILED    ? RS_EXIT_RUNTIME
                 : end == VENT_RUN_REFUSED ? RS_EXIT_REFUSED
                                           : RS_EXIT_OK;
-    if (end == VENT_RUN_INTERRUPTED)
+    if (vent_store_lost_lead(store)) {
+        /* Its database session was cut and a standby took the lock and the
+         * run: two ventilators must not dispatch one run. */
+        rs_error("lost the ventilator lock: another recsign-ventilator took run %lld over while this one's database connection was down; stopping (restarted, this one waits as its standby)",
+                 (long long) run_id);
+        exit_code = RS_EXIT_RUNTIME;
+    }
+    else if (end == VENT_RUN_INTERRUPTED)
         rs_info("interrupted; run %lld stays unfinished and resumes on the next start",
                 (long long) run_id);
     rs_process_stopping();

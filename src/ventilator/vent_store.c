@@ -16,7 +16,9 @@
 
 struct vent_store_t {
     rs_db_link_t *link;
-    bool listen;    /* follow mode: LISTEN recsign_records on every connection */
+    bool listen;    /* follow mode: LISTEN recsign_records on every connection, once leading */
+    bool leading;   /* the ventilator lock was taken: every new connection takes it again */
+    bool lost_lead; /* a new connection found it taken by another ventilator */
     uint64_t connections; /* connections made so far (a new one may have missed notifications) */
 };
 
@@ -31,13 +33,17 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
     vent_store_t *self = arg;
     self->connections++;
+    /* A leader's new connection takes the lock again (the old session's
+     * end, when it was cut, takes a moment to reach the server); a standby
+     * takes it in vent_store_lead. */
     int64_t locked = 0;
-    if (rs_db_wait_advisory_lock(conn, S_LOCK_KEY, 5000, &locked) != 0) {
+    if (self->leading && rs_db_wait_advisory_lock(conn, S_LOCK_KEY, 5000, &locked) != 0) {
         snprintf(err, err_size, "cannot take the ventilator lock: %s", rs_db_error(conn));
         return -1;
     }
-    if (!locked) {
-        snprintf(err, err_size, "another recsign-ventilator holds this database's ventilator lock; expected one ventilator per database");
+    if (self->leading && !locked) {
+        self->lost_lead = true;
+        snprintf(err, err_size, "another recsign-ventilator took the ventilator lock while this one's database connection was down: it leads the run now");
         return -1;
     }
     static const Oid types[] = { S_INT8_OID, S_INT4_OID, S_INT8_OID };
@@ -130,7 +136,7 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
     /* Follow mode: inserted records are announced on this channel (the
      * statement-level trigger of schema version 5). Only then: a session
      * that listens but never reads would pile notifications up in libpq. */
-    if (self->listen
+    if (self->listen && self->leading
         && rs_db_exec(conn, "listening for inserted records", "LISTEN recsign_records") != 0) {
         snprintf(err, err_size, "cannot listen for inserted records: %s", rs_db_error(conn));
         return -1;
@@ -169,15 +175,38 @@ int vent_store_reconnect(vent_store_t *self)
     return rc;
 }
 
+vent_lead_t vent_store_lead(vent_store_t *self, int wait_ms)
+{
+    if (vent_store_reconnect(self) != 0)
+        return VENT_LEAD_DB_ERROR;
+    int64_t locked = 0;
+    if (rs_db_wait_advisory_lock(s_conn(self), S_LOCK_KEY, wait_ms, &locked) != 0)
+        return VENT_LEAD_DB_ERROR;
+    if (!locked)
+        return VENT_LEAD_BUSY;
+    self->leading = true;
+    /* Only now: a standby that listened without reading would pile the
+     * notifications up in libpq. */
+    if (self->listen
+        && rs_db_exec(s_conn(self), "listening for inserted records", "LISTEN recsign_records") != 0)
+        return VENT_LEAD_DB_ERROR; /* tried again: the session's lock is taken again at once */
+    return VENT_LEAD_TAKEN;
+}
+
+bool vent_store_lost_lead(const vent_store_t *self)
+{
+    return self->lost_lead;
+}
+
 bool vent_store_backoff(vent_store_t *self, int *backoff_ms)
 {
-    if (zsys_interrupted)
+    if (zsys_interrupted || self->lost_lead)
         return false;
     zclock_sleep(*backoff_ms);
     *backoff_ms = *backoff_ms < 5000 ? *backoff_ms * 2 : 5000;
-    if (vent_store_reconnect(self) != 0)
+    if (vent_store_reconnect(self) != 0 && !self->lost_lead)
         rs_warn("database unavailable; retrying in %d ms", *backoff_ms);
-    return !zsys_interrupted;
+    return !zsys_interrupted && !self->lost_lead;
 }
 
 uint64_t vent_store_connections(const vent_store_t *self)
@@ -203,8 +232,9 @@ int vent_store_notified(vent_store_t *self)
     return count;
 }
 
-vent_run_open_t vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
-                                    char *err, size_t err_size)
+/* The unfinished run, if there is one. Returns 0 or -1 (reason in err). */
+static int s_unfinished_run(vent_store_t *self, bool *found, int64_t *run_id, int *batch_size,
+                            char *err, size_t err_size)
 {
     PGresult *res = PQexec(s_conn(self),
                            "SELECT id, batch_size FROM runs WHERE finished_at IS NULL"
@@ -212,28 +242,53 @@ vent_run_open_t vent_store_open_run(vent_store_t *self, int batch_size, int64_t 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, err_size, "cannot read runs: %s", rs_db_error(s_conn(self)));
         PQclear(res);
-        return VENT_RUN_DB_ERROR;
+        return -1;
     }
-    if (PQntuples(res) == 1) {
-        int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        int stored = atoi(PQgetvalue(res, 0, 1));
-        PQclear(res);
-        if (stored != batch_size) {
+    *found = PQntuples(res) == 1;
+    if (*found) {
+        *run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *batch_size = atoi(PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    return 0;
+}
+
+int vent_store_peek_run(vent_store_t *self, bool *found, int64_t *run_id, int *batch_size,
+                        char *err, size_t err_size)
+{
+    if (vent_store_reconnect(self) != 0) {
+        snprintf(err, err_size, "cannot read runs: the database connection is down");
+        return -1;
+    }
+    return s_unfinished_run(self, found, run_id, batch_size, err, err_size);
+}
+
+vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool adopt,
+                                    int64_t *run_id, bool *resumed, char *err, size_t err_size)
+{
+    bool found;
+    int64_t id;
+    int stored;
+    if (s_unfinished_run(self, &found, &id, &stored, err, err_size) != 0)
+        return VENT_RUN_DB_ERROR;
+    if (found) {
+        if (stored != *batch_size && !adopt) {
             snprintf(err, err_size,
                      "run %lld is unfinished with batch size %d; the batch size of a run cannot change: restart with --batch-size %d to resume it",
                      (long long) id, stored, stored);
             return VENT_RUN_OTHER_BATCH_SIZE;
         }
+        *batch_size = stored;
         *run_id = id;
         *resumed = true;
         return VENT_RUN_OPENED;
     }
-    PQclear(res);
     char size_text[16];
-    snprintf(size_text, sizeof size_text, "%d", batch_size);
+    snprintf(size_text, sizeof size_text, "%d", *batch_size);
     const char *values[] = { size_text };
-    res = PQexecParams(s_conn(self), "INSERT INTO runs (batch_size) VALUES ($1::integer) RETURNING id",
-                       1, NULL, values, NULL, NULL, 0);
+    PGresult *res = PQexecParams(s_conn(self),
+                                 "INSERT INTO runs (batch_size) VALUES ($1::integer) RETURNING id",
+                                 1, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, err_size, "cannot record the run: %s", rs_db_error(s_conn(self)));
         PQclear(res);

@@ -11,12 +11,35 @@
 
 typedef struct vent_store_t vent_store_t;
 
-/* Connects, checks the schema and takes the ventilator's advisory lock
- * (one ventilator per database); with listen (follow mode), also listens
- * for inserted records on every connection it makes. Returns NULL with the
- * reason in err. */
+/* Connects and checks the schema. The ventilator's advisory lock (one
+ * leading ventilator per database) is taken by vent_store_lead; once
+ * taken, every new connection takes it again. With listen (follow mode),
+ * each connection of the leader listens for inserted records. Returns
+ * NULL with the reason in err. */
 vent_store_t *vent_store_new(const char *db_url, bool listen, char *err, size_t err_size);
 void vent_store_destroy(vent_store_t **self_p);
+
+/* What trying to lead found. */
+typedef enum {
+    VENT_LEAD_DB_ERROR = -1, /* the database is away (logged); retry after vent_store_backoff */
+    VENT_LEAD_TAKEN = 0,     /* the lock is ours: this ventilator leads */
+    VENT_LEAD_BUSY = 1,      /* another ventilator holds it (for all of wait_ms) */
+} vent_lead_t;
+
+/* Tries for up to wait_ms (0: once) to take the ventilator lock. */
+vent_lead_t vent_store_lead(vent_store_t *self, int wait_ms) __attribute__((warn_unused_result));
+
+/* True once a new connection of this leader found the lock taken by
+ * another ventilator (a standby took over while the connection was down):
+ * every later database call fails, vent_store_backoff returns false, and
+ * the process must stop. */
+bool vent_store_lost_lead(const vent_store_t *self);
+
+/* Reads the unfinished run without leading (a standby's check): sets
+ * *found, and *run_id and *batch_size when found. Returns 0 or -1 (reason
+ * in err). */
+int vent_store_peek_run(vent_store_t *self, bool *found, int64_t *run_id, int *batch_size,
+                        char *err, size_t err_size) __attribute__((warn_unused_result));
 
 /* What opening a run found. */
 typedef enum {
@@ -26,9 +49,12 @@ typedef enum {
 } vent_run_open_t;
 
 /* Resumes the unfinished run if there is one, else records a new run with
- * batch_size. */
-vent_run_open_t vent_store_open_run(vent_store_t *self, int batch_size, int64_t *run_id, bool *resumed,
-                        char *err, size_t err_size) __attribute__((warn_unused_result));
+ * *batch_size. An unfinished run of another batch size is refused
+ * (VENT_RUN_OTHER_BATCH_SIZE) unless adopt is true: then *batch_size
+ * becomes the run's. Call while leading. */
+vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool adopt,
+                                    int64_t *run_id, bool *resumed, char *err, size_t err_size)
+    __attribute__((warn_unused_result));
 
 /* Records the first dispatch of the run (kept if already set). */
 int vent_store_mark_dispatch(vent_store_t *self, int64_t run_id)
@@ -96,7 +122,7 @@ int vent_store_snapshot(vent_store_t *self, uint64_t *xmin, uint64_t *xmax)
 int vent_store_reconnect(vent_store_t *self) __attribute__((warn_unused_result));
 /* Waits *backoff_ms (then doubles it, up to 5 s) and reconnects: the
  * retry step of every database call while the database is away. Returns
- * false when interrupted. */
+ * false when interrupted or when the lead was lost (vent_store_lost_lead). */
 bool vent_store_backoff(vent_store_t *self, int *backoff_ms);
 /* Connections made so far, the first included: when it grows, the
  * connection was re-established and notifications sent meanwhile are lost. */

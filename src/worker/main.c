@@ -10,22 +10,32 @@
 #include "rs_crypto.h"
 #include "rs_log.h"
 #include "rs_socket.h"
+#include "rs_time.h"
 
 #include <czmq.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 static rs_opt_t s_opts[] = {
-    { .name = "ventilator", .env = "RECSIGN_VENTILATOR_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT,
-      .fallback = "tcp://localhost:5557", .help = "ventilator endpoint to pull batches from" },
-    { .name = "keycoord", .env = "RECSIGN_KEYCOORD_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT,
-      .fallback = "tcp://localhost:5559", .help = "keycoord endpoint to lease keys from" },
-    { .name = "sink", .env = "RECSIGN_SINK_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT,
-      .fallback = "tcp://localhost:5558", .help = "sink endpoint to push signatures to" },
+    /* Each a comma-separated list (rs_endpoints): the batch PULL connects
+     * to every ventilator (a standby binds only once it leads) and
+     * fair-queues among them; the results PUSH connects to every sink and
+     * spreads over those that are up; the lease client uses one keycoord at
+     * a time and moves on when it stops answering (wk_lease). */
+    { .name = "ventilator", .env = "RECSIGN_VENTILATOR_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT_LIST,
+      .fallback = "tcp://localhost:5557",
+      .help = "ventilator endpoint to pull batches from, or a comma-separated list: pulls from every one" },
+    { .name = "keycoord", .env = "RECSIGN_KEYCOORD_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT_LIST,
+      .fallback = "tcp://localhost:5559",
+      .help = "keycoord endpoint to lease keys from, or a comma-separated list: uses the one that answers, moving to the next after 2 unanswered requests spanning a lease TTL" },
+    { .name = "sink", .env = "RECSIGN_SINK_ENDPOINT", .type = RS_OPT_STRING, .endpoint = RS_ENDPOINT_CONNECT_LIST,
+      .fallback = "tcp://localhost:5558",
+      .help = "sink endpoint to push signatures to, or a comma-separated list: spreads them over every one that is up" },
     { .name = "threads", .env = "RECSIGN_WORKER_THREADS", .type = RS_OPT_INT, .fallback = "0",
       .min = 0, .max = 256, .help = "signing threads; 0 means one per online core" },
     { .name = "master-key", .env = "RECSIGN_MASTER_KEY", .type = RS_OPT_STRING,
@@ -53,26 +63,37 @@ static rs_opt_t s_opts[] = {
     RS_PROCESS_METRICS_OPT,
 };
 
-/* Asks the keycoord for nothing, to learn at start whether it is there. */
-static int s_ping_keycoord(const char *endpoint, int timeout_ms, rs_security_t *security, char *err,
-                           size_t err_size)
+/* Asks the keycoord for nothing, to learn at start whether it is there;
+ * with several endpoints, tries each in turn, an attempt of at most
+ * request_ms each, until one answers or timeout_ms have passed. */
+static int s_ping_keycoord(const char *endpoints, int timeout_ms, int request_ms,
+                           rs_security_t *security, char *err, size_t err_size)
 {
-    wk_lease_client_t *client = wk_lease_client_new(endpoint, timeout_ms, security, err, err_size);
+    bool list = strchr(endpoints, ',') != NULL;
+    int attempt_ms = list && request_ms < timeout_ms ? request_ms : timeout_ms;
+    wk_lease_client_t *client = wk_lease_client_new(endpoints, attempt_ms, 1, security, err,
+                                                    err_size);
     if (!client)
         return -1;
     rs_lease_req_t req = { .want = false };
     snprintf(req.holder, sizeof req.holder, "ping");
     rs_lease_rep_t rep;
     int64_t sent;
-    int rc = wk_lease_client_call(client, &req, &rep, &sent, 1);
+    int64_t until = rs_mono_us() + (int64_t) timeout_ms * 1000;
+    int rc;
+    do
+        rc = wk_lease_client_call(client, &req, &rep, &sent, 1);
+    while (rc != 0 && list && !zsys_interrupted && !wk_lease_client_refused(client)
+           && rs_mono_us() < until);
     bool refused = wk_lease_client_refused(client);
-    wk_lease_client_destroy(&client);
     if (rc != 0 && !zsys_interrupted && refused)
         snprintf(err, err_size, "the keycoord at %s refused this worker's certificate '%s': it is not in the keycoord's allow-list (or was revoked); expected it allowed with 'recsign certs --worker %s' on the keycoord's host",
-                 endpoint, rs_security_name(security), rs_security_name(security));
+                 wk_lease_client_endpoint(client), rs_security_name(security),
+                 rs_security_name(security));
     else if (rc != 0 && !zsys_interrupted)
-        snprintf(err, err_size, "keycoord at %s did not answer within %d ms; expected a running recsign-keycoord there",
-                 endpoint, timeout_ms);
+        snprintf(err, err_size, "%s %s did not answer within %d ms; expected a running recsign-keycoord there",
+                 list ? "no keycoord of" : "keycoord at", endpoints, timeout_ms);
+    wk_lease_client_destroy(&client);
     return rc;
 }
 
@@ -136,7 +157,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (s_ping_keycoord(rs_config_str(&config, "keycoord"),
-                        (int) rs_config_int(&config, "connect-timeout-ms"), security, err,
+                        (int) rs_config_int(&config, "connect-timeout-ms"),
+                        (int) rs_config_int(&config, "request-timeout-ms"), security, err,
                         sizeof err)
         != 0) {
         if (zsys_interrupted)

@@ -1,5 +1,6 @@
 /* wk_lease: see wk_lease.h. */
 #include "wk_lease.h"
+#include "rs_endpoints.h"
 #include "rs_log.h"
 #include "rs_refusal.h"
 #include "rs_socket.h"
@@ -10,7 +11,13 @@
 #include <string.h>
 
 struct wk_lease_client_t {
-    char *endpoint;
+    rs_endpoints_t endpoints;
+    size_t current;         /* the endpoint in use */
+    int unanswered;         /* attempts in a row it left unanswered */
+    int64_t unanswered_since; /* monotonic: when the first of them was sent */
+    uint32_t ttl_ms;        /* the lease TTL the keycoord last told (0: not yet) */
+    int failover_attempts;  /* after this many, the next endpoint is tried */
+    bool moved;             /* moved since an endpoint last answered */
     rs_security_t *security;
     int timeout_ms;
     zsock_t *dealer;
@@ -35,8 +42,8 @@ static int s_open(wk_lease_client_t *self, char *err, size_t err_size)
     const rs_socket_opts_t opts = { .sndhwm = 16, .rcvhwm = 16,
                                     .max_msg_bytes = RS_LEASE_REP_MAX_BYTES,
                                     .wait_ms = WK_LEASE_STOP_WAIT_MS };
-    self->dealer = rs_socket_new(ZMQ_DEALER, self->endpoint, RS_CONNECT, &opts, self->security,
-                                 "keycoord", err, err_size);
+    self->dealer = rs_socket_new(ZMQ_DEALER, wk_lease_client_endpoint(self), RS_CONNECT, &opts,
+                                 self->security, "keycoord", err, err_size);
     if (!self->dealer)
         return -1;
     if (!rs_security_plain(self->security))
@@ -45,15 +52,20 @@ static int s_open(wk_lease_client_t *self, char *err, size_t err_size)
     return 0;
 }
 
-wk_lease_client_t *wk_lease_client_new(const char *endpoint, int timeout_ms,
-                                       rs_security_t *security, char *err, size_t err_size)
+wk_lease_client_t *wk_lease_client_new(const char *endpoints, int timeout_ms,
+                                       int failover_attempts, rs_security_t *security, char *err,
+                                       size_t err_size)
 {
     wk_lease_client_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->endpoint = strdup(endpoint))) {
-        free(self);
+    if (!self) {
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
+    if (rs_endpoints_parse(&self->endpoints, endpoints, RS_CONNECT, err, err_size) != 0) {
+        free(self);
+        return NULL;
+    }
+    self->failover_attempts = failover_attempts > 0 ? failover_attempts : 1;
     self->timeout_ms = timeout_ms;
     self->security = security;
     self->next_seq = 1;
@@ -69,9 +81,46 @@ void wk_lease_client_destroy(wk_lease_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     s_close(*self_p);
-    free((*self_p)->endpoint);
     free(*self_p);
     *self_p = NULL;
+}
+
+const char *wk_lease_client_endpoint(const wk_lease_client_t *self)
+{
+    return self->endpoints.items[self->current];
+}
+
+/* Counts an unanswered attempt, sent at sent_us; after failover_attempts
+ * of them in a row, spanning at least one lease TTL, moves to the next
+ * endpoint of the list (the socket is reopened by the caller, as after any
+ * unanswered attempt). The TTL because a keycoord that has just taken the
+ * lead after an unclean stop grants nothing for one TTL (and a held key
+ * comes free within one): a worker must not leave the live keycoord for a
+ * dead one meanwhile. */
+static void s_unanswered(wk_lease_client_t *self, int64_t sent_us)
+{
+    if (self->endpoints.count < 2)
+        return;
+    if (self->unanswered++ == 0)
+        self->unanswered_since = sent_us;
+    if (self->unanswered < self->failover_attempts
+        || rs_mono_us() - self->unanswered_since < (int64_t) self->ttl_ms * 1000)
+        return;
+    const char *from = wk_lease_client_endpoint(self);
+    self->current = (self->current + 1) % self->endpoints.count;
+    rs_info("keycoord at %s has not answered %d attempts of %d ms in a row; trying the next in the list, %s",
+            from, self->unanswered, self->timeout_ms, wk_lease_client_endpoint(self));
+    self->unanswered = 0;
+    self->moved = true;
+}
+
+/* An endpoint answered: it is kept for as long as it answers. */
+static void s_answered(wk_lease_client_t *self)
+{
+    self->unanswered = 0;
+    if (self->moved)
+        rs_info("keycoord at %s answers; leasing from it", wk_lease_client_endpoint(self));
+    self->moved = false;
 }
 
 /* What s_await saw. */
@@ -200,6 +249,9 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
             rc = S_AWAIT_REFUSED;
         self->refused = rc == S_AWAIT_REFUSED;
         if (rc == S_AWAIT_REPLY) {
+            s_answered(self);
+            if (rep->ttl_ms > 0)
+                self->ttl_ms = rep->ttl_ms;
             *sent_mono_us = sent;
             return 0;
         }
@@ -212,7 +264,7 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
             /* Said plainly, and sparsely: it lasts until an operator acts. */
             if (self->refused_said++ % 100 == 0)
                 rs_error("the keycoord at %s refuses this worker's certificate '%s' (not in its allow-list, or revoked); expected it allowed with 'recsign certs --worker %s' on the keycoord's host; retrying",
-                         self->endpoint, rs_security_name(self->security),
+                         wk_lease_client_endpoint(self), rs_security_name(self->security),
                          rs_security_name(self->security));
             /* Not sooner than an unanswered attempt would retry. */
             while (!zsys_interrupted && rs_mono_us() < deadline)
@@ -225,7 +277,9 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
         if (rc == S_AWAIT_TIMEOUT)
             rs_log(attempt >= 5 ? RS_LOG_WARN : RS_LOG_DEBUG,
                    "keycoord at %s has not answered %d attempts of %d ms; reconnecting",
-                   self->endpoint, attempt, self->timeout_ms);
+                   wk_lease_client_endpoint(self), attempt, self->timeout_ms);
+        /* A keycoord that refuses us is no more use than a silent one. */
+        s_unanswered(self, sent);
         s_close(self);
     }
     return -1;

@@ -443,7 +443,16 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
      * within seconds (the undelivered batches are dispatched again); at the
      * high-water mark the push blocks (backpressure from a slow sink), in
      * slices of the socket's send bound (1 s) to notice shutdown. */
-    const rs_socket_opts_t push_opts = { .sndhwm = 100, .linger_ms = 2000, .max_msg_bytes = 64 };
+    /* ZMQ_IMMEDIATE: results are queued only to sinks whose connection is
+     * complete, so that with several sinks (--sink takes a list) a sink
+     * that is down gets none of them (without it, PUSH would queue up to
+     * the high-water mark for it and keep them until it comes back), and
+     * when a connection drops its queue is dropped with it: the ventilator
+     * sends those records again after --redispatch-ms without progress
+     * (docs/RELIABILITY.md, "Several sinks"). With every sink down, the
+     * push blocks as at the high-water mark. */
+    const rs_socket_opts_t push_opts = { .sndhwm = 100, .linger_ms = 2000, .max_msg_bytes = 64,
+                                         .immediate = true };
     ctx->push = rs_socket_new(ZMQ_PUSH, args->sink, RS_CONNECT, &push_opts, args->security,
                               "sink", err, err_size);
     if (!ctx->push)
@@ -452,8 +461,8 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
         ctx->pull_refusal = rs_refusal_new(ctx->pull);
         ctx->push_refusal = rs_refusal_new(ctx->push);
     }
-    ctx->lease = wk_lease_client_new(args->keycoord, args->request_timeout_ms, args->security, err,
-                                     err_size);
+    ctx->lease = wk_lease_client_new(args->keycoord, args->request_timeout_ms,
+                                     WK_LEASE_FAILOVER_ATTEMPTS, args->security, err, err_size);
     if (!ctx->lease)
         return -1;
     ctx->poller = zpoller_new(ctx->pull, ctx->pull_events, NULL);

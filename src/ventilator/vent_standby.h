@@ -1,0 +1,35 @@
+/* vent_standby: becoming the leading ventilator. One ventilator leads per
+ * database (its advisory lock); one started while another leads waits as
+ * a standby: it says so in one line, binds nothing, keeps trying the lock,
+ * and once it has it, takes over the unfinished run. A standby started
+ * with an explicit batch size other than the unfinished run's is refused
+ * at once (rule 5: a run's batch size never changes); one started without
+ * --batch-size takes the run's (vent_store_open_run's adopt). */
+#ifndef VENT_STANDBY_H
+#define VENT_STANDBY_H
+
+#include "vent_store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* How often a standby tries the lock: the most a takeover waits after the
+ * leader's database session ended. */
+#define VENT_STANDBY_POLL_MS 200
+
+typedef enum {
+    VENT_STANDBY_ERROR = -1,       /* reason logged */
+    VENT_STANDBY_LEADING = 0,      /* this ventilator leads now */
+    VENT_STANDBY_REFUSED = 1,      /* another batch size than the unfinished run's (err) */
+    VENT_STANDBY_INTERRUPTED = 2,  /* SIGTERM or SIGINT while waiting */
+} vent_standby_t;
+
+/* Takes the lead, waiting as a standby while another ventilator has it.
+ * batch_size_given: --batch-size (or its variable) was given, so that a
+ * run of another batch size refuses this ventilator instead of lending it
+ * its size. bind: the endpoint it will bind once leading, for the log.
+ * Returns one of vent_standby_t; err holds the reason of a refusal. */
+vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch_size_given,
+                                 const char *bind, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# ventilator_standby.sh [follow|lock_lost]: a second ventilator started while one
+# leads waits as a standby: one log line, nothing bound (its endpoint, the
+# second of the workers' --ventilator list, refuses connections), the
+# lock tried again and again. One started with an explicit batch size other
+# than the run's is refused at once (exit 2, one error line naming the
+# run's). The leader is killed with SIGKILL mid-run; the standby, started
+# without --batch-size, takes the lock, binds, and resumes the same run
+# with the run's stored batch size (rule 5); the workers, given both
+# ventilators, pull from it by themselves. The run completes with one
+# signature per record. With `follow`, both run --follow, records are
+# inserted after the takeover and signed too, and SIGTERM ends the run.
+# With `lock_lost`, the leader is not killed: it is paused (SIGSTOP) and
+# its database session, which holds the lock, is cut (pg_terminate_backend),
+# as when its host drops off the network; the standby takes over; resumed,
+# the old leader finds the lock taken on reconnecting, says so and stops
+# with exit status 1 instead of dispatching beside the new leader.
+source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
+
+mode="${1:-batch}"
+records=60000 keys=5 batch=10 ttl=3000
+h_fault_options "$ttl" 1500
+follow=()
+[[ "$mode" == follow ]] && follow=(--follow)
+
+h_start_db
+h_init --keys "$keys" --records "$records"
+h_worker_endpoints
+h_extra_endpoint vent2
+h_start_keycoord
+h_start_sink
+# Paced (2 x 3,000 signatures/s: about 10 s for the run), so that the
+# kill lands mid-run however fast the machine is.
+h_start_worker 1 --max-rate 3000 --ventilator "$H_EP_VENT,$vent2"
+h_start_worker 1 --max-rate 3000 --ventilator "$H_EP_VENT, $vent2"
+h_start_ventilator "$batch" "${follow[@]}"
+leader=$H_VENT_PID leader_log=$H_VENT_LOG
+h_wait_sql "select count(*) from runs where finished_at is null" 1 "the leader's run"
+run="$(h_sql 'select id from runs')"
+
+h_step "a standby with another batch size: refused at once"
+rc=0
+timeout -k 5 30 "$H_VENTILATOR" --db "$H_DB" --bind "$vent2" --batch-size $((batch * 2)) \
+    "${H_VENT_OPTS[@]}" "${follow[@]}" >"$H_LOGS/refused.out" 2>"$H_LOGS/refused.log" </dev/null || rc=$?
+[[ "$rc" == 2 ]] || { cat "$H_LOGS/refused.log" >&2; h_fail "a standby with batch size $((batch * 2)) exited $rc; expected 2"; }
+h_eq "$(grep -c 'ERROR' "$H_LOGS/refused.log" || true)" 1 "error lines of the refused standby"
+h_log_has "$H_LOGS/refused.log" "run $run is unfinished with batch size $batch.*--batch-size $batch" \
+    "the refusal names the run's batch size"
+
+h_step "a standby without --batch-size on $vent2"
+h_start_standby_ventilator "$vent2" "${follow[@]}"
+standby=$H_STANDBY_PID standby_log=$H_STANDBY_LOG
+h_wait_until 20 "the standby's line" grep -q "standby: another recsign-ventilator leads run $run (batch size $batch)" "$standby_log"
+h_eq "$(grep -c 'standby:' "$standby_log")" 1 "standby lines"
+# Bound to nothing while it waits: its endpoint refuses connections.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/${vent2##*:}") 2>/dev/null; }
+if listening; then h_fail "the standby listens on $vent2 before it leads"; fi
+
+h_wait_signed 5000 30
+h_check_mid_run
+if [[ "$mode" == lock_lost ]]; then
+    h_step "pause the leader and cut its database session"
+    kill -STOP "$leader"
+    cut="$(h_sql "select count(pg_terminate_backend(l.pid)) from pg_locks l join pg_stat_activity a using (pid)
+                  where l.locktype = 'advisory' and l.granted and a.application_name = 'recsign-ventilator'")"
+    h_eq "$cut" 1 "ventilator lock sessions cut"
+else
+    h_kill "$leader"
+fi
+h_wait_until 20 "the standby to take over" grep -q "took the ventilator lock" "$standby_log"
+h_log_has "$standby_log" "resuming run $run with batch size $batch" "the standby's run"
+h_wait_until 10 "the new leader to listen on $vent2" listening
+if [[ "$mode" == lock_lost ]]; then
+    h_step "resume the old leader"
+    kill -CONT "$leader"
+    rc=0
+    rs_wait_proc "$leader" 60 || rc=$?
+    h_eq "$rc" 0 "the old leader's exit within 60 s"
+    h_eq "$RS_WAIT_STATUS" 1 "the old leader's exit status"
+    h_log_has "$leader_log" "ERROR lost the ventilator lock: another recsign-ventilator took run $run over" \
+        "the old leader's last word"
+fi
+H_VENT_PID=$standby H_VENT_LOG=$standby_log H_VENT_T0="$(date +%s%N)"
+
+if [[ "$mode" == follow ]]; then
+    h_wait_until 60 "the backlog signed" h_signed_at_least "$records"
+    h_step "records inserted after the takeover"
+    top="$(h_sql 'select max(id) from records')"
+    h_sql "insert into records (id, payload) select i, convert_to('late ' || i, 'UTF8')
+           from generate_series($top + 1, $top + 2000) i" >/dev/null
+    h_wait_until 60 "the inserted records signed" h_signed_at_least $((records + 2000))
+    h_stop "$standby"
+else
+    h_wait_ventilator 90
+fi
+h_eq "$(h_sql "select count(*) || ' ' || min(id) || ' ' || min(batch_size) || ' ' || bool_and(finished_at is not null) from runs")" \
+    "1 $run $batch true" "runs after the takeover"
+h_eq "$(h_sql "select count(*) from leases where run_id is distinct from $run or batch_records > $batch")" 0 \
+    "leases of another run or over the batch size"
+
+h_finish "$batch"
+echo "$RS_PROG: ok ($mode): the standby took run $run over with batch size $batch after the leader was killed; test took $SECONDS s"
