@@ -31,10 +31,9 @@
 # one signature per record, no overlapping leases of a key, verify and
 # audit pass against B.
 #
-# Depends on the keycoord standby, the ventilator standby, several sinks and
-# the workers' endpoint lists. Until recsign-worker's --help offers a list
-# for --keycoord, it skips (exit 77, one line). Needs root and iproute2;
-# skips otherwise. Takes the 'hosts' lock (one such test at a time).
+# Relies on the keycoord standby, the ventilator standby, several sinks and
+# the workers' endpoint lists. Needs root and iproute2; skips (exit 77, one
+# line) otherwise. Takes the 'hosts' lock (one such test at a time).
 
 # shellcheck shell=bash
 set -euo pipefail
@@ -46,10 +45,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 trap ns_cleanup EXIT
 
 ns_need_root
-# The endpoint lists of the workers (and with them the standbys) are built
-# on other branches; this guard goes when they are merged.
-"$H_WORKER" --help 2>/dev/null | awk '$1 == "--keycoord" { getline next_line; print $0, next_line }' \
-    | grep -Eqi 'comma|list' || ns_skip "recsign-worker --keycoord takes no endpoint list yet"
 
 NS_PREFIX=10.213.8
 A_IP="$NS_PREFIX.1" B_IP="$NS_PREFIX.2"
@@ -141,7 +136,8 @@ for h in C D; do
     rs_proc_start "worker-$lower" "$H_LOGS/worker-$lower.log" ip netns exec "rh$h" "$H_WORKER" \
         --ventilator "$(both 5557)" --keycoord "$(both 5559)" --sink "$(both 5558)" --threads 2 \
         --master-key "$H_DIR/host$h/master.key" --certs "$H_DIR/host$h/certs" \
-        --client-cert "worker-$lower" --holder "worker-$lower" --request-timeout-ms 1000
+        --client-cert "worker-$lower" --holder "worker-$lower" --request-timeout-ms 1000 \
+        --max-rate 2000   # paced, so that A is lost mid-run whatever the machine's speed
 done
 
 # --- host A is lost ------------------------------------------------------------------
