@@ -105,8 +105,12 @@ static void s_log(void *arg, const char *fmt, va_list ap)
         line[--len] = '\0';
     if (atomic_load(&self->serving))
         rs_debug("http: %s", line);
-    else
-        snprintf(self->start_error, sizeof self->start_error, "%s", line);
+    else {
+        /* Cut to start_error's size: the first part says why. */
+        len = len < sizeof self->start_error ? len : sizeof self->start_error - 1;
+        memcpy(self->start_error, line, len);
+        self->start_error[len] = '\0';
+    }
 }
 
 static ssize_t s_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
