@@ -10,7 +10,11 @@ h_fault_options "$ttl" 1500
 
 h_start_db
 h_init --keys "$keys" --records "$records"
-h_start_services 1 1
+h_start_keycoord
+h_start_sink
+# Paced, so that the kill lands mid-run on a fast machine too (the end of a
+# run is noticed within milliseconds).
+h_start_worker 1 --max-rate 4000
 h_start_ventilator "$batch"
 first_vent=$H_VENT_PID
 first_log=$H_VENT_LOG
