@@ -12,20 +12,25 @@ struct rs_refusal_t {
     void *watched; /* the libzmq socket being monitored */
     void *pair;    /* our end of its monitor */
     int refused;
+    rs_refusal_drop_fn *on_drop;
+    void *arg;
 };
 
 static atomic_uint s_next_id;
 
-rs_refusal_t *rs_refusal_new(zsock_t *sock)
+rs_refusal_t *rs_refusal_new(zsock_t *sock, rs_refusal_drop_fn *on_drop, void *arg)
 {
     rs_refusal_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    self->on_drop = on_drop;
+    self->arg = arg;
     char endpoint[80];
     snprintf(endpoint, sizeof endpoint, "inproc://rs-refusal-%ld-%u", (long) getpid(),
              atomic_fetch_add(&s_next_id, 1));
     self->watched = zsock_resolve(sock);
-    if (zmq_socket_monitor(self->watched, endpoint, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) {
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | (on_drop ? ZMQ_EVENT_DISCONNECTED : 0);
+    if (zmq_socket_monitor(self->watched, endpoint, events) != 0) {
         free(self);
         return NULL;
     }
@@ -64,9 +69,9 @@ int rs_refusal_count(rs_refusal_t *self)
             zmq_msg_close(&head);
             break;
         }
+        uint16_t event = 0;
+        uint32_t value = 0;
         if (zmq_msg_size(&head) >= 6) {
-            uint16_t event;
-            uint32_t value;
             memcpy(&event, zmq_msg_data(&head), 2);
             memcpy(&value, (uint8_t *) zmq_msg_data(&head) + 2, 4);
             /* ZAP status 400: the authenticator refused our public key. */
@@ -75,6 +80,7 @@ int rs_refusal_count(rs_refusal_t *self)
         }
         int more = zmq_msg_more(&head);
         zmq_msg_close(&head);
+        char endpoint[256] = "";
         while (more) {
             zmq_msg_t rest;
             zmq_msg_init(&rest);
@@ -82,9 +88,22 @@ int rs_refusal_count(rs_refusal_t *self)
                 zmq_msg_close(&rest);
                 break;
             }
+            if (!endpoint[0]) {
+                size_t size = zmq_msg_size(&rest) < sizeof endpoint - 1 ? zmq_msg_size(&rest)
+                                                                         : sizeof endpoint - 1;
+                memcpy(endpoint, zmq_msg_data(&rest), size);
+                endpoint[size] = '\0';
+            }
             more = zmq_msg_more(&rest);
             zmq_msg_close(&rest);
         }
+        if (event == ZMQ_EVENT_DISCONNECTED && self->on_drop)
+            self->on_drop(self->arg, endpoint[0] ? endpoint : "?");
     }
     return self->refused;
+}
+
+void *rs_refusal_pollable(rs_refusal_t *self)
+{
+    return self ? self->pair : NULL;
 }

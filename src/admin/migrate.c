@@ -317,6 +317,16 @@ static const char s_v7[] =
     "GRANT EXECUTE ON FUNCTION keycoord_fence(bigint) TO recsign_keycoord;"
     "GRANT UPDATE (end_epoch) ON leases TO recsign_keycoord;";
 
+/* Version 8: the lease TTL of the keycoord that leads. Each leader records
+ * its --lease-ttl-ms when it begins its term, so that a standby with a
+ * different TTL refuses to wait (it would hold the leases it adopts for the
+ * wrong time) and a new leader holds the leases left open for the TTL they
+ * were granted with. NULL until a keycoord of this version leads.
+ * Self-contained and re-runnable. */
+static const char s_v8[] =
+    "ALTER TABLE keycoord_state ADD COLUMN IF NOT EXISTS lease_ttl_ms integer"
+    "  CHECK (lease_ttl_ms > 0);";
+
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
     { 2, "key rotation and service roles", s_v2 },
@@ -325,6 +335,7 @@ static const s_migration_t s_migrations[] = {
     { 5, "signature counter and refused results", s_v5 },
     { 6, "notify on inserted records", s_v6 },
     { 7, "keycoord leadership epochs", s_v7 },
+    { 8, "the leader's lease TTL", s_v8 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

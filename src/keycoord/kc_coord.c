@@ -366,7 +366,7 @@ bool kc_coord_has_key(const kc_coord_t *self, uint32_t key_id)
 }
 
 int kc_coord_adopt_lease(kc_coord_t *self, uint64_t lease_id, uint32_t key_id, const char *holder,
-                         int64_t age_us, int64_t now_mono_us)
+                         uint32_t ttl_ms, int64_t age_us, int64_t now_mono_us)
 {
     int32_t index = s_lookup(self, key_id);
     if (index < 0 || self->keys[index].lease_id != 0)
@@ -375,7 +375,7 @@ int kc_coord_adopt_lease(kc_coord_t *self, uint64_t lease_id, uint32_t key_id, c
     if (k->is_free)
         s_free_unlink(self, index);
     k->used = true;
-    int64_t remaining = (int64_t) self->ttl_ms * 1000 - (age_us > 0 ? age_us : 0);
+    int64_t remaining = (int64_t) ttl_ms * 1000 - (age_us > 0 ? age_us : 0);
     s_hold(self, index, lease_id, holder, now_mono_us + (remaining > 0 ? remaining : 0));
     if (lease_id >= self->next_lease_id)
         self->next_lease_id = lease_id + 1;

@@ -101,10 +101,13 @@ bool kc_coord_has_key(const kc_coord_t *self, uint32_t key_id);
 
 /* Marks key_id as held by an open lease found in the log at start-up (its
  * holder may still be using it): it stays held until release or until
- * ttl after the lease was granted, measured from now_mono_us minus the
- * lease's age. Returns -1 when the key is unknown or already held. */
+ * ttl_ms after the lease was granted, measured from now_mono_us minus the
+ * lease's age (age_us). ttl_ms is the TTL the lease was granted with,
+ * which may be longer than this coordinator's (a previous leader's).
+ * Returns -1 when the key is unknown or already held. */
 int kc_coord_adopt_lease(kc_coord_t *self, uint64_t lease_id, uint32_t key_id, const char *holder,
-                         int64_t age_us, int64_t now_mono_us) __attribute__((warn_unused_result));
+                         uint32_t ttl_ms, int64_t age_us, int64_t now_mono_us)
+    __attribute__((warn_unused_result));
 
 /* Ends lease_id if it is open and held by `holder`; the key goes to the tail
  * of the free queue. Returns RS_RELEASE_OK or RS_RELEASE_UNKNOWN. */

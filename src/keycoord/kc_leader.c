@@ -30,8 +30,8 @@ static void s_nap(int ms)
     }
 }
 
-int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, bool stepped_down,
-                   int64_t *epoch, bool *unclean)
+kc_wait_t kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p,
+                         bool stepped_down, kc_lead_state_t *term)
 {
     rs_metric_set(kc_metrics.leader, 0);
     rs_metric_set(kc_metrics.epoch, 0);
@@ -50,34 +50,40 @@ int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, bool 
                 continue;
             }
         }
-        int rc = kc_store_try_lead(*owner_p, epoch, unclean);
-        if (rc == 0) {
+        switch (kc_store_try_lead(*owner_p, config->ttl_ms, term)) {
+        case KC_LEAD_TAKEN:
             rs_metric_set(kc_metrics.leader, 1);
-            rs_metric_set(kc_metrics.epoch, *epoch);
+            rs_metric_set(kc_metrics.epoch, term->epoch);
             rs_info("leading as epoch %lld (the keycoord lock is held by database session %d)",
-                    (long long) *epoch, kc_store_session_pid(*owner_p));
-            return 0;
-        }
-        if (rc == 1) {
+                    (long long) term->epoch, kc_store_session_pid(*owner_p));
+            return KC_WAIT_LEADING;
+        case KC_LEAD_STANDBY:
             backoff_ms = 100;
+            if (term->lease_ttl_ms != 0 && term->lease_ttl_ms != config->ttl_ms) {
+                rs_error("--lease-ttl-ms %u differs from the %u ms of the keycoord that leads (epoch %lld); expected the same TTL on every keycoord of a database, so that a standby holds the leases it adopts for as long as their holders use them",
+                         config->ttl_ms, term->lease_ttl_ms, (long long) term->epoch);
+                return KC_WAIT_MISCONFIGURED;
+            }
             if (!said_standby) {
                 rs_info("standby: another recsign-keycoord leads (epoch %lld); waiting to take over, %s not bound until then",
-                        (long long) *epoch, config->bind);
+                        (long long) term->epoch, config->bind);
                 rs_process_ready("standby: another keycoord leads (epoch %lld)",
-                                 (long long) *epoch);
+                                 (long long) term->epoch);
                 said_standby = true;
             }
             s_nap(S_STANDBY_POLL_MS);
             continue;
+        case KC_LEAD_FAILED:
+            return KC_WAIT_FAILED;
+        case KC_LEAD_RETRY:
+            break;
         }
-        if (rc == -2)
-            return -2;
         /* A database error: start over on a new connection. */
         kc_store_destroy(owner_p);
         s_nap(backoff_ms);
         backoff_ms = backoff_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : backoff_ms * 2;
     }
-    return -1;
+    return KC_WAIT_STOPPED;
 }
 
 /* Binds the lease ROUTER. A deposed leader on this host may still have
@@ -140,16 +146,23 @@ static kc_term_t s_failed_or_deposed(kc_store_t *owner, int64_t epoch)
                                                                            : KC_TERM_DEPOSED;
 }
 
-kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p, int64_t epoch,
-                         bool unclean)
+kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
+                         const kc_lead_state_t *term)
 {
+    const int64_t epoch = term->epoch;
+    const bool unclean = term->unclean;
+    /* Leases the previous leader granted last as long as its TTL said. */
+    uint32_t held_ms = term->lease_ttl_ms > config->ttl_ms ? term->lease_ttl_ms : config->ttl_ms;
+    if (term->lease_ttl_ms != 0 && term->lease_ttl_ms != config->ttl_ms)
+        rs_warn("the previous keycoord granted leases of %u ms, this one grants %u ms: leases it left open are held for %u ms",
+                term->lease_ttl_ms, config->ttl_ms, held_ms);
     char err[512];
     kc_term_t outcome = KC_TERM_FAILED;
     zsock_t *router = NULL;
     kc_logger_t *logger = NULL;
     kc_server_t *server = NULL;
     bool served = false;
-    kc_coord_t *coord = kc_store_load(*owner_p, config->ttl_ms, config->max_waiters,
+    kc_coord_t *coord = kc_store_load(*owner_p, config->ttl_ms, held_ms, config->max_waiters,
                                       kc_server_cookie_free, err, sizeof err);
     if (!coord) {
         rs_error("%s", err);
@@ -157,7 +170,7 @@ kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
         goto out;
     }
     if (unclean) {
-        int64_t hold_ms = (int64_t) config->ttl_ms + KC_LEADER_VALID_MS;
+        int64_t hold_ms = (int64_t) held_ms + KC_LEADER_VALID_MS;
         rs_warn("the previous keycoord did not stop cleanly: no key is granted for one lease TTL and %d ms (%lld ms), until every lease it may have granted has run out",
                 KC_LEADER_VALID_MS, (long long) hold_ms);
         kc_coord_hold_grants(coord, rs_mono_us() + hold_ms * 1000);

@@ -23,17 +23,26 @@ typedef struct {
     rs_security_t *security; /* borrowed */
 } kc_leader_config_t;
 
+/* How waiting for leadership ended. */
+typedef enum {
+    KC_WAIT_LEADING = 0,       /* this keycoord leads; the lock is held */
+    KC_WAIT_STOPPED = 1,       /* interrupted (SIGINT/SIGTERM) first */
+    KC_WAIT_FAILED = 2,        /* the database refuses the takeover for good (logged) */
+    KC_WAIT_MISCONFIGURED = 3, /* the leader's lease TTL is not this keycoord's (logged) */
+} kc_wait_t;
+
 /* Waits as a standby until this keycoord leads. *owner_p is the owner
  * store (NULL: connect one, retrying with backoff while the database is
  * away); on return it holds the lock. Logs one line when another leads.
  * A leader that was just deposed (stepped_down) waits a second before it
- * tries, so that a standby that was waiting takes over first.
- * Returns 0 with the new term's epoch in *epoch and in *unclean whether
- * the previous leader stopped without its whole log written; -1 when
- * interrupted (SIGINT/SIGTERM) first; -2 when the database refuses the
- * takeover for good (logged). */
-int kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p, bool stepped_down,
-                   int64_t *epoch, bool *unclean) __attribute__((warn_unused_result));
+ * tries, so that a standby that was waiting takes over first. A standby
+ * whose --lease-ttl-ms differs from the leader's gives up
+ * (KC_WAIT_MISCONFIGURED): the keycoords of one database must agree on
+ * how long a lease lasts. On KC_WAIT_LEADING, *term has the new epoch,
+ * whether the previous leader stopped uncleanly and its lease TTL. */
+kc_wait_t kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p,
+                         bool stepped_down, kc_lead_state_t *term)
+    __attribute__((warn_unused_result));
 
 /* How a term ended. */
 typedef enum {
@@ -43,12 +52,13 @@ typedef enum {
     KC_TERM_FAILED = 3,  /* could not load, bind or serve: exit */
 } kc_term_t;
 
-/* Serves one leadership term of `epoch` with the owner store *owner_p
- * (which holds the lock; destroyed and set to NULL when the term ends
- * otherwise than by a stop, so that the lock is let go). After an unclean
- * stop of the previous leader, grants nothing for a TTL and
- * KC_LEADER_VALID_MS. */
-kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p, int64_t epoch,
-                         bool unclean);
+/* Serves the leadership term that kc_leader_wait began (term) with the
+ * owner store *owner_p (which holds the lock; destroyed and set to NULL
+ * when the term ends otherwise than by a stop, so that the lock is let
+ * go). Leases the log still has open are held for the longer of this
+ * keycoord's TTL and the previous leader's; after an unclean stop of the
+ * previous leader, grants nothing for that long and KC_LEADER_VALID_MS. */
+kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
+                         const kc_lead_state_t *term);
 
 #endif

@@ -88,6 +88,25 @@ static int s_prepare(PGconn *conn)
     return 0;
 }
 
+/* Bounds how long the owner session may sit idle (KC_OWNER_IDLE_TIMEOUT_MS,
+ * kc_store.h), in a transaction or not. A server without the setting
+ * (before PostgreSQL 14) still works; a leader that hangs with its session
+ * open then keeps the lock until the session ends some other way. */
+static void s_bound_idle(PGconn *conn)
+{
+#define S_STR_(x) #x
+#define S_STR(x) S_STR_(x)
+    PGresult *res = PQexec(conn, "SET idle_session_timeout = " S_STR(KC_OWNER_IDLE_TIMEOUT_MS)
+                                 "; SET idle_in_transaction_session_timeout = "
+                                 S_STR(KC_OWNER_IDLE_TIMEOUT_MS));
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rs_warn("cannot bound the idle time of the keycoord lock's session (%s): a leader that hangs with its session open keeps the lock, and a standby cannot take over, until that session ends; PostgreSQL 14 or later has idle_session_timeout",
+                rs_db_error(conn));
+    PQclear(res);
+#undef S_STR
+#undef S_STR_
+}
+
 static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
     kc_store_t *self = arg;
@@ -105,6 +124,8 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         snprintf(err, err_size, "cannot configure the lease log session: %s", rs_db_error(conn));
         return -1;
     }
+    if (self->owner)
+        s_bound_idle(conn);
     if (s_prepare(conn) != 0) {
         snprintf(err, err_size, "cannot prepare lease statements: %s", rs_db_error(conn));
         return -1;
@@ -143,8 +164,9 @@ int kc_store_reconnect(kc_store_t *self)
     return rc;
 }
 
-kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
-                          kc_cookie_free_fn *cookie_free, char *err, size_t err_size)
+kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, uint32_t adopt_ttl_ms,
+                          size_t max_waiters, kc_cookie_free_fn *cookie_free, char *err,
+                          size_t err_size)
 {
     PGresult *res;
     res = PQexec(s_conn(self),
@@ -222,7 +244,9 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
         uint64_t lease_id = (uint64_t) strtoll(PQgetvalue(res, i, 0), NULL, 10);
         uint32_t key_id = (uint32_t) strtoul(PQgetvalue(res, i, 1), NULL, 10);
         int64_t age = strtoll(PQgetvalue(res, i, 3), NULL, 10);
-        if (kc_coord_adopt_lease(coord, lease_id, key_id, PQgetvalue(res, i, 2), age, now) != 0)
+        if (kc_coord_adopt_lease(coord, lease_id, key_id, PQgetvalue(res, i, 2),
+                                 adopt_ttl_ms > ttl_ms ? adopt_ttl_ms : ttl_ms, age, now)
+            != 0)
             rs_warn("open lease %llu names key %u, which is unknown or already held; ignored",
                     (unsigned long long) lease_id, key_id);
         else
@@ -323,11 +347,11 @@ int kc_store_run_batch_size(kc_store_t *self, uint64_t run_id, uint32_t *batch_s
     return rc;
 }
 
-/* Runs one statement of the takeover transaction; 0, -1 (logged) on a
- * failure worth another try (the connection broke, a lock wait timed
- * out), -2 (logged) on one that will not go away by itself (e.g. the
- * role may not update keycoord_state). */
-static int s_lead_step(kc_store_t *self, const char *sql, PGresult **out)
+/* Runs one statement of the takeover transaction: KC_LEAD_TAKEN (done),
+ * KC_LEAD_RETRY (logged) on a failure worth another try (the connection
+ * broke, a lock wait timed out), KC_LEAD_FAILED (logged) on one that will
+ * not go away by itself (e.g. the role may not update keycoord_state). */
+static kc_lead_t s_lead_step(kc_store_t *self, const char *sql, PGresult **out)
 {
     PGresult *res = PQexec(s_conn(self), sql);
     ExecStatusType status = PQresultStatus(res);
@@ -339,66 +363,85 @@ static int s_lead_step(kc_store_t *self, const char *sql, PGresult **out)
         rs_log(transient ? RS_LOG_WARN : RS_LOG_ERROR, "taking over the keycoord state failed: %s",
                rs_db_error(s_conn(self)));
         PQclear(res);
-        return transient ? -1 : -2;
+        return transient ? KC_LEAD_RETRY : KC_LEAD_FAILED;
     }
     if (out)
         *out = res;
     else
         PQclear(res);
-    return 0;
+    return KC_LEAD_TAKEN;
 }
 
-int kc_store_try_lead(kc_store_t *self, int64_t *epoch, bool *unclean)
+/* Reads the epoch and lease TTL of the keycoord that holds the lock. */
+static kc_lead_t s_read_leader(kc_store_t *self, kc_lead_state_t *state)
 {
+    PGresult *res = PQexec(s_conn(self), "SELECT epoch, coalesce(lease_ttl_ms, 0)"
+                                         " FROM keycoord_state WHERE id = 1");
+    kc_lead_t rc = KC_LEAD_STANDBY;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        rs_warn("reading the keycoord epoch failed: %s", rs_db_error(s_conn(self)));
+        rc = KC_LEAD_RETRY;
+    }
+    else {
+        state->epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        state->lease_ttl_ms = (uint32_t) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    PQclear(res);
+    return rc;
+}
+
+kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, kc_lead_state_t *state)
+{
+    *state = (kc_lead_state_t) { 0 };
     if (kc_store_reconnect(self) != 0)
-        return -1;
+        return KC_LEAD_RETRY;
     int64_t locked = 0;
     if (rs_db_query_int(s_conn(self), "trying the keycoord lock",
                         "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")::int", &locked)
         != 0)
-        return -1;
-    if (!locked) {
-        if (rs_db_query_int(s_conn(self), "reading the keycoord epoch",
-                            "SELECT epoch FROM keycoord_state WHERE id = 1", epoch)
-            != 0)
-            return -1;
-        return 1;
-    }
+        return KC_LEAD_RETRY;
+    if (!locked)
+        return s_read_leader(self, state);
     /* The lock is ours: a new term. FOR UPDATE waits for a write of the
      * previous leader in flight (it holds the row FOR SHARE); once this
      * commits, every write of an older epoch is refused, and what the log
      * holds now is all it will ever hold of them. */
     PGresult *res = NULL;
-    int rc = s_lead_step(self, "BEGIN", NULL);
-    if (rc != 0)
+    char begin_term[256];
+    snprintf(begin_term, sizeof begin_term,
+             "UPDATE keycoord_state SET epoch = epoch + 1, clean_stop = false,"
+             " lease_ttl_ms = %u, updated_at = clock_timestamp() WHERE id = 1 RETURNING epoch",
+             ttl_ms);
+    kc_lead_t rc = s_lead_step(self, "BEGIN", NULL);
+    if (rc != KC_LEAD_TAKEN)
         goto fail;
-    if ((rc = s_lead_step(self, "SET LOCAL lock_timeout = 2000", NULL)) != 0
-        || (rc = s_lead_step(self, "SELECT clean_stop::int FROM keycoord_state WHERE id = 1 FOR UPDATE",
+    if ((rc = s_lead_step(self, "SET LOCAL lock_timeout = 2000", NULL)) != KC_LEAD_TAKEN
+        || (rc = s_lead_step(self,
+                             "SELECT clean_stop::int, coalesce(lease_ttl_ms, 0)"
+                             " FROM keycoord_state WHERE id = 1 FOR UPDATE",
                              &res))
-               != 0)
+               != KC_LEAD_TAKEN)
         goto rollback;
-    *unclean = PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "1") != 0;
+    bool found = PQntuples(res) == 1;
+    state->unclean = !found || strcmp(PQgetvalue(res, 0, 0), "1") != 0;
+    state->lease_ttl_ms = found ? (uint32_t) strtoul(PQgetvalue(res, 0, 1), NULL, 10) : 0;
     PQclear(res);
-    if ((rc = s_lead_step(self,
-                          "UPDATE keycoord_state SET epoch = epoch + 1, clean_stop = false,"
-                          " updated_at = clock_timestamp() WHERE id = 1 RETURNING epoch",
-                          &res))
-        != 0)
+    if ((rc = s_lead_step(self, begin_term, &res)) != KC_LEAD_TAKEN)
         goto rollback;
-    *epoch = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    state->epoch = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     PQclear(res);
-    if (*epoch == 0) {
+    if (state->epoch == 0) {
         rs_error("keycoord_state has no row; expected the one 'recsign init' makes");
-        rc = -2;
+        rc = KC_LEAD_FAILED;
         goto rollback;
     }
-    if ((rc = s_lead_step(self, "COMMIT", NULL)) != 0)
+    if ((rc = s_lead_step(self, "COMMIT", NULL)) != KC_LEAD_TAKEN)
         goto rollback;
     /* Keys added or retirements asked for are announced on this channel;
      * only a leader listens (a standby would let notifications pile up). */
-    if ((rc = s_lead_step(self, "LISTEN recsign_keys", NULL)) != 0)
+    if ((rc = s_lead_step(self, "LISTEN recsign_keys", NULL)) != KC_LEAD_TAKEN)
         goto fail;
-    return 0;
+    return KC_LEAD_TAKEN;
 rollback:
     PQclear(PQexec(s_conn(self), "ROLLBACK"));
 fail:

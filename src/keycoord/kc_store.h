@@ -20,18 +20,43 @@ typedef struct kc_store_t kc_store_t;
 kc_store_t *kc_store_new(const char *db_url, bool owner, char *err, size_t err_size);
 void kc_store_destroy(kc_store_t **self_p);
 
+/* The owner session's idle_session_timeout (PostgreSQL 14 and later), in
+ * ms. A leader confirms its leadership on that session every 250 ms
+ * (kc_server.c); one that stops issuing statements (frozen by SIGSTOP or
+ * a stalled VM, hung, cut off by a partition) has its session ended by
+ * the server this long after the last one, and with it the lock, so that
+ * a standby takes over without an operator. Eight confirmation periods:
+ * a busy host that delays a few confirmations keeps its leadership. The
+ * same bound applies to an owner session left inside a transaction. */
+#define KC_OWNER_IDLE_TIMEOUT_MS 2000
+
+/* What one try for leadership found. */
+typedef enum {
+    KC_LEAD_TAKEN = 0,   /* this keycoord leads now, in a new epoch */
+    KC_LEAD_STANDBY = 1, /* another keycoord holds the lock */
+    KC_LEAD_RETRY = 2,   /* a database error worth another try on a new connection (logged) */
+    KC_LEAD_FAILED = 3,  /* an error that will not go away by itself, e.g. a role that may
+                          * not update keycoord_state (logged) */
+} kc_lead_t;
+
+/* What the state row said at a try for leadership. */
+typedef struct {
+    int64_t epoch;         /* KC_LEAD_TAKEN: the new term's; KC_LEAD_STANDBY: the leader's */
+    bool unclean;          /* KC_LEAD_TAKEN: the previous leader stopped without its whole
+                            * log written */
+    uint32_t lease_ttl_ms; /* the lease TTL of the leader (KC_LEAD_STANDBY) or of the previous
+                            * one (KC_LEAD_TAKEN); 0 when none was recorded (before schema
+                            * version 8) */
+} kc_lead_state_t;
+
 /* For the owner connection: tries once to become the leader. Connects
  * again if needed, tries the advisory lock without waiting and, when it
  * gets it, starts a new term in one transaction: keycoord_state.epoch + 1
  * (from then on the database refuses every lease-log write of an older
  * epoch, and writes of the previous leader in flight have committed),
- * clean_stop false. Returns 0 when leading, with the new epoch in *epoch
- * and in *unclean whether the previous leader stopped without its whole
- * log written; 1 when another keycoord holds the lock (*epoch: the
- * current epoch); -1 on a database error worth another try (logged); -2
- * on one that will not go away by itself, e.g. a role that may not update
- * keycoord_state (logged). */
-int kc_store_try_lead(kc_store_t *self, int64_t *epoch, bool *unclean)
+ * clean_stop false, lease_ttl_ms = ttl_ms (this keycoord's TTL, recorded
+ * so that standbys and the next leader know it). Fills *state. */
+kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, kc_lead_state_t *state)
     __attribute__((warn_unused_result));
 
 /* The database session (backend pid) of the owner connection, 0 when
@@ -41,10 +66,12 @@ int kc_store_session_pid(kc_store_t *self);
 /* Builds the coordinator from the stored state, for a leader that has
  * just begun its term: the next fencing token, the latest event time, free
  * keys in LRU order (never used first, then by last release), and every
- * lease still open in the log, adopted as held until its TTL runs out.
- * Returns NULL with a reason in err. */
-kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, size_t max_waiters,
-                          kc_cookie_free_fn *cookie_free, char *err, size_t err_size);
+ * lease still open in the log, adopted as held until adopt_ttl_ms after
+ * its grant (at least the TTL it was granted with). ttl_ms: this leader's
+ * lease TTL. Returns NULL with a reason in err. */
+kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, uint32_t adopt_ttl_ms,
+                          size_t max_waiters, kc_cookie_free_fn *cookie_free, char *err,
+                          size_t err_size);
 
 /* For the owner connection: takes keyring change notifications and, when
  * there were some (or force), reloads the keyring: keys not yet known are

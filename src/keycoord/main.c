@@ -71,20 +71,20 @@ int main(int argc, char **argv)
     };
     /* Standby until leading; a deposed leader is a standby again. */
     for (bool deposed = false;; deposed = true) {
-        int64_t epoch = 0;
-        bool unclean = false;
-        int waited = kc_leader_wait(&leader, &owner, deposed, &epoch, &unclean);
-        if (waited != 0) {
-            if (waited == -1) {
-                rs_info("stopped while standby");
-                exit_code = RS_EXIT_OK;
-            }
-            break;
+        kc_lead_state_t term;
+        kc_wait_t waited = kc_leader_wait(&leader, &owner, deposed, &term);
+        if (waited == KC_WAIT_STOPPED) {
+            rs_info("stopped while standby");
+            exit_code = RS_EXIT_OK;
         }
-        kc_term_t term = kc_leader_term(&leader, &owner, epoch, unclean);
-        if (term == KC_TERM_DEPOSED)
+        else if (waited == KC_WAIT_MISCONFIGURED)
+            exit_code = RS_EXIT_USAGE;
+        if (waited != KC_WAIT_LEADING)
+            break;
+        kc_term_t ended = kc_leader_term(&leader, &owner, &term);
+        if (ended == KC_TERM_DEPOSED)
             continue;
-        exit_code = term == KC_TERM_STOPPED ? RS_EXIT_OK : RS_EXIT_RUNTIME;
+        exit_code = ended == KC_TERM_STOPPED ? RS_EXIT_OK : RS_EXIT_RUNTIME;
         break;
     }
     rs_process_stopping();

@@ -161,13 +161,25 @@ static void test_adopt(void)
     kc_coord_t *c = kc_coord_new(1000, 50, 0, 16, s_cookie_free);
     RS_CHECK(kc_coord_add_key(c, 1, s_sealed, sizeof s_sealed, 0) == 0);
     RS_CHECK(kc_coord_add_key(c, 2, s_sealed, sizeof s_sealed, 0) == 0);
-    RS_CHECK(kc_coord_adopt_lease(c, 60, 1, "old", 400000, 0) == 0);
-    RS_CHECK(kc_coord_adopt_lease(c, 61, 1, "old", 0, 0) != 0); /* already held */
-    RS_CHECK(kc_coord_adopt_lease(c, 62, 9, "old", 0, 0) != 0); /* no such key */
+    RS_CHECK(kc_coord_adopt_lease(c, 60, 1, "old", 1000, 400000, 0) == 0);
+    RS_CHECK(kc_coord_adopt_lease(c, 61, 1, "old", 1000, 0, 0) != 0); /* already held */
+    RS_CHECK(kc_coord_adopt_lease(c, 62, 9, "old", 1000, 0, 0) != 0); /* no such key */
     RS_CHECK(kc_coord_next_deadline(c) == 600000);
     kc_grant_lease_t g = s_lease(c, "new", 0);
     RS_CHECK(g.key_id == 2 && g.lease_id == 61); /* fencing tokens continue past the log */
     RS_CHECK(kc_coord_expire(c, 600000) == 1);
+    RS_CHECK(kc_coord_free_count(c) == 1);
+    kc_coord_destroy(&c);
+
+    /* A lease granted by a previous leader with a longer TTL (3 s) than
+     * this one's (1 s) is held for the longer one: not free at 1 s. */
+    c = kc_coord_new(1000, 50, 0, 16, s_cookie_free);
+    RS_CHECK(kc_coord_add_key(c, 1, s_sealed, sizeof s_sealed, 0) == 0);
+    RS_CHECK(kc_coord_adopt_lease(c, 70, 1, "old", 3000, 500000, 0) == 0);
+    RS_CHECK(kc_coord_next_deadline(c) == 2500000);
+    RS_CHECK(kc_coord_expire(c, 1000000) == 0);
+    RS_CHECK(kc_coord_free_count(c) == 0);
+    RS_CHECK(kc_coord_expire(c, 2500000) == 1);
     RS_CHECK(kc_coord_free_count(c) == 1);
     kc_coord_destroy(&c);
 }

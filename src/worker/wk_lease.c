@@ -47,7 +47,7 @@ static int s_open(wk_lease_client_t *self, char *err, size_t err_size)
     if (!self->dealer)
         return -1;
     if (!rs_security_plain(self->security))
-        self->refusal = rs_refusal_new(self->dealer);
+        self->refusal = rs_refusal_new(self->dealer, NULL, NULL);
     self->refusals_seen = 0;
     return 0;
 }

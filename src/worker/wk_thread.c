@@ -3,6 +3,7 @@
 #include "wk_lease.h"
 #include "wk_metrics.h"
 #include "rs_crypto.h"
+#include "rs_endpoints.h"
 #include "rs_log.h"
 #include "rs_proto.h"
 #include "rs_signer.h"
@@ -20,9 +21,9 @@
 typedef struct {
     wk_thread_args_t *args;
     zsock_t *pull;
-    zsock_t *pull_events;   /* the pull socket's monitor: its dropped connections */
+    rs_endpoints_t ventilators; /* what pull connects to */
     zsock_t *push;
-    rs_refusal_t *pull_refusal; /* the ventilator refused our certificate */
+    rs_refusal_t *pull_refusal; /* the ventilator refused our certificate; dropped connections */
     rs_refusal_t *push_refusal; /* the sink refused it */
     zpoller_t *poller;
     wk_lease_client_t *lease;
@@ -414,6 +415,46 @@ static void s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
     }
 }
 
+/* Connects the pull socket to endpoint anew. libzmq reconnects a
+ * connection that broke, but never one it dropped for a protocol error,
+ * which a message over the size limit is: that ventilator would then send
+ * to this thread no more, though it runs on. A fresh connect covers both
+ * cases (for a broken connection it takes the place of libzmq's own
+ * retry, with the same reconnect interval). */
+static void s_pull_reconnect(s_ctx_t *ctx, const char *endpoint)
+{
+    const char *configured = NULL;
+    for (size_t i = 0; i < ctx->ventilators.count; i++)
+        if (!strcmp(ctx->ventilators.items[i], endpoint))
+            configured = ctx->ventilators.items[i];
+    /* The event names the address connected to, which for a host name is
+     * not what was configured: with one ventilator there is no doubt. */
+    if (!configured && ctx->ventilators.count == 1)
+        configured = ctx->ventilators.items[0];
+    if (!configured) {
+        rs_warn("connection to %s dropped, which is none of --ventilator %s as given; left to libzmq's own reconnect",
+                endpoint, ctx->args->ventilator);
+        return;
+    }
+    (void) zsock_disconnect(ctx->pull, "%s", configured); /* gone already after a protocol error */
+    if (zsock_connect(ctx->pull, "%s", configured) != 0)
+        rs_warn("connecting to the ventilator at %s again failed: %s", configured,
+                zmq_strerror(zmq_errno()));
+}
+
+/* A dropped connection to a ventilator (rs_refusal_drop_fn): logged,
+ * counted and connected again (a message over --max-batch-mib is dropped
+ * this way, as is the connection of a ventilator that stops). */
+static void s_pull_dropped(void *arg, const char *endpoint)
+{
+    s_ctx_t *ctx = arg;
+    ctx->args->pull_disconnects++;
+    rs_info("connection to the ventilator at %s dropped (the ventilator stopped, or sent a message over the %lld MiB this worker accepts); connecting again; %llu so far",
+            endpoint, (long long) (ctx->args->max_batch_bytes >> 20),
+            (unsigned long long) ctx->args->pull_disconnects);
+    s_pull_reconnect(ctx, endpoint);
+}
+
 static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
 {
     wk_thread_args_t *args = ctx->args;
@@ -422,22 +463,12 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
      * not here. */
     const rs_socket_opts_t pull_opts = { .rcvhwm = 1, .rcvbuf = 64 * 1024,
                                          .max_msg_bytes = args->max_batch_bytes };
+    if (rs_endpoints_parse(&ctx->ventilators, args->ventilator, RS_CONNECT, err, err_size) != 0)
+        return -1;
     ctx->pull = rs_socket_new(ZMQ_PULL, args->ventilator, RS_CONNECT, &pull_opts, args->security,
                               "ventilator", err, err_size);
     if (!ctx->pull)
         return -1;
-    /* libzmq drops a message over the size limit by dropping the
-     * connection, without a word to the application: its monitor is the
-     * only place that shows it, as a disconnection. */
-    char monitor[64];
-    snprintf(monitor, sizeof monitor, "inproc://recsign-worker-pull-%p", (void *) ctx);
-    if (zmq_socket_monitor(zsock_resolve(ctx->pull), monitor, ZMQ_EVENT_DISCONNECTED) != 0
-        || !(ctx->pull_events = zsock_new(ZMQ_PAIR))
-        || zsock_connect(ctx->pull_events, "%s", monitor) != 0) {
-        snprintf(err, err_size, "cannot monitor the ventilator connection: %s",
-                 zmq_strerror(zmq_errno()));
-        return -1;
-    }
     /* Results are pushed with a linger so that a graceful stop still
      * delivers them, bounded so that a stop with the sink gone still ends
      * within seconds (the undelivered batches are dispatched again); at the
@@ -457,15 +488,22 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
                               "sink", err, err_size);
     if (!ctx->push)
         return -1;
-    if (!rs_security_plain(args->security)) {
-        ctx->pull_refusal = rs_refusal_new(ctx->pull);
-        ctx->push_refusal = rs_refusal_new(ctx->push);
+    /* libzmq drops a message over the size limit by dropping the
+     * connection, without a word to the application: the pull socket's
+     * monitor is the only place that shows it, as a disconnection. */
+    ctx->pull_refusal = rs_refusal_new(ctx->pull, s_pull_dropped, ctx);
+    if (!ctx->pull_refusal) {
+        snprintf(err, err_size, "cannot monitor the ventilator connection: %s",
+                 zmq_strerror(zmq_errno()));
+        return -1;
     }
+    if (!rs_security_plain(args->security))
+        ctx->push_refusal = rs_refusal_new(ctx->push, NULL, NULL);
     ctx->lease = wk_lease_client_new(args->keycoord, args->request_timeout_ms,
                                      WK_LEASE_FAILOVER_ATTEMPTS, args->security, err, err_size);
     if (!ctx->lease)
         return -1;
-    ctx->poller = zpoller_new(ctx->pull, ctx->pull_events, NULL);
+    ctx->poller = zpoller_new(ctx->pull, rs_refusal_pollable(ctx->pull_refusal), NULL);
     ctx->signer = rs_signer_new();
     /* Replies of up to 64 grants of RSA-4096 secrets: ~170 KB each, too
      * much for a thread's stack. */
@@ -476,23 +514,6 @@ static int s_setup(s_ctx_t *ctx, char *err, size_t err_size)
         return -1;
     }
     return 0;
-}
-
-/* Reads one monitor event of the pull socket: a dropped connection to a
- * ventilator, logged and counted (a message over --max-batch-mib is
- * dropped this way, as is the connection of a ventilator that stops). */
-static void s_pull_event(s_ctx_t *ctx)
-{
-    zmsg_t *event = zmsg_recv(ctx->pull_events);
-    if (!event)
-        return;
-    char *endpoint = zmsg_size(event) == 2 ? zframe_strdup(zmsg_last(event)) : NULL;
-    ctx->args->pull_disconnects++;
-    rs_info("connection to the ventilator at %s dropped (the ventilator stopped, or sent a message over the %lld MiB this worker accepts); it reconnects; %llu so far",
-            endpoint ? endpoint : "?", (long long) (ctx->args->max_batch_bytes >> 20),
-            (unsigned long long) ctx->args->pull_disconnects);
-    zstr_free(&endpoint);
-    zmsg_destroy(&event);
 }
 
 void *wk_thread_run(void *arg)
@@ -517,8 +538,9 @@ void *wk_thread_run(void *arg)
             s_release_held(&ctx, 2);
             continue;
         }
-        if (which == ctx.pull_events) {
-            s_pull_event(&ctx);
+        if (which == rs_refusal_pollable(ctx.pull_refusal)) {
+            s_check_refused(&ctx, ctx.pull_refusal, "ventilator", args->ventilator,
+                            &s_said_ventilator_refused);
             continue;
         }
         zmsg_t *msg = zmsg_recv(ctx.pull);
@@ -554,9 +576,6 @@ out:
     rs_refusal_destroy(&ctx.push_refusal);
     rs_refusal_destroy(&ctx.pull_refusal);
     zsock_destroy(&ctx.push);
-    if (ctx.pull)
-        zmq_socket_monitor(zsock_resolve(ctx.pull), NULL, 0);
-    zsock_destroy(&ctx.pull_events);
     zsock_destroy(&ctx.pull);
     return NULL;
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# keycoord_sigstop.sh: the leader frozen (SIGSTOP) while its lock is taken
-# over, as a long pause or a stalled VM would freeze it: its lock session
-# is cut while it sleeps, and the standby (same --bind) takes the lock and
-# begins epoch 2; it cannot bind while the frozen one has the address, and
+# keycoord_sigstop.sh: the leader frozen (SIGSTOP), as a long pause or a
+# stalled VM would freeze it, with its database session open. Nobody cuts
+# that session: the server ends it by itself once it has been idle for
+# KC_OWNER_IDLE_TIMEOUT_MS (2 s; idle_session_timeout), which lets go of
+# the lock, and the standby (same --bind) takes it and begins epoch 2 (before
+# that bound, a frozen leader kept the lock, and the standby waited, for
+# ever). The standby cannot bind while the frozen one has the address, and
 # waits. Meanwhile the workers' lease requests pile up at the frozen
 # leader's socket. Resumed (SIGCONT), the old leader confirms its
 # leadership before it handles anything (its last confirmation is seconds
@@ -25,9 +28,11 @@ h_kc_run "$batch"
 session="$(h_kc_session "$a_log")"
 kill -STOP "$a"
 frozen_at="$(date +%s.%N)"
-h_step "SIGSTOP keycoord A (pid $a)"
-h_cut_session "$session"
-h_wait_until 30 "keycoord B to lead epoch 2" grep -q "leading as epoch 2 " "$b_log"
+h_step "SIGSTOP keycoord A (pid $a), whose lock is held by database session $session"
+h_wait_until 30 "keycoord B to lead epoch 2 without anyone cutting A's session" \
+    grep -q "leading as epoch 2 " "$b_log"
+h_eq "$(h_sql "select count(*) from pg_stat_activity where pid = $session")" 0 \
+    "database sessions $session (the frozen leader's lock session) still open"
 h_wait_until 30 "keycoord B to find the address taken" grep -q "waiting up to [0-9]* ms for it" "$b_log"
 sleep 1   # lease requests reach the frozen leader's socket meanwhile
 h_log_lacks "$b_log" "serving leases on .* epoch 2" "B serving while the frozen leader holds the address"
