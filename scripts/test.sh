@@ -20,43 +20,49 @@ case "${1:-}" in
 esac
 
 passed=0 failed=0 skipped=0 status=0
-failures=""  # what failed_tests printed for each pass
+failures=""  # what count_log kept of the tests that did not pass, each pass
 
-# count_log LOG: adds the results of meson's machine-readable log to the
-# totals (expected failures count as passed; timeouts, errors and unexpected
-# passes as failed). Returns 1 when the log holds no result at all.
+# count_log LOG PASS: reads meson's machine-readable log once (one JSON
+# object per test, "result": "OK" | "FAIL" | "SKIP" | "EXPECTEDFAIL" |
+# "UNEXPECTEDPASS" | "TIMEOUT" | "ERROR"), adds its results to the totals
+# (expected failures count as passed; timeouts, errors and unexpected passes
+# as failed) and keeps, for each test that did not pass, "PASS: NAME
+# (RESULT)" and the last lines it printed, indented, so that the end of a
+# long CI log names what failed and why. Returns 1 when the log holds no
+# result at all.
 count_log() {
-    local log="$1" results p s f
+    local log="$1" p s f
     [[ -s "$log" ]] || return 1
-    # One JSON object per test, with "result": "OK" | "FAIL" | "SKIP" |
-    # "EXPECTEDFAIL" | "UNEXPECTEDPASS" | "TIMEOUT" | "ERROR".
-    results="$(grep -oE '"result": *"[A-Z_]+"' "$log" | sed -E 's/.*"([A-Z_]+)"$/\1/')" || true
-    p="$(grep -cE '^(OK|EXPECTEDFAIL)$' <<<"$results")" || true
-    s="$(grep -cE '^SKIP$' <<<"$results")" || true
-    f="$(grep -cvE '^(OK|EXPECTEDFAIL|SKIP|)$' <<<"$results")" || true
-    (( p + s + f > 0 )) || return 1
-    passed=$((passed + p)) skipped=$((skipped + s)) failed=$((failed + f))
-    failures+="$(failed_tests "$log" "$2")"$'\n'
-}
-
-# failed_tests LOG PASS: one line per test of meson's JSON log that did not
-# pass, "PASS: NAME (RESULT)", then the last lines it printed, indented, so
-# that the end of a long CI log names what failed and why.
-failed_tests() {
-    python3 - "$1" "$2" <<'PY'
+    local report
+    report="$(python3 - "$log" "$2" <<'PY'
 import json, sys
+counts = {"passed": 0, "skipped": 0, "failed": 0}
+lines = []
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     try:
         t = json.loads(line)
     except ValueError:
         continue
-    if t.get("result") in ("OK", "EXPECTEDFAIL", "SKIP"):
+    result = t.get("result")
+    if result in ("OK", "EXPECTEDFAIL"):
+        counts["passed"] += 1
         continue
-    print(f"{sys.argv[2]}: {t.get('name', '?')} ({t.get('result', '?')})")
+    if result == "SKIP":
+        counts["skipped"] += 1
+        continue
+    counts["failed"] += 1
+    lines.append(f"{sys.argv[2]}: {t.get('name', '?')} ({result or '?'})")
     out = (t.get("stdout") or "") + (t.get("stderr") or "")
-    for tail in out.rstrip().splitlines()[-12:]:
-        print("    " + tail)
+    lines += ["    " + tail for tail in out.rstrip().splitlines()[-12:]]
+print(counts["passed"], counts["skipped"], counts["failed"])
+print("\n".join(lines))
 PY
+)" || return 1
+    read -r p s f <<<"${report%%$'\n'*}"
+    (( p + s + f > 0 )) || return 1
+    passed=$((passed + p)) skipped=$((skipped + s)) failed=$((failed + f))
+    [[ "$report" == *$'\n'* ]] && failures+="${report#*$'\n'}"$'\n'
+    return 0
 }
 
 # --- normal build --------------------------------------------------------------
