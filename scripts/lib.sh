@@ -414,6 +414,12 @@ max_wal_size = 2GB
 shared_buffers = 256MB
 max_connections = 100
 EOF
+        # RS_PG_EXTRA_CONF: lines a measurement adds to a new cluster's
+        # configuration (e.g. shared_preload_libraries = 'pg_stat_statements',
+        # docs/PERFORMANCE.md "Where the backends' CPU goes"); none by default.
+        if [[ -n "${RS_PG_EXTRA_CONF:-}" ]]; then
+            printf '%s\n' "$RS_PG_EXTRA_CONF" | rs_pg_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
+        fi
         rs_pg_listen_conf "$dir" "${2:-}" "${3:-}"
     fi
     rs_pg_run "$dir" || return 1
