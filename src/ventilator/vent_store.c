@@ -53,7 +53,8 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
      * (its leaf pages in order), not probed once per record. Measured
      * (docs/PERFORMANCE.md, "Where the backends' CPU goes"): 142 buffer
      * accesses for a page of 2,000 records instead of 4,086-6,086, and
-     * half to a third of the CPU. The page's far end is the same page
+     * 10-20 % less CPU (the rest is reading and sending the payloads and
+     * the byte bound below). The page's far end is the same page
      * read again from records' primary key (an index-only range scan):
      * the range bound lets the signatures' scan stop there whatever the
      * table's statistics say. Signed rows come back with a NULL length,
@@ -145,7 +146,8 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
      * for long scans. No parallel workers either: each is a process that
      * starts, loads its caches and ends per statement, on the cores the
      * workers sign on; measured, the exact count over 100,000 records cost
-     * 176-196 ms of CPU with one parallel worker, 38-58 ms without
+     * its backend 67-69 ms of CPU and its one parallel worker about 60 ms
+     * more, against 23-25 ms as a merge anti-join without workers
      * (docs/PERFORMANCE.md, "Where the backends' CPU goes"). */
     if (rs_db_exec(conn, "setting the planner up",
                    "SET enable_seqscan = off; SET enable_hashjoin = off; SET jit = off;"
@@ -498,9 +500,9 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
     /* The one statement that reads whole tables, run once after a pass
      * and once to confirm the end: a merge anti-join of both primary keys
      * in id order (the session allows neither sequential scans nor hash
-     * joins nor parallel workers), which measured 38-58 ms of CPU over
-     * 100,000 records against 72-95 ms for a hash anti-join of sequential
-     * scans and 176-196 ms for that with a parallel worker. */
+     * joins nor parallel workers), which measured 23-25 ms of CPU over
+     * 100,000 records against 53-62 ms for a hash anti-join of sequential
+     * scans, and 67-69 ms plus a parallel worker's for that with one. */
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FILTER (WHERE ok), coalesce(min(id) FILTER (WHERE ok), 0),"
