@@ -376,8 +376,18 @@ rs_pg_run() {
     # reach the server (a kept cluster must survive it).
     local -a detach=()
     command -v setsid >/dev/null 2>&1 && detach=(setsid -w)
-    (cd "$dir" && rs_pg_as_owner "${detach[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
-        -w -t 60 start >/dev/null) \
+    # glibc's malloc in every backend keeps what it freed (RS_PG_MALLOC,
+    # GLIBC_TUNABLES syntax; empty: glibc's defaults): by default it gives
+    # the top of its heap back after each COPY of the sink (brk shrinks,
+    # unmapping with a TLB flush on every core) and faults it in again on
+    # the next, about a quarter of the sink's backend's CPU
+    # (docs/PERFORMANCE.md, "Where the backends' CPU goes"). Memory only:
+    # nothing the server writes changes.
+    local malloc="${RS_PG_MALLOC-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864:glibc.malloc.top_pad=4194304}"
+    local -a tunables=()
+    [[ -n "$malloc" ]] && tunables=(env "GLIBC_TUNABLES=$malloc")
+    (cd "$dir" && rs_pg_as_owner "${detach[@]}" "${tunables[@]}" "$bindir/pg_ctl" -D "$dir/data" \
+        -l "$dir/postgres.log" -w -t 60 start >/dev/null) \
         || { rs_warn "PostgreSQL did not start:"; tail -n 20 "$dir/postgres.log" >&2; return 1; }
     # pg_ctl -w already waited; this bounded loop also covers slow sockets.
     for ((i = 0; i < 100; i++)); do
@@ -414,6 +424,12 @@ max_wal_size = 2GB
 shared_buffers = 256MB
 max_connections = 100
 EOF
+        # RS_PG_EXTRA_CONF: lines a measurement adds to a new cluster's
+        # configuration (e.g. shared_preload_libraries = 'pg_stat_statements',
+        # docs/PERFORMANCE.md "Where the backends' CPU goes"); none by default.
+        if [[ -n "${RS_PG_EXTRA_CONF:-}" ]]; then
+            printf '%s\n' "$RS_PG_EXTRA_CONF" | rs_pg_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
+        fi
         rs_pg_listen_conf "$dir" "${2:-}" "${3:-}"
     fi
     rs_pg_run "$dir" || return 1

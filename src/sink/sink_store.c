@@ -68,11 +68,20 @@ static PGconn *s_conn(const sink_store_t *self)
     return rs_db_link_conn(self->link);
 }
 
-/* A new connection has no staging table yet. */
+/* A new connection has no staging table yet. Its statements run without
+ * parallel workers: the counts of whole tables (at start and when records
+ * are added below the highest counted) would otherwise start a worker
+ * process each, which loads its caches and ends within the statement, on
+ * the cores the workers sign on (docs/PERFORMANCE.md, "Where the backends'
+ * CPU goes"). */
 static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
     sink_store_t *self = arg;
     self->staging_ready = 0;
+    if (rs_db_exec(conn, "setting the session up", "SET max_parallel_workers_per_gather = 0") != 0) {
+        snprintf(err, err_size, "cannot set the session up: %s", rs_db_error(conn));
+        return -1;
+    }
     return 0;
 }
 
