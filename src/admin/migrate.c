@@ -317,15 +317,26 @@ static const char s_v7[] =
     "GRANT EXECUTE ON FUNCTION keycoord_fence(bigint) TO recsign_keycoord;"
     "GRANT UPDATE (end_epoch) ON leases TO recsign_keycoord;";
 
-/* Version 8: the lease TTL of the keycoord that leads. Each leader records
- * its --lease-ttl-ms when it begins its term, so that a standby with a
- * different TTL refuses to wait (it would hold the leases it adopts for the
- * wrong time) and a new leader holds the leases left open for the TTL they
- * were granted with. NULL until a keycoord of this version leads.
- * Self-contained and re-runnable. */
+/* Version 8: how long leases last, across leaders. Each leader records
+ * its --lease-ttl-ms when it begins its term: in keycoord_state (so that a
+ * standby with a different TTL refuses to wait) and in keycoord_terms, one
+ * row per epoch (so that a later leader holds a lease left open for the
+ * TTL of the term that granted it, whatever leaders came in between).
+ * keycoord_state.grants_held_until is the end of the hold after an unclean
+ * stop (no key granted until the leases a dead leader may have granted
+ * without logging them have run out): a leader that stops before its hold
+ * is over, cleanly or not, passes what is left of it on. Self-contained
+ * and re-runnable. */
 static const char s_v8[] =
     "ALTER TABLE keycoord_state ADD COLUMN IF NOT EXISTS lease_ttl_ms integer"
-    "  CHECK (lease_ttl_ms > 0);";
+    "  CHECK (lease_ttl_ms > 0),"
+    "  ADD COLUMN IF NOT EXISTS grants_held_until timestamptz;"
+    "CREATE TABLE IF NOT EXISTS keycoord_terms ("
+    "  epoch bigint PRIMARY KEY,"
+    "  lease_ttl_ms integer NOT NULL CHECK (lease_ttl_ms > 0),"
+    "  began_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    "REVOKE ALL ON keycoord_terms FROM PUBLIC;"
+    "GRANT SELECT, INSERT ON keycoord_terms TO recsign_keycoord;";
 
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
@@ -335,7 +346,7 @@ static const s_migration_t s_migrations[] = {
     { 5, "signature counter and refused results", s_v5 },
     { 6, "notify on inserted records", s_v6 },
     { 7, "keycoord leadership epochs", s_v7 },
-    { 8, "the leader's lease TTL", s_v8 },
+    { 8, "lease TTLs across keycoord leaders", s_v8 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

@@ -50,7 +50,7 @@ kc_wait_t kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p,
                 continue;
             }
         }
-        switch (kc_store_try_lead(*owner_p, config->ttl_ms, term)) {
+        switch (kc_store_try_lead(*owner_p, config->ttl_ms, KC_LEADER_VALID_MS, term)) {
         case KC_LEAD_TAKEN:
             rs_metric_set(kc_metrics.leader, 1);
             rs_metric_set(kc_metrics.epoch, term->epoch);
@@ -151,29 +151,33 @@ kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
 {
     const int64_t epoch = term->epoch;
     const bool unclean = term->unclean;
-    /* Leases the previous leader granted last as long as its TTL said. */
-    uint32_t held_ms = term->lease_ttl_ms > config->ttl_ms ? term->lease_ttl_ms : config->ttl_ms;
     if (term->lease_ttl_ms != 0 && term->lease_ttl_ms != config->ttl_ms)
-        rs_warn("the previous keycoord granted leases of %u ms, this one grants %u ms: leases it left open are held for %u ms",
-                term->lease_ttl_ms, config->ttl_ms, held_ms);
+        rs_warn("the previous keycoord granted leases of %u ms, this one grants %u ms: leases left open are held for the TTL they were granted with",
+                term->lease_ttl_ms, config->ttl_ms);
     char err[512];
     kc_term_t outcome = KC_TERM_FAILED;
     zsock_t *router = NULL;
     kc_logger_t *logger = NULL;
     kc_server_t *server = NULL;
     bool served = false;
-    kc_coord_t *coord = kc_store_load(*owner_p, config->ttl_ms, held_ms, config->max_waiters,
-                                      kc_server_cookie_free, err, sizeof err);
+    /* After an unclean stop, a deposed leader may have renewed a lease
+     * for up to KC_LEADER_VALID_MS after it lost leadership. */
+    kc_coord_t *coord = kc_store_load(*owner_p, config->ttl_ms, unclean ? KC_LEADER_VALID_MS : 0,
+                                      config->max_waiters, kc_server_cookie_free, err,
+                                      sizeof err);
     if (!coord) {
         rs_error("%s", err);
         outcome = s_failed_or_deposed(*owner_p, epoch);
         goto out;
     }
-    if (unclean) {
-        int64_t hold_ms = (int64_t) held_ms + KC_LEADER_VALID_MS;
-        rs_warn("the previous keycoord did not stop cleanly: no key is granted for one lease TTL and %d ms (%lld ms), until every lease it may have granted has run out",
-                KC_LEADER_VALID_MS, (long long) hold_ms);
-        kc_coord_hold_grants(coord, rs_mono_us() + hold_ms * 1000);
+    if (term->hold_ms > 0) {
+        if (unclean)
+            rs_warn("the previous keycoord did not stop cleanly: no key is granted for one lease TTL and %d ms (%lld ms), until every lease it may have granted has run out",
+                    KC_LEADER_VALID_MS, (long long) term->hold_ms);
+        else
+            rs_warn("the previous keycoord stopped during its hold after an unclean stop: no key is granted for the %lld ms left of it",
+                    (long long) term->hold_ms);
+        kc_coord_hold_grants(coord, rs_mono_us() + term->hold_ms * 1000);
     }
     if (kc_coord_key_count(coord) == 0)
         rs_warn("the keyring is empty: no lease can be granted until keys are added ('recsign init --keys N')");

@@ -164,7 +164,7 @@ int kc_store_reconnect(kc_store_t *self)
     return rc;
 }
 
-kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, uint32_t adopt_ttl_ms,
+kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, uint32_t adopt_extra_ms,
                           size_t max_waiters, kc_cookie_free_fn *cookie_free, char *err,
                           size_t err_size)
 {
@@ -230,11 +230,15 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, uint32_t adopt_ttl_
     PQclear(res);
 
     /* A lease still open in the log may be in use by a holder that outlived
-     * the previous keycoord: keep its key out of the queue for its TTL. */
+     * the previous keycoord: keep its key out of the queue. Its holder may
+     * have renewed it (renewals are not logged) up to the moment the
+     * previous leader stopped, so its deadline is counted from now: the
+     * TTL of the term that granted it (keycoord_terms), or this leader's
+     * when longer or unknown, plus adopt_extra_ms. */
     res = PQexec(s_conn(self),
-                 "SELECT id, key_id, holder,"
-                 " (extract(epoch FROM clock_timestamp() - granted_at) * 1000000)::bigint"
-                 " FROM leases WHERE ended_at IS NULL ORDER BY id");
+                 "SELECT l.id, l.key_id, l.holder, coalesce(t.lease_ttl_ms, 0)"
+                 " FROM leases l LEFT JOIN keycoord_terms t ON t.epoch = l.epoch"
+                 " WHERE l.ended_at IS NULL ORDER BY l.id");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, err_size, "cannot read open leases: %s", rs_db_error(s_conn(self)));
         goto fail;
@@ -243,15 +247,15 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, uint32_t adopt_ttl_
     for (int i = 0; i < PQntuples(res); i++) {
         uint64_t lease_id = (uint64_t) strtoll(PQgetvalue(res, i, 0), NULL, 10);
         uint32_t key_id = (uint32_t) strtoul(PQgetvalue(res, i, 1), NULL, 10);
-        int64_t age = strtoll(PQgetvalue(res, i, 3), NULL, 10);
-        if (kc_coord_adopt_lease(coord, lease_id, key_id, PQgetvalue(res, i, 2),
-                                 adopt_ttl_ms > ttl_ms ? adopt_ttl_ms : ttl_ms, age, now)
+        uint32_t granted_ttl = (uint32_t) strtoul(PQgetvalue(res, i, 3), NULL, 10);
+        uint32_t held_ms = (granted_ttl > ttl_ms ? granted_ttl : ttl_ms) + adopt_extra_ms;
+        if (kc_coord_adopt_lease(coord, lease_id, key_id, PQgetvalue(res, i, 2), held_ms, 0, now)
             != 0)
             rs_warn("open lease %llu names key %u, which is unknown or already held; ignored",
                     (unsigned long long) lease_id, key_id);
         else
-            rs_info("lease %llu on key %u is still open in the log; the key stays out of the queue until it is released or expires",
-                    (unsigned long long) lease_id, key_id);
+            rs_info("lease %llu on key %u is still open in the log; the key stays out of the queue for %u ms unless its holder releases it first",
+                    (unsigned long long) lease_id, key_id, held_ms);
     }
     PQclear(res);
     return coord;
@@ -390,7 +394,8 @@ static kc_lead_t s_read_leader(kc_store_t *self, kc_lead_state_t *state)
     return rc;
 }
 
-kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, kc_lead_state_t *state)
+kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, int unclean_extra_ms,
+                            kc_lead_state_t *state)
 {
     *state = (kc_lead_state_t) { 0 };
     if (kc_store_reconnect(self) != 0)
@@ -407,17 +412,14 @@ kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, kc_lead_state_t *
      * commits, every write of an older epoch is refused, and what the log
      * holds now is all it will ever hold of them. */
     PGresult *res = NULL;
-    char begin_term[256];
-    snprintf(begin_term, sizeof begin_term,
-             "UPDATE keycoord_state SET epoch = epoch + 1, clean_stop = false,"
-             " lease_ttl_ms = %u, updated_at = clock_timestamp() WHERE id = 1 RETURNING epoch",
-             ttl_ms);
     kc_lead_t rc = s_lead_step(self, "BEGIN", NULL);
     if (rc != KC_LEAD_TAKEN)
         goto fail;
     if ((rc = s_lead_step(self, "SET LOCAL lock_timeout = 2000", NULL)) != KC_LEAD_TAKEN
         || (rc = s_lead_step(self,
-                             "SELECT clean_stop::int, coalesce(lease_ttl_ms, 0)"
+                             "SELECT clean_stop::int, coalesce(lease_ttl_ms, 0),"
+                             " coalesce(greatest(0, ceil(extract(epoch FROM grants_held_until"
+                             "   - clock_timestamp()) * 1000)), 0)::bigint"
                              " FROM keycoord_state WHERE id = 1 FOR UPDATE",
                              &res))
                != KC_LEAD_TAKEN)
@@ -425,7 +427,25 @@ kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, kc_lead_state_t *
     bool found = PQntuples(res) == 1;
     state->unclean = !found || strcmp(PQgetvalue(res, 0, 0), "1") != 0;
     state->lease_ttl_ms = found ? (uint32_t) strtoul(PQgetvalue(res, 0, 1), NULL, 10) : 0;
+    int64_t held = found ? strtoll(PQgetvalue(res, 0, 2), NULL, 10) : 0;
     PQclear(res);
+    /* Grants the previous leader made but never logged last its TTL from
+     * its end, which is before now, plus the time a deposed leader may
+     * still grant (unclean_extra_ms); a hold that was still running when
+     * the previous leader stopped, cleanly or not, runs on. */
+    uint32_t longer = state->lease_ttl_ms > ttl_ms ? state->lease_ttl_ms : ttl_ms;
+    if (state->unclean && (int64_t) longer + unclean_extra_ms > held)
+        held = (int64_t) longer + unclean_extra_ms;
+    state->hold_ms = held;
+    char begin_term[512];
+    snprintf(begin_term, sizeof begin_term,
+             "WITH term AS (UPDATE keycoord_state SET epoch = epoch + 1, clean_stop = false,"
+             "   lease_ttl_ms = %u,"
+             "   grants_held_until = clock_timestamp() + %lld * interval '1 millisecond',"
+             "   updated_at = clock_timestamp() WHERE id = 1 RETURNING epoch)"
+             " INSERT INTO keycoord_terms (epoch, lease_ttl_ms) SELECT epoch, %u FROM term"
+             " RETURNING epoch",
+             ttl_ms, (long long) held, ttl_ms);
     if ((rc = s_lead_step(self, begin_term, &res)) != KC_LEAD_TAKEN)
         goto rollback;
     state->epoch = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;

@@ -47,6 +47,12 @@ typedef struct {
     uint32_t lease_ttl_ms; /* the lease TTL of the leader (KC_LEAD_STANDBY) or of the previous
                             * one (KC_LEAD_TAKEN); 0 when none was recorded (before schema
                             * version 8) */
+    int64_t hold_ms;       /* KC_LEAD_TAKEN: no key may be granted for this long from now, 0
+                            * for none: after an unclean stop, the longer of the previous
+                            * leader's TTL and this one's plus unclean_extra_ms; at least what
+                            * was left of a hold the previous leader was serving (recorded in
+                            * keycoord_state.grants_held_until, so that a stop in the middle
+                            * of a hold, clean or not, does not shorten it) */
 } kc_lead_state_t;
 
 /* For the owner connection: tries once to become the leader. Connects
@@ -55,9 +61,13 @@ typedef struct {
  * (from then on the database refuses every lease-log write of an older
  * epoch, and writes of the previous leader in flight have committed),
  * clean_stop false, lease_ttl_ms = ttl_ms (this keycoord's TTL, recorded
- * so that standbys and the next leader know it). Fills *state. */
-kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, kc_lead_state_t *state)
-    __attribute__((warn_unused_result));
+ * so that standbys and the next leader know it), grants_held_until = now
+ * + state->hold_ms, and a keycoord_terms row (epoch, ttl_ms) that tells
+ * later leaders how long this term's leases last. unclean_extra_ms: what
+ * a hold after an unclean stop adds to the TTL (KC_LEADER_VALID_MS).
+ * Fills *state. */
+kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, int unclean_extra_ms,
+                            kc_lead_state_t *state) __attribute__((warn_unused_result));
 
 /* The database session (backend pid) of the owner connection, 0 when
  * there is none: the session that holds the lock while leading. */
@@ -66,10 +76,12 @@ int kc_store_session_pid(kc_store_t *self);
 /* Builds the coordinator from the stored state, for a leader that has
  * just begun its term: the next fencing token, the latest event time, free
  * keys in LRU order (never used first, then by last release), and every
- * lease still open in the log, adopted as held until adopt_ttl_ms after
- * its grant (at least the TTL it was granted with). ttl_ms: this leader's
- * lease TTL. Returns NULL with a reason in err. */
-kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, uint32_t adopt_ttl_ms,
+ * lease still open in the log, adopted as held from now for the TTL of
+ * the term that granted it (its holder may have renewed it until the
+ * previous leader stopped; renewals are not logged), at least this
+ * leader's ttl_ms, plus adopt_extra_ms (after an unclean stop, the time a
+ * deposed leader may still renew). Returns NULL with a reason in err. */
+kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, uint32_t adopt_extra_ms,
                           size_t max_waiters, kc_cookie_free_fn *cookie_free, char *err,
                           size_t err_size);
 

@@ -42,7 +42,7 @@ H_KC_OPTS=(--lease-ttl-ms "$short")
 h_start_keycoord
 c_log=$H_KC_LOG
 h_wait_until 30 "keycoord C to serve as the leader of epoch 2" h_kc_serves "$c_log" 2
-h_log_has "$c_log" "the previous keycoord granted leases of $ttl ms, this one grants $short ms: leases it left open are held for $ttl ms" \
+h_log_has "$c_log" "the previous keycoord granted leases of $ttl ms, this one grants $short ms: leases left open are held for the TTL they were granted with" \
     "keycoord C's word on the longer TTL of the leases it adopted"
 h_log_has "$c_log" "no key is granted for one lease TTL and 1000 ms \\($((ttl + 1000)) ms\\)" \
     "keycoord C's hold after the unclean stop"
