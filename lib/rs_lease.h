@@ -21,6 +21,11 @@
  * it as "deposed". Class RS is recsign's own (PostgreSQL uses none such). */
 #define RS_SQLSTATE_DEPOSED "RS001"
 
+/* The PostgreSQL session advisory lock (bigint key) that the leading
+ * keycoord holds, one per database: taken by the keycoord
+ * (src/keycoord/kc_store.c), looked up in pg_locks by `recsign status`. */
+#define RS_KEYCOORD_LOCK_KEY "7378709592457798"
+
 /* A worker thread's holder name, PREFIX/PID/THREAD (PREFIX: the worker's
  * --holder or its host name, at most 80 bytes), into out (out_size bytes,
  * NUL-terminated, truncated if needed). With CURVE the keycoord puts the

@@ -154,6 +154,24 @@ PGresult *admin_store_status_counts(PGconn *conn)
                    0, NULL, PGRES_TUPLES_OK);
 }
 
+PGresult *admin_store_keycoord(PGconn *conn)
+{
+    /* A bigint advisory lock is (classid, objid) = its high and low 32
+     * bits, objsubid 1 (PostgreSQL's pg_locks documentation). */
+    return admin_store_query(conn, "reading the keycoord's state",
+                   "SELECT epoch, clean_stop::int::int8, coalesce(lease_ttl_ms, 0)::int8,"
+                   "       coalesce(greatest(0, ceil(extract(epoch FROM grants_held_until"
+                   "         - clock_timestamp()) * 1000)), 0)::bigint,"
+                   "       coalesce((SELECT min(pid) FROM pg_locks"
+                   "          WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+                   "            AND database = (SELECT oid FROM pg_database"
+                   "                             WHERE datname = current_database())"
+                   "            AND (classid::bigint << 32 | objid::bigint)"
+                   "                = " RS_KEYCOORD_LOCK_KEY "), 0)::int8"
+                   "  FROM keycoord_state WHERE id = 1",
+                   0, NULL, PGRES_TUPLES_OK);
+}
+
 PGresult *admin_store_open_leases(PGconn *conn, int limit)
 {
     int64_t p = limit;

@@ -49,6 +49,12 @@ PGresult *admin_store_first_sealed(PGconn *conn) __attribute__((warn_unused_resu
 admin_copy_t *admin_store_copy_keys(PGconn *conn) __attribute__((warn_unused_result));
 admin_copy_t *admin_store_copy_records(PGconn *conn) __attribute__((warn_unused_result));
 
+/* The keycoord's leadership: one row of bigints (epoch, clean_stop 0/1,
+ * lease_ttl_ms, hold_left_ms: how much longer no key may be
+ * granted, session: the database session holding the keycoord lock, 0
+ * when no keycoord leads). NULL on error (logged). */
+PGresult *admin_store_keycoord(PGconn *conn);
+
 /* Status queries. Each returns a result with tuples that the caller
  * PQclears, or NULL (logged).
  * counts: one row of int8: records, signed records, signatures, keys,

@@ -57,6 +57,25 @@ static void s_print_counts(const PGresult *res, int64_t *open_leases)
     *open_leases = open;
 }
 
+static void s_print_keycoord(const PGresult *res)
+{
+    if (PQntuples(res) != 1)
+        return;
+    long long epoch = (long long) rs_db_get_int8(res, 0, 0);
+    long long session = (long long) rs_db_get_int8(res, 0, 4);
+    long long ttl = (long long) rs_db_get_int8(res, 0, 2);
+    long long hold = (long long) rs_db_get_int8(res, 0, 3);
+    if (session)
+        printf("keycoord:   leader of epoch %lld (lock held by database session %lld), leases of %lld ms",
+               epoch, session, ttl);
+    else
+        printf("keycoord:   none leads (last epoch %lld, which %s)", epoch,
+               rs_db_get_int8(res, 0, 1) ? "stopped cleanly" : "did not stop cleanly");
+    if (hold)
+        printf("; no key granted for %lld ms more (the hold after an unclean stop)", hold);
+    printf("\n");
+}
+
 static void s_print_open_leases(const PGresult *res, int64_t total)
 {
     if (total == 0)
@@ -143,6 +162,7 @@ int cmd_status(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
 {
     (void) cfg;
     PGresult *counts = NULL, *open = NULL, *keys = NULL, *algs = NULL, *runs = NULL;
+    PGresult *leader = NULL;
     int rc = -1;
     /* One snapshot, so the numbers add up while a run is writing. */
     if (admin_store_begin_snapshot(conn))
@@ -152,10 +172,12 @@ int cmd_status(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     keys = open ? admin_store_key_use(conn) : NULL;
     algs = keys ? admin_store_keys_by_algorithm(conn) : NULL;
     runs = algs ? admin_store_runs(conn, S_RUNS_SHOWN) : NULL;
+    leader = runs ? admin_store_keycoord(conn) : NULL;
     admin_store_rollback(conn);
-    if (runs) {
+    if (leader) {
         int64_t open_total = 0;
         s_print_counts(counts, &open_total);
+        s_print_keycoord(leader);
         s_print_open_leases(open, open_total);
         s_print_algorithms(algs);
         s_print_key_use(keys);
@@ -167,5 +189,6 @@ int cmd_status(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     PQclear(keys);
     PQclear(algs);
     PQclear(runs);
+    PQclear(leader);
     return rc;
 }

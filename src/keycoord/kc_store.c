@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_LOCK_KEY "7378709592457798" /* one keycoord per database */
+#define S_LOCK_KEY RS_KEYCOORD_LOCK_KEY /* one keycoord per database */
 /* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01. */
 #define S_PG_EPOCH_OFFSET_US 946684800000000LL
 #define S_TIMESTAMPTZ_OID 1184

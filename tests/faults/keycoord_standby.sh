@@ -31,6 +31,9 @@ h_log_has "$standby_log" "did not stop cleanly" "the new leader's word on the un
 h_eq "$(leader_gauge)" 1 "recsign_keycoord_leader of the new leader"
 h_eq "$(curl -fsS "http://127.0.0.1:$mport/metrics" | awk '$1 == "recsign_keycoord_epoch" { print $2 }')" 2 \
     "recsign_keycoord_epoch of the new leader"
+h_admin status >"$H_LOGS/status.out" 2>&1 || { cat "$H_LOGS/status.out" >&2; h_fail "recsign status failed"; }
+h_log_has "$H_LOGS/status.out" "^keycoord: +leader of epoch 2 \\(lock held by database session $(h_kc_session "$standby_log")\\), leases of $ttl ms" \
+    "recsign status naming the new leader"
 h_wait_ventilator 90
 h_check_alive
 
@@ -48,4 +51,7 @@ for w in wa wb; do
 done
 
 h_finish_kc "$batch" 2
+h_admin status >"$H_LOGS/status.out" 2>&1 || h_fail "recsign status failed"
+h_log_has "$H_LOGS/status.out" "^keycoord: +none leads \\(last epoch 2, which stopped cleanly\\)" \
+    "recsign status after the stop"
 echo "$RS_PROG: ok: the standby took over when the leader was killed, held grants for a TTL, the run completed in $H_VENT_SECONDS s; test took $SECONDS s"
