@@ -29,7 +29,7 @@ int main(void)
              == 0);
     RS_CHECK(list.count == 3 && !strcmp(list.items[0], "tcp://a:1")
              && !strcmp(list.items[1], "tcp://b:2") && !strcmp(list.items[2], "ipc:///tmp/x"));
-    RS_CHECK(rs_endpoints_parse(&list, "tcp://[::1]:5557,>tcp://h:5557", RS_CONNECT, err,
+    RS_CHECK(rs_endpoints_parse(&list, "tcp://h6:5557,>tcp://h:5557", RS_CONNECT, err,
                                 sizeof err)
              == 0);
     RS_CHECK(list.count == 2);
@@ -73,18 +73,18 @@ int main(void)
     s_refused("tcp://h:*", "has port '*'");
     s_refused("tcp://:5559", "has no host");
     s_refused("tcp://::1:5559", "has ':' in its host '::1'");
-    s_refused("tcp://[::1]x:5559", "expected an IPv6 address in brackets");
-    s_refused("tcp://[]:5559", "expected an IPv6 address in brackets");
+    /* No IPv6: the sockets do not set ZMQ_IPV6, so libzmq never reaches it. */
+    s_refused("tcp://[::1]:5559", "has an IPv6 address, which recsign's sockets do not use");
     s_refused("tcp://h/x:5559", "has '/' in its host");
     s_refused("ipc://", "has no path; expected ipc://PATH");
     s_refused("inproc://", "has no name; expected inproc://NAME");
     s_refused("ipc:///tmp/a b", "contains a blank");
 
-    /* Good forms still pass: names, IPv4 and IPv6 addresses, the port
-     * bounds, ipc paths and inproc names. */
+    /* Good forms still pass: names, IPv4 addresses, the port bounds, ipc
+     * paths and inproc names. */
     RS_CHECK(rs_endpoints_parse(&list,
-                                "tcp://localhost:5557,tcp://10.0.0.1:1,tcp://[::1]:65535,"
-                                "tcp://[fe80::1]:5559,tcp://host-b.example_1.org:5558,"
+                                "tcp://localhost:5557,tcp://10.0.0.1:1,tcp://127.0.0.1:65535,"
+                                "tcp://B:5559,tcp://host-b.example_1.org:5558,"
                                 "ipc:///run/recsign/kc.sock,inproc://oversized-monitor",
                                 RS_CONNECT, err, sizeof err)
              == 0);
@@ -93,7 +93,7 @@ int main(void)
     /* Binding: '*' (every interface) and an interface name; a free port
      * ('*') is the socket layer's (rs_process refuses it in --bind). */
     const char *binds[] = { "tcp://*:5557", "tcp://127.0.0.1:5559", "tcp://eth0:5558",
-                            "tcp://[::]:5557", "@tcp://*:1", "tcp://127.0.0.1:*",
+                            "@tcp://*:1", "tcp://127.0.0.1:*",
                             "ipc:///tmp/recsign.sock" };
     for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++) {
         if (rs_socket_check_endpoint(binds[i], RS_BIND, err, sizeof err) != 0)
