@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
@@ -74,6 +75,13 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
                                         err, sizeof err)
                    != 0) {
             fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);
+            return RS_EXIT_USAGE;
+        }
+        /* A free port chosen by libzmq is one no peer could be told. */
+        size_t len = o->str_value ? strlen(o->str_value) : 0;
+        if (o->endpoint == RS_ENDPOINT_BIND && len >= 2 && !strcmp(o->str_value + len - 2, ":*")) {
+            fprintf(stderr, "%s: error: --%s: endpoint '%s' has port '*'; expected a port from 1 to 65535 that peers can be given\n",
+                    config->program, o->name, o->str_value);
             return RS_EXIT_USAGE;
         }
     }

@@ -2,7 +2,10 @@
 #include "rs_socket.h"
 #include "rs_endpoints.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +16,72 @@ static const char *s_strip_mark(const char *endpoint, rs_socket_role_t role)
     if ((role == RS_BIND && endpoint[0] == '@') || (role == RS_CONNECT && endpoint[0] == '>'))
         return endpoint + 1;
     return endpoint;
+}
+
+/* A host name or address character (RFC 1123 names; IPv4; '_' as in
+ * some container names). Blanks, ';', '/', ',' and the like are not. */
+static bool s_host_char(char c)
+{
+    return isalnum((unsigned char) c) || c == '.' || c == '-' || c == '_';
+}
+
+/* Checks a tcp:// address, HOST:PORT, of endpoint (for the messages). */
+static int s_check_tcp(const char *endpoint, const char *address, rs_socket_role_t role,
+                       char *err, size_t err_size)
+{
+    /* libzmq's SOURCE;DESTINATION form, or two endpoints run together. */
+    if (strchr(address, ';')) {
+        snprintf(err, err_size, "endpoint '%s' has ';'; expected one tcp://HOST:PORT (several go in a comma-separated list)",
+                 endpoint);
+        return -1;
+    }
+    const char *colon = strrchr(address, ':');
+    if (!colon) {
+        snprintf(err, err_size, "endpoint '%s' has no port; expected tcp://HOST:PORT", endpoint);
+        return -1;
+    }
+    int host_len = (int) (colon - address);
+    const char *port = colon + 1;
+    if (host_len == 0) {
+        snprintf(err, err_size, "endpoint '%s' has no host; expected tcp://HOST:PORT (tcp://*:PORT to bind every interface)",
+                 endpoint);
+        return -1;
+    }
+    if (address[0] == '[') {
+        /* The sockets do not set ZMQ_IPV6: libzmq would never reach it. */
+        snprintf(err, err_size, "endpoint '%s' has an IPv6 address, which recsign's sockets do not use; expected a host name or an IPv4 address",
+                 endpoint);
+        return -1;
+    }
+    else if (host_len == 1 && address[0] == '*') {
+        if (role != RS_BIND) {
+            snprintf(err, err_size, "endpoint '%s' connects to '*'; expected the host name or address of the peer ('*', every interface, is only for binding)",
+                     endpoint);
+            return -1;
+        }
+    }
+    else {
+        for (int i = 0; i < host_len; i++)
+            if (!s_host_char(address[i])) {
+                snprintf(err, err_size, "endpoint '%s' has '%c' in its host '%.*s'; expected tcp://HOST:PORT with one host name or IPv4 address (a list is comma-separated)",
+                         endpoint, address[i], host_len, address);
+                return -1;
+            }
+    }
+    /* '*' binds a free port (libzmq's ephemeral port): for tests, not for
+     * a service that peers must find (rs_process refuses it in --bind). */
+    if (role == RS_BIND && !strcmp(port, "*"))
+        return 0;
+    bool digits = *port && strlen(port) <= 5;
+    for (const char *c = port; digits && *c; c++)
+        digits = isdigit((unsigned char) *c);
+    long number = digits ? strtol(port, NULL, 10) : 0;
+    if (number < 1 || number > 65535) {
+        snprintf(err, err_size, "endpoint '%s' has port '%s'; expected tcp://HOST:PORT with a port from 1 to 65535 and nothing after it",
+                 endpoint, port);
+        return -1;
+    }
+    return 0;
 }
 
 int rs_socket_check_endpoint(const char *endpoint, rs_socket_role_t role, char *err,
@@ -28,8 +97,19 @@ int rs_socket_check_endpoint(const char *endpoint, rs_socket_role_t role, char *
                  endpoint, (plain[0] == '@' || plain[0] == '>') ? " without a bind/connect mark that contradicts its role" : "");
         return -1;
     }
-    if (!strncmp(plain, "tcp://", 6) && !strchr(plain + 6, ':')) {
-        snprintf(err, err_size, "endpoint '%s' has no port; expected tcp://HOST:PORT", endpoint);
+    for (const char *c = plain; *c; c++)
+        if (isspace((unsigned char) *c)) {
+            snprintf(err, err_size, "endpoint '%s' contains a blank; expected one endpoint (several go in a comma-separated list)",
+                     endpoint);
+            return -1;
+        }
+    if (!strncmp(plain, "tcp://", 6))
+        return s_check_tcp(endpoint, plain + 6, role, err, err_size);
+    const char *name = plain + (strncmp(plain, "ipc://", 6) ? 9 : 6);
+    if (!*name) {
+        snprintf(err, err_size, "endpoint '%s' has no %s; expected %s", endpoint,
+                 name == plain + 6 ? "path" : "name",
+                 name == plain + 6 ? "ipc://PATH" : "inproc://NAME");
         return -1;
     }
     return 0;

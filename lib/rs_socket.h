@@ -53,8 +53,13 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
                        const rs_socket_opts_t *opts, rs_security_t *security, const char *peer,
                        char *err, size_t err_size);
 
-/* Checks an endpoint's form without creating anything. Returns 0 or -1
- * with the reason in err. */
+/* Checks an endpoint's form without creating anything: tcp://HOST:PORT
+ * with HOST a name or IPv4 address (letters, digits, '.', '-', '_'), or
+ * '*' (every interface) only for RS_BIND (no IPv6: ZMQ_IPV6 is not set),
+ * and PORT 1..65535 ('*', a free port, only for RS_BIND); ipc://PATH or
+ * inproc://NAME with a non-empty PATH or NAME. No blanks anywhere. Returns
+ * 0, or -1 with a one-line reason in err naming the endpoint and what was
+ * expected. */
 int rs_socket_check_endpoint(const char *endpoint, rs_socket_role_t role, char *err,
                              size_t err_size);
 

@@ -109,6 +109,23 @@ RECSIGN_KEYCOORD_ENDPOINT="$ok,@tcp://h:1" expect_list "element 2 of the list: e
     RECSIGN_KEYCOORD_ENDPOINT "$H_WORKER"
 many="$(for i in $(seq 1 17); do printf 'tcp://h:%d,' "$i"; done)"
 expect_list "element 17 .* is one too many; expected at most 16 endpoints" --sink "$H_WORKER" --sink "${many%,}"
+# Forms that passed the list check and failed only later (issue 12's review):
+# each element is checked at start, the bad one named, exit 2.
+expect_list "endpoint 'tcp://127.0.0.1:$p1 tcp://127.0.0.1:$p2' contains a blank" --keycoord \
+    "$H_WORKER" --keycoord "tcp://127.0.0.1:$p1 tcp://127.0.0.1:$p2"
+expect_list "element 2 of the list: endpoint 'tcp://a:1;tcp://b:2' has ';'" --sink \
+    "$H_WORKER" --sink "$ok,tcp://a:1;tcp://b:2"
+expect_list "endpoint 'tcp://\\*:5559' connects to '\\*'" --keycoord "$H_WORKER" --keycoord "tcp://*:5559"
+expect_list "element 2 of the list: endpoint 'tcp://h:5559/' has port '5559/'; expected tcp://HOST:PORT with a port from 1 to 65535" \
+    --keycoord "$H_WORKER" --keycoord "$ok,tcp://h:5559/"
+expect_list "has port '0'" --ventilator "$H_WORKER" --ventilator "tcp://h:0"
+expect_list "has port '99999'" --ventilator "$H_WORKER" --ventilator "tcp://h:99999"
+expect_list "endpoint 'tcp://\\*:\\*' has port '\\*'; expected a port from 1 to 65535" --bind \
+    "$H_KEYCOORD" --db "$nodb" --bind "tcp://*:*" --insecure-plain
+expect_list "endpoint 'tcp://\\*:5558/' has port '5558/'" --bind \
+    "$H_SINK" --db "$nodb" --bind "tcp://*:5558/" --insecure-plain
+expect_list "endpoint 'tcp://h:1 tcp://h:2' contains a blank" --bind \
+    "$H_VENTILATOR" --db "$nodb" --bind "tcp://h:1 tcp://h:2" --insecure-plain
 
 h_step "unreachable database (exit 1)"
 # (Plain sockets: the certificates are checked before the database.)

@@ -45,7 +45,7 @@ static rs_opt_t s_opts[] = {
       .help = "wait for a keycoord reply before reconnecting and retrying" },
     { .name = "connect-timeout-ms", .env = "RECSIGN_CONNECT_TIMEOUT_MS", .type = RS_OPT_INT,
       .fallback = "10000", .min = 100, .max = 3600000,
-      .help = "at start, how long the keycoord may take to first answer" },
+      .help = "at start, how long the keycoord may take to first answer; with a list, each endpoint also gets at least one try of --request-timeout-ms, so a worker waits at least that many times the count" },
     { .name = "holder", .env = "RECSIGN_HOLDER", .type = RS_OPT_STRING,
       .help = "holder name prefix in the lease log (default: host name)" },
     /* At least what a ventilator may send (RS_BATCH_BYTES_MAX, 4 MiB), so
@@ -63,36 +63,45 @@ static rs_opt_t s_opts[] = {
     RS_PROCESS_METRICS_OPT,
 };
 
-/* Asks the keycoord for nothing, to learn at start whether it is there;
- * with several endpoints, tries each in turn, an attempt of at most
- * request_ms each, until one answers or timeout_ms have passed. */
+/* Asks the keycoord for nothing, to learn at start whether it is there.
+ * One endpoint: a single attempt of timeout_ms. A list: each endpoint in
+ * turn, an attempt of request_ms each, until one answers; the worker gives
+ * up only once every endpoint has had a full attempt and timeout_ms have
+ * passed, so the wait is at least the count times request_ms. */
 static int s_ping_keycoord(const char *endpoints, int timeout_ms, int request_ms,
                            rs_security_t *security, char *err, size_t err_size)
 {
     bool list = strchr(endpoints, ',') != NULL;
-    int attempt_ms = list && request_ms < timeout_ms ? request_ms : timeout_ms;
-    wk_lease_client_t *client = wk_lease_client_new(endpoints, attempt_ms, 1, security, err,
-                                                    err_size);
+    wk_lease_client_t *client = wk_lease_client_new(endpoints, list ? request_ms : timeout_ms, 1,
+                                                    security, err, err_size);
     if (!client)
         return -1;
+    size_t count = wk_lease_client_count(client);
     rs_lease_req_t req = { .want = false };
     snprintf(req.holder, sizeof req.holder, "ping");
     rs_lease_rep_t rep;
     int64_t sent;
-    int64_t until = rs_mono_us() + (int64_t) timeout_ms * 1000;
+    int64_t start = rs_mono_us();
+    int64_t until = start + (int64_t) timeout_ms * 1000;
+    size_t tries = 0;
     int rc;
-    do
+    do {
         rc = wk_lease_client_call(client, &req, &rep, &sent, 1);
-    while (rc != 0 && list && !zsys_interrupted && !wk_lease_client_refused(client)
-           && rs_mono_us() < until);
+        tries++;
+    } while (rc != 0 && list && !zsys_interrupted && !wk_lease_client_refused(client)
+             && (tries < count || rs_mono_us() < until));
     bool refused = wk_lease_client_refused(client);
+    long waited_ms = (long) ((rs_mono_us() - start) / 1000);
     if (rc != 0 && !zsys_interrupted && refused)
         snprintf(err, err_size, "the keycoord at %s refused this worker's certificate '%s': it is not in the keycoord's allow-list (or was revoked); expected it allowed with 'recsign certs --worker %s' on the keycoord's host",
                  wk_lease_client_endpoint(client), rs_security_name(security),
                  rs_security_name(security));
+    else if (rc != 0 && !zsys_interrupted && list)
+        snprintf(err, err_size, "none of the keycoords %s answered within %ld ms (each tried for %d ms at least once); expected a running recsign-keycoord at one of them",
+                 endpoints, waited_ms, request_ms);
     else if (rc != 0 && !zsys_interrupted)
-        snprintf(err, err_size, "%s %s did not answer within %d ms; expected a running recsign-keycoord there",
-                 list ? "no keycoord of" : "keycoord at", endpoints, timeout_ms);
+        snprintf(err, err_size, "the keycoord at %s did not answer within %d ms; expected a running recsign-keycoord there",
+                 endpoints, timeout_ms);
     wk_lease_client_destroy(&client);
     return rc;
 }

@@ -90,6 +90,11 @@ const char *wk_lease_client_endpoint(const wk_lease_client_t *self)
     return self->endpoints.items[self->current];
 }
 
+size_t wk_lease_client_count(const wk_lease_client_t *self)
+{
+    return self->endpoints.count;
+}
+
 /* Counts an unanswered attempt, sent at sent_us; after failover_attempts
  * of them in a row, spanning at least one lease TTL, moves to the next
  * endpoint of the list (the socket is reopened by the caller, as after any
@@ -211,9 +216,18 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
         if (timeout_ms > WK_LEASE_STOP_WAIT_MS)
             timeout_ms = WK_LEASE_STOP_WAIT_MS;
     }
+    /* Attempts on the endpoint in use: counted afresh after a move, so a
+     * log line about one endpoint never counts another's attempts. */
+    size_t on = self->current;
+    int on_attempts = 0;
     for (int attempt = 1; max_attempts == 0 || attempt <= max_attempts; attempt++) {
         if (zsys_interrupted && !shutting_down)
             return -1;
+        if (self->current != on) {
+            on = self->current;
+            on_attempts = 0;
+        }
+        on_attempts++;
         if (!self->dealer) {
             char err[256];
             if (s_open(self, err, sizeof err) != 0) {
@@ -275,9 +289,9 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
         /* Under contention a holder may wait for a key for a while; retrying
          * keeps its place in the keycoord's queue. */
         if (rc == S_AWAIT_TIMEOUT)
-            rs_log(attempt >= 5 ? RS_LOG_WARN : RS_LOG_DEBUG,
+            rs_log(on_attempts >= 5 ? RS_LOG_WARN : RS_LOG_DEBUG,
                    "keycoord at %s has not answered %d attempts of %d ms; reconnecting",
-                   wk_lease_client_endpoint(self), attempt, self->timeout_ms);
+                   wk_lease_client_endpoint(self), on_attempts, self->timeout_ms);
         /* A keycoord that refuses us is no more use than a silent one. */
         s_unanswered(self, sent);
         s_close(self);

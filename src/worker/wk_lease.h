@@ -61,6 +61,9 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
  * the one it tries next). Valid while the client lives. */
 const char *wk_lease_client_endpoint(const wk_lease_client_t *self);
 
+/* How many keycoord endpoints the client was given (1..RS_ENDPOINTS_MAX). */
+size_t wk_lease_client_count(const wk_lease_client_t *self);
+
 /* Whether the last call ended because the keycoord refused this worker's
  * certificate at the handshake (the call then logged it, as an error). */
 bool wk_lease_client_refused(const wk_lease_client_t *self);
