@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ventilator_standby.sh [follow|lock_lost]: a second ventilator started while one
+# ventilator_standby.sh [follow|lock_lost|hung|after_finish]: a second ventilator started while one
 # leads waits as a standby: one log line, nothing bound (its endpoint, the
 # second of the workers' --ventilator list, refuses connections), the
 # lock tried again and again. One started with an explicit batch size other
@@ -15,6 +15,12 @@
 # as when its host drops off the network; the standby takes over; resumed,
 # the old leader finds the lock taken on reconnecting, says so and stops
 # with exit status 1 instead of dispatching beside the new leader.
+# With `hung`, the leader is paused (SIGSTOP) for good, its session left
+# open and idle: the server ends that session after the ventilator's idle
+# bound (VENT_LEAD_IDLE_TIMEOUT_MS), and the standby takes over by itself.
+# With `after_finish`, the leader is left alone and finishes the run: the
+# standby, which waited for that run, then takes the lock, says the run is
+# finished and exits 0 without starting another.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
 mode="${1:-batch}"
@@ -64,6 +70,26 @@ if [[ "$mode" == lock_lost ]]; then
     cut="$(h_sql "select count(pg_terminate_backend(l.pid)) from pg_locks l join pg_stat_activity a using (pid)
                   where l.locktype = 'advisory' and l.granted and a.application_name = 'recsign-ventilator'")"
     h_eq "$cut" 1 "ventilator lock sessions cut"
+elif [[ "$mode" == hung ]]; then
+    h_step "pause the leader for good, its session left open"
+    kill -STOP "$leader"
+elif [[ "$mode" == after_finish ]]; then
+    h_step "the leader finishes the run; the standby waits"
+    h_wait_ventilator 90
+    rc=0
+    rs_wait_proc "$standby" 30 || rc=$?
+    h_eq "$rc" 0 "the standby's exit within 30 s"
+    h_eq "$RS_WAIT_STATUS" 0 "the standby's exit status"
+    h_log_has "$standby_log" "run $run, which this standby waited for, is finished; exiting without starting a run" \
+        "the standby's last word"
+    if grep -q "starting run\|resuming run" "$standby_log"; then
+        h_fail "the standby opened a run after the one it waited for finished"
+    fi
+    h_eq "$(h_sql "select count(*) || ' ' || min(id) || ' ' || bool_and(finished_at is not null) from runs")" \
+        "1 $run true" "runs after the leader finished"
+    h_finish "$batch"
+    echo "$RS_PROG: ok ($mode): the standby exited 0 once run $run was finished; test took $SECONDS s"
+    exit 0
 else
     h_kill "$leader"
 fi
@@ -81,6 +107,11 @@ if [[ "$mode" == lock_lost ]]; then
         "the old leader's last word"
 fi
 H_VENT_PID=$standby H_VENT_LOG=$standby_log H_VENT_T0="$(date +%s%N)"
+if [[ "$mode" == hung ]]; then
+    # Killed now (a SIGSTOPped process ignores SIGTERM): the run is the
+    # standby's, and no process may be left paused at the end.
+    h_kill "$leader"
+fi
 
 if [[ "$mode" == follow ]]; then
     h_wait_until 60 "the backlog signed" h_signed_at_least "$records"
@@ -99,4 +130,4 @@ h_eq "$(h_sql "select count(*) from leases where run_id is distinct from $run or
     "leases of another run or over the batch size"
 
 h_finish "$batch"
-echo "$RS_PROG: ok ($mode): the standby took run $run over with batch size $batch after the leader was killed; test took $SECONDS s"
+echo "$RS_PROG: ok ($mode): the standby took run $run over with batch size $batch from the leader; test took $SECONDS s"
