@@ -62,6 +62,14 @@ h_eq "$(grep -c 'standby:' "$standby_log")" 1 "standby lines"
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/${vent2##*:}") 2>/dev/null; }
 if listening; then h_fail "the standby listens on $vent2 before it leads"; fi
 
+# exits_with PID STATUS WHO TIMEOUT: PID exits within TIMEOUT s with STATUS.
+exits_with() {
+    local rc=0
+    rs_wait_proc "$1" "$4" || rc=$?
+    h_eq "$rc" 0 "$3's exit within $4 s"
+    h_eq "$RS_WAIT_STATUS" "$2" "$3's exit status"
+}
+
 h_wait_signed 5000 30
 h_check_mid_run
 if [[ "$mode" == lock_lost ]]; then
@@ -76,10 +84,7 @@ elif [[ "$mode" == hung ]]; then
 elif [[ "$mode" == after_finish ]]; then
     h_step "the leader finishes the run; the standby waits"
     h_wait_ventilator 90
-    rc=0
-    rs_wait_proc "$standby" 30 || rc=$?
-    h_eq "$rc" 0 "the standby's exit within 30 s"
-    h_eq "$RS_WAIT_STATUS" 0 "the standby's exit status"
+    exits_with "$standby" 0 "the standby" 30
     h_log_has "$standby_log" "run $run, which this standby waited for, is finished; exiting without starting a run" \
         "the standby's last word"
     if grep -q "starting run\|resuming run" "$standby_log"; then
@@ -99,10 +104,7 @@ h_wait_until 10 "the new leader to listen on $vent2" listening
 if [[ "$mode" == lock_lost ]]; then
     h_step "resume the old leader"
     kill -CONT "$leader"
-    rc=0
-    rs_wait_proc "$leader" 60 || rc=$?
-    h_eq "$rc" 0 "the old leader's exit within 60 s"
-    h_eq "$RS_WAIT_STATUS" 1 "the old leader's exit status"
+    exits_with "$leader" 1 "the old leader" 60
     h_log_has "$leader_log" "ERROR lost the ventilator lock: another recsign-ventilator took run $run over" \
         "the old leader's last word"
 fi
