@@ -17,7 +17,9 @@
 # with exit status 1 instead of dispatching beside the new leader.
 # With `hung`, the leader is paused (SIGSTOP) for good, its session left
 # open and idle: the server ends that session after the ventilator's idle
-# bound (VENT_LEAD_IDLE_TIMEOUT_MS), and the standby takes over by itself.
+# bound (VENT_LEAD_IDLE_TIMEOUT_MS), and the standby takes over by itself
+# and completes the run; resumed only then, the old leader finds the lock
+# free but its run finished by another, and stops with exit status 1.
 # With `after_finish`, the leader is left alone and finishes the run: the
 # standby, which waited for that run, then takes the lock, says the run is
 # finished and exits 0 without starting another.
@@ -109,11 +111,6 @@ if [[ "$mode" == lock_lost ]]; then
         "the old leader's last word"
 fi
 H_VENT_PID=$standby H_VENT_LOG=$standby_log H_VENT_T0="$(date +%s%N)"
-if [[ "$mode" == hung ]]; then
-    # Killed now (a SIGSTOPped process ignores SIGTERM): the run is the
-    # standby's, and no process may be left paused at the end.
-    h_kill "$leader"
-fi
 
 if [[ "$mode" == follow ]]; then
     h_wait_until 60 "the backlog signed" h_signed_at_least "$records"
@@ -125,6 +122,13 @@ if [[ "$mode" == follow ]]; then
     h_stop "$standby"
 else
     h_wait_ventilator 90
+fi
+if [[ "$mode" == hung ]]; then
+    h_step "resume the old leader after the run"
+    kill -CONT "$leader"
+    exits_with "$leader" 1 "the old leader" 60
+    h_log_has "$leader_log" "ERROR lost the ventilator lock: another recsign-ventilator took run $run over" \
+        "the old leader's last word"
 fi
 h_eq "$(h_sql "select count(*) || ' ' || min(id) || ' ' || min(batch_size) || ' ' || bool_and(finished_at is not null) from runs")" \
     "1 $run $batch true" "runs after the takeover"
