@@ -430,6 +430,19 @@ int32_t rs_db_get_int4(const PGresult *res, int row, int col)
     return (int32_t) rs_get_u32((const uint8_t *) PQgetvalue(res, row, col));
 }
 
+void rs_db_bound_idle(PGconn *conn, int timeout_ms, const char *lock)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql,
+             "SET idle_session_timeout = %d; SET idle_in_transaction_session_timeout = %d",
+             timeout_ms, timeout_ms);
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rs_warn("cannot bound the idle time of the %s's session (%s): a leader that hangs with its session open keeps the lock, and a standby cannot take over, until that session ends; PostgreSQL 14 or later has idle_session_timeout",
+                lock, rs_db_error(conn));
+    PQclear(res);
+}
+
 int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, int64_t *locked)
 {
     char sql[96];

@@ -87,6 +87,15 @@ int rs_db_exec(PGconn *conn, const char *what, const char *sql)
 int rs_db_query_int(PGconn *conn, const char *what, const char *sql, int64_t *out)
     __attribute__((warn_unused_result));
 
+/* Bounds how long the session of conn may sit idle, in a transaction or
+ * not (idle_session_timeout and idle_in_transaction_session_timeout, in
+ * ms): the server ends a session that issues no statement for that long,
+ * and with it the session's advisory locks, so that a standby takes over
+ * from a holder that hangs with its session open. A server without the
+ * setting (before PostgreSQL 14) gets a warning naming `lock` and the
+ * session stays unbounded: the caller goes on. */
+void rs_db_bound_idle(PGconn *conn, int timeout_ms, const char *lock);
+
 /* Tries to take the session advisory lock `key` (a bigint literal) for up
  * to wait_ms: the session of a holder that was just killed takes a moment
  * to end. Sets *locked to 1 or 0. Returns 0, or -1 on a database error. */

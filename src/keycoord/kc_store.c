@@ -88,25 +88,6 @@ static int s_prepare(PGconn *conn)
     return 0;
 }
 
-/* Bounds how long the owner session may sit idle (KC_OWNER_IDLE_TIMEOUT_MS,
- * kc_store.h), in a transaction or not. A server without the setting
- * (before PostgreSQL 14) still works; a leader that hangs with its session
- * open then keeps the lock until the session ends some other way. */
-static void s_bound_idle(PGconn *conn)
-{
-#define S_STR_(x) #x
-#define S_STR(x) S_STR_(x)
-    PGresult *res = PQexec(conn, "SET idle_session_timeout = " S_STR(KC_OWNER_IDLE_TIMEOUT_MS)
-                                 "; SET idle_in_transaction_session_timeout = "
-                                 S_STR(KC_OWNER_IDLE_TIMEOUT_MS));
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rs_warn("cannot bound the idle time of the keycoord lock's session (%s): a leader that hangs with its session open keeps the lock, and a standby cannot take over, until that session ends; PostgreSQL 14 or later has idle_session_timeout",
-                rs_db_error(conn));
-    PQclear(res);
-#undef S_STR
-#undef S_STR_
-}
-
 static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
     kc_store_t *self = arg;
@@ -124,8 +105,11 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         snprintf(err, err_size, "cannot configure the lease log session: %s", rs_db_error(conn));
         return -1;
     }
+    /* The owner session's idle time is bounded (KC_OWNER_IDLE_TIMEOUT_MS,
+     * kc_store.h), in a transaction or not; a server without the setting
+     * still works. */
     if (self->owner)
-        s_bound_idle(conn);
+        rs_db_bound_idle(conn, KC_OWNER_IDLE_TIMEOUT_MS, "keycoord lock");
     if (s_prepare(conn) != 0) {
         snprintf(err, err_size, "cannot prepare lease statements: %s", rs_db_error(conn));
         return -1;

@@ -98,9 +98,10 @@ int main(int argc, char **argv)
     if (standby != VENT_STANDBY_LEADING) {
         if (standby == VENT_STANDBY_REFUSED)
             rs_error("%s", err);
-        exit_code = standby == VENT_STANDBY_REFUSED      ? RS_EXIT_USAGE
-                    : standby == VENT_STANDBY_INTERRUPTED ? RS_EXIT_OK
-                                                          : RS_EXIT_RUNTIME;
+        exit_code = standby == VENT_STANDBY_REFUSED ? RS_EXIT_USAGE
+                    : standby == VENT_STANDBY_INTERRUPTED || standby == VENT_STANDBY_RUN_ENDED
+                        ? RS_EXIT_OK
+                        : RS_EXIT_RUNTIME;
         goto out;
     }
     int64_t run_id;
@@ -153,8 +154,8 @@ int main(int argc, char **argv)
     if (vent_store_lost_lead(store)) {
         /* Its database session was cut and a standby took the lock and the
          * run: two ventilators must not dispatch one run. */
-        rs_error("lost the ventilator lock: another recsign-ventilator took run %lld over while this one's database connection was down; stopping (restarted, this one waits as its standby)",
-                 (long long) run_id);
+        rs_error("lost the ventilator lock: another recsign-ventilator took run %lld over while this one's database session was gone (cut, or ended by the server after %d ms without a statement: was this process paused?); stopping (restarted, this one waits as its standby)",
+                 (long long) run_id, VENT_LEAD_IDLE_TIMEOUT_MS);
         exit_code = RS_EXIT_RUNTIME;
     }
     else if (end == VENT_RUN_INTERRUPTED)

@@ -69,8 +69,15 @@ int vent_batcher_flush(vent_batcher_t *self)
         return 0;
     size_t size;
     const uint8_t *data = rs_batch_writer_data(self->writer, &size);
-    /* The send timeout only lets us notice shutdown. */
+    /* The send timeout only lets us notice shutdown, and confirm the lock
+     * session while the workers are busy (vent_store_confirm_lead): a
+     * leader whose session is gone sends nothing until it has the lock
+     * again, and stops if a standby took it. */
     for (;;) {
+        int backoff = 100;
+        while (vent_store_confirm_lead(self->store) != 0)
+            if (!vent_store_backoff(self->store, &backoff))
+                return 1;
         zframe_t *frame = zframe_new(data, size);
         if (zframe_send(&frame, self->push, 0) == 0)
             break;

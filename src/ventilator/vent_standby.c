@@ -11,11 +11,30 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
 {
     bool said = false;
     int backoff = 100;
+    /* Once waiting: the run it stands by for, the unfinished one or else
+     * the one the leader is about to start (any of a higher id). */
+    int64_t awaited_from = 0;
     while (!zsys_interrupted) {
         vent_lead_t lead = vent_store_lead(store, said ? VENT_STANDBY_POLL_MS : 0);
         if (lead == VENT_LEAD_TAKEN) {
-            if (said)
-                rs_info("took the ventilator lock: this ventilator leads now, and binds %s", bind);
+            if (!said)
+                return VENT_STANDBY_LEADING;
+            /* A standby takes over an unfinished run only: the one it
+             * waited for may have ended while it waited (a batch run
+             * complete, a follow run stopped), and another run is
+             * another start's. */
+            int64_t latest = 0;
+            bool finished = false;
+            if (vent_store_latest_run(store, &latest, &finished, err, err_size) != 0) {
+                rs_error("%s", err);
+                return VENT_STANDBY_ERROR;
+            }
+            if (finished && latest >= awaited_from) {
+                rs_info("took the ventilator lock: run %lld, which this standby waited for, is finished; exiting without starting a run",
+                        (long long) latest);
+                return VENT_STANDBY_RUN_ENDED;
+            }
+            rs_info("took the ventilator lock: this ventilator leads now, and binds %s", bind);
             return VENT_STANDBY_LEADING;
         }
         if (lead == VENT_LEAD_DB_ERROR) {
@@ -29,10 +48,14 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
         bool found = false;
         int64_t run_id = 0;
         int stored = 0;
-        if (vent_store_peek_run(store, &found, &run_id, &stored, err, err_size) != 0) {
+        int64_t latest = 0;
+        bool finished = false;
+        if (vent_store_peek_run(store, &found, &run_id, &stored, err, err_size) != 0
+            || vent_store_latest_run(store, &latest, &finished, err, err_size) != 0) {
             rs_error("%s", err);
             return VENT_STANDBY_ERROR;
         }
+        awaited_from = found ? run_id : latest + 1;
         /* Refused now rather than at the takeover, when nobody watches. */
         if (found && batch_size_given && stored != batch_size) {
             snprintf(err, err_size,

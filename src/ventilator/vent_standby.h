@@ -4,7 +4,11 @@
  * and once it has it, takes over the unfinished run. A standby started
  * with an explicit batch size other than the unfinished run's is refused
  * at once (rule 5: a run's batch size never changes); one started without
- * --batch-size takes the run's (vent_store_open_run's adopt). */
+ * --batch-size takes the run's (vent_store_open_run's adopt). A standby
+ * takes over an unfinished run only: when it gets the lock and the run it
+ * waited for (the unfinished one when it started waiting, else the next
+ * the leader started) is finished, it says so and leads nothing. One that
+ * got the lock at once opens a run as any start does. */
 #ifndef VENT_STANDBY_H
 #define VENT_STANDBY_H
 
@@ -22,6 +26,7 @@ typedef enum {
     VENT_STANDBY_LEADING = 0,      /* this ventilator leads now */
     VENT_STANDBY_REFUSED = 1,      /* another batch size than the unfinished run's (err) */
     VENT_STANDBY_INTERRUPTED = 2,  /* SIGTERM or SIGINT while waiting */
+    VENT_STANDBY_RUN_ENDED = 3,    /* the run it waited for is finished (logged): nothing to lead */
 } vent_standby_t;
 
 /* Takes the lead, waiting as a standby while another ventilator has it.

@@ -4,6 +4,7 @@
 #include "rs_db.h"
 #include "rs_log.h"
 #include "rs_proto.h"
+#include "rs_time.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@ struct vent_store_t {
     bool leading;   /* the ventilator lock was taken: every new connection takes it again */
     bool lost_lead; /* a new connection found it taken by another ventilator */
     uint64_t connections; /* connections made so far (a new one may have missed notifications) */
+    int64_t confirmed_us; /* when the lock session last answered vent_store_confirm_lead */
+    int64_t run_id;       /* the run this leader leads, until it records it finished; 0: none */
 };
 
 /* The link owns the connection (NULL while it is down); every statement
@@ -33,6 +36,10 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
 {
     vent_store_t *self = arg;
     self->connections++;
+    self->confirmed_us = 0;
+    /* Every session, the one that holds (or waits for) the lock: a leader
+     * that hangs with it open loses the lock after the bound. */
+    rs_db_bound_idle(conn, VENT_LEAD_IDLE_TIMEOUT_MS, "ventilator lock");
     /* A leader's new connection takes the lock again (the old session's
      * end, when it was cut, takes a moment to reach the server); a standby
      * takes it in vent_store_lead. */
@@ -45,6 +52,26 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         self->lost_lead = true;
         snprintf(err, err_size, "another recsign-ventilator took the ventilator lock while this one's database connection was down: it leads the run now");
         return -1;
+    }
+    /* The lock free again need not be the run still ours: a standby may
+     * have taken it over, finished it and let the lock go while this one
+     * was away (paused). */
+    if (self->leading && self->run_id) {
+        char sql[96];
+        int64_t unfinished = 0;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM runs WHERE id = %lld AND finished_at IS NULL",
+                 (long long) self->run_id);
+        if (rs_db_query_int(conn, "reading the run", sql, &unfinished) != 0) {
+            snprintf(err, err_size, "cannot read run %lld: %s", (long long) self->run_id,
+                     rs_db_error(conn));
+            return -1;
+        }
+        if (!unfinished) {
+            self->lost_lead = true;
+            snprintf(err, err_size, "another recsign-ventilator finished run %lld while this one's database connection was down",
+                     (long long) self->run_id);
+            return -1;
+        }
     }
     static const Oid types[] = { S_INT8_OID, S_INT4_OID, S_INT8_OID };
     /* Walks records in id order and joins the page's rows to the
@@ -216,6 +243,21 @@ vent_lead_t vent_store_lead(vent_store_t *self, int wait_ms)
     return VENT_LEAD_TAKEN;
 }
 
+int vent_store_confirm_lead(vent_store_t *self)
+{
+    int64_t now = rs_mono_us();
+    if (self->confirmed_us && now - self->confirmed_us < (int64_t) VENT_LEAD_CONFIRM_MS * 1000)
+        return 0;
+    /* The lock is the session's (never unlocked): the session answering
+     * is the lock held. */
+    int64_t one = 0;
+    if (!s_conn(self)
+        || rs_db_query_int(s_conn(self), "confirming the ventilator lock", "SELECT 1", &one) != 0)
+        return -1;
+    self->confirmed_us = now;
+    return 0;
+}
+
 bool vent_store_lost_lead(const vent_store_t *self)
 {
     return self->lost_lead;
@@ -286,6 +328,30 @@ int vent_store_peek_run(vent_store_t *self, bool *found, int64_t *run_id, int *b
     return s_unfinished_run(self, found, run_id, batch_size, err, err_size);
 }
 
+int vent_store_latest_run(vent_store_t *self, int64_t *run_id, bool *finished, char *err,
+                          size_t err_size)
+{
+    if (vent_store_reconnect(self) != 0) {
+        snprintf(err, err_size, "cannot read runs: the database connection is down");
+        return -1;
+    }
+    PGresult *res = PQexec(s_conn(self),
+                           "SELECT id, (finished_at IS NOT NULL)::int FROM runs ORDER BY id DESC LIMIT 1");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, err_size, "cannot read runs: %s", rs_db_error(s_conn(self)));
+        PQclear(res);
+        return -1;
+    }
+    *run_id = 0;
+    *finished = false;
+    if (PQntuples(res) == 1) {
+        *run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *finished = PQgetvalue(res, 0, 1)[0] == '1';
+    }
+    PQclear(res);
+    return 0;
+}
+
 vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool adopt,
                                     int64_t *run_id, bool *resumed, char *err, size_t err_size)
 {
@@ -304,6 +370,7 @@ vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool ad
         *batch_size = stored;
         *run_id = id;
         *resumed = true;
+        self->run_id = id;
         return VENT_RUN_OPENED;
     }
     char size_text[16];
@@ -319,6 +386,7 @@ vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool ad
     }
     *run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     *resumed = false;
+    self->run_id = *run_id;
     PQclear(res);
     return VENT_RUN_OPENED;
 }
@@ -346,11 +414,14 @@ int vent_store_mark_dispatch(vent_store_t *self, int64_t run_id)
 
 int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
 {
-    return s_update_run(self,
+    int rc = s_update_run(self,
                         "UPDATE runs SET finished_at = clock_timestamp(),"
                         " first_dispatch_at = coalesce(first_dispatch_at, clock_timestamp())"
                         " WHERE id = $1::bigint",
                         run_id);
+    if (rc == 0)
+        self->run_id = 0; /* finished by this leader: a reconnection finds it so */
+    return rc;
 }
 
 PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, bool descending,

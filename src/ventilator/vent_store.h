@@ -29,9 +29,32 @@ typedef enum {
 /* Tries for up to wait_ms (0: once) to take the ventilator lock. */
 vent_lead_t vent_store_lead(vent_store_t *self, int wait_ms) __attribute__((warn_unused_result));
 
+/* The idle_session_timeout (PostgreSQL 14 and later) of every session of
+ * the ventilator, the one that holds its lock included, in ms: a leader
+ * that stops issuing statements (frozen by SIGSTOP or a stalled VM, hung,
+ * cut off by a partition) has its session, and with it the lock, ended by
+ * the server this long after its last one, and a standby takes the run
+ * over. The keycoord's bound (KC_OWNER_IDLE_TIMEOUT_MS): eight
+ * confirmation periods, so that a busy host that delays a few keeps its
+ * lead. */
+#define VENT_LEAD_IDLE_TIMEOUT_MS 2000
+/* How often a leader that has nothing else to ask the database (a send
+ * blocked on busy workers) confirms its lock session: a healthy leader's
+ * session is never idle for the bound above. */
+#define VENT_LEAD_CONFIRM_MS 250
+
+/* Confirms that the lock session is still there, with a statement on it,
+ * unless one was confirmed less than VENT_LEAD_CONFIRM_MS ago. Returns 0,
+ * or -1 when the session is gone (logged): retry with vent_store_backoff,
+ * which takes the lock again on a new session, or returns false when a
+ * standby has taken it (vent_store_lost_lead); nothing may be sent before
+ * the lock is confirmed again. Call while leading. */
+int vent_store_confirm_lead(vent_store_t *self) __attribute__((warn_unused_result));
+
 /* True once a new connection of this leader found the lock taken by
- * another ventilator (a standby took over while the connection was down):
- * every later database call fails, vent_store_backoff returns false, and
+ * another ventilator (a standby took over while the connection was down),
+ * or the lock free and this leader's run (vent_store_open_run's) finished
+ * by another (a standby took over and finished it meanwhile): every later database call fails, vent_store_backoff returns false, and
  * the process must stop. */
 bool vent_store_lost_lead(const vent_store_t *self);
 
@@ -40,6 +63,11 @@ bool vent_store_lost_lead(const vent_store_t *self);
  * in err). */
 int vent_store_peek_run(vent_store_t *self, bool *found, int64_t *run_id, int *batch_size,
                         char *err, size_t err_size) __attribute__((warn_unused_result));
+
+/* The newest run, led by whichever ventilator: sets *run_id (0 when
+ * there is none) and *finished. Returns 0 or -1 (reason in err). */
+int vent_store_latest_run(vent_store_t *self, int64_t *run_id, bool *finished, char *err,
+                          size_t err_size) __attribute__((warn_unused_result));
 
 /* What opening a run found. */
 typedef enum {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ventilator_standby.sh [follow|lock_lost]: a second ventilator started while one
+# ventilator_standby.sh [follow|lock_lost|hung|after_finish]: a second ventilator started while one
 # leads waits as a standby: one log line, nothing bound (its endpoint, the
 # second of the workers' --ventilator list, refuses connections), the
 # lock tried again and again. One started with an explicit batch size other
@@ -15,6 +15,14 @@
 # as when its host drops off the network; the standby takes over; resumed,
 # the old leader finds the lock taken on reconnecting, says so and stops
 # with exit status 1 instead of dispatching beside the new leader.
+# With `hung`, the leader is paused (SIGSTOP) for good, its session left
+# open and idle: the server ends that session after the ventilator's idle
+# bound (VENT_LEAD_IDLE_TIMEOUT_MS), and the standby takes over by itself
+# and completes the run; resumed only then, the old leader finds the lock
+# free but its run finished by another, and stops with exit status 1.
+# With `after_finish`, the leader is left alone and finishes the run: the
+# standby, which waited for that run, then takes the lock, says the run is
+# finished and exits 0 without starting another.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
 mode="${1:-batch}"
@@ -56,6 +64,14 @@ h_eq "$(grep -c 'standby:' "$standby_log")" 1 "standby lines"
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/${vent2##*:}") 2>/dev/null; }
 if listening; then h_fail "the standby listens on $vent2 before it leads"; fi
 
+# exits_with PID STATUS WHO TIMEOUT: PID exits within TIMEOUT s with STATUS.
+exits_with() {
+    local rc=0
+    rs_wait_proc "$1" "$4" || rc=$?
+    h_eq "$rc" 0 "$3's exit within $4 s"
+    h_eq "$RS_WAIT_STATUS" "$2" "$3's exit status"
+}
+
 h_wait_signed 5000 30
 h_check_mid_run
 if [[ "$mode" == lock_lost ]]; then
@@ -64,6 +80,23 @@ if [[ "$mode" == lock_lost ]]; then
     cut="$(h_sql "select count(pg_terminate_backend(l.pid)) from pg_locks l join pg_stat_activity a using (pid)
                   where l.locktype = 'advisory' and l.granted and a.application_name = 'recsign-ventilator'")"
     h_eq "$cut" 1 "ventilator lock sessions cut"
+elif [[ "$mode" == hung ]]; then
+    h_step "pause the leader for good, its session left open"
+    kill -STOP "$leader"
+elif [[ "$mode" == after_finish ]]; then
+    h_step "the leader finishes the run; the standby waits"
+    h_wait_ventilator 90
+    exits_with "$standby" 0 "the standby" 30
+    h_log_has "$standby_log" "run $run, which this standby waited for, is finished; exiting without starting a run" \
+        "the standby's last word"
+    if grep -q "starting run\|resuming run" "$standby_log"; then
+        h_fail "the standby opened a run after the one it waited for finished"
+    fi
+    h_eq "$(h_sql "select count(*) || ' ' || min(id) || ' ' || bool_and(finished_at is not null) from runs")" \
+        "1 $run true" "runs after the leader finished"
+    h_finish "$batch"
+    echo "$RS_PROG: ok ($mode): the standby exited 0 once run $run was finished; test took $SECONDS s"
+    exit 0
 else
     h_kill "$leader"
 fi
@@ -73,10 +106,7 @@ h_wait_until 10 "the new leader to listen on $vent2" listening
 if [[ "$mode" == lock_lost ]]; then
     h_step "resume the old leader"
     kill -CONT "$leader"
-    rc=0
-    rs_wait_proc "$leader" 60 || rc=$?
-    h_eq "$rc" 0 "the old leader's exit within 60 s"
-    h_eq "$RS_WAIT_STATUS" 1 "the old leader's exit status"
+    exits_with "$leader" 1 "the old leader" 60
     h_log_has "$leader_log" "ERROR lost the ventilator lock: another recsign-ventilator took run $run over" \
         "the old leader's last word"
 fi
@@ -93,10 +123,17 @@ if [[ "$mode" == follow ]]; then
 else
     h_wait_ventilator 90
 fi
+if [[ "$mode" == hung ]]; then
+    h_step "resume the old leader after the run"
+    kill -CONT "$leader"
+    exits_with "$leader" 1 "the old leader" 60
+    h_log_has "$leader_log" "ERROR lost the ventilator lock: another recsign-ventilator took run $run over" \
+        "the old leader's last word"
+fi
 h_eq "$(h_sql "select count(*) || ' ' || min(id) || ' ' || min(batch_size) || ' ' || bool_and(finished_at is not null) from runs")" \
     "1 $run $batch true" "runs after the takeover"
 h_eq "$(h_sql "select count(*) from leases where run_id is distinct from $run or batch_records > $batch")" 0 \
     "leases of another run or over the batch size"
 
 h_finish "$batch"
-echo "$RS_PROG: ok ($mode): the standby took run $run over with batch size $batch after the leader was killed; test took $SECONDS s"
+echo "$RS_PROG: ok ($mode): the standby took run $run over with batch size $batch from the leader; test took $SECONDS s"
