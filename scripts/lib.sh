@@ -907,32 +907,36 @@ rs_port_in_use() {
 # when the state directory cannot be used; returns 1, saying what was
 # tried, when every port tried was in use or locked.
 rs_free_port() {
+    # Locals carry the rs_fp_ prefix: VAR is set through a name reference,
+    # which a local of the same name (a caller's "port", say) would hide,
+    # leaving the caller's variable empty.
+    [[ "$1" != rs_fp_* ]] || rs_die "rs_free_port: variable name $1 is reserved; expected another"
     local -n rs_fp_out="$1"
-    local preferred="${2:-}" below="${3:-50000}" port tries
+    local rs_fp_preferred="${2:-}" rs_fp_below="${3:-50000}" rs_fp_port rs_fp_tries
     if [[ -z "$RS_PORT_LOCK_ROOT" ]]; then
-        local state
-        rs_state_dir state
-        RS_PORT_LOCK_ROOT="$state/ports"
+        local rs_fp_state
+        rs_state_dir rs_fp_state
+        RS_PORT_LOCK_ROOT="$rs_fp_state/ports"
     fi
-    local why
-    why="$(mkdir -p "$RS_PORT_LOCK_ROOT" 2>&1)" \
-        || rs_die "cannot create the port lock directory $RS_PORT_LOCK_ROOT: ${why##*: }"
+    local rs_fp_why
+    rs_fp_why="$(mkdir -p "$RS_PORT_LOCK_ROOT" 2>&1)" \
+        || rs_die "cannot create the port lock directory $RS_PORT_LOCK_ROOT: ${rs_fp_why##*: }"
     # Locks older than a day belong to dead runs.
     find "$RS_PORT_LOCK_ROOT" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
-    for ((tries = 0; tries < 200; tries++)); do
-        if [[ -n "$preferred" && $tries -eq 0 ]]; then
-            port="$preferred"
+    for ((rs_fp_tries = 0; rs_fp_tries < 200; rs_fp_tries++)); do
+        if [[ -n "$rs_fp_preferred" && $rs_fp_tries -eq 0 ]]; then
+            rs_fp_port="$rs_fp_preferred"
         else
-            port=$((20000 + (RANDOM * 32768 + RANDOM) % (below - 20000)))
+            rs_fp_port=$((20000 + (RANDOM * 32768 + RANDOM) % (rs_fp_below - 20000)))
         fi
-        rs_port_in_use "$port" && continue
-        if mkdir "$RS_PORT_LOCK_ROOT/$port" 2>/dev/null; then
-            RS_PORT_LOCKS+=("$RS_PORT_LOCK_ROOT/$port")
-            rs_fp_out="$port"
+        rs_port_in_use "$rs_fp_port" && continue
+        if mkdir "$RS_PORT_LOCK_ROOT/$rs_fp_port" 2>/dev/null; then
+            RS_PORT_LOCKS+=("$RS_PORT_LOCK_ROOT/$rs_fp_port")
+            rs_fp_out="$rs_fp_port"
             return 0
         fi
     done
-    rs_warn "no free TCP port: 200 ports from 20000 to $((below - 1)) tried, each in use or locked in $RS_PORT_LOCK_ROOT"
+    rs_warn "no free TCP port: 200 ports from 20000 to $((rs_fp_below - 1)) tried, each in use or locked in $RS_PORT_LOCK_ROOT"
     return 1
 }
 

@@ -282,12 +282,13 @@ h_init() {
 # psql's), and a later bind, e.g. a sink restarted on its port, then fails
 # with "Address already in use".
 h_free_port() {
-    local lo=32768 hi
-    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
-    if (( lo <= 20000 + 1000 )); then
+    # (Locals prefixed: VAR is set by name through rs_free_port.)
+    local h_fp_lo=32768 h_fp_hi
+    read -r h_fp_lo h_fp_hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    if (( h_fp_lo <= 20000 + 1000 )); then
         rs_free_port "$1"
     else
-        rs_free_port "$1" "" "$lo"
+        rs_free_port "$1" "" "$h_fp_lo"
     fi
 }
 

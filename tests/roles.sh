@@ -151,10 +151,14 @@ done
 
 # The keycoord opens its store before its sockets: no certificates needed.
 h_step "a keycoord under the sink's role is refused"
-port=""
-rs_free_port port || h_fail "no free port"
+# (A name of its own: rs_free_port sets the variable named, and a local
+# "port" of its own would hide a common name; the port came out empty, which
+# the endpoint check now refuses before the database is reached.)
+roles_kc_port=""
+rs_free_port roles_kc_port || h_fail "no free port"
+[[ -n "$roles_kc_port" ]] || h_fail "rs_free_port gave no port"
 rc=0
-timeout -k 5 30 "$real_keycoord" --db "$(role_url sink)" --bind "tcp://127.0.0.1:$port" \
+timeout -k 5 30 "$real_keycoord" --db "$(role_url sink)" --bind "tcp://127.0.0.1:$roles_kc_port" \
     >"$H_LOGS/keycoord-as-sink.log" 2>&1 || rc=$?
 (( rc != 0 && rc != 124 )) || h_fail "keycoord under recsign_sink exited $rc; expected a refusal"
 grep -q 'permission denied' "$H_LOGS/keycoord-as-sink.log" \
