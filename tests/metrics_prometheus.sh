@@ -119,7 +119,10 @@ h_wait_until 30 "Prometheus's recsign_leases_granted_total = $leases" \
     prom_is 'recsign_leases_granted_total{service="keycoord"}' "$leases"
 h_wait_until 30 "the keys by state adding up to $keys, none leased" \
     prom_is 'sum(recsign_keys) == '"$keys"' and on() recsign_keys{state="leased"} == 0' "$keys"
-h_eq "$(prom_value 'recsign_worker_signatures_total')" "$signed" "worker signatures (one worker, no refusals)"
+# Each target is scraped on its own schedule: the worker's last scrape may
+# predate its last signatures even once the sink's figure is complete.
+h_wait_until 30 "Prometheus's recsign_worker_signatures_total = $signed (one worker, no refusals)" \
+    prom_is 'recsign_worker_signatures_total' "$signed"
 h_eq "$(prom_value 'sum(recsign_results_refused_total)')" 0 "results refused"
 h_eq "$(prom_value 'sum(recsign_messages_dropped_total)')" 0 "messages dropped"
 dispatched="$(prom_value 'max_over_time(recsign_records_dispatched_total[10m])')"
