@@ -27,15 +27,16 @@ failures=""  # what count_log kept of the tests that did not pass, each pass
 # "UNEXPECTEDPASS" | "TIMEOUT" | "ERROR"), adds its results to the totals
 # (expected failures count as passed; timeouts, errors and unexpected passes
 # as failed) and keeps, for each test that did not pass, "PASS: NAME
-# (RESULT)" and the last lines it printed, indented, so that the end of a
-# long CI log names what failed and why. Returns 1 when the log holds no
+# (RESULT)", then, indented, its last steps and FAIL line, the errors and
+# warnings of the process logs it printed (each kind once) and its last lines,
+# so that the end of a long CI log names what failed and why. Returns 1 when the log holds no
 # result at all.
 count_log() {
     local log="$1" p s f
     [[ -s "$log" ]] || return 1
     local report
     report="$(python3 - "$log" "$2" <<'PY'
-import json, sys
+import json, re, sys
 counts = {"passed": 0, "skipped": 0, "failed": 0}
 lines = []
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
@@ -52,8 +53,18 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
         continue
     counts["failed"] += 1
     lines.append(f"{sys.argv[2]}: {t.get('name', '?')} ({result or '?'})")
-    out = (t.get("stdout") or "") + (t.get("stderr") or "")
-    lines += ["    " + tail for tail in out.rstrip().splitlines()[-12:]]
+    out = ((t.get("stdout") or "") + (t.get("stderr") or "")).rstrip().splitlines()
+    # What the test said last before it failed (its steps and FAIL line),
+    # then the processes' errors and warnings from the log tails it
+    # printed (once each, the last 20), then its last lines.
+    said = [l for l in out if l.startswith("== ") or ": FAIL: " in l][-4:]
+    seen, notes = set(), []
+    for l in out:
+        kind = re.sub(r"[0-9]+", "#", l[24:])  # counts and ids aside
+        if (" ERROR " in l or " WARN " in l) and kind not in seen:
+            seen.add(kind)
+            notes.append(l)
+    lines += ["    " + l for l in said + notes[-20:] + out[-8:]]
 print(counts["passed"], counts["skipped"], counts["failed"])
 print("\n".join(lines))
 PY

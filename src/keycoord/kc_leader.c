@@ -30,8 +30,24 @@ static void s_nap(int ms)
     }
 }
 
+/* Whether *store_p is connected: connects it when NULL (the owner store
+ * when owner), else logs why not and naps the backoff, doubling it. */
+static bool s_connected(const char *db_url, bool owner, kc_store_t **store_p, int *backoff_ms)
+{
+    if (*store_p)
+        return true;
+    char err[512];
+    *store_p = kc_store_new(db_url, owner, err, sizeof err);
+    if (*store_p)
+        return true;
+    rs_warn("%s; retrying in %d ms", err, *backoff_ms);
+    s_nap(*backoff_ms);
+    *backoff_ms = *backoff_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : *backoff_ms * 2;
+    return false;
+}
+
 kc_wait_t kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p,
-                         bool stepped_down, kc_lead_state_t *term)
+                         kc_store_t **log_p, bool stepped_down, kc_lead_state_t *term)
 {
     rs_metric_set(kc_metrics.leader, 0);
     rs_metric_set(kc_metrics.epoch, 0);
@@ -40,16 +56,18 @@ kc_wait_t kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p,
     bool said_standby = false;
     int backoff_ms = 100;
     while (!zsys_interrupted) {
-        if (!*owner_p) {
-            char err[512];
-            *owner_p = kc_store_new(config->db_url, true, err, sizeof err);
-            if (!*owner_p) {
-                rs_warn("%s; retrying in %d ms", err, backoff_ms);
-                s_nap(backoff_ms);
-                backoff_ms = backoff_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : backoff_ms * 2;
-                continue;
-            }
-        }
+        /* The lease log's session is opened first, never while the lock's
+         * session is open: a connection attempt blocks for up to the
+         * connect timeout of each host (rs_db.c; seconds when the first
+         * hosts of the list are gone), longer than the lock's session may
+         * stay idle (KC_OWNER_IDLE_TIMEOUT_MS) before the server ends it:
+         * the standby would lose its session before it tries the lock, a
+         * new leader the lock before it serves. */
+        if (!*log_p)
+            kc_store_destroy(owner_p);
+        if (!s_connected(config->db_url, false, log_p, &backoff_ms)
+            || !s_connected(config->db_url, true, owner_p, &backoff_ms))
+            continue;
         switch (kc_store_try_lead(*owner_p, config->ttl_ms, KC_LEADER_VALID_MS, term)) {
         case KC_LEAD_TAKEN:
             rs_metric_set(kc_metrics.leader, 1);
@@ -78,8 +96,9 @@ kc_wait_t kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p,
         case KC_LEAD_RETRY:
             break;
         }
-        /* A database error: start over on a new connection. */
+        /* A database error: start over on new connections. */
         kc_store_destroy(owner_p);
+        kc_store_destroy(log_p);
         s_nap(backoff_ms);
         backoff_ms = backoff_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : backoff_ms * 2;
     }
@@ -147,7 +166,7 @@ static kc_term_t s_failed_or_deposed(kc_store_t *owner, int64_t epoch)
 }
 
 kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
-                         const kc_lead_state_t *term)
+                         kc_store_t **log_p, const kc_lead_state_t *term)
 {
     const int64_t epoch = term->epoch;
     const bool unclean = term->unclean;
@@ -184,13 +203,9 @@ kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
     router = s_bind(config, *owner_p, epoch, &outcome);
     if (!router)
         goto out;
-    kc_store_t *log_store = kc_store_new(config->db_url, false, err, sizeof err);
-    if (!log_store) {
-        rs_error("%s", err);
-        outcome = s_failed_or_deposed(*owner_p, epoch);
-        goto out;
-    }
-    logger = kc_logger_new(&log_store, epoch);
+    /* The writer's session was opened before the lock was taken; should
+     * it have broken since, the writer reconnects on its own thread. */
+    logger = kc_logger_new(log_p, epoch);
     server = kc_server_new(router, coord, logger, *owner_p, epoch, config->security);
     if (!logger || !server) {
         rs_error("out of memory");

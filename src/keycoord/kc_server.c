@@ -147,22 +147,34 @@ static bool s_lease_ids_ready(kc_server_t *self)
     return true;
 }
 
+typedef enum {
+    S_BATCH_FITS = 0,
+    S_BATCH_REFUSED = 1, /* no such run, or more records than its batch size */
+    S_BATCH_UNKNOWN = 2, /* the run could not be read (logged): ask again later */
+} s_batch_t;
+
 /* Whether a lease for batch_records records of run_id keeps to the run's
  * batch size (rule 5, enforced here as well as audited). Unknown runs are
  * looked up once and remembered, also when they do not exist. */
-static bool s_batch_fits(kc_server_t *self, uint64_t run_id, uint32_t batch_records)
+static s_batch_t s_batch_fits(kc_server_t *self, uint64_t run_id, uint32_t batch_records)
 {
     for (size_t i = 0; i < S_RUN_CACHE; i++)
         if (self->runs[i].run_id == run_id && run_id != 0)
-            return self->runs[i].batch_size != 0 && batch_records <= self->runs[i].batch_size;
+            return self->runs[i].batch_size != 0 && batch_records <= self->runs[i].batch_size
+                       ? S_BATCH_FITS
+                       : S_BATCH_REFUSED;
     uint32_t size = 0;
     int rc = kc_store_run_batch_size(self->owner, run_id, &size);
-    if (rc < 0)
-        return false; /* the holder retries */
+    if (rc < 0) {
+        /* Failed on the lock's session: leadership is in doubt until the
+         * next confirmation says otherwise. */
+        self->confirmed_us = INT64_MIN / 2;
+        return S_BATCH_UNKNOWN;
+    }
     self->runs[self->runs_next].run_id = run_id;
     self->runs[self->runs_next].batch_size = rc == 0 ? size : 0;
     self->runs_next = (self->runs_next + 1) % S_RUN_CACHE;
-    return rc == 0 && batch_records <= size;
+    return rc == 0 && batch_records <= size ? S_BATCH_FITS : S_BATCH_REFUSED;
 }
 
 void kc_server_cookie_free(void **cookie_p)
@@ -273,7 +285,12 @@ static void s_handle_one(kc_server_t *self, zmsg_t *msg)
         s_drop(self, "lease wanted without holder or with a bad batch size");
         goto done;
     }
-    if (req.want && !s_batch_fits(self, req.run_id, req.batch_records)) {
+    s_batch_t fits = req.want ? s_batch_fits(self, req.run_id, req.batch_records) : S_BATCH_FITS;
+    if (fits == S_BATCH_UNKNOWN) {
+        /* Nothing granted; the holder asks again. */
+        req.want = false;
+    }
+    else if (fits == S_BATCH_REFUSED) {
         self->refused_batch++;
         rs_metric_add(kc_metrics.refused_batch, 1);
         if (self->refused_batch <= 10 || self->refused_batch % 1000 == 0)
@@ -480,8 +497,12 @@ static bool s_still_leading(kc_server_t *self, int64_t now)
         return true;
     char why[512];
     if (kc_store_confirm(self->owner, self->epoch, why, sizeof why) != KC_OWNER_HELD) {
-        rs_error("leadership of epoch %lld cannot be confirmed (last confirmed %lld ms ago): %s; this keycoord grants nothing more",
-                 (long long) self->epoch, (long long) ((now - self->confirmed_us) / 1000), why);
+        char when[64] = "its session failed a statement since";
+        if (self->confirmed_us != INT64_MIN / 2)
+            snprintf(when, sizeof when, "last confirmed %lld ms ago",
+                     (long long) ((now - self->confirmed_us) / 1000));
+        rs_error("leadership of epoch %lld cannot be confirmed (%s): %s; this keycoord grants nothing more",
+                 (long long) self->epoch, when, why);
         return false;
     }
     self->confirmed_us = now;

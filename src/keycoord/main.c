@@ -49,15 +49,19 @@ int main(int argc, char **argv)
     kc_metrics_register();
     if (rs_process_metrics(&config, &metrics) != 0)
         return RS_EXIT_RUNTIME;
-    kc_store_t *owner = NULL;
+    kc_store_t *owner = NULL, *log_store = NULL;
     /* Before the database: bad configuration is said first. */
     rs_security_t *security = rs_process_security(&config, "keycoord", true, NULL, &exit_code);
     if (!security)
         goto out;
     exit_code = RS_EXIT_RUNTIME;
-    /* The first connection says at once what is wrong with the database
-     * (no schema, a role it may not use); later ones are retried. */
-    owner = kc_store_new(rs_config_str(&config, "db"), true, err, sizeof err);
+    /* The first connections say at once what is wrong with the database
+     * (no schema, a role it may not use); later ones are retried. The
+     * lease log's session first: the lock's may not wait idle on another
+     * connection attempt (kc_leader_wait). */
+    log_store = kc_store_new(rs_config_str(&config, "db"), false, err, sizeof err);
+    if (log_store)
+        owner = kc_store_new(rs_config_str(&config, "db"), true, err, sizeof err);
     if (!owner) {
         rs_error("%s", err);
         goto out;
@@ -72,7 +76,7 @@ int main(int argc, char **argv)
     /* Standby until leading; a deposed leader is a standby again. */
     for (bool deposed = false;; deposed = true) {
         kc_lead_state_t term;
-        kc_wait_t waited = kc_leader_wait(&leader, &owner, deposed, &term);
+        kc_wait_t waited = kc_leader_wait(&leader, &owner, &log_store, deposed, &term);
         if (waited == KC_WAIT_STOPPED) {
             rs_info("stopped while standby");
             exit_code = RS_EXIT_OK;
@@ -81,7 +85,7 @@ int main(int argc, char **argv)
             exit_code = RS_EXIT_USAGE;
         if (waited != KC_WAIT_LEADING)
             break;
-        kc_term_t ended = kc_leader_term(&leader, &owner, &term);
+        kc_term_t ended = kc_leader_term(&leader, &owner, &log_store, &term);
         if (ended == KC_TERM_DEPOSED)
             continue;
         exit_code = ended == KC_TERM_STOPPED ? RS_EXIT_OK : RS_EXIT_RUNTIME;
@@ -91,6 +95,7 @@ int main(int argc, char **argv)
 out:
     rs_security_destroy(&security);
     kc_store_destroy(&owner);
+    kc_store_destroy(&log_store);
     rs_http_destroy(&metrics);
     return exit_code;
 }

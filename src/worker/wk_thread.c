@@ -371,7 +371,7 @@ static void s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
         args->lease_wait_us += granted - asked;
         rs_metric_observe_us(wk_metrics.lease_seconds, granted - asked);
         if (rep->granted == 0) {
-            rs_warn("the keycoord granted no key (its queue is full); %u batches left for re-dispatch",
+            rs_warn("the keycoord granted no key (its waiting queue was full, or it refused or could not read the batch's run: its log says which); %u batches left for re-dispatch",
                     req.want);
             args->dropped += req.want;
             rs_metric_add(wk_metrics.dropped_no_key, req.want);
