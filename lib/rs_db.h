@@ -11,7 +11,7 @@
 
 /* The schema version this build reads and writes; 'recsign init' migrates
  * a database up to it. */
-#define RS_SCHEMA_VERSION 8
+#define RS_SCHEMA_VERSION 9
 
 /* Writes conninfo, in any form libpq accepts (a postgresql:// URL, or
  * keyword=value pairs with optional spaces around '=', single-quoted values

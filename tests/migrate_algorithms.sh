@@ -28,7 +28,7 @@ h_eq "$rc" 1 "verify on a version 2 database (refused: init must migrate it firs
 
 h_step "recsign init migrates it in place"
 h_init
-h_eq "$(h_sql "select max(version) from schema_migrations")" 8 "schema version after"
+h_eq "$(h_sql "select max(version) from schema_migrations")" 9 "schema version after"
 h_eq "$(h_sql "select string_agg(distinct algorithm, ',') from keys")" ed25519 "algorithm of the existing keys"
 h_verify
 h_audit

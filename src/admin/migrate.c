@@ -338,6 +338,17 @@ static const char s_v8[] =
     "REVOKE ALL ON keycoord_terms FROM PUBLIC;"
     "GRANT SELECT, INSERT ON keycoord_terms TO recsign_keycoord;";
 
+/* Version 9: the mode of a run. runs.follow is true while a follow-mode
+ * ventilator (--follow) leads the run: a standby of the other mode is
+ * refused while it waits (as one with another --batch-size is) rather than
+ * ending a follow run, or never ending a batch run, after it takes over. A
+ * ventilator that resumes the run after a restart records its own mode.
+ * Runs from before are taken as batch runs. Self-contained and
+ * re-runnable. */
+static const char s_v9[] =
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS follow boolean NOT NULL DEFAULT false;"
+    "GRANT UPDATE (first_dispatch_at, finished_at, follow) ON runs TO recsign_ventilator;";
+
 static const s_migration_t s_migrations[] = {
     { 1, "initial schema", s_v1 },
     { 2, "key rotation and service roles", s_v2 },
@@ -347,6 +358,7 @@ static const s_migration_t s_migrations[] = {
     { 6, "notify on inserted records", s_v6 },
     { 7, "keycoord leadership epochs", s_v7 },
     { 8, "lease TTLs across keycoord leaders", s_v8 },
+    { 9, "the mode of a run", s_v9 },
 };
 #define S_MIGRATION_COUNT (sizeof s_migrations / sizeof s_migrations[0])
 

@@ -93,8 +93,8 @@ int main(int argc, char **argv)
     const char *bind = rs_config_str(&config, "bind");
     int batch_size = (int) rs_config_int(&config, "batch-size");
     const bool batch_size_given = rs_config_opt(&config, "batch-size")->set;
-    vent_standby_t standby = vent_standby_lead(store, batch_size, batch_size_given, bind, err,
-                                               sizeof err);
+    vent_standby_t standby = vent_standby_lead(store, batch_size, batch_size_given, follow, bind,
+                                               err, sizeof err);
     if (standby != VENT_STANDBY_LEADING) {
         if (standby == VENT_STANDBY_REFUSED)
             rs_error("%s", err);
@@ -105,12 +105,12 @@ int main(int argc, char **argv)
         goto out;
     }
     int64_t run_id;
-    bool resumed;
+    bool resumed, was_follow;
     /* The batch size is read once, here, and recorded with the run; an
      * unfinished run keeps its own (given another one explicitly, this
      * ventilator is refused). */
     vent_run_open_t opened = vent_store_open_run(store, &batch_size, !batch_size_given, &run_id,
-                                                 &resumed, err, sizeof err);
+                                                 &resumed, &was_follow, err, sizeof err);
     if (opened != VENT_RUN_OPENED) {
         rs_error("%s", err);
         exit_code = opened == VENT_RUN_OTHER_BATCH_SIZE ? RS_EXIT_USAGE : RS_EXIT_RUNTIME;
@@ -119,6 +119,9 @@ int main(int argc, char **argv)
     if (resumed && !batch_size_given && batch_size != (int) rs_config_int(&config, "batch-size"))
         rs_info("--batch-size not given: run %lld keeps its batch size, %d", (long long) run_id,
                 batch_size);
+    if (resumed && was_follow != follow)
+        rs_info("run %lld was led in %s mode; resumed in %s mode, as this ventilator was started",
+                (long long) run_id, was_follow ? "follow" : "batch", follow ? "follow" : "batch");
     rs_info("%s run %lld with batch size %d", resumed ? "resuming" : "starting", (long long) run_id,
             batch_size);
     /* A small per-worker queue keeps batches here until a thread is free to

@@ -6,14 +6,39 @@
 #include <czmq.h>
 #include <stdio.h>
 
+/* Whether this ventilator may take run over: the same mode, and the same
+ * batch size when one was given. Otherwise err says why and what to do. */
+static bool s_may_take(const vent_run_info_t *run, int batch_size, bool batch_size_given,
+                       bool follow, char *err, size_t err_size)
+{
+    if (batch_size_given && run->batch_size != batch_size) {
+        snprintf(err, err_size,
+                 "run %lld is unfinished with batch size %d, and another recsign-ventilator leads it; the batch size of a run cannot change: start this standby with --batch-size %d, or without --batch-size to take the run's",
+                 (long long) run->id, run->batch_size, run->batch_size);
+        return false;
+    }
+    if (run->follow != follow) {
+        snprintf(err, err_size,
+                 "run %lld is unfinished in %s mode, and another recsign-ventilator leads it; a standby takes a run over in the run's own mode (it would %s): start this standby %s",
+                 (long long) run->id, run->follow ? "follow" : "batch",
+                 run->follow ? "finish a run meant to sign records as they arrive"
+                             : "never finish a run meant to end once every record is signed",
+                 run->follow ? "with --follow (RECSIGN_FOLLOW=1)"
+                             : "without --follow (RECSIGN_FOLLOW unset)");
+        return false;
+    }
+    return true;
+}
+
 vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch_size_given,
-                                 const char *bind, char *err, size_t err_size)
+                                 bool follow, const char *bind, char *err, size_t err_size)
 {
     bool said = false;
     int backoff = 100;
     /* Once waiting: the run it stands by for, the unfinished one or else
      * the one the leader is about to start (any of a higher id). */
     int64_t awaited_from = 0;
+    vent_run_info_t run = { 0 };
     while (!zsys_interrupted) {
         vent_lead_t lead = vent_store_lead(store, said ? VENT_STANDBY_POLL_MS : 0);
         if (lead == VENT_LEAD_TAKEN) {
@@ -25,7 +50,8 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
              * another start's. */
             int64_t latest = 0;
             bool finished = false;
-            if (vent_store_latest_run(store, &latest, &finished, err, err_size) != 0) {
+            if (vent_store_latest_run(store, &latest, &finished, err, err_size) != 0
+                || vent_store_peek_run(store, &run, err, err_size) != 0) {
                 rs_error("%s", err);
                 return VENT_STANDBY_ERROR;
             }
@@ -34,6 +60,9 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
                         (long long) latest);
                 return VENT_STANDBY_RUN_ENDED;
             }
+            /* A run begun since the last look (at most one poll ago). */
+            if (run.found && !s_may_take(&run, batch_size, batch_size_given, follow, err, err_size))
+                return VENT_STANDBY_REFUSED;
             rs_info("took the ventilator lock: this ventilator leads now, and binds %s", bind);
             return VENT_STANDBY_LEADING;
         }
@@ -43,29 +72,34 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
             continue;
         }
         backoff = 100;
-        if (said)
+        /* Waiting for a run the leader has not begun yet: looked for at
+         * every poll, so that a standby that could not take it over is
+         * refused while it starts, not at the takeover, when nobody
+         * watches. */
+        if (said && run.found)
             continue;
-        bool found = false;
-        int64_t run_id = 0;
-        int stored = 0;
         int64_t latest = 0;
         bool finished = false;
-        if (vent_store_peek_run(store, &found, &run_id, &stored, err, err_size) != 0
-            || vent_store_latest_run(store, &latest, &finished, err, err_size) != 0) {
+        if (vent_store_peek_run(store, &run, err, err_size) != 0
+            || (!said && vent_store_latest_run(store, &latest, &finished, err, err_size) != 0)) {
             rs_error("%s", err);
             return VENT_STANDBY_ERROR;
         }
-        awaited_from = found ? run_id : latest + 1;
-        /* Refused now rather than at the takeover, when nobody watches. */
-        if (found && batch_size_given && stored != batch_size) {
-            snprintf(err, err_size,
-                     "run %lld is unfinished with batch size %d, and another recsign-ventilator holds the ventilator lock; the batch size of a run cannot change: start this standby with --batch-size %d, or without --batch-size to take the run's",
-                     (long long) run_id, stored, stored);
+        if (!said)
+            awaited_from = run.found ? run.id : latest + 1;
+        if (run.found && run.id < awaited_from)
+            run.found = false; /* still the old one, finished meanwhile by the leader */
+        if (run.found && !s_may_take(&run, batch_size, batch_size_given, follow, err, err_size))
             return VENT_STANDBY_REFUSED;
+        if (said) {
+            if (run.found)
+                rs_info("standby: the leader began run %lld (batch size %d, %s mode); waiting to take it over",
+                        (long long) run.id, run.batch_size, run.follow ? "follow" : "batch");
+            continue;
         }
-        if (found)
-            rs_info("standby: another recsign-ventilator leads run %lld (batch size %d); waiting for its lock to take the run over, binding %s only then",
-                    (long long) run_id, stored, bind);
+        if (run.found)
+            rs_info("standby: another recsign-ventilator leads run %lld (batch size %d, %s mode); waiting for its lock to take the run over, binding %s only then",
+                    (long long) run.id, run.batch_size, run.follow ? "follow" : "batch", bind);
         else
             rs_info("standby: another recsign-ventilator leads; waiting for its lock, binding %s only then",
                     bind);

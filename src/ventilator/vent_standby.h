@@ -5,10 +5,13 @@
  * with an explicit batch size other than the unfinished run's is refused
  * at once (rule 5: a run's batch size never changes); one started without
  * --batch-size takes the run's (vent_store_open_run's adopt). A standby
- * takes over an unfinished run only: when it gets the lock and the run it
- * waited for (the unfinished one when it started waiting, else the next
- * the leader started) is finished, it says so and leads nothing. One that
- * got the lock at once opens a run as any start does. */
+ * runs in the run's mode: one of the other (--follow or not) is refused
+ * at once too; so is either kind when the leader begins such a run while
+ * the standby waits (looked for at every poll), not at the takeover. A
+ * standby takes over an unfinished run only: when it gets the lock and the
+ * run it waited for (the unfinished one when it started waiting, else the
+ * next the leader started) is finished, it says so and leads nothing. One
+ * that got the lock at once opens a run as any start does. */
 #ifndef VENT_STANDBY_H
 #define VENT_STANDBY_H
 
@@ -24,7 +27,7 @@
 typedef enum {
     VENT_STANDBY_ERROR = -1,       /* reason logged */
     VENT_STANDBY_LEADING = 0,      /* this ventilator leads now */
-    VENT_STANDBY_REFUSED = 1,      /* another batch size than the unfinished run's (err) */
+    VENT_STANDBY_REFUSED = 1,      /* another batch size or mode than the unfinished run's (err) */
     VENT_STANDBY_INTERRUPTED = 2,  /* SIGTERM or SIGINT while waiting */
     VENT_STANDBY_RUN_ENDED = 3,    /* the run it waited for is finished (logged): nothing to lead */
 } vent_standby_t;
@@ -32,9 +35,10 @@ typedef enum {
 /* Takes the lead, waiting as a standby while another ventilator has it.
  * batch_size_given: --batch-size (or its variable) was given, so that a
  * run of another batch size refuses this ventilator instead of lending it
- * its size. bind: the endpoint it will bind once leading, for the log.
- * Returns one of vent_standby_t; err holds the reason of a refusal. */
+ * its size. follow: this ventilator runs in follow mode (--follow). bind:
+ * the endpoint it will bind once leading, for the log. Returns one of
+ * vent_standby_t; err holds the reason of a refusal. */
 vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch_size_given,
-                                 const char *bind, char *err, size_t err_size);
+                                 bool follow, const char *bind, char *err, size_t err_size);
 
 #endif

@@ -298,34 +298,33 @@ int vent_store_notified(vent_store_t *self)
 }
 
 /* The unfinished run, if there is one. Returns 0 or -1 (reason in err). */
-static int s_unfinished_run(vent_store_t *self, bool *found, int64_t *run_id, int *batch_size,
-                            char *err, size_t err_size)
+static int s_unfinished_run(vent_store_t *self, vent_run_info_t *run, char *err, size_t err_size)
 {
     PGresult *res = PQexec(s_conn(self),
-                           "SELECT id, batch_size FROM runs WHERE finished_at IS NULL"
+                           "SELECT id, batch_size, follow::int FROM runs WHERE finished_at IS NULL"
                            " ORDER BY id DESC LIMIT 1");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, err_size, "cannot read runs: %s", rs_db_error(s_conn(self)));
         PQclear(res);
         return -1;
     }
-    *found = PQntuples(res) == 1;
-    if (*found) {
-        *run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        *batch_size = atoi(PQgetvalue(res, 0, 1));
+    *run = (vent_run_info_t) { .found = PQntuples(res) == 1 };
+    if (run->found) {
+        run->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        run->batch_size = atoi(PQgetvalue(res, 0, 1));
+        run->follow = PQgetvalue(res, 0, 2)[0] == '1';
     }
     PQclear(res);
     return 0;
 }
 
-int vent_store_peek_run(vent_store_t *self, bool *found, int64_t *run_id, int *batch_size,
-                        char *err, size_t err_size)
+int vent_store_peek_run(vent_store_t *self, vent_run_info_t *run, char *err, size_t err_size)
 {
     if (vent_store_reconnect(self) != 0) {
         snprintf(err, err_size, "cannot read runs: the database connection is down");
         return -1;
     }
-    return s_unfinished_run(self, found, run_id, batch_size, err, err_size);
+    return s_unfinished_run(self, run, err, err_size);
 }
 
 int vent_store_latest_run(vent_store_t *self, int64_t *run_id, bool *finished, char *err,
@@ -353,32 +352,48 @@ int vent_store_latest_run(vent_store_t *self, int64_t *run_id, bool *finished, c
 }
 
 vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool adopt,
-                                    int64_t *run_id, bool *resumed, char *err, size_t err_size)
+                                    int64_t *run_id, bool *resumed, bool *was_follow, char *err,
+                                    size_t err_size)
 {
-    bool found;
-    int64_t id;
-    int stored;
-    if (s_unfinished_run(self, &found, &id, &stored, err, err_size) != 0)
+    vent_run_info_t run;
+    if (s_unfinished_run(self, &run, err, err_size) != 0)
         return VENT_RUN_DB_ERROR;
-    if (found) {
-        if (stored != *batch_size && !adopt) {
+    const char *mode = self->listen ? "true" : "false";
+    if (run.found) {
+        if (run.batch_size != *batch_size && !adopt) {
             snprintf(err, err_size,
                      "run %lld is unfinished with batch size %d; the batch size of a run cannot change: restart with --batch-size %d to resume it",
-                     (long long) id, stored, stored);
+                     (long long) run.id, run.batch_size, run.batch_size);
             return VENT_RUN_OTHER_BATCH_SIZE;
         }
-        *batch_size = stored;
-        *run_id = id;
+        if (run.follow != self->listen) {
+            char id_text[24];
+            snprintf(id_text, sizeof id_text, "%lld", (long long) run.id);
+            const char *values[] = { id_text, mode };
+            PGresult *res = PQexecParams(s_conn(self),
+                                         "UPDATE runs SET follow = $2::boolean WHERE id = $1::bigint",
+                                         2, NULL, values, NULL, NULL, 0);
+            bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            if (!ok)
+                snprintf(err, err_size, "cannot record the run's mode: %s", rs_db_error(s_conn(self)));
+            PQclear(res);
+            if (!ok)
+                return VENT_RUN_DB_ERROR;
+        }
+        *batch_size = run.batch_size;
+        *run_id = run.id;
         *resumed = true;
-        self->run_id = id;
+        *was_follow = run.follow;
+        self->run_id = run.id;
         return VENT_RUN_OPENED;
     }
     char size_text[16];
     snprintf(size_text, sizeof size_text, "%d", *batch_size);
-    const char *values[] = { size_text };
+    const char *values[] = { size_text, mode };
     PGresult *res = PQexecParams(s_conn(self),
-                                 "INSERT INTO runs (batch_size) VALUES ($1::integer) RETURNING id",
-                                 1, NULL, values, NULL, NULL, 0);
+                                 "INSERT INTO runs (batch_size, follow) VALUES ($1::integer, $2::boolean)"
+                                 " RETURNING id",
+                                 2, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(err, err_size, "cannot record the run: %s", rs_db_error(s_conn(self)));
         PQclear(res);
@@ -386,6 +401,7 @@ vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool ad
     }
     *run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     *resumed = false;
+    *was_follow = self->listen;
     self->run_id = *run_id;
     PQclear(res);
     return VENT_RUN_OPENED;

@@ -58,11 +58,18 @@ int vent_store_confirm_lead(vent_store_t *self) __attribute__((warn_unused_resul
  * the process must stop. */
 bool vent_store_lost_lead(const vent_store_t *self);
 
-/* Reads the unfinished run without leading (a standby's check): sets
- * *found, and *run_id and *batch_size when found. Returns 0 or -1 (reason
- * in err). */
-int vent_store_peek_run(vent_store_t *self, bool *found, int64_t *run_id, int *batch_size,
-                        char *err, size_t err_size) __attribute__((warn_unused_result));
+/* The unfinished run, as a standby sees it. */
+typedef struct {
+    bool found;     /* there is an unfinished run; the rest is set only then */
+    int64_t id;
+    int batch_size; /* records per batch, fixed for the run */
+    bool follow;    /* led by a follow-mode ventilator (runs.follow) */
+} vent_run_info_t;
+
+/* Reads the unfinished run without leading (a standby's check) into *run.
+ * Returns 0 or -1 (reason in err). */
+int vent_store_peek_run(vent_store_t *self, vent_run_info_t *run, char *err, size_t err_size)
+    __attribute__((warn_unused_result));
 
 /* The newest run, led by whichever ventilator: sets *run_id (0 when
  * there is none) and *finished. Returns 0 or -1 (reason in err). */
@@ -77,12 +84,14 @@ typedef enum {
 } vent_run_open_t;
 
 /* Resumes the unfinished run if there is one, else records a new run with
- * *batch_size. An unfinished run of another batch size is refused
+ * *batch_size and this ventilator's mode (follow mode when the store
+ * listens). An unfinished run of another batch size is refused
  * (VENT_RUN_OTHER_BATCH_SIZE) unless adopt is true: then *batch_size
- * becomes the run's. Call while leading. */
+ * becomes the run's. A resumed run takes this ventilator's mode; *was_follow
+ * says which it had. Call while leading. */
 vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool adopt,
-                                    int64_t *run_id, bool *resumed, char *err, size_t err_size)
-    __attribute__((warn_unused_result));
+                                    int64_t *run_id, bool *resumed, bool *was_follow, char *err,
+                                    size_t err_size) __attribute__((warn_unused_result));
 
 /* Records the first dispatch of the run (kept if already set). */
 int vent_store_mark_dispatch(vent_store_t *self, int64_t run_id)

@@ -4,9 +4,10 @@
 # second of the workers' --ventilator list, refuses connections), the
 # lock tried again and again. One started with an explicit batch size other
 # than the run's is refused at once (exit 2, one error line naming the
-# run's). The leader is killed with SIGKILL mid-run; the standby, started
-# without --batch-size, takes the lock, binds, and resumes the same run
-# with the run's stored batch size (rule 5); the workers, given both
+# run's), and so is one of the other mode (--follow or not). The leader is
+# killed with SIGKILL mid-run; the standby, started without --batch-size,
+# takes the lock, binds, and resumes the same run with the run's stored
+# batch size (rule 5); the workers, given both
 # ventilators, pull from it by themselves. The run completes with one
 # signature per record. With `follow`, both run --follow, records are
 # inserted after the takeover and signed too, and SIGTERM ends the run.
@@ -55,10 +56,23 @@ h_eq "$(grep -c 'ERROR' "$H_LOGS/refused.log" || true)" 1 "error lines of the re
 h_log_has "$H_LOGS/refused.log" "run $run is unfinished with batch size $batch.*--batch-size $batch" \
     "the refusal names the run's batch size"
 
+# The run's mode too: a standby of the other would finish a follow run or
+# never finish a batch run once it took over (before: it waited, and did).
+run_mode=batch other=(--follow)
+[[ "$mode" == follow ]] && { run_mode=follow other=(); }
+h_step "a standby of the other mode than the $run_mode run: refused at once"
+rc=0
+env -u RECSIGN_FOLLOW timeout -k 5 30 "$H_VENTILATOR" --db "$H_DB" --bind "$vent2" \
+    "${H_VENT_OPTS[@]}" "${other[@]}" >"$H_LOGS/other_mode.out" 2>"$H_LOGS/other_mode.log" </dev/null || rc=$?
+[[ "$rc" == 2 ]] || { cat "$H_LOGS/other_mode.log" >&2; h_fail "a standby of the other mode exited $rc; expected 2"; }
+h_eq "$(grep -c 'ERROR' "$H_LOGS/other_mode.log" || true)" 1 "error lines of the standby of the other mode"
+h_log_has "$H_LOGS/other_mode.log" "run $run is unfinished in $run_mode mode.*start this standby (with|without) --follow" \
+    "the refusal names the run's mode"
+
 h_step "a standby without --batch-size on $vent2"
 h_start_standby_ventilator "$vent2" "${follow[@]}"
 standby=$H_STANDBY_PID standby_log=$H_STANDBY_LOG
-h_wait_until 20 "the standby's line" grep -q "standby: another recsign-ventilator leads run $run (batch size $batch)" "$standby_log"
+h_wait_until 20 "the standby's line" grep -q "standby: another recsign-ventilator leads run $run (batch size $batch, $run_mode mode)" "$standby_log"
 h_eq "$(grep -c 'standby:' "$standby_log")" 1 "standby lines"
 # Bound to nothing while it waits: its endpoint refuses connections.
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/${vent2##*:}") 2>/dev/null; }
