@@ -201,9 +201,33 @@ static int s_read_only(PGconn *conn)
 /* rs_db_connect_writable; without `classify`, a failed connection is not
  * tried again to learn whether a read-only server answers (-1 then): a
  * service that retries anyway need not wait twice the connect_timeout. */
+/* Whether url asks libpq for a server that never accepts writes
+ * (target_session_attrs=read-only or standby); its value then goes to tsa. */
+static bool s_asks_read_only(const char *url, char *tsa, size_t tsa_size)
+{
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    bool read_only = false;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (o->val && !strcmp(o->keyword, "target_session_attrs")
+            && (!strcmp(o->val, "read-only") || !strcmp(o->val, "standby"))) {
+            snprintf(tsa, tsa_size, "%s", o->val);
+            read_only = true;
+        }
+    PQconninfoFree(opts);
+    return read_only;
+}
+
 static int s_connect_writable(const char *url, const char *app, PGconn **out, bool classify,
                               char *err, size_t err_size)
 {
+    /* Said at once rather than waited for: no failover makes it a primary. */
+    char tsa[16];
+    if (url && s_asks_read_only(url, tsa, sizeof tsa)) {
+        *out = NULL;
+        snprintf(err, err_size, "the database connection string sets target_session_attrs=%s, which never connects to a primary, and this program writes; expected read-write (the default), primary, any or prefer-standby",
+                 tsa);
+        return -1;
+    }
     *out = rs_db_connect(url, app, err, err_size);
     if (*out) {
         int ro = s_read_only(*out);

@@ -84,6 +84,12 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
                     config->program, o->name, o->str_value);
             return RS_EXIT_USAGE;
         }
+        /* A standby binds only once it leads: an address of another host
+         * is said now, not at the takeover. */
+        if (o->endpoint == RS_ENDPOINT_BIND && rs_socket_check_local(o->str_value, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);
+            return RS_EXIT_USAGE;
+        }
     }
     rs_log_init(component);
     rs_process_ignore_hangup();

@@ -2,12 +2,18 @@
 #include "rs_socket.h"
 #include "rs_endpoints.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define S_MIN_MAX_MSG_BYTES 4096
 
@@ -110,6 +116,53 @@ int rs_socket_check_endpoint(const char *endpoint, rs_socket_role_t role, char *
         snprintf(err, err_size, "endpoint '%s' has no %s; expected %s", endpoint,
                  name == plain + 6 ? "path" : "name",
                  name == plain + 6 ? "ipc://PATH" : "inproc://NAME");
+        return -1;
+    }
+    return 0;
+}
+
+int rs_socket_check_local(const char *endpoint, char *err, size_t err_size)
+{
+    const char *plain = s_strip_mark(endpoint, RS_BIND);
+    if (strncmp(plain, "tcp://", 6) != 0)
+        return 0;
+    const char *address = plain + 6;
+    const char *colon = strrchr(address, ':');
+    size_t host_len = colon ? (size_t) (colon - address) : 0;
+    char host[256];
+    if (host_len == 0 || host_len >= sizeof host)
+        return 0; /* the form is rs_socket_check_endpoint's to judge */
+    memcpy(host, address, host_len);
+    host[host_len] = '\0';
+    /* Every interface, or one named as libzmq takes it (tcp://eth0:PORT). */
+    if (!strcmp(host, "*") || if_nametoindex(host) != 0)
+        return 0;
+    struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE };
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &found);
+    if (rc != 0) {
+        snprintf(err, err_size, "endpoint '%s': host '%s' does not resolve (%s); expected an address or interface of this host, or *",
+                 endpoint, host, gai_strerror(rc));
+        return -1;
+    }
+    /* Bound on port 0 (any free one) and closed at once: the address is
+     * tried, not the port, which a leader on this host may hold. */
+    struct sockaddr_in probe;
+    memcpy(&probe, found->ai_addr, sizeof probe);
+    freeaddrinfo(found);
+    probe.sin_port = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0; /* cannot tell: the bind itself will say */
+    int bound = bind(fd, (const struct sockaddr *) &probe, sizeof probe);
+    int bind_errno = errno;
+    close(fd);
+    if (bound != 0 && bind_errno == EADDRNOTAVAIL) {
+        char text[INET_ADDRSTRLEN] = "";
+        inet_ntop(AF_INET, &probe.sin_addr, text, sizeof text);
+        snprintf(err, err_size, "endpoint '%s': %s is not an address of this host (%s); expected one of this host's addresses or interfaces, or * for all of them",
+                 endpoint, text, strerror(bind_errno));
         return -1;
     }
     return 0;

@@ -63,6 +63,16 @@ zsock_t *rs_socket_new(int type, const char *endpoint, rs_socket_role_t role,
 int rs_socket_check_endpoint(const char *endpoint, rs_socket_role_t role, char *err,
                              size_t err_size);
 
+/* Checks that a bind endpoint's tcp:// host is this host's: '*', an
+ * interface name, or a name or IPv4 address that resolves to an address
+ * of this host (tried by binding a TCP socket to it on a free port, then
+ * closing it; the endpoint's own port is not tried: a leader on this host
+ * may hold it). Other transports pass. Returns 0, or -1 with a one-line
+ * reason in err: the host does not resolve, or is not this host's. So
+ * that a standby, which binds only once it leads, is refused at start
+ * rather than at the takeover. */
+int rs_socket_check_local(const char *endpoint, char *err, size_t err_size);
+
 /* Receives one message if one is waiting, without blocking; NULL when
  * none is (or on interruption). */
 zmsg_t *rs_socket_recv_ready(zsock_t *sock);

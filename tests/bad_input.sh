@@ -126,6 +126,15 @@ expect_list "endpoint 'tcp://\\*:5558/' has port '5558/'" --bind \
     "$H_SINK" --db "$nodb" --bind "tcp://*:5558/" --insecure-plain
 expect_list "endpoint 'tcp://h:1 tcp://h:2' contains a blank" --bind \
     "$H_VENTILATOR" --db "$nodb" --bind "tcp://h:1 tcp://h:2" --insecure-plain
+# An address of another host, which a standby would find out only at the
+# takeover (issue 12's second review): 192.0.2.1 is TEST-NET-1 (RFC 5737),
+# never this host's; .invalid never resolves (RFC 6761).
+expect_list "endpoint 'tcp://192.0.2.1:5559': 192.0.2.1 is not an address of this host" --bind \
+    "$H_KEYCOORD" --db "$nodb" --bind "tcp://192.0.2.1:5559" --insecure-plain
+expect_list "endpoint 'tcp://recsign.invalid:5557': host 'recsign.invalid' does not resolve" --bind \
+    "$H_VENTILATOR" --db "$nodb" --bind "tcp://recsign.invalid:5557" --insecure-plain
+expect_list "192.0.2.1 is not an address of this host" --bind \
+    "$H_SINK" --db "$nodb" --bind "tcp://192.0.2.1:5558" --insecure-plain
 
 h_step "unreachable database (exit 1)"
 # (Plain sockets: the certificates are checked before the database.)
@@ -136,6 +145,17 @@ for level in info error; do
     expect 1 "$level" "$H_SINK" --db "$nodb" --bind "tcp://127.0.0.1:$p2" --insecure-plain
     expect 1 "$level" "$H_ADMIN" status --db "$nodb"
     expect 1 "$level" "$H_ADMIN" audit --db "$nodb"
+done
+
+h_step "a --db that never reaches a primary: said at once, not waited on (exit 1)"
+# (Issue 12's second review: every service waited for a primary for ever.)
+for tsa in read-only standby; do
+    ro_db="$nodb&target_session_attrs=$tsa"
+    for prog in "$H_VENTILATOR" "$H_KEYCOORD" "$H_SINK"; do
+        expect 1 error "$prog" --db "$ro_db" --insecure-plain
+        grep -q "target_session_attrs=$tsa, which never connects to a primary" "$H_DIR/err" \
+            || { cat "$H_DIR/err" >&2; h_fail "$(basename "$prog") with target_session_attrs=$tsa: no word on it"; }
+    done
 done
 
 h_step "missing master key (exit 1)"
