@@ -239,8 +239,15 @@ PGresult *admin_store_keys_public(PGconn *conn)
 
 PGresult *admin_store_key_retire_state(PGconn *conn, int64_t id)
 {
+    /* FOR NO KEY UPDATE, the lock the UPDATE after it takes anyway: it
+     * waits for another retirement or the keycoord's update of the row,
+     * but not for the FOR KEY SHARE lock of the foreign key check of a
+     * lease-log write (INSERT INTO leases). FOR UPDATE waited for that
+     * write, which could be waiting for a key locked earlier by this
+     * transaction: a deadlock, and the retirement failed. */
     return admin_store_query(conn, "reading a key's retirement",
-                   "SELECT retire_requested_at, retired_at FROM keys WHERE id = $1 FOR UPDATE",
+                   "SELECT retire_requested_at, retired_at FROM keys WHERE id = $1"
+                   " FOR NO KEY UPDATE",
                    1, &id, PGRES_TUPLES_OK);
 }
 
