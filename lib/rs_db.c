@@ -198,9 +198,6 @@ static int s_read_only(PGconn *conn)
     return rc;
 }
 
-/* rs_db_connect_writable; without `classify`, a failed connection is not
- * tried again to learn whether a read-only server answers (-1 then): a
- * service that retries anyway need not wait twice the connect_timeout. */
 /* Whether url asks libpq for a server that never accepts writes
  * (target_session_attrs=read-only or standby); its value then goes to tsa. */
 static bool s_asks_read_only(const char *url, char *tsa, size_t tsa_size)
@@ -217,6 +214,9 @@ static bool s_asks_read_only(const char *url, char *tsa, size_t tsa_size)
     return read_only;
 }
 
+/* rs_db_connect_writable; without `classify`, a failed connection is not
+ * tried again to learn whether a read-only server answers (-1 then): a
+ * service that retries anyway need not wait twice the connect_timeout. */
 static int s_connect_writable(const char *url, const char *app, PGconn **out, bool classify,
                               char *err, size_t err_size)
 {

@@ -35,10 +35,10 @@ typedef enum {
  * store and *log_p the lease log's (either NULL: connect one, retrying
  * with backoff while the database is away; both are connected before the
  * lock is tried, so that nothing blocks on a connection attempt once it
- * is held); on return *owner_p holds the lock. Logs one line when another leads.
- * A leader that was just deposed (stepped_down) waits a second before it
- * tries, so that a standby that was waiting takes over first. A standby
- * whose --lease-ttl-ms differs from the leader's gives up
+ * is held); on return *owner_p holds the lock. Logs one line when another
+ * leads. A leader that was just deposed (stepped_down) waits a second
+ * before it tries, so that a standby that was waiting takes over first. A
+ * standby whose --lease-ttl-ms differs from the leader's gives up
  * (KC_WAIT_MISCONFIGURED): the keycoords of one database must agree on
  * how long a lease lasts. On KC_WAIT_LEADING, *term has the new epoch,
  * whether the previous leader stopped uncleanly and its lease TTL. */
@@ -57,8 +57,9 @@ typedef enum {
 /* Serves the leadership term that kc_leader_wait began (term) with the
  * owner store *owner_p (which holds the lock; destroyed and set to NULL
  * when the term ends otherwise than by a stop, so that the lock is let
- * go) and the lease log's store *log_p (taken: set to NULL). Leases the log still has open are held for the longer of this
- * keycoord's TTL and the previous leader's; after an unclean stop of the
+ * go) and the lease log's store *log_p (taken: set to NULL). Leases the
+ * log still has open are held for the longer of this keycoord's TTL and
+ * the previous leader's; after an unclean stop of the
  * previous leader, grants nothing for that long and KC_LEADER_VALID_MS. */
 kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
                          kc_store_t **log_p, const kc_lead_state_t *term);
