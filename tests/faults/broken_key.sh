@@ -23,10 +23,13 @@ h_eq "$(h_sql 'select id from keys where quarantined_at is not null')" 2 "quaran
 h_eq "$(h_sql "select count(*) from leases l join keys k on k.id = l.key_id where k.id = 2 and l.granted_at >= k.quarantined_at")" \
     0 "leases of key 2 granted at or after its quarantine"
 h_eq "$(h_sql 'select count(*) from signatures where key_id = 2')" 0 "signatures by key 2"
-h_eq "$(h_sql 'select count(*) from leases where key_id = 2')" 1 "leases of key 2 (the one that found it broken)"
-grep -q "key 2 cannot be unsealed" "$H_LOGS"/worker-1.log \
-    || h_fail "the worker did not name key 2"
-grep -q "key 2 quarantined" "$H_LOGS/keycoord.log" || h_fail "the keycoord did not log the quarantine"
+# Key 2 may be leased more than once: a lease can go back unsigned (the
+# batch before it in the same grant was slow, or no thread had unsealed a
+# key yet, which proves nothing of this one), CI of d9e2ccc. Only one
+# lease finds it broken, and it is key 2's last.
+h_eq "$(grep -c "key 2 cannot be unsealed" "$H_LOGS"/worker-1.log)" 1 "leases that found key 2 broken"
+broken_lease=$(sed -n 's/.*key 2 quarantined: .* under lease \([0-9]*\);.*/\1/p' "$H_LOGS/keycoord.log")
+h_eq "$(h_sql 'select max(id) from leases where key_id = 2')" "${broken_lease:-none}" "the last lease of key 2 (the one that found it broken)"
 h_check_complete
 h_verify
 h_audit
