@@ -603,6 +603,30 @@ h_wait_until() {
     done
 }
 
+# A psql session the test drives line by line, to hold a lock or a
+# transaction open beside the processes under test: h_psql_session NAME
+# starts it as process NAME (output in $H_LOGS/NAME.log), reading from a
+# FIFO; h_psql_say SQL sends it a line; h_psql_end quits it and checks its
+# exit status. One session at a time: the test writes to it through
+# descriptor 4.
+h_psql_session() {
+    local fifo="$H_DIR/$1.in"
+    mkfifo "$fifo"
+    # psql opens the FIFO for writing as well: it never sees an end of
+    # file, and quits only at \q.
+    rs_proc_start "$1" "$H_LOGS/$1.log" bash -c 'exec 3<>"$1"; exec psql -X -At -d "$2" <&3' \
+        "$1" "$fifo" "$H_DB"
+    H_PSQL_PID=$RS_LAST_PID H_PSQL_NAME=$1
+    exec 4>"$fifo"
+}
+h_psql_say() { printf '%s\n' "$1" >&4; }
+h_psql_end() {
+    printf '\\q\n' >&4
+    exec 4>&-
+    rs_wait_proc "$H_PSQL_PID" 10 || h_fail "the $H_PSQL_NAME session did not quit"
+    h_eq "$RS_WAIT_STATUS" 0 "exit status of the $H_PSQL_NAME session"
+}
+
 # Signatures stored so far.
 h_signed() { h_sql 'select count(*) from signatures'; }
 h_signed_at_least() { local n; n="$(h_signed 2>/dev/null)" && (( n >= $1 )); }

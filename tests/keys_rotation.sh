@@ -123,21 +123,14 @@ h_audit
 # and, having locked another key the write then needed, deadlocked: a CI
 # run's 'keys retire 1 2' beside run 2 failed so).
 h_step "keys retire beside a lease-log write holding key 3 (FOR KEY SHARE)"
-fifo="$H_DIR/writer.in"
-mkfifo "$fifo"
-rs_proc_start writer "$H_LOGS/writer.log" bash -c 'exec 3<>"$1"; exec psql -X -At -d "$2" <&3' \
-    writer "$fifo" "$H_DB"
-writer=$RS_LAST_PID
-exec 4>"$fifo"
-echo "begin; select id from keys where id = 3 for key share; select 'held';" >&4
+h_psql_session writer
+h_psql_say "begin; select id from keys where id = 3 for key share; select 'held';"
 h_wait_until 10 "the writer's lock on key 3" grep -q '^held$' "$H_LOGS/writer.log"
 rc=0
 timeout -k 5 15 "$H_ADMIN" keys retire 3 --db "$H_DB" >"$H_DIR/beside.out" 2>>"$H_LOGS/keys.log" || rc=$?
 (( rc != 124 )) || h_fail "'keys retire 3' waited for a lease-log write's key share lock"
 h_eq "$rc" 0 "exit status of 'keys retire 3' beside the write"
 grep -q 'key 3: retirement requested' "$H_DIR/beside.out" || { cat "$H_DIR/beside.out" >&2; h_fail "key 3 not retired"; }
-printf 'commit;\n\\q\n' >&4
-exec 4>&-
-rs_wait_proc "$writer" 10 || h_fail "the writer session did not end"
-h_eq "$RS_WAIT_STATUS" 0 "exit status of the writer session"
+h_psql_say "commit;"
+h_psql_end
 echo "$RS_PROG: ok: 2 keys added and 2 retired during a run; audit proves rule 4 with rotation; a retirement does not wait for a lease-log write"

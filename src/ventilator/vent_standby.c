@@ -87,8 +87,6 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
         }
         if (!said)
             awaited_from = run.found ? run.id : latest + 1;
-        if (run.found && run.id < awaited_from)
-            run.found = false; /* still the old one, finished meanwhile by the leader */
         if (run.found && !s_may_take(&run, batch_size, batch_size_given, follow, err, err_size))
             return VENT_STANDBY_REFUSED;
         if (said) {

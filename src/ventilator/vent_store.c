@@ -351,6 +351,26 @@ int vent_store_latest_run(vent_store_t *self, int64_t *run_id, bool *finished, c
     return 0;
 }
 
+/* Runs an UPDATE of run run_id ($1) with arg as $2 (NULL: none). On
+ * failure the error goes to err when given, else to the log. Returns 0 or
+ * -1. */
+static int s_update_run(vent_store_t *self, const char *sql, int64_t run_id, const char *arg,
+                        char *err, size_t err_size)
+{
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%lld", (long long) run_id);
+    const char *values[] = { id_text, arg };
+    PGresult *res = PQexecParams(s_conn(self), sql, arg ? 2 : 1, NULL, values, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok && err)
+        snprintf(err, err_size, "updating run %lld failed: %s", (long long) run_id,
+                 rs_db_error(s_conn(self)));
+    else if (!ok)
+        rs_error("updating run %lld failed: %s", (long long) run_id, rs_db_error(s_conn(self)));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
 vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool adopt,
                                     int64_t *run_id, bool *resumed, bool *was_follow, char *err,
                                     size_t err_size)
@@ -366,20 +386,13 @@ vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool ad
                      (long long) run.id, run.batch_size, run.batch_size);
             return VENT_RUN_OTHER_BATCH_SIZE;
         }
-        if (run.follow != self->listen) {
-            char id_text[24];
-            snprintf(id_text, sizeof id_text, "%lld", (long long) run.id);
-            const char *values[] = { id_text, mode };
-            PGresult *res = PQexecParams(s_conn(self),
-                                         "UPDATE runs SET follow = $2::boolean WHERE id = $1::bigint",
-                                         2, NULL, values, NULL, NULL, 0);
-            bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-            if (!ok)
-                snprintf(err, err_size, "cannot record the run's mode: %s", rs_db_error(s_conn(self)));
-            PQclear(res);
-            if (!ok)
-                return VENT_RUN_DB_ERROR;
-        }
+        /* The leader records its mode: a standby of the other mode is
+         * refused (vent_standby_lead). */
+        if (run.follow != self->listen
+            && s_update_run(self, "UPDATE runs SET follow = $2::boolean WHERE id = $1::bigint",
+                            run.id, mode, err, err_size)
+                   != 0)
+            return VENT_RUN_DB_ERROR;
         *batch_size = run.batch_size;
         *run_id = run.id;
         *resumed = true;
@@ -407,34 +420,21 @@ vent_run_open_t vent_store_open_run(vent_store_t *self, int *batch_size, bool ad
     return VENT_RUN_OPENED;
 }
 
-static int s_update_run(vent_store_t *self, const char *sql, int64_t run_id)
-{
-    char id_text[24];
-    snprintf(id_text, sizeof id_text, "%lld", (long long) run_id);
-    const char *values[] = { id_text };
-    PGresult *res = PQexecParams(s_conn(self), sql, 1, NULL, values, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        rs_error("updating run %lld failed: %s", (long long) run_id, rs_db_error(s_conn(self)));
-    PQclear(res);
-    return ok ? 0 : -1;
-}
-
 int vent_store_mark_dispatch(vent_store_t *self, int64_t run_id)
 {
     return s_update_run(self,
                         "UPDATE runs SET first_dispatch_at = clock_timestamp()"
                         " WHERE id = $1::bigint AND first_dispatch_at IS NULL",
-                        run_id);
+                        run_id, NULL, NULL, 0);
 }
 
 int vent_store_mark_finished(vent_store_t *self, int64_t run_id)
 {
     int rc = s_update_run(self,
-                        "UPDATE runs SET finished_at = clock_timestamp(),"
-                        " first_dispatch_at = coalesce(first_dispatch_at, clock_timestamp())"
-                        " WHERE id = $1::bigint",
-                        run_id);
+                          "UPDATE runs SET finished_at = clock_timestamp(),"
+                          " first_dispatch_at = coalesce(first_dispatch_at, clock_timestamp())"
+                          " WHERE id = $1::bigint",
+                          run_id, NULL, NULL, 0);
     if (rc == 0)
         self->run_id = 0; /* finished by this leader: a reconnection finds it so */
     return rc;

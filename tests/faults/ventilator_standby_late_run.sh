@@ -17,17 +17,11 @@ h_start_db
 h_init --keys 3 --records 2000
 h_worker_endpoints
 
-# The stand-in leader: psql reading statements from a FIFO, so that its
-# session (and the lock) lives until the test closes the FIFO.
+# The stand-in leader: a psql session the test drives, which holds the
+# ventilator lock until h_psql_end.
 lock_key=7378709592457799
-fifo="$H_DIR/leader.in"
-mkfifo "$fifo"
-rs_proc_start leader "$H_LOGS/leader.log" bash -c 'exec 3<>"$1"; exec psql -X -At -d "$2" <&3' \
-    leader "$fifo" "$H_DB"
-leader=$RS_LAST_PID
-exec 4>"$fifo"
-say() { echo "$1" >&4; }
-say "select pg_advisory_lock($lock_key); select 'locked';"
+h_psql_session leader
+h_psql_say "select pg_advisory_lock($lock_key); select 'locked';"
 h_wait_until 10 "the stand-in leader to hold the lock" grep -q '^locked$' "$H_LOGS/leader.log"
 
 # late_refusal NAME EXPECTED_ERROR SQL_OF_THE_RUN STANDBY_ARGS...
@@ -39,7 +33,7 @@ late_refusal() {
         --bind "$H_EP_VENT" "${H_VENT_OPTS[@]}" "$@"
     pid=$RS_LAST_PID
     h_wait_until 20 "standby $name to wait" grep -q "standby: another recsign-ventilator leads; waiting" "$log"
-    say "$run_sql select 'run begun';"
+    h_psql_say "$run_sql select 'run begun';"
     rs_wait_proc "$pid" 10 || rc=$?
     (( rc == 0 )) || { tail -n 20 "$log" >&2; h_fail "standby $name still waits 10 s after the run began"; }
     h_eq "$RS_WAIT_STATUS" 2 "exit status of standby $name"
@@ -53,12 +47,9 @@ late_refusal() {
 
 late_refusal batch_size "run 1 is unfinished with batch size 5.*start this standby with --batch-size 5" \
     "insert into runs (batch_size) values (5);" --batch-size 7
-say "update runs set finished_at = now() where id = 1;"
+h_psql_say "update runs set finished_at = now() where id = 1;"
 late_refusal mode "run 2 is unfinished in batch mode.*start this standby without --follow" \
     "insert into runs (batch_size) values (5);" --follow
 
-say '\q'
-exec 4>&-
-rs_wait_proc "$leader" 10 || h_fail "the stand-in leader did not quit"
-h_eq "$RS_WAIT_STATUS" 0 "exit status of the stand-in leader"
+h_psql_end
 echo "$RS_PROG: ok: standbys that could not take the run over were refused as it began; test took $SECONDS s"
