@@ -627,6 +627,16 @@ h_psql_end() {
     h_eq "$RS_WAIT_STATUS" 0 "exit status of the $H_PSQL_NAME session"
 }
 
+# h_held_sql TTL_MS: an SQL condition on a row of leases: a lease its
+# holder received. The keycoord ends a grant it could not deliver (the
+# holder's socket was gone: a worker that stopped, or a Lazy Pirate retry
+# that had just closed the socket the request came from, both legitimate
+# under load) as 'expired' in the same turn; a lease that expired for real
+# lived a TTL. Half a TTL tells the two apart.
+h_held_sql() {
+    echo "not (end_reason = 'expired' and ended_at - granted_at < interval '$(( $1 / 2 )) milliseconds')"
+}
+
 # Signatures stored so far.
 h_signed() { h_sql 'select count(*) from signatures'; }
 h_signed_at_least() { local n; n="$(h_signed 2>/dev/null)" && (( n >= $1 )); }

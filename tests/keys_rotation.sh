@@ -38,6 +38,12 @@ h_eq "$(h_sql 'select count(*) from keys where retire_requested_at is not null')
 
 h_step "more records; keys added and retired while run 2 signs"
 h_init --records 20000
+# A worker paced to 2,000 signatures/s: the run lasts 10 s, so that the
+# rotation, which takes well under a second, always happens during it (an
+# unpaced run could end before a descheduled 'keys add', and the new keys
+# would then not be used in it).
+h_stop "$H_WORKER_PID"
+h_start_worker 2 --max-rate 2000
 # The rotation runs beside the ventilator (started by the harness as usual).
 ( h_keys add 2 --master-key "$H_KEY" >"$H_DIR/added.out" 2>>"$H_LOGS/keys.log" \
       && h_keys retire 1 2 >"$H_DIR/retire.out" 2>>"$H_LOGS/keys.log" ) &

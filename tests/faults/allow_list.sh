@@ -28,10 +28,9 @@ h_step "case 1: allow 'late' and start its worker at once"
 "$H_ADMIN" certs --dir "$H_CERTS" --worker late >>"$H_LOGS/certs.log" 2>&1 \
     || { cat "$H_LOGS/certs.log" >&2; h_fail "recsign certs --worker late failed"; }
 h_start_worker 1 --client-cert late --max-rate 2000; late=$H_WORKER_PID late_log=$H_WORKER_LOG
-# Its ping is answered or refused within a second or two; then it signs.
-sleep 3
-h_check_alive
-h_log_has "$late_log" 'signing threads started' "the newly allowed worker's start"
+# Its ping is answered (or refused: the worker then exits, which the wait
+# notices); then it signs.
+h_wait_until 30 "the newly allowed worker's start" grep -q 'signing threads started' "$late_log"
 h_log_lacks "$late_log" 'did not answer|refuses|refused' "the newly allowed worker"
 h_log_lacks "$H_KC_LOG" 'not \(or no longer\) allowed' "the keycoord after the allow"
 h_log_lacks "$H_SINK_LOG" 'not \(or no longer\) allowed' "the sink after the allow"

@@ -47,11 +47,15 @@ for w in w1 w3; do
     n="$(sed -E 's/.*stopped: ([0-9]+) batches.*/\1/' <<<"$last")"
     (( n > 0 )) || h_fail "$w stopped having signed no batch; it did not work before it left"
     holder="$w/${pid[$w]}"
-    h_eq "$(h_sql "select end_reason from leases where '/' || holder like '%/$holder/%' order by id desc limit 1")" \
+    # The last lease it received; a grant it never received (sent to the
+    # socket a Lazy Pirate retry had just closed, or after it stopped
+    # waiting) is voided at once (h_held_sql).
+    h_eq "$(h_sql "select end_reason from leases where '/' || holder like '%/$holder/%'
+                   and $(h_held_sql "$ttl") order by id desc limit 1")" \
         released "end of $w's last lease"
-    # (An earlier lease may have ended 'expired' without the worker ever
-    # holding it: a grant sent to the socket a Lazy Pirate retry had just
-    # closed is undeliverable, and the keycoord ends it at once.)
+    h_eq "$(h_sql "select count(*) from leases where '/' || holder like '%/$holder/%'
+                   and end_reason = 'expired' and $(h_held_sql "$ttl")")" \
+        0 "leases of $w that ran out their TTL"
     h_eq "$(h_sql "select count(*) from leases where '/' || holder like '%/$holder/%' and ended_at is null")" \
         0 "leases of $w still open"
     h_log_lacks "${log[$w]}" ' ERROR ' "$w logged errors"
