@@ -632,9 +632,11 @@ h_psql_end() {
 # holder's socket was gone: a worker that stopped, or a Lazy Pirate retry
 # that had just closed the socket the request came from, both legitimate
 # under load) as 'expired' in the same turn; a lease that expired for real
-# lived a TTL. Half a TTL tells the two apart.
+# lived a TTL. Half a TTL tells the two apart. A lease still open was
+# received too (a plain "not (end_reason = 'expired' and ...)" is NULL for
+# it and would leave it out).
 h_held_sql() {
-    echo "not (end_reason = 'expired' and ended_at - granted_at < interval '$(( $1 / 2 )) milliseconds')"
+    echo "(end_reason is distinct from 'expired' or ended_at - granted_at >= interval '$(( $1 / 2 )) milliseconds')"
 }
 
 # Signatures stored so far.
