@@ -126,7 +126,11 @@ else
     h_kill "$leader"
 fi
 h_wait_until 20 "the standby to take over" grep -q "took the ventilator lock" "$standby_log"
-h_log_has "$standby_log" "resuming run $run with batch size $batch" "the standby's run"
+# The run is opened after the lock is taken and the endpoint bound: its
+# line comes a moment later (under the sanitizers, after this check had
+# looked once: CI of c76395d).
+h_wait_until 20 "the standby to resume run $run with batch size $batch" \
+    grep -q "resuming run $run with batch size $batch" "$standby_log"
 h_wait_until 10 "the new leader to listen on $vent2" listening
 if [[ "$mode" == lock_lost ]]; then
     h_step "resume the old leader"
