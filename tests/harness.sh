@@ -49,7 +49,9 @@
 # fails the test) without CZMQ reporting dangling sockets.
 
 # shellcheck shell=bash
-set -euo pipefail
+# -E: functions inherit the ERR trap below, so that a command failing in
+# one of them is named too.
+set -eEuo pipefail
 
 RS_PROG="$(basename "$0" .sh)"
 # shellcheck source=../scripts/lib.sh
@@ -132,7 +134,10 @@ h_log_tails() {
 
 h_cleanup() {
     local status=$?
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM ERR
+    if (( status != 0 && H_FAIL_SAID == 0 )) && [[ -n "$H_ERR_CMD" ]]; then
+        echo "$RS_PROG: FAIL: $H_ERR_WHERE: '$H_ERR_CMD' exited with status $H_ERR_STATUS, and the test expected it to succeed" >&2
+    fi
     # Stop everything before printing anything: a reader that went away
     # (SIGPIPE) must not leave a server behind.
     trap '' PIPE
@@ -161,9 +166,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 h_fail() {
+    H_FAIL_SAID=1
     echo "$RS_PROG: FAIL: $*" >&2
     exit 1
 }
+
+# A command that fails outside a condition ends the test (set -e) without a
+# word. The ERR trap remembers which one (it fires exactly where errexit
+# would, and in subshells, where it changes only the subshell's copy), and
+# h_cleanup names it: "FAIL: file:line: 'command' exited with status N".
+H_FAIL_SAID=0 H_ERR_STATUS="" H_ERR_WHERE="" H_ERR_CMD=""
+trap 'H_ERR_STATUS=$? H_ERR_WHERE="${BASH_SOURCE[0]##*/}:$LINENO" H_ERR_CMD="$BASH_COMMAND"' ERR
 
 h_step() { echo "== $RS_PROG [${SECONDS}s]: $*" >&2; }
 

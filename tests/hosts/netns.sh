@@ -130,7 +130,7 @@ ns_kill_host() {
 ns_cleanup() {
     local status=$? d ns pids
     set +e
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM ERR
     trap '' PIPE
     for ns in "${NS_ALL[@]}"; do   # a paused process must be able to take its SIGTERM
         pids="$(ip netns pids "$ns" 2>/dev/null)"
