@@ -29,7 +29,9 @@ wait_for() {
     cat "$out" >&2
     h_fail "no $what within 60 s"
 }
-wait_for "dashboard line" grep -q '^  dashboard: ' "$out"
+# The sink's metrics line is the last of those read below (run_local.sh
+# writes them one echo at a time).
+wait_for "the sink's metrics line" grep -q '/metrics (sink)' "$out"
 db="$(sed -n 's/^    psql "\([^"]*\)" -c .*/\1/p' "$out")"
 dash="$(sed -n 's/^  dashboard: *\(http[^ ]*\)$/\1/p' "$out")"
 sink_metrics="$(grep -oE 'http://127\.0\.0\.1:[0-9]+/metrics \(sink\)' "$out" | cut -d' ' -f1)"

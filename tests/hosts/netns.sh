@@ -55,7 +55,8 @@ ns_kill() {
     local pids
     pids="$(ip netns pids "$1" 2>/dev/null)" || return 0
     # shellcheck disable=SC2086  # one pid per word
-    [[ -n "$pids" ]] && kill -9 $pids 2>/dev/null
+    # (all of them may have exited since: nothing left to kill)
+    [[ -z "$pids" ]] || kill -9 $pids 2>/dev/null || true
     return 0
 }
 
