@@ -135,9 +135,6 @@ h_log_tails() {
 h_cleanup() {
     local status=$?
     trap - EXIT INT TERM ERR
-    if (( status != 0 && H_FAIL_SAID == 0 )) && [[ -n "$H_ERR_CMD" ]]; then
-        echo "$RS_PROG: FAIL: $H_ERR_WHERE: '$H_ERR_CMD' exited with status $H_ERR_STATUS, and the test expected it to succeed" >&2
-    fi
     # Stop everything before printing anything: a reader that went away
     # (SIGPIPE) must not leave a server behind.
     trap '' PIPE
@@ -151,6 +148,9 @@ h_cleanup() {
     if [[ -n "$H_PG" ]]; then rs_pg_stop "$H_PG"; fi
     if [[ -n "$H_PG_STANDBY" ]]; then rs_pg_stop "$H_PG_STANDBY"; fi
     if (( status != 0 )); then
+        if (( H_FAIL_SAID == 0 )) && [[ -n "$H_ERR_CMD" ]]; then
+            echo "$RS_PROG: FAIL: $H_ERR_WHERE: '$H_ERR_CMD' exited with status $H_ERR_STATUS, and the test expected it to succeed" >&2
+        fi
         echo "$RS_PROG: FAILED (status $status); logs of every process follow" >&2
         h_log_tails
     fi

@@ -132,9 +132,7 @@ mh_stop() {
             kill -TERM "$pid" 2>/dev/null || true
             deadline=$((SECONDS + 10))
             while rs_proc_alive "$pid" && (( SECONDS < deadline )); do sleep 0.1; done
-            rs_proc_alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; }
-            wait "$pid" 2>/dev/null || true
-            RS_PIDS[i]=""
+            rs_proc_reap "$pid"   # SIGKILL if it still runs
         done
     done
 }
