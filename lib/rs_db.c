@@ -474,7 +474,7 @@ int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, int64_t
     for (int waited = 0;; waited += 100) {
         if (rs_db_query_int(conn, "taking an advisory lock", sql, locked) != 0)
             return -1;
-        if (*locked || waited >= wait_ms)
+        if (*locked || waited >= wait_ms || zsys_interrupted)
             return 0;
         struct timespec pause = { 0, 100000000L };
         nanosleep(&pause, NULL);

@@ -97,8 +97,11 @@ int rs_db_query_int(PGconn *conn, const char *what, const char *sql, int64_t *ou
 void rs_db_bound_idle(PGconn *conn, int timeout_ms, const char *lock);
 
 /* Tries to take the session advisory lock `key` (a bigint literal) for up
- * to wait_ms: the session of a holder that was just killed takes a moment
- * to end. Sets *locked to 1 or 0. Returns 0, or -1 on a database error. */
+ * to wait_ms, once every 100 ms: the session of a holder that was just
+ * killed takes a moment to end. Stops waiting once the process is asked to
+ * stop (SIGINT/SIGTERM, zsys_interrupted): a process on its way out must
+ * not take a lock its holder lets go of meanwhile. Sets *locked to 1 or 0.
+ * Returns 0, or -1 on a database error. */
 int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, int64_t *locked)
     __attribute__((warn_unused_result));
 

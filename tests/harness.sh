@@ -37,6 +37,7 @@
 #   h_kc_session LOG            the database session of that keycoord's lock
 #   h_kc_serves LOG EPOCH       true once that keycoord serves in EPOCH
 #   h_cut_session PID           pg_terminate_backend, as a cut link would
+#   h_slow_db                   H_SLOW_DB: two hosts that never answer, then the database
 #   h_start_kc_pair [ARGS]      a keycoord leading and one (with ARGS) standing by
 #   h_kc_run BATCH              sink, workers wa and wb, ventilator; mid-run
 #   h_finish_kc BATCH EPOCH     h_finish, the last leader's clean stop, rules 2, 4
@@ -715,6 +716,36 @@ h_kc_serves() { grep -qE "serving leases on .*, epoch $2\$" "$1"; }
 h_cut_session() {
     h_step "pg_terminate_backend($1)"
     h_eq "$(h_sql "select pg_terminate_backend($1)")" t "terminating database session $1"
+}
+
+# h_slow_db: starts two listeners that accept a connection and never
+# answer, as libpq sees a host that is gone, and sets H_SLOW_DB to a
+# connection string listing them before the test's real server (its unix
+# socket): each connection attempt waits the connect timeout (2 s) on both,
+# 4 s in all, before it reaches the database.
+h_slow_db() {
+    local silent1="" silent2="" pg_port
+    h_free_port silent1 || h_fail "no free port"
+    h_free_port silent2 || h_fail "no free port"
+    # shellcheck disable=SC2016  # a Python program, not shell
+    rs_proc_start silent "$H_LOGS/silent.log" python3 -c '
+import select, signal, socket, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+listeners, held = [], []
+for port in sys.argv[1:]:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(port)))
+    s.listen(64)
+    listeners.append(s)
+print("listening, never answering, on", *sys.argv[1:], flush=True)
+while True:
+    ready, _, _ = select.select(listeners, [], [])
+    held += [s.accept()[0] for s in ready]
+' "$silent1" "$silent2"
+    h_wait_until 10 "the silent listeners" grep -q "^listening" "$H_LOGS/silent.log"
+    pg_port="$(h_sql 'show port')"
+    H_SLOW_DB="host=127.0.0.1,127.0.0.1,$RS_PG_DIR port=$silent1,$silent2,$pg_port user=recsign dbname=recsign"
 }
 
 # h_start_kc_pair [ARGS...]: keycoord A, once it leads epoch 1, then

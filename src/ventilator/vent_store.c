@@ -48,6 +48,11 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
         snprintf(err, err_size, "cannot take the ventilator lock: %s", rs_db_error(conn));
         return -1;
     }
+    if (self->leading && !locked && zsys_interrupted) {
+        /* Asked to stop while it waited: the lock is not known to be lost. */
+        snprintf(err, err_size, "stopped while taking the ventilator lock again");
+        return -1;
+    }
     if (self->leading && !locked) {
         self->lost_lead = true;
         snprintf(err, err_size, "another recsign-ventilator took the ventilator lock while this one's database connection was down: it leads the run now");

@@ -19,30 +19,8 @@ h_fault_options "$ttl" 1500 4000
 h_start_db
 h_init --keys "$keys" --records "$records"
 
-# Two addresses that accept and say nothing (a listener that never
-# answers), then the real server on its unix socket.
-silent1="" silent2=""
-h_free_port silent1 || h_fail "no free port"
-h_free_port silent2 || h_fail "no free port"
-# shellcheck disable=SC2016  # a Python program, not shell
-rs_proc_start silent "$H_LOGS/silent.log" python3 -c '
-import select, signal, socket, sys
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-listeners, held = [], []
-for port in sys.argv[1:]:
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", int(port)))
-    s.listen(64)
-    listeners.append(s)
-print("listening, never answering, on", *sys.argv[1:], flush=True)
-while True:
-    ready, _, _ = select.select(listeners, [], [])
-    held += [s.accept()[0] for s in ready]
-' "$silent1" "$silent2"
-h_wait_until 10 "the silent listeners" grep -q "^listening" "$H_LOGS/silent.log"
-pg_port="$(h_sql 'show port')"
-slow_db="host=127.0.0.1,127.0.0.1,$RS_PG_DIR port=$silent1,$silent2,$pg_port user=recsign dbname=recsign"
+h_slow_db
+slow_db=$H_SLOW_DB
 
 h_start_kc_pair --db "$slow_db"
 first=$H_KC_A standby_log=$H_KC_B_LOG

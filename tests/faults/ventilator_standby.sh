@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ventilator_standby.sh [follow|lock_lost|hung|after_finish]: a second ventilator started while one
+# ventilator_standby.sh [follow|lock_lost|hung|after_finish|stop_together]: a second ventilator started while one
 # leads waits as a standby: one log line, nothing bound (its endpoint, the
 # second of the workers' --ventilator list, refuses connections), the
 # lock tried again and again. One started with an explicit batch size other
@@ -23,7 +23,10 @@
 # free but its run finished by another, and stops with exit status 1.
 # With `after_finish`, the leader is left alone and finishes the run: the
 # standby, which waited for that run, then takes the lock, says the run is
-# finished and exits 0 without starting another.
+# finished and exits 0 without starting another. With `stop_together`, the
+# leader and the standby get SIGTERM at once mid-run: the leader leaves the
+# run unfinished, and the standby must exit without taking the lock the
+# leader lets go of.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
 mode="${1:-batch}"
@@ -88,6 +91,44 @@ exits_with() {
 
 h_wait_signed 5000 30
 h_check_mid_run
+
+# both_exit TIMEOUT: the leader and the standby both exit 0 within
+# TIMEOUT s, in either order: the standby may take the lock the moment the
+# leader lets go of it, before the leader's process is gone (slow under the
+# sanitizers), so neither's exit may count as the other's death (as
+# rs_wait_proc would count it).
+both_exit() {
+    local i
+    for ((i = 0; i < $1 * 10; i++)); do
+        rs_proc_alive "$leader" || rs_proc_alive "$standby" || break
+        rs_nap 0.1
+    done
+    (( i < $1 * 10 )) || h_fail "the leader and the standby did not both exit within $1 s"
+    rs_proc_reap "$leader"
+    h_eq "$RS_REAP_STATUS" 0 "the leader's exit status"
+    rs_proc_reap "$standby"
+    h_eq "$RS_REAP_STATUS" 0 "the standby's exit status"
+}
+
+if [[ "$mode" == stop_together ]]; then
+    # Before the fix the standby, waiting for the lock, took it the moment
+    # the leader let go, said "took the ventilator lock", opened the run
+    # and only then obeyed its SIGTERM.
+    h_step "SIGTERM to the leader and the standby together"
+    kill -TERM "$leader" "$standby"
+    both_exit 20
+    h_log_has "$leader_log" "interrupted; run $run stays unfinished" "the leader's last word"
+    if grep -q "took the ventilator lock\|resuming run" "$standby_log"; then
+        h_fail "the standby, told to stop, took the ventilator lock the leader let go of"
+    fi
+    h_log_has "$standby_log" "stopped while standby" "the standby's last word"
+    h_eq "$(h_sql "select count(*) || ' ' || min(id) || ' ' || bool_or(finished_at is not null) from runs")" \
+        "1 $run false" "runs after both stopped"
+    h_stop_services
+    echo "$RS_PROG: ok ($mode): stopped together, the standby did not take run $run over; test took $SECONDS s"
+    exit 0
+fi
+
 if [[ "$mode" == lock_lost ]]; then
     h_step "pause the leader and cut its database session"
     kill -STOP "$leader"
@@ -99,19 +140,7 @@ elif [[ "$mode" == hung ]]; then
     kill -STOP "$leader"
 elif [[ "$mode" == after_finish ]]; then
     h_step "the leader finishes the run; the standby waits"
-    # Both end by themselves, in either order: the standby takes the lock
-    # the moment the leader lets go of it, which can be before the leader's
-    # process is gone (slow under the sanitizers), so neither's exit may
-    # count as the other's death (as rs_wait_proc would count it).
-    for ((i = 0; i < 1200; i++)); do
-        rs_proc_alive "$leader" || rs_proc_alive "$standby" || break
-        rs_nap 0.1
-    done
-    (( i < 1200 )) || h_fail "the leader and the standby did not both exit within 120 s"
-    rs_proc_reap "$leader"
-    h_eq "$RS_REAP_STATUS" 0 "the leader's exit status"
-    rs_proc_reap "$standby"
-    h_eq "$RS_REAP_STATUS" 0 "the standby's exit status"
+    both_exit 120
     h_log_has "$standby_log" "run $run, which this standby waited for, is finished; exiting without starting a run" \
         "the standby's last word"
     if grep -q "starting run\|resuming run" "$standby_log"; then
