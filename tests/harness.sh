@@ -37,6 +37,7 @@
 #   h_kc_session LOG            the database session of that keycoord's lock
 #   h_kc_serves LOG EPOCH       true once that keycoord serves in EPOCH
 #   h_cut_session PID           pg_terminate_backend, as a cut link would
+#   h_all_exit TIMEOUT PID...   each PID exits 0 within TIMEOUT s, in any order
 #   h_slow_db                   H_SLOW_DB: two hosts that never answer, then the database
 #   h_start_kc_pair [ARGS]      a keycoord leading and one (with ARGS) standing by
 #   h_kc_run BATCH              sink, workers wa and wb, ventilator; mid-run
@@ -496,6 +497,33 @@ h_stop() {
         h_fail "$name (pid $pid) exited with status $st after SIG$sig; expected $expect"
     fi
     h_log_lacks "$log" 'dangling' "$name left ZeroMQ sockets open at exit"
+}
+
+# h_all_exit TIMEOUT PID...: every PID (processes of this test, already
+# signalled or ending by themselves) exits 0 within TIMEOUT s, in any
+# order; each is reaped and forgotten. Not h_stop one by one: it fails on
+# a process that exited before its turn, and not h_wait_until, whose
+# h_check_alive counts an exit as a death.
+h_all_exit() {
+    local timeout="$1" pid i any start=$SECONDS name
+    shift
+    while :; do
+        any=0
+        for pid in "$@"; do rs_proc_alive "$pid" && any=1; done
+        (( any == 0 )) && break
+        (( SECONDS - start < timeout )) || h_fail "pids $* did not all exit within $timeout s"
+        rs_nap 0.1
+    done
+    for pid in "$@"; do
+        i="$(rs_proc_index "$pid")" || h_fail "h_all_exit: pid $pid is not a process of this test"
+        name="${RS_PNAMES[$i]}"
+        rs_proc_reap "$pid"
+        if (( RS_REAP_STATUS != 0 )); then
+            tail -n 30 "${RS_PLOGS[$i]}" >&2 || true
+            h_fail "$name (pid $pid) exited with status $RS_REAP_STATUS; expected 0"
+        fi
+        h_log_lacks "${RS_PLOGS[$i]}" 'dangling' "$name left ZeroMQ sockets open at exit"
+    done
 }
 
 # h_stop_all_checked: stops every recorded process still running with

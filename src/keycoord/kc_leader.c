@@ -185,11 +185,19 @@ kc_term_t kc_leader_term(const kc_leader_config_t *config, kc_store_t **owner_p,
     kc_logger_t *logger = NULL;
     kc_server_t *server = NULL;
     bool served = false;
+    kc_coord_t *coord = NULL;
+    /* Asked to stop while it took the lock (the few statements of
+     * kc_store_try_lead): the term ends before anything is loaded, bound
+     * or granted, as a clean stop when the predecessor's was. */
+    if (zsys_interrupted) {
+        rs_info("stopped before serving epoch %lld: nothing granted", (long long) epoch);
+        outcome = KC_TERM_STOPPED;
+        goto out;
+    }
     /* After an unclean stop, a deposed leader may have renewed a lease
      * for up to KC_LEADER_VALID_MS after it lost leadership. */
-    kc_coord_t *coord = kc_store_load(*owner_p, config->ttl_ms, unclean ? KC_LEADER_VALID_MS : 0,
-                                      config->max_waiters, kc_server_cookie_free, err,
-                                      sizeof err);
+    coord = kc_store_load(*owner_p, config->ttl_ms, unclean ? KC_LEADER_VALID_MS : 0,
+                          config->max_waiters, kc_server_cookie_free, err, sizeof err);
     if (!coord) {
         rs_error("%s", err);
         outcome = s_failed_or_deposed(*owner_p, epoch);

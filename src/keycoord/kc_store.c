@@ -6,6 +6,7 @@
 #include "rs_log.h"
 #include "rs_time.h"
 
+#include <czmq.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,7 +383,7 @@ kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, int unclean_extra
                             kc_lead_state_t *state)
 {
     *state = (kc_lead_state_t) { 0 };
-    if (kc_store_reconnect(self) != 0)
+    if (kc_store_reconnect(self) != 0 || zsys_interrupted)
         return KC_LEAD_RETRY;
     int64_t locked = 0;
     if (rs_db_query_int(s_conn(self), "trying the keycoord lock",

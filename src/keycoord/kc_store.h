@@ -65,7 +65,9 @@ typedef struct {
  * + state->hold_ms, and a keycoord_terms row (epoch, ttl_ms) that tells
  * later leaders how long this term's leases last. unclean_extra_ms: what
  * a hold after an unclean stop adds to the TTL (KC_LEADER_VALID_MS).
- * Fills *state. */
+ * Fills *state. A stop asked for (SIGINT/SIGTERM) while it connected
+ * again is KC_LEAD_RETRY, the lock not tried: a keycoord on its way out
+ * takes nothing over. */
 kc_lead_t kc_store_try_lead(kc_store_t *self, uint32_t ttl_ms, int unclean_extra_ms,
                             kc_lead_state_t *state) __attribute__((warn_unused_result));
 

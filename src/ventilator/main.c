@@ -98,8 +98,6 @@ int main(int argc, char **argv)
     if (standby != VENT_STANDBY_LEADING) {
         if (standby == VENT_STANDBY_REFUSED)
             rs_error("%s", err);
-        else if (standby == VENT_STANDBY_INTERRUPTED)
-            rs_info("stopped while standby");
         exit_code = standby == VENT_STANDBY_REFUSED ? RS_EXIT_USAGE
                     : standby == VENT_STANDBY_INTERRUPTED || standby == VENT_STANDBY_RUN_ENDED
                         ? RS_EXIT_OK

@@ -73,8 +73,15 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
             return VENT_STANDBY_LEADING;
         }
         if (lead == VENT_LEAD_DB_ERROR) {
-            if (!vent_store_backoff(store, &backoff))
-                break;
+            if (!vent_store_backoff(store, &backoff)) {
+                if (zsys_interrupted)
+                    break;
+                /* Took the lock, then lost the session before leading:
+                 * another ventilator holds the lock, or finished the run,
+                 * now (vent_store_lost_lead). */
+                rs_error("lost the ventilator lock while taking over: another recsign-ventilator took it, or finished the run, while this one reconnected; exiting (restarted, this one waits as its standby)");
+                return VENT_STANDBY_ERROR;
+            }
             continue;
         }
         backoff = 100;
@@ -111,5 +118,6 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
         rs_process_ready("standby: waiting for the ventilator lock");
         said = true;
     }
+    rs_info(said ? "stopped while standby" : "stopped before leading");
     return VENT_STANDBY_INTERRUPTED;
 }

@@ -43,12 +43,8 @@ sleep 1
 h_step "SIGTERM to the leader and the standby together"
 kill -TERM "$H_KC_A" "$H_KC_B"
 signalled=$SECONDS
-h_stop "$H_KC_A"
-standby_gone() { ! rs_proc_alive "$H_KC_B"; }
-h_wait_until 10 "the standby to exit" standby_gone
-rs_proc_reap "$H_KC_B"
-h_eq "$RS_REAP_STATUS" 0 "the standby's exit status after SIGTERM"
-h_step "the standby exited $((SECONDS - signalled)) s after SIGTERM"
+h_all_exit 10 "$H_KC_A" "$H_KC_B"
+h_step "both exited within $((SECONDS - signalled)) s of SIGTERM"
 h_log_has "$leader_log" "stopped cleanly: the lease log is complete" "the leader's clean stop"
 h_log_has "$standby_log" "stopped while standby" "the standby's stop"
 h_log_lacks "$standby_log" "leading as epoch" "a standby told to stop, which must not take the lock"

@@ -1,27 +1,27 @@
 #!/usr/bin/env bash
-# ventilator_standby.sh [follow|lock_lost|hung|after_finish|stop_together]: a second ventilator started while one
-# leads waits as a standby: one log line, nothing bound (its endpoint, the
-# second of the workers' --ventilator list, refuses connections), the
-# lock tried again and again. One started with an explicit batch size other
-# than the run's is refused at once (exit 2, one error line naming the
-# run's), and so is one of the other mode (--follow or not). The leader is
-# killed with SIGKILL mid-run; the standby, started without --batch-size,
-# takes the lock, binds, and resumes the same run with the run's stored
-# batch size (rule 5); the workers, given both
+# ventilator_standby.sh [follow|lock_lost|hung|after_finish|stop_together]:
+# a second ventilator started while one leads waits as a standby: one log
+# line, nothing bound (its endpoint, the second of the workers' --ventilator
+# list, refuses connections), the lock tried again and again. One started
+# with an explicit batch size other than the run's is refused at once (exit
+# 2, one error line naming the run's), and so is one of the other mode
+# (--follow or not). The leader is killed with SIGKILL mid-run; the standby,
+# started without --batch-size, takes the lock, binds, and resumes the same
+# run with the run's stored batch size (rule 5); the workers, given both
 # ventilators, pull from it by themselves. The run completes with one
 # signature per record. With `follow`, both run --follow, records are
-# inserted after the takeover and signed too, and SIGTERM ends the run.
-# With `lock_lost`, the leader is not killed: it is paused (SIGSTOP) and
-# its database session, which holds the lock, is cut (pg_terminate_backend),
-# as when its host drops off the network; the standby takes over; resumed,
-# the old leader finds the lock taken on reconnecting, says so and stops
-# with exit status 1 instead of dispatching beside the new leader.
-# With `hung`, the leader is paused (SIGSTOP) for good, its session left
-# open and idle: the server ends that session after the ventilator's idle
-# bound (VENT_LEAD_IDLE_TIMEOUT_MS), and the standby takes over by itself
-# and completes the run; resumed only then, the old leader finds the lock
-# free but its run finished by another, and stops with exit status 1.
-# With `after_finish`, the leader is left alone and finishes the run: the
+# inserted after the takeover and signed too, and SIGTERM ends the run. With
+# `lock_lost`, the leader is not killed: it is paused (SIGSTOP) and its
+# database session, which holds the lock, is cut (pg_terminate_backend), as
+# when its host drops off the network; the standby takes over; resumed, the
+# old leader finds the lock taken on reconnecting, says so and stops with
+# exit status 1 instead of dispatching beside the new leader. With `hung`,
+# the leader is paused (SIGSTOP) for good, its session left open and idle:
+# the server ends that session after the ventilator's idle bound
+# (VENT_LEAD_IDLE_TIMEOUT_MS), and the standby takes over by itself and
+# completes the run; resumed only then, the old leader finds the lock free
+# but its run finished by another, and stops with exit status 1. With
+# `after_finish`, the leader is left alone and finishes the run: the
 # standby, which waited for that run, then takes the lock, says the run is
 # finished and exits 0 without starting another. With `stop_together`, the
 # leader and the standby get SIGTERM at once mid-run: the leader leaves the
@@ -92,31 +92,13 @@ exits_with() {
 h_wait_signed 5000 30
 h_check_mid_run
 
-# both_exit TIMEOUT: the leader and the standby both exit 0 within
-# TIMEOUT s, in either order: the standby may take the lock the moment the
-# leader lets go of it, before the leader's process is gone (slow under the
-# sanitizers), so neither's exit may count as the other's death (as
-# rs_wait_proc would count it).
-both_exit() {
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        rs_proc_alive "$leader" || rs_proc_alive "$standby" || break
-        rs_nap 0.1
-    done
-    (( i < $1 * 10 )) || h_fail "the leader and the standby did not both exit within $1 s"
-    rs_proc_reap "$leader"
-    h_eq "$RS_REAP_STATUS" 0 "the leader's exit status"
-    rs_proc_reap "$standby"
-    h_eq "$RS_REAP_STATUS" 0 "the standby's exit status"
-}
-
 if [[ "$mode" == stop_together ]]; then
     # Before the fix the standby, waiting for the lock, took it the moment
     # the leader let go, said "took the ventilator lock", opened the run
     # and only then obeyed its SIGTERM.
     h_step "SIGTERM to the leader and the standby together"
     kill -TERM "$leader" "$standby"
-    both_exit 20
+    h_all_exit 20 "$leader" "$standby"
     h_log_has "$leader_log" "interrupted; run $run stays unfinished" "the leader's last word"
     if grep -q "took the ventilator lock\|resuming run" "$standby_log"; then
         h_fail "the standby, told to stop, took the ventilator lock the leader let go of"
@@ -140,7 +122,10 @@ elif [[ "$mode" == hung ]]; then
     kill -STOP "$leader"
 elif [[ "$mode" == after_finish ]]; then
     h_step "the leader finishes the run; the standby waits"
-    both_exit 120
+    # Both end by themselves, in either order: the standby takes the lock
+    # the moment the leader lets go of it, which can be before the leader's
+    # process is gone (slow under the sanitizers).
+    h_all_exit 120 "$leader" "$standby"
     h_log_has "$standby_log" "run $run, which this standby waited for, is finished; exiting without starting a run" \
         "the standby's last word"
     if grep -q "starting run\|resuming run" "$standby_log"; then
