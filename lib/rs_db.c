@@ -467,15 +467,14 @@ void rs_db_bound_idle(PGconn *conn, int timeout_ms, const char *lock)
     PQclear(res);
 }
 
-int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, bool until_stop,
-                             int64_t *locked)
+int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, int64_t *locked)
 {
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%s)::int", key);
     for (int waited = 0;; waited += 100) {
         if (rs_db_query_int(conn, "taking an advisory lock", sql, locked) != 0)
             return -1;
-        if (*locked || waited >= wait_ms || (until_stop && zsys_interrupted))
+        if (*locked || waited >= wait_ms)
             return 0;
         struct timespec pause = { 0, 100000000L };
         nanosleep(&pause, NULL);

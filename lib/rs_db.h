@@ -6,7 +6,6 @@
 #define RS_DB_H
 
 #include <libpq-fe.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,14 +97,9 @@ int rs_db_query_int(PGconn *conn, const char *what, const char *sql, int64_t *ou
 void rs_db_bound_idle(PGconn *conn, int timeout_ms, const char *lock);
 
 /* Tries to take the session advisory lock `key` (a bigint literal) for up
- * to wait_ms, once every 100 ms: the session of a holder that was just
- * killed takes a moment to end. With until_stop, stops waiting once the
- * process is asked to stop (SIGINT/SIGTERM, zsys_interrupted): a standby
- * on its way out must not take a lock its holder lets go of meanwhile (a
- * leader taking its own lock again waits on, to settle whether it still
- * leads). Sets *locked to 1 or 0. Returns 0, or -1 on a database error. */
-int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, bool until_stop,
-                             int64_t *locked)
+ * to wait_ms: the session of a holder that was just killed takes a moment
+ * to end. Sets *locked to 1 or 0. Returns 0, or -1 on a database error. */
+int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, int64_t *locked)
     __attribute__((warn_unused_result));
 
 /* The server's last error, flattened to one line (a static buffer). */

@@ -66,13 +66,13 @@ kc_wait_t kc_leader_wait(const kc_leader_config_t *config, kc_store_t **owner_p,
         if (!*log_p)
             kc_store_destroy(owner_p);
         /* Each attempt may take seconds: a stop asked for meanwhile is
-         * obeyed before the next step (the loop's test), never after
-         * taking the lock. A standby stopped with its leader would
-         * otherwise take the lock the leader let go of, and begin and end
-         * a term of its own on its way out (tests/faults/
+         * obeyed before the next step (the loop's test; kc_store_try_lead
+         * looks too, after connecting). A standby stopped with its leader
+         * would otherwise take the lock the leader let go of, and begin
+         * and end a term of its own on its way out (tests/faults/
          * keycoord_standby_stop.sh). */
         if (!s_connected(config->db_url, false, log_p, &backoff_ms) || zsys_interrupted
-            || !s_connected(config->db_url, true, owner_p, &backoff_ms) || zsys_interrupted)
+            || !s_connected(config->db_url, true, owner_p, &backoff_ms))
             continue;
         switch (kc_store_try_lead(*owner_p, config->ttl_ms, KC_LEADER_VALID_MS, term)) {
         case KC_LEAD_TAKEN:

@@ -42,8 +42,8 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
     while (!zsys_interrupted) {
         vent_lead_t lead = vent_store_lead(store, said ? VENT_STANDBY_POLL_MS : 0);
         /* Asked to stop while it connected or waited: a standby stopped
-         * with its leader must not take the lock the leader lets go of and
-         * open the run on its way out (the lock, if taken, goes with the
+         * with its leader must not open the run on its way out, even when
+         * it took the lock the leader let go of (the lock goes with the
          * session at exit). */
         if (zsys_interrupted)
             break;

@@ -44,7 +44,7 @@ static int s_setup(PGconn *conn, void *arg, char *err, size_t err_size)
      * end, when it was cut, takes a moment to reach the server); a standby
      * takes it in vent_store_lead. */
     int64_t locked = 0;
-    if (self->leading && rs_db_wait_advisory_lock(conn, S_LOCK_KEY, 5000, false, &locked) != 0) {
+    if (self->leading && rs_db_wait_advisory_lock(conn, S_LOCK_KEY, 5000, &locked) != 0) {
         snprintf(err, err_size, "cannot take the ventilator lock: %s", rs_db_error(conn));
         return -1;
     }
@@ -230,7 +230,7 @@ vent_lead_t vent_store_lead(vent_store_t *self, int wait_ms)
     if (vent_store_reconnect(self) != 0)
         return VENT_LEAD_DB_ERROR;
     int64_t locked = 0;
-    if (rs_db_wait_advisory_lock(s_conn(self), S_LOCK_KEY, wait_ms, true, &locked) != 0)
+    if (rs_db_wait_advisory_lock(s_conn(self), S_LOCK_KEY, wait_ms, &locked) != 0)
         return VENT_LEAD_DB_ERROR;
     if (!locked)
         return VENT_LEAD_BUSY;
