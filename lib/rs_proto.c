@@ -143,7 +143,7 @@ int rs_batch_decode(rs_batches_t *out, const uint8_t *data, size_t size)
         return -1;
     uint64_t run_id = rs_get_u64(data + 2);
     uint32_t batches = rs_get_u16(data + 10);
-    if (batches == 0 || batches > RS_GROUP_MAX)
+    if (batches == 0 || batches > RS_GROUP_MAX || run_id > (uint64_t) INT64_MAX)
         return -1;
     const uint8_t *p = data + RS_BATCH_HEADER_BYTES;
     const uint8_t *end = data + size;
@@ -206,10 +206,19 @@ static bool s_printable(const char *s, size_t len)
     return true;
 }
 
+/* Lease and run ids are PostgreSQL bigints: 1..INT64_MAX for a lease (0
+ * names none), 0..INT64_MAX for a run. A larger id could never match a row,
+ * and a statement carrying it fails as a whole ("out of range for type
+ * bigint"): one such message in a sink's flush failed every retry of it. */
+static bool s_id_valid(uint64_t id)
+{
+    return id != 0 && id <= (uint64_t) INT64_MAX;
+}
+
 static bool s_ids_valid(const uint64_t *ids, size_t count)
 {
     for (size_t i = 0; i < count; i++)
-        if (ids[i] == 0)
+        if (!s_id_valid(ids[i]))
             return false;
     return true;
 }
@@ -283,7 +292,7 @@ int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
     memcpy(out->holder, holder, holder_len);
     out->holder[holder_len] = '\0';
     if (!s_ids_valid(out->release, releases) || !s_ids_valid(out->renew, renewals)
-        || !s_ids_valid(out->broken, broken))
+        || !s_ids_valid(out->broken, broken) || out->run_id > (uint64_t) INT64_MAX)
         return -1;
     return 0;
 }
@@ -297,7 +306,7 @@ size_t rs_lease_rep_encode(const rs_lease_rep_t *msg, uint8_t *buf, size_t cap)
     size_t size = RS_LEASE_REP_MIN_BYTES;
     for (size_t i = 0; i < msg->granted; i++) {
         const rs_lease_grant_t *g = &msg->grants[i];
-        if (g->lease_id == 0 || g->sealed_len == 0 || g->sealed_len > RS_SEALED_MAX)
+        if (!s_id_valid(g->lease_id) || g->sealed_len == 0 || g->sealed_len > RS_SEALED_MAX)
             return 0;
         size += RS_LEASE_GRANT_MIN_BYTES + g->sealed_len;
     }
@@ -343,7 +352,7 @@ int rs_lease_rep_decode(rs_lease_rep_t *out, const uint8_t *data, size_t size)
         g->sealed_len = rs_get_u16(p + 12);
         p += RS_LEASE_GRANT_MIN_BYTES;
         /* A grant must name a lease and carry a secret. */
-        if (g->lease_id == 0 || g->sealed_len == 0 || g->sealed_len > RS_SEALED_MAX
+        if (!s_id_valid(g->lease_id) || g->sealed_len == 0 || g->sealed_len > RS_SEALED_MAX
             || (size_t) (end - p) < g->sealed_len)
             return -1;
         memcpy(g->sealed, p, g->sealed_len);
@@ -398,7 +407,7 @@ int rs_results_decode(rs_results_t *out, const uint8_t *data, size_t size)
         || size != rs_results_size(count, sig_slot))
         return -1;
     out->lease_id = rs_get_u64(data + 2);
-    if (out->lease_id == 0)
+    if (!s_id_valid(out->lease_id))
         return -1;
     const uint8_t *p = data + RS_RESULTS_HEADER_BYTES;
     for (uint32_t i = 0; i < count; i++, p += s_entry_bytes(sig_slot)) {

@@ -106,6 +106,13 @@ static void test_batch(void)
     RS_CHECK(rs_batch_decode(&all, data, size) == 0);
     rs_batch_t b = all.batches[0];
     RS_CHECK(b.run_id == 42 && b.count == 3);
+    uint8_t *beyond = malloc(size); /* a run id beyond bigint */
+    RS_CHECK(beyond);
+    memcpy(beyond, data, size);
+    rs_put_u64(beyond + 2, (uint64_t) INT64_MAX + 1);
+    RS_CHECK(rs_batch_decode(&all, beyond, size) != 0);
+    free(beyond);
+    RS_CHECK(rs_batch_decode(&all, data, size) == 0);
     rs_batch_iter_t it;
     rs_batch_iter_init(&it, &b);
     int64_t id;
@@ -212,6 +219,14 @@ static void test_lease_req(void)
     buf[26] = 0; /* and counted: the frame's size must agree */
     RS_CHECK(s_req(buf, size) != 0);
     size = rs_lease_req_encode(&in, buf, sizeof buf);
+    /* Ids beyond PostgreSQL's bigint: a lease or a run no row can have. */
+    rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES + 8, (uint64_t) INT64_MAX + 1);
+    RS_CHECK(s_req(buf, size) != 0);
+    rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES + 8, (uint64_t) INT64_MAX);
+    RS_CHECK(s_req(buf, size) == 0);
+    rs_put_u64(buf + 13, UINT64_MAX);
+    RS_CHECK(s_req(buf, size) != 0);
+    size = rs_lease_req_encode(&in, buf, sizeof buf);
     buf[size - 1] = '\n'; /* holder must be printable */
     RS_CHECK(s_req(buf, size) != 0);
     in.holder[3] = '\t';
@@ -222,7 +237,7 @@ static void test_lease_req(void)
     /* The largest request fits the bound. */
     in.release_count = in.renew_count = in.broken_count = RS_GROUP_MAX;
     for (uint32_t i = 0; i < RS_GROUP_MAX; i++)
-        in.release[i] = in.renew[i] = in.broken[i] = UINT64_MAX - i;
+        in.release[i] = in.renew[i] = in.broken[i] = (uint64_t) INT64_MAX - i;
     memset(in.holder, 'h', RS_HOLDER_MAX);
     in.holder[RS_HOLDER_MAX] = '\0';
     RS_CHECK(rs_lease_req_encode(&in, buf, sizeof buf) == RS_LEASE_REQ_MAX_BYTES);
@@ -261,6 +276,8 @@ static void test_lease_rep(void)
     RS_CHECK(rs_lease_rep_encode(&odd, buf, sizeof buf) == 0);
     size = rs_lease_rep_encode(&in, buf, sizeof buf);
     rs_put_u64(buf + RS_LEASE_REP_MIN_BYTES, 0);
+    RS_CHECK(s_rep(buf, size) != 0);
+    rs_put_u64(buf + RS_LEASE_REP_MIN_BYTES, (uint64_t) INT64_MAX + 1); /* beyond bigint */
     RS_CHECK(s_rep(buf, size) != 0);
     size = rs_lease_rep_encode(&in, buf, sizeof buf);
     rs_put_u16(buf + RS_LEASE_REP_MIN_BYTES + 12, 0);
@@ -332,6 +349,12 @@ static void test_results(void)
         rs_put_u32(buf + 14, count);
         rs_put_u64(buf + 2, 0); /* lease 0 names no lease */
         RS_CHECK(s_results(buf, size) != 0);
+        /* Nor does one beyond PostgreSQL's bigint: the sink's fencing
+         * query failed on it, and every retry of that flush with it. */
+        rs_put_u64(buf + 2, (uint64_t) INT64_MAX + 1);
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u64(buf + 2, (uint64_t) INT64_MAX);
+        RS_CHECK(s_results(buf, size) == 0);
         rs_put_u64(buf + 2, 99);
         uint8_t *entry1 = buf + RS_RESULTS_HEADER_BYTES + RS_RESULT_ENTRY_HEAD_BYTES + slot;
         rs_put_u16(entry1 + 8, 0); /* an empty signature */

@@ -691,6 +691,13 @@ static void s_sink_attack(const rg_config_t *cfg, rg_sink_stats_t *st)
     rs_put_u64(m + 2, 0);                                       /* lease id 0 */
     frame = zframe_new(m, msize);
     s_push(push, &frame, &st->malformed, st);
+    /* A lease id beyond PostgreSQL's bigint: before the decoder refused
+     * it, the sink's lease check failed on it, and so did every retry of
+     * the flush holding it: nothing more was stored. */
+    rs_put_u64(m + 2, (uint64_t) INT64_MAX + 1);
+    frame = zframe_new(m, msize);
+    s_push(push, &frame, &st->malformed, st);
+    rs_put_u64(m + 2, RG_BOGUS_LEASE_MIN + 8);
     m[0] = 9;                                                   /* version */
     frame = zframe_new(m, msize);
     s_push(push, &frame, &st->malformed, st);

@@ -197,9 +197,20 @@ static int s_cmp_u64(const void *a, const void *b)
  * on its key, and did not end by expiry; held while its lease is not in
  * the log yet (for a while); refused otherwise. Returns the rows refused,
  * or -1. */
+/* A flush reads its leases by id range, one walk of the leases primary
+ * key, when the range holds at most this many ids per distinct lease of
+ * the flush (plus S_RANGE_SLACK); otherwise it looks each one up. Lease
+ * ids are handed out in order, so a flush of many small batches covers a
+ * dense range: at batch size 1, 2,500 results of 2,500 leases cost the
+ * backend 0.35 ms by range against 3.8 ms by lookup (measured on 40,000
+ * lease rows, docs/PERFORMANCE.md "Batch size 1 on a slower host"). The
+ * rows of other sinks' leases in the range are read and ignored. */
+#define S_RANGE_PER_LEASE 4
+#define S_RANGE_SLACK 64
+
 static int64_t s_fence(sink_store_t *self)
 {
-    /* The distinct lease ids, as a bigint[] literal. */
+    /* The distinct lease ids, sorted, as a bigint[] literal. */
     uint64_t *ids = malloc(self->segment_count * sizeof *ids);
     char *list = malloc(self->segment_count * 21 + 3);
     if (!ids || !list) {
@@ -210,21 +221,35 @@ static int64_t s_fence(sink_store_t *self)
     for (size_t i = 0; i < self->segment_count; i++)
         ids[i] = self->segments[i].lease_id;
     qsort(ids, self->segment_count, sizeof *ids, s_cmp_u64);
-    size_t len = 0;
+    size_t len = 0, distinct = 0;
     list[len++] = '{';
     for (size_t i = 0; i < self->segment_count; i++)
-        if (i == 0 || ids[i] != ids[i - 1])
+        if (i == 0 || ids[i] != ids[i - 1]) {
             len += (size_t) sprintf(list + len, "%s%llu", len > 1 ? "," : "",
                                     (unsigned long long) ids[i]);
+            distinct++;
+        }
     list[len++] = '}';
     list[len] = '\0';
+    char lo[24], hi[24];
+    uint64_t span = self->segment_count ? ids[self->segment_count - 1] - ids[0] : 0;
+    bool by_range = self->segment_count && span < distinct * S_RANGE_PER_LEASE + S_RANGE_SLACK;
+    if (by_range) {
+        snprintf(lo, sizeof lo, "%llu", (unsigned long long) ids[0]);
+        snprintf(hi, sizeof hi, "%llu", (unsigned long long) ids[self->segment_count - 1]);
+    }
     free(ids);
 
-    const char *values[] = { list };
-    PGresult *res = PQexecParams(s_conn(self),
-                                 "SELECT id, key_id, coalesce(end_reason = " RS_LEASE_END_EXPIRED_SQL ", false)::int,"
-                                 " holder FROM leases WHERE id = ANY ($1::bigint[])",
-                                 1, NULL, values, NULL, NULL, 1);
+    const char *list_values[] = { list }, *range_values[] = { lo, hi };
+    PGresult *res = by_range
+                        ? PQexecParams(s_conn(self),
+                                       "SELECT id, key_id, coalesce(end_reason = " RS_LEASE_END_EXPIRED_SQL ", false)::int,"
+                                       " holder FROM leases WHERE id BETWEEN $1::bigint AND $2::bigint",
+                                       2, NULL, range_values, NULL, NULL, 1)
+                        : PQexecParams(s_conn(self),
+                                       "SELECT id, key_id, coalesce(end_reason = " RS_LEASE_END_EXPIRED_SQL ", false)::int,"
+                                       " holder FROM leases WHERE id = ANY ($1::bigint[])",
+                                       1, NULL, list_values, NULL, NULL, 1);
     free(list);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rs_error("checking leases failed: %s", rs_db_error(s_conn(self)));
