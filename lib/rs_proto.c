@@ -215,6 +215,14 @@ static bool s_id_valid(uint64_t id)
     return id != 0 && id <= (uint64_t) INT64_MAX;
 }
 
+/* A key id is a PostgreSQL integer: at most INT32_MAX (refused results
+ * are recorded with theirs, and one beyond it failed that flush, and so
+ * every retry of it). */
+static bool s_key_id_valid(uint32_t key_id)
+{
+    return key_id <= (uint32_t) INT32_MAX;
+}
+
 static bool s_ids_valid(const uint64_t *ids, size_t count)
 {
     for (size_t i = 0; i < count; i++)
@@ -352,7 +360,7 @@ int rs_lease_rep_decode(rs_lease_rep_t *out, const uint8_t *data, size_t size)
         g->sealed_len = rs_get_u16(p + 12);
         p += RS_LEASE_GRANT_MIN_BYTES;
         /* A grant must name a lease and carry a secret. */
-        if (!s_id_valid(g->lease_id) || g->sealed_len == 0 || g->sealed_len > RS_SEALED_MAX
+        if (!s_id_valid(g->lease_id) || !s_key_id_valid(g->key_id) || g->sealed_len == 0 || g->sealed_len > RS_SEALED_MAX
             || (size_t) (end - p) < g->sealed_len)
             return -1;
         memcpy(g->sealed, p, g->sealed_len);
@@ -407,7 +415,7 @@ int rs_results_decode(rs_results_t *out, const uint8_t *data, size_t size)
         || size != rs_results_size(count, sig_slot))
         return -1;
     out->lease_id = rs_get_u64(data + 2);
-    if (!s_id_valid(out->lease_id))
+    if (!s_id_valid(out->lease_id) || !s_key_id_valid(rs_get_u32(data + 10)))
         return -1;
     const uint8_t *p = data + RS_RESULTS_HEADER_BYTES;
     for (uint32_t i = 0; i < count; i++, p += s_entry_bytes(sig_slot)) {

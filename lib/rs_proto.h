@@ -25,8 +25,9 @@
  *                                        (1..sig_slot), signature: sig_slot bytes,
  *                                        the first sig_len of them used, the rest 0)
  *
- * Ids are PostgreSQL bigints: a lease_id is 1..INT64_MAX (0 names no
- * lease), a run_id 0..INT64_MAX; a message with another is malformed.
+ * Ids are PostgreSQL's: a lease_id is 1..INT64_MAX (bigint; 0 names no
+ * lease), a run_id 0..INT64_MAX (bigint), a key_id 0..INT32_MAX (integer);
+ * a message with another is malformed.
  *
  * A BATCH record carries the exact bytes to sign, so a worker signs straight
  * out of the received frame without copying payloads. Small batches travel

@@ -280,6 +280,9 @@ static void test_lease_rep(void)
     rs_put_u64(buf + RS_LEASE_REP_MIN_BYTES, (uint64_t) INT64_MAX + 1); /* beyond bigint */
     RS_CHECK(s_rep(buf, size) != 0);
     size = rs_lease_rep_encode(&in, buf, sizeof buf);
+    rs_put_u32(buf + RS_LEASE_REP_MIN_BYTES + 8, (uint32_t) INT32_MAX + 1); /* beyond integer */
+    RS_CHECK(s_rep(buf, size) != 0);
+    size = rs_lease_rep_encode(&in, buf, sizeof buf);
     rs_put_u16(buf + RS_LEASE_REP_MIN_BYTES + 12, 0);
     RS_CHECK(s_rep(buf, size) != 0);
     rs_lease_rep_t none = { .seq = 1, .release_status = RS_RELEASE_UNKNOWN };
@@ -356,6 +359,11 @@ static void test_results(void)
         rs_put_u64(buf + 2, (uint64_t) INT64_MAX);
         RS_CHECK(s_results(buf, size) == 0);
         rs_put_u64(buf + 2, 99);
+        /* Nor a key id beyond PostgreSQL's integer: the sink records the
+         * key of refused results, and failed every retry on that one. */
+        rs_put_u32(buf + 10, (uint32_t) INT32_MAX + 1);
+        RS_CHECK(s_results(buf, size) != 0);
+        rs_put_u32(buf + 10, 4);
         uint8_t *entry1 = buf + RS_RESULTS_HEADER_BYTES + RS_RESULT_ENTRY_HEAD_BYTES + slot;
         rs_put_u16(entry1 + 8, 0); /* an empty signature */
         RS_CHECK(s_results(buf, size) != 0);

@@ -351,8 +351,9 @@ static void s_keycoord_malformed(const rg_config_t *cfg, rg_kc_stats_t *st)
         n = s_encode_req(buf, seqs[i], 0, 0, false, 0, "rogue/seq/0");
         s_send_req(d, buf, n, st);
     }
-    /* Releases and renewals of leases it does not hold. */
-    uint64_t leases[] = { 1, 2, 3, 42, RG_BOGUS_LEASE_MIN + 1, UINT64_MAX };
+    /* Releases and renewals of leases it does not hold (INT64_MAX: the
+     * highest id a lease can have). */
+    uint64_t leases[] = { 1, 2, 3, 42, RG_BOGUS_LEASE_MIN + 1, (uint64_t) INT64_MAX };
     for (size_t i = 0; i < sizeof leases / sizeof leases[0]; i++) {
         n = s_encode_req(buf, 100 + i, leases[i], 0, false, 0, "rogue/release/0");
         s_send_req(d, buf, n, st);
@@ -361,6 +362,14 @@ static void s_keycoord_malformed(const rg_config_t *cfg, rg_kc_stats_t *st)
         n = s_encode_req(buf, 300 + i, leases[i], leases[i], false, 0, "rogue/both/0");
         s_send_req(d, buf, n, st);
     }
+    /* Ids beyond PostgreSQL's bigint, which the encoder refuses: a release
+     * of lease 2^64-1, and a request for a key for run 2^64-1. */
+    n = s_encode_req(buf, 400, 1, 0, false, 0, "rogue/release/0");
+    rs_put_u64(buf + RS_LEASE_REQ_MIN_BYTES, UINT64_MAX);
+    s_send_req(d, buf, n, st);
+    n = s_encode_req(buf, 401, 0, 0, true, 10, "rogue/run/0");
+    rs_put_u64(buf + 13, UINT64_MAX);
+    s_send_req(d, buf, n, st);
     /* Wait a little for whatever answers come. */
     for (int i = 0; i < 10; i++) {
         zclock_sleep(50);
@@ -698,6 +707,13 @@ static void s_sink_attack(const rg_config_t *cfg, rg_sink_stats_t *st)
     frame = zframe_new(m, msize);
     s_push(push, &frame, &st->malformed, st);
     rs_put_u64(m + 2, RG_BOGUS_LEASE_MIN + 8);
+    /* A key id beyond PostgreSQL's integer, under a lease not in the log:
+     * the sink recorded its refusal with the key id, which failed that
+     * flush and every retry of it. */
+    rs_put_u32(m + 10, (uint32_t) INT32_MAX + 1);
+    frame = zframe_new(m, msize);
+    s_push(push, &frame, &st->malformed, st);
+    rs_put_u32(m + 10, 1);
     m[0] = 9;                                                   /* version */
     frame = zframe_new(m, msize);
     s_push(push, &frame, &st->malformed, st);
