@@ -136,6 +136,28 @@ const uint8_t *rs_batch_writer_data(rs_batch_writer_t *self, size_t *size)
     return self->buf;
 }
 
+/* Lease and run ids are PostgreSQL bigints: 1..INT64_MAX for a lease (0
+ * names none), 0..INT64_MAX for a run. A larger id could never match a row,
+ * and a statement carrying it fails as a whole ("out of range for type
+ * bigint"): one such message in a sink's flush failed every retry of it. */
+static bool s_id_valid(uint64_t id)
+{
+    return id != 0 && id <= (uint64_t) INT64_MAX;
+}
+
+static bool s_run_id_valid(uint64_t run_id)
+{
+    return run_id <= (uint64_t) INT64_MAX;
+}
+
+/* A key id is a PostgreSQL integer: at most INT32_MAX (refused results
+ * are recorded with theirs, and one beyond it failed that flush, and so
+ * every retry of it). */
+static bool s_key_id_valid(uint32_t key_id)
+{
+    return key_id <= (uint32_t) INT32_MAX;
+}
+
 int rs_batch_decode(rs_batches_t *out, const uint8_t *data, size_t size)
 {
     if (size < RS_BATCH_HEADER_BYTES || size > RS_BATCH_BYTES_MAX
@@ -143,7 +165,7 @@ int rs_batch_decode(rs_batches_t *out, const uint8_t *data, size_t size)
         return -1;
     uint64_t run_id = rs_get_u64(data + 2);
     uint32_t batches = rs_get_u16(data + 10);
-    if (batches == 0 || batches > RS_GROUP_MAX || run_id > (uint64_t) INT64_MAX)
+    if (batches == 0 || batches > RS_GROUP_MAX || !s_run_id_valid(run_id))
         return -1;
     const uint8_t *p = data + RS_BATCH_HEADER_BYTES;
     const uint8_t *end = data + size;
@@ -204,23 +226,6 @@ static bool s_printable(const char *s, size_t len)
         if (s[i] < 0x20 || s[i] > 0x7e)
             return false;
     return true;
-}
-
-/* Lease and run ids are PostgreSQL bigints: 1..INT64_MAX for a lease (0
- * names none), 0..INT64_MAX for a run. A larger id could never match a row,
- * and a statement carrying it fails as a whole ("out of range for type
- * bigint"): one such message in a sink's flush failed every retry of it. */
-static bool s_id_valid(uint64_t id)
-{
-    return id != 0 && id <= (uint64_t) INT64_MAX;
-}
-
-/* A key id is a PostgreSQL integer: at most INT32_MAX (refused results
- * are recorded with theirs, and one beyond it failed that flush, and so
- * every retry of it). */
-static bool s_key_id_valid(uint32_t key_id)
-{
-    return key_id <= (uint32_t) INT32_MAX;
 }
 
 static bool s_ids_valid(const uint64_t *ids, size_t count)
@@ -300,7 +305,7 @@ int rs_lease_req_decode(rs_lease_req_t *out, const uint8_t *data, size_t size)
     memcpy(out->holder, holder, holder_len);
     out->holder[holder_len] = '\0';
     if (!s_ids_valid(out->release, releases) || !s_ids_valid(out->renew, renewals)
-        || !s_ids_valid(out->broken, broken) || out->run_id > (uint64_t) INT64_MAX)
+        || !s_ids_valid(out->broken, broken) || !s_run_id_valid(out->run_id))
         return -1;
     return 0;
 }
@@ -360,8 +365,8 @@ int rs_lease_rep_decode(rs_lease_rep_t *out, const uint8_t *data, size_t size)
         g->sealed_len = rs_get_u16(p + 12);
         p += RS_LEASE_GRANT_MIN_BYTES;
         /* A grant must name a lease and carry a secret. */
-        if (!s_id_valid(g->lease_id) || !s_key_id_valid(g->key_id) || g->sealed_len == 0 || g->sealed_len > RS_SEALED_MAX
-            || (size_t) (end - p) < g->sealed_len)
+        if (!s_id_valid(g->lease_id) || !s_key_id_valid(g->key_id) || g->sealed_len == 0
+            || g->sealed_len > RS_SEALED_MAX || (size_t) (end - p) < g->sealed_len)
             return -1;
         memcpy(g->sealed, p, g->sealed_len);
         p += g->sealed_len;
@@ -415,7 +420,8 @@ int rs_results_decode(rs_results_t *out, const uint8_t *data, size_t size)
         || size != rs_results_size(count, sig_slot))
         return -1;
     out->lease_id = rs_get_u64(data + 2);
-    if (!s_id_valid(out->lease_id) || !s_key_id_valid(rs_get_u32(data + 10)))
+    out->key_id = rs_get_u32(data + 10);
+    if (!s_id_valid(out->lease_id) || !s_key_id_valid(out->key_id))
         return -1;
     const uint8_t *p = data + RS_RESULTS_HEADER_BYTES;
     for (uint32_t i = 0; i < count; i++, p += s_entry_bytes(sig_slot)) {
@@ -428,7 +434,6 @@ int rs_results_decode(rs_results_t *out, const uint8_t *data, size_t size)
             if (*q)
                 return -1;
     }
-    out->key_id = rs_get_u32(data + 10);
     out->count = count;
     out->sig_slot = sig_slot;
     out->entries = data + RS_RESULTS_HEADER_BYTES;

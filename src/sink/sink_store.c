@@ -193,10 +193,6 @@ static int s_cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Gives each segment its verdict: allowed when its lease is in the log,
- * on its key, and did not end by expiry; held while its lease is not in
- * the log yet (for a while); refused otherwise. Returns the rows refused,
- * or -1. */
 /* A flush reads its leases by id range, one walk of the leases primary
  * key, when the range holds at most this many ids per distinct lease of
  * the flush (plus S_RANGE_SLACK); otherwise it looks each one up. Lease
@@ -207,49 +203,56 @@ static int s_cmp_u64(const void *a, const void *b)
  * rows of other sinks' leases in the range are read and ignored. */
 #define S_RANGE_PER_LEASE 4
 #define S_RANGE_SLACK 64
+#define S_LEASES_SELECT                                                                        \
+    "SELECT id, key_id, coalesce(end_reason = " RS_LEASE_END_EXPIRED_SQL ", false)::int,"     \
+    " holder FROM leases WHERE "
 
+/* Gives each segment its verdict: allowed when its lease is in the log,
+ * on its key, and did not end by expiry; held while its lease is not in
+ * the log yet (for a while); refused otherwise. Returns the rows refused,
+ * or -1. */
 static int64_t s_fence(sink_store_t *self)
 {
-    /* The distinct lease ids, sorted, as a bigint[] literal. */
+    /* The distinct lease ids, sorted. */
     uint64_t *ids = malloc(self->segment_count * sizeof *ids);
-    char *list = malloc(self->segment_count * 21 + 3);
-    if (!ids || !list) {
-        free(ids);
-        free(list);
+    if (!ids)
         return -1;
-    }
     for (size_t i = 0; i < self->segment_count; i++)
         ids[i] = self->segments[i].lease_id;
     qsort(ids, self->segment_count, sizeof *ids, s_cmp_u64);
-    size_t len = 0, distinct = 0;
-    list[len++] = '{';
+    size_t distinct = 0;
     for (size_t i = 0; i < self->segment_count; i++)
-        if (i == 0 || ids[i] != ids[i - 1]) {
-            len += (size_t) sprintf(list + len, "%s%llu", len > 1 ? "," : "",
-                                    (unsigned long long) ids[i]);
-            distinct++;
-        }
-    list[len++] = '}';
-    list[len] = '\0';
+        if (i == 0 || ids[i] != ids[distinct - 1])
+            ids[distinct++] = ids[i];
+    bool by_range =
+        distinct > 0 && ids[distinct - 1] - ids[0] < distinct * S_RANGE_PER_LEASE + S_RANGE_SLACK;
+    /* By range: the lowest and highest; otherwise a bigint[] literal. */
     char lo[24], hi[24];
-    uint64_t span = self->segment_count ? ids[self->segment_count - 1] - ids[0] : 0;
-    bool by_range = self->segment_count && span < distinct * S_RANGE_PER_LEASE + S_RANGE_SLACK;
+    char *list = by_range ? NULL : malloc(distinct * 21 + 3);
+    const char *values[2] = { lo, hi };
     if (by_range) {
         snprintf(lo, sizeof lo, "%llu", (unsigned long long) ids[0]);
-        snprintf(hi, sizeof hi, "%llu", (unsigned long long) ids[self->segment_count - 1]);
+        snprintf(hi, sizeof hi, "%llu", (unsigned long long) ids[distinct - 1]);
+    }
+    else if (list) {
+        size_t len = 0;
+        list[len++] = '{';
+        for (size_t i = 0; i < distinct; i++)
+            len += (size_t) sprintf(list + len, "%s%llu", i ? "," : "",
+                                    (unsigned long long) ids[i]);
+        list[len++] = '}';
+        list[len] = '\0';
+        values[0] = list;
     }
     free(ids);
-
-    const char *list_values[] = { list }, *range_values[] = { lo, hi };
-    PGresult *res = by_range
-                        ? PQexecParams(s_conn(self),
-                                       "SELECT id, key_id, coalesce(end_reason = " RS_LEASE_END_EXPIRED_SQL ", false)::int,"
-                                       " holder FROM leases WHERE id BETWEEN $1::bigint AND $2::bigint",
-                                       2, NULL, range_values, NULL, NULL, 1)
-                        : PQexecParams(s_conn(self),
-                                       "SELECT id, key_id, coalesce(end_reason = " RS_LEASE_END_EXPIRED_SQL ", false)::int,"
-                                       " holder FROM leases WHERE id = ANY ($1::bigint[])",
-                                       1, NULL, list_values, NULL, NULL, 1);
+    if (!by_range && !list)
+        return -1;
+    PGresult *res =
+        by_range ? PQexecParams(s_conn(self),
+                                S_LEASES_SELECT "id BETWEEN $1::bigint AND $2::bigint", 2, NULL,
+                                values, NULL, NULL, 1)
+                 : PQexecParams(s_conn(self), S_LEASES_SELECT "id = ANY ($1::bigint[])", 1, NULL,
+                                values, NULL, NULL, 1);
     free(list);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rs_error("checking leases failed: %s", rs_db_error(s_conn(self)));
