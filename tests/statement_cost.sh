@@ -10,7 +10,10 @@
 #   (one probe per record was 2 to 3);
 # - no statement of the ventilator's or the sink's session plans a
 #   parallel worker (a Gather node), and the ventilator's exact count is a
-#   merge anti-join, not a hash of a whole table.
+#   merge anti-join, not a hash of a whole table;
+# - the sink's COPYs into signatures carry at most 200 rows each (its
+#   S_COPY_ROWS): PostgreSQL 15 pins a slot per buffered row, at a cost
+#   that grows with the square of the rows of one COPY.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 records=60000
@@ -36,6 +39,15 @@ awk -v p="$per_record" 'BEGIN { exit !(p < 0.5) }' \
     || h_fail "the ventilator's pages read $hits buffers for $records records ($per_record per record): a probe per record, not a join of the page's range"
 h_step "pages: $calls statements, $rows rows, $hits buffer accesses ($per_record per record)"
 
+# The sink's COPYs: every row of the run in COPYs of at most 200 rows.
+read -r copies copied < <(h_sql "SELECT sum(calls), sum(rows)
+    FROM pg_stat_statements WHERE query LIKE 'COPY signatures %'" | tr '|' ' ')
+[[ -n "$copies" && "$copies" -gt 0 ]] || h_fail "no COPY of the sink in pg_stat_statements"
+(( copied == records )) || h_fail "the sink's COPYs stored $copied rows; expected $records (one per record)"
+(( copies * 200 >= copied )) \
+    || h_fail "the sink stored $copied rows in $copies COPYs ($(( copied / copies )) a COPY); expected at most 200 a COPY"
+h_step "sink: $copied rows in $copies COPYs"
+
 # Plans of the two services' sessions: no parallel worker, and the exact
 # count (the statement with count(*) FILTER) a merge anti-join.
 log="$H_PG/postgres.log"
@@ -56,4 +68,4 @@ if grep -v "Merge Anti Join" "$H_DIR/count_joins.txt" >&2; then
 fi
 h_verify
 h_audit
-echo "$RS_PROG: ok: pages read $per_record buffers per record; no parallel worker; the exact count a merge anti-join"
+echo "$RS_PROG: ok: pages read $per_record buffers per record; no parallel worker; the exact count a merge anti-join; $copies COPYs of at most 200 rows"

@@ -325,6 +325,19 @@ static void s_keep_held(sink_store_t *self)
     self->row_count = row_count;
 }
 
+/* Rows per COPY statement. PostgreSQL 15's binary COPY buffers up to 1,000
+ * rows for each multi-insert and gives each buffered row a tuple slot
+ * that pins the table's row type in the statement's resource owner; past
+ * 64 pins that owner keeps them in an open-addressing hash in which
+ * identical pointers all collide, so pinning and releasing k slots costs
+ * about k * k probes (src/backend/utils/resowner/resowner.c). A flush of
+ * 1,000 rows in one COPY spent a fifth of its backend CPU there (perf of
+ * the sink's backend at batch 1000). Several COPYs in the flush's one
+ * transaction keep k small, at a round trip each: 200 rows a COPY cost
+ * 0.59 CPU-s (backend and client) per 200,000 rows against 0.78 for 1,000
+ * and 0.66 for 50 (docs/PERFORMANCE.md, "The sink's COPY in pieces"). */
+#define S_COPY_ROWS 200
+
 /* A segment's place in a COPY. */
 typedef struct {
     int64_t first; /* its first record id */
@@ -337,14 +350,8 @@ static int s_cmp_order(const void *a, const void *b)
     return x->first < y->first ? -1 : x->first > y->first ? 1 : (x->index > y->index) - (x->index < y->index);
 }
 
-/* Streams the allowed rows into `table`. Returns 0, 1 when the COPY hit
- * the primary key (rows already stored) or was chosen as a deadlock's
- * victim, -1 on another failure. Several sinks may write at once: a COPY
- * that meets a row another sink's open transaction inserted waits for that
- * transaction, and two COPYs that meet each other's rows in opposite
- * orders (re-dispatched records that reached both sinks) deadlock; the
- * victim then takes the staged path, whose inserts run in record order. */
-static int s_copy(sink_store_t *self, const char *sql)
+/* Starts a COPY of `sql` and sends its header. Returns 0 or -1. */
+static int s_copy_begin(sink_store_t *self, const char *sql)
 {
     PGresult *res = PQexec(s_conn(self), sql);
     ExecStatusType status = PQresultStatus(res);
@@ -353,33 +360,26 @@ static int s_copy(sink_store_t *self, const char *sql)
         rs_error("COPY failed to start: %s", rs_db_error(s_conn(self)));
         return -1;
     }
-    /* The segments in the order of their first record (a worker's rows
-     * come in record order within a batch): two sinks' COPYs then take
-     * their rows' locks in much the same order, which keeps deadlocks
-     * between them rare. The buffer itself keeps its order (s_keep_held
-     * relies on it). */
-    s_order_t *order = malloc((self->segment_count + 1) * sizeof *order);
-    size_t allowed = 0;
-    for (size_t i = 0; order && i < self->segment_count; i++)
-        if (self->segments[i].verdict == S_ALLOW)
-            order[allowed++] = (s_order_t) {
-                .first = (int64_t) rs_get_u64(self->rows + self->segments[i].offset + 6),
-                .index = i,
-            };
-    if (order)
-        qsort(order, allowed, sizeof *order, s_cmp_order);
-    int ok = order && PQputCopyData(s_conn(self), (const char *) s_copy_header, sizeof s_copy_header) == 1;
-    for (size_t k = 0; ok && k < allowed; k++) {
-        const s_segment_t *seg = &self->segments[order[k].index];
-        ok = PQputCopyData(s_conn(self), (const char *) self->rows + seg->offset, (int) seg->size)
-             == 1;
+    if (PQputCopyData(s_conn(self), (const char *) s_copy_header, sizeof s_copy_header) != 1) {
+        /* Leaves the COPY state; the caller's rollback ends the transaction. */
+        PQputCopyEnd(s_conn(self), "the sink could not send its rows");
+        while ((res = PQgetResult(s_conn(self))) != NULL)
+            PQclear(res);
+        return -1;
     }
-    free(order);
+    return 0;
+}
+
+/* Ends the open COPY, with its trailer when `ok`, and reads its outcome.
+ * Returns 0, 1 when it hit the primary key or was a deadlock's victim, -1
+ * on another failure (and when !ok). */
+static int s_copy_end(sink_store_t *self, bool ok)
+{
     ok = ok && PQputCopyData(s_conn(self), (const char *) s_copy_trailer, sizeof s_copy_trailer) == 1;
     if (PQputCopyEnd(s_conn(self), ok ? NULL : "the sink could not send its rows") != 1)
-        ok = 0;
+        ok = false;
     int rc = ok ? 0 : -1;
-    /* After COPY, read results until NULL. */
+    PGresult *res;
     while ((res = PQgetResult(s_conn(self))) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -387,7 +387,7 @@ static int s_copy(sink_store_t *self, const char *sql)
             if (state && (strcmp(state, "23505") == 0 || strcmp(state, "40P01") == 0)) {
                 if (strcmp(state, "40P01") == 0)
                     rs_info("the COPY met rows another sink was storing (a deadlock, resolved by the database); taking the staged path");
-                rc = 1;
+                rc = rc < 0 ? rc : 1;
             }
             else {
                 rs_error("COPY failed: %s", PQresultErrorMessage(res));
@@ -396,6 +396,69 @@ static int s_copy(sink_store_t *self, const char *sql)
         }
         PQclear(res);
     }
+    return rc;
+}
+
+/* Streams the allowed rows into `table`, S_COPY_ROWS to a COPY, within
+ * the caller's transaction. Returns 0, 1 when a COPY hit the primary key
+ * (rows already stored) or was chosen as a deadlock's victim, -1 on
+ * another failure; on non-zero the transaction is aborted. Several sinks
+ * may write at once: a COPY that meets a row another sink's open
+ * transaction inserted waits for that transaction, and two COPYs that meet
+ * each other's rows in opposite orders (re-dispatched records that reached
+ * both sinks) deadlock; the victim then takes the staged path, whose
+ * inserts run in record order. */
+static int s_copy(sink_store_t *self, const char *sql)
+{
+    /* The segments in the order of their first record (a worker's rows
+     * come in record order within a batch): two sinks' COPYs then take
+     * their rows' locks in much the same order, which keeps deadlocks
+     * between them rare. The buffer itself keeps its order (s_keep_held
+     * relies on it). */
+    s_order_t *order = malloc((self->segment_count + 1) * sizeof *order);
+    if (!order) {
+        rs_error("out of memory ordering %zu result segments", self->segment_count);
+        return -1;
+    }
+    size_t allowed = 0;
+    for (size_t i = 0; i < self->segment_count; i++)
+        if (self->segments[i].verdict == S_ALLOW)
+            order[allowed++] = (s_order_t) {
+                .first = (int64_t) rs_get_u64(self->rows + self->segments[i].offset + 6),
+                .index = i,
+            };
+    qsort(order, allowed, sizeof *order, s_cmp_order);
+    int rc = 0;
+    size_t in_copy = 0; /* rows sent in the open COPY; 0: none open */
+    for (size_t k = 0; rc == 0 && k < allowed; k++) {
+        const s_segment_t *seg = &self->segments[order[k].index];
+        size_t off = seg->offset, end = seg->offset + seg->size;
+        while (rc == 0 && off < end) {
+            if (in_copy == 0 && s_copy_begin(self, sql) != 0) {
+                rc = -1;
+                break;
+            }
+            /* The rows of this segment that fit in the open COPY. */
+            size_t span_end = off;
+            while (span_end < end && in_copy < S_COPY_ROWS) {
+                span_end += S_ROW_FIXED_BYTES + rs_get_u32(self->rows + span_end + S_SIG_LEN_OFFSET);
+                in_copy++;
+            }
+            if (PQputCopyData(s_conn(self), (const char *) self->rows + off, (int) (span_end - off)) != 1) {
+                s_copy_end(self, false);
+                rc = -1;
+                break;
+            }
+            off = span_end;
+            if (in_copy == S_COPY_ROWS) {
+                rc = s_copy_end(self, true);
+                in_copy = 0;
+            }
+        }
+    }
+    free(order);
+    if (rc == 0 && in_copy > 0)
+        rc = s_copy_end(self, true);
     return rc;
 }
 
