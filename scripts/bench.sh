@@ -23,8 +23,8 @@
 #   --sign-seconds S measuring time of the raw signing benchmark per thread
 #                    count (default 3)
 #   --raw-seconds S  measuring time of the raw signing rate taken again
-#                    before every repetition, alternately with the runs
-#                    (default 1)
+#                    just before and just after every repetition,
+#                    alternately with the runs (default 1)
 #   --out-dir DIR    where results go (default build/bench/)
 #   --timeout S      give up on a repetition after S seconds (default 1800)
 #   --no-keycoord    skip the keycoord microbenchmark (section 3)
@@ -43,10 +43,13 @@
 #      rate is records / signing phase, the signing phase being the run's
 #      newest signatures.signed_at minus runs.first_dispatch_at, as
 #      scripts/run_local.sh computes it. The raw 2-thread rate is measured
-#      again just before each repetition (--raw-seconds), and each run's
-#      ratio is its rate over that raw rate, so that a host whose speed
-#      drifts (a shared or throttled machine) gives the same verdict; a
-#      point's ratio is the median of its runs' ratios, with min-max. Each
+#      again just before and just after each repetition (--raw-seconds),
+#      and each run's ratio is its rate over the mean of the two, so that
+#      a host whose speed drifts (a shared or throttled machine) gives the
+#      same verdict: on a host whose raw rate moves by a third from one
+#      second to the next, one measurement before the run alone decides
+#      too much of the ratio. A point's ratio is the median of its runs'
+#      ratios, with min-max. Each
 #      run has a CPU account (scripts/lib_cpu.sh, as
 #      `scripts/run_local.sh --cpu-account`): every recsign process,
 #      PostgreSQL's backends by application_name and its own processes by
@@ -88,13 +91,14 @@
 #                 thread-seconds, and the keycoord's lease-log statistics
 #                 (writes, events per write, microseconds per write), and
 #                 the keys' algorithm, the raw 2-thread rate measured just
-#                 before the repetition and the run's ratio to it
+#                 before the repetition, the run's ratio to the mean of
+#                 that and the rate measured just after it, and the latter
 #   raw_sign.csv  the raw signing benchmark's output (algorithm,threads,
 #                 signatures_per_second)
 #   medians.csv   per point: the median rate and its ratio to the raw
 #                 2-thread rate of its algorithm, and the algorithm, then
-#                 the median of the runs' own ratios (to the raw rate
-#                 measured before each) with its min and max; also
+#                 the median of the runs' own ratios (to the raw rates
+#                 measured around each) with its min and max; also
 #                 printed as a table at the end
 #   accounts.csv  every run's CPU account: algorithm,batch_size,keys,
 #                 threads,repeat,records,part,cpu_seconds (each run's is
@@ -233,8 +237,20 @@ done
 # --- database and certificates ----------------------------------------------------
 rs_bench_cluster
 
-echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_sps,raw_2t_sps,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,worker_sign_s,worker_lease_wait_s,keycoord_log_writes,keycoord_log_events_per_write,keycoord_log_us_per_write,algorithm,raw_2t_before_sps,ratio_to_raw_before" >"$results"
+echo "batch_size,keys,threads,repeat,records,seconds,records_per_second,raw_1t_sps,raw_2t_sps,keycoord_cpu_s,sink_cpu_s,worker_cpu_s,postgres_cpu_s,worker_sign_s,worker_lease_wait_s,keycoord_log_writes,keycoord_log_events_per_write,keycoord_log_us_per_write,algorithm,raw_2t_before_sps,ratio_to_raw_around,raw_2t_after_sps" >"$results"
 echo "algorithm,batch_size,keys,threads,repeat,records,part,cpu_seconds" >"$accounts"
+
+# raw_now ALG FILE: measures the raw 2-thread signing rate of ALG for
+# --raw-seconds (the output in FILE.csv, its log in FILE.log) and prints it
+# in signatures/s.
+raw_now() {
+    local alg="$1" file="$2" rate
+    "$bin_sign" --threads 2 --seconds "$raw_seconds" --algorithms "$alg" >"$file.csv" 2>"$file.log" \
+        || rs_die "recsign-bench-sign failed (log: $file.log)"
+    rate="$(awk -F, -v a="$alg" '$1 == a && $2 == 2 { printf "%.0f", $3 }' "$file.csv")"
+    [[ -n "$rate" ]] || rs_die "unexpected output of recsign-bench-sign: $(cat "$file.csv")"
+    echo "$rate"
+}
 
 # run_once ALG BATCH KEYS THREADS REP: one repetition; appends a row to
 # results.csv.
@@ -245,13 +261,10 @@ run_once() {
     expect="$(records_of "$alg")"
     dir="$logs/${alg}_k${k}_b${batch}_t${t}_r${rep}"
     mkdir -p "$dir"
-    # The raw rate now, alternately with the runs: the run's ratio is to
-    # what this host signs at this moment.
-    local raw_now
-    "$bin_sign" --threads 2 --seconds "$raw_seconds" --algorithms "$alg" >"$dir/raw_sign.csv" 2>"$dir/raw_sign.log" \
-        || rs_die "recsign-bench-sign failed (log: $dir/raw_sign.log)"
-    raw_now="$(awk -F, -v a="$alg" '$1 == a && $2 == 2 { printf "%.0f", $3 }' "$dir/raw_sign.csv")"
-    [[ -n "$raw_now" ]] || rs_die "unexpected output of recsign-bench-sign: $(cat "$dir/raw_sign.csv")"
+    # The raw rate just before and just after the run, alternately with
+    # the runs: the run's ratio is to what this host signed around it.
+    local raw_before raw_after
+    raw_before="$(raw_now "$alg" "$dir/raw_sign")" || exit 1
     rs_reset_signing "$db_url"
     local pg_cpu0
     pg_cpu0="$(rs_pg_cpu_seconds "$pg_dir")"
@@ -268,6 +281,7 @@ run_once() {
     rs_proc_stop_all
     sleep 0.2   # lets the postmaster reap the backends of the stopped processes
     rs_cpu_account_end || rs_die "the CPU account of $dir failed"
+    raw_after="$(raw_now "$alg" "$dir/raw_sign_after")" || exit 1
     local pg_cpu pg_cpu1
     pg_cpu1="$(rs_pg_cpu_seconds "$pg_dir")"
     pg_cpu="$(rs_cpu_delta "$pg_cpu0" "$pg_cpu1")"
@@ -277,16 +291,16 @@ run_once() {
         || rs_die "run signed ${signed:-0} records, expected $expect (logs: $dir)"
     rate="$(awk -v n="$signed" -v t="$wall" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print 0 }')"
     local ratio
-    ratio="$(awk -v r="$rate" -v c="$raw_now" 'BEGIN { printf "%.3f", r / c }')"
+    ratio="$(awk -v r="$rate" -v b="$raw_before" -v a="$raw_after" 'BEGIN { printf "%.3f", 2 * r / (b + a) }')"
     line="$(grep -o 'threads spent [0-9.]* s signing and [0-9.]* s waiting' "$dir/worker.log" | tail -n 1 || true)"
     sign_s="$(awk '{ print $3 }' <<<"$line")"
     wait_s="$(awk '{ print $7 }' <<<"$line")"
     # The keycoord's last stats line: "lease log: N writes of M events, X us each".
     read -r kc_w kc_e kc_us < <(grep -o 'lease log: [0-9]* writes of [0-9.]* events, [0-9]* us each' "$dir/keycoord.log" \
         | tail -n 1 | awk '{ print $3, $6, $8 }') || true
-    printf '%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$batch" "$k" "$t" "$rep" "$signed" "$wall" "$rate" \
+    printf '%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$batch" "$k" "$t" "$rep" "$signed" "$wall" "$rate" \
         "${RAW1[$alg]}" "${RAW2[$alg]}" "$cpu_kc" "$cpu_sink" "$cpu_wk" "$pg_cpu" "$sign_s" "$wait_s" "${kc_w:-}" "${kc_e:-}" "${kc_us:-}" \
-        "$alg" "$raw_now" "$ratio" >>"$results"
+        "$alg" "$raw_before" "$ratio" "$raw_after" >>"$results"
     awk -F, -v pre="$alg,$batch,$k,$t,$rep,$signed" 'NR > 1 && $1 != "warning" { print pre "," $1 "," $2 }' \
         "$dir/cpu-account/account.csv" >>"$accounts"
     # Every run's signatures must verify and pass the audit (rules 1-5).
@@ -297,7 +311,7 @@ run_once() {
             rs_die "${check^^} FAILED for $alg, batch $batch, keys $k, threads $t, repetition $rep; log: $dir/$check.log"
         fi
     done
-    rs_say "  $alg, batch $batch, keys $k, threads $t, repetition $rep: $signed records in $(printf '%.3f' "$wall") s = $rate records/s, $ratio x raw 2-thread ($raw_now/s just before); verify and audit ok"
+    rs_say "  $alg, batch $batch, keys $k, threads $t, repetition $rep: $signed records in $(printf '%.3f' "$wall") s = $rate records/s, $ratio x raw 2-thread (mean of $raw_before/s just before and $raw_after/s just after); verify and audit ok"
     # The run's CPU account, on stderr with the progress lines (the
     # medians per point are printed at the end).
     rs_cpu_account_print "$dir/cpu-account/account.csv" "$signed" | sed 's/^/    /' >&2
@@ -485,7 +499,7 @@ echo
 echo "recsign benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $records records per run ($rsa_records with RSA keys), median of $repeat"
 cat "$table"
 echo
-echo "verdict against the targets (medians of $repeat run(s), each run's ratio to the raw 2-thread rate measured just before it):"
+echo "verdict against the targets (medians of $repeat run(s), each run's ratio to the mean of the raw 2-thread rates measured just before and just after it):"
 verdict_text="$(verdict)"
 echo "${verdict_text:-  (no point of the sweep has a target: they are at 100 keys and 2 threads)}"
 echo
