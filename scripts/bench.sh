@@ -281,9 +281,9 @@ run_once() {
     rs_proc_stop_all
     sleep 0.2   # lets the postmaster reap the backends of the stopped processes
     rs_cpu_account_end || rs_die "the CPU account of $dir failed"
-    raw_after="$(raw_now "$alg" "$dir/raw_sign_after")" || exit 1
     local pg_cpu pg_cpu1
     pg_cpu1="$(rs_pg_cpu_seconds "$pg_dir")"
+    raw_after="$(raw_now "$alg" "$dir/raw_sign_after")" || exit 1
     pg_cpu="$(rs_cpu_delta "$pg_cpu0" "$pg_cpu1")"
     local signed wall rate sign_s wait_s line kc_w kc_e kc_us
     read -r signed wall < <(rs_last_run_timing "$db_url") || rs_die "could not read the run's timing"

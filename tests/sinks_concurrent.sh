@@ -6,6 +6,10 @@
 # stores' counts of what they stored add up to the table and to
 # signature_counts, each store refuses the expired lease's results on its
 # own (fencing), and no flush fails for good.
+# Then one flush of 450 records, sent in COPYs of at most 200 rows, meets a
+# record already stored in its third COPY: the whole flush is rolled back
+# and stored by the staged path, every other record once, the stored one
+# unchanged, signature_counts up by what the flush stored.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 race="${RECSIGN_SINK_RACE_BIN:-$H_BUILD/src/sink/sink_race}"
@@ -47,4 +51,22 @@ h_eq "$(h_sql "select count(*) || ' ' || sum(records) from refused_results where
 h_eq "$(h_sql 'select count(*) from signatures s join leases l on l.id = s.lease_id where l.key_id <> s.key_id')" \
     0 "signatures whose lease holds another key"
 h_log_lacks "$H_LOGS/race.log" 'ERROR' "the sink stores"
-echo "$RS_PROG: ok: $records records stored once by two concurrent sink stores ($a + $b); test took $SECONDS s"
+
+# A row already stored in a later COPY of one flush.
+first=$((records + 1)) extra=450 taken=$((records + 420))
+h_sql "insert into records (id, payload)
+       select i, convert_to('extra ' || i, 'UTF8') from generate_series($first, $((records + extra))) i" >/dev/null
+h_sql "insert into signatures (record_id, key_id, lease_id, signature, signed_at)
+       values ($taken, 2, 2, '\\x00', now())" >/dev/null
+counted="$(h_sql 'select stored from signature_counts')"
+h_step "one flush of $extra records ($first..$((records + extra))); record $taken stored already"
+"$race" "$H_DB" "$leases" "$keys" "$first" "$extra" >"$H_LOGS/one_flush.out" 2>"$H_LOGS/one_flush.log" \
+    || { cat "$H_LOGS/one_flush.log" >&2; h_fail "sink_race's one flush failed"; }
+h_eq "$(cat "$H_LOGS/one_flush.out")" "stored $((extra - 1))" "what the flush says it stored"
+h_eq "$(h_sql "select count(*) from signatures where record_id between $first and $((records + extra))")" \
+    "$extra" "signatures of the flush's records"
+h_eq "$(h_sql "select key_id || ' ' || lease_id || ' ' || encode(signature, 'hex') from signatures where record_id = $taken")" \
+    "2 2 00" "the signature stored before the flush"
+h_eq "$(h_sql 'select stored from signature_counts')" "$((counted + extra - 1))" "signature_counts.stored after the flush"
+h_log_lacks "$H_LOGS/one_flush.log" 'ERROR' "the one flush"
+echo "$RS_PROG: ok: $records records stored once by two concurrent sink stores ($a + $b); a flush meeting a stored row in its third COPY stored the other $((extra - 1)); test took $SECONDS s"

@@ -12,7 +12,13 @@
  * moment. A flush that fails is retried, as sink_loop does.
  *
  * Prints "stored A B refused A B retries N" and exits 0, or 1 on an error.
- * The test script then checks the table: every record once, the counts. */
+ * The test script then checks the table: every record once, the counts.
+ *
+ * With FIRST COUNT after KEYS, one store instead buffers COUNT records from
+ * FIRST on under lease 1, in messages of S_PER_MESSAGE, and flushes them
+ * once: a flush of several COPYs (sink_store.c sends at most 200 rows a
+ * COPY), for the test to meet rows already stored in a later one of them.
+ * Prints "stored N" and exits 0, or 1 on an error. */
 #include "sink_store.h"
 #include "rs_log.h"
 
@@ -108,13 +114,49 @@ static void *s_run(void *arg)
     return NULL;
 }
 
+/* One store, one flush of `count` records from `first` on (see above). */
+static int s_one_flush(const char *db_url, int64_t first, uint32_t count)
+{
+    char err[512];
+    sink_store_t *store = sink_store_new(db_url, err, sizeof err);
+    if (!store) {
+        rs_error("%s", err);
+        return 1;
+    }
+    int rc = 0;
+    for (uint32_t done = 0; rc == 0 && done < count; done += S_PER_MESSAGE) {
+        uint32_t n = count - done < S_PER_MESSAGE ? count - done : S_PER_MESSAGE;
+        rc = s_add(store, 1, 1, first + done, n, false);
+    }
+    int64_t inserted = 0, fenced = 0;
+    if (rc == 0 && sink_store_flush(store, &inserted, &fenced) != 0)
+        rc = -1;
+    if (rc == 0 && sink_store_pending(store) != 0) {
+        rs_error("%zu signatures still pending after the flush", sink_store_pending(store));
+        rc = -1;
+    }
+    sink_store_destroy(&store);
+    if (rc != 0)
+        return 1;
+    printf("stored %lld\n", (long long) inserted);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: sink_race DB_URL LEASES KEYS\n");
+    if (argc != 4 && argc != 6) {
+        fprintf(stderr, "usage: sink_race DB_URL LEASES KEYS [FIRST COUNT]\n");
         return 2;
     }
     rs_log_init("sink-race");
+    if (argc == 6) {
+        long long first = atoll(argv[4]), count = atoll(argv[5]);
+        if (count < 1 || count > 100000) {
+            fprintf(stderr, "sink_race: COUNT must be in 1..100000\n");
+            return 2;
+        }
+        return s_one_flush(argv[1], first, (uint32_t) count);
+    }
     pthread_barrier_t barrier;
     pthread_barrier_init(&barrier, NULL, 2);
     s_side_t sides[2] = {

@@ -361,6 +361,7 @@ static int s_copy_begin(sink_store_t *self, const char *sql)
         return -1;
     }
     if (PQputCopyData(s_conn(self), (const char *) s_copy_header, sizeof s_copy_header) != 1) {
+        rs_error("COPY failed sending its header: %s", rs_db_error(s_conn(self)));
         /* Leaves the COPY state; the caller's rollback ends the transaction. */
         PQputCopyEnd(s_conn(self), "the sink could not send its rows");
         while ((res = PQgetResult(s_conn(self))) != NULL)
@@ -445,6 +446,8 @@ static int s_copy(sink_store_t *self, const char *sql)
                 in_copy++;
             }
             if (PQputCopyData(s_conn(self), (const char *) self->rows + off, (int) (span_end - off)) != 1) {
+                rs_error("COPY failed sending %zu bytes of rows: %s", span_end - off,
+                         rs_db_error(s_conn(self)));
                 s_copy_end(self, false);
                 rc = -1;
                 break;
