@@ -350,27 +350,6 @@ static int s_cmp_order(const void *a, const void *b)
     return x->first < y->first ? -1 : x->first > y->first ? 1 : (x->index > y->index) - (x->index < y->index);
 }
 
-/* Starts a COPY of `sql` and sends its header. Returns 0 or -1. */
-static int s_copy_begin(sink_store_t *self, const char *sql)
-{
-    PGresult *res = PQexec(s_conn(self), sql);
-    ExecStatusType status = PQresultStatus(res);
-    PQclear(res);
-    if (status != PGRES_COPY_IN) {
-        rs_error("COPY failed to start: %s", rs_db_error(s_conn(self)));
-        return -1;
-    }
-    if (PQputCopyData(s_conn(self), (const char *) s_copy_header, sizeof s_copy_header) != 1) {
-        rs_error("COPY failed sending its header: %s", rs_db_error(s_conn(self)));
-        /* Leaves the COPY state; the caller's rollback ends the transaction. */
-        PQputCopyEnd(s_conn(self), "the sink could not send its rows");
-        while ((res = PQgetResult(s_conn(self))) != NULL)
-            PQclear(res);
-        return -1;
-    }
-    return 0;
-}
-
 /* Ends the open COPY, with its trailer when `ok`, and reads its outcome.
  * Returns 0, 1 when it hit the primary key or was a deadlock's victim, -1
  * on another failure (and when !ok). */
@@ -398,6 +377,31 @@ static int s_copy_end(sink_store_t *self, bool ok)
         PQclear(res);
     }
     return rc;
+}
+
+/* Sends `size` bytes of the open COPY (`what` names them for the log).
+ * Returns 0, or -1 after logging why and ending the COPY as failed (the
+ * caller's rollback ends the transaction). */
+static int s_copy_put(sink_store_t *self, const void *data, size_t size, const char *what)
+{
+    if (PQputCopyData(s_conn(self), (const char *) data, (int) size) == 1)
+        return 0;
+    rs_error("COPY failed sending %s (%zu bytes): %s", what, size, rs_db_error(s_conn(self)));
+    s_copy_end(self, false);
+    return -1;
+}
+
+/* Starts a COPY of `sql` and sends its header. Returns 0 or -1. */
+static int s_copy_begin(sink_store_t *self, const char *sql)
+{
+    PGresult *res = PQexec(s_conn(self), sql);
+    ExecStatusType status = PQresultStatus(res);
+    PQclear(res);
+    if (status != PGRES_COPY_IN) {
+        rs_error("COPY failed to start: %s", rs_db_error(s_conn(self)));
+        return -1;
+    }
+    return s_copy_put(self, s_copy_header, sizeof s_copy_header, "its header");
 }
 
 /* Streams the allowed rows into `table`, S_COPY_ROWS to a COPY, within
@@ -445,10 +449,7 @@ static int s_copy(sink_store_t *self, const char *sql)
                 span_end += S_ROW_FIXED_BYTES + rs_get_u32(self->rows + span_end + S_SIG_LEN_OFFSET);
                 in_copy++;
             }
-            if (PQputCopyData(s_conn(self), (const char *) self->rows + off, (int) (span_end - off)) != 1) {
-                rs_error("COPY failed sending %zu bytes of rows: %s", span_end - off,
-                         rs_db_error(s_conn(self)));
-                s_copy_end(self, false);
+            if (s_copy_put(self, self->rows + off, span_end - off, "rows") != 0) {
                 rc = -1;
                 break;
             }
