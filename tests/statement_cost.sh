@@ -13,13 +13,17 @@
 #   merge anti-join, not a hash of a whole table;
 # - the sink's COPYs into signatures carry at most 200 rows each (its
 #   S_COPY_ROWS): PostgreSQL 15 pins a slot per buffered row, at a cost
-#   that grows with the square of the rows of one COPY.
+#   that grows with the square of the rows of one COPY;
+# - a flush is one query message (BEGIN, its COPYs, its count, COMMIT):
+#   a message per statement cost two more round trips per COPY and one
+#   per other statement (log_statement shows each message once).
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 records=60000
 export RS_PG_EXTRA_CONF="shared_preload_libraries = 'pg_stat_statements, auto_explain'
 auto_explain.log_min_duration = 0
-log_line_prefix = '%m [%p] app=%a '"
+log_line_prefix = '%m [%p] app=%a '
+log_statement = 'all'"
 h_start_db
 h_sql 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
 h_init --keys 20 --records "$records"
@@ -29,7 +33,7 @@ h_init --keys 20 --records "$records"
 h_sql "CREATE TABLE copy_sizes (rows bigint NOT NULL);
        CREATE FUNCTION note_copy_size() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS \$\$
        BEGIN
-         IF current_query() ILIKE 'COPY%' THEN
+         IF current_query() ~* 'COPY signatures ' THEN
            INSERT INTO copy_sizes SELECT count(*) FROM fresh;
          END IF;
          RETURN NULL;
@@ -60,9 +64,23 @@ read -r copies copied largest < <(h_sql "SELECT count(*), coalesce(sum(rows), 0)
     || h_fail "a COPY of the sink stored $largest rows ($copied rows in $copies COPYs); expected at most 200 a COPY"
 h_step "sink: $copied rows in $copies committed COPYs, the largest $largest"
 
+# The sink's flushes: each one message that opens, fills and commits its
+# transaction; no statement of a flush sent on its own.
+log="$H_PG/postgres.log"
+sink_msgs="$H_DIR/sink_statements.txt"
+grep -E 'app=recsign-sink .*LOG:  statement: ' "$log" | sed 's/.*LOG:  statement: //' >"$sink_msgs" || true
+flushes="$(grep -c '^BEGIN;COPY signatures ' "$sink_msgs" || true)"
+(( flushes > 0 )) || h_fail "no flush of the sink in the statement log (see $log)"
+whole="$(grep '^BEGIN;COPY signatures ' "$sink_msgs" | grep -c ';COMMIT$' || true)"
+(( whole == flushes )) \
+    || h_fail "$((flushes - whole)) of $flushes flushes of the sink did not commit in their own message (statements in $sink_msgs)"
+if grep -E '^(COPY [^;]*|UPDATE signature_counts[^;]*)$' "$sink_msgs" >&2; then
+    h_fail "the sink sent a statement of a flush as a message of its own (above): a round trip each"
+fi
+h_step "sink: $flushes flushes, each one message"
+
 # Plans of the two services' sessions: no parallel worker, and the exact
 # count (the statement with count(*) FILTER) a merge anti-join.
-log="$H_PG/postgres.log"
 plans="$H_DIR/service_plans.txt"
 awk '/ LOG: / { app = ""; if (match($0, /app=[^ ]*/)) app = substr($0, RSTART + 4, RLENGTH - 4) }
      app == "recsign-ventilator" || app == "recsign-sink" { print app ": " $0 }' "$log" >"$plans"
@@ -80,4 +98,4 @@ if grep -v "Merge Anti Join" "$H_DIR/count_joins.txt" >&2; then
 fi
 h_verify
 h_audit
-echo "$RS_PROG: ok: pages read $per_record buffers per record; no parallel worker; the exact count a merge anti-join; $copies COPYs of at most 200 rows (the largest $largest)"
+echo "$RS_PROG: ok: pages read $per_record buffers per record; no parallel worker; the exact count a merge anti-join; $copies COPYs of at most 200 rows (the largest $largest), $flushes flushes of one message each"

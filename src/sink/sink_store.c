@@ -333,9 +333,10 @@ static void s_keep_held(sink_store_t *self)
  * about k * k probes (src/backend/utils/resowner/resowner.c). A flush of
  * 1,000 rows in one COPY spent a fifth of its backend CPU there (perf of
  * the sink's backend at batch 1000). Several COPYs in the flush's one
- * transaction keep k small, at a round trip each: 200 rows a COPY cost
- * 0.59 CPU-s (backend and client) per 200,000 rows against 0.78 for 1,000
- * and 0.66 for 50 (docs/PERFORMANCE.md, "The sink's COPY in pieces"). */
+ * transaction keep k small, at a round trip each (s_send_flush): 200 rows
+ * a COPY cost 0.59 CPU-s (backend and client) per 200,000 rows against
+ * 0.78 for 1,000 and 0.66 for 50, measured with a message per statement
+ * (docs/PERFORMANCE.md, "The sink's COPY in pieces"). */
 #define S_COPY_ROWS 200
 
 /* A segment's place in a COPY. */
@@ -350,70 +351,64 @@ static int s_cmp_order(const void *a, const void *b)
     return x->first < y->first ? -1 : x->first > y->first ? 1 : (x->index > y->index) - (x->index < y->index);
 }
 
-/* Ends the open COPY, with its trailer when `ok`, and reads its outcome.
- * Returns 0, 1 when it hit the primary key or was a deadlock's victim, -1
- * on another failure (and when !ok). */
-static int s_copy_end(sink_store_t *self, bool ok)
+/* Whether a flush that failed with `state` is worth trying again on the
+ * staged path: unique_violation (some rows are stored already) or
+ * deadlock_detected (another sink was storing the same rows). */
+static bool s_retry_staged(const char *state)
 {
-    ok = ok && PQputCopyData(s_conn(self), (const char *) s_copy_trailer, sizeof s_copy_trailer) == 1;
-    if (PQputCopyEnd(s_conn(self), ok ? NULL : "the sink could not send its rows") != 1)
-        ok = false;
-    int rc = ok ? 0 : -1;
-    PGresult *res;
-    while ((res = PQgetResult(s_conn(self))) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            /* unique_violation; deadlock_detected */
-            if (state && (strcmp(state, "23505") == 0 || strcmp(state, "40P01") == 0)) {
-                if (strcmp(state, "40P01") == 0)
-                    rs_info("the COPY met rows another sink was storing (a deadlock, resolved by the database); taking the staged path");
-                rc = rc < 0 ? rc : 1;
-            }
-            else {
-                rs_error("COPY failed: %s", PQresultErrorMessage(res));
-                rc = -1;
-            }
+    return state && (strcmp(state, "23505") == 0 || strcmp(state, "40P01") == 0);
+}
+
+/* Feeds the COPY the server asks for: the header, up to S_COPY_ROWS rows
+ * from segment order[*k] at byte *off on (moving both past what it
+ * sent), the trailer, and the end of the data. Returns 0, or -1 after
+ * logging why the data could not be sent (the COPY then ends as failed,
+ * and so does the flush's transaction). */
+static int s_copy_piece(sink_store_t *self, const s_order_t *order, size_t allowed, size_t *k,
+                        size_t *off)
+{
+    PGconn *conn = s_conn(self);
+    bool ok = PQputCopyData(conn, (const char *) s_copy_header, sizeof s_copy_header) == 1;
+    size_t in_copy = 0;
+    while (ok && *k < allowed && in_copy < S_COPY_ROWS) {
+        const s_segment_t *seg = &self->segments[order[*k].index];
+        size_t end = seg->offset + seg->size, span_end = *off;
+        while (span_end < end && in_copy < S_COPY_ROWS) {
+            span_end += S_ROW_FIXED_BYTES + rs_get_u32(self->rows + span_end + S_SIG_LEN_OFFSET);
+            in_copy++;
         }
-        PQclear(res);
+        ok = PQputCopyData(conn, (const char *) self->rows + *off, (int) (span_end - *off)) == 1;
+        *off = span_end;
+        if (*off == end && ++*k < allowed)
+            *off = self->segments[order[*k].index].offset;
     }
-    return rc;
-}
-
-/* Sends `size` bytes of the open COPY (`what` names them for the log).
- * Returns 0, or -1 after logging why and ending the COPY as failed (the
- * caller's rollback ends the transaction). */
-static int s_copy_put(sink_store_t *self, const void *data, size_t size, const char *what)
-{
-    if (PQputCopyData(s_conn(self), (const char *) data, (int) size) == 1)
-        return 0;
-    rs_error("COPY failed sending %s (%zu bytes): %s", what, size, rs_db_error(s_conn(self)));
-    s_copy_end(self, false);
-    return -1;
-}
-
-/* Starts a COPY of `sql` and sends its header. Returns 0 or -1. */
-static int s_copy_begin(sink_store_t *self, const char *sql)
-{
-    PGresult *res = PQexec(s_conn(self), sql);
-    ExecStatusType status = PQresultStatus(res);
-    PQclear(res);
-    if (status != PGRES_COPY_IN) {
-        rs_error("COPY failed to start: %s", rs_db_error(s_conn(self)));
-        return -1;
+    ok = ok && PQputCopyData(conn, (const char *) s_copy_trailer, sizeof s_copy_trailer) == 1;
+    if (!ok)
+        rs_error("COPY failed sending its rows: %s", rs_db_error(conn));
+    if (PQputCopyEnd(conn, ok ? NULL : "the sink could not send its rows") != 1 && ok) {
+        rs_error("COPY failed ending its rows: %s", rs_db_error(conn));
+        ok = false;
     }
-    return s_copy_put(self, s_copy_header, sizeof s_copy_header, "its header");
+    return ok ? 0 : -1;
 }
 
-/* Streams the allowed rows into `table`, S_COPY_ROWS to a COPY, within
- * the caller's transaction. Returns 0, 1 when a COPY hit the primary key
- * (rows already stored) or was chosen as a deadlock's victim, -1 on
- * another failure; on non-zero the transaction is aborted. Several sinks
- * may write at once: a COPY that meets a row another sink's open
- * transaction inserted waits for that transaction, and two COPYs that meet
- * each other's rows in opposite orders (re-dispatched records that reached
- * both sinks) deadlock; the victim then takes the staged path, whose
- * inserts run in record order. */
-static int s_copy(sink_store_t *self, const char *sql)
+/* Opens the flush's transaction, streams the allowed rows into `table`,
+ * S_COPY_ROWS to a COPY, and runs `tail` (further statements, possibly
+ * none), all as one query message whose COPYs are fed as the server
+ * reaches them: a flush of n COPYs costs n + 1 round trips to the
+ * database, not the 2n + 3 of a message per statement (each round trip
+ * is a network round trip to a remote database, and on a shared host two
+ * context switches that preempt signing). Returns 0 when every statement
+ * succeeded; 1 when one failed as s_retry_staged says; -1 on another
+ * failure. On non-zero the transaction, if the connection stands, is open
+ * and aborted: the caller rolls it back.
+ *
+ * Several sinks may write at once: a COPY that meets a row another
+ * sink's open transaction inserted waits for that transaction, and two
+ * COPYs that meet each other's rows in opposite orders (re-dispatched
+ * records that reached both sinks) deadlock; the victim then takes the
+ * staged path, whose inserts run in record order. */
+static int s_send_flush(sink_store_t *self, const char *table, const char *tail)
 {
     /* The segments in the order of their first record (a worker's rows
      * come in record order within a batch): two sinks' COPYs then take
@@ -425,44 +420,77 @@ static int s_copy(sink_store_t *self, const char *sql)
         rs_error("out of memory ordering %zu result segments", self->segment_count);
         return -1;
     }
-    size_t allowed = 0;
+    size_t allowed = 0, rows = 0;
     for (size_t i = 0; i < self->segment_count; i++)
-        if (self->segments[i].verdict == S_ALLOW)
+        if (self->segments[i].verdict == S_ALLOW) {
             order[allowed++] = (s_order_t) {
                 .first = (int64_t) rs_get_u64(self->rows + self->segments[i].offset + 6),
                 .index = i,
             };
+            rows += self->segments[i].count;
+        }
     qsort(order, allowed, sizeof *order, s_cmp_order);
+    size_t copies = (rows + S_COPY_ROWS - 1) / S_COPY_ROWS;
+    char *sql = NULL;
+    size_t sql_len = 0;
+    FILE *f = open_memstream(&sql, &sql_len);
+    if (f) {
+        fputs("BEGIN;", f);
+        for (size_t c = 0; c < copies; c++)
+            fprintf(f, "COPY %s " S_COPY_COLUMNS " FROM STDIN (FORMAT binary);", table);
+        fputs(tail, f);
+    }
+    if (!f || fclose(f) != 0) {
+        rs_error("out of memory writing a flush's statements (%zu COPYs)", copies);
+        free(sql);
+        free(order);
+        return -1;
+    }
+    PGconn *conn = s_conn(self);
     int rc = 0;
-    size_t in_copy = 0; /* rows sent in the open COPY; 0: none open */
-    for (size_t k = 0; rc == 0 && k < allowed; k++) {
-        const s_segment_t *seg = &self->segments[order[k].index];
-        size_t off = seg->offset, end = seg->offset + seg->size;
-        while (rc == 0 && off < end) {
-            if (in_copy == 0 && s_copy_begin(self, sql) != 0) {
+    if (PQsendQuery(conn, sql) != 1) {
+        rs_error("sending a flush failed: %s", rs_db_error(conn));
+        rc = -1;
+    }
+    free(sql);
+    size_t k = 0, off = allowed ? self->segments[order[0].index].offset : 0, fed = 0;
+    PGresult *res;
+    while (rc != -1 && (res = PQgetResult(conn)) != NULL) {
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_COPY_IN) {
+            /* The message holds exactly `copies` COPYs. */
+            if (fed++ < copies)
+                rc = s_copy_piece(self, order, allowed, &k, &off) != 0 ? -1 : rc;
+            else {
+                PQputCopyEnd(conn, "the sink had no rows left for this COPY");
                 rc = -1;
-                break;
-            }
-            /* The rows of this segment that fit in the open COPY. */
-            size_t span_end = off;
-            while (span_end < end && in_copy < S_COPY_ROWS) {
-                span_end += S_ROW_FIXED_BYTES + rs_get_u32(self->rows + span_end + S_SIG_LEN_OFFSET);
-                in_copy++;
-            }
-            if (s_copy_put(self, self->rows + off, span_end - off, "rows") != 0) {
-                rc = -1;
-                break;
-            }
-            off = span_end;
-            if (in_copy == S_COPY_ROWS) {
-                rc = s_copy_end(self, true);
-                in_copy = 0;
             }
         }
+        else if (status != PGRES_COMMAND_OK && rc == 0) {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (s_retry_staged(state)) {
+                if (strcmp(state, "40P01") == 0)
+                    rs_info("the COPY met rows another sink was storing (a deadlock, resolved by the database); taking the staged path");
+                rc = 1;
+            }
+            else {
+                rs_error("storing signatures failed: %s", PQresultErrorMessage(res));
+                rc = -1;
+            }
+        }
+        PQclear(res);
+    }
+    /* After a failure, read what is left so the connection is ready. */
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) == PGRES_COPY_IN)
+            PQputCopyEnd(conn, "the flush failed");
+        PQclear(res);
+    }
+    if (rc == 0 && k < allowed) {
+        rs_error("a flush stored only %zu of its %zu result segments", k, allowed);
+        rc = -1;
     }
     free(order);
-    if (rc == 0 && in_copy > 0)
-        rc = s_copy_end(self, true);
     return rc;
 }
 
@@ -473,67 +501,57 @@ static void s_rollback(sink_store_t *self)
         rs_warn("rollback failed");
 }
 
-/* Adds the rows a flush stores to signature_counts (the dashboard reads
- * the signed count from that one row instead of counting a table of any
- * size), and records the refused results in refused_results (for the
- * dashboard's events and for operators): both in the flush's own
- * transaction, so that a retried flush counts nothing twice. Returns 0
- * or -1. */
-static int s_account(sink_store_t *self, int64_t stored)
+/* The statements that end a flush, malloc'ed (NULL when out of memory):
+ * they add the `stored` rows to signature_counts (the dashboard reads the
+ * signed count from that one row instead of counting a table of any
+ * size), record the refused results in refused_results (for the
+ * dashboard's events and for operators), and commit: in the flush's own
+ * transaction, so that a retried flush counts nothing twice. The values
+ * are numbers and reason names (sink_refused_reason_name's fixed words),
+ * so they go into the text as array literals. */
+static char *s_account_sql(const sink_store_t *self, int64_t stored)
 {
-    char text[24];
-    snprintf(text, sizeof text, "%lld", (long long) stored);
-    const char *values[4] = { text };
-    PGresult *res = PQexecParams(s_conn(self),
-                                 "UPDATE signature_counts SET stored = stored + $1::bigint"
-                                 " WHERE id = 1",
-                                 1, NULL, values, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    /* The refused segments as four array literals. */
+    char *sql = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&sql, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "UPDATE signature_counts SET stored = stored + %lld WHERE id = 1;", (long long) stored);
     size_t refused = 0;
     for (size_t i = 0; i < self->segment_count; i++)
         refused += self->segments[i].verdict == S_REFUSE;
-    if (ok && refused) {
-        char *lists[4];
-        size_t lens[4] = { 0 };
-        for (int a = 0; a < 4; a++)
-            lists[a] = malloc(refused * 24 + 3);
-        ok = lists[0] && lists[1] && lists[2] && lists[3];
-        for (int a = 0; ok && a < 4; a++)
-            lists[a][lens[a]++] = '{';
-        for (size_t i = 0; ok && i < self->segment_count; i++) {
-            const s_segment_t *seg = &self->segments[i];
-            if (seg->verdict != S_REFUSE)
-                continue;
-            const char *sep = lens[0] > 1 ? "," : "";
-            lens[0] += (size_t) sprintf(lists[0] + lens[0], "%s%llu", sep,
-                                        (unsigned long long) seg->lease_id);
-            lens[1] += (size_t) sprintf(lists[1] + lens[1], "%s%u", sep, seg->key_id);
-            lens[2] += (size_t) sprintf(lists[2] + lens[2], "%s%zu", sep, seg->count);
-            lens[3] += (size_t) sprintf(lists[3] + lens[3], "%s%s", sep,
-                                        sink_refused_reason_name(seg->reason));
+    if (refused) {
+        fputs("INSERT INTO refused_results (lease_id, key_id, records, reason)"
+              " SELECT * FROM unnest(",
+              f);
+        for (int a = 0; a < 4; a++) {
+            fputs(a ? ", '{" : "'{", f);
+            const char *sep = "";
+            for (size_t i = 0; i < self->segment_count; i++) {
+                const s_segment_t *seg = &self->segments[i];
+                if (seg->verdict != S_REFUSE)
+                    continue;
+                if (a == 0)
+                    fprintf(f, "%s%llu", sep, (unsigned long long) seg->lease_id);
+                else if (a == 1)
+                    fprintf(f, "%s%u", sep, seg->key_id);
+                else if (a == 2)
+                    fprintf(f, "%s%zu", sep, seg->count);
+                else
+                    fprintf(f, "%s%s", sep, sink_refused_reason_name(seg->reason));
+                sep = ",";
+            }
+            static const char *const types[4] = { "bigint", "integer", "integer", "text" };
+            fprintf(f, "}'::%s[]", types[a]);
         }
-        for (int a = 0; ok && a < 4; a++) {
-            lists[a][lens[a]++] = '}';
-            lists[a][lens[a]] = '\0';
-            values[a] = lists[a];
-        }
-        if (ok) {
-            res = PQexecParams(s_conn(self),
-                               "INSERT INTO refused_results (lease_id, key_id, records, reason)"
-                               " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::integer[],"
-                               "                      $4::text[])",
-                               4, NULL, values, NULL, NULL, 0);
-            ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-            PQclear(res);
-        }
-        for (int a = 0; a < 4; a++)
-            free(lists[a]);
+        fputs(");", f);
     }
-    if (!ok)
-        rs_error("counting stored and refused signatures failed: %s", rs_db_error(s_conn(self)));
-    return ok ? 0 : -1;
+    fputs("COMMIT", f);
+    if (fclose(f) != 0) {
+        free(sql);
+        return NULL;
+    }
+    return sql;
 }
 
 /* The path for rows of which some may be stored already. Returns the rows
@@ -554,11 +572,7 @@ static int64_t s_flush_staged_once(sink_store_t *self, bool *deadlocked)
             return -1;
         self->staging_ready = 1;
     }
-    if (rs_db_exec(s_conn(self), "starting a flush", "BEGIN") != 0)
-        return -1;
-    if (s_copy(self, "COPY sink_staging " S_COPY_COLUMNS
-                     " FROM STDIN (FORMAT binary)")
-        != 0)
+    if (s_send_flush(self, "sink_staging", "") != 0)
         goto rollback;
     PGresult *res = PQexec(s_conn(self),
                            "INSERT INTO signatures (record_id, key_id, lease_id, signature, signed_at)"
@@ -576,10 +590,12 @@ static int64_t s_flush_staged_once(sink_store_t *self, bool *deadlocked)
     }
     int64_t count = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
-    if (s_account(self, count) != 0)
+    char *account = s_account_sql(self, count);
+    if (!account || rs_db_exec(s_conn(self), "counting and committing a flush", account) != 0) {
+        free(account);
         goto rollback;
-    if (rs_db_exec(s_conn(self), "committing a flush", "COMMIT") != 0)
-        return -1;
+    }
+    free(account);
     return count;
 
 rollback:
@@ -628,25 +644,17 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
     }
 
     int64_t stored = -1;
-    if (allowed == 0) {
-        /* Nothing to store; what was refused is still recorded. */
-        if (refused > 0
-            && (rs_db_exec(s_conn(self), "starting a flush", "BEGIN") != 0
-                || s_account(self, 0) != 0
-                || rs_db_exec(s_conn(self), "committing a flush", "COMMIT") != 0)) {
-            s_rollback(self);
-            return -1;
-        }
+    if (allowed == 0 && refused == 0)
         stored = 0;
-    }
-    else if (rs_mono_us() >= self->staged_until_us) {
-        /* The COPY and the count of what it stored commit together. */
-        if (rs_db_exec(s_conn(self), "starting a flush", "BEGIN") != 0)
-            return -1;
-        int rc = s_copy(self, "COPY signatures " S_COPY_COLUMNS
-                              " FROM STDIN (FORMAT binary)");
-        if (rc == 0 && s_account(self, allowed) == 0
-            && rs_db_exec(s_conn(self), "committing a flush", "COMMIT") == 0)
+    else if (allowed == 0 || rs_mono_us() >= self->staged_until_us) {
+        /* The COPYs and the count of what they stored commit together;
+         * with nothing allowed, what was refused is still recorded. */
+        char *account = s_account_sql(self, allowed);
+        int rc = account ? s_send_flush(self, "signatures", account) : -1;
+        if (!account)
+            rs_error("out of memory writing a flush's count");
+        free(account);
+        if (rc == 0)
             stored = allowed;
         else {
             s_rollback(self);
