@@ -49,7 +49,9 @@
 #      same verdict: on a host whose raw rate moves by a third from one
 #      second to the next, one measurement before the run alone decides
 #      too much of the ratio. A point's ratio is the median of its runs'
-#      ratios, with min-max. Each
+#      ratios, with min-max. The points take turns: the first
+#      repetition of every point, then the second, and so on, so that a
+#      drift over the sweep moves every point alike. Each
 #      run has a CPU account (scripts/lib_cpu.sh, as
 #      `scripts/run_local.sh --cpu-account`): every recsign process,
 #      PostgreSQL's backends by application_name and its own processes by
@@ -328,9 +330,12 @@ for alg in "${ALGS[@]}"; do
         "$bin_admin" init --db "$db_url" --master-key "$master_key" --keys "$k" --algorithm "$alg" \
             --records "$n" >"$logs/init_${alg}_k$k.log" 2>&1 \
             || { tail -n 20 "$logs/init_${alg}_k$k.log" >&2; rs_die "recsign init failed"; }
-        for batch in "${BATCHES[@]}"; do
-            for t in "${THREADS[@]}"; do
-                for ((rep = 1; rep <= repeat; rep++)); do
+        # Repetition by repetition across the points, not point by point:
+        # a host whose speed drifts during the sweep then shifts every
+        # point alike instead of the points run last.
+        for ((rep = 1; rep <= repeat; rep++)); do
+            for batch in "${BATCHES[@]}"; do
+                for t in "${THREADS[@]}"; do
                     run_once "$alg" "$batch" "$k" "$t" "$rep"
                 done
             done
