@@ -440,7 +440,8 @@ static int s_send_flush(sink_store_t *self, const char *table, const char *tail)
             fprintf(f, "COPY %s " S_COPY_COLUMNS " FROM STDIN (FORMAT binary);", table);
         fputs(tail, f);
     }
-    if (!f || fclose(f) != 0) {
+    bool written = f && !ferror(f);
+    if (!f || fclose(f) != 0 || !written) {
         rs_error("out of memory writing a flush's statements (%zu COPYs)", copies);
         free(sql);
         free(order);
@@ -547,7 +548,8 @@ static char *s_account_sql(const sink_store_t *self, int64_t stored)
         fputs(");", f);
     }
     fputs("COMMIT", f);
-    if (fclose(f) != 0) {
+    bool written = !ferror(f);
+    if (fclose(f) != 0 || !written) {
         free(sql);
         return NULL;
     }
