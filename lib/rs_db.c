@@ -419,6 +419,14 @@ int rs_db_link_ensure(rs_db_link_t *self)
     return 0;
 }
 
+void rs_db_link_drop(rs_db_link_t *self)
+{
+    if (self && self->conn) {
+        PQfinish(self->conn);
+        self->conn = NULL;
+    }
+}
+
 int rs_db_exec(PGconn *conn, const char *what, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);

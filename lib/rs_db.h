@@ -71,6 +71,10 @@ PGconn *rs_db_link_conn(rs_db_link_t *self);
  * promoted one); -1 (logged) when that failed, also when only read-only
  * servers answered: the caller retries later. */
 int rs_db_link_ensure(rs_db_link_t *self) __attribute__((warn_unused_result));
+/* Closes the current connection, for a caller that found it unusable
+ * although libpq still calls it open (a protocol state it cannot leave):
+ * the next rs_db_link_ensure connects anew. */
+void rs_db_link_drop(rs_db_link_t *self);
 
 /* Checks that the database carries schema version RS_SCHEMA_VERSION.
  * Returns 0, or -1 with a one-line reason in err. */

@@ -68,7 +68,8 @@ h_step "sink: $copied rows in $copies committed COPYs, the largest $largest"
 # transaction; no statement of a flush sent on its own.
 log="$H_PG/postgres.log"
 sink_msgs="$H_DIR/sink_statements.txt"
-grep -E 'app=recsign-sink .*LOG:  statement: ' "$log" | sed 's/.*LOG:  statement: //' >"$sink_msgs" || true
+grep -E 'app=recsign-sink .*LOG:  (statement|execute [^:]*): ' "$log" \
+    | sed -E 's/.*LOG:  (statement|execute [^:]*): //' >"$sink_msgs" || true
 flushes="$(grep -c '^BEGIN;COPY signatures ' "$sink_msgs" || true)"
 (( flushes > 0 )) || h_fail "no flush of the sink in the statement log (see $log)"
 whole="$(grep '^BEGIN;COPY signatures ' "$sink_msgs" | grep -c ';COMMIT$' || true)"

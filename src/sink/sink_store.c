@@ -296,7 +296,6 @@ static int64_t s_fence(sink_store_t *self)
         seg->reason = reason;
         if (why) {
             refused += (int64_t) seg->count;
-            rs_metric_add(sink_metrics.refused[reason], seg->count);
             rs_warn("refused %zu signatures under lease %llu on key %u: the lease %s",
                     seg->count, (unsigned long long) seg->lease_id, seg->key_id, why);
         }
@@ -400,8 +399,8 @@ static int s_copy_piece(sink_store_t *self, const s_order_t *order, size_t allow
  * is a network round trip to a remote database, and on a shared host two
  * context switches that preempt signing). Returns 0 when every statement
  * succeeded; 1 when one failed as s_retry_staged says; -1 on another
- * failure. On non-zero the transaction, if the connection stands, is open
- * and aborted: the caller rolls it back.
+ * failure (logged). On non-zero a transaction may be open and aborted:
+ * the caller rolls it back (s_rollback).
  *
  * Several sinks may write at once: a COPY that meets a row another
  * sink's open transaction inserted waits for that transaction, and two
@@ -454,38 +453,54 @@ static int s_send_flush(sink_store_t *self, const char *table, const char *tail)
         rc = -1;
     }
     free(sql);
-    size_t k = 0, off = allowed ? self->segments[order[0].index].offset : 0, fed = 0;
+    /* Results come one per statement, in order, a COPY's PGRES_COPY_IN
+     * before its own: statement `done` is BEGIN (0), a COPY (1..copies),
+     * or one of the tail's. */
+    size_t k = 0, off = allowed ? self->segments[order[0].index].offset : 0, fed = 0, done = 0;
     PGresult *res;
     while (rc != -1 && (res = PQgetResult(conn)) != NULL) {
         ExecStatusType status = PQresultStatus(res);
         if (status == PGRES_COPY_IN) {
-            /* The message holds exactly `copies` COPYs. */
-            if (fed++ < copies)
-                rc = s_copy_piece(self, order, allowed, &k, &off) != 0 ? -1 : rc;
-            else {
-                PQputCopyEnd(conn, "the sink had no rows left for this COPY");
-                rc = -1;
-            }
+            /* The message holds exactly `copies` COPYs; another one is a
+             * bug, ended as failed below. */
+            rc = fed++ < copies && s_copy_piece(self, order, allowed, &k, &off) == 0 ? rc : -1;
+            PQclear(res);
+            continue;
         }
-        else if (status != PGRES_COMMAND_OK && rc == 0) {
+        if (status != PGRES_COMMAND_OK && rc == 0) {
+            char which[96];
+            if (done == 0)
+                snprintf(which, sizeof which, "BEGIN");
+            else if (done <= copies)
+                snprintf(which, sizeof which, "COPY %zu of %zu into %s", done, copies, table);
+            else
+                snprintf(which, sizeof which, "the count and COMMIT");
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             if (s_retry_staged(state)) {
                 if (strcmp(state, "40P01") == 0)
-                    rs_info("the COPY met rows another sink was storing (a deadlock, resolved by the database); taking the staged path");
+                    rs_info("a flush met rows another sink was storing in %s (a deadlock, resolved by the database); taking the staged path",
+                            which);
                 rc = 1;
             }
             else {
-                rs_error("storing signatures failed: %s", PQresultErrorMessage(res));
+                rs_error("a flush failed in %s: %s", which, PQresultErrorMessage(res));
                 rc = -1;
             }
         }
+        done++;
         PQclear(res);
     }
-    /* After a failure, read what is left so the connection is ready. */
+    /* After a failure, read what is left so the connection is ready; a
+     * COPY that cannot even be ended leaves it unusable. */
     while ((res = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(res) == PGRES_COPY_IN)
-            PQputCopyEnd(conn, "the flush failed");
+        bool copy_in = PQresultStatus(res) == PGRES_COPY_IN;
         PQclear(res);
+        if (copy_in && PQputCopyEnd(conn, "the flush failed") != 1) {
+            rs_error("cannot end a failed COPY (%s); dropping the database connection",
+                     rs_db_error(conn));
+            rs_db_link_drop(self->link);
+            break;
+        }
     }
     if (rc == 0 && k < allowed) {
         rs_error("a flush stored only %zu of its %zu result segments", k, allowed);
@@ -495,10 +510,13 @@ static int s_send_flush(sink_store_t *self, const char *table, const char *tail)
     return rc;
 }
 
-/* Ends a failed flush's transaction, if the connection still stands. */
+/* Ends a failed flush's transaction, if one is open on a connection that
+ * still stands (a flush may fail before its BEGIN ran, or in its COMMIT). */
 static void s_rollback(sink_store_t *self)
 {
-    if (PQstatus(s_conn(self)) == CONNECTION_OK && rs_db_exec(s_conn(self), "rolling back", "ROLLBACK") != 0)
+    PGTransactionStatusType in = PQtransactionStatus(s_conn(self));
+    if ((in == PQTRANS_INTRANS || in == PQTRANS_INERROR)
+        && rs_db_exec(s_conn(self), "rolling back", "ROLLBACK") != 0)
         rs_warn("rollback failed");
 }
 
@@ -593,6 +611,8 @@ static int64_t s_flush_staged_once(sink_store_t *self, bool *deadlocked)
     int64_t count = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     char *account = s_account_sql(self, count);
+    if (!account)
+        rs_error("out of memory writing a flush's count");
     if (!account || rs_db_exec(s_conn(self), "counting and committing a flush", account) != 0) {
         free(account);
         goto rollback;
@@ -673,6 +693,11 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
         rs_debug("flush: %lld signatures already stored", (long long) (allowed - stored));
     *inserted = stored;
     *fenced = refused;
+    /* Counted once the refusals are recorded: not again for each try of
+     * a flush that failed. */
+    for (size_t i = 0; i < self->segment_count; i++)
+        if (self->segments[i].verdict == S_REFUSE)
+            rs_metric_add(sink_metrics.refused[self->segments[i].reason], self->segments[i].count);
     s_keep_held(self);
     return 0;
 }
