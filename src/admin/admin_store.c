@@ -97,11 +97,13 @@ int admin_store_max_record_id(PGconn *conn, int64_t *out)
                            "SELECT coalesce(max(id), 0) FROM records", out);
 }
 
-PGresult *admin_store_first_sealed(PGconn *conn)
+PGresult *admin_store_first_sealed(PGconn *conn, int limit)
 {
-    return admin_store_query(conn, "reading the lowest key",
-                             "SELECT id, sealed_secret FROM keys ORDER BY id LIMIT 1", 0, NULL,
-                             PGRES_TUPLES_OK);
+    const int64_t params[1] = { limit };
+    return admin_store_query(conn, "reading the keyring's sealed secrets",
+                             "SELECT id, sealed_secret FROM keys"
+                             " ORDER BY quarantined_at IS NOT NULL, id LIMIT $1",
+                             1, params, PGRES_TUPLES_OK);
 }
 
 admin_copy_t *admin_store_copy_keys(PGconn *conn)

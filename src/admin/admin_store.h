@@ -39,9 +39,10 @@ int admin_store_mark_migrated(PGconn *conn, int version) __attribute__((warn_unu
 int admin_store_max_key_id(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
 int admin_store_max_record_id(PGconn *conn, int64_t *out) __attribute__((warn_unused_result));
 
-/* The lowest key: id int4, sealed_secret bytea; no row when the keyring
- * is empty. NULL (logged) on failure; the caller PQclears. */
-PGresult *admin_store_first_sealed(PGconn *conn) __attribute__((warn_unused_result));
+/* Up to `limit` keys, those not quarantined first, each by id: id int4,
+ * sealed_secret bytea; no row when the keyring is empty. NULL (logged) on
+ * failure; the caller PQclears. */
+PGresult *admin_store_first_sealed(PGconn *conn, int limit) __attribute__((warn_unused_result));
 
 /* Binary COPY writers: keys rows are (int4 id, text algorithm, bytea
  * public_key, bytea sealed_secret); records rows are (int8 id, bytea payload). NULL

@@ -37,31 +37,43 @@ static uint8_t *s_master_key(const char *path, bool create)
     return master;
 }
 
-/* Refuses a master key that does not open the lowest existing key's
- * secret (an empty keyring accepts any). Runs in the caller's
- * transaction. */
+/* Keys whose secrets the master key is tried on: a wrong master key opens
+ * none of them, a right one every undamaged one. */
+#define S_MASTER_PROBES 8
+
+/* Refuses a master key that opens none of the first S_MASTER_PROBES
+ * keys' secrets, those not quarantined first (an empty keyring accepts
+ * any). Runs in the caller's transaction. */
 static int s_check_master(PGconn *conn, const uint8_t *master, const char *path)
 {
-    PGresult *res = admin_store_first_sealed(conn);
+    PGresult *res = admin_store_first_sealed(conn, S_MASTER_PROBES);
     if (!res)
         return -1;
-    int rc = 0;
-    if (PQntuples(res) == 1) {
-        int32_t id = rs_db_get_int4(res, 0, 0);
-        uint8_t *secret = rs_secret_alloc(RS_SECRET_MAX);
-        size_t len = 0;
-        if (!secret) {
-            rs_error("cannot allocate locked memory for secret keys");
-            rc = -1;
-        }
-        else if (rs_unseal(secret, &len, RS_SECRET_MAX, (const uint8_t *) PQgetvalue(res, 0, 1),
-                           (size_t) PQgetlength(res, 0, 1), (uint32_t) id, master)) {
-            rs_error("master key %s does not open the secret of key %d; expected the master "
-                     "key the keyring is sealed with", path, id);
-            rc = -1;
-        }
-        rs_secret_free(secret); /* wipes it */
+    int rc = 0, rows = PQntuples(res);
+    uint8_t *secret = rows > 0 ? rs_secret_alloc(RS_SECRET_MAX) : NULL;
+    if (rows > 0 && !secret) {
+        rs_error("cannot allocate locked memory for secret keys");
+        rc = -1;
     }
+    else if (rows > 0) {
+        /* One key that opens proves the master key; a damaged key (which
+         * the keycoord quarantines) must not lock the keyring. */
+        int opened = 0;
+        for (int r = 0; r < rows && !opened; r++) {
+            size_t len = 0;
+            opened = rs_unseal(secret, &len, RS_SECRET_MAX, (const uint8_t *) PQgetvalue(res, r, 1),
+                               (size_t) PQgetlength(res, r, 1), (uint32_t) rs_db_get_int4(res, r, 0),
+                               master)
+                  == 0;
+        }
+        if (!opened) {
+            rs_error("master key %s opens none of the %d key secrets tried (key %d first); "
+                     "expected the master key the keyring is sealed with",
+                     path, rows, rs_db_get_int4(res, 0, 0));
+            rc = -1;
+        }
+    }
+    rs_secret_free(secret); /* wipes it */
     PQclear(res);
     return rc;
 }

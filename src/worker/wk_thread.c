@@ -95,6 +95,19 @@ static void s_mark_broken(s_ctx_t *ctx, uint64_t lease_id)
         }
 }
 
+/* Moves a held lease to the end of the held ones, so that it is given
+ * back last: the keycoord then takes its key as the most recently used
+ * of them, and grants the others' keys first. */
+static void s_hold_last(s_ctx_t *ctx, uint64_t lease_id)
+{
+    for (uint8_t i = 0; i + 1 < ctx->held_count; i++)
+        if (ctx->held[i] == lease_id) {
+            memmove(&ctx->held[i], &ctx->held[i + 1], (size_t) (ctx->held_count - 1 - i) * sizeof ctx->held[0]);
+            ctx->held[ctx->held_count - 1] = lease_id;
+            return;
+        }
+}
+
 /* Gives back the held leases on their own, when no batch waits to carry
  * them. max_attempts -1: a single attempt made while shutting down, sent
  * even with no lease held: a request that wants nothing also tells the
@@ -399,6 +412,12 @@ static void s_sign_batches(s_ctx_t *ctx, const rs_batches_t *batches)
              * back the rest of these grants (and reports a broken key). */
             if (signed_now == S_SIGN_KEY_BROKEN)
                 s_mark_broken(ctx, rep->grants[done].lease_id);
+            /* A key not unsealed before any was goes back last: given
+             * back first, it would be the least recently used key again
+             * and come straight back, and its damage would read as a
+             * wrong master key (failures in a row, all of it). */
+            if (signed_now == S_SIGN_KEY_UNPROVEN)
+                s_hold_last(ctx, rep->grants[done].lease_id);
             if (signed_now < 0)
                 break;
             s_pace_add(ctx, (uint32_t) signed_now);
