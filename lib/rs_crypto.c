@@ -115,14 +115,17 @@ uint8_t *rs_master_key_load(const char *path, char *err, size_t err_size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
+        int open_errno = errno;
         snprintf(err, err_size, "cannot open master key file %s: %s; expected a file made by 'recsign init'",
-                 path, strerror(errno));
+                 path, strerror(open_errno));
+        errno = open_errno == EINVAL ? EIO : open_errno;
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, err_size, "master key file %s is not a regular file", path);
         close(fd);
+        errno = EINVAL;
         return NULL;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -130,6 +133,7 @@ uint8_t *rs_master_key_load(const char *path, char *err, size_t err_size)
                  "master key file %s has mode %04o; expected 0600 (readable by its owner only)",
                  path, (unsigned) (st.st_mode & 07777));
         close(fd);
+        errno = EINVAL;
         return NULL;
     }
     char hex[2 * RS_MASTER_KEY_BYTES + 2];
@@ -139,6 +143,7 @@ uint8_t *rs_master_key_load(const char *path, char *err, size_t err_size)
     if (!key) {
         snprintf(err, err_size, "cannot allocate locked memory for the master key");
         sodium_memzero(hex, sizeof hex);
+        errno = ENOMEM;
         return NULL;
     }
     size_t bin_len = 0;
@@ -152,6 +157,7 @@ uint8_t *rs_master_key_load(const char *path, char *err, size_t err_size)
         snprintf(err, err_size, "master key file %s is malformed; expected %u hex digits",
                  path, 2 * RS_MASTER_KEY_BYTES);
         rs_secret_free(key);
+        errno = EINVAL;
         return NULL;
     }
     return key;

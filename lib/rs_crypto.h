@@ -67,7 +67,11 @@ void rs_secret_free(void *secret);
 
 /* Loads the master key file (64 hex digits) into secret memory. Refuses a
  * file that group or others may read. Returns NULL and writes a one-line
- * reason into err on failure. */
+ * reason into err on failure; errno is then EINVAL when the file's
+ * content or mode is at fault (not a regular file, open to others,
+ * malformed: a configuration error that a restart would repeat), open(2)'s
+ * errno when it cannot be opened (it may yet appear: a mount, a secret
+ * store), ENOMEM when locked memory was missing. */
 uint8_t *rs_master_key_load(const char *path, char *err, size_t err_size);
 /* Creates the master key file with mode 0600 unless it exists. Returns 1
  * when created, 0 when it already existed, -1 (reason in err) on failure. */

@@ -832,7 +832,7 @@ rs_exit_cause() {
 # tail). Restarts are said on stderr and added to RS_RESTARTS.
 rs_supervise() {
     local target="$1" timeout="$2" start=$SECONDS i pid st target_i
-    local -A due=() backoff=() cause=() started=()
+    local -A due=() backoff=() cause=() started=() log_at=()
     target_i="$(rs_proc_index "$target")" || rs_die "rs_supervise: pid $target is not one of ours"
     RS_WAIT_STATUS=""
     RS_DEAD_NAME=""
@@ -861,10 +861,16 @@ rs_supervise() {
                 backoff[$i]=$(( b == 0 ? 1 : b * 2 > 30 ? 30 : b * 2 ))
                 due[$i]=$((SECONDS + ${backoff[$i]}))
                 cause[$i]="$(rs_exit_cause "$st")"
-                rs_warn "${RS_PNAMES[$i]} (pid $pid) ${cause[$i]}; restarting it in ${backoff[$i]} s"
+                # Its last error since it started, so that the cause is on
+                # the screen, not only in its log.
+                local last_error
+                last_error="$(tail -c +"$(( ${log_at[$i]:-0} + 1 ))" "${RS_PLOGS[$i]}" 2>/dev/null \
+                    | sed -n -E 's/^[^ ]+ [^ ]+ ERROR //p' | tail -n 1)"
+                rs_warn "${RS_PNAMES[$i]} (pid $pid) ${cause[$i]}${last_error:+ (its last error: $last_error)}; restarting it in ${backoff[$i]} s"
             elif [[ -n "${due[$i]:-}" ]] && (( SECONDS >= ${due[$i]} )); then
                 # exec: the recorded pid is the program's own, not a
                 # subshell's that would leave it behind when stopped.
+                log_at[$i]="$(stat -c %s "${RS_PLOGS[$i]}" 2>/dev/null || echo 0)"
                 eval "exec ${RS_PCMDS[$i]}" </dev/null >>"${RS_PLOGS[$i]}" 2>&1 &
                 pid=$!
                 (( i == target_i )) && target="$pid"

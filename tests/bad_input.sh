@@ -163,6 +163,17 @@ for level in info error; do
     expect 1 "$level" "$H_WORKER" --ventilator "tcp://127.0.0.1:$p1" --sink "tcp://127.0.0.1:$p2" \
         --keycoord "tcp://127.0.0.1:$p3" --threads 1 --master-key "$H_DIR/no-such.key"
 done
+h_step "malformed master key file, and one open to others (exit 2: a restart would repeat it)"
+(umask 077; echo 0123abcd >"$H_DIR/short.key")
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$H_DIR/open.key"; chmod 0644 "$H_DIR/open.key"
+for level in info error; do
+    for key in short open; do
+        expect 2 "$level" "$H_WORKER" --ventilator "tcp://127.0.0.1:$p1" --sink "tcp://127.0.0.1:$p2" \
+            --keycoord "tcp://127.0.0.1:$p3" --threads 1 --master-key "$H_DIR/$key.key"
+    done
+done
+grep -q "master key file $H_DIR/open.key has mode 0644; expected 0600" "$H_DIR/err" \
+    || { cat "$H_DIR/err" >&2; h_fail "the worker did not name the master key file's mode"; }
 h_step "bad HTTP addresses: --metrics-bind, RECSIGN_METRICS_BIND, dashboard --bind (exit 2)"
 for level in info error; do
     expect 2 "$level" "$H_VENTILATOR" --db "$nodb" --metrics-bind nope

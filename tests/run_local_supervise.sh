@@ -6,6 +6,8 @@
 #   2. Ctrl-C (SIGINT to the script's process group, as a terminal sends
 #      it) stops everything the script started: it exits 130 and none of
 #      its processes is left, its private database included.
+#   3. A malformed master key file (an existing database, --db): the
+#      worker exits 2 and the script stops at once with the cause.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 # The programs come from the harness (nothing is built); no package check.
@@ -92,4 +94,21 @@ pg_dir="$(sed -n 's/.*starting a private PostgreSQL in \(.*\)$/\1/p' "$H_LOGS/ru
 h_ctrl_c "$rl" run_local.sh
 [[ ! -e "$pg_dir" ]] || h_fail "run_local.sh's private database $pg_dir is still there after Ctrl-C"
 h_log_lacks "$H_LOGS/run_local-2.out" 'restarted' "run_local.sh after Ctrl-C"
-echo "$RS_PROG: ok: run_local.sh restarted a killed worker and sink and completed; Ctrl-C stopped everything; test took $SECONDS s"
+
+# A master key file at fault is a configuration error: the worker exits 2
+# and run_local.sh stops at once, naming it (it restarted the worker with
+# backoff until its whole --timeout passed, saying only "exit status 1").
+h_step "case 3: a malformed master key file on an existing database"
+h_start_db
+h_init --keys 2 --records 100
+bad="$H_DIR/bad.key"
+(umask 077; echo 0123abcd >"$bad")
+st=0
+SECONDS_AT=$SECONDS
+RECSIGN_DATA_DIR="$H_DIR/rl3" timeout 120 bash "$RS_ROOT/scripts/run_local.sh" --db "$H_DB" \
+    --master-key "$bad" --threads 1 --timeout 100 >"$H_LOGS/run_local-3.out" 2>&1 || st=$?
+(( st != 0 && st != 124 )) || { cat "$H_LOGS/run_local-3.out" >&2; h_fail "run_local.sh exited with status $st with a malformed master key"; }
+(( SECONDS - SECONDS_AT < 60 )) || h_fail "run_local.sh took $((SECONDS - SECONDS_AT)) s to give up on a malformed master key"
+h_log_has "$H_LOGS/run_local-3.out" "master key file $bad is malformed; expected 64 hex digits" "the cause on run_local.sh's output"
+h_log_lacks "$H_LOGS/run_local-3.out" 'restarting it in' "run_local.sh with a malformed master key"
+echo "$RS_PROG: ok: run_local.sh restarted a killed worker and sink and completed; Ctrl-C stopped everything; a malformed master key stopped it at once; test took $SECONDS s"

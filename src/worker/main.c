@@ -15,6 +15,7 @@
 #include <czmq.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,8 +135,12 @@ int main(int argc, char **argv)
     }
     uint8_t *master = rs_master_key_load(rs_config_str(&config, "master-key"), err, sizeof err);
     if (!master) {
+        /* A file whose content or mode is at fault is a configuration
+         * error (exit 2: supervisors that stop on usage errors do not
+         * restart it to fail again); one not there (yet) is not. */
+        int load_errno = errno;
         rs_error("%s", err);
-        return RS_EXIT_RUNTIME;
+        return load_errno == EINVAL ? RS_EXIT_USAGE : RS_EXIT_RUNTIME;
     }
     sodium_mprotect_readonly(master);
     static const char *const peers[] = { "ventilator", "keycoord", "sink", NULL };
