@@ -82,6 +82,15 @@ enum {
 int kc_coord_add_key(kc_coord_t *self, uint32_t key_id, const uint8_t *sealed, size_t sealed_len,
                      unsigned flags) __attribute__((warn_unused_result));
 
+/* Adds, at start-up, a key whose sealed secret is no secret at all (its
+ * length outside 1..RS_SEALED_MAX): it is never queued, and unless
+ * `flags` says it is quarantined already it is quarantined now, with
+ * `reason` as who reported it (a KEY_QUARANTINED event), so that one bad
+ * row costs one key, not the keycoord. Returns -1 on a duplicate id or
+ * allocation failure. */
+int kc_coord_add_damaged_key(kc_coord_t *self, uint32_t key_id, unsigned flags, const char *reason)
+    __attribute__((warn_unused_result));
+
 /* Records, as an event, that a key added at start-up is live now (for a
  * key whose keys.live_at is not set yet). Returns -1 for an unknown key. */
 int kc_coord_make_live(kc_coord_t *self, uint32_t key_id);

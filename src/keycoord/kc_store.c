@@ -199,15 +199,26 @@ kc_coord_t *kc_store_load(kc_store_t *self, uint32_t ttl_ms, uint32_t adopt_extr
         unsigned flags = (rs_db_get_int4(res, i, 2) ? KC_KEY_USED : 0)
                          | (rs_db_get_int4(res, i, 3) ? KC_KEY_RETIRED : 0)
                          | (rs_db_get_int4(res, i, 6) ? KC_KEY_QUARANTINED : 0);
-        if (kc_coord_add_key(coord, key_id, (const uint8_t *) PQgetvalue(res, i, 1),
-                             (size_t) PQgetlength(res, i, 1), flags)
-            != 0) {
-            snprintf(err, err_size, "key %u has a sealed secret of %d bytes; expected 1..%u",
-                     key_id, PQgetlength(res, i, 1), RS_SEALED_MAX);
+        int sealed_len = PQgetlength(res, i, 1);
+        if (sealed_len < 1 || sealed_len > (int) RS_SEALED_MAX) {
+            char reason[RS_HOLDER_MAX + 1];
+            snprintf(reason, sizeof reason, "keycoord: sealed secret of %d bytes", sealed_len);
+            if (!(flags & (KC_KEY_QUARANTINED | KC_KEY_RETIRED)))
+                rs_warn("key %u has a sealed secret of %d bytes; expected 1..%u: quarantined, the other keys sign",
+                        key_id, sealed_len, RS_SEALED_MAX);
+            if (kc_coord_add_damaged_key(coord, key_id, flags, reason) != 0) {
+                snprintf(err, err_size, "cannot add key %u (out of memory or a duplicate id)", key_id);
+                goto fail;
+            }
+        }
+        else if (kc_coord_add_key(coord, key_id, (const uint8_t *) PQgetvalue(res, i, 1),
+                                  (size_t) sealed_len, flags)
+                 != 0) {
+            snprintf(err, err_size, "cannot add key %u (out of memory or a duplicate id)", key_id);
             goto fail;
         }
         /* New to the queue now: its live_at is this moment. */
-        if (rs_db_get_int4(res, i, 4) && !(flags & (KC_KEY_RETIRED | KC_KEY_QUARANTINED)))
+        else if (rs_db_get_int4(res, i, 4) && !(flags & (KC_KEY_RETIRED | KC_KEY_QUARANTINED)))
             (void) kc_coord_make_live(coord, key_id);
         if (rs_db_get_int4(res, i, 5))
             (void) kc_coord_retire_key(coord, key_id);
