@@ -482,6 +482,13 @@ static void s_log_stats(kc_server_t *self, int64_t now)
             (unsigned long long) self->dropped_malformed, (unsigned long long) self->unauthorized,
             (unsigned long long) self->undeliverable, writes, mean_events, mean_us,
             (unsigned long long) self->held_for_log_turns);
+    /* Holders waiting while no key can ever be granted: say what is
+     * missing (a worker only sees a keycoord that does not answer). */
+    size_t in_service = kc_coord_free_count(self->coord) + kc_coord_held_count(self->coord);
+    if (in_service == 0 && kc_coord_waiting_count(self->coord) > 0)
+        rs_warn("no key is in service (%zu keys: %zu retired, %zu quarantined): %zu holders wait for a key; add keys with `recsign keys add`",
+                kc_coord_key_count(self->coord), kc_coord_retired_count(self->coord),
+                kc_coord_quarantined_count(self->coord), kc_coord_waiting_count(self->coord));
 }
 
 /* Confirms leadership when the last confirmation is S_LEADER_CHECK_US
