@@ -9,11 +9,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
-/* Loads the master key, creating the file first when allowed. */
-static uint8_t *s_master_key(const char *path, bool create)
+/* Loads the master key, creating the file first when allowed (*created
+ * says whether this call made it). */
+static uint8_t *s_master_key(const char *path, bool create, bool *created_now)
 {
+    *created_now = false;
     char err[512];
     struct stat st;
     if (!create && stat(path, &st) != 0 && errno == ENOENT) {
@@ -27,6 +30,7 @@ static uint8_t *s_master_key(const char *path, bool create)
             rs_error("%s", err);
             return NULL;
         }
+        *created_now = created > 0;
         if (created)
             rs_info("created master key file %s (mode 0600); keep it safe and out of the "
                     "database", path);
@@ -81,9 +85,13 @@ static int s_check_master(PGconn *conn, const uint8_t *master, const char *path)
 int admin_keyring_add(PGconn *conn, const char *master_path, bool create_master, int64_t count,
                       rs_alg_t alg, int64_t *first)
 {
-    uint8_t *master = s_master_key(master_path, create_master);
-    if (!master)
+    bool created_now = false;
+    uint8_t *master = s_master_key(master_path, create_master, &created_now);
+    if (!master) {
+        if (created_now)
+            unlink(master_path);
         return -1;
+    }
     admin_copy_t *copy = NULL;
     int64_t max = 0;
     const char *alg_name = rs_alg_name(alg);
@@ -133,5 +141,9 @@ fail:
     admin_copy_destroy(&copy);
     admin_store_rollback(conn);
     rs_secret_free(master);
+    /* A master key file made for keys that were not added (it opens none
+     * of the keyring's) would only mislead: it goes again. */
+    if (created_now && unlink(master_path) == 0)
+        rs_info("removed master key file %s, made by this command: no key was added", master_path);
     return -1;
 }

@@ -7,7 +7,9 @@
 # next key proves the master key, key 1 is quarantined and the run
 # completes with keys 2 and 3. Then `recsign keys add` with the right
 # master key is accepted (it tried only the lowest key's secret, the
-# damaged one, and refused every master key).
+# damaged one, and refused every master key), a wrong one refused, and
+# `init` with a master key file it has to make refused without leaving
+# that file behind.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
 records=1000 batch=10
@@ -39,4 +41,11 @@ h_eq "$rc" 1 "exit status of keys add with a wrong master key"
 grep -q "opens none of the 4 key secrets tried" "$H_LOGS/keys-add-wrong.log" \
     || { cat "$H_LOGS/keys-add-wrong.log" >&2; h_fail "keys add did not name the wrong master key"; }
 h_eq "$(h_sql 'select count(*) from keys')" 4 "keys after the refused keys add"
+# init with a master key file that is not there yet makes one, which opens
+# none of the keyring's secrets: refused, and the file it made is gone.
+rc=0
+"$H_ADMIN" init --db "$H_DB" --keys 1 --master-key "$H_DIR/new.key" >"$H_LOGS/init-new.log" 2>&1 || rc=$?
+h_eq "$rc" 1 "exit status of init with a new master key on an existing keyring"
+[[ ! -e "$H_DIR/new.key" ]] || h_fail "init left the master key file it made, which opens no key of the keyring"
+h_eq "$(h_sql 'select count(*) from keys')" 4 "keys after the refused init"
 echo "$RS_PROG: ok: key 1 (granted first) quarantined, the run completed with keys 2 and 3; keys add took the right master key and refused a wrong one"
