@@ -8,6 +8,7 @@
 #include <czmq.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -25,6 +26,13 @@ static void s_log_peak_rss(void)
                 usage.ru_maxrss, (double) usage.ru_maxrss / 1024.0,
                 (double) usage.ru_utime.tv_sec + (double) usage.ru_utime.tv_usec / 1e6,
                 (double) usage.ru_stime.tv_sec + (double) usage.ru_stime.tv_usec / 1e6);
+}
+
+void rs_process_log_exit(void)
+{
+    static bool registered;
+    if (!registered && atexit(s_log_peak_rss) == 0)
+        registered = true;
 }
 
 void rs_process_ignore_hangup(void)
@@ -96,7 +104,7 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
     rs_metrics_set_version(RECSIGN_VERSION);
     zsys_init();
     /* After zsys_init, so that it runs before CZMQ's own exit handler. */
-    atexit(s_log_peak_rss);
+    rs_process_log_exit();
     /* CZMQ's own log lines would go to stdout; recsign logs on stderr. */
     zsys_set_logstream(NULL);
     rs_config_log(config);

@@ -16,6 +16,12 @@
  * rs_process_start calls it; the admin CLI calls it itself. */
 void rs_process_ignore_hangup(void);
 
+/* Logs "exiting: peak RSS ..." as the process's last line, after main
+ * returns (registered with atexit once; later calls do nothing).
+ * rs_process_start calls it; a long-running admin command (the
+ * dashboard) calls it itself. */
+void rs_process_log_exit(void);
+
 /* Returns -1 when the process should go on, or the exit code to return
  * (0 after --help, 2 after a usage error printed as one line). */
 int rs_process_start(rs_config_t *config, int argc, char **argv, const char *component);

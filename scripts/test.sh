@@ -54,10 +54,13 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     counts["failed"] += 1
     lines.append(f"{sys.argv[2]}: {t.get('name', '?')} ({result or '?'})")
     out = ((t.get("stdout") or "") + (t.get("stderr") or "")).rstrip().splitlines()
-    # What the test said last before it failed (its steps and FAIL line),
+    # What the test said last before it failed (its steps, warnings and FAIL line),
     # then the processes' errors and warnings from the log tails it
     # printed (once each, the last 20), then its last lines.
-    said = [l for l in out if l.startswith("== ") or ": FAIL: " in l][-4:]
+    # The harness's own warnings name the process that hung or exited
+    # badly ("worker-1 (pid N) did not exit within 10 s of SIGTERM").
+    said = [l for l in out if l.startswith("== ") or ": FAIL: " in l
+            or re.match(r"^[\w.-]+: warning: ", l)][-8:]
     seen, notes = set(), []
     for l in out:
         kind = re.sub(r"[0-9]+", "#", l[24:])  # counts and ids aside

@@ -7,6 +7,7 @@
 
 #include "rs_http.h"
 #include "rs_log.h"
+#include "rs_process.h"
 #include "rs_time.h"
 
 #include <signal.h>
@@ -58,6 +59,8 @@ int cmd_dashboard(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Like a service, its last line gives its peak RSS and CPU time. */
+    rs_process_log_exit();
     rs_info("serving the dashboard on http://%s/ (refreshing every %ld ms)", bind, refresh_ms);
     bool failing = false;
     while (!s_stop) {
