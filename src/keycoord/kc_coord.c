@@ -293,17 +293,13 @@ int kc_coord_add_damaged_key(kc_coord_t *self, uint32_t key_id, unsigned flags, 
 {
     /* A one-byte placeholder: never granted, never sent. */
     static const uint8_t none[1] = { 0 };
-    int32_t index = s_key_new(self, key_id, none, sizeof none);
-    if (index < 0)
+    if (kc_coord_add_key(self, key_id, none, sizeof none, flags | KC_KEY_QUARANTINED) != 0)
         return -1;
-    s_key_t *k = &self->keys[index];
-    k->used = (flags & KC_KEY_USED) != 0;
-    k->retired = (flags & KC_KEY_RETIRED) != 0;
     if (!(flags & KC_KEY_QUARANTINED)) {
+        s_key_t *k = &self->keys[s_lookup(self, key_id)];
         kc_event_t *e = s_event_new(self, KC_EVENT_KEY_QUARANTINED, k);
         snprintf(e->holder, sizeof e->holder, "%s", reason);
     }
-    k->quarantined = true;
     return 0;
 }
 
