@@ -3,7 +3,7 @@
 # on 4 keys, keys are added and retired while a second run signs (the
 # running keycoord picks both up): the second run completes, retired keys
 # get no lease granted at or after their retired_at, the new keys go live
-# and are used, and verify and audit pass ("2 keys retired; none leased
+# and are used, and verify and audit pass ("2 keys retired, 0 quarantined; none leased
 # after retirement"). `keys list`, `keys export` (JSON and PEM, read back
 # with OpenSSL) and `status` show the rotation; a retire of an unknown id
 # changes nothing and exits 1; bad operands exit 2 with one error line.
@@ -66,7 +66,7 @@ h_keys retire 1 >"$H_DIR/again.out" 2>/dev/null || h_fail "retiring a retired ke
 grep -q 'key 1: already retired at' "$H_DIR/again.out" || { cat "$H_DIR/again.out" >&2; h_fail "no 'already retired'"; }
 h_verify
 h_audit
-grep -q 'rule 4 .*: ok .*2 keys retired; none leased after retirement' "$H_LOGS/audit.out" \
+grep -q 'rule 4 .*: ok .*2 keys retired, 0 quarantined; none leased after retirement' "$H_LOGS/audit.out" \
     || { cat "$H_LOGS/audit.out" >&2; h_fail "audit does not report the retired keys"; }
 
 h_step "keys list, status, keys export"

@@ -180,7 +180,10 @@ typedef struct {
 
 /* Rule 4's replay outcome. */
 typedef struct {
-    int64_t live, retired, grants, ends;
+    /* retired: keys with retired_at; quarantined: with quarantined_at and
+     * no retired_at (a quarantined key retired since is retired, as in
+     * recsign keys list). */
+    int64_t live, retired, quarantined, grants, ends;
     s_lru_finding_t not_head;  /* not the least recently used free key */
     s_lru_finding_t not_live;  /* key not live yet (or unknown) */
     s_lru_finding_t retired_g; /* key retired already */
@@ -308,9 +311,9 @@ static void s_lru_grant(lru_replay_t *replay, s_lru_t *lru, int32_t key, int64_t
     }
 }
 
-/* Rule 4: replays keys going live, lease ends, key retirements and grants
- * in time order through a cursor, so the lease log is streamed rather
- * than held in memory. live_at and retired_at are the keycoord's event
+/* Rule 4: replays keys going live, lease ends, key retirements (and
+ * quarantines) and grants in time order through a cursor, so the lease
+ * log is streamed rather than held in memory. live_at and retired_at are the keycoord's event
  * times, on the clock of granted_at and ended_at. At equal times: keys go
  * live and leases end, then keys retire, then grants (a grant at a key's
  * retired_at is after its retirement). */
@@ -340,18 +343,22 @@ static int s_replay_lru(PGconn *conn, s_lru_t *lru)
     int rc = -1;
     if (rs_db_exec(conn, "opening the lease log",
                    "DECLARE recsign_lru_events NO SCROLL CURSOR FOR"
-                   " SELECT kind, key_id, lease_id FROM ("
-                   "   SELECT 0 AS kind, live_at AS at, id AS key_id, 0::int8 AS lease_id"
+                   /* counted: of kind 2, 1 for a retirement, 2 for a
+                    * quarantine of a key not retired since, 0 else. */
+                   " SELECT kind, key_id, lease_id, counted FROM ("
+                   "   SELECT 0 AS kind, live_at AS at, id AS key_id, 0::int8 AS lease_id,"
+                   "       0 AS counted"
                    "     FROM keys WHERE live_at IS NOT NULL"
-                   "   UNION ALL SELECT 1, ended_at, key_id, id FROM leases"
+                   "   UNION ALL SELECT 1, ended_at, key_id, id, 0 FROM leases"
                    "     WHERE ended_at IS NOT NULL"
-                   "   UNION ALL SELECT 2, retired_at, id, 0 FROM keys"
+                   "   UNION ALL SELECT 2, retired_at, id, 0, 1 FROM keys"
                    "     WHERE retired_at IS NOT NULL"
                    /* A quarantined key leaves the queue for good, as a
                     * retired one does. */
-                   "   UNION ALL SELECT 2, quarantined_at, id, 0 FROM keys"
+                   "   UNION ALL SELECT 2, quarantined_at, id, 0,"
+                   "       CASE WHEN retired_at IS NULL THEN 2 ELSE 0 END FROM keys"
                    "     WHERE quarantined_at IS NOT NULL"
-                   "   UNION ALL SELECT 3, granted_at, key_id, id FROM leases) e"
+                   "   UNION ALL SELECT 3, granted_at, key_id, id, 0 FROM leases) e"
                    " ORDER BY at, kind, lease_id, key_id"))
         goto done;
     for (;;) {
@@ -374,7 +381,9 @@ static int s_replay_lru(PGconn *conn, s_lru_t *lru)
                 lru_replay_end(replay, key);
             }
             else if (kind == 2) {
-                lru->retired++;
+                int32_t counted = rs_db_get_int4(page, i, 3);
+                lru->retired += counted == 1;
+                lru->quarantined += counted == 2;
                 lru_replay_retire(replay, key);
             }
             else
@@ -493,10 +502,11 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
     }
     snprintf(ok, sizeof ok,
              "replayed %lld key%s going live, %lld grant%s, %lld end%s: every grant took the "
-             "least recently used free key; %lld key%s retired; none leased after retirement or quarantine",
+             "least recently used free key; %lld key%s retired, %lld quarantined; none leased after "
+             "retirement or quarantine",
              (long long) lru->live, s_plural(lru->live), (long long) lru->grants,
              s_plural(lru->grants), (long long) lru->ends, s_plural(lru->ends),
-             (long long) lru->retired, s_plural(lru->retired));
+             (long long) lru->retired, s_plural(lru->retired), (long long) lru->quarantined);
     s_print(4, "least recently used first", &line, ok);
     violated += line.violations > 0;
 

@@ -4,9 +4,10 @@
 # the batch is signed with another key; the keycoord quarantines key 2
 # (keys.quarantined_at, on its clock) and never leases it again; the run
 # completes with keys 1 and 3; status and keys list show the quarantine;
-# audit's LRU replay takes the key out of the queue at quarantined_at. A
-# worker with a wrong master key still stops with a clear error, and its
-# failures quarantine nothing.
+# audit's LRU replay takes the key out of the queue at quarantined_at and
+# counts it as quarantined, not retired; once an operator retires it, as
+# retired (once). A worker with a wrong master key still stops with a
+# clear error, and its failures quarantine nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../harness.sh"
 
 records=2000 batch=10
@@ -33,7 +34,8 @@ h_eq "$(h_sql 'select max(id) from leases where key_id = 2')" "${broken_lease:-n
 h_check_complete
 h_verify
 h_audit
-grep -q "rule 4 (least recently used first): ok" "$H_LOGS/audit.out" || h_fail "audit rule 4"
+grep -q "rule 4 (least recently used first): ok .* 0 keys retired, 1 quarantined; none leased after" "$H_LOGS/audit.out" \
+    || { cat "$H_LOGS/audit.out" >&2; h_fail "audit rule 4 does not count key 2 as quarantined, apart from retired keys"; }
 h_admin status >"$H_LOGS/status.out" 2>&1 || h_fail "recsign status failed"
 grep -q "1 quarantined" "$H_LOGS/status.out" \
     || { cat "$H_LOGS/status.out" >&2; h_fail "status does not show the quarantined key"; }
@@ -58,8 +60,13 @@ grep -q "master key is not the one the keyring was sealed with" "$H_LOGS/wrong-w
 h_eq "$(h_sql 'select count(*) from keys where quarantined_at is not null')" 1 "keys quarantined after the wrong master key"
 h_start_worker 2
 h_wait_ventilator 120
+# The operator retires the quarantined key: it counts as retired now, once.
+h_keys retire 2 >/dev/null 2>>"$H_LOGS/keys.log" || h_fail "recsign keys retire 2 failed"
+h_wait_sql "select count(*) from keys where id = 2 and retired_at is not null" 1 "key 2 retired by the keycoord"
 h_stop_services
 h_check_complete
 h_verify
 h_audit
+grep -q "rule 4 (least recently used first): ok .* 1 key retired, 0 quarantined; none leased after" "$H_LOGS/audit.out" \
+    || { cat "$H_LOGS/audit.out" >&2; h_fail "audit rule 4 does not count the quarantined key, once retired, as one retired key"; }
 echo "$RS_PROG: ok: key 2 quarantined, the run completed with keys 1 and 3; a wrong master key stopped its worker and quarantined nothing"
