@@ -182,6 +182,15 @@ rs_opt_t *rs_config_opt(rs_config_t *self, const char *name)
     abort();
 }
 
+const char *rs_config_source(const rs_opt_t *opt, char *buf, size_t size)
+{
+    if (opt->set && !opt->from_flag && opt->env)
+        snprintf(buf, size, "%s", opt->env);
+    else
+        snprintf(buf, size, "--%s", opt->name);
+    return buf;
+}
+
 long long rs_config_int(rs_config_t *self, const char *name)
 {
     return rs_config_opt(self, name)->int_value;

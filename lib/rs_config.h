@@ -75,6 +75,10 @@ int rs_config_parse(rs_config_t *self, int argc, char **argv, int first)
  * programming error, not an input error). */
 rs_opt_t *rs_config_opt(rs_config_t *self, const char *name);
 long long rs_config_int(rs_config_t *self, const char *name);
+/* Where an option's value came from, for an error about it: its
+ * environment variable when it was set there (and not by flag), else
+ * "--name" (the flag, or its default). Written into buf, which it returns. */
+const char *rs_config_source(const rs_opt_t *opt, char *buf, size_t size);
 const char *rs_config_str(rs_config_t *self, const char *name);
 bool rs_config_flag(rs_config_t *self, const char *name);
 

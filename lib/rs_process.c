@@ -57,22 +57,21 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
                     config->program, o->name, o->name, o->env ? o->env : "its flag", o->help);
             return RS_EXIT_USAGE;
         }
-        char err[512];
+        char err[512], src[80];
+        /* Each error names the option as given: a flag, or the variable
+         * it came from. */
+        rs_config_source(o, src, sizeof src);
         if (o->endpoint == RS_ENDPOINT_CONNECT_LIST) {
             rs_endpoints_t list;
             if (rs_endpoints_parse(&list, o->str_value, RS_CONNECT, err, sizeof err) != 0) {
-                /* Named as given: a flag, or the variable it came from. */
-                if (o->set && !o->from_flag && o->env)
-                    fprintf(stderr, "%s: error: %s: %s\n", config->program, o->env, err);
-                else
-                    fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);
+                fprintf(stderr, "%s: error: %s: %s\n", config->program, src, err);
                 return RS_EXIT_USAGE;
             }
             continue;
         }
         if (o->endpoint == RS_ENDPOINT_HTTP) {
             if (o->str_value && rs_http_check_bind(o->str_value, err, sizeof err) != 0) {
-                fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);
+                fprintf(stderr, "%s: error: %s: %s\n", config->program, src, err);
                 return RS_EXIT_USAGE;
             }
             continue;
@@ -82,20 +81,20 @@ int rs_process_start(rs_config_t *config, int argc, char **argv, const char *com
                                         o->endpoint == RS_ENDPOINT_BIND ? RS_BIND : RS_CONNECT,
                                         err, sizeof err)
                    != 0) {
-            fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);
+            fprintf(stderr, "%s: error: %s: %s\n", config->program, src, err);
             return RS_EXIT_USAGE;
         }
         /* A free port chosen by libzmq is one no peer could be told. */
         size_t len = o->str_value ? strlen(o->str_value) : 0;
         if (o->endpoint == RS_ENDPOINT_BIND && len >= 2 && !strcmp(o->str_value + len - 2, ":*")) {
-            fprintf(stderr, "%s: error: --%s: endpoint '%s' has port '*'; expected a port from 1 to 65535 that peers can be given\n",
-                    config->program, o->name, o->str_value);
+            fprintf(stderr, "%s: error: %s: endpoint '%s' has port '*'; expected a port from 1 to 65535 that peers can be given\n",
+                    config->program, src, o->str_value);
             return RS_EXIT_USAGE;
         }
         /* A standby binds only once it leads: an address of another host
          * is said now, not at the takeover. */
         if (o->endpoint == RS_ENDPOINT_BIND && rs_socket_check_local(o->str_value, err, sizeof err) != 0) {
-            fprintf(stderr, "%s: error: --%s: %s\n", config->program, o->name, err);
+            fprintf(stderr, "%s: error: %s: %s\n", config->program, src, err);
             return RS_EXIT_USAGE;
         }
     }

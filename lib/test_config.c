@@ -27,12 +27,21 @@ int main(void)
     RS_CHECK(rs_config_parse(&c, 1, none, 1) == 0);
     RS_CHECK(rs_config_int(&c, "batch-size") == 100 && !rs_config_str(&c, "db"));
     RS_CHECK(!rs_config_flag(&c, "keep"));
+    /* A value is named where it came from: default and flag by the flag,
+     * the environment by its variable. */
+    char src[80];
+    RS_CHECK(!strcmp(rs_config_source(rs_config_opt(&c, "batch-size"), src, sizeof src),
+                     "--batch-size"));
 
     setenv("RS_TEST_BATCH", "7", 1);
     RS_CHECK(rs_config_parse(&c, 1, none, 1) == 0 && rs_config_int(&c, "batch-size") == 7);
+    RS_CHECK(!strcmp(rs_config_source(rs_config_opt(&c, "batch-size"), src, sizeof src),
+                     "RS_TEST_BATCH"));
     char *flags[] = { "t", "--batch-size", "9", "--db=postgresql://u:secret@h/d", "--keep" };
     RS_CHECK(rs_config_parse(&c, 5, flags, 1) == 0);
     RS_CHECK(rs_config_int(&c, "batch-size") == 9 && rs_config_flag(&c, "keep"));
+    RS_CHECK(!strcmp(rs_config_source(rs_config_opt(&c, "batch-size"), src, sizeof src),
+                     "--batch-size"));
     RS_CHECK(strcmp(rs_config_str(&c, "db"), "postgresql://u:secret@h/d") == 0);
 
     char *zero[] = { "t", "--batch-size", "0" };

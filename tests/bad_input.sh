@@ -3,7 +3,8 @@
 # out-of-range values and missing certificate files exit 2, an unreachable
 # database, a missing master key and a metrics port in use exit 1; each time stderr carries exactly one error line (and nothing
 # else at RECSIGN_LOG_LEVEL=error), and no process crashes, dumps core or
-# prints a stack trace. --help exits 0 everywhere.
+# prints a stack trace; a bad value is named where it came from, its flag
+# or its environment variable. --help exits 0 everywhere.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 # A database URL whose socket directory does not exist: refused at once.
@@ -86,15 +87,18 @@ RECSIGN_LINGER_MS=abc expect 2 error "$H_VENTILATOR" --db "$nodb" --follow
 RECSIGN_FOLLOW=maybe expect 2 error "$H_VENTILATOR" --db "$nodb"
 
 h_step "endpoint lists of a worker: each element checked, the bad one named (exit 2)"
-# expect_list TEXT SOURCE COMMAND...: refused with exit 2, and the one
-# error line names SOURCE and quotes TEXT (the bad element).
-expect_list() {
-    local text="$1" source="$2"
+# expect_named SOURCE TEXT COMMAND...: refused with exit 2, and the one
+# error line names SOURCE (a flag, or the variable the value came from)
+# and says TEXT.
+expect_named() {
+    local source="$1" text="$2"
     shift 2
     expect 2 error "$@"
-    grep -q -- "error: $source: .*$text" "$H_DIR/err" \
-        || { cat "$H_DIR/err" >&2; h_fail "the error does not name $source and '$text'"; }
+    grep -q -- "error: ${source}[ :].*$text" "$H_DIR/err" \
+        || { cat "$H_DIR/err" >&2; h_fail "the error does not name $source and say '$text'"; }
 }
+# expect_list TEXT SOURCE COMMAND...: the bad element TEXT of a list named.
+expect_list() { expect_named "$2" "$1" "${@:3}"; }
 ok="tcp://127.0.0.1:$p1"
 expect_list "element 2 of '$ok,' is empty" --sink "$H_WORKER" --sink "$ok,"
 expect_list "element 1 of ',$ok' is empty" --keycoord "$H_WORKER" --keycoord ",$ok"
@@ -184,6 +188,28 @@ for level in info error; do
     expect 2 "$level" "$H_ADMIN" dashboard --db "$nodb" --refresh-ms 10
 done
 RECSIGN_METRICS_BIND=127.0.0.1:http expect 2 error "$H_SINK" --db "$nodb"
+
+h_step "a bad value is named where it came from: the flag, or the variable (exit 2)"
+alg_expected="'foo'; expected one of ed25519, ecdsa-p256, rsa-2048, rsa-3072, rsa-4096"
+RECSIGN_KEY_ALGORITHM=foo expect_named RECSIGN_KEY_ALGORITHM "$alg_expected" \
+    "$H_ADMIN" init --db "$nodb" --keys 1
+RECSIGN_KEY_ALGORITHM=foo expect_named RECSIGN_KEY_ALGORITHM "$alg_expected" \
+    "$H_ADMIN" keys add 1 --db "$nodb"
+# The flag wins over the variable, and is the one named.
+RECSIGN_KEY_ALGORITHM=ed25519 expect_named --algorithm "$alg_expected" \
+    "$H_ADMIN" keys add 1 --db "$nodb" --algorithm foo
+expect_named --algorithm "$alg_expected" "$H_ADMIN" init --db "$nodb" --keys 1 --algorithm foo
+RECSIGN_DASHBOARD_BIND=127.0.0.1 expect_named RECSIGN_DASHBOARD_BIND "'127.0.0.1'" \
+    "$H_ADMIN" dashboard --db "$nodb"
+expect_named --bind "'127.0.0.1'" "$H_ADMIN" dashboard --db "$nodb" --bind 127.0.0.1
+RECSIGN_METRICS_BIND=127.0.0.1:http expect_named RECSIGN_METRICS_BIND "127.0.0.1:http" \
+    "$H_SINK" --db "$nodb"
+RECSIGN_SINK_BIND="tcp://127.0.0.1:*" expect_named RECSIGN_SINK_BIND "port '\*'; expected" \
+    "$H_SINK" --db "$nodb"
+RECSIGN_KEYCOORD_BIND="tcp://192.0.2.1:$p1" expect_named RECSIGN_KEYCOORD_BIND "192.0.2.1" \
+    "$H_KEYCOORD" --db "$nodb"
+RECSIGN_VENTILATOR_BIND="nope://x" expect_named RECSIGN_VENTILATOR_BIND "nope://x" \
+    "$H_VENTILATOR" --db "$nodb"
 
 h_step "a metrics port already taken (exit 1)"
 # A worker serving metrics on p4 while it waits for a keycoord that is not there.

@@ -67,10 +67,11 @@ int admin_args_int(const char *text, long long min, long long max, long long *ou
 
 int admin_args_algorithm(rs_config_t *cfg, rs_alg_t *alg)
 {
-    const char *name = rs_config_str(cfg, "algorithm");
-    if (rs_alg_parse(alg, name) == 0)
+    const rs_opt_t *opt = rs_config_opt(cfg, "algorithm");
+    if (rs_alg_parse(alg, opt->str_value) == 0)
         return 0;
-    fprintf(stderr, "%s: error: --algorithm is '%s'; expected one of " RS_ALG_NAMES "\n",
-            cfg->program, name ? name : "");
+    char src[80];
+    fprintf(stderr, "%s: error: %s is '%s'; expected one of " RS_ALG_NAMES "\n", cfg->program,
+            rs_config_source(opt, src, sizeof src), opt->str_value ? opt->str_value : "");
     return -1;
 }

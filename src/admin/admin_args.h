@@ -31,7 +31,8 @@ int admin_args_int(const char *text, long long min, long long max, long long *ou
     __attribute__((warn_unused_result));
 
 /* Reads --algorithm of cfg into *alg. Returns 0, or -1 after a one-line
- * usage error on stderr naming the algorithms expected. */
+ * usage error on stderr naming where the value came from (--algorithm or
+ * RECSIGN_KEY_ALGORITHM) and the algorithms expected. */
 int admin_args_algorithm(rs_config_t *cfg, rs_alg_t *alg) __attribute__((warn_unused_result));
 
 #endif

@@ -24,9 +24,11 @@ static void s_on_signal(int sig)
 
 int cmd_dashboard_check(rs_config_t *cfg, const admin_pos_t *pos)
 {
-    char err[512];
-    if (rs_http_check_bind(rs_config_str(cfg, "bind"), err, sizeof err) != 0) {
-        fprintf(stderr, "%s: error: --bind: %s\n", cfg->program, err);
+    char err[512], src[80];
+    const rs_opt_t *opt = rs_config_opt(cfg, "bind");
+    if (rs_http_check_bind(opt->str_value, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: error: %s: %s\n", cfg->program, rs_config_source(opt, src, sizeof src),
+                err);
         return -1;
     }
     return 0;
