@@ -18,15 +18,16 @@
 
 static const struct {
     const char *name;
-    size_t sig_max;
+    size_t sig_min, sig_max;
     int rsa_bits; /* 0: not RSA */
 } s_algs[RS_ALG_COUNT] = {
-    [RS_ALG_ED25519] = { "ed25519", RS_SIG_BYTES, 0 },
-    /* SEQUENCE { INTEGER r, INTEGER s }: 2 + 2 x (2 + up to 33) bytes. */
-    [RS_ALG_ECDSA_P256] = { "ecdsa-p256", 72, 0 },
-    [RS_ALG_RSA_2048] = { "rsa-2048", 256, 2048 },
-    [RS_ALG_RSA_3072] = { "rsa-3072", 384, 3072 },
-    [RS_ALG_RSA_4096] = { "rsa-4096", 512, 4096 },
+    [RS_ALG_ED25519] = { "ed25519", RS_SIG_BYTES, RS_SIG_BYTES, 0 },
+    /* SEQUENCE { INTEGER r, INTEGER s }: 2 + 2 x (2 + 1 to 33) bytes. */
+    [RS_ALG_ECDSA_P256] = { "ecdsa-p256", 8, 72, 0 },
+    /* RSA: exactly the modulus in bytes. */
+    [RS_ALG_RSA_2048] = { "rsa-2048", 256, 256, 2048 },
+    [RS_ALG_RSA_3072] = { "rsa-3072", 384, 384, 3072 },
+    [RS_ALG_RSA_4096] = { "rsa-4096", 512, 512, 4096 },
 };
 
 _Static_assert(RS_SEALED_SECRET_MAX == RS_SECRET_MAX + RS_SEAL_OVERHEAD_BYTES, "sealed bound");
@@ -49,6 +50,11 @@ int rs_alg_parse(rs_alg_t *alg, const char *name)
 size_t rs_alg_sig_max(rs_alg_t alg)
 {
     return (unsigned) alg < RS_ALG_COUNT ? s_algs[alg].sig_max : 0;
+}
+
+size_t rs_alg_sig_min(rs_alg_t alg)
+{
+    return (unsigned) alg < RS_ALG_COUNT ? s_algs[alg].sig_min : 0;
 }
 
 /* The algorithm of an OpenSSL key, or -1 for one recsign does not use. */

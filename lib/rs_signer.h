@@ -49,6 +49,9 @@ const char *rs_alg_name(rs_alg_t alg);
 int rs_alg_parse(rs_alg_t *alg, const char *name) __attribute__((warn_unused_result));
 /* Largest signature of alg in bytes: 64, 72 (ECDSA DER), 256, 384, 512. */
 size_t rs_alg_sig_max(rs_alg_t alg);
+/* Smallest: the same but for ECDSA, whose DER signature is 8 bytes at
+ * least (r and s of one byte each). */
+size_t rs_alg_sig_min(rs_alg_t alg);
 
 /* Makes a key of alg for key id key_id: its public key goes to public_key
  * (room for RS_PUBLIC_KEY_MAX) with its length in *public_key_len, and its

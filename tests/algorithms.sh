@@ -5,7 +5,10 @@
 # Ed25519, DER of at most 72 bytes ECDSA, the modulus size for RSA-PSS), the
 # lease rules hold, verify and audit pass. Then one signature has a bit
 # flipped: verify exits 1 naming its record ("bad signature") and audit
-# reports rule 1 violated; restored, both pass again.
+# reports rule 1 violated; restored, both pass again. A signature one byte
+# shorter than the algorithm's shortest (RSA: one short of the modulus) or
+# one longer than its longest is a length fault, named with the length got
+# and expected, in verify and audit alike.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 alg="${1:?algorithm}"
@@ -42,6 +45,20 @@ h_expect_fail verify - "$record"
 grep -Eq -- "(^|[^0-9-])$record \(bad signature\)" "$H_LOGS/verify.fail.out" \
     || { cat "$H_LOGS/verify.fail.out" >&2; h_fail "verify did not name record $record as a bad signature"; }
 h_expect_fail audit 1
+h_sql "update signatures s set signature = v.signature from scratch.saved v where s.record_id = v.record_id" >/dev/null
+
+h_step "$alg signatures of a length $alg cannot make"
+[[ "$min" == "$max" ]] && expected="$min" || expected="$min..$max"
+for len in $((min - 1)) $((max + 1)); do
+    h_sql "update signatures set signature = substring(signature || decode(repeat('00', $len), 'hex') from 1 for $len)
+           where record_id = $record" >/dev/null
+    want="$record (signature length wrong for $alg: got $len bytes, expected $expected)"
+    for cmd in verify audit; do
+        h_expect_fail "$cmd" - "$record"
+        grep -qF -- "$want" "$H_LOGS/$cmd.fail.out" \
+            || { cat "$H_LOGS/$cmd.fail.out" >&2; h_fail "$cmd did not say '$want'"; }
+    done
+done
 h_sql "
 update signatures s set signature = v.signature from scratch.saved v where s.record_id = v.record_id;
 drop table scratch.saved;" >/dev/null

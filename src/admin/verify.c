@@ -49,19 +49,41 @@ const char *admin_verify_fault_name(admin_verify_fault_t fault)
     return "unknown fault";
 }
 
+/* Writes what failure i of tally was: its fault, and for a length the
+ * length got and expected ("8..72" for ECDSA's DER). */
+static void s_fault_text(const admin_verify_tally_t *tally, size_t i, char *out, size_t out_size)
+{
+    if (tally->faults[i] != ADMIN_VERIFY_SIGNATURE_LENGTH) {
+        snprintf(out, out_size, "%s", admin_verify_fault_name(tally->faults[i]));
+        return;
+    }
+    rs_alg_t alg = (rs_alg_t) tally->algs[i];
+    size_t min = rs_alg_sig_min(alg), max = rs_alg_sig_max(alg);
+    char expected[48];
+    if (min == max)
+        snprintf(expected, sizeof expected, "%zu", min);
+    else
+        snprintf(expected, sizeof expected, "%zu..%zu", min, max);
+    snprintf(out, out_size, "signature length wrong for %s: got %zu bytes, expected %s",
+             rs_alg_name(alg), tally->signature_lens[i], expected);
+}
+
 /* Writes "17 (bad signature), 18 and 5 more": the first of `listed` ids
- * (with their faults, when given), `total` in all, into out. */
-static void s_describe(const int64_t *ids, const admin_verify_fault_t *faults, size_t listed,
+ * (with their faults, when tally is given), `total` in all, into out. */
+static void s_describe(const int64_t *ids, const admin_verify_tally_t *tally, size_t listed,
                        int64_t total, size_t max_items, char *out, size_t out_size)
 {
     size_t used = 0;
     out[0] = '\0';
     size_t shown = listed < max_items ? listed : max_items;
     for (size_t i = 0; i < shown && used < out_size; i++) {
-        int n = faults ? snprintf(out + used, out_size - used, "%s%lld (%s)", i ? ", " : "",
-                                  (long long) ids[i], admin_verify_fault_name(faults[i]))
-                       : snprintf(out + used, out_size - used, "%s%lld", i ? ", " : "",
-                                  (long long) ids[i]);
+        char fault[128] = "";
+        if (tally)
+            s_fault_text(tally, i, fault, sizeof fault);
+        int n = tally ? snprintf(out + used, out_size - used, "%s%lld (%s)", i ? ", " : "",
+                                 (long long) ids[i], fault)
+                      : snprintf(out + used, out_size - used, "%s%lld", i ? ", " : "",
+                                 (long long) ids[i]);
         if (n < 0)
             return;
         used += (size_t) n;
@@ -73,7 +95,7 @@ static void s_describe(const int64_t *ids, const admin_verify_fault_t *faults, s
 void admin_verify_describe(const admin_verify_tally_t *tally, size_t max_items, char *out,
                            size_t out_size)
 {
-    s_describe(tally->ids, tally->faults, tally->listed, tally->failed, max_items, out, out_size);
+    s_describe(tally->ids, tally, tally->listed, tally->failed, max_items, out, out_size);
 }
 
 void admin_verify_describe_deleted(const admin_verify_tally_t *tally, size_t max_items, char *out,
@@ -90,12 +112,15 @@ static void s_tally_deleted(admin_verify_tally_t *tally, int64_t id)
         tally->deleted_ids[tally->deleted_listed++] = id;
 }
 
-static void s_tally_fail(admin_verify_tally_t *tally, int64_t id, admin_verify_fault_t fault)
+static void s_tally_fail(admin_verify_tally_t *tally, int64_t id, admin_verify_fault_t fault,
+                         size_t signature_len, rs_alg_t alg)
 {
     tally->failed++;
     if (tally->listed < ADMIN_VERIFY_LISTED) {
         tally->ids[tally->listed] = id;
         tally->faults[tally->listed] = fault;
+        tally->signature_lens[tally->listed] = signature_len;
+        tally->algs[tally->listed] = (int) alg;
         tally->listed++;
     }
 }
@@ -110,24 +135,27 @@ static void s_tally_add(admin_verify_tally_t *dst, const admin_verify_tally_t *s
     for (size_t i = 0; i < src->listed && dst->listed < ADMIN_VERIFY_LISTED; i++) {
         dst->ids[dst->listed] = src->ids[i];
         dst->faults[dst->listed] = src->faults[i];
+        dst->signature_lens[dst->listed] = src->signature_lens[i];
+        dst->algs[dst->listed] = src->algs[i];
         dst->listed++;
     }
 }
 
-/* Checks one row; 0 when it verifies, else the fault. -1: out of memory. */
-static int s_check(s_worker_t *w, const admin_verify_row_t *row)
+/* Checks one row; 0 when it verifies, else the fault (the key's algorithm
+ * in *alg). -1: out of memory. */
+static int s_check(s_worker_t *w, const admin_verify_row_t *row, rs_alg_t *alg)
 {
     if (!row->payload)
         return ADMIN_VERIFY_NO_RECORD;
     if (!row->public_key)
         return ADMIN_VERIFY_NO_KEY;
-    rs_alg_t alg = RS_ALG_ED25519;
-    if ((row->algorithm && rs_alg_parse(&alg, row->algorithm))
-        || rs_verifier_set_key(w->verifier, alg, row->public_key, row->public_key_len))
+    if ((row->algorithm && rs_alg_parse(alg, row->algorithm))
+        || rs_verifier_set_key(w->verifier, *alg, row->public_key, row->public_key_len))
         return ADMIN_VERIFY_KEY_LENGTH;
-    /* Ed25519's is exactly 64 bytes; the others' at most their largest. */
-    if (row->signature_len == 0 || row->signature_len > rs_alg_sig_max(alg)
-        || (alg == RS_ALG_ED25519 && row->signature_len != RS_SIG_BYTES))
+    /* A length the algorithm never makes (RSA: the modulus in bytes,
+     * exactly; Ed25519: 64; ECDSA's DER: 8..72) is told apart from a
+     * signature that does not verify. */
+    if (row->signature_len < rs_alg_sig_min(*alg) || row->signature_len > rs_alg_sig_max(*alg))
         return ADMIN_VERIFY_SIGNATURE_LENGTH;
     size_t need = RS_MESSAGE_HEADER_BYTES + row->payload_len;
     if (need > w->cap) {
@@ -154,14 +182,16 @@ static void *s_work(void *arg)
             s_tally_deleted(&w->tally, w->rows[i].record_id);
             continue;
         }
-        int fault = s_check(w, &w->rows[i]);
+        rs_alg_t alg = RS_ALG_ED25519;
+        int fault = s_check(w, &w->rows[i], &alg);
         if (fault < 0) {
             w->error = -1;
             break;
         }
         w->tally.checked++;
         if (fault)
-            s_tally_fail(&w->tally, w->rows[i].record_id, (admin_verify_fault_t) fault);
+            s_tally_fail(&w->tally, w->rows[i].record_id, (admin_verify_fault_t) fault,
+                         w->rows[i].signature_len, alg);
     }
     return NULL;
 }

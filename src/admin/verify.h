@@ -17,7 +17,7 @@ typedef enum {
     ADMIN_VERIFY_BAD_SIGNATURE = 1, /* does not verify under the key */
     ADMIN_VERIFY_NO_RECORD,         /* signature of a record that does not exist */
     ADMIN_VERIFY_NO_KEY,            /* signature by a key that does not exist */
-    ADMIN_VERIFY_SIGNATURE_LENGTH,  /* signature longer than its key's algorithm makes */
+    ADMIN_VERIFY_SIGNATURE_LENGTH,  /* signature of a length its key's algorithm never makes */
     ADMIN_VERIFY_KEY_LENGTH,        /* public key malformed for its algorithm, or unknown algorithm */
 } admin_verify_fault_t;
 
@@ -40,6 +40,10 @@ typedef struct {
     size_t listed; /* entries used in ids and faults */
     int64_t ids[ADMIN_VERIFY_LISTED];
     admin_verify_fault_t faults[ADMIN_VERIFY_LISTED];
+    /* Of ADMIN_VERIFY_SIGNATURE_LENGTH: the length got and the algorithm
+     * (an rs_alg_t), which says the length expected. */
+    size_t signature_lens[ADMIN_VERIFY_LISTED];
+    int algs[ADMIN_VERIFY_LISTED];
     /* Signatures of records deleted since (logged in records_deleted):
      * nothing to check them against, and no failure. */
     int64_t deleted;
@@ -51,7 +55,9 @@ typedef struct {
 const char *admin_verify_fault_name(admin_verify_fault_t fault);
 
 /* Writes "17 (bad signature), 18 (no record) and 5 more" for the failures
- * listed in tally, at most max_items of them, into out. */
+ * listed in tally, at most max_items of them, into out; a length fault
+ * reads "19 (signature length wrong for rsa-2048: got 255 bytes, expected
+ * 256)". */
 void admin_verify_describe(const admin_verify_tally_t *tally, size_t max_items, char *out,
                            size_t out_size);
 
