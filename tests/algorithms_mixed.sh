@@ -8,7 +8,10 @@
 #    while it signs; the run completes, no Ed25519 key is leased at or after
 #    its retirement, the new keys sign, verify and audit pass.
 # 3. keys list, status, keys export (PEM read back with OpenSSL, JSON) show
-#    each key's algorithm; a bad --algorithm exits 2 with one error line.
+#    each key's algorithm; each PEM file's first line, outside the PEM
+#    block, says how the key signs (RSA: RSASSA-PSS, SHA-256, MGF1-SHA-256,
+#    salt 32) and the OpenSSL command that verifies, which verifies a stored
+#    signature of the key; a bad --algorithm exits 2 with one error line.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 h_start_db
@@ -85,6 +88,26 @@ for id in $(seq 1 11); do
     esac || { echo "$text" >&2; h_fail "OpenSSL does not read key $id as $alg"; }
     grep -q "{\"id\":$id,\"algorithm\":\"$alg\",\"public_key_hex\":\"$want\"" "$H_DIR/keys.json" \
         || h_fail "the JSON export lacks key $id as $alg"
+    # The first line says how the key signs, and the command that verifies.
+    note="$(head -n 1 "$H_DIR/pem/key-$id.pem")"
+    case "$alg" in
+        ed25519)    scheme="Ed25519 over the message itself" ;;
+        ecdsa-p256) scheme="ECDSA P-256 with SHA-256, DER-encoded" ;;
+        rsa-*)      scheme="RSASSA-PSS, SHA-256, MGF1-SHA-256, salt 32 bytes" ;;
+    esac
+    [[ "$note" == "recsign key $id, $alg: signatures are $scheme; verify with: openssl "* ]] \
+        || h_fail "key-$id.pem does not begin with how $alg key $id signs: '$note'"
+    # That command verifies one of the key's stored signatures (the message
+    # is "recsign/v1" || id (8 bytes, big-endian) || payload).
+    h_sql "select encode(s.signature, 'hex'), encode('recsign/v1'::bytea || int8send(r.id) || r.payload, 'hex')
+           from signatures s join records r on r.id = s.record_id
+           where s.key_id = $id order by s.record_id limit 1" | tr '|' ' ' >"$H_DIR/sig.hex"
+    read -r sig msg <"$H_DIR/sig.hex" || h_fail "no signature of key $id"
+    xxd -r -p <<<"$sig" >"$H_DIR/pem/SIG"
+    xxd -r -p <<<"$msg" >"$H_DIR/pem/MESSAGE"
+    read -ra verify <<<"${note#*verify with: }"
+    ( cd "$H_DIR/pem" && "${verify[@]}" ) >"$H_DIR/verify-$id.out" 2>&1 \
+        || { cat "$H_DIR/verify-$id.out" >&2; h_fail "the command in key-$id.pem does not verify a signature of key $id"; }
 done
 
 h_step "a bad --algorithm (exit 2, one error line)"

@@ -316,8 +316,38 @@ static int s_keys_json(const PGresult *res, const char *path)
     return 0;
 }
 
-/* Writes key-<id>.pem for every key into dir (created if absent) and
- * prints each path. */
+/* Writes the first line of key-<id>.pem: how the key signs, and the
+ * OpenSSL command that verifies a signature SIG of a message MESSAGE (the
+ * signed bytes, "recsign/v1" || id || payload). Outside the PEM block:
+ * OpenSSL reads past it. */
+static void s_pem_note(FILE *f, int id, rs_alg_t alg)
+{
+    /* The command is before, key-<id>.pem, after. */
+    const char *scheme, *before, *after;
+    switch (alg) {
+    case RS_ALG_ED25519:
+        scheme = "Ed25519 over the message itself";
+        before = "openssl pkeyutl -verify -pubin -inkey";
+        after = "-rawin -in MESSAGE -sigfile SIG";
+        break;
+    case RS_ALG_ECDSA_P256:
+        scheme = "ECDSA P-256 with SHA-256, DER-encoded";
+        before = "openssl dgst -sha256 -verify";
+        after = "-signature SIG MESSAGE";
+        break;
+    default:
+        scheme = "RSASSA-PSS, SHA-256, MGF1-SHA-256, salt 32 bytes";
+        before = "openssl dgst -sha256 -verify";
+        after = "-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 "
+                "-sigopt rsa_mgf1_md:sha256 -signature SIG MESSAGE";
+        break;
+    }
+    fprintf(f, "recsign key %d, %s: signatures are %s; verify with: %s key-%d.pem %s\n", id,
+            rs_alg_name(alg), scheme, before, id, after);
+}
+
+/* Writes key-<id>.pem for every key into dir (created if absent), a line
+ * saying how the key signs before its PEM block, and prints each path. */
 static int s_keys_pem(const PGresult *res, const char *dir)
 {
     struct stat st;
@@ -334,7 +364,8 @@ static int s_keys_pem(const PGresult *res, const char *dir)
     int rows = PQntuples(res);
     for (int i = 0; i < rows; i++) {
         char path[4096], pem[ADMIN_PEM_BYTES];
-        snprintf(path, sizeof path, "%s/key-%d.pem", dir, rs_db_get_int4(res, i, 0));
+        int id = rs_db_get_int4(res, i, 0);
+        snprintf(path, sizeof path, "%s/key-%d.pem", dir, id);
         rs_alg_t alg = RS_ALG_ED25519;
         /* cmd_keys_export checked every key's algorithm and length. */
         if (rs_alg_parse(&alg, PQgetvalue(res, i, 5))
@@ -344,6 +375,7 @@ static int s_keys_pem(const PGresult *res, const char *dir)
         s_out_t out;
         if (s_out_open(&out, path))
             return -1;
+        s_pem_note(out.file, id, alg);
         fputs(pem, out.file);
         if (s_out_commit(&out))
             return -1;

@@ -174,7 +174,9 @@ static s_command_t s_commands[] = {
     { "keys export",
       { "recsign keys export", "[options]",
         "Writes every public key (retired ones too, for checking old signatures), as one JSON "
-        "document or as one PEM file per key. Never a secret.",
+        "document or as one PEM file per key (its first line, outside the PEM block, says how "
+        "the key signs, e.g. RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt, and the "
+        "OpenSSL command that verifies). Never a secret.",
         s_keys_export_opts, S_COUNT(s_keys_export_opts) },
       0, 0, NULL, NULL, cmd_keys_export_check, cmd_keys_export, true, false },
     { "export",
