@@ -69,9 +69,10 @@ rs_need_list() {
 
 # rs_parse_flags VALUE_FLAGS HANDLER ARGS...: calls HANDLER FLAG VALUE for
 # each flag of ARGS; the flags of VALUE_FLAGS ('|'-separated) take the next
-# argument as their value, any flag may be given as --flag=value.
+# argument as their value, or are given as --flag=value; any other flag
+# given a value (--keep=0) is a usage error, not a flag silently turned on.
 rs_parse_flags() {
-    local takes="|$1|" handler="$2" flag value
+    local takes="|$1|" handler="$2" flag value list="${1//|/, }"
     shift 2
     while (( $# > 0 )); do
         flag="$1"
@@ -79,6 +80,8 @@ rs_parse_flags() {
         if [[ "$flag" == --*=* ]]; then
             value="${flag#*=}"
             flag="${flag%%=*}"
+            [[ "$takes" == *"|$flag|"* ]] \
+                || rs_usage_error "flag '$flag' takes no value (got '$1'); the flags that take one are $list"
         elif [[ "$takes" == *"|$flag|"* ]]; then
             (( $# >= 2 )) || rs_usage_error "flag '$flag' needs a value"
             value="$2"

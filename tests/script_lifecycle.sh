@@ -6,7 +6,8 @@
 #   2. run_local.sh refuses, as a usage error (exit 2), every value its
 #      programs would refuse: --threads above the worker's maximum, --keys
 #      above recsign init's, --batch-size above the ventilator's, --max-rate
-#      above the worker's; the message gives the programs' range.
+#      above the worker's; the message gives the programs' range. A
+#      flag that takes no value refuses one (--cpu-account=0).
 #   3. run_local.sh in a hostile environment (every variable the programs
 #      read set to something that would break the run) still signs every
 #      record: what it starts takes its settings from it alone.
@@ -43,6 +44,15 @@ refused --keys $((keys_max + 1)) "1 to $keys_max"
 refused --keys 0 "1 to $keys_max"
 refused --batch-size $((batch_max + 1)) "1 to $batch_max"
 refused --max-rate $((rate_max + 1)) "0 to $rate_max"
+# A flag without a value given one (--cpu-account=0) is refused, not taken
+# as on: --cpu-account=0 --follow once said the two could not be combined,
+# and --cpu-account=1 or --help=x ran as if the value were not there.
+for given in --cpu-account=0 --keep=1 --follow=no --help=x; do
+    st=0 out="$H_LOGS/novalue${given%%=*}.out"
+    RECSIGN_DATA_DIR="$H_DIR/rl-refused" bash "$RS_ROOT/scripts/run_local.sh" "$given" >"$out" 2>&1 || st=$?
+    h_eq "$st" 2 "run_local.sh $given: exit status"
+    h_log_has "$out" "flag '${given%%=*}' takes no value \\(got '$given'\\)" "run_local.sh $given: message"
+done
 
 h_step "case 3: run_local.sh in a hostile environment"
 declare -A hostile=(
