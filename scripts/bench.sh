@@ -164,7 +164,7 @@ option() {
         --sign-seconds) rs_need_int "$flag" "$value" 1 600; sign_seconds="$((10#$value))" ;;
         --raw-seconds)  rs_need_int "$flag" "$value" 1 600; raw_seconds="$((10#$value))" ;;
         --timeout)      rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
-        --out-dir)      [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        --out-dir)      rs_need_out_dir "$flag" "$value"; out_dir="$value" ;;
         --quick)        batch_sizes="1,100,1000"; key_counts="100"; thread_counts="2"; repeat=5; run_scale=0 ;;
         --no-keycoord)  run_keycoord=0 ;;
         --no-scale)     run_scale=0 ;;

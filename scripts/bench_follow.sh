@@ -96,7 +96,7 @@ option() {
         --keys)            rs_need_int "$flag" "$value" 1 100000; keys="$((10#$value))" ;;
         --threads)         rs_need_int "$flag" "$value" 1 1024; threads="$((10#$value))" ;;
         --connections)     rs_need_int "$flag" "$value" 1 256; connections="$((10#$value))" ;;
-        --out-dir)         [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        --out-dir)         rs_need_out_dir "$flag" "$value"; out_dir="$value" ;;
         -h|--help)         rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
         *)                 rs_usage_error "unknown flag '$flag'" ;;
     esac

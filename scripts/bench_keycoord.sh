@@ -64,7 +64,7 @@ option() {
         --seconds)        rs_need_int "$flag" "$value" 1 3600; seconds="$((10#$value))" ;;
         --warmup-ms)      rs_need_int "$flag" "$value" 0 600000; warmup_ms="$((10#$value))" ;;
         --keys)           rs_need_int "$flag" "$value" 1 100000; keys="$((10#$value))" ;;
-        --out-dir)        [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        --out-dir)        rs_need_out_dir "$flag" "$value"; out_dir="$value" ;;
         --insecure-plain) plain=1 ;;
         -h|--help)        rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
         *)                rs_usage_error "unknown flag '$flag'" ;;

@@ -52,7 +52,7 @@ option() {
         --threads)    rs_need_int "$flag" "$value" 1 1024; threads="$((10#$value))" ;;
         --pairs)      rs_need_int "$flag" "$value" 1 100; pairs="$((10#$value))" ;;
         --timeout)    rs_need_int "$flag" "$value" 1 1000000; timeout="$((10#$value))" ;;
-        --out-dir)    [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        --out-dir)    rs_need_out_dir "$flag" "$value"; out_dir="$value" ;;
         -h|--help)    rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
         *)            rs_usage_error "unknown flag '$flag'" ;;
     esac

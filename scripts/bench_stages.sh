@@ -96,7 +96,7 @@ option() {
                           algorithms="$value" ;;
         --sign-seconds)   rs_need_int "$flag" "$value" 1 600; sign_seconds="$((10#$value))" ;;
         --quick)          records=100000; kc_seconds=2; sign_seconds=1; algorithms=ed25519 ;;
-        --out-dir)        [[ -n "$value" ]] || rs_usage_error "--out-dir needs a path"; out_dir="$value" ;;
+        --out-dir)        rs_need_out_dir "$flag" "$value"; out_dir="$value" ;;
         --insecure-plain) plain=1 ;;
         -h|--help)        rs_print_help "${BASH_SOURCE[0]}"; exit 0 ;;
         *)                rs_usage_error "unknown flag '$flag'" ;;

@@ -122,11 +122,41 @@ rs_run_cleanup() {
 
 # --- directories -------------------------------------------------------------
 
-# Creates DIR if needed and prints its absolute path.
-rs_mkdir_abs() { mkdir -p "$1" && (cd "$1" && pwd); }
+# Creates DIR if needed and prints its absolute path; exits with a one-line
+# error when it cannot.
+rs_mkdir_abs() {
+    local err
+    err="$(mkdir -p -- "$1" 2>&1)" || rs_die "cannot create the directory '$1': ${err##*: }"
+    (cd "$1" && pwd)
+}
 
-# Makes DIR an empty directory (a previous run's content removed).
-rs_empty_dir() { rm -rf "$1" && mkdir -p "$1"; }
+# rs_need_out_dir FLAG PATH: a usage error unless PATH can be a directory
+# the script writes into: an existing writable directory, or a new one
+# under a writable directory.
+rs_need_out_dir() {
+    local flag="$1" path="$2" up
+    [[ -n "$path" ]] || rs_usage_error "$flag needs a path"
+    if [[ -e "$path" && ! -d "$path" ]]; then
+        rs_usage_error "$flag is '$path', which is not a directory; expected a directory, new or existing"
+    fi
+    up="$path"
+    while [[ ! -e "$up" ]]; do up="$(dirname -- "$up")"; done
+    [[ -d "$up" && -w "$up" && -x "$up" ]] \
+        || rs_usage_error "$flag is '$path', but '$up' is not a directory this user can write into"
+}
+
+# The file that marks a logs directory as one of these scripts' own.
+RS_LOGS_MARK=".recsign-logs"
+
+# Makes DIR an empty directory for a run's logs (a previous run's removed).
+# A DIR that exists, is not empty and was not made here (it lacks
+# RS_LOGS_MARK) is someone else's: the script stops instead of deleting it.
+rs_empty_dir() {
+    if [[ -d "$1" && ! -e "$1/$RS_LOGS_MARK" && -n "$(ls -A -- "$1")" ]]; then
+        rs_die "'$1' is not empty and has no $RS_LOGS_MARK file (the mark of logs these scripts wrote, since December 2026); expected it absent, empty or their logs: move it away or choose another directory"
+    fi
+    rm -rf -- "$1" && mkdir -p -- "$1" && : >"$1/$RS_LOGS_MARK"
+}
 
 # rs_work_dir NAME: prints a new scratch directory /tmp/NAME.XXXXXX, short
 # enough for a cluster's socket and open to the postgres user (which must

@@ -53,6 +53,23 @@ for given in --cpu-account=0 --keep=1 --follow=no --help=x; do
     h_eq "$st" 2 "run_local.sh $given: exit status"
     h_log_has "$out" "flag '${given%%=*}' takes no value \\(got '$given'\\)" "run_local.sh $given: message"
 done
+# A logs directory the scripts did not make is not theirs to empty: once,
+# bench.sh --out-dir DIR deleted DIR/logs whatever it held.
+mkdir -p "$H_DIR/foreign/logs"
+echo precious >"$H_DIR/foreign/logs/keep.txt"
+st=0
+RECSIGN_DATA_DIR="$H_DIR/foreign" bash "$RS_ROOT/scripts/run_local.sh" >"$H_LOGS/foreign.out" 2>&1 || st=$?
+h_eq "$st" 1 "run_local.sh with a foreign logs directory: exit status"
+h_log_has "$H_LOGS/foreign.out" "is not empty and has no \\.recsign-logs file" "run_local.sh with a foreign logs directory: message"
+h_eq "$(cat "$H_DIR/foreign/logs/keep.txt")" precious "the foreign file, left alone"
+# --out-dir that cannot be a directory: a usage error before any work.
+: >"$H_DIR/a-file"
+for given in "$H_DIR/a-file" "$H_DIR/a-file/sub"; do
+    st=0
+    bash "$RS_ROOT/scripts/bench.sh" --out-dir "$given" >"$H_LOGS/outdir.out" 2>&1 || st=$?
+    h_eq "$st" 2 "bench.sh --out-dir $given: exit status"
+    h_log_has "$H_LOGS/outdir.out" "^bench.sh: error: --out-dir is '$given'" "bench.sh --out-dir $given: message"
+done
 
 h_step "case 3: run_local.sh in a hostile environment"
 declare -A hostile=(
