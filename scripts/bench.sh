@@ -88,8 +88,11 @@
 #                 records,seconds,records_per_second, then the raw 1- and
 #                 2-thread signing rates and the CPU seconds (user+system,
 #                 from /proc/PID/stat) of keycoord, sink, worker and the
-#                 PostgreSQL cluster (all its processes, during the
-#                 repetition), the worker's signing and lease-waiting
+#                 PostgreSQL cluster (all its processes), read once the
+#                 ventilator has finished and before the services are
+#                 stopped (accounts.csv takes the processes' own exit
+#                 lines: their whole lives, shutdown included, so a few
+#                 hundredths more), the worker's signing and lease-waiting
 #                 thread-seconds, and the keycoord's lease-log statistics
 #                 (writes, events per write, microseconds per write), and
 #                 the keys' algorithm, the raw 2-thread rate measured just
@@ -303,7 +306,7 @@ run_once() {
     printf '%s,%s,%s,%s,%s,%.3f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$batch" "$k" "$t" "$rep" "$signed" "$wall" "$rate" \
         "${RAW1[$alg]}" "${RAW2[$alg]}" "$cpu_kc" "$cpu_sink" "$cpu_wk" "$pg_cpu" "$sign_s" "$wait_s" "${kc_w:-}" "${kc_e:-}" "${kc_us:-}" \
         "$alg" "$raw_before" "$ratio" "$raw_after" >>"$results"
-    awk -F, -v pre="$alg,$batch,$k,$t,$rep,$signed" 'NR > 1 && $1 != "warning" { print pre "," $1 "," $2 }' \
+    awk -F, -v pre="$alg,$batch,$k,$t,$rep,$signed" 'NR > 1 && $1 != "warning" && $1 != "note" { print pre "," $1 "," $2 }' \
         "$dir/cpu-account/account.csv" >>"$accounts"
     # Every run's signatures must verify and pass the audit (rules 1-5).
     local check
@@ -368,8 +371,11 @@ account_point() {
                 if (p == "wall_seconds") name = "wall seconds (not per 100k)"
                 if (p == "cores") name = "cores (not per 100k)"
                 if (p == "wall_x_cores") name = "wall x cores"
-                printf "| %s | %.2f | %.2f-%.2f |\n", name, m, s[1], s[c] }
-        }' "$accounts"
+                # "-0.30 to -0.10", not "-0.30--0.10"; no "-0.00"
+                lo = f2(s[1]); hi = f2(s[c])
+                printf "| %s | %s | %s%s%s |\n", name, f2(m), lo, (lo ~ /^-/ || hi ~ /^-/) ? " to " : "-", hi }
+        }
+        function f2(v,   r) { r = sprintf("%.2f", v); return (r == "-0.00") ? "0.00" : r }' "$accounts"
 }
 
 # target ALG BATCH: "ratio MIN" or "rate MIN", the target of that point

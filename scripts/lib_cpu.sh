@@ -2,7 +2,9 @@
 # where every CPU-second of the machine went between rs_cpu_account_begin
 # and rs_cpu_account_end, by part, next to wall time x cores.
 #
-#   rs_cpu_account_begin DIR [PG_DIR]   before the run's processes start
+#   rs_cpu_account_begin DIR [PG]       before the run's processes start
+#                                       (PG: the private cluster's
+#                                       directory, or a database URL)
 #   rs_cpu_account_end RECORDS          after they stopped; prints the
 #                                       account and writes DIR/account.csv
 #
@@ -36,7 +38,12 @@
 #   samples of the children gone in it, is theirs (shared in proportion
 #   when several went at once); with none gone it belongs to processes
 #   born and gone between two samples (a line of its own, as is the
-#   postmaster itself and what rounding leaves of the cluster's total).
+#   postmaster itself). A child still there at the end is read from the
+#   end's snapshot, not its last sample. What the parts leave of the
+#   cluster's exact total is a line of its own ("postgres: not attributed
+#   to a process": children gone together in one interval in other
+#   proportions than their samples, and children of the cluster's
+#   children).
 # - The rest of the machine: kernel threads (children of kthreadd),
 #   interrupts (irq + softirq of /proc/stat, charged to no process), the
 #   other processes (the machine's process total minus this run's), and
@@ -66,13 +73,13 @@ s_acct_procs() {
     done >"$1"
 }
 
-# s_acct_sampler PM PG_DIR OUT BEGIN LAUNCHER: samples the postmaster PM's
+# s_acct_sampler PM CONNINFO OUT BEGIN LAUNCHER: samples the postmaster PM's
 # children until SIGTERM or until LAUNCHER exits; then writes OUT, one line
 # per child: "pid first last kind", and "sampler OWN" (its own CPU with its
 # psql's, in ticks). BEGIN is rs_cpu_account_begin's process snapshot (the
 # first reading of the children already there).
 s_acct_sampler() {
-    local pm="$1" pgdir="$2" out="$3" begin="$4" launcher="$5"
+    local pm="$1" conninfo="$2" out="$3" begin="$4" launcher="$5"
     local -A first=() last=() kind=() title=() tries=() alive=()
     local stop=0 unknown=0 pid ppid own ch nap line p k reaped=-1 unseen=0 carry=0
     set +eu
@@ -84,7 +91,7 @@ s_acct_sampler() {
     # A descriptor that never becomes readable: `read -t` on it naps
     # without starting a `sleep` process 5 times a second.
     exec {nap}<> <(:)
-    coproc ACCT_PSQL { PGAPPNAME=recsign-cpu-account exec psql -X -Atq -F ' ' -h "$pgdir" -U recsign -d postgres 2>/dev/null; }
+    coproc ACCT_PSQL { PGAPPNAME=recsign-cpu-account exec psql -X -Atq -F ' ' "$conninfo" 2>/dev/null; }
 
     # One sample. The postmaster's children figure grows by exactly what
     # the children it reaped since the last sample used in their lives:
@@ -210,18 +217,60 @@ s_acct_self() {
     rs_as_out=$(( v[11] + v[12] + v[13] + v[14] ))
 }
 
-# rs_cpu_account_begin DIR [PG_DIR]: starts the account of a run (call it
-# before starting the run's processes): files in DIR; PG_DIR is the
-# private cluster's directory (none for a database not ours: then the
-# cluster's share is part of "other processes").
+# s_acct_local_postmaster URL: prints the pid of the postmaster serving
+# URL when it runs on this host, else nothing. The server names the
+# backend of a session of ours (pg_backend_pid); while that session is
+# open, the local process of that pid must be a postgres process whose
+# parent is a postgres process too. (A server on another host gives a pid
+# that here is no such pair, or none at all.)
+s_acct_local_postmaster() {
+    local url="$1" tmp pid="" ppid="" i comm
+    tmp="$(mktemp)" || return 0
+    PGAPPNAME=recsign-cpu-account psql -X -Atq -d "$url" -c 'select pg_backend_pid()' \
+        -c 'select pg_sleep(1)' >"$tmp" 2>/dev/null &
+    local psql_pid=$!
+    for ((i = 0; i < 40; i++)); do
+        { read -r pid <"$tmp"; } 2>/dev/null && [[ -n "$pid" ]] && break
+        sleep 0.05
+    done
+    if [[ "$pid" =~ ^[0-9]+$ ]]; then
+        { read -r comm <"/proc/$pid/comm"; } 2>/dev/null || comm=""
+        if [[ "$comm" == postgres* ]]; then
+            ppid="$(awk '/^PPid:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)"
+            { read -r comm <"/proc/$ppid/comm"; } 2>/dev/null || comm=""
+            [[ "$comm" == postgres* ]] || ppid=""
+        fi
+    fi
+    wait "$psql_pid" 2>/dev/null || true
+    rm -f "$tmp"
+    [[ -z "$ppid" ]] || printf '%s\n' "$ppid"
+}
+
+# rs_cpu_account_begin DIR [PG]: starts the account of a run (call it
+# before starting the run's processes): files in DIR. PG is the private
+# cluster's directory, or the URL of a database not ours: when that
+# database's postmaster runs on this host (and the URL's user may read
+# pg_stat_activity's application names), its parts are accounted as a
+# private cluster's; otherwise its share, if on this host, is part of
+# "other processes", and the account says so.
 rs_cpu_account_begin() {
     RS_ACCT_DIR="$1"
     RS_ACCT_PG="${2:-}"
     RS_ACCT_PM=""
+    RS_ACCT_PG_NOTE=""
+    local conninfo=""
     mkdir -p "$RS_ACCT_DIR" || rs_die "cannot create $RS_ACCT_DIR"
     rm -f "$RS_ACCT_DIR/pg_samples"
-    if [[ -n "$RS_ACCT_PG" ]]; then
+    if [[ -n "$RS_ACCT_PG" && -d "$RS_ACCT_PG" ]]; then
         { read -r RS_ACCT_PM <"$RS_ACCT_PG/data/postmaster.pid"; } 2>/dev/null || RS_ACCT_PM=""
+        conninfo="host=$RS_ACCT_PG user=recsign dbname=postgres"
+    elif [[ -n "$RS_ACCT_PG" ]]; then
+        RS_ACCT_PM="$(s_acct_local_postmaster "$RS_ACCT_PG")"
+        conninfo="$RS_ACCT_PG"
+        [[ -n "$RS_ACCT_PM" ]] \
+            || RS_ACCT_PG_NOTE="the database (--db) is not on this host, or its processes cannot be read: PostgreSQL is not in this account by part (on this host, its CPU is in other processes)"
+    else
+        RS_ACCT_PG_NOTE="no database given to the account: PostgreSQL is not in it by part"
     fi
     RS_ACCT_FIRST=${#RS_PIDS[@]}
     RS_ACCT_RESTARTS=${#RS_RESTARTS[@]}
@@ -234,7 +283,7 @@ rs_cpu_account_begin() {
     RS_ACCT_T0="$EPOCHREALTIME"
     RS_ACCT_SAMPLER=""
     if [[ -n "$RS_ACCT_PM" ]]; then
-        s_acct_sampler "$RS_ACCT_PM" "$RS_ACCT_PG" "$RS_ACCT_DIR/pg_samples" \
+        s_acct_sampler "$RS_ACCT_PM" "$conninfo" "$RS_ACCT_DIR/pg_samples" \
             "$RS_ACCT_DIR/procs.begin" "$$" </dev/null >"$RS_ACCT_DIR/sampler.log" 2>&1 &
         RS_ACCT_SAMPLER=$!
     fi
@@ -279,7 +328,7 @@ rs_cpu_account_end() {
     s_acct_recsign_cpu "$dir/recsign_cpu"
     [[ -f "$dir/pg_samples" ]] || : >"$dir/pg_samples"
     awk -v hz="$RS_HZ" -v t0="$RS_ACCT_T0" -v t1="$t1" -v s0="$RS_ACCT_STAT0" -v s1="$stat1" \
-        -v launcher="$$" -v self0="$RS_ACCT_SELF0" -v self1="$self1" -v pm="${RS_ACCT_PM:-}" -v out="$dir/account.csv" '
+        -v launcher="$$" -v self0="$RS_ACCT_SELF0" -v self1="$self1" -v pm="${RS_ACCT_PM:-}" -v pgnote="${RS_ACCT_PG_NOTE//,/;}" -v out="$dir/account.csv" '
         # Tree totals: a pid belongs to the tree of R when R is on its ppid chain.
         function intree(p, snap, r,   n) {
             for (n = 0; p != "" && p != 0 && n < 64; n++) {
@@ -296,7 +345,7 @@ rs_cpu_account_end() {
             if ($1 == "sampler") { sampler = $2 / hz; next }
             if ($1 == "unseen") { unseen = $2 / hz; next }
             k = $4; for (f = 5; f <= NF; f++) k = k " " $f
-            pk[$1] = k; pused[$1] = ($3 - $2) / hz; next
+            pk[$1] = k; pfirst[$1] = $2; plast[$1] = $3; next
         }
         END {
             split(s0, a); split(s1, b)
@@ -329,7 +378,12 @@ rs_cpu_account_end() {
             named_pg = 0
             # parallel workers count with their leader
             for (p in pk) if (pk[p] ~ /^parallel [0-9]+$/) { split(pk[p], q, " "); pk[p] = (q[2] in pk) ? pk[q[2]] : "parallel worker" }
-            for (p in pk) { g[pk[p]] += pused[p]; named_pg += pused[p] }
+            # A child still there at the end is read from the end snapshot
+            # (what it used after the sampler stopped is its own too).
+            for (p in pk) {
+                used = (((p in eown) && epp[p] == pm) ? eown[p] : plast[p]) - pfirst[p]
+                g[pk[p]] += used / hz; named_pg += used / hz
+            }
             ng = 0; for (k in g) keys[++ng] = k
             for (i = 1; i <= ng; i++) for (j = i + 1; j <= ng; j++) if (keys[j] < keys[i]) { t = keys[i]; keys[i] = keys[j]; keys[j] = t }
             for (i = 1; i <= ng; i++) part("postgres " keys[i], g[keys[i]])
@@ -337,7 +391,7 @@ rs_cpu_account_end() {
                 pmown = ((pm in eown) ? eown[pm] : 0) - ((pm in bown) ? bown[pm] : 0)
                 part("postgres postmaster", pmown / hz)
                 part("postgres processes born and gone between two samples", unseen)
-                part("postgres: rest of the cluster total (rounding)", gtree - named_pg - pmown / hz - unseen)
+                part("postgres: not attributed to a process", gtree - named_pg - pmown / hz - unseen)
             }
             part("launcher (script and its commands)", ltree - rsum - sampler)
             part("this account (sampler and snapshots)", sampler + snapwork)
@@ -349,6 +403,7 @@ rs_cpu_account_end() {
             printf "part,cpu_seconds\nwall_seconds,%.3f\ncores,%.2f\nwall_x_cores,%.2f\nidle,%.2f\nstolen,%.2f\nbusy,%.2f\n", wall, cores, total, idle, stolen, busy >out
             for (i = 1; i <= np; i++) printf "%s,%.2f\n", parts[i], val[i] >out
             if (missing != "") printf "warning,recsign processes without an exit line (killed; their CPU is in the launcher):%s\n", missing >out
+            if (pgnote != "") printf "note,%s\n", pgnote >out
         }' "$dir/procs.begin" "$dir/procs.end" "$dir/recsign_cpu" "$dir/pg_samples"
     [[ -z "$RS_ACCT_PM" ]] || grep -q '^sampler ' "$dir/pg_samples" \
         || { rs_warn "the CPU account's sampler left no data; PostgreSQL's parts are missing"; return 1; }
@@ -365,13 +420,15 @@ rs_cpu_account_print() {
         $1 == "idle" { idle = $2; next }
         $1 == "stolen" { stolen = $2; next }
         $1 == "busy" { busy = $2
-            printf "CPU account: %.3f s wall x %.0f cores = %.2f CPU-s: busy %.2f, idle %.2f, stolen %.2f\n", wall, cores, tot, busy, idle, stolen
+            printf "CPU account: %.3f s wall; %.2f CPU-s of %.2f cores (/proc/stat): busy %.2f, idle %.2f, stolen %.2f\n", wall, tot, cores, busy, idle, stolen
             printf "  %-58s %8s %12s %7s\n", "part", "CPU-s", "per 100k rec", "of busy"
             next }
         $1 == "warning" { warn = $2; next }
-        { per = (n > 0) ? $2 * 100000 / n : 0; sh = (busy > 0) ? 100 * $2 / busy : 0
-          printf "  %-58s %8.2f %12.2f %6.1f%%\n", $1, $2, per, sh }
-        END { if (warn != "") printf "  warning: %s\n", warn }' "$1"
+        $1 == "note" { note = $2; next }
+        { per = (n > 0) ? sprintf("%.2f", $2 * 100000 / n) : "-"; sh = (busy > 0) ? 100 * $2 / busy : 0
+          printf "  %-58s %8.2f %12s %6.1f%%\n", $1, $2, per, sh }
+        END { if (warn != "") printf "  warning: %s\n", warn
+              if (note != "") printf "  note: %s\n", note }' "$1"
 }
 
 RS_HZ="$(getconf CLK_TCK)"

@@ -91,8 +91,32 @@ awk -v o="$ours" -v t="$(part wall_x_cores)" 'BEGIN { exit !(o <= t) }' \
 
 h_step "the printed account"
 printed="$(rs_cpu_account_print "$csv" 30000)"
-grep -q '^CPU account: .* s wall x [0-9]* cores = ' <<<"$printed" || h_fail "no account header in: $printed"
+grep -q '^CPU account: .* s wall; .* CPU-s of .* cores (/proc/stat): busy ' <<<"$printed" || h_fail "no account header in: $printed"
+# Per 100,000 records needs records: with none, '-', not 0.00.
+rs_cpu_account_print "$csv" 0 | grep -q 'postgres backend recsign-sink  *[0-9.]*  *- ' \
+    || h_fail "with 0 records the per-100k column is not '-': $(rs_cpu_account_print "$csv" 0)"
 grep -q 'postgres backend recsign-sink' <<<"$printed" || h_fail "the printed account lacks the sink's backend"
+
+# A database given by URL (run_local.sh --db): when its postmaster runs
+# on this host it is accounted by part as a private cluster is; once, it
+# fell into "other processes" without a word.
+h_step "a database given by URL, on this host"
+acct_url="$H_DIR/account-url"
+rs_cpu_account_begin "$acct_url" "$H_DB"
+PGAPPNAME=rs-by-url psql -X -Atq -d "$H_DB" -c 'select count(*) from generate_series(1, 3000000)' >/dev/null
+rs_cpu_account_end || h_fail "rs_cpu_account_end failed (URL)"
+csv="$acct_url/account.csv"
+at_least "$(part "postgres backend rs-by-url")" 0.05 "the backend of a database given by URL"
+grep -q '^note,' "$csv" && h_fail "the account of a local database by URL has a note: $(grep '^note,' "$csv")"
+h_step "a database given by URL, not reachable: the account says PostgreSQL is not in it"
+acct_far="$H_DIR/account-far"
+rs_cpu_account_begin "$acct_far" "postgresql://recsign@/recsign?host=$H_DIR/nowhere"
+rs_cpu_account_end || h_fail "rs_cpu_account_end failed (no database)"
+grep -q '^note,the database (--db) is not on this host' "$acct_far/account.csv" \
+    || h_fail "no note that PostgreSQL is not accounted: $(cat "$acct_far/account.csv")"
+grep -q '^postgres' "$acct_far/account.csv" && h_fail "postgres parts without a database: $(cat "$acct_far/account.csv")"
+rs_cpu_account_print "$acct_far/account.csv" 0 | grep -q '^  note: the database (--db) is not on this host' \
+    || h_fail "the printed account does not say PostgreSQL is not in it"
 
 h_step "run_local.sh --cpu-account refuses --follow"
 rc=0
