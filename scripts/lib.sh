@@ -105,11 +105,16 @@ RS_CLEANED=0
 
 # rs_on_exit FUNCTION: runs FUNCTION once at exit, also on Ctrl-C (then
 # exit 130) and SIGTERM (exit 143).
+# A trap runs inside the redirections of the command it interrupts (a
+# Ctrl-C during `recsign verify >verify.log 2>&1` would write "interrupted"
+# into verify.log): the traps write to the script's own stdout and stderr,
+# saved here.
 rs_on_exit() {
     RS_CLEANUP="$1"
-    trap rs_run_cleanup EXIT
-    trap 'rs_say "interrupted; stopping"; rs_run_cleanup; exit 130' INT
-    trap 'rs_say "terminated; stopping"; rs_run_cleanup; exit 143' TERM
+    exec {RS_OUT_FD}>&1 {RS_ERR_FD}>&2
+    trap 'rs_run_cleanup >&$RS_OUT_FD 2>&$RS_ERR_FD' EXIT
+    trap 'rs_say "interrupted; stopping" 2>&$RS_ERR_FD; rs_run_cleanup >&$RS_OUT_FD 2>&$RS_ERR_FD; exit 130' INT
+    trap 'rs_say "terminated; stopping" 2>&$RS_ERR_FD; rs_run_cleanup >&$RS_OUT_FD 2>&$RS_ERR_FD; exit 143' TERM
 }
 
 # Runs the cleanup of rs_on_exit, the first time only.

@@ -12,8 +12,8 @@
 #                    no limit; bounds: the worker's)
 #   --db URL         use this existing database instead of a private one, and
 #                    leave it running with its data; when it already has the
-#                    schema and no --keys/--records are given, nothing is
-#                    added: only what is unsigned gets signed. Any libpq
+#                    schema, only the --keys and --records given are added
+#                    (none: only what is unsigned gets signed). Any libpq
 #                    connection string. Better given as RECSIGN_DB_URL (a
 #                    command line is visible to every user in ps), with the
 #                    password in ~/.pgpass or a service file; never printed
@@ -164,6 +164,12 @@ else
         rs_say "database has the schema; signing what is unsigned (no keys or records added)"
     else
         do_init=1
+        # On a database that has the schema, only what was asked for is
+        # added: --records alone once added 100 keys too.
+        if [[ "$has_schema" == t ]]; then
+            (( keys_set )) || keys=0
+            (( records_set )) || records=0
+        fi
     fi
 fi
 if (( do_init )); then
@@ -200,7 +206,7 @@ prev_run="$(rs_psql "$db_url" -c 'select coalesce(max(id), 0) from runs')"
 unsigned="$(rs_psql "$db_url" -c 'select count(*) from records r where not exists (select 1 from signatures s where s.record_id = r.id)')"
 # The account starts before the services and ends once they stopped: their
 # start-up and their tail count too.
-(( cpu_account )) && rs_cpu_account_begin "$logs/cpu-account" "$pg_dir"
+(( cpu_account )) && rs_cpu_account_begin "$logs/cpu-account" "${pg_dir:-$db_url}"
 rs_proc_start keycoord "$logs/keycoord.log" \
     "$bin_keycoord" --bind "tcp://*:$port_kc" "${m_kc[@]}"
 rs_proc_start sink "$logs/sink.log" \

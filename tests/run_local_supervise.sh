@@ -5,9 +5,11 @@
 #      summary lists both restarts with their cause.
 #   2. Ctrl-C (SIGINT to the script's process group, as a terminal sends
 #      it) stops everything the script started: it exits 130 and none of
-#      its processes is left, its private database included.
+#      its processes is left, its private database included; during
+#      verify too, and the script says so on its own output.
 #   3. A malformed master key file (an existing database, --db): the
 #      worker exits 2 and the script stops at once with the cause.
+#   4. On that database, --records 50 adds 50 records and no keys.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 # The programs come from the harness (nothing is built); no package check.
@@ -95,6 +97,21 @@ h_ctrl_c "$rl" run_local.sh
 [[ ! -e "$pg_dir" ]] || h_fail "run_local.sh's private database $pg_dir is still there after Ctrl-C"
 h_log_lacks "$H_LOGS/run_local-2.out" 'restarted' "run_local.sh after Ctrl-C"
 
+# Ctrl-C while `recsign verify` runs: the trap ran inside that command's
+# redirection, so "interrupted; stopping" went into verify.log and the
+# script ended with status 130 and no word.
+h_step "case 2b: Ctrl-C during verify"
+set -m
+RECSIGN_DATA_DIR="$H_DIR/rl2b" bash "$RS_ROOT/scripts/run_local.sh" --records 40000 --keys 4 \
+    --threads 1 >"$H_LOGS/run_local-2b.out" 2>&1 &
+rl=$!
+set +m
+verifying() { ps -o args= --ppid "$rl" 2>/dev/null | grep -q "^$H_ADMIN verify"; }
+h_wait_until 120 "run_local.sh's recsign verify" verifying
+h_ctrl_c "$rl" run_local.sh
+h_log_has "$H_LOGS/run_local-2b.out" '^run_local.sh: interrupted; stopping$' "run_local.sh's word on Ctrl-C during verify"
+h_log_lacks "$H_DIR/rl2b/logs/verify.log" 'interrupted' "verify.log after Ctrl-C"
+
 # A master key file at fault is a configuration error: the worker exits 2
 # and run_local.sh stops at once, naming it (it restarted the worker with
 # backoff until its whole --timeout passed, saying only "exit status 1").
@@ -111,4 +128,15 @@ RECSIGN_DATA_DIR="$H_DIR/rl3" timeout 120 bash "$RS_ROOT/scripts/run_local.sh" -
 (( SECONDS - SECONDS_AT < 60 )) || h_fail "run_local.sh took $((SECONDS - SECONDS_AT)) s to give up on a malformed master key"
 h_log_has "$H_LOGS/run_local-3.out" "master key file $bad is malformed; expected 64 hex digits" "the cause on run_local.sh's output"
 h_log_lacks "$H_LOGS/run_local-3.out" 'restarting it in' "run_local.sh with a malformed master key"
+# On a database that has the schema, only what is asked for is added:
+# --records alone once added 100 keys as well.
+h_step "case 4: --db with --records adds records, not keys"
+keys_before="$(h_sql 'select count(*) from keys')"
+records_before="$(h_sql 'select count(*) from records')"
+RECSIGN_DATA_DIR="$H_DIR/rl4" RECSIGN_DB_URL="$H_DB" timeout 120 bash "$RS_ROOT/scripts/run_local.sh" \
+    --master-key "$H_KEY" --records 50 --threads 1 >"$H_LOGS/run_local-4.out" 2>&1 \
+    || { cat "$H_LOGS/run_local-4.out" >&2; h_fail "run_local.sh --db --records 50 failed"; }
+h_eq "$(h_sql 'select count(*) from keys')" "$keys_before" "keys after run_local.sh --db --records 50"
+h_eq "$(h_sql 'select count(*) from records')" "$((records_before + 50))" "records after run_local.sh --db --records 50"
+h_log_has "$H_LOGS/run_local-4.out" '^  audit +ok' "audit after run_local.sh --db --records 50"
 echo "$RS_PROG: ok: run_local.sh restarted a killed worker and sink and completed; Ctrl-C stopped everything; a malformed master key stopped it at once; test took $SECONDS s"
