@@ -45,12 +45,17 @@
 #   proportions than their samples, and children of the cluster's
 #   children).
 # - The rest of the machine: kernel threads (children of kthreadd),
-#   interrupts (irq + softirq of /proc/stat, charged to no process), the
-#   other processes (the machine's process total minus this run's), and
-#   "unnamed": /proc/stat's busy time minus all of these, i.e. what no
-#   process figure holds (kernel threads and auto-reaped processes that
-#   exited meanwhile). On a quiet machine "other processes" and "unnamed"
-#   are near zero.
+#   interrupts (irq + softirq of /proc/stat), the other processes (the
+#   machine's process total minus this run's), and "unnamed": /proc/stat's
+#   busy time minus all of these, i.e. what no process figure holds
+#   (kernel threads and auto-reaped processes that exited meanwhile). On
+#   a quiet machine "other processes" and "unnamed" are near zero.
+#   Interrupts are a part of their own only where the kernel accounts IRQ
+#   time apart (CONFIG_IRQ_TIME_ACCOUNTING). Without it, an interrupt
+#   that hits a running process (loopback TCP's softirq, most of them
+#   here) is inside that process's run time as well: counted again as a
+#   part, "unnamed" went negative by about as much. Then they are a note
+#   under the table, not a part.
 
 # shellcheck shell=bash
 
@@ -246,6 +251,19 @@ s_acct_local_postmaster() {
     [[ -z "$ppid" ]] || printf '%s\n' "$ppid"
 }
 
+# s_acct_irq_apart: prints 1 when the kernel accounts IRQ time apart from
+# the processes' run times, 0 when it does not, nothing when its
+# configuration cannot be read.
+s_acct_irq_apart() {
+    local line
+    line="$({ zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null; } \
+        | grep -E '^(# )?CONFIG_IRQ_TIME_ACCOUNTING[= ]')" || true
+    case "$line" in
+        CONFIG_IRQ_TIME_ACCOUNTING=y) echo 1 ;;
+        *"is not set"*)              echo 0 ;;
+    esac
+}
+
 # rs_cpu_account_begin DIR [PG]: starts the account of a run (call it
 # before starting the run's processes): files in DIR. PG is the private
 # cluster's directory, or the URL of a database not ours: when that
@@ -258,9 +276,30 @@ rs_cpu_account_begin() {
     RS_ACCT_PG="${2:-}"
     RS_ACCT_PM=""
     RS_ACCT_PG_NOTE=""
+    RS_ACCT_IRQ_APART="$(s_acct_irq_apart)"
     local conninfo=""
     mkdir -p "$RS_ACCT_DIR" || rs_die "cannot create $RS_ACCT_DIR"
     rm -f "$RS_ACCT_DIR/pg_samples"
+    cat >"$RS_ACCT_DIR/README" <<EOF
+The CPU account of one run (scripts/lib_cpu.sh has the method).
+Clock ticks are 1/$RS_HZ s (getconf CLK_TCK).
+account.csv   the account: part,cpu_seconds; first wall_seconds, cores,
+              wall_x_cores, idle, stolen, busy, then one row per part;
+              "warning" and "note" rows carry text
+procs.begin   every process at the beginning, one per line:
+              pid ppid own children (own: its utime+stime; children: what
+              its reaped children used; clock ticks)
+procs.end     the same at the end
+pg_samples    each PostgreSQL child the sampler saw: pid first last kind
+              (its own utime+stime at its first and last sample, clock
+              ticks; kind: backend APPLICATION_NAME or the process kind);
+              "unseen N": ticks of children born and gone between two
+              samples; "sampler N": the sampler's own ticks
+recsign_cpu   each recsign process: name seconds exits instances (CPU
+              seconds from its log's exit lines, how many such lines, how
+              many times it was started)
+sampler.log   what the sampler printed (empty when all went well)
+EOF
     if [[ -n "$RS_ACCT_PG" && -d "$RS_ACCT_PG" ]]; then
         { read -r RS_ACCT_PM <"$RS_ACCT_PG/data/postmaster.pid"; } 2>/dev/null || RS_ACCT_PM=""
         conninfo="host=$RS_ACCT_PG user=recsign dbname=postgres"
@@ -328,7 +367,7 @@ rs_cpu_account_end() {
     s_acct_recsign_cpu "$dir/recsign_cpu"
     [[ -f "$dir/pg_samples" ]] || : >"$dir/pg_samples"
     awk -v hz="$RS_HZ" -v t0="$RS_ACCT_T0" -v t1="$t1" -v s0="$RS_ACCT_STAT0" -v s1="$stat1" \
-        -v launcher="$$" -v self0="$RS_ACCT_SELF0" -v self1="$self1" -v pm="${RS_ACCT_PM:-}" -v pgnote="${RS_ACCT_PG_NOTE//,/;}" -v out="$dir/account.csv" '
+        -v launcher="$$" -v self0="$RS_ACCT_SELF0" -v self1="$self1" -v pm="${RS_ACCT_PM:-}" -v pgnote="${RS_ACCT_PG_NOTE//,/;}" -v irqapart="$RS_ACCT_IRQ_APART" -v out="$dir/account.csv" '
         # Tree totals: a pid belongs to the tree of R when R is on its ppid chain.
         function intree(p, snap, r,   n) {
             for (n = 0; p != "" && p != 0 && n < 64; n++) {
@@ -397,13 +436,14 @@ rs_cpu_account_end() {
             part("this account (sampler and snapshots)", sampler + snapwork)
             ours = lsnap + gtree
             part("kernel threads", kthreads)
-            part("interrupts (irq and softirq)", irq)
+            if (irqapart == "0") inner = irq; else part("interrupts (irq and softirq)", irq)
             part("other processes (not this run)", allp - ours - kthreads)
-            part("unnamed", busy - allp - irq)
+            part("unnamed", busy - allp - irq + inner)
             printf "part,cpu_seconds\nwall_seconds,%.3f\ncores,%.2f\nwall_x_cores,%.2f\nidle,%.2f\nstolen,%.2f\nbusy,%.2f\n", wall, cores, total, idle, stolen, busy >out
             for (i = 1; i <= np; i++) printf "%s,%.2f\n", parts[i], val[i] >out
             if (missing != "") printf "warning,recsign processes without an exit line (killed; their CPU is in the launcher):%s\n", missing >out
             if (pgnote != "") printf "note,%s\n", pgnote >out
+            if (irqapart == "0") printf "note,interrupts (irq and softirq) took %.2f CPU-s; this kernel counts them inside the run time of the processes they interrupted (no CONFIG_IRQ_TIME_ACCOUNTING)\n", irq >out
         }' "$dir/procs.begin" "$dir/procs.end" "$dir/recsign_cpu" "$dir/pg_samples"
     [[ -z "$RS_ACCT_PM" ]] || grep -q '^sampler ' "$dir/pg_samples" \
         || { rs_warn "the CPU account's sampler left no data; PostgreSQL's parts are missing"; return 1; }
@@ -424,11 +464,11 @@ rs_cpu_account_print() {
             printf "  %-58s %8s %12s %7s\n", "part", "CPU-s", "per 100k rec", "of busy"
             next }
         $1 == "warning" { warn = $2; next }
-        $1 == "note" { note = $2; next }
+        $1 == "note" { note = note "  note: " $2 "\n"; next }
         { per = (n > 0) ? sprintf("%.2f", $2 * 100000 / n) : "-"; sh = (busy > 0) ? 100 * $2 / busy : 0
           printf "  %-58s %8.2f %12s %6.1f%%\n", $1, $2, per, sh }
         END { if (warn != "") printf "  warning: %s\n", warn
-              if (note != "") printf "  note: %s\n", note }' "$1"
+              printf "%s", note }' "$1"
 }
 
 RS_HZ="$(getconf CLK_TCK)"

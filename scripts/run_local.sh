@@ -336,6 +336,6 @@ echo "  logs              $logs"
 if (( cpu_account )); then
     echo
     rs_cpu_account_print "$logs/cpu-account/account.csv" "${run_signed:-$unsigned}"
-    echo "  (per 100k records signed in this run; the account's files: $logs/cpu-account)"
+    echo "  (per 100k records signed in this run; the account's files, described in its README: $logs/cpu-account)"
 fi
 (( verify_rc == 0 && audit_rc == 0 && account_rc == 0 ))
