@@ -60,7 +60,10 @@
 #      targets (Ed25519, 100 keys, 2 threads): batch 1000 >= 0.70 x raw
 #      2-thread, batch 100 >= 0.65, batch 1 >= 25,000 records/s; ECDSA
 #      P-256 batch 100 >= 0.60, RSA-2048 batch 100 >= 0.80 (issue 11);
-#      the verdict on each target in the sweep is printed at the end;
+#      the verdict on each target in the sweep is printed at the end,
+#      with a note for each sign that the host was not quiet (2 threads
+#      under 1.6 x 1 thread, a raw rate that moved by over a quarter,
+#      other processes above a tenth of the busy time);
 #   3. the keycoord microbenchmark: lease+release cycles/s and latency with
 #      1, 16 and 64 holders next to a bare ROUTER echo server
 #      (scripts/bench_keycoord.sh, which writes keycoord.csv and keycoord.md);
@@ -421,6 +424,31 @@ verdict() {
     done < <(tail -n +2 "$medians")
 }
 
+# host_notes: what about the host makes a verdict less sure, one "note:"
+# line each (nothing on a quiet host): two threads that did not sign
+# about twice as fast as one (the cores were not both free: another load,
+# or cores the hypervisor shares), a raw rate that moved by more than a
+# quarter across the sweep, other processes taking more than a tenth of
+# the machine's busy time during the runs.
+host_notes() {
+    local alg
+    for alg in "${!RAW1[@]}"; do
+        awk -v a="$alg" -v r1="${RAW1[$alg]}" -v r2="${RAW2[$alg]}" 'BEGIN {
+            if (r1 > 0 && r2 < 1.6 * r1)
+                printf "note: raw %s signed %d/s on 2 threads, only %.2f x its %d/s on 1: the two cores were not both free (another load, or cores the hypervisor shares); on a quiet host the ratios may differ\n", a, r2, r2 / r1, r1 }'
+    done
+    awk -F, 'NR > 1 && $20 > 0 && $22 > 0 {
+            for (i = 20; i <= 22; i += 2) { if (!(($19) in lo) || $i < lo[$19]) lo[$19] = $i; if ($i > hi[$19]) hi[$19] = $i } }
+        END { for (a in lo) if (hi[a] > 1.25 * lo[a])
+            printf "note: the raw %s 2-thread rate measured around the runs moved from %d/s to %d/s (%.0f %%): the host'"'"'s speed changed during the sweep; each run is judged against the rate measured around it\n", a, lo[a], hi[a], 100 * (hi[a] / lo[a] - 1) }' "$results"
+    awk -F, 'NR > 1 { key = $1 "," $2 "," $3 "," $4 "," $5
+            if ($7 == "busy") busy[key] = $8
+            if ($7 == "other processes (not this run)") other[key] = $8 }
+        END { n = 0; m = 0
+            for (k in busy) { n++; if (busy[k] > 0 && other[k] > 0.1 * busy[k]) m++ }
+            if (m > 0) printf "note: in %d of %d runs other processes (not this run) took more than a tenth of the busy CPU time: the machine was not quiet\n", m, n }' "$accounts"
+}
+
 echo "batch_size,keys,threads,records,repeats,median_seconds,median_records_per_second,ratio_to_raw_2t,algorithm,median_run_ratio,min_run_ratio,max_run_ratio" >"$medians"
 table="$out_dir/table.md"
 {
@@ -513,6 +541,7 @@ echo
 echo "verdict against the targets (medians of $repeat run(s), each run's ratio to the mean of the raw 2-thread rates measured just before and just after it):"
 verdict_text="$(verdict)"
 echo "${verdict_text:-  (no point of the sweep has a target: they are at 100 keys and 2 threads)}"
+host_notes
 echo
 cat "$account_md"
 if (( run_keycoord )); then
