@@ -313,8 +313,8 @@ static void s_lru_grant(lru_replay_t *replay, s_lru_t *lru, int32_t key, int64_t
 
 /* Rule 4: replays keys going live, lease ends, key retirements (and
  * quarantines) and grants in time order through a cursor, so the lease
- * log is streamed rather than held in memory. live_at and retired_at are the keycoord's event
- * times, on the clock of granted_at and ended_at. At equal times: keys go
+ * log is streamed rather than held in memory. live_at and retired_at are
+ * the keycoord's event times, on the clock of granted_at and ended_at. At equal times: keys go
  * live and leases end, then keys retire, then grants (a grant at a key's
  * retired_at is after its retirement). */
 static int s_replay_lru(PGconn *conn, s_lru_t *lru)
@@ -502,8 +502,8 @@ static int s_print_rules(const s_stats_t *st, const s_found_t *f, const admin_ve
     }
     snprintf(ok, sizeof ok,
              "replayed %lld key%s going live, %lld grant%s, %lld end%s: every grant took the "
-             "least recently used free key; %lld key%s retired, %lld quarantined; none leased after "
-             "retirement or quarantine",
+             "least recently used free key; %lld key%s retired, %lld quarantined; none leased "
+             "after retirement or quarantine",
              (long long) lru->live, s_plural(lru->live), (long long) lru->grants,
              s_plural(lru->grants), (long long) lru->ends, s_plural(lru->ends),
              (long long) lru->retired, s_plural(lru->retired), (long long) lru->quarantined);
