@@ -111,6 +111,7 @@
 #   accounts.csv  every run's CPU account: algorithm,batch_size,keys,
 #                 threads,repeat,records,part,cpu_seconds (each run's is
 #                 also printed on stderr as the run ends)
+#   table.md      the medians as a Markdown table (printed at the end)
 #   account.md    per point, CPU-seconds per 100,000 records by part:
 #                 median (min-max) over the repetitions; printed at the end
 #   bench.png     Ed25519 only: records/s against batch size (threads = 2, one line per

@@ -20,9 +20,10 @@ for arg in "$@"; do
     case "$arg" in
         -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --merge) merge=1 ;;
-        [0-9]*) [[ "$arg" =~ ^[0-9]+$ ]] || rs_die "not a number of seconds: $arg"; seconds="$arg" ;;
+        [0-9]*) [[ "$arg" =~ ^[0-9]+$ ]] || rs_usage_error "not a number of seconds: $arg"; seconds="$arg" ;;
+        -*) rs_usage_error "unknown flag '$arg'; expected --merge, --help, SECONDS or a target (${ALL_TARGETS[*]})" ;;
         *)
-            [[ " ${ALL_TARGETS[*]} " == *" $arg "* ]] || rs_die "unknown target '$arg' (${ALL_TARGETS[*]})"
+            [[ " ${ALL_TARGETS[*]} " == *" $arg "* ]] || rs_usage_error "unknown target '$arg'; expected one of ${ALL_TARGETS[*]}"
             targets+=("$arg") ;;
     esac
 done

@@ -84,6 +84,9 @@ rs_parse_flags() {
                 || rs_usage_error "flag '$flag' takes no value (got '$1'); the flags that take one are $list"
         elif [[ "$takes" == *"|$flag|"* ]]; then
             (( $# >= 2 )) || rs_usage_error "flag '$flag' needs a value"
+            # "--master-key --keep" is a forgotten value, not a file named
+            # --keep (a value that starts so is given as --flag=VALUE).
+            [[ "$2" != --* ]] || rs_usage_error "flag '$flag' needs a value; got the flag '$2' (a value starting with -- is given as $flag=VALUE)"
             value="$2"
             shift
         fi
@@ -132,7 +135,7 @@ rs_run_cleanup() {
 rs_mkdir_abs() {
     local err
     err="$(mkdir -p -- "$1" 2>&1)" || rs_die "cannot create the directory '$1': ${err##*: }"
-    (cd "$1" && pwd)
+    (cd -- "$1" && pwd)
 }
 
 # rs_need_out_dir FLAG PATH: a usage error unless PATH can be a directory
@@ -156,11 +159,29 @@ RS_LOGS_MARK=".recsign-logs"
 # Makes DIR an empty directory for a run's logs (a previous run's removed).
 # A DIR that exists, is not empty and was not made here (it lacks
 # RS_LOGS_MARK) is someone else's: the script stops instead of deleting it.
+# (A directory holding only such marked directories, as DIR/logs holding
+# bench_keycoord.sh's logs/kc, is theirs too.) Anything else named DIR is
+# not touched either.
 rs_empty_dir() {
-    if [[ -d "$1" && ! -e "$1/$RS_LOGS_MARK" && -n "$(ls -A -- "$1")" ]]; then
+    if [[ -e "$1" && ! -d "$1" ]]; then
+        rs_die "'$1' exists and is not a directory; expected it absent or a directory of logs these scripts wrote: move it away or choose another directory"
+    fi
+    if [[ -d "$1" ]] && ! s_logs_ours "$1"; then
         rs_die "'$1' is not empty and has no $RS_LOGS_MARK file (the mark of logs these scripts wrote, since December 2026); expected it absent, empty or their logs: move it away or choose another directory"
     fi
     rm -rf -- "$1" && mkdir -p -- "$1" && : >"$1/$RS_LOGS_MARK"
+}
+
+# s_logs_ours DIR: true when DIR has the mark, or holds only directories
+# that have it (an empty DIR included).
+s_logs_ours() {
+    local e
+    [[ -e "$1/$RS_LOGS_MARK" ]] && return 0
+    for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+        [[ -e "$e" || -L "$e" ]] || continue
+        [[ -d "$e" && ! -L "$e" && -e "$e/$RS_LOGS_MARK" ]] || return 1
+    done
+    return 0
 }
 
 # rs_work_dir NAME: prints a new scratch directory /tmp/NAME.XXXXXX, short

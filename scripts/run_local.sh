@@ -30,6 +30,12 @@
 #                    the dashboard and metrics are; runs until Ctrl-C,
 #                    which ends the run cleanly (no verify or
 #                    audit then: with --keep, run them on the kept database)
+#   --cpu-account    print where the run's CPU went, by part: every recsign
+#                    process, PostgreSQL's backends by the service they
+#                    serve and its own processes (also for a --db on this
+#                    host), the launcher, the rest of the machine, against
+#                    wall time x cores (files in the logs' cpu-account/,
+#                    described in its README); not with --follow
 #   --help           print this help
 #
 # Steps: install missing packages (as root) and build; start a private

@@ -35,24 +35,26 @@ all_faults="worker_kill,worker_term,worker_stop,keycoord_kill,keycoord_term,sink
 faults="$all_faults"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
-need() { [[ "$2" =~ ^[0-9]+$ ]] || { rs_warn "$1 expects a number, got '$2'"; usage >&2; exit 2; }; }
-while (( $# > 0 )); do
-    case "$1" in
-        --minutes)       need "$1" "${2:-}"; minutes="$2"; shift 2 ;;
-        --records)       need "$1" "${2:-}"; records="$2"; shift 2 ;;
-        --round-records) need "$1" "${2:-}"; round_records="$2"; shift 2 ;;
-        --keys)          need "$1" "${2:-}"; keys="$2"; shift 2 ;;
-        --batch-size)    need "$1" "${2:-}"; batch="$2"; shift 2 ;;
-        --workers)       need "$1" "${2:-}"; workers="$2"; shift 2 ;;
-        --threads)       need "$1" "${2:-}"; threads="$2"; shift 2 ;;
-        --ttl-ms)        need "$1" "${2:-}"; ttl="$2"; shift 2 ;;
-        --seed)          need "$1" "${2:-}"; seed="$2"; shift 2 ;;
-        --faults)        faults="${2:-}"; shift 2 ;;
-        --keep)          keep=1; shift ;;
+need() { [[ "$2" =~ ^[0-9]+$ ]] || rs_usage_error "$1 is '$2'; expected a number"; }
+option() {
+    local flag="$1" value="$2"
+    case "$flag" in
+        --minutes)       need "$flag" "$value"; minutes="$value" ;;
+        --records)       need "$flag" "$value"; records="$value" ;;
+        --round-records) need "$flag" "$value"; round_records="$value" ;;
+        --keys)          need "$flag" "$value"; keys="$value" ;;
+        --batch-size)    need "$flag" "$value"; batch="$value" ;;
+        --workers)       need "$flag" "$value"; workers="$value" ;;
+        --threads)       need "$flag" "$value"; threads="$value" ;;
+        --ttl-ms)        need "$flag" "$value"; ttl="$value" ;;
+        --seed)          need "$flag" "$value"; seed="$value" ;;
+        --faults)        faults="$value" ;;
+        --keep)          keep=1 ;;
         -h|--help)       usage; exit 0 ;;
-        *)               rs_warn "unknown argument '$1'"; usage >&2; exit 2 ;;
+        *)               rs_usage_error "unknown flag '$flag'" ;;
     esac
-done
+}
+rs_parse_flags '--minutes|--records|--round-records|--keys|--batch-size|--workers|--threads|--ttl-ms|--seed|--faults' option "$@"
 (( minutes >= 1 && minutes <= 24 * 60 )) || { rs_warn "--minutes must be 1..1440"; exit 2; }
 (( records >= 1 && keys >= 1 && workers >= 1 && threads >= 1 && batch >= 1 && batch <= 100000 )) \
     || { rs_warn "--records, --keys, --workers, --threads must be >= 1; --batch-size 1..100000"; exit 2; }

@@ -7,7 +7,11 @@
 #      programs would refuse: --threads above the worker's maximum, --keys
 #      above recsign init's, --batch-size above the ventilator's, --max-rate
 #      above the worker's; the message gives the programs' range. A
-#      flag that takes no value refuses one (--cpu-account=0).
+#      flag that takes no value refuses one (--cpu-account=0), a flag that
+#      takes one refuses another flag as it (--master-key --keep); soak.sh
+#      and fuzz.sh say a bad flag in one line; a logs directory or file
+#      the scripts did not make is left alone, and --out-dir that cannot
+#      be a directory is a usage error.
 #   3. run_local.sh in a hostile environment (every variable the programs
 #      read set to something that would break the run) still signs every
 #      record: what it starts takes its settings from it alone.
@@ -62,6 +66,37 @@ RECSIGN_DATA_DIR="$H_DIR/foreign" bash "$RS_ROOT/scripts/run_local.sh" >"$H_LOGS
 h_eq "$st" 1 "run_local.sh with a foreign logs directory: exit status"
 h_log_has "$H_LOGS/foreign.out" "is not empty and has no \\.recsign-logs file" "run_local.sh with a foreign logs directory: message"
 h_eq "$(cat "$H_DIR/foreign/logs/keep.txt")" precious "the foreign file, left alone"
+# A file where the logs directory goes is not deleted either.
+echo precious >"$H_DIR/foreign2-logs"
+mkdir -p "$H_DIR/foreign2" && mv "$H_DIR/foreign2-logs" "$H_DIR/foreign2/logs"
+st=0
+RECSIGN_DATA_DIR="$H_DIR/foreign2" bash "$RS_ROOT/scripts/run_local.sh" >"$H_LOGS/foreign2.out" 2>&1 || st=$?
+h_eq "$st" 1 "run_local.sh with a file named logs: exit status"
+h_log_has "$H_LOGS/foreign2.out" "logs' exists and is not a directory" "run_local.sh with a file named logs: message"
+h_eq "$(cat "$H_DIR/foreign2/logs")" precious "the file named logs, left alone"
+# A logs directory holding only marked ones (bench_keycoord.sh alone
+# writes DIR/logs/kc) is the scripts' own: emptied, not refused.
+(source "$RS_ROOT/scripts/lib.sh"; rs_empty_dir "$H_DIR/own/logs/kc"; rs_empty_dir "$H_DIR/own/logs") \
+    || h_fail "a logs directory holding only bench_keycoord.sh's marked logs/kc was refused"
+# A flag that takes a value followed by another flag: the value is
+# missing (once, --master-key --keep wrote a master key file named --keep).
+st=0
+(cd "$H_DIR" && RECSIGN_DATA_DIR="$H_DIR/rl-refused" bash "$RS_ROOT/scripts/run_local.sh" --master-key --keep \
+    >"$H_LOGS/swallow.out" 2>&1) || st=$?
+h_eq "$st" 2 "run_local.sh --master-key --keep: exit status"
+h_log_has "$H_LOGS/swallow.out" "flag '--master-key' needs a value; got the flag '--keep'" "run_local.sh --master-key --keep: message"
+[[ ! -e "$H_DIR/--keep" ]] || h_fail "run_local.sh --master-key --keep made a file named --keep"
+# soak.sh and fuzz.sh: a bad flag is one line and exit 2 (soak.sh printed
+# its 24-line usage, or nothing at all for --faults without a value;
+# fuzz.sh took -x for a target and exited 1).
+for given in "soak.sh --keep=1" "soak.sh --faults" "soak.sh --minutes=x" "fuzz.sh -x" "fuzz.sh --merge=1"; do
+    st=0
+    # shellcheck disable=SC2086  # script and flag, split on purpose
+    bash "$RS_ROOT/scripts/"$given >"$H_LOGS/badflag.out" 2>&1 || st=$?
+    h_eq "$st" 2 "$given: exit status"
+    h_eq "$(wc -l <"$H_LOGS/badflag.out")" 1 "$given: lines of output ($(head -c 300 "$H_LOGS/badflag.out"))"
+    h_log_has "$H_LOGS/badflag.out" "^(soak|fuzz)\\.sh: error: " "$given: message"
+done
 # --out-dir that cannot be a directory: a usage error before any work.
 : >"$H_DIR/a-file"
 for given in "$H_DIR/a-file" "$H_DIR/a-file/sub"; do
