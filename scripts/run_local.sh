@@ -44,8 +44,9 @@
 # that exits meanwhile (backoff from 1 s doubling to 30 s, as the systemd
 # units do); stop everything; run `recsign verify` and `recsign audit`;
 # print a summary, with each restart and its cause. Logs go to
-# .recsign/logs/ (RECSIGN_DATA_DIR overrides .recsign/). Ctrl-C stops
-# everything this script started.
+# .recsign/logs/ (RECSIGN_DATA_DIR overrides .recsign/), replaced at each
+# run (a logs directory these scripts did not make is refused, not
+# emptied). Ctrl-C stops everything this script started.
 set -euo pipefail
 
 RS_PROG=run_local.sh
