@@ -12,6 +12,7 @@
 #   h_start_on_both BATCH       keycoord, sink, 2 workers, ventilator; each
 #                               service given both servers (H_DB_BOTH_*)
 #   h_init ARGS...              recsign init (master key in the test dir)
+#   h_damage_secret ID MASK     flips bits of a key's sealed secret (it no longer unseals)
 #   h_keys VERB ARGS...         recsign keys VERB against the test database
 #   h_start_services [W] [T]    keycoord, sink and W workers of T threads
 #   h_start_keycoord [ARGS]     one process each, with H_KC_OPTS, H_SINK_OPTS,
@@ -281,6 +282,13 @@ h_wait_sql() {
         sleep 0.1
     done
     h_fail "$3: got '$got', expected '$2' within 10 s"
+}
+
+# h_damage_secret KEY_ID MASK: flips the bits of MASK in byte 30 of key
+# KEY_ID's sealed secret (inside its ciphertext): the key no longer
+# unseals, whatever the master key.
+h_damage_secret() {
+    h_sql "update keys set sealed_secret = set_byte(sealed_secret, 30, get_byte(sealed_secret, 30) # $2) where id = $1" >/dev/null
 }
 
 h_init() {

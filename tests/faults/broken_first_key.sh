@@ -16,7 +16,7 @@ records=1000 batch=10
 h_fault_options 5000 1000
 h_start_db
 h_init --keys 3 --records "$records"
-h_sql "update keys set sealed_secret = set_byte(sealed_secret, 30, get_byte(sealed_secret, 30) # 255) where id = 1" >/dev/null
+h_damage_secret 1 255
 h_start_services 1 1
 h_run_ventilator "$batch" 120
 

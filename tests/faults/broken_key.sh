@@ -14,7 +14,7 @@ records=2000 batch=10
 h_fault_options 5000 1000
 h_start_db
 h_init --keys 3 --records "$records"
-h_sql "update keys set sealed_secret = set_byte(sealed_secret, 30, get_byte(sealed_secret, 30) # 1) where id = 2" >/dev/null
+h_damage_secret 2 1
 h_start_services 1 2
 worker=$H_WORKER_PID
 h_run_ventilator "$batch" 120
