@@ -37,11 +37,20 @@ batch_max="$(rs_help_range --batch-size "$H_VENTILATOR" | awk '{ print $2 }')"
 rate_max="$(rs_help_range --max-rate "$H_WORKER" | awk '{ print $2 }')"
 [[ -n "$threads_max" && -n "$keys_max" && -n "$batch_max" && -n "$rate_max" ]] \
     || h_fail "could not read the programs' ranges from their --help"
+# exits STATUS PATTERN WHAT CMD...: runs CMD, its output in $exits_out;
+# it must exit STATUS and print a line matching PATTERN.
+exits_out="$H_LOGS/exits.out"
+exits() {
+    local want="$1" pattern="$2" what="$3" st=0
+    shift 3
+    "$@" >"$exits_out" 2>&1 || st=$?
+    h_eq "$st" "$want" "$what: exit status"
+    h_log_has "$exits_out" "$pattern" "$what: message"
+}
+# run_local ARGS...: scripts/run_local.sh with a data directory of its own.
+run_local() { RECSIGN_DATA_DIR="$H_DIR/rl-refused" bash "$RS_ROOT/scripts/run_local.sh" "$@"; }
 refused() {   # refused FLAG VALUE EXPECTED_RANGE_TEXT
-    local st=0 out="$H_LOGS/refused$1.out"
-    RECSIGN_DATA_DIR="$H_DIR/rl-refused" bash "$RS_ROOT/scripts/run_local.sh" "$1" "$2" >"$out" 2>&1 || st=$?
-    h_eq "$st" 2 "run_local.sh $1 $2: exit status"
-    h_log_has "$out" "$1 is '$2'; expected an integer from $3" "run_local.sh $1 $2: message"
+    exits 2 "$1 is '$2'; expected an integer from $3" "run_local.sh $1 $2" run_local "$1" "$2"
 }
 refused --threads $((threads_max + 1)) "0 to $threads_max"
 refused --keys $((keys_max + 1)) "1 to $keys_max"
@@ -52,27 +61,20 @@ refused --max-rate $((rate_max + 1)) "0 to $rate_max"
 # as on: --cpu-account=0 --follow once said the two could not be combined,
 # and --cpu-account=1 or --help=x ran as if the value were not there.
 for given in --cpu-account=0 --keep=1 --follow=no --help=x; do
-    st=0 out="$H_LOGS/novalue${given%%=*}.out"
-    RECSIGN_DATA_DIR="$H_DIR/rl-refused" bash "$RS_ROOT/scripts/run_local.sh" "$given" >"$out" 2>&1 || st=$?
-    h_eq "$st" 2 "run_local.sh $given: exit status"
-    h_log_has "$out" "flag '${given%%=*}' takes no value \\(got '$given'\\)" "run_local.sh $given: message"
+    exits 2 "flag '${given%%=*}' takes no value \\(got '$given'\\)" "run_local.sh $given" run_local "$given"
 done
 # A logs directory the scripts did not make is not theirs to empty: once,
 # bench.sh --out-dir DIR deleted DIR/logs whatever it held.
 mkdir -p "$H_DIR/foreign/logs"
 echo precious >"$H_DIR/foreign/logs/keep.txt"
-st=0
-RECSIGN_DATA_DIR="$H_DIR/foreign" bash "$RS_ROOT/scripts/run_local.sh" >"$H_LOGS/foreign.out" 2>&1 || st=$?
-h_eq "$st" 1 "run_local.sh with a foreign logs directory: exit status"
-h_log_has "$H_LOGS/foreign.out" "is not empty and has no \\.recsign-logs file" "run_local.sh with a foreign logs directory: message"
+exits 1 "is not empty and has no \\.recsign-logs file" "run_local.sh with a foreign logs directory" \
+    env RECSIGN_DATA_DIR="$H_DIR/foreign" bash "$RS_ROOT/scripts/run_local.sh"
 h_eq "$(cat "$H_DIR/foreign/logs/keep.txt")" precious "the foreign file, left alone"
 # A file where the logs directory goes is not deleted either.
 echo precious >"$H_DIR/foreign2-logs"
 mkdir -p "$H_DIR/foreign2" && mv "$H_DIR/foreign2-logs" "$H_DIR/foreign2/logs"
-st=0
-RECSIGN_DATA_DIR="$H_DIR/foreign2" bash "$RS_ROOT/scripts/run_local.sh" >"$H_LOGS/foreign2.out" 2>&1 || st=$?
-h_eq "$st" 1 "run_local.sh with a file named logs: exit status"
-h_log_has "$H_LOGS/foreign2.out" "logs' exists and is not a directory" "run_local.sh with a file named logs: message"
+exits 1 "logs' exists and is not a directory" "run_local.sh with a file named logs" \
+    env RECSIGN_DATA_DIR="$H_DIR/foreign2" bash "$RS_ROOT/scripts/run_local.sh"
 h_eq "$(cat "$H_DIR/foreign2/logs")" precious "the file named logs, left alone"
 # A logs directory holding only marked ones (bench_keycoord.sh alone
 # writes DIR/logs/kc) is the scripts' own: emptied, not refused.
@@ -80,30 +82,22 @@ h_eq "$(cat "$H_DIR/foreign2/logs")" precious "the file named logs, left alone"
     || h_fail "a logs directory holding only bench_keycoord.sh's marked logs/kc was refused"
 # A flag that takes a value followed by another flag: the value is
 # missing (once, --master-key --keep wrote a master key file named --keep).
-st=0
-(cd "$H_DIR" && RECSIGN_DATA_DIR="$H_DIR/rl-refused" bash "$RS_ROOT/scripts/run_local.sh" --master-key --keep \
-    >"$H_LOGS/swallow.out" 2>&1) || st=$?
-h_eq "$st" 2 "run_local.sh --master-key --keep: exit status"
-h_log_has "$H_LOGS/swallow.out" "flag '--master-key' needs a value; got the flag '--keep'" "run_local.sh --master-key --keep: message"
+exits 2 "flag '--master-key' needs a value; got the flag '--keep'" "run_local.sh --master-key --keep" \
+    env -C "$H_DIR" RECSIGN_DATA_DIR="$H_DIR/rl-refused" bash "$RS_ROOT/scripts/run_local.sh" --master-key --keep
 [[ ! -e "$H_DIR/--keep" ]] || h_fail "run_local.sh --master-key --keep made a file named --keep"
 # soak.sh and fuzz.sh: a bad flag is one line and exit 2 (soak.sh printed
 # its 24-line usage, or nothing at all for --faults without a value;
 # fuzz.sh took -x for a target and exited 1).
 for given in "soak.sh --keep=1" "soak.sh --faults" "soak.sh --minutes=x" "fuzz.sh -x" "fuzz.sh --merge=1"; do
-    st=0
     # shellcheck disable=SC2086  # script and flag, split on purpose
-    bash "$RS_ROOT/scripts/"$given >"$H_LOGS/badflag.out" 2>&1 || st=$?
-    h_eq "$st" 2 "$given: exit status"
-    h_eq "$(wc -l <"$H_LOGS/badflag.out")" 1 "$given: lines of output ($(head -c 300 "$H_LOGS/badflag.out"))"
-    h_log_has "$H_LOGS/badflag.out" "^(soak|fuzz)\\.sh: error: " "$given: message"
+    exits 2 "^(soak|fuzz)\\.sh: error: " "$given" bash "$RS_ROOT/scripts/"$given
+    h_eq "$(wc -l <"$exits_out")" 1 "$given: lines of output ($(head -c 300 "$exits_out"))"
 done
 # --out-dir that cannot be a directory: a usage error before any work.
 : >"$H_DIR/a-file"
 for given in "$H_DIR/a-file" "$H_DIR/a-file/sub"; do
-    st=0
-    bash "$RS_ROOT/scripts/bench.sh" --out-dir "$given" >"$H_LOGS/outdir.out" 2>&1 || st=$?
-    h_eq "$st" 2 "bench.sh --out-dir $given: exit status"
-    h_log_has "$H_LOGS/outdir.out" "^bench.sh: error: --out-dir is '$given'" "bench.sh --out-dir $given: message"
+    exits 2 "^bench.sh: error: --out-dir is '$given'" "bench.sh --out-dir $given" \
+        bash "$RS_ROOT/scripts/bench.sh" --out-dir "$given"
 done
 
 h_step "case 3: run_local.sh in a hostile environment"
