@@ -3,7 +3,8 @@
 # worker names the key, gives its lease back as broken and keeps signing;
 # the batch is signed with another key; the keycoord quarantines key 2
 # (keys.quarantined_at, on its clock) and never leases it again; the run
-# completes with keys 1 and 3; status and keys list show the quarantine;
+# completes with keys 1 and 3; status and keys list show the quarantine
+# (status with each key in one state, also once it is retired);
 # audit's LRU replay takes the key out of the queue at quarantined_at and
 # counts it as quarantined, not retired; once an operator retires it, as
 # retired (once). A worker with a wrong master key still stops with a
@@ -69,4 +70,14 @@ h_verify
 h_audit
 grep -q "rule 4 (least recently used first): ok .* 1 key retired, 0 quarantined; none leased after" "$H_LOGS/audit.out" \
     || { cat "$H_LOGS/audit.out" >&2; h_fail "audit rule 4 does not count the quarantined key, once retired, as one retired key"; }
+# recsign status counts each key in one state, as keys list shows it:
+# once, the quarantined key, retired since, was counted both retired and
+# quarantined (4 of 3 keys), and while only asked to retire it was "live,
+# asked to retire" too.
+h_admin status >"$H_LOGS/status-end.out" 2>&1 || h_fail "recsign status failed"
+h_log_has "$H_LOGS/status-end.out" '^keys: +3: 2 live, 1 retired$' "status once the quarantined key is retired"
+h_sql "update keys set retired_at = null, retire_requested_at = now() where id = 2" >/dev/null
+h_admin status >"$H_LOGS/status-asked.out" 2>&1 || h_fail "recsign status failed"
+h_log_has "$H_LOGS/status-asked.out" '^keys: +3: 2 live, 0 retired, 1 quarantined ' \
+    "status of a quarantined key asked to retire (not live, not retiring)"
 echo "$RS_PROG: ok: key 2 quarantined, the run completed with keys 1 and 3; a wrong master key stopped its worker and quarantined nothing"
