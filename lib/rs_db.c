@@ -4,6 +4,7 @@
 #include "rs_log.h"
 
 #include <czmq.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,25 @@ static void s_one_line(char *s)
 const char *rs_db_error(PGconn *conn)
 {
     static __thread char buf[512];
-    snprintf(buf, sizeof buf, "%s", conn ? PQerrorMessage(conn) : "no connection");
+    snprintf(buf, sizeof buf, "%s",
+             conn ? PQerrorMessage(conn) : "no database session (the last reconnect failed)");
     s_one_line(buf);
     return buf;
+}
+
+void rs_db_failed(PGconn *conn, const char *what, ...)
+{
+    char text[256];
+    va_list args;
+    va_start(args, what);
+    vsnprintf(text, sizeof text, what, args);
+    va_end(args);
+    rs_log(rs_db_failure_level(conn), "%s failed: %s", text, rs_db_error(conn));
+}
+
+rs_log_level_t rs_db_failure_level(const PGconn *conn)
+{
+    return !conn ? RS_LOG_DEBUG : PQstatus(conn) == CONNECTION_BAD ? RS_LOG_WARN : RS_LOG_ERROR;
 }
 
 /* Appends text to out (size bytes, *len used so far), truncating. */
@@ -433,7 +450,7 @@ int rs_db_exec(PGconn *conn, const char *what, const char *sql)
     ExecStatusType status = PQresultStatus(res);
     PQclear(res);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        rs_error("%s failed: %s", what, rs_db_error(conn));
+        rs_db_failed(conn, "%s", what);
         return -1;
     }
     return 0;
@@ -443,7 +460,7 @@ int rs_db_query_int(PGconn *conn, const char *what, const char *sql, int64_t *ou
 {
     PGresult *res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 1) {
-        rs_error("%s failed: %s", what, rs_db_error(conn));
+        rs_db_failed(conn, "%s", what);
         PQclear(res);
         return -1;
     }

@@ -5,6 +5,8 @@
 #ifndef RS_DB_H
 #define RS_DB_H
 
+#include "rs_log.h"
+
 #include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,12 +84,12 @@ int rs_db_check_schema(PGconn *conn, char *err, size_t err_size)
     __attribute__((warn_unused_result));
 
 /* Runs SQL that returns no rows. Returns 0, or -1 after logging the
- * server's message with `what` for context. */
+ * server's message with `what` for context (rs_db_failed). */
 int rs_db_exec(PGconn *conn, const char *what, const char *sql)
     __attribute__((warn_unused_result));
 
 /* Runs a query whose result is a single bigint (text format) into *out.
- * Returns 0 or -1 (logged). */
+ * Returns 0 or -1 (logged by rs_db_failed). */
 int rs_db_query_int(PGconn *conn, const char *what, const char *sql, int64_t *out)
     __attribute__((warn_unused_result));
 
@@ -106,8 +108,22 @@ void rs_db_bound_idle(PGconn *conn, int timeout_ms, const char *lock);
 int rs_db_wait_advisory_lock(PGconn *conn, const char *key, int wait_ms, int64_t *locked)
     __attribute__((warn_unused_result));
 
-/* The server's last error, flattened to one line (a static buffer). */
+/* The server's last error, flattened to one line (a thread-local buffer,
+ * valid until the thread's next call). */
 const char *rs_db_error(PGconn *conn);
+
+/* Logs "<what> failed: <rs_db_error(conn)>" for a statement that failed on
+ * conn, `what` formatted like printf. The level says whether an operator
+ * must act: ERROR when the server refused the statement on a live session;
+ * WARN when the session broke (CONNECTION_BAD: the server restarted, failed
+ * over or ended the session), which every service rides out by
+ * reconnecting and trying again, nothing lost; DEBUG when there is no
+ * session (conn NULL: the failed reconnect was logged already). */
+void rs_db_failed(PGconn *conn, const char *what, ...) __attribute__((format(printf, 2, 3)));
+
+/* The level rs_db_failed logs at for a failure on conn, for callers that
+ * log a result's own message (PQresultErrorMessage). */
+rs_log_level_t rs_db_failure_level(const PGconn *conn);
 
 /* Binary-format field readers for PQgetvalue results (network order). */
 int64_t rs_db_get_int8(const PGresult *res, int row, int col);

@@ -254,17 +254,19 @@ h_sql_past_limit() {
                CHECK (octet_length(payload) <= 1048576) NOT VALID; COMMIT;"
 }
 
-# h_pg_restart: restarts the cluster (fast shutdown: every client is
-# disconnected), as its owner, detached like rs_pg_start does it.
-h_pg_restart() {
+# h_pg_ctl ACTION: pg_ctl start, stop or restart of the cluster (fast
+# shutdown: every client is disconnected), as its owner, detached like
+# rs_pg_start does it.
+h_pg_ctl() {
     local bindir
     bindir="$(rs_pg_bindir)"
     local -a detach=()
     command -v setsid >/dev/null 2>&1 && detach=(setsid -w)
     (cd "$H_PG" && rs_pg_as_owner "${detach[@]}" "$bindir/pg_ctl" -D "$H_PG/data" \
-        -l "$H_PG/postgres.log" -w -t 60 -m fast restart >/dev/null) \
-        || h_fail "pg_ctl restart failed"
+        -l "$H_PG/postgres.log" -w -t 60 -m fast "$1" >/dev/null) \
+        || h_fail "pg_ctl $1 failed"
 }
+h_pg_restart() { h_pg_ctl restart; }
 
 # h_admin ARGS...: runs the admin CLI against the test database.
 h_admin() { "$H_ADMIN" "$1" --db "$H_DB" "${@:2}"; }

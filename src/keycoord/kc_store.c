@@ -524,7 +524,7 @@ int kc_store_mark_clean_stop(kc_store_t *self, int64_t epoch)
         if (rc >= 0)
             return rc;
     }
-    rs_error("recording a clean stop failed: %s", rs_db_error(s_conn(self)));
+    rs_db_failed(s_conn(self), "recording a clean stop");
     return -1;
 }
 
@@ -765,7 +765,7 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
      * statement (those that end in this flush already ended), then the ends
      * of earlier leases, then the rare key events one by one. */
     if (!PQenterPipelineMode(s_conn(self))) {
-        rs_error("lease log: cannot enter pipeline mode: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "lease log: entering pipeline mode");
         s_columns_free(&columns);
         return -1;
     }
@@ -797,9 +797,9 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
             sent++;
         }
     if (failed)
-        rs_error("lease log: cannot send: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "lease log: sending");
     if (!PQpipelineSync(s_conn(self))) {
-        rs_error("lease log: cannot sync: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "lease log: sending the sync");
         failed = 1;
     }
     for (int i = 0; i < sent; i++) {
@@ -816,7 +816,8 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
                          PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
             }
             else
-                rs_error("lease log write failed: %s", PQresultErrorMessage(res));
+                rs_log(rs_db_failure_level(s_conn(self)), "lease log write failed: %s",
+                       PQresultErrorMessage(res));
             failed = 1;
         }
         else if (PQresultStatus(res) != PGRES_COMMAND_OK
@@ -841,7 +842,7 @@ int kc_store_write(kc_store_t *self, const kc_event_t *events, size_t count, boo
             break;
     }
     if (!PQexitPipelineMode(s_conn(self))) {
-        rs_error("lease log: cannot leave pipeline mode: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "lease log: leaving pipeline mode");
         failed = 1;
     }
     s_columns_free(&columns);

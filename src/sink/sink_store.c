@@ -255,7 +255,7 @@ static int64_t s_fence(sink_store_t *self)
                                 values, NULL, NULL, 1);
     free(list);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rs_error("checking leases failed: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "checking leases");
         PQclear(res);
         return -1;
     }
@@ -383,9 +383,9 @@ static int s_copy_piece(sink_store_t *self, const s_order_t *order, size_t allow
     }
     ok = ok && PQputCopyData(conn, (const char *) s_copy_trailer, sizeof s_copy_trailer) == 1;
     if (!ok)
-        rs_error("COPY failed sending its rows: %s", rs_db_error(conn));
+        rs_db_failed(conn, "COPY sending its rows");
     if (PQputCopyEnd(conn, ok ? NULL : "the sink could not send its rows") != 1 && ok) {
-        rs_error("COPY failed ending its rows: %s", rs_db_error(conn));
+        rs_db_failed(conn, "COPY ending its rows");
         ok = false;
     }
     return ok ? 0 : -1;
@@ -449,7 +449,7 @@ static int s_send_flush(sink_store_t *self, const char *table, const char *tail)
     PGconn *conn = s_conn(self);
     int rc = 0;
     if (PQsendQuery(conn, sql) != 1) {
-        rs_error("sending a flush failed: %s", rs_db_error(conn));
+        rs_db_failed(conn, "sending a flush");
         rc = -1;
     }
     free(sql);
@@ -483,7 +483,8 @@ static int s_send_flush(sink_store_t *self, const char *table, const char *tail)
                 rc = 1;
             }
             else {
-                rs_error("a flush failed in %s: %s", which, PQresultErrorMessage(res));
+                rs_log(rs_db_failure_level(conn), "a flush failed in %s: %s", which,
+                       PQresultErrorMessage(res));
                 rc = -1;
             }
         }
@@ -604,7 +605,7 @@ static int64_t s_flush_staged_once(sink_store_t *self, bool *deadlocked)
         if (*deadlocked)
             rs_info("storing signatures met rows another sink was storing (a deadlock, resolved by the database); trying again");
         else
-            rs_error("storing signatures failed: %s", rs_db_error(s_conn(self)));
+            rs_db_failed(s_conn(self), "storing signatures");
         PQclear(res);
         goto rollback;
     }
@@ -711,7 +712,7 @@ static int s_count_and_top(sink_store_t *self, PGresult *res, int64_t *count, in
         *top = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     }
     else
-        rs_error("counting records failed: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "counting records");
     PQclear(res);
     return ok ? 0 : -1;
 }

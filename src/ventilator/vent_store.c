@@ -366,7 +366,7 @@ static int s_update_run(vent_store_t *self, const char *sql, int64_t run_id, con
         snprintf(err, err_size, "updating run %lld failed: %s", (long long) run_id,
                  rs_db_error(s_conn(self)));
     else if (!ok)
-        rs_error("updating run %lld failed: %s", (long long) run_id, rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "updating run %lld", (long long) run_id);
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -455,7 +455,7 @@ PGresult *vent_store_page(vent_store_t *self, int64_t after_id, bool first, bool
     PGresult *res = PQexecPrepared(s_conn(self), names[descending][first], 3, values, lengths,
                                    formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rs_error("reading unsigned records failed: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "reading unsigned records");
         PQclear(res);
         return NULL;
     }
@@ -474,7 +474,7 @@ static PGresult *s_watch_query(vent_store_t *self, const char *statement, int64_
     const int formats[] = { 1 };
     PGresult *res = PQexecPrepared(s_conn(self), statement, 1, values, lengths, formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 1) {
-        rs_error("%s failed: %s", what, rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "%s", what);
         PQclear(res);
         return NULL;
     }
@@ -501,7 +501,7 @@ int vent_store_count_signed_from(vent_store_t *self, int64_t from_id, int64_t *c
     if (!res)
         return -1;
     if (PQntuples(res) != 1) {
-        rs_error("counting signatures from the watermark failed: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "counting signatures from the watermark");
         PQclear(res);
         return -1;
     }
@@ -523,7 +523,7 @@ int vent_store_refuse(vent_store_t *self, int64_t run_id, int64_t record_id, int
     if (PQresultStatus(res) == PGRES_COMMAND_OK)
         rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
     else
-        rs_error("recording refused record %s failed: %s", id, rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "recording refused record %s", id);
     PQclear(res);
     return rc;
 }
@@ -547,7 +547,7 @@ static int s_refused_list(vent_store_t *self, const char *sql, int limit, int64_
             *count = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     }
     else
-        rs_error("listing refused records failed: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "listing refused records");
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -605,7 +605,7 @@ int vent_store_unsigned_exact(vent_store_t *self, int64_t *count, int64_t *lowes
         *refused = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     }
     else
-        rs_error("counting unsigned records failed: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "counting unsigned records");
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -621,7 +621,7 @@ int vent_store_snapshot(vent_store_t *self, uint64_t *xmin, uint64_t *xmax)
         *xmax = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
     }
     else
-        rs_error("reading the transaction snapshot failed: %s", rs_db_error(s_conn(self)));
+        rs_db_failed(s_conn(self), "reading the transaction snapshot");
     PQclear(res);
     return ok ? 0 : -1;
 }
