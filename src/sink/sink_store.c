@@ -497,8 +497,9 @@ static int s_send_flush(sink_store_t *self, const char *table, const char *tail)
         bool copy_in = PQresultStatus(res) == PGRES_COPY_IN;
         PQclear(res);
         if (copy_in && PQputCopyEnd(conn, "the flush failed") != 1) {
-            rs_error("cannot end a failed COPY (%s); dropping the database connection",
-                     rs_db_error(conn));
+            rs_log(rs_db_failure_level(conn),
+                   "cannot end a failed COPY (%s); dropping the database connection",
+                   rs_db_error(conn));
             rs_db_link_drop(self->link);
             break;
         }

@@ -315,7 +315,10 @@ static int s_safety(s_follow_t *self)
 }
 
 /* Waits up to wait_ms for a notification. Returns the notifications that
- * arrived (0: none), or -1 when interrupted while the database is away. */
+ * arrived (0: none), or -1 when interrupted while the database is away.
+ * A broken session is replaced before it returns, with backoff: the safety
+ * poll that follows needs one (each query trying alone would start its
+ * backoff afresh, and the outage would log every 200 ms). */
 static int s_wait(s_follow_t *self, int64_t wait_ms)
 {
     int fd = vent_store_socket(self->store);
@@ -329,7 +332,11 @@ static int s_wait(s_follow_t *self, int64_t wait_ms)
         rs_warn("the database connection broke while waiting for notifications; reconnecting");
     }
     int backoff = 100;
-    return vent_store_backoff(self->store, &backoff) ? 0 : -1;
+    do {
+        if (!vent_store_backoff(self->store, &backoff))
+            return -1;
+    } while (vent_store_socket(self->store) < 0);
+    return 0;
 }
 
 /* The run's last line, with `done` (what this process sent), naming the

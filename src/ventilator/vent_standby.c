@@ -30,6 +30,19 @@ static bool s_may_take(const vent_run_info_t *run, int batch_size, bool batch_si
     return true;
 }
 
+/* After a query about runs failed (err): whether its session broke (a
+ * server restart or failover, a cut link), which a standby rides out like
+ * a failed lock attempt: warned, and the next vent_store_lead reconnects
+ * with backoff (a lock taken is taken again, or found another's). Any
+ * other failure ends the standby. */
+static bool s_session_broke(vent_store_t *store, const char *err)
+{
+    if (vent_store_socket(store) >= 0)
+        return false;
+    rs_warn("%s; reconnecting", err);
+    return true;
+}
+
 vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch_size_given,
                                  bool follow, const char *bind, char *err, size_t err_size)
 {
@@ -58,6 +71,8 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
             bool finished = false;
             if (vent_store_latest_run(store, &latest, &finished, err, err_size) != 0
                 || vent_store_peek_run(store, &run, err, err_size) != 0) {
+                if (s_session_broke(store, err))
+                    continue;
                 rs_error("%s", err);
                 return VENT_STANDBY_ERROR;
             }
@@ -95,6 +110,8 @@ vent_standby_t vent_standby_lead(vent_store_t *store, int batch_size, bool batch
         bool finished = false;
         if (vent_store_peek_run(store, &run, err, err_size) != 0
             || (!said && vent_store_latest_run(store, &latest, &finished, err, err_size) != 0)) {
+            if (s_session_broke(store, err))
+                continue;
             rs_error("%s", err);
             return VENT_STANDBY_ERROR;
         }

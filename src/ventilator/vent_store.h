@@ -165,8 +165,9 @@ bool vent_store_backoff(vent_store_t *self, int *backoff_ms);
  * connection was re-established and notifications sent meanwhile are lost. */
 uint64_t vent_store_connections(const vent_store_t *self);
 
-/* Follow mode. The connection's socket, to wait on for notifications;
- * -1 while the connection is down. */
+/* The connection's socket, to wait on for notifications (follow mode);
+ * -1 while the connection is down, which tells a broken session from a
+ * statement the server refused. */
 int vent_store_socket(vent_store_t *self);
 /* Reads what arrived on the connection and counts the notifications of
  * inserted records (0: none), consuming them; -1 when the connection
