@@ -45,9 +45,34 @@ void rs_db_failed(PGconn *conn, const char *what, ...)
     rs_log(rs_db_failure_level(conn), "%s failed: %s", text, rs_db_error(conn));
 }
 
-rs_log_level_t rs_db_failure_level(const PGconn *conn)
+rs_log_level_t rs_db_failure_level(PGconn *conn)
 {
-    return !conn ? RS_LOG_DEBUG : PQstatus(conn) == CONNECTION_BAD ? RS_LOG_WARN : RS_LOG_ERROR;
+    if (!conn)
+        return RS_LOG_DEBUG;
+    /* A server that went away while the statement was sent (an immediate
+     * shutdown, a crash) can leave the session CONNECTION_OK until libpq
+     * reads again: read what is there, and the end of the stream shows. */
+    if (PQstatus(conn) == CONNECTION_OK)
+        (void) PQconsumeInput(conn);
+    return PQstatus(conn) == CONNECTION_BAD ? RS_LOG_WARN : RS_LOG_ERROR;
+}
+
+/* What the server says outside a statement's result (libpq's notice
+ * receiver): its notices, and the message of a server that ends the session
+ * between statements (a shutdown, pg_terminate_backend), which libpq would
+ * print raw on stderr. Logged as one line: WARN for WARNING and worse;
+ * DEBUG for notices (chatter of recsign's own statements). */
+static void s_notice(void *arg, const PGresult *res)
+{
+    (void) arg;
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    char text[512];
+    snprintf(text, sizeof text, "%s", PQresultErrorMessage(res));
+    s_one_line(text);
+    bool grave = severity
+                 && (strcmp(severity, "WARNING") == 0 || strcmp(severity, "ERROR") == 0
+                     || strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
+    rs_log(grave ? RS_LOG_WARN : RS_LOG_DEBUG, "database server says: %s", text);
 }
 
 /* Appends text to out (size bytes, *len used so far), truncating. */
@@ -195,6 +220,7 @@ static PGconn *s_connect(const char *url, const char *app, const char *tsa_defau
         PQfinish(conn);
         return NULL;
     }
+    PQsetNoticeReceiver(conn, s_notice, NULL);
     return conn;
 }
 

@@ -122,8 +122,10 @@ const char *rs_db_error(PGconn *conn);
 void rs_db_failed(PGconn *conn, const char *what, ...) __attribute__((format(printf, 2, 3)));
 
 /* The level rs_db_failed logs at for a failure on conn, for callers that
- * log a result's own message (PQresultErrorMessage). */
-rs_log_level_t rs_db_failure_level(const PGconn *conn);
+ * log a result's own message (PQresultErrorMessage). Reads what input
+ * is waiting (PQconsumeInput), which shows a session whose server went
+ * away while the statement was sent. */
+rs_log_level_t rs_db_failure_level(PGconn *conn);
 
 /* Binary-format field readers for PQgetvalue results (network order). */
 int64_t rs_db_get_int8(const PGresult *res, int row, int col);

@@ -118,16 +118,35 @@ wait_all "inserts around two cut connections"
 # server is down, and nothing it then tries may count as an error: the
 # services ride an outage out (this logged "reading unsigned records
 # failed: no connection" at ERROR).
-h_step "PostgreSQL stopped for 2 s while the ventilator waits for notifications"
-h_pg_ctl stop
-sleep 2
-h_pg_ctl start
-ins $((top + 1)) 30; top=$((top + 30))
-wait_all "inserts after the outage"
+# Then a crash-like stop (-m immediate: the server goes away while
+# statements are sent, and sessions can look alive until read again).
+for mode in fast immediate; do
+    h_step "PostgreSQL stopped ($mode) for 2 s while the ventilator waits for notifications"
+    h_pg_ctl stop "$mode"
+    sleep 2
+    h_pg_ctl start
+    ins $((top + 1)) 30; top=$((top + 30))
+    wait_all "inserts after the $mode outage"
+done
 h_log_has "$vent_log" "database connection re-established" "the ventilator's reconnect"
 for log in "$vent_log" "$H_SINK_LOG"; do
     h_log_lacks "$log" ' ERROR ' "$(basename "$log" .log) logged errors while the database was away"
+    # libpq's own default would print a server's last words raw.
+    h_log_lacks "$log" '^(FATAL|WARNING|ERROR): ' "$(basename "$log" .log) unlogged server messages"
 done
+
+# The sink's progress counts read records: an operator's exclusive lock
+# on the table must not hold the sink (it stored nothing while it waited).
+h_step "records locked (ACCESS EXCLUSIVE) for 12 s: the sink's count gives way"
+h_psql_session locker
+h_psql_say "BEGIN; LOCK TABLE records IN ACCESS EXCLUSIVE MODE; SELECT 'locked';"
+h_wait_until 10 "the lock taken" grep -q '^locked$' "$H_LOGS/locker.log"
+h_wait_until 15 "the sink's count to give way" \
+    grep -q "counting records: the table is locked by another session" "$H_SINK_LOG"
+h_psql_say "COMMIT;"
+h_psql_end
+ins $((top + 1)) 30; top=$((top + 30))
+wait_all "inserts after the lock"
 
 h_step "a low id committed after higher ones were signed"
 slow_id=$((top + 1))

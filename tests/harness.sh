@@ -254,16 +254,16 @@ h_sql_past_limit() {
                CHECK (octet_length(payload) <= 1048576) NOT VALID; COMMIT;"
 }
 
-# h_pg_ctl ACTION: pg_ctl start, stop or restart of the cluster (fast
-# shutdown: every client is disconnected), as its owner, detached like
-# rs_pg_start does it.
+# h_pg_ctl ACTION [MODE]: pg_ctl start, stop or restart of the cluster
+# (shutdown MODE, default fast: every client is disconnected), as its
+# owner, detached like rs_pg_start does it.
 h_pg_ctl() {
     local bindir
     bindir="$(rs_pg_bindir)"
     local -a detach=()
     command -v setsid >/dev/null 2>&1 && detach=(setsid -w)
     (cd "$H_PG" && rs_pg_as_owner "${detach[@]}" "$bindir/pg_ctl" -D "$H_PG/data" \
-        -l "$H_PG/postgres.log" -w -t 60 -m fast "$1" >/dev/null) \
+        -l "$H_PG/postgres.log" -w -t 60 -m "${2:-fast}" "$1" >/dev/null) \
         || h_fail "pg_ctl $1 failed"
 }
 h_pg_restart() { h_pg_ctl restart; }

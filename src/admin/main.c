@@ -325,10 +325,10 @@ static int s_check_pos(const s_command_t *cmd, const admin_pos_t *pos)
 
 /* libpq prints notices (e.g. "relation already exists, skipping") to
  * stderr by default; they are debug detail here. */
-static void s_notice(void *arg, const char *message)
+static void s_notice(void *arg, const PGresult *res)
 {
     (void) arg;
-    rs_debug("server: %s", message);
+    rs_debug("server: %s", PQresultErrorMessage(res));
 }
 
 /* Reads the command's options and positionals. Returns -1 to run it,
@@ -407,7 +407,7 @@ int main(int argc, char **argv)
         rs_error("%s", err);
         goto out;
     }
-    PQsetNoticeProcessor(conn, s_notice, NULL);
+    PQsetNoticeReceiver(conn, s_notice, NULL);
     int ran = -1;
     if (cmd->needs_schema && rs_db_check_schema(conn, err, sizeof err))
         rs_error("%s", err);

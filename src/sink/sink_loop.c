@@ -93,7 +93,11 @@ static int s_flush(s_loop_t *self, bool final)
     for (int attempt = 1;; attempt++) {
         int64_t inserted, fenced;
         int64_t started = rs_mono_us();
-        if (sink_store_flush(self->store, &inserted, &fenced) == 0) {
+        /* A session that broke while the sink was idle (its progress
+         * counts skip a broken one) is replaced before the flush, not after
+         * a failed try of it. */
+        if (sink_store_reconnect(self->store) == 0
+            && sink_store_flush(self->store, &inserted, &fenced) == 0) {
             rs_metric_observe_us(sink_metrics.flush_seconds, rs_mono_us() - started);
             rs_metric_add(sink_metrics.stored, (uint64_t) inserted);
             rs_metric_set(sink_metrics.pending, (int64_t) sink_store_pending(self->store));
@@ -113,9 +117,7 @@ static int s_flush(s_loop_t *self, bool final)
         rs_warn("flush of %zu signatures failed; retrying in %d ms",
                 sink_store_pending(self->store), backoff_ms);
         zclock_sleep(backoff_ms);
-        backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
-        if (sink_store_reconnect(self->store) != 0)
-            continue;
+        backoff_ms = backoff_ms * 2 < 5000 ? backoff_ms * 2 : 5000;
     }
 }
 

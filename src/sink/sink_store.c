@@ -15,6 +15,10 @@
 #include <string.h>
 
 #define S_INT8_MIN_TEXT "-9223372036854775808"
+/* How long a progress count waits for a lock on records (ms): the counts
+ * need only a share lock, which only an exclusive one (LOCK TABLE, most
+ * ALTER TABLEs) holds up. */
+#define S_COUNT_LOCK_WAIT_MS 200
 
 /* Binary COPY framing: signature, flags, header extension length. */
 static const uint8_t s_copy_header[19] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0,
@@ -704,49 +708,60 @@ int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
     return 0;
 }
 
-/* Reads "count, max id" from a one-row result. Returns 0 or -1. */
-static int s_count_and_top(sink_store_t *self, PGresult *res, int64_t *count, int64_t *top)
+/* Runs a progress count, "count, max id" (sql with `after` as $1 when
+ * given), into *count and *top. A table locked by someone else (an
+ * operator's LOCK TABLE records, an ALTER TABLE) is not waited for: the
+ * count is a progress report, and a sink blocked on it stores nothing
+ * meanwhile. Without a session it does nothing (the next flush
+ * reconnects). Returns 0 or -1. */
+static int s_count(sink_store_t *self, const char *sql, const char *after, bool index_only,
+                   int64_t *count, int64_t *top)
 {
+    PGconn *conn = s_conn(self);
+    if (!conn || PQstatus(conn) != CONNECTION_OK)
+        return -1;
+    /* A short range of the primary key (index_only); on statistics that lag
+     * a table growing by millions, the planner could think it a third of
+     * the table and scan all of it. */
+    char begin[128];
+    snprintf(begin, sizeof begin, "BEGIN; SET LOCAL lock_timeout = %d%s", S_COUNT_LOCK_WAIT_MS,
+             index_only ? "; SET LOCAL enable_seqscan = off" : "");
+    if (rs_db_exec(conn, "counting records", begin) != 0)
+        return -1;
+    const char *values[] = { after };
+    PGresult *res = PQexecParams(conn, sql, after ? 1 : 0, NULL, values, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2;
     if (ok) {
         *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         *top = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     }
-    else
-        rs_db_failed(s_conn(self), "counting records");
+    else {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && strcmp(state, "55P03") == 0) /* lock_not_available */
+            rs_info("counting records: the table is locked by another session; the progress line counts them later (signatures are stored meanwhile)");
+        else
+            rs_db_failed(conn, "counting records");
+    }
     PQclear(res);
+    if (PQstatus(conn) == CONNECTION_OK
+        && rs_db_exec(conn, "counting records", ok ? "COMMIT" : "ROLLBACK") != 0)
+        return -1;
     return ok ? 0 : -1;
 }
 
 int sink_store_count_records(sink_store_t *self, int64_t *total, int64_t *top)
 {
-    return s_count_and_top(self,
-                           PQexec(s_conn(self), "SELECT count(*), coalesce(max(id), " S_INT8_MIN_TEXT
-                                              ") FROM records"),
-                           total, top);
+    return s_count(self, "SELECT count(*), coalesce(max(id), " S_INT8_MIN_TEXT ") FROM records",
+                   NULL, false, total, top);
 }
 
 int sink_store_count_records_after(sink_store_t *self, int64_t after, int64_t *added, int64_t *top)
 {
     char after_text[24];
     snprintf(after_text, sizeof after_text, "%lld", (long long) after);
-    const char *values[] = { after_text };
-    /* A short range of the primary key; on statistics that lag a table
-     * growing by millions, the planner could think it a third of the
-     * table and scan all of it. */
-    if (rs_db_exec(s_conn(self), "counting new records", "BEGIN") != 0)
-        return -1;
-    int rc = rs_db_exec(s_conn(self), "counting new records", "SET LOCAL enable_seqscan = off");
-    if (rc == 0)
-        rc = s_count_and_top(self,
-                             PQexecParams(s_conn(self),
-                                          "SELECT count(*), coalesce(max(id), $1::bigint) FROM records"
-                                          " WHERE id > $1::bigint",
-                                          1, NULL, values, NULL, NULL, 0),
-                             added, top);
-    if (rs_db_exec(s_conn(self), "counting new records", rc == 0 ? "COMMIT" : "ROLLBACK") != 0)
-        return -1;
-    return rc;
+    return s_count(self,
+                   "SELECT count(*), coalesce(max(id), $1::bigint) FROM records WHERE id > $1::bigint",
+                   after_text, true, added, top);
 }
 
 int sink_store_count_signed(sink_store_t *self, int64_t *signed_count)

@@ -42,9 +42,11 @@ size_t sink_store_pending(const sink_store_t *self);
 int sink_store_flush(sink_store_t *self, int64_t *inserted, int64_t *fenced)
     __attribute__((warn_unused_result));
 
-/* Counts for progress reports. Return 0 or -1. All records, and the
- * highest id (the smallest bigint when there is none): reads the whole
- * table. */
+/* Counts for progress reports. Return 0 or -1: also, without a word, when
+ * the session is down (the next flush reconnects), and, said at INFO, when
+ * another session locks records (the count waits for it 200 ms at most:
+ * the sink stores nothing while it waits). All records, and the highest id
+ * (the smallest bigint when there is none): reads the whole table. */
 int sink_store_count_records(sink_store_t *self, int64_t *total, int64_t *top)
     __attribute__((warn_unused_result));
 /* Records with an id above `after`, and the highest id (`after` when there

@@ -268,7 +268,7 @@ bool vent_store_backoff(vent_store_t *self, int *backoff_ms)
     if (zsys_interrupted || self->lost_lead)
         return false;
     zclock_sleep(*backoff_ms);
-    *backoff_ms = *backoff_ms < 5000 ? *backoff_ms * 2 : 5000;
+    *backoff_ms = *backoff_ms * 2 < 5000 ? *backoff_ms * 2 : 5000;
     if (vent_store_reconnect(self) != 0 && !self->lost_lead)
         rs_warn("database unavailable; retrying in %d ms", *backoff_ms);
     return !zsys_interrupted && !self->lost_lead;
