@@ -65,16 +65,26 @@ int cmd_dashboard(rs_config_t *cfg, const admin_pos_t *pos, PGconn *conn)
     rs_process_log_exit();
     rs_info("serving the dashboard on http://%s/ (refreshing every %ld ms)", bind, refresh_ms);
     bool failing = false;
+    /* While the session is down it is reset with backoff (100 ms doubling
+     * to 5 s, as the services reconnect), and no query is tried on it:
+     * each would log its failure at every refresh. */
+    int64_t reset_after_us = 0, reset_backoff_ms = 100;
     while (!s_stop) {
         int64_t now = rs_wall_us();
-        if (dash_state_refresh(state, conn, now) != 0) {
+        if (PQstatus(conn) != CONNECTION_OK) {
+            if (now >= reset_after_us) {
+                PQreset(conn);
+                reset_after_us = rs_wall_us() + reset_backoff_ms * 1000;
+                reset_backoff_ms = reset_backoff_ms * 2 < 5000 ? reset_backoff_ms * 2 : 5000;
+            }
+        }
+        if (PQstatus(conn) != CONNECTION_OK || dash_state_refresh(state, conn, now) != 0) {
             if (!failing)
                 rs_warn("refreshing the dashboard failed; showing the last state and retrying");
             failing = true;
-            if (PQstatus(conn) != CONNECTION_OK)
-                PQreset(conn);
         }
         else if (failing) {
+            reset_backoff_ms = 100;
             rs_info("refreshing the dashboard works again");
             failing = false;
         }

@@ -288,8 +288,13 @@ int wk_lease_client_call(wk_lease_client_t *self, rs_lease_req_t *req, rs_lease_
          * throw it away and start clean. */
         /* Under contention a holder may wait for a key for a while; retrying
          * keeps its place in the keycoord's queue. */
+        /* Warned at the 5th unanswered attempt, then at the 8th, 16th,
+         * 32nd...: a keycoord away for minutes (its database gone, its
+         * hold of a TTL after) is said a few times per thread, not every
+         * attempt. */
+        bool warn = on_attempts == 5 || (on_attempts >= 8 && (on_attempts & (on_attempts - 1)) == 0);
         if (rc == S_AWAIT_TIMEOUT)
-            rs_log(on_attempts >= 5 ? RS_LOG_WARN : RS_LOG_DEBUG,
+            rs_log(warn ? RS_LOG_WARN : RS_LOG_DEBUG,
                    "keycoord at %s has not answered %d attempts of %d ms; reconnecting",
                    wk_lease_client_endpoint(self), on_attempts, self->timeout_ms);
         /* A keycoord that refuses us is no more use than a silent one. */
