@@ -42,6 +42,12 @@
 /* Records that cannot be signed named in the run's last line, at most (as
  * a batch run's). */
 #define S_REFUSED_NAMED 10
+/* How far the wait before records are sent again grows, in multiples of
+ * --redispatch-ms, while sending them again moves nothing: a keycoord that
+ * holds its grants for a lease TTL after a database outage (11 s with the
+ * defaults) made every record sent meanwhile go out 4 times more, each
+ * copy signed once the grants resumed (helper 34's measurement). */
+#define S_REDISPATCH_BACKOFF_MAX 8
 
 /* ids [from, to) passed by the watermark while transactions below xmax ran. */
 typedef struct {
@@ -59,7 +65,10 @@ typedef struct {
     bool more_above;         /* the last read above stopped early (set full) */
     int64_t watermark;       /* every record below it was signed at the last watch */
     int64_t mark_since_us;   /* when the watermark got where it stands */
-    bool stalled;            /* it has stood for redispatch_ms: lost records are sent again */
+    bool stalled;            /* it has stood for redispatch_wait_ms: lost records are sent again */
+    int64_t redispatch_wait_ms; /* redispatch_ms, doubled after each sending again that moved
+                                 * nothing (up to S_REDISPATCH_BACKOFF_MAX times); back when the
+                                 * watermark moves */
     /* Records sent while the in-flight set was full, untracked, as a batch
      * run's pass sends them: all lie in [pass_from, pass_to]. An unsigned
      * record there that the set does not hold counts as in flight until the
@@ -121,8 +130,7 @@ static vent_scan_verdict_t s_filter(void *arg, int64_t id)
     bool tracked = vent_inflight_get(self->inflight, id, &sent_us);
     bool in_pass = !tracked && self->passing && id >= self->pass_from && id <= self->pass_to;
     if (tracked || in_pass) {
-        if (!self->stalled
-            || (tracked && self->now_us - sent_us < (int64_t) self->config->redispatch_ms * 1000))
+        if (!self->stalled || (tracked && self->now_us - sent_us < self->redispatch_wait_ms * 1000))
             return VENT_SCAN_SKIP;
         self->redispatched++;
     }
@@ -223,8 +231,7 @@ static int s_watch(s_follow_t *self)
         return 0;
     self->now_us = rs_mono_us();
     self->watched_us = self->now_us;
-    self->stalled = self->now_us - self->mark_since_us
-                    >= (int64_t) self->config->redispatch_ms * 1000;
+    self->stalled = self->now_us - self->mark_since_us >= self->redispatch_wait_ms * 1000;
     const vent_scan_range_t range = { .from = self->watermark, .from_inclusive = true,
                                       .bounded = true, .to = self->cursor,
                                       .max_pages = S_WATCH_PAGES, .filter = s_filter,
@@ -253,9 +260,15 @@ static int s_watch(s_follow_t *self)
     uint64_t sent_again = self->redispatched - redispatched;
     rs_metric_add(vent_metrics.redispatched, sent_again);
     if (sent_again)
-        rs_info("%llu records sent more than %d ms ago still unsigned, the watermark at record %lld as long: dispatched again",
-                (unsigned long long) sent_again, self->config->redispatch_ms,
-                (long long) self->watermark);
+        rs_info("%llu records sent more than %lld ms ago are still unsigned, the lowest %lld: dispatched again",
+                (unsigned long long) sent_again, (long long) self->redispatch_wait_ms,
+                (long long) mark);
+    if (mark != self->watermark)
+        self->redispatch_wait_ms = self->config->redispatch_ms;
+    else if (sent_again
+             && self->redispatch_wait_ms * 2
+                    <= (int64_t) self->config->redispatch_ms * S_REDISPATCH_BACKOFF_MAX)
+        self->redispatch_wait_ms *= 2;
     self->found_late += seen.found - sent_again;
     s_pass_range(self, self->watermark, mark, xmax);
     if (mark != self->watermark || sent_again)
@@ -391,6 +404,7 @@ vent_run_end_t vent_follow_run(zsock_t *push, vent_store_t *store,
     int64_t now = rs_mono_us();
     int64_t next_watch = now, next_safety = now + S_SAFETY_MS * 1000;
     self.mark_since_us = now;
+    self.redispatch_wait_ms = config->redispatch_ms;
     while (rc == 0 && !zsys_interrupted) {
         now = rs_mono_us();
         int64_t wake = next_watch < next_safety ? next_watch : next_safety;

@@ -51,7 +51,7 @@ for i in 0 1 2 3 4; do
     sleep 0.3
 done
 h_wait_until 60 "every record signed" all_signed
-h_log_has "$vent_log" "records sent more than $redispatch ms ago still unsigned.*dispatched again" \
+h_log_has "$vent_log" "records sent more than $redispatch ms ago are still unsigned.*dispatched again" \
     "the re-dispatch of the lost records"
 grep -E "dispatched again" "$vent_log" >&2
 h_check_alive
